@@ -1,0 +1,16 @@
+# chaoslab_test(NAME SOURCES a.cc b.cc LIBS x y [LABELS vm] [TIMEOUT s])
+# One GoogleTest executable registered with CTest. Label "vm" marks tests that boot real guests.
+function(chaoslab_test name)
+  cmake_parse_arguments(T "" "TIMEOUT" "SOURCES;LIBS;LABELS" ${ARGN})
+  add_executable(${name} ${T_SOURCES})
+  target_link_libraries(${name} PRIVATE ${T_LIBS} GTest::gtest GTest::gtest_main Threads::Threads)
+  add_test(NAME ${name} COMMAND ${name} WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+  if(NOT T_TIMEOUT)
+    set(T_TIMEOUT 300)
+  endif()
+  set_tests_properties(${name} PROPERTIES TIMEOUT ${T_TIMEOUT}
+    ENVIRONMENT "CHAOSLAB_SOURCE_DIR=${CMAKE_SOURCE_DIR};CHAOSLAB_BUILD_DIR=${CMAKE_BINARY_DIR}")
+  if(T_LABELS)
+    set_tests_properties(${name} PROPERTIES LABELS "${T_LABELS}")
+  endif()
+endfunction()

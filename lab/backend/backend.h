@@ -1,0 +1,90 @@
+// The Host and Backend interfaces: what the engine drives, whatever runs the machines.
+//
+// Implementations: QEMU processes (lab/vm), libvirt domains (later), modelled hosts (sim, later),
+// and fakes for unit tests (lab/backend/fake_backend.h). The engine never knows which it drives.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "lab/common/status.h"
+
+namespace chaoslab {
+
+using WallClock = std::chrono::steady_clock;
+
+// How a host reaches the lab's content server. Offline hosts get no network device at all.
+struct NetworkLink {
+  bool online = true;
+  int content_port = 0;  // loopback TCP port of the content server (guest sees 10.0.2.100:80)
+  int delay_ms = 0;      // added by the lab-side relay, per connection
+  int jitter_ms = 0;
+};
+
+// Everything a backend needs to create one machine. Paths are absolute.
+struct HostSpec {
+  std::string id;           // unique within the run, e.g. "ws711-01"; safe for file names
+  std::string group;        // host group from the setup
+  std::string kernel;       // guest kernel (uncompressed ELF or bzImage)
+  std::string initrd;       // guest initramfs
+  std::string base_disk;    // read-only system disk image of the host's group (raw)
+  std::vector<std::string> kernel_args;  // extra guest cmdline words, e.g. "winsim.host=ws711-01"
+  NetworkLink network;
+  int memory_mib = 256;
+};
+
+enum class HostEventKind {
+  kStarted,      // the machine was powered on (process running, vCPUs running)
+  kConsoleLine,  // one line of serial console output (detail = the line, without newline)
+  kPanicked,     // the guest reported a panic (QMP GUEST_PANICKED); detail = event JSON
+  kReset,        // the machine reset (QMP RESET); detail = "guest" or "host"
+  kStopped,      // vCPUs stopped (QMP STOP)
+  kResumed,      // vCPUs running again (QMP RESUME)
+  kShutdown,     // the guest shut down or was powered off (QMP SHUTDOWN)
+  kLost,         // the machine vanished (process died, QMP socket closed unexpectedly)
+};
+
+std::string_view HostEventKindName(HostEventKind kind);
+
+struct HostEvent {
+  std::string host_id;
+  HostEventKind kind;
+  std::string detail;
+  WallClock::time_point wall;  // when the lab received it
+};
+
+// One machine of the fleet. Owned by its Backend. Not thread-safe: the engine thread drives it.
+// Every call returns promptly (no waiting for the guest); what the guest does arrives as events.
+class Host {
+ public:
+  virtual ~Host() = default;
+  virtual const HostSpec& spec() const = 0;
+  virtual Status Start() = 0;     // power on; FailedPrecondition if already running
+  virtual Status Reset() = 0;     // hard reset, like the reset button
+  virtual Status Pause() = 0;     // stop the vCPUs (the machine keeps its state)
+  virtual Status Resume() = 0;    // continue after Pause
+  virtual Status PowerOff() = 0;  // pull the plug; the host can be started again
+  // Types text on the serial console, as a person at the keyboard would.
+  virtual Status SendConsole(std::string_view text) = 0;
+  // Everything the serial console printed so far (for reports and debugging).
+  virtual std::string ConsoleLogPath() const = 0;
+};
+
+// Creates hosts and delivers their events. PollEvents may be called from one thread only;
+// events of one host arrive in the order the host produced them.
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::string_view name() const = 0;
+  // Creates (does not start) a host. The backend owns it until Destroy().
+  virtual Result<Host*> CreateHost(const HostSpec& spec) = 0;
+  // Waits up to `timeout` for at least one event; appends all pending events to `out`.
+  virtual Status PollEvents(std::chrono::milliseconds timeout, std::vector<HostEvent>* out) = 0;
+  // Powers off and removes every host and every file the backend created. Idempotent.
+  virtual Status Destroy() = 0;
+};
+
+}  // namespace chaoslab

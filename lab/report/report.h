@@ -1,0 +1,19 @@
+// Printing a run's results: a readable table for people, one JSON object for programs.
+#pragma once
+
+#include <ostream>
+
+#include <nlohmann/json.hpp>
+
+#include "lab/engine/results.h"
+
+namespace chaoslab {
+
+// The results table: fleet and per-group figures, then one row per host.
+void PrintTable(const RunResult& run, std::ostream& out);
+// {"run_id", "scenario", ..., "fleet": {...}, "groups": [{name, hosts, exposed, crash_rate,
+//  boot_loop_rate, recovered, ...}], "hosts": [{id, group, crashes, first_crash_s, boot_loop,
+//  recovered, time_to_recover_s, ...}]}
+nlohmann::json ToJson(const RunResult& run);
+
+}  // namespace chaoslab
