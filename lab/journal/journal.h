@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "lab/common/status.h"
-#include "lab/engine/results.h"
+#include "lab/report/results.h"
 
 namespace chaoslab {
 

@@ -5,7 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "lab/engine/results.h"
+#include "lab/report/results.h"
 
 namespace chaoslab {
 
