@@ -1,0 +1,137 @@
+// The chaoslab command line. Exit codes: 0 success, 1 failure, 2 bad input, 130 interrupted.
+#include <signal.h>
+
+#include <atomic>
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+#include "agents/sensor/channel_tool.h"
+#include "lab/cli/lab_paths.h"
+#include "lab/cli/run_command.h"
+#include "lab/config/config_loader.h"
+#include "lab/journal/journal.h"
+#include "lab/report/report.h"
+#include "lab/vm/qemu_backend.h"
+
+namespace {
+
+std::atomic<bool> g_cancel{false};
+
+void OnSignal(int) { g_cancel = true; }
+
+void InstallSignalHandlers() {
+  struct sigaction sa {};
+  sa.sa_handler = OnSignal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+}
+
+int Fail(const chaoslab::Status& s, int code) {
+  std::cerr << "chaoslab: " << s.message() << "\n";
+  return code;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace chaoslab;
+  // `chaoslab channel ...` hands its arguments to the channel-file tool unchanged.
+  if (argc >= 2 && std::string(argv[1]) == "channel") return ChannelToolMain(argc - 1, argv + 1);
+
+  LabPaths paths = LabPaths::Discover();
+  CLI::App app{"chaoslab: replay the Channel File 291 outage on a real VM fleet"};
+  app.require_subcommand(1);
+  app.add_option("--journal", paths.journal, "journal file (SQLite)")->capture_default_str();
+
+  RunRequest run;
+  auto* run_cmd = app.add_subcommand("run", "run a scenario on real guests and print the results");
+  run_cmd->add_option("scenario", run.scenario_path, "scenario YAML")->required();
+  run_cmd->add_flag("--json", run.json, "print one JSON object instead of the table");
+  run_cmd->add_flag("--quiet,-q", run.quiet, "no progress lines");
+  run_cmd->add_option("--seed", run.seed, "seed for the modelled parts (overrides the scenario)");
+  run_cmd->add_option("--max-wall", run.max_wall_s, "wall-time limit in seconds");
+
+  auto* runs_cmd = app.add_subcommand("runs", "list the runs in the journal");
+  std::string report_id;
+  bool report_json = false;
+  auto* report_cmd = app.add_subcommand("report", "print a run's results again from the journal");
+  report_cmd->add_option("run", report_id, "run id, a unique prefix of one, or 'last'")->required();
+  report_cmd->add_flag("--json", report_json, "print JSON");
+
+  std::vector<std::string> validate_files;
+  auto* validate_cmd = app.add_subcommand("validate", "check playbook files without running them");
+  validate_cmd->add_option("files", validate_files, "scenario, setup or runbook YAML")->required();
+
+  auto* gc_cmd = app.add_subcommand("gc", "remove VMs and files left behind by killed runs");
+
+  std::string image_name = "winsim";
+  auto* image_cmd = app.add_subcommand("image", "guest images");
+  image_cmd->require_subcommand(1);
+  auto* image_build = image_cmd->add_subcommand("build", "build a guest image (cached by hash)");
+  image_build->add_option("name", image_name, "image name")->capture_default_str();
+  app.add_subcommand("channel", "make and inspect channel files (see `chaoslab channel --help`)");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+  InstallSignalHandlers();
+
+  if (*run_cmd) return RunCommand(paths, run, &g_cancel, std::cout, std::cerr);
+
+  if (*validate_cmd) {
+    int bad = 0;
+    for (const auto& f : validate_files) {
+      Status s = config::ValidateFile(f, paths.images_dir);
+      if (s.ok()) {
+        std::cout << f << ": ok\n";
+      } else {
+        std::cerr << s.message() << "\n";
+        ++bad;
+      }
+    }
+    return bad ? 2 : 0;
+  }
+
+  if (*gc_cmd) {
+    Status s = CollectGarbage(paths.runtime_root, std::cout);
+    return s.ok() ? 0 : Fail(s, 1);
+  }
+
+  if (*image_build) {
+    Result<GuestImage> img = BuildImage(paths, image_name, std::cerr);
+    if (!img.ok()) return Fail(img.status(), 1);
+    std::cout << img->dir << "\n";
+    return 0;
+  }
+
+  Result<std::unique_ptr<Journal>> journal = Journal::Open(paths.journal);
+  if (!journal.ok()) return Fail(journal.status(), 2);
+  if (*runs_cmd) {
+    auto rows = (*journal)->ListRuns();
+    if (!rows.ok()) return Fail(rows.status(), 1);
+    std::printf("%-10s %-20s %-22s %-12s %-8s %6s %9s\n", "RUN", "STARTED", "SCENARIO", "RUNBOOK",
+                "STATUS", "HOSTS", "WALL");
+    for (const auto& r : *rows) {
+      std::printf("%-10s %-20s %-22s %-12s %-8s %6d %8.1fs\n", r.run_id.c_str(),
+                  r.started_at.c_str(), r.scenario.c_str(), r.runbook.c_str(), r.status.c_str(),
+                  r.hosts, r.wall_s);
+    }
+    return 0;
+  }
+  if (*report_cmd) {
+    auto result = (*journal)->LoadRun(report_id);
+    if (!result.ok()) return Fail(result.status(), 2);
+    if (report_json) {
+      std::cout << ToJson(*result).dump(2) << "\n";
+    } else {
+      PrintTable(*result, std::cout);
+    }
+    return 0;
+  }
+  return 0;
+}

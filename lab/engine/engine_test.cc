@@ -1,0 +1,243 @@
+// Engine tests over the scripted FakeBackend, with a small guest model in a thread standing in for
+// winsim (the real guests are exercised by tests/integration).
+#include "lab/engine/engine.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <map>
+#include <thread>
+
+#include "lab/backend/fake_backend.h"
+
+namespace chaoslab {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Behaves like the winsim guest as far as the engine can tell: boots, fetches content, crashes on
+// the faulty version with sensor 7.11, loops, and after the revert wins the boot race on its
+// `win_on_boot`-th boot (0 = never).
+struct GuestModel {
+  std::string id;
+  std::string sensor;
+  bool online = true;
+  int win_on_boot = 0;
+  // State of the simulated machine.
+  int disk_version = 1;
+  bool booting = true;
+  int boots_after_revert = 0;
+  WallClock::time_point next = WallClock::now();
+};
+
+class Guests {
+ public:
+  Guests(FakeBackend* backend, std::vector<GuestModel> guests)
+      : backend_(backend), guests_(std::move(guests)) {
+    thread_ = std::thread([this] { Loop(); });
+  }
+  ~Guests() {
+    stop_ = true;
+    thread_.join();
+  }
+  void Publish(int version) { server_version_ = version; }
+
+ private:
+  void Emit(const GuestModel& g, HostEventKind kind, std::string detail = {}) {
+    backend_->Emit(g.id, kind, std::move(detail));
+  }
+  void Crash(GuestModel& g) {
+    Emit(g, HostEventKind::kConsoleLine,
+         "@@bugcheck code=0x00000050 name=PAGE_FAULT_IN_NONPAGED_AREA module=csagent.sys");
+    Emit(g, HostEventKind::kPanicked);
+    Emit(g, HostEventKind::kReset, "guest");
+    g.booting = true;
+    g.next = WallClock::now() + 20ms;  // a real boot takes far longer than the engine's Pause()
+  }
+  void Loop() {
+    while (!stop_) {
+      for (auto& g : guests_) {
+        FakeHost* h = backend_->host(g.id);
+        if (!h || h->power() != FakeHost::Power::kRunning || WallClock::now() < g.next) continue;
+        int server = server_version_;
+        bool bad = g.disk_version == 2 && g.sensor == "7.11";
+        if (g.booting) {
+          if (server == 3) ++g.boots_after_revert;
+          if (g.online && server > g.disk_version && server == 3 && g.win_on_boot > 0 &&
+              g.boots_after_revert >= g.win_on_boot) {
+            g.disk_version = 3;
+            Emit(g, HostEventKind::kConsoleLine, "@@csagent fetched channel=291 version=3");
+            bad = false;
+          }
+          if (bad) {
+            Crash(g);
+            continue;
+          }
+          Emit(g, HostEventKind::kConsoleLine, "@@winsim ready");
+          g.booting = false;
+        } else if (g.online && server > g.disk_version) {
+          g.disk_version = server;
+          Emit(g, HostEventKind::kConsoleLine,
+               "@@csagent fetched channel=291 version=" + std::to_string(server));
+          if (g.disk_version == 2 && g.sensor == "7.11") {
+            Crash(g);
+            continue;
+          }
+        }
+        Emit(g, HostEventKind::kConsoleLine,
+             "@@csagent heartbeat channel=291 version=" + std::to_string(g.disk_version) +
+                 (g.online ? " cloud=ok" : " cloud=unreachable"));
+        g.next = WallClock::now() + 5ms;
+      }
+      std::this_thread::sleep_for(1ms);
+    }
+  }
+
+  FakeBackend* backend_;
+  std::vector<GuestModel> guests_;
+  std::atomic<int> server_version_{1};
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+config::ScenarioConfig DemoScenario(uint64_t seed) {
+  config::ScenarioConfig sc;
+  sc.name = "engine-test";
+  sc.seed = seed;
+  sc.image.timing[config::Role::kWorkstation] = config::PhaseTiming{45, 20, 15, 60};
+  sc.runbook.name = "reboot-3";
+  sc.runbook.starts = config::RunbookStart::kAfterRevert;
+  sc.runbook.steps.push_back({config::StepKind::kReboot, 3, {}});
+  sc.stop.max_wall = 60;
+  return sc;
+}
+
+HostPlan Plan(const std::string& id, const std::string& group, bool online) {
+  HostPlan p;
+  p.spec.id = id;
+  p.spec.group = group;
+  p.online = online;
+  return p;
+}
+
+std::map<std::string, HostResult> RunDemo(uint64_t seed, RunResult* whole = nullptr) {
+  config::ScenarioConfig sc = DemoScenario(seed);
+  FakeBackend backend(/*auto_events=*/false);
+  Guests guests(&backend, {{"lucky", "7.11", true, 2},
+                           {"unlucky", "7.11", true, 0},
+                           {"control-710", "7.10", true, 0},
+                           {"offline", "7.11", false, 0}});
+  EngineOptions o;
+  o.scenario = &sc;
+  o.run_id = "test";
+  o.backend = &backend;
+  o.hosts = {Plan("lucky", "ws-711", true), Plan("unlucky", "ws-711", true),
+             Plan("control-710", "ws-710", true), Plan("offline", "ws-offline", false)};
+  o.fault = {291, 2, "C-00000291-00000000-00000002.sys", "bad"};
+  o.revert = {291, 3, "C-00000291-00000000-00000003.sys", "good"};
+  o.publish = [&](const ContentVersion& c) {
+    guests.Publish(static_cast<int>(c.version));
+    return Status::Ok();
+  };
+  Result<RunResult> r = RunScenario(o);
+  EXPECT_TRUE(r.ok()) << r.status().ToString();
+  std::map<std::string, HostResult> by_id;
+  if (!r.ok()) return by_id;
+  for (const auto& h : r->hosts) by_id[h.id] = h;
+  if (whole) *whole = *r;
+  return by_id;
+}
+
+TEST(EngineTest, BootLoopThenRecoveryAfterRevert) {
+  RunResult run;
+  auto hosts = RunDemo(291, &run);
+  ASSERT_EQ(hosts.size(), 4u);
+  EXPECT_EQ(run.status, "finished");
+
+  const HostResult& lucky = hosts["lucky"];
+  EXPECT_TRUE(lucky.exposed);
+  EXPECT_TRUE(lucky.boot_loop);
+  EXPECT_GE(lucky.crashes, 3);  // 2 before parking, 1 on the first reboot after the revert
+  EXPECT_TRUE(lucky.recovered);
+  EXPECT_EQ(lucky.final_state, "recovered");
+  EXPECT_EQ(lucky.reboots, 2);
+  EXPECT_EQ(lucky.stop_code, "PAGE_FAULT_IN_NONPAGED_AREA");
+  ASSERT_TRUE(lucky.first_crash_s.has_value());
+  // Fetched within the modelled fetch window (0.05–1 × 60 s) plus 1 s to the IPC notification.
+  EXPECT_GE(*lucky.first_crash_s, 0.05 * 60 + 1);
+  EXPECT_LE(*lucky.first_crash_s, 60 + 1);
+  // Recovery: revert (05:27) + crash at driver load (20) + dump (15) + a full boot (45).
+  ASSERT_TRUE(lucky.time_to_recover_s.has_value());
+  EXPECT_DOUBLE_EQ(*lucky.time_to_recover_s + *lucky.first_crash_s, 78 * 60 + 20 + 15 + 45);
+
+  const HostResult& unlucky = hosts["unlucky"];
+  EXPECT_TRUE(unlucky.boot_loop);
+  EXPECT_FALSE(unlucky.recovered);
+  EXPECT_EQ(unlucky.final_state, "failed");
+  EXPECT_EQ(unlucky.reboots, 3);
+
+  const HostResult& c710 = hosts["control-710"];
+  EXPECT_TRUE(c710.exposed);
+  EXPECT_EQ(c710.crashes, 0);
+  EXPECT_EQ(c710.final_state, "healthy");
+
+  const HostResult& off = hosts["offline"];
+  EXPECT_FALSE(off.exposed);
+  EXPECT_EQ(off.crashes, 0);
+  EXPECT_EQ(off.final_state, "healthy");
+
+  ASSERT_EQ(run.groups.size(), 3u);
+  EXPECT_EQ(run.groups[0].name, "ws-711");
+  EXPECT_DOUBLE_EQ(run.groups[0].crash_rate, 1.0);
+  EXPECT_DOUBLE_EQ(run.groups[0].boot_loop_rate, 1.0);
+  EXPECT_DOUBLE_EQ(run.groups[1].crash_rate, 0.0);
+  EXPECT_DOUBLE_EQ(run.groups[2].crash_rate, 0.0);
+}
+
+TEST(EngineTest, SameSeedSameScenarioTimes) {
+  auto a = RunDemo(7);
+  auto b = RunDemo(7);
+  auto c = RunDemo(8);
+  ASSERT_EQ(a.size(), 4u);
+  for (const auto& [id, h] : a) {
+    EXPECT_EQ(h.first_crash_s, b[id].first_crash_s) << id;
+    EXPECT_EQ(h.time_to_recover_s, b[id].time_to_recover_s) << id;
+    EXPECT_EQ(h.crashes, b[id].crashes) << id;
+  }
+  EXPECT_NE(a["lucky"].first_crash_s, c["lucky"].first_crash_s);
+}
+
+TEST(EngineTest, LostMachineIsCountedNotAwaited) {
+  config::ScenarioConfig sc = DemoScenario(1);
+  FakeBackend backend(false);
+  EngineOptions o;
+  o.scenario = &sc;
+  o.run_id = "lost";
+  o.backend = &backend;
+  o.hosts = {Plan("gone", "g", true)};
+  backend.SetReaction([&](FakeHost& h, FakeOp op) {
+    if (op == FakeOp::kStart) backend.Emit(h.spec().id, HostEventKind::kLost, "qemu exited");
+  });
+  Result<RunResult> r = RunScenario(o);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->hosts[0].final_state, "lost");
+  EXPECT_EQ(r->fleet.lost, 1);
+}
+
+TEST(EngineTest, CancelStopsTheRun) {
+  config::ScenarioConfig sc = DemoScenario(1);
+  FakeBackend backend(false);  // hosts never report: the run would wait for the watchdog
+  std::atomic<bool> cancel{true};
+  EngineOptions o;
+  o.scenario = &sc;
+  o.run_id = "cancel";
+  o.backend = &backend;
+  o.cancel = &cancel;
+  o.hosts = {Plan("h", "g", true)};
+  Result<RunResult> r = RunScenario(o);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, "interrupted");
+}
+
+}  // namespace
+}  // namespace chaoslab
