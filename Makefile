@@ -1,0 +1,51 @@
+# The front door. `make demo` and `make test` do all the set-up themselves on a fresh Debian 12.
+BUILD_DIR ?= build
+JOBS ?= $(shell nproc)
+CMAKE_FLAGS ?=
+ifeq ($(CHAOSLAB_WERROR),1)
+CMAKE_FLAGS += -DCHAOSLAB_WERROR=ON
+endif
+CHAOSLAB := $(BUILD_DIR)/bin/chaoslab
+SCENARIO ?= playbooks/scenarios/channel-291.yaml
+
+.PHONY: all setup configure build image demo test test-unit test-vm bench gc format clean
+
+all: build
+
+setup:
+	@.ci/setup-debian
+
+configure: setup
+	@cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) > /dev/null
+
+build: configure
+	@cmake --build $(BUILD_DIR) -j $(JOBS)
+
+# The guest image (and its kernel), cached by content hash: ~0 s when nothing changed.
+image: build
+	@$(CHAOSLAB) image build winsim
+
+demo: image
+	$(CHAOSLAB) run $(SCENARIO)
+
+test: image
+	cd $(BUILD_DIR) && ctest --output-on-failure -j 2 --timeout 900
+
+test-unit: build
+	cd $(BUILD_DIR) && ctest --output-on-failure -j 2 -LE vm
+
+test-vm: image
+	cd $(BUILD_DIR) && ctest --output-on-failure -L vm
+
+bench: image
+	@mkdir -p $(BUILD_DIR)/bench
+	@tests/bench/run.sh $(BUILD_DIR)
+
+gc: build
+	$(CHAOSLAB) gc
+
+format:
+	@git ls-files '*.cc' '*.h' | xargs clang-format -i
+
+clean:
+	rm -rf $(BUILD_DIR)
