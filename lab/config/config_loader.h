@@ -1,6 +1,6 @@
-// YAML playbooks → config structs (config.h). Strict: unknown keys, wrong types, bad values, missing
-// files and cycles are errors naming file:line:column and what was expected. yaml-cpp exceptions never
-// escape. Relative paths inside a file are resolved against that file's folder.
+// YAML playbooks → config structs (config.h). Strict: unknown keys, wrong types, bad values,
+// missing files and cycles are errors naming file:line:column and what was expected. yaml-cpp
+// exceptions never escape. Relative paths inside a file are resolved against that file's folder.
 #pragma once
 
 #include <string>
@@ -9,6 +9,8 @@
 
 namespace chaoslab::config {
 
+// Every function here is thread-safe (no shared state) and never throws.
+//
 // Loads a scenario and everything it names (setup, runbook, image recipe under `images_root`).
 Result<ScenarioConfig> LoadScenario(const std::string& path, const std::string& images_root);
 Result<SetupConfig> LoadSetup(const std::string& path);
@@ -16,8 +18,19 @@ Result<RunbookConfig> LoadRunbook(const std::string& path);
 // Reads `<images_root>/<name>/image.yaml`.
 Result<ImageConfig> LoadImage(const std::string& images_root, const std::string& name);
 
-// "04:09" or "04:09:30" → seconds since midnight; "45s", "5m", "2h", "90" → seconds.
+// "04:09" or "04:09:30" → seconds since midnight; "45s", "5m", "1.5h", "2d", "90", "2.5" → seconds.
+// Errors say what was expected; they carry no location (the loader adds it).
 Result<Seconds> ParseTimeOfDay(const std::string& text);
 Result<Seconds> ParseDuration(const std::string& text);
+// Seconds since midnight → "04:09" (or "04:09:30" when there are seconds).
+std::string FormatTimeOfDay(Seconds t);
+
+// What `chaoslab validate FILE` runs: finds out whether `path` is a scenario, setup, runbook or
+// image recipe (a file named image.yaml is an image recipe; otherwise by its top-level keys, then
+// by its folder: scenarios/, setups/, runbooks/) and loads it with everything it names. On success,
+// if `summary` is not null, it receives one line such as "scenario 'channel-291': 6 hosts in 4
+// groups...".
+Status ValidateFile(const std::string& path, const std::string& images_root,
+                    std::string* summary = nullptr);
 
 }  // namespace chaoslab::config

@@ -1,0 +1,489 @@
+#include "lab/config/config_loader.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <initializer_list>
+#include <string>
+
+namespace chaoslab::config {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr char kImage[] = R"(name: winsim
+kind: winsim
+description: test image
+timing:
+  workstation: {boot: 45s, driver_load: 20s, crash_dump: 15s, content_fetch: 60s}
+  server: {boot: 2m, driver_load: 40s, crash_dump: 30s, content_fetch: 1m}
+)";
+
+constexpr char kSetup[] = R"(name: small
+image: winsim
+sites:
+  - name: hq
+    technicians: 2
+groups:
+  - name: ws
+    role: workstation
+    count: 2
+    sensor: "7.11"
+)";
+
+constexpr char kRunbook[] = R"(name: reboot-3
+starts: after-revert
+steps:
+  - reboot: {times: 3}
+)";
+
+constexpr char kScenario[] = R"(name: s
+setup: ../setups/small.yaml
+runbook: ../runbooks/reboot-3.yaml
+)";
+
+// A scratch folder laid out like a repository: playbooks/{scenarios,setups,runbooks} and images/.
+class ConfigLoaderTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = (fs::temp_directory_path() / "chaoslab-config-XXXXXX").string();
+    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
+    root_ = tmpl;
+    Write("images/winsim/image.yaml", kImage);
+    Write("playbooks/setups/small.yaml", kSetup);
+    Write("playbooks/runbooks/reboot-3.yaml", kRunbook);
+    Write("playbooks/scenarios/s.yaml", kScenario);
+  }
+  void TearDown() override { fs::remove_all(root_); }
+
+  // Writes `text` to `relative` under the scratch folder and returns its full path.
+  std::string Write(const std::string& relative, const std::string& text) {
+    fs::path path = root_ / relative;
+    fs::create_directories(path.parent_path());
+    std::ofstream(path, std::ios::binary) << text;
+    return path.string();
+  }
+  std::string Path(const std::string& relative) const { return (root_ / relative).string(); }
+  std::string Images() const { return Path("images"); }
+
+  fs::path root_;
+};
+
+// The error names `where` ("file:line:column" after the scratch folder) and contains every word.
+void ExpectError(const Status& status, const std::string& where,
+                 std::initializer_list<std::string> words) {
+  ASSERT_FALSE(status.ok()) << "expected an error at " << where;
+  EXPECT_NE(status.message().find(where + ": "), std::string::npos)
+      << "location " << where << " missing in: " << status.message();
+  for (const std::string& word : words) {
+    EXPECT_NE(status.message().find(word), std::string::npos)
+        << "'" << word << "' missing in: " << status.message();
+  }
+}
+
+std::string SourceDir() {
+  const char* dir = std::getenv("CHAOSLAB_SOURCE_DIR");
+  return dir != nullptr ? dir : ".";
+}
+
+// --- The shipped playbooks ----------------------------------------------------------------------
+
+TEST_F(ConfigLoaderTest, ShippedChannel291ScenarioLoads) {
+  const std::string path = SourceDir() + "/playbooks/scenarios/channel-291.yaml";
+  Result<ScenarioConfig> s = LoadScenario(path, Images());
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->name, "channel-291");
+  EXPECT_EQ(s->fault.kind, FaultKind::kChannel291);
+  EXPECT_EQ(s->rollout.policy, RolloutPolicy::kAllAtOnce);
+  EXPECT_EQ(s->rollout.start, 4 * 3600);
+  EXPECT_EQ(s->rollout.release, 4 * 3600 + 9 * 60);
+  EXPECT_EQ(s->rollout.revert, 5 * 3600 + 27 * 60);
+  EXPECT_EQ(s->backend, BackendKind::kQemu);
+  EXPECT_EQ(s->seed, 291u);
+  EXPECT_EQ(s->stop.max_scenario, 12 * 3600);
+  EXPECT_EQ(s->stop.max_wall, 15 * 60);
+
+  EXPECT_EQ(s->setup.name, "demo-lab");
+  EXPECT_EQ(s->setup.image, "winsim");
+  EXPECT_EQ(TotalHosts(s->setup), 6);
+  ASSERT_EQ(s->setup.sites.size(), 1u);
+  EXPECT_EQ(s->setup.sites[0].name, "hq");
+  EXPECT_EQ(s->setup.sites[0].technicians, 2);
+  ASSERT_EQ(s->setup.groups.size(), 4u);
+  EXPECT_EQ(s->setup.groups[0].name, "ws-711");
+  EXPECT_EQ(s->setup.groups[0].count, 3);
+  EXPECT_EQ(s->setup.groups[1].role, Role::kServer);
+  EXPECT_EQ(s->setup.groups[2].sensor_version, "7.10");
+  EXPECT_EQ(s->setup.groups[3].network, Network::kOffline);
+  EXPECT_FALSE(s->setup.groups[3].online_in_window);
+  EXPECT_TRUE(s->setup.groups[0].online_in_window);
+
+  EXPECT_EQ(s->runbook.name, "reboot-15");
+  EXPECT_EQ(s->runbook.starts, RunbookStart::kAfterRevert);
+  ASSERT_EQ(s->runbook.steps.size(), 1u);
+  EXPECT_EQ(s->runbook.steps[0].kind, StepKind::kReboot);
+  EXPECT_EQ(s->runbook.steps[0].times, 15);
+
+  EXPECT_EQ(s->image.name, "winsim");
+  EXPECT_EQ(s->image.timing.at(Role::kServer).boot, 120);
+  EXPECT_TRUE(fs::path(s->setup.file).is_absolute());
+}
+
+TEST_F(ConfigLoaderTest, ShippedScenarioLoadsWithTheRealImageRecipe) {
+  const std::string images = SourceDir() + "/images";
+  if (!fs::exists(images + "/winsim/image.yaml")) GTEST_SKIP() << "images/winsim not written yet";
+  Result<ScenarioConfig> s =
+      LoadScenario(SourceDir() + "/playbooks/scenarios/channel-291.yaml", images);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->image.timing.size(), AllRoles().size());
+}
+
+TEST_F(ConfigLoaderTest, ValidateFileDetectsEachShippedKind) {
+  const std::string playbooks = SourceDir() + "/playbooks/";
+  std::string summary;
+  Status st = ValidateFile(playbooks + "scenarios/channel-291.yaml", Images(), &summary);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_NE(summary.find("scenario 'channel-291'"), std::string::npos) << summary;
+  EXPECT_NE(summary.find("6 hosts"), std::string::npos) << summary;
+
+  st = ValidateFile(playbooks + "setups/demo-lab.yaml", Images(), &summary);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_NE(summary.find("setup 'demo-lab': 6 hosts in 4 groups"), std::string::npos) << summary;
+
+  st = ValidateFile(playbooks + "runbooks/reboot-15.yaml", Images(), &summary);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_NE(summary.find("runbook 'reboot-15'"), std::string::npos) << summary;
+
+  st = ValidateFile(Path("images/winsim/image.yaml"), Images(), &summary);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_NE(summary.find("image 'winsim'"), std::string::npos) << summary;
+}
+
+// --- Good input -------------------------------------------------------------------------------
+
+TEST_F(ConfigLoaderTest, ScratchScenarioLoadsWithDefaults) {
+  Result<ScenarioConfig> s = LoadScenario(Path("playbooks/scenarios/s.yaml"), Images());
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->fault.kind, FaultKind::kChannel291);
+  EXPECT_EQ(s->rollout.release, 4 * 3600 + 9 * 60);
+  EXPECT_EQ(s->repetitions, 1);
+  EXPECT_EQ(s->setup.groups[0].site, "hq");  // defaults to the first site
+  EXPECT_EQ(s->runbook.steps[0].times, 3);
+  // Roles the image does not list keep the PhaseTiming defaults.
+  EXPECT_EQ(s->image.timing.at(Role::kKiosk).boot, PhaseTiming{}.boot);
+}
+
+TEST_F(ConfigLoaderTest, UnquotedSensorVersionKeepsItsText) {
+  // YAML would read 7.10 as the float 7.1; the loader reads the scalar's text.
+  std::string path =
+      Write("s.yaml", std::string(kSetup).replace(std::string(kSetup).find("\"7.11\""), 6, "7.10"));
+  Result<SetupConfig> setup = LoadSetup(path);
+  ASSERT_TRUE(setup.ok()) << setup.status().ToString();
+  EXPECT_EQ(setup->groups[0].sensor_version, "7.10");
+}
+
+TEST(ParseTest, Durations) {
+  EXPECT_EQ(*ParseDuration("45s"), 45);
+  EXPECT_EQ(*ParseDuration("5m"), 300);
+  EXPECT_EQ(*ParseDuration("1.5h"), 5400);
+  EXPECT_EQ(*ParseDuration("2d"), 172800);
+  EXPECT_EQ(*ParseDuration("90"), 90);
+  EXPECT_EQ(*ParseDuration("2.5"), 2.5);
+  for (const char* bad : {"", "abc", "-5m", "5 m", "5x", "m", "1e3", "inf", "nan", "+5s", "5mm"}) {
+    Result<Seconds> r = ParseDuration(bad);
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_NE(r.status().message().find("expected a duration"), std::string::npos);
+  }
+}
+
+TEST(ParseTest, TimesOfDay) {
+  EXPECT_EQ(*ParseTimeOfDay("04:09"), 4 * 3600 + 9 * 60);
+  EXPECT_EQ(*ParseTimeOfDay("04:09:30"), 4 * 3600 + 9 * 60 + 30);
+  EXPECT_EQ(*ParseTimeOfDay("4:09"), 4 * 3600 + 9 * 60);
+  EXPECT_EQ(*ParseTimeOfDay("23:59:59"), 86399);
+  for (const char* bad : {"", "4", "04:9", "04:09:", "24:00", "04:60", "04:09:60", "a:bc",
+                          "04:09:30:00", "-1:00", "004:00"}) {
+    EXPECT_FALSE(ParseTimeOfDay(bad).ok()) << bad;
+  }
+  EXPECT_EQ(FormatTimeOfDay(4 * 3600 + 9 * 60), "04:09");
+  EXPECT_EQ(FormatTimeOfDay(4 * 3600 + 9 * 60 + 30), "04:09:30");
+}
+
+TEST(NamesTest, EveryEnumValueRoundTrips) {
+  for (Role v : AllRoles()) EXPECT_EQ(ParseRole(RoleName(v)), v);
+  for (Network v : AllNetworks()) EXPECT_EQ(ParseNetwork(NetworkName(v)), v);
+  for (FaultKind v : AllFaultKinds()) EXPECT_EQ(ParseFaultKind(FaultKindName(v)), v);
+  for (RunbookStart v : AllRunbookStarts()) EXPECT_EQ(ParseRunbookStart(RunbookStartName(v)), v);
+  EXPECT_EQ(RoleName(Role::kDomainController), "domain-controller");
+  EXPECT_EQ(FaultKindName(FaultKind::kChannel291), "channel-291");
+  EXPECT_FALSE(ParseRole("Workstation").has_value());
+}
+
+// --- Bad input: one test per kind of mistake --------------------------------------------------
+
+TEST_F(ConfigLoaderTest, YamlSyntaxErrorHasItsLocation) {
+  std::string path = Write("bad.yaml", "name: x\ngroups: [a, b\n");
+  ExpectError(LoadSetup(path).status(), path + ":3:1", {"YAML syntax error"});
+}
+
+TEST_F(ConfigLoaderTest, UnknownKeyListsTheAllowedKeys) {
+  std::string path = Write("bad.yaml", std::string(kSetup) + "    colour: blue\n");
+  ExpectError(LoadSetup(path).status(), path + ":11:5",
+              {"unknown key 'colour' in a group",
+               "allowed keys: name, role, count, site, sensor, network, online_in_window"});
+}
+
+TEST_F(ConfigLoaderTest, DuplicateKeyIsAnError) {
+  std::string path = Write("bad.yaml", std::string(kSetup) + "    count: 4\n");
+  ExpectError(LoadSetup(path).status(), path + ":11:5", {"duplicate key 'count'", path + ":9:5"});
+}
+
+TEST_F(ConfigLoaderTest, WrongTypeSaysWhatWasExpected) {
+  std::string text = kSetup;
+  text.replace(text.find("count: 2"), 8, "count: abc");
+  std::string path = Write("bad.yaml", text);
+  ExpectError(LoadSetup(path).status(), path + ":9:12",
+              {"count", "expected an integer, got 'abc'"});
+
+  path = Write("bad2.yaml", "name: [x]\nsteps: [reboot]\n");
+  ExpectError(LoadRunbook(path).status(), path + ":1:7", {"name: expected a string, got a list"});
+}
+
+TEST_F(ConfigLoaderTest, CountBelowOneIsOutOfRange) {
+  std::string text = kSetup;
+  text.replace(text.find("count: 2"), 8, "count: 0");
+  std::string path = Write("bad.yaml", text);
+  ExpectError(LoadSetup(path).status(), path + ":9:12", {"count must be at least 1, got 0"});
+}
+
+TEST_F(ConfigLoaderTest, NegativeTechniciansAreOutOfRange) {
+  std::string text = kSetup;
+  text.replace(text.find("technicians: 2"), 14, "technicians: -1");
+  std::string path = Write("bad.yaml", text);
+  ExpectError(LoadSetup(path).status(), path + ":5:18", {"technicians must be at least 0, got -1"});
+}
+
+TEST_F(ConfigLoaderTest, HugeNumberIsOutOfRange) {
+  std::string text = kSetup;
+  text.replace(text.find("count: 2"), 8, "count: 99999999999999999999999");
+  std::string path = Write("bad.yaml", text);
+  ExpectError(LoadSetup(path).status(), path + ":9:12", {"out of range"});
+}
+
+TEST_F(ConfigLoaderTest, UnknownEnumValueListsTheAllowedOnes) {
+  std::string text = kSetup;
+  text.replace(text.find("workstation"), 11, "laptop");
+  std::string path = Write("bad.yaml", text);
+  ExpectError(LoadSetup(path).status(), path + ":8:11",
+              {"unknown role 'laptop'",
+               "allowed: workstation, server, domain-controller, kiosk, "
+               "cloud-vm"});
+
+  path = Write("bad2.yaml", "name: r\nstarts: whenever\nsteps: [reboot: {}]\n");
+  ExpectError(LoadRunbook(path).status(), path + ":2:9",
+              {"unknown starts 'whenever'", "allowed: at-detection, after-revert"});
+
+  path =
+      Write("playbooks/scenarios/bad.yaml", std::string(kScenario) + "fault: {kind: bluescreen}\n");
+  ExpectError(
+      LoadScenario(path, Images()).status(), path + ":4:15",
+      {"unknown fault kind 'bluescreen'", "channel-291, truncated, zeroed, bad-magic, good"});
+}
+
+TEST_F(ConfigLoaderTest, UnknownSensorVersionListsTheAllowedOnes) {
+  std::string text = kSetup;
+  text.replace(text.find("\"7.11\""), 6, "7.1");
+  std::string path = Write("bad.yaml", text);
+  ExpectError(LoadSetup(path).status(), path + ":10:13",
+              {"unknown sensor version '7.1'", "allowed: 7.10, 7.11, 7.11-fixed", "\"7.10\""});
+}
+
+TEST_F(ConfigLoaderTest, MissingRequiredKeyPointsAtItsParentMap) {
+  std::string text = kSetup;
+  text.replace(text.find("    count: 2\n"), 13, "");
+  std::string path = Write("bad.yaml", text);
+  ExpectError(LoadSetup(path).status(), path + ":7:5", {"missing required key 'count' in a group"});
+
+  path = Write("bad2.yaml", "name: r\n");
+  ExpectError(LoadRunbook(path).status(), path + ":1:1",
+              {"missing required key 'steps' in a runbook"});
+}
+
+TEST_F(ConfigLoaderTest, MissingNamedFileSaysHowItWasResolved) {
+  std::string path =
+      Write("playbooks/scenarios/bad.yaml",
+            "name: s\nsetup: ../setups/x.yaml\nrunbook: ../runbooks/reboot-3.yaml\n");
+  ExpectError(LoadScenario(path, Images()).status(), path + ":2:8",
+              {"setup file '../setups/x.yaml' (resolved to " + Path("playbooks/setups/x.yaml") +
+               ") does not exist"});
+}
+
+TEST_F(ConfigLoaderTest, MissingTopLevelFileIsNotFound) {
+  Result<SetupConfig> r = LoadSetup(Path("nope.yaml"));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), ErrorCode::kNotFound);
+  EXPECT_NE(r.status().message().find("setup file '" + Path("nope.yaml") + "'"), std::string::npos)
+      << r.status().message();
+}
+
+TEST_F(ConfigLoaderTest, MissingImageRecipePointsAtTheSetupsImageKey) {
+  std::string text = kSetup;
+  text.replace(text.find("image: winsim"), 13, "image: winxp");
+  std::string setup = Write("playbooks/setups/small.yaml", text);
+  ExpectError(LoadScenario(Path("playbooks/scenarios/s.yaml"), Images()).status(), setup + ":2:8",
+              {"image 'winxp' recipe file", "does not exist"});
+}
+
+TEST_F(ConfigLoaderTest, DuplicateGroupNameIsAnError) {
+  std::string path =
+      Write("bad.yaml", std::string(kSetup) + "  - name: ws\n    role: server\n    count: 1\n");
+  ExpectError(LoadSetup(path).status(), path + ":11:5",
+              {"duplicate group name 'ws'", "first defined at " + path + ":7:5"});
+}
+
+TEST_F(ConfigLoaderTest, GroupNamingAnUnknownSiteIsAnError) {
+  std::string path = Write("bad.yaml", std::string(kSetup) + "    site: branch\n");
+  ExpectError(LoadSetup(path).status(), path + ":11:11",
+              {"unknown site 'branch'", "sites of this setup: hq"});
+}
+
+TEST_F(ConfigLoaderTest, OfflineGroupCannotBeOnlineInWindow) {
+  std::string path =
+      Write("bad.yaml", std::string(kSetup) + "    network: offline\n    online_in_window: true\n");
+  ExpectError(LoadSetup(path).status(), path + ":12:23", {"network: offline"});
+}
+
+TEST_F(ConfigLoaderTest, BooleanMustBeTrueOrFalse) {
+  std::string path = Write("bad.yaml", std::string(kSetup) + "    online_in_window: maybe\n");
+  ExpectError(LoadSetup(path).status(), path + ":11:23",
+              {"online_in_window: expected true or false, got 'maybe'"});
+}
+
+TEST_F(ConfigLoaderTest, RevertBeforeReleaseIsAnError) {
+  std::string path =
+      Write("playbooks/scenarios/bad.yaml",
+            std::string(kScenario) + "rollout:\n  release: \"05:00\"\n  revert: 04:30\n");
+  ExpectError(LoadScenario(path, Images()).status(), path + ":6:11",
+              {"revert (04:30) is before release (05:00)"});
+}
+
+TEST_F(ConfigLoaderTest, ReleaseBeforeStartIsAnError) {
+  std::string path = Write("playbooks/scenarios/bad.yaml",
+                           std::string(kScenario) + "rollout:\n  start: \"06:00\"\n");
+  // release is not written: the error names the default and points at the rollout map.
+  ExpectError(LoadScenario(path, Images()).status(), path + ":5:3",
+              {"release (04:09, the default) is before start (06:00)"});
+}
+
+TEST_F(ConfigLoaderTest, BadTimeOfDayAndDuration) {
+  std::string path = Write("playbooks/scenarios/bad.yaml",
+                           std::string(kScenario) + "rollout: {start: \"25:00\"}\n");
+  ExpectError(LoadScenario(path, Images()).status(), path + ":4:18", {"start", "hours run 00-23"});
+
+  path =
+      Write("playbooks/scenarios/bad.yaml", std::string(kScenario) + "stop:\n  max_wall: soon\n");
+  ExpectError(LoadScenario(path, Images()).status(), path + ":5:13",
+              {"max_wall: expected a duration such as '45s', '5m', '1.5h'", "got 'soon'"});
+
+  path =
+      Write("playbooks/scenarios/bad.yaml", std::string(kScenario) + "stop: {max_scenario: 0}\n");
+  ExpectError(LoadScenario(path, Images()).status(), path + ":4:22",
+              {"max_scenario must be longer than zero"});
+}
+
+TEST_F(ConfigLoaderTest, RepetitionsMustBePositive) {
+  std::string path =
+      Write("playbooks/scenarios/bad.yaml", std::string(kScenario) + "repetitions: 0\n");
+  ExpectError(LoadScenario(path, Images()).status(), path + ":4:14",
+              {"repetitions must be at least 1, got 0"});
+}
+
+TEST_F(ConfigLoaderTest, RunbookStepMistakes) {
+  std::string path = Write("bad.yaml", "name: r\nsteps:\n  - reboot: {times: 0}\n");
+  ExpectError(LoadRunbook(path).status(), path + ":3:21", {"times must be at least 1, got 0"});
+
+  path = Write("bad.yaml", "name: r\nsteps:\n  - reboot: {}\n    delete: x\n");
+  ExpectError(LoadRunbook(path).status(), path + ":3:5", {"exactly one key", "2 keys"});
+
+  path = Write("bad.yaml", "name: r\nsteps:\n  - format-disk: {}\n");
+  ExpectError(LoadRunbook(path).status(), path + ":3:5",
+              {"unknown step kind 'format-disk'", "allowed: reboot"});
+
+  path = Write("bad.yaml", "name: r\nsteps: []\n");
+  ExpectError(LoadRunbook(path).status(), path + ":2:8", {"steps: expected at least one entry"});
+
+  path = Write("bad.yaml", "name: r\nsteps:\n  - reboot: {count: 2}\n");
+  ExpectError(LoadRunbook(path).status(), path + ":3:14",
+              {"unknown key 'count' in the reboot step", "allowed keys: times"});
+}
+
+TEST_F(ConfigLoaderTest, ImageRecipeMistakes) {
+  Write("images/winsim/image.yaml", std::string(kImage) + "packages: [busybox]\n");
+  ExpectError(LoadImage(Images(), "winsim").status(), Path("images/winsim/image.yaml") + ":7:1",
+              {"unknown key 'packages' in an image recipe",
+               "allowed keys: name, kind, description, timing"});
+
+  Write("images/winsim/image.yaml", "name: winsim\ntiming:\n  laptop: {boot: 1m}\n");
+  ExpectError(LoadImage(Images(), "winsim").status(), Path("images/winsim/image.yaml") + ":3:3",
+              {"unknown role 'laptop'"});
+
+  Write("images/winsim/image.yaml",
+        "name: winsim\ntiming:\n  kiosk: {boot: 10s, driver_load: 30s}\n");
+  ExpectError(LoadImage(Images(), "winsim").status(), Path("images/winsim/image.yaml") + ":3:35",
+              {"driver_load (30s) must not be longer than boot (10s)"});
+
+  Write("images/winsim/image.yaml", "name: winxp\n");
+  ExpectError(LoadImage(Images(), "winsim").status(), Path("images/winsim/image.yaml") + ":1:7",
+              {"does not match its folder 'winsim'"});
+
+  EXPECT_FALSE(LoadImage(Images(), "../etc").ok());
+}
+
+TEST_F(ConfigLoaderTest, EmptyAndMultiDocumentFiles) {
+  std::string path = Write("empty.yaml", "");
+  Status st = LoadRunbook(path).status();
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("expected a runbook (a map with keys name, description, starts, "
+                              "steps), got nothing"),
+            std::string::npos)
+      << st.message();
+
+  path = Write("two.yaml", std::string(kRunbook) + "---\nname: again\n");
+  ExpectError(LoadRunbook(path).status(), path + ":6:1", {"only one YAML document"});
+}
+
+TEST_F(ConfigLoaderTest, GarbageNeverThrows) {
+  for (const std::string& text :
+       {std::string("\t- x:\n\t\ty"), std::string("{{{{"), std::string("\xff\xfe\x00\x01", 4),
+        std::string("&a [*a]"), std::string("name: *nope"), std::string(2000, '['),
+        std::string("? [a, b]\n: c\n"), std::string("- 1\n- 2\n"), std::string("!!binary x")}) {
+    std::string path = Write("garbage.yaml", text);
+    EXPECT_FALSE(LoadSetup(path).ok()) << text;
+    EXPECT_FALSE(LoadRunbook(path).ok()) << text;
+    EXPECT_FALSE(ValidateFile(path, Images()).ok()) << text;
+  }
+}
+
+TEST_F(ConfigLoaderTest, ValidateFileDetectsKindByKeysThenFolder) {
+  std::string summary;
+  // A runbook outside runbooks/: found by its keys.
+  std::string path = Write("elsewhere/rb.yaml", kRunbook);
+  ASSERT_TRUE(ValidateFile(path, Images(), &summary).ok());
+  EXPECT_NE(summary.find("runbook 'reboot-3'"), std::string::npos) << summary;
+
+  // Only unknown keys but in setups/: loaded as a setup, so the error lists the setup's keys.
+  path = Write("playbooks/setups/odd.yaml", "colour: blue\n");
+  ExpectError(ValidateFile(path, Images()), path + ":1:1",
+              {"unknown key 'colour' in a setup", "allowed keys: name, description, image"});
+
+  path = Write("elsewhere/odd.yaml", "colour: blue\n");
+  Status st = ValidateFile(path, Images());
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("cannot tell what kind of playbook"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace chaoslab::config
