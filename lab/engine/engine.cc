@@ -464,6 +464,7 @@ Result<RunResult> Run::Execute() {
     while (!fleet_events_.empty() && fleet_events_.next_time() <= horizon) {
       auto entry = fleet_events_.Pop();
       if (entry.payload == FleetEvent::kDeadline) {
+        if (horizon == kInf) break;  // settled before the deadline: nothing more can happen
         deadline = true;
         now_ = std::max(now_, entry.time);
         break;
