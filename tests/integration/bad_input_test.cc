@@ -1,0 +1,90 @@
+// Bad input gets a clear error naming what and where, a non-zero exit, and nothing started.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "tests/integration/lab_harness.h"
+
+namespace chaoslab::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+class BadInputTest : public ::testing::Test {
+ protected:
+  // Writes `text` as a scenario next to copies of the shipped setup and runbook.
+  std::string Scenario(const std::string& text) {
+    fs::create_directories(lab_.dir() / "scenarios");
+    fs::copy(lab_.source_dir() + "/playbooks/setups", lab_.dir() / "setups",
+             fs::copy_options::recursive | fs::copy_options::skip_existing);
+    fs::copy(lab_.source_dir() + "/playbooks/runbooks", lab_.dir() / "runbooks",
+             fs::copy_options::recursive | fs::copy_options::skip_existing);
+    std::string path = (lab_.dir() / "scenarios" / "s.yaml").string();
+    std::ofstream(path) << text;
+    return path;
+  }
+  // Runs `chaoslab run FILE` and checks it failed cleanly with `expected` in its message.
+  void ExpectRejected(const std::string& file, const std::string& expected) {
+    auto r = lab_.Run({"run", file});
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(r->exit_code, 2) << r->err;
+    EXPECT_NE(r->err.find(expected), std::string::npos) << "stderr was: " << r->err;
+    EXPECT_EQ(r->err.find("terminate called"), std::string::npos) << r->err;
+    // Nothing started: no run folder, no QEMU.
+    EXPECT_FALSE(fs::exists(lab_.runtime_root()) && !fs::is_empty(lab_.runtime_root()));
+  }
+  const std::string kGood =
+      "name: t\nsetup: ../setups/demo-lab.yaml\nrunbook: ../runbooks/reboot-15.yaml\n";
+  LabHarness lab_;
+};
+
+TEST_F(BadInputTest, MalformedYamlNamesLineAndColumn) {
+  ExpectRejected(Scenario(kGood + "fault: {kind: channel-291\n"), "s.yaml:");
+}
+
+TEST_F(BadInputTest, UnknownKey) {
+  ExpectRejected(Scenario(kGood + "falut:\n  kind: channel-291\n"), "s.yaml:4:1");
+}
+
+TEST_F(BadInputTest, WrongType) {
+  auto path = Scenario(kGood + "repetitions: many\n");
+  ExpectRejected(path, "s.yaml:4:14");
+}
+
+TEST_F(BadInputTest, MissingSetupFile) {
+  ExpectRejected(Scenario("name: t\nsetup: ../setups/nope.yaml\nrunbook: ../runbooks/reboot-15.yaml\n"),
+                 "nope.yaml");
+}
+
+TEST_F(BadInputTest, MissingScenarioFile) {
+  ExpectRejected((lab_.dir() / "absent.yaml").string(), "absent.yaml");
+}
+
+TEST_F(BadInputTest, MissingQemu) {
+  setenv("CHAOSLAB_QEMU", "/nonexistent/qemu-system-x86_64", 1);
+  ExpectRejected(lab_.scenario("channel-291"), "qemu");
+  unsetenv("CHAOSLAB_QEMU");
+}
+
+TEST_F(BadInputTest, GuestImageNotBuilt) {
+  setenv("CHAOSLAB_CACHE_DIR", (lab_.dir() / "empty-cache").c_str(), 1);
+  ExpectRejected(lab_.scenario("channel-291"), "make image");
+  unsetenv("CHAOSLAB_CACHE_DIR");
+}
+
+TEST_F(BadInputTest, UnreadableChannelFile) {
+  std::string garbage = (lab_.dir() / "C-00000291-00000000-00000009.sys").string();
+  std::ofstream(garbage) << "this is not a channel file";
+  auto r = lab_.Run({"channel", "inspect", garbage});
+  ASSERT_TRUE(r.ok());
+  EXPECT_NE(r->exit_code, 0);
+  EXPECT_NE((r->out + r->err).find("C-00000291-00000000-00000009.sys"), std::string::npos)
+      << r->out << r->err;
+  auto missing = lab_.Run({"channel", "inspect", (lab_.dir() / "nope.sys").string()});
+  ASSERT_TRUE(missing.ok());
+  EXPECT_NE(missing->exit_code, 0);
+}
+
+}  // namespace
+}  // namespace chaoslab::testing
