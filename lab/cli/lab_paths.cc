@@ -25,6 +25,7 @@ LabPaths LabPaths::Discover() {
   p.images_dir = Env("CHAOSLAB_IMAGES_DIR", p.source_dir + "/images");
   p.runtime_root = Env("CHAOSLAB_RUNTIME_DIR", "/tmp/chaoslab-" + std::to_string(getuid()));
   p.journal = Env("CHAOSLAB_JOURNAL", Env("HOME", "/root") + "/.local/state/chaoslab/journal.db");
+  p.qemu = Env("CHAOSLAB_QEMU", "qemu-system-x86_64");
   return p;
 }
 

@@ -12,6 +12,7 @@ struct LabPaths {
   std::string images_dir;    // $CHAOSLAB_IMAGES_DIR or <source>/images
   std::string runtime_root;  // $CHAOSLAB_RUNTIME_DIR or /tmp/chaoslab-<uid> (sockets, overlays)
   std::string journal;       // $CHAOSLAB_JOURNAL or $HOME/.local/state/chaoslab/journal.db
+  std::string qemu;          // $CHAOSLAB_QEMU or qemu-system-x86_64 (from PATH)
 
   static LabPaths Discover();
 };

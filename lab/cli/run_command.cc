@@ -142,6 +142,7 @@ int RunCommand(const LabPaths& paths, const RunRequest& request, const std::atom
   qo.run_id = run_id;
   qo.runtime_root = paths.runtime_root;
   qo.relay = relay;
+  qo.qemu = paths.qemu;
   Result<std::unique_ptr<Backend>> backend = MakeQemuBackend(qo);
   if (!backend.ok()) return fail(backend.status(), 2);
 
