@@ -53,6 +53,7 @@ int main(int argc, char** argv) {
   run_cmd->add_flag("--quiet,-q", run.quiet, "no progress lines");
   run_cmd->add_option("--seed", run.seed, "seed for the modelled parts (overrides the scenario)");
   run_cmd->add_option("--max-wall", run.max_wall_s, "wall-time limit in seconds");
+  run_cmd->add_option("--stats-json", run.stats_json, "write the lab's own figures (for make bench)");
 
   auto* runs_cmd = app.add_subcommand("runs", "list the runs in the journal");
   std::string report_id;

@@ -1,7 +1,9 @@
 #include "lab/cli/run_command.h"
 
+#include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -85,6 +87,36 @@ Result<GuestImage> ImageFromFolder(const std::string& output) {
     if (!fs::exists(f)) return Status::NotFound("guest image file missing: " + f);
   }
   return img;
+}
+
+double Percentile(std::vector<double> v, double q) {
+  if (v.empty()) return -1;
+  std::sort(v.begin(), v.end());
+  size_t i = static_cast<size_t>(q * static_cast<double>(v.size() - 1) + 0.5);
+  return v[std::min(i, v.size() - 1)];
+}
+
+double CpuSeconds(int who) {
+  rusage u{};
+  getrusage(who, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+Status WriteStats(const std::string& path, const EngineStats& stats, const RunResult& run) {
+  double self = CpuSeconds(RUSAGE_SELF), guests = CpuSeconds(RUSAGE_CHILDREN);
+  nlohmann::json j;
+  j["run_wall_s"] = run.wall_s;
+  j["run_to_all_boot_loop_wall_s"] = stats.all_boot_loop_wall_s;
+  j["orchestrator_cpu_s"] = self;
+  j["guests_cpu_s"] = guests;
+  j["orchestrator_cpu_share"] = self + guests > 0 ? self / (self + guests) : 0;
+  j["qmp_event_to_journal_p50_ms"] = Percentile(stats.event_to_journal_ms, 0.50);
+  j["qmp_event_to_journal_p99_ms"] = Percentile(stats.event_to_journal_ms, 0.99);
+  j["qmp_events"] = stats.event_to_journal_ms.size();
+  std::ofstream f(path);
+  f << j.dump(2) << "\n";
+  return f ? Status::Ok() : Status::IoError("cannot write " + path);
 }
 
 }  // namespace
@@ -219,8 +251,15 @@ int RunCommand(const LabPaths& paths, const RunRequest& request, const std::atom
     err << fmt::format("run {}: scenario {} ({} hosts, runbook {}, seed {}), journal {}\n", run_id,
                        sc.name, eo.hosts.size(), sc.runbook.name, sc.seed, paths.journal);
   }
+  EngineStats stats;
+  eo.stats = &stats;
   Result<RunResult> result = RunScenario(eo);
+  (void)backend->get()->Destroy();  // before measuring the guests' CPU: they are reaped here
   if (!result.ok()) return fail(result.status(), 1);
+  if (!request.stats_json.empty()) {
+    Status s = WriteStats(request.stats_json, stats, *result);
+    if (!s.ok()) err << "chaoslab: " << s.message() << "\n";
+  }
   if (request.json) {
     out << ToJson(*result).dump(2) << "\n";
   } else {

@@ -19,6 +19,7 @@ struct RunRequest {
   bool quiet = false;
   std::optional<uint64_t> seed;
   std::optional<double> max_wall_s;
+  std::string stats_json;  // when set: the lab's own figures (latency, CPU) for `make bench`
 };
 
 // Exit codes: 0 finished, 1 the run failed, 2 bad input (nothing started), 130 interrupted.

@@ -310,6 +310,10 @@ void Run::OnPanicked(HostRun& h) {
   } else if (h.crashes_since_healthy >= 2) {
     h.boot_loop = true;
     Move(h, HostState::kBootLoop, h.crash_at, why);
+    if (o_.stats) {
+      o_.stats->all_boot_loop_wall_s =
+          std::chrono::duration<double>(WallClock::now() - wall_start_).count();
+    }
   } else {
     Move(h, HostState::kCrashed, h.crash_at, why);
   }
@@ -504,6 +508,10 @@ Result<RunResult> Run::Execute() {
         double at = it == by_id_.end() ? now_ : hosts_[it->second].cursor;
         Note(at, e.host_id, "qmp", std::string(HostEventKindName(e.kind)) +
                                        (e.detail.empty() ? "" : " " + e.detail));
+        if (o_.stats) {
+          o_.stats->event_to_journal_ms.push_back(
+              std::chrono::duration<double, std::milli>(WallClock::now() - e.wall).count());
+        }
       }
       Receive(e);
     }

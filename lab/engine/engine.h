@@ -40,6 +40,12 @@ struct ContentVersion {
   std::string bytes;
 };
 
+// Figures about the lab itself (not the scenario), for `make bench`.
+struct EngineStats {
+  std::vector<double> event_to_journal_ms;  // QMP event received → its journal row written
+  double all_boot_loop_wall_s = -1;         // run start → the last boot-looping host got there
+};
+
 struct EngineOptions {
   const config::ScenarioConfig* scenario = nullptr;
   std::string run_id;
@@ -54,6 +60,7 @@ struct EngineOptions {
   std::function<void(const std::string&)> progress;  // one line per notable event; optional
   // A machine that reports nothing for this long (wall) while it should is marked failed.
   std::chrono::seconds watchdog{150};
+  EngineStats* stats = nullptr;  // optional
 };
 
 // Runs the scenario to its end (all hosts settled, deadline, wall limit or cancel) and returns what was
