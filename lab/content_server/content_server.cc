@@ -1,0 +1,415 @@
+#include "lab/content_server/content_server.h"
+
+#include <algorithm>
+#include <atomic>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <exception>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <utility>
+
+namespace chaoslab {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = boost::beast::http;
+using tcp = asio::ip::tcp;
+
+constexpr std::string_view kManifestPath = "/v1/manifest";
+constexpr std::string_view kContentPrefix = "/v1/content/";
+constexpr std::string_view kServerName = "chaoslab-content";
+
+bool IsNameChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+         c == '_';
+}
+
+std::string_view ToStd(beast::string_view s) { return {s.data(), s.size()}; }
+
+// The value of `key` in a query string "a=1&host=x"; nullopt if absent.
+std::optional<std::string_view> QueryParam(std::string_view query, std::string_view key) {
+  while (!query.empty()) {
+    size_t amp = query.find('&');
+    std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    size_t eq = pair.find('=');
+    if (pair.substr(0, eq) == key) {
+      return eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1);
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+const PublishedFile* NewestContentPolicy::Select(std::string_view /*host_id*/,
+                                                 std::span<const PublishedFile> published) const {
+  return published.empty() ? nullptr : &published.back();
+}
+
+bool IsValidContentFileName(std::string_view name) {
+  if (name.empty() || name.size() > 255 || name.front() == '.') return false;
+  return std::all_of(name.begin(), name.end(), [](char c) { return IsNameChar(c) || c == '.'; });
+}
+
+bool IsValidHostId(std::string_view id) {
+  if (id.empty() || id.size() > 128) return false;
+  return std::all_of(id.begin(), id.end(), IsNameChar);
+}
+
+namespace {
+
+// What the io thread and the public methods share. Outlives every session (they hold a shared_ptr).
+struct Catalog {
+  mutable std::mutex mu;
+  std::map<int, std::vector<PublishedFile>> channels;  // ascending by version
+  std::map<std::string, PublishedFile, std::less<>> by_name;
+  std::shared_ptr<const ContentPolicy> policy = std::make_shared<NewestContentPolicy>();
+  std::shared_ptr<const std::function<void(const ContentServer::Request&)>> observer;
+
+  std::string Manifest(std::string_view host_id) const {
+    std::lock_guard<std::mutex> lock(mu);
+    std::string out;
+    for (const auto& [channel, versions] : channels) {
+      const PublishedFile* file = policy->Select(host_id, versions);
+      if (file == nullptr) continue;
+      out += std::to_string(channel) + " " + std::to_string(file->version) + " " + file->file_name +
+             "\n";
+    }
+    return out;
+  }
+
+  std::shared_ptr<const std::string> Content(std::string_view name) const {
+    std::lock_guard<std::mutex> lock(mu);
+    auto it = by_name.find(name);
+    return it == by_name.end() ? nullptr : it->second.bytes;
+  }
+
+  void Notify(const ContentServer::Request& request) const {
+    std::shared_ptr<const std::function<void(const ContentServer::Request&)>> copy;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      copy = observer;
+    }
+    if (copy && *copy) (*copy)(request);
+  }
+};
+
+struct Limits {
+  std::chrono::milliseconds request_timeout;
+  uint32_t max_header_bytes;
+};
+
+// One client connection: read a request, answer it, repeat while keep-alive. Lives on the io
+// thread only; kept alive by the shared_ptr captured in its pending handler.
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket socket, std::shared_ptr<const Catalog> catalog, Limits limits,
+          std::shared_ptr<std::atomic<int>> open_connections)
+      : stream_(std::move(socket)),
+        catalog_(std::move(catalog)),
+        limits_(limits),
+        open_connections_(std::move(open_connections)) {
+    ++*open_connections_;
+  }
+  ~Session() { --*open_connections_; }
+
+  void Run() { ReadRequest(); }
+
+ private:
+  using Response = http::response<http::span_body<const char>>;
+
+  void ReadRequest() {
+    parser_.emplace();
+    parser_->header_limit(limits_.max_header_bytes);
+    parser_->body_limit(0);  // GET requests carry no body
+    stream_.expires_after(limits_.request_timeout);
+    http::async_read(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
+  }
+
+  void OnRead(beast::error_code ec) {
+    if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
+        ec == asio::error::operation_aborted || ec == asio::error::connection_reset ||
+        ec == asio::error::eof) {
+      return Close();  // the client left or said nothing in time: no one to answer
+    }
+    if (ec) {
+      // A request we cannot parse: answer once, then close (the stream cannot be resynchronised).
+      http::status status = http::status::bad_request;
+      if (ec == http::error::header_limit || ec == http::error::buffer_overflow) {
+        status = http::status::request_header_fields_too_large;
+      } else if (ec == http::error::body_limit) {
+        status = http::status::payload_too_large;
+      }
+      return SendError(status, /*version=*/11, /*keep_alive=*/false, {}, {}, {}, ec.message());
+    }
+    Handle(parser_->get());
+  }
+
+  void Handle(const http::request<http::empty_body>& req) {
+    std::string_view target = ToStd(req.target());
+    size_t question = target.find('?');
+    std::string_view path = target.substr(0, question);
+    std::string_view query =
+        question == std::string_view::npos ? std::string_view() : target.substr(question + 1);
+    std::string method(ToStd(req.method_string()));
+    std::string host_id;
+    if (auto host = QueryParam(query, "host")) {
+      if (!IsValidHostId(*host)) {
+        return SendError(http::status::bad_request, req.version(), false, method, path, {},
+                         "bad host id");
+      }
+      host_id = std::string(*host);
+    }
+    bool is_manifest = path == kManifestPath;
+    bool is_content = path.size() > kContentPrefix.size() && path.starts_with(kContentPrefix);
+    if (!is_manifest && !is_content) {
+      return SendError(http::status::not_found, req.version(), req.keep_alive(), method, path,
+                       host_id, "no such resource");
+    }
+    if (req.method() != http::verb::get) {
+      return SendError(http::status::method_not_allowed, req.version(), req.keep_alive(), method,
+                       path, host_id, "only GET is allowed");
+    }
+    std::string_view content_type = "text/plain";
+    if (is_manifest) {
+      body_ = std::make_shared<const std::string>(catalog_->Manifest(host_id));
+    } else {
+      std::string_view name = path.substr(kContentPrefix.size());
+      body_ = IsValidContentFileName(name) ? catalog_->Content(name) : nullptr;
+      if (body_ == nullptr) {
+        return SendError(http::status::not_found, req.version(), req.keep_alive(), method, path,
+                         host_id, "no such content file");
+      }
+      content_type = "application/octet-stream";
+    }
+    Send(http::status::ok, req.version(), req.keep_alive(), content_type, method, path, host_id);
+  }
+
+  void SendError(http::status status, unsigned version, bool keep_alive, std::string_view method,
+                 std::string_view path, std::string_view host_id, std::string_view why) {
+    body_ = std::make_shared<const std::string>(std::string(why) + "\n");
+    Send(status, version, keep_alive, "text/plain", method, path, host_id);
+  }
+
+  void Send(http::status status, unsigned version, bool keep_alive, std::string_view content_type,
+            std::string_view method, std::string_view path, std::string_view host_id) {
+    response_.emplace(status, version);
+    response_->set(http::field::server, beast::string_view(kServerName.data(), kServerName.size()));
+    response_->set(http::field::content_type,
+                   beast::string_view(content_type.data(), content_type.size()));
+    if (status == http::status::method_not_allowed) response_->set(http::field::allow, "GET");
+    response_->body() = http::span_body<const char>::value_type(body_->data(), body_->size());
+    response_->keep_alive(keep_alive);
+    response_->prepare_payload();
+
+    ContentServer::Request seen;
+    seen.host_id = std::string(host_id);
+    seen.method = std::string(method);
+    seen.path = std::string(path);
+    seen.status = static_cast<int>(status);
+    seen.bytes = body_->size();
+    seen.at = std::chrono::steady_clock::now();
+    try {
+      catalog_->Notify(seen);
+    } catch (...) {
+      // An observer's exception must not take the server down; the response still goes out.
+    }
+
+    stream_.expires_after(limits_.request_timeout);
+    http::async_write(
+        stream_, *response_,
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->OnWrite(ec); });
+  }
+
+  void OnWrite(beast::error_code ec) {
+    if (ec || !response_->keep_alive()) return Close();
+    response_.reset();
+    body_.reset();
+    ReadRequest();
+  }
+
+  void Close() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream_.socket().close(ignored);
+  }
+
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::shared_ptr<const Catalog> catalog_;
+  Limits limits_;
+  std::shared_ptr<std::atomic<int>> open_connections_;
+  std::optional<http::request_parser<http::empty_body>> parser_;
+  std::shared_ptr<const std::string> body_;  // the response body, kept alive during the write
+  std::optional<Response> response_;
+};
+
+}  // namespace
+
+struct ContentServer::Impl {
+  Options options;
+  std::shared_ptr<Catalog> catalog = std::make_shared<Catalog>();
+  std::shared_ptr<std::atomic<int>> open_connections = std::make_shared<std::atomic<int>>(0);
+  // Declared before the acceptor and timer so that it is destroyed after them.
+  std::unique_ptr<asio::io_context> io = std::make_unique<asio::io_context>(1);
+  std::unique_ptr<tcp::acceptor> acceptor;
+  std::unique_ptr<asio::steady_timer> retry_timer;
+  int port = 0;
+  std::thread thread;
+  std::mutex stop_mu;
+  bool stopped = false;
+
+  void Accept() {
+    acceptor->async_accept([this](beast::error_code ec, tcp::socket socket) {
+      if (ec == asio::error::operation_aborted || !acceptor->is_open()) return;
+      if (ec) {
+        // Usually out of file descriptors: back off instead of spinning.
+        retry_timer->expires_after(std::chrono::milliseconds(50));
+        retry_timer->async_wait([this](beast::error_code wait_ec) {
+          if (!wait_ec) Accept();
+        });
+        return;
+      }
+      if (open_connections->load() >= options.max_connections) {
+        beast::error_code ignored;
+        socket.close(ignored);
+      } else {
+        beast::error_code ignored;
+        socket.set_option(tcp::no_delay(true), ignored);
+        std::make_shared<Session>(std::move(socket), catalog,
+                                  Limits{options.request_timeout, options.max_header_bytes},
+                                  open_connections)
+            ->Run();
+      }
+      Accept();
+    });
+  }
+};
+
+ContentServer::ContentServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+ContentServer::~ContentServer() { Stop(); }
+
+Result<std::unique_ptr<ContentServer>> ContentServer::Start(Options options) {
+  if (options.port < 0 || options.port > 65535) {
+    return Status::InvalidArgument("content server: port " + std::to_string(options.port) +
+                                   " is out of range 0..65535");
+  }
+  if (options.request_timeout.count() <= 0 || options.max_header_bytes < 256 ||
+      options.max_connections <= 0) {
+    return Status::InvalidArgument(
+        "content server: request_timeout, max_connections must be positive and "
+        "max_header_bytes at least 256");
+  }
+  beast::error_code ec;
+  asio::ip::address address = asio::ip::make_address(options.bind, ec);
+  if (ec) {
+    return Status::InvalidArgument("content server: bind address '" + options.bind +
+                                   "' is not an IP address");
+  }
+  if (!address.is_loopback()) {
+    return Status::InvalidArgument("content server: refusing to bind to '" + options.bind +
+                                   "': only loopback addresses (127.0.0.0/8, ::1) are allowed");
+  }
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  std::string where = options.bind + ":" + std::to_string(options.port);
+  try {
+    tcp::endpoint endpoint(address, static_cast<unsigned short>(options.port));
+    impl->acceptor = std::make_unique<tcp::acceptor>(*impl->io);
+    impl->acceptor->open(endpoint.protocol());
+    impl->acceptor->set_option(asio::socket_base::reuse_address(true));
+    impl->acceptor->bind(endpoint);
+    impl->acceptor->listen(asio::socket_base::max_listen_connections);
+    impl->port = impl->acceptor->local_endpoint().port();
+    impl->retry_timer = std::make_unique<asio::steady_timer>(*impl->io);
+  } catch (const std::exception& e) {
+    return Status::IoError("content server: cannot listen on " + where + ": " + e.what());
+  }
+  impl->Accept();
+  Impl* raw = impl.get();
+  impl->thread = std::thread([raw] {
+    for (;;) {
+      try {
+        raw->io->run();
+        return;
+      } catch (...) {
+        // A handler threw (it should not): keep serving the other connections.
+      }
+    }
+  });
+  return std::unique_ptr<ContentServer>(new ContentServer(std::move(impl)));
+}
+
+int ContentServer::port() const { return impl_->port; }
+
+Status ContentServer::Publish(int channel, uint32_t version, std::string file_name,
+                              std::string bytes) {
+  if (channel <= 0) {
+    return Status::InvalidArgument("publish: channel must be positive, got " +
+                                   std::to_string(channel));
+  }
+  if (!IsValidContentFileName(file_name)) {
+    return Status::InvalidArgument("publish: '" + file_name +
+                                   "' is not a plain file name ([A-Za-z0-9._-], not starting "
+                                   "with '.', at most 255 characters)");
+  }
+  Catalog& catalog = *impl_->catalog;
+  std::lock_guard<std::mutex> lock(catalog.mu);
+  if (catalog.by_name.count(file_name) != 0) {
+    return Status::InvalidArgument("publish: file name '" + file_name + "' is already published");
+  }
+  std::vector<PublishedFile>& versions = catalog.channels[channel];
+  if (!versions.empty() && version <= versions.back().version) {
+    return Status::FailedPrecondition(
+        "publish: channel " + std::to_string(channel) + " version " + std::to_string(version) +
+        " is not newer than the published version " + std::to_string(versions.back().version));
+  }
+  PublishedFile file{channel, version, file_name,
+                     std::make_shared<const std::string>(std::move(bytes))};
+  catalog.by_name.emplace(file_name, file);
+  versions.push_back(std::move(file));
+  return Status::Ok();
+}
+
+void ContentServer::SetPolicy(std::shared_ptr<const ContentPolicy> policy) {
+  if (!policy) policy = std::make_shared<NewestContentPolicy>();
+  std::lock_guard<std::mutex> lock(impl_->catalog->mu);
+  impl_->catalog->policy = std::move(policy);
+}
+
+void ContentServer::SetObserver(std::function<void(const Request&)> observer) {
+  auto shared =
+      observer ? std::make_shared<const std::function<void(const Request&)>>(std::move(observer))
+               : nullptr;
+  std::lock_guard<std::mutex> lock(impl_->catalog->mu);
+  impl_->catalog->observer = std::move(shared);
+}
+
+std::string ContentServer::ManifestFor(std::string_view host_id) const {
+  return impl_->catalog->Manifest(host_id);
+}
+
+void ContentServer::Stop() {
+  std::lock_guard<std::mutex> lock(impl_->stop_mu);
+  if (impl_->stopped) return;
+  impl_->stopped = true;
+  impl_->io->stop();
+  if (impl_->thread.joinable()) impl_->thread.join();
+  // Destroying the io_context destroys the pending handlers, and with them every session and
+  // its socket; the acceptor and timer go first because they refer to the io_context.
+  impl_->retry_timer.reset();
+  impl_->acceptor.reset();
+  impl_->io.reset();
+}
+
+}  // namespace chaoslab

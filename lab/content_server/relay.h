@@ -1,0 +1,55 @@
+// chaoslab-relay: links one guest TCP connection to a lab service on the host's loopback.
+//
+// QEMU runs it as the helper of `-netdev user,guestfwd=tcp:10.0.2.100:80-cmd:<relay argv>`, one
+// process per guest connection, with the guest connection on its stdin/stdout. It connects to
+// host:port (loopback only, no name resolution), copies both ways, and exits as soon as the
+// service closes, the guest goes away, or nothing has moved for the idle timeout. An optional
+// delay before the first byte of each direction models the host's network profile.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "lab/common/status.h"
+
+namespace chaoslab {
+
+struct RelayOptions {
+  std::string host = "127.0.0.1";  // a loopback IP literal or "localhost"
+  int port = 0;                    // required, 1..65535
+  int delay_ms = 0;                // before the first byte of each direction
+  int jitter_ms = 0;  // each direction's delay is uniform in [delay-jitter, delay+jitter]
+  std::optional<uint64_t> seed;  // for the jitter; random when absent
+  int idle_timeout_ms = 30000;   // exit when nothing moved for this long
+};
+
+// Parses `args` (argv without the program name): --port N [--host H] [--delay-ms D]
+// [--jitter-ms J] [--seed S] [--idle-timeout-ms T]; "--flag=value" works too. InvalidArgument
+// with the offending flag for anything else, including a non-loopback --host.
+Result<RelayOptions> ParseRelayArgs(const std::vector<std::string>& args);
+
+// The usage text for --help and errors.
+std::string RelayUsage();
+
+// OK if `host` is a loopback address (127.0.0.0/8, ::1, "localhost"); otherwise InvalidArgument
+// explaining that the relay refuses it. Never resolves names.
+Status CheckLoopbackHost(std::string_view host);
+
+// The per-direction delays (milliseconds) that `options` implies: {in->service, service->out}.
+std::pair<int, int> RelayDelays(const RelayOptions& options);
+
+// Connects and copies in_fd -> service and service -> out_fd until one side closes (the fds may be
+// the same socket). Returns OK when a side closed normally, Unavailable if the service cannot be
+// reached, Timeout after the idle timeout.
+Status RunRelay(const RelayOptions& options, int in_fd, int out_fd);
+
+// The argv for QEMU's guestfwd "cmd:" (which QEMU splits on spaces): the relay binary followed by
+// the flags of `options`. InvalidArgument if the binary path holds characters QEMU or its argv
+// splitting would misread (space, comma, quotes, backslash).
+Result<std::vector<std::string>> RelayCommand(const std::string& relay_binary,
+                                              const RelayOptions& options);
+
+}  // namespace chaoslab
