@@ -99,7 +99,7 @@ int main(int argc, char** argv) {
   }
 
   if (*gc_cmd) {
-    Status s = CollectGarbage(paths.runtime_root, std::cout);
+    Status s = vm::CollectGarbage(paths.runtime_root, std::cout);
     return s.ok() ? 0 : Fail(s, 1);
   }
 

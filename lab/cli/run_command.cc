@@ -170,12 +170,12 @@ int RunCommand(const LabPaths& paths, const RunRequest& request, const std::atom
   std::string mkdisk = paths.images_dir + "/" + sc.image.name + "/mkdisk.sh";
 
   std::string run_id = NewRunId();
-  QemuOptions qo;
+  vm::QemuOptions qo;
   qo.run_id = run_id;
   qo.runtime_root = paths.runtime_root;
   qo.relay = relay;
   qo.qemu = paths.qemu;
-  Result<std::unique_ptr<Backend>> backend = MakeQemuBackend(qo);
+  Result<std::unique_ptr<Backend>> backend = vm::MakeQemuBackend(qo);
   if (!backend.ok()) return fail(backend.status(), 2);
 
   // From here on, the backend's Destroy() runs on every path out.
