@@ -323,5 +323,45 @@ TEST(RelayProcessTest, CarriesAnHttpExchangeWithTheContentServer) {
   EXPECT_EQ(seen_host, "ws-9");
 }
 
+// QEMU's slirp starts the helper with stdin, stdout and stderr all on one end of a socketpair.
+TEST(RelayProcessTest, WorksOnOneSocketLikeQemuGuestfwd) {
+  auto server = ContentServer::Start({});
+  ASSERT_TRUE(server.ok());
+  ASSERT_TRUE((*server)->Publish(291, 1, "C-00000291-00000000-00000001.sys", "bad file").ok());
+  int sp[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp), 0);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  for (int fd = 0; fd < 3; ++fd) posix_spawn_file_actions_adddup2(&actions, sp[1], fd);
+  std::string binary = CHAOSLAB_RELAY_BINARY, port_flag = "--port",
+              port = std::to_string((*server)->port());
+  char* argv[] = {binary.data(), port_flag.data(), port.data(), nullptr};
+  pid_t pid = -1;
+  ASSERT_EQ(posix_spawn(&pid, binary.c_str(), &actions, nullptr, argv, environ), 0);
+  posix_spawn_file_actions_destroy(&actions);
+  close(sp[1]);
+
+  // A keep-alive request followed by the guest's half-close: the answer still arrives and the
+  // relay leaves once the server has closed.
+  ASSERT_TRUE(SendAll(sp[0], "GET /v1/manifest?host=ws-1 HTTP/1.1\r\nHost: 10.0.2.100\r\n\r\n"));
+  shutdown(sp[0], SHUT_WR);
+  bool closed = false;
+  std::string reply = ReadUntilClosed(sp[0], 5s, &closed);
+  EXPECT_TRUE(closed);
+  EXPECT_EQ(ParseHttpResponse(reply).body, "291 1 C-00000291-00000000-00000001.sys\n") << reply;
+  int status = -1;
+  for (int i = 0; i < 300 && waitpid(pid, &status, WNOHANG) != pid; ++i) {
+    std::this_thread::sleep_for(10ms);
+  }
+  if (!WIFEXITED(status)) {
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    ADD_FAILURE() << "the relay did not exit";
+  } else {
+    EXPECT_EQ(WEXITSTATUS(status), 0);
+  }
+  close(sp[0]);
+}
+
 }  // namespace
 }  // namespace chaoslab
