@@ -1,0 +1,40 @@
+// csagent, the guest sensor: loads cached channel files at boot, races the cloud for newer content,
+// interprets IPC notifications, and turns an interpreter fault into a Windows-style bugcheck and a
+// real guest kernel panic. The console contract is docs/GUEST-PROTOCOL.md.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "lab/common/status.h"
+
+namespace chaoslab::content {
+
+// Process exit codes of csagent.
+inline constexpr int kAgentExitOk = 0;         // --heartbeats N reached
+inline constexpr int kAgentExitUsage = 2;      // bad command line
+inline constexpr int kAgentExitConfig = 3;     // sensor.ini missing, unreadable or unknown version
+inline constexpr int kAgentExitInternal = 4;   // the input array could not be mapped
+inline constexpr int kAgentExitBugcheck = 80;  // 0x50: bugcheck printed, no panic (--no-panic, or
+                                               // the sysrq write failed / is not allowed)
+
+struct AgentOptions {
+  std::string root;  // the mounted system disk, e.g. /mnt/c
+  std::string host = "winsim";
+  std::string cloud;  // "10.0.2.100:80"; empty = offline
+  int poll_ms = 500;
+  int ipc_ms = 200;
+  std::string ready_file = "/run/csagent.ready";
+  bool no_panic = false;  // never write /proc/sysrq-trigger
+  int heartbeats = 0;     // exit after this many heartbeats; 0 = run forever
+};
+
+// argv[1..] of csagent, as "--flag value" or "--flag=value". InvalidArgument names the flag.
+Result<AgentOptions> ParseAgentArgs(const std::vector<std::string>& args);
+std::string AgentUsage();
+
+// Runs the sensor; returns only with an exit code above (or never, with heartbeats == 0).
+// Installs process-wide SIGSEGV/SIGBUS handlers: call once per process.
+int RunAgent(const AgentOptions& options);
+
+}  // namespace chaoslab::content
