@@ -1,0 +1,1056 @@
+#include "lab/vm/qemu_backend.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <boost/process.hpp>
+#include <boost/process/extend.hpp>
+#include <cerrno>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <future>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <sstream>
+#include <thread>
+
+#include "lab/qmp/qmp_client.h"
+
+namespace chaoslab::vm {
+namespace {
+
+namespace bp = boost::process;
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+// How long QEMU gets to start answering QMP, to quit politely, and to die after SIGKILL.
+constexpr milliseconds kStartTimeout(15000);
+constexpr milliseconds kQuitGrace(3000);
+constexpr milliseconds kKillWait(5000);
+// After QEMU exits, how long to wait for the QMP and console readers to drain what it wrote last.
+constexpr milliseconds kDrainTimeout(2000);
+constexpr milliseconds kProbeTimeout(2500);
+constexpr size_t kMaxSocketPath = sizeof(sockaddr_un{}.sun_path) - 1;
+constexpr size_t kMaxConsoleLine = 64 * 1024;
+
+bool IsIdChar(char c, bool allow_dot) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+         c == '_' || (allow_dot && c == '.');
+}
+
+bool IsSafeId(const std::string& id, bool allow_dot) {
+  if (id.empty() || id.size() > 64 || id == "." || id == "..") return false;
+  for (char c : id) {
+    if (!IsIdChar(c, allow_dot)) return false;
+  }
+  return true;
+}
+
+// QEMU option values ("file=...,if=none") need commas doubled.
+std::string OptEscape(const std::string& value) {
+  std::string out;
+  for (char c : value) {
+    out += c;
+    if (c == ',') out += ',';
+  }
+  return out;
+}
+
+Result<std::string> FindProgram(const std::string& name, const std::string& what) {
+  std::string found;
+  if (name.find('/') != std::string::npos) {
+    if (access(name.c_str(), X_OK) == 0) found = fs::absolute(name).string();
+  } else {
+    found = bp::search_path(name).string();
+  }
+  if (found.empty()) {
+    return Status::NotFound(name + " not found" + (what.empty() ? "" : " (" + what + ")") +
+                            ": run `make setup`");
+  }
+  return found;
+}
+
+std::string ReadFileTail(const std::string& path, size_t max_bytes = 600) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return "";
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (text.size() > max_bytes) text = "..." + text.substr(text.size() - max_bytes);
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+  return text;
+}
+
+Status WriteTextFile(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::trunc);
+  out << text;
+  out.close();
+  if (!out) return Status::IoError("cannot write " + path);
+  return Status::Ok();
+}
+
+std::string DescribeWaitStatus(int status) {
+  if (WIFEXITED(status)) return "exited with status " + std::to_string(WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) {
+    return std::string("killed by signal ") + std::to_string(WTERMSIG(status)) + " (" +
+           strsignal(WTERMSIG(status)) + ")";
+  }
+  return "ended with wait status " + std::to_string(status);
+}
+
+// Waits for our child `pid` to end and reaps it. Returns its wait status, or nullopt at the
+// deadline (the child is then still ours to kill and reap). Polls: Boost 1.74's child::wait_for can
+// sleep for the whole timeout even when the child has already ended.
+std::optional<int> WaitChildFor(pid_t pid, milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  while (true) {
+    int status = 0;
+    pid_t r = waitpid(pid, &status, WNOHANG);
+    if (r == pid) return status;
+    if (r < 0 && errno != EINTR) return -1;
+    if (Clock::now() >= deadline) return std::nullopt;
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+}
+
+void KillAndReap(pid_t pid) {
+  kill(pid, SIGKILL);
+  while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+  }
+}
+
+// Field 22 of /proc/<pid>/stat: when the process started, in clock ticks since boot. Together with
+// the pid it names one process, even after the pid is reused. Empty if the process does not exist.
+std::string ProcessStartTime(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat;
+  if (!std::getline(in, stat)) return "";
+  size_t paren = stat.rfind(')');  // the command name may contain spaces and parentheses
+  if (paren == std::string::npos) return "";
+  std::istringstream fields(stat.substr(paren + 2));
+  std::string field;
+  for (int i = 3; i <= 22 && fields >> field; ++i) {
+    if (i == 22) return field;
+  }
+  return "";
+}
+
+bool ProcessExists(pid_t pid) {
+  if (pid <= 0) return false;
+  return kill(pid, 0) == 0 || errno == EPERM;
+}
+
+// In the forked child, before exec: die with the orchestrator, inherit no stray descriptors.
+struct ChildSetup {
+  pid_t parent;
+  template <typename Executor>
+  void operator()(Executor&) const {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(127);  // the parent died before prctl took effect
+    if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
+      for (int fd = 3; fd < 4096; ++fd) fcntl(fd, F_SETFD, FD_CLOEXEC);
+    }
+  }
+};
+
+// Starts processes from one long-lived thread. PR_SET_PDEATHSIG fires when the *thread* that forked
+// the child ends, so forking from whatever thread calls Start() could kill guests early.
+class Launcher {
+ public:
+  Launcher() : thread_([this] { Loop(); }) {}
+  ~Launcher() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+  // Starts `program` with `args`, stdin from /dev/null, stdout+stderr to `log_path`. Returns its
+  // pid.
+  Result<pid_t> Spawn(const std::string& program, const std::vector<std::string>& args,
+                      const std::string& log_path) {
+    std::promise<Result<pid_t>> promise;
+    auto future = promise.get_future();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      tasks_.push_back([&] {
+        try {
+          bp::child child(program, bp::args(args), (bp::std_in < bp::null),
+                          ((bp::std_out & bp::std_err) > log_path),
+                          bp::extend::on_exec_setup = ChildSetup{getpid()});
+          pid_t pid = child.id();
+          child.detach();  // reaped by the host's watcher thread
+          promise.set_value(Result<pid_t>(pid));
+        } catch (const std::exception& e) {
+          promise.set_value(
+              Result<pid_t>(Status::IoError("cannot start " + program + ": " + e.what())));
+        }
+      });
+    }
+    cv_.notify_all();
+    return future.get();
+  }
+
+ private:
+  void Loop() {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (true) {
+      cv_.wait(lock, [&] { return stop_ || !tasks_.empty(); });
+      if (tasks_.empty()) return;
+      auto task = std::move(tasks_.front());
+      tasks_.pop_front();
+      lock.unlock();
+      task();
+      lock.lock();
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> tasks_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+// Runs a short tool to completion (qemu-img) with a deadline; output goes to `log_path`.
+Status RunTool(const std::string& program, const std::vector<std::string>& args,
+               const std::string& log_path, milliseconds timeout) {
+  pid_t pid;
+  try {
+    bp::child child(program, bp::args(args), (bp::std_in < bp::null),
+                    ((bp::std_out & bp::std_err) > log_path));
+    pid = child.id();
+    child.detach();
+  } catch (const std::exception& e) {
+    return Status::IoError("cannot run " + program + ": " + e.what());
+  }
+  std::optional<int> status = WaitChildFor(pid, timeout);
+  if (!status) {
+    KillAndReap(pid);
+    return Status::Timeout(program + " did not finish within " + std::to_string(timeout.count()) +
+                           " ms");
+  }
+  if (!WIFEXITED(*status) || WEXITSTATUS(*status) != 0) {
+    return Status::IoError(program + " failed (" + DescribeWaitStatus(*status) +
+                           "): " + ReadFileTail(log_path));
+  }
+  return Status::Ok();
+}
+
+// Events from all hosts, in arrival order. Thread-safe.
+class EventQueue {
+ public:
+  void Push(const std::string& host_id, HostEventKind kind, std::string detail = {}) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      events_.push_back(HostEvent{host_id, kind, std::move(detail), WallClock::now()});
+    }
+    cv_.notify_all();
+  }
+  void PopAll(milliseconds timeout, std::vector<HostEvent>* out) {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait_for(lock, timeout, [&] { return !events_.empty(); });
+    while (!events_.empty()) {
+      out->push_back(std::move(events_.front()));
+      events_.pop_front();
+    }
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<HostEvent> events_;
+};
+
+// One run of a QEMU process, from Start() until it exited and its readers finished. Its threads
+// (process watcher, console reader, QMP reader) only touch this object and the event queue.
+struct Incarnation {
+  std::string host_id;
+  EventQueue* queue = nullptr;
+  std::string qemu_log;
+
+  std::mutex mu;
+  std::condition_variable cv;
+  pid_t pid = -1;
+  bool exited = false;        // reaped: the pid must not be signalled any more
+  bool started = false;       // Start() completed; before that, failures are Start()'s to report
+  bool qmp_open = false;      // the QMP reader is still running
+  bool console_open = false;  // the console reader is still running
+  std::string lost_reason;    // why we killed it ourselves, if we did
+
+  std::atomic<bool> expected_exit{false};  // PowerOff/Destroy asked for it
+  std::atomic<bool> saw_shutdown{false};
+  std::atomic<bool> swallow_resume{false};  // the RESUME of Start()'s own "cont"
+
+  std::unique_ptr<qmp::Client> qmp;
+  int console_fd = -1;
+  std::mutex console_write_mu;
+  std::thread watcher;
+  std::thread console_reader;
+
+  ~Incarnation() {
+    if (console_fd >= 0) close(console_fd);
+  }
+
+  bool Exited() {
+    std::lock_guard<std::mutex> lock(mu);
+    return exited;
+  }
+
+  // SIGKILL unless already reaped (so the pid cannot belong to someone else).
+  void Kill(const std::string& reason) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (exited || pid <= 0) return;
+    if (lost_reason.empty()) lost_reason = reason;
+    kill(pid, SIGKILL);
+  }
+
+  bool WaitExited(milliseconds timeout) {
+    std::unique_lock<std::mutex> lock(mu);
+    return cv.wait_for(lock, timeout, [&] { return exited; });
+  }
+
+  void OnQmpEvent(const qmp::Event& e) {
+    auto flag = [&](const char* key) {
+      return e.data.is_object() && e.data.contains(key) && e.data[key].is_boolean() &&
+             e.data[key].get<bool>();
+    };
+    if (e.name == "GUEST_PANICKED") {
+      queue->Push(host_id, HostEventKind::kPanicked, e.data.dump());
+    } else if (e.name == "RESET") {
+      queue->Push(host_id, HostEventKind::kReset, flag("guest") ? "guest" : "host");
+    } else if (e.name == "STOP") {
+      queue->Push(host_id, HostEventKind::kStopped);
+    } else if (e.name == "RESUME") {
+      if (swallow_resume.exchange(false)) return;
+      queue->Push(host_id, HostEventKind::kResumed);
+    } else if (e.name == "SHUTDOWN") {
+      saw_shutdown = true;
+      queue->Push(host_id, HostEventKind::kShutdown, flag("guest") ? "guest" : "host");
+    }
+  }
+
+  void OnQmpClosed(const Status& why) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      qmp_open = false;
+    }
+    cv.notify_all();
+    // Without QMP we cannot drive the machine: it is lost, and we do not leave it running.
+    if (!why.ok() && !expected_exit && !saw_shutdown) {
+      Kill("QMP connection closed: " + why.message());
+    }
+  }
+
+  void ReadConsole() {
+    std::string pending;
+    char chunk[4096];
+    while (true) {
+      ssize_t n = read(console_fd, chunk, sizeof(chunk));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      pending.append(chunk, static_cast<size_t>(n));
+      size_t start = 0, nl;
+      while ((nl = pending.find('\n', start)) != std::string::npos) {
+        EmitLine(pending.substr(start, nl - start));
+        start = nl + 1;
+      }
+      pending.erase(0, start);
+      if (pending.size() > kMaxConsoleLine) {
+        EmitLine(pending);
+        pending.clear();
+      }
+    }
+    if (!pending.empty()) EmitLine(pending);
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      console_open = false;
+    }
+    cv.notify_all();
+  }
+
+  void EmitLine(std::string line) {
+    line.erase(std::remove(line.begin(), line.end(), '\r'), line.end());
+    queue->Push(host_id, HostEventKind::kConsoleLine, std::move(line));
+  }
+
+  void Watch() {
+    siginfo_t info{};
+    while (waitid(P_PID, pid, &info, WEXITED | WNOWAIT) != 0 && errno == EINTR) {
+    }
+    int status = 0;
+    bool report;
+    std::string reason;
+    {
+      std::unique_lock<std::mutex> lock(mu);
+      while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+      }
+      exited = true;
+      cv.notify_all();
+      // Let the readers drain what QEMU wrote last, so that kLost/kShutdown is the host's last
+      // event.
+      cv.wait_for(lock, kDrainTimeout, [&] { return !qmp_open && !console_open; });
+      report = started;
+      reason = lost_reason;
+    }
+    if (!report) return;  // Start() failed and says why
+    if (expected_exit) {
+      if (!saw_shutdown) queue->Push(host_id, HostEventKind::kShutdown, "killed");
+    } else if (!saw_shutdown || !reason.empty()) {
+      if (reason.empty()) reason = "QEMU " + DescribeWaitStatus(status);
+      std::string tail = ReadFileTail(qemu_log, 300);
+      if (!tail.empty()) reason += "; qemu.log: " + tail;
+      queue->Push(host_id, HostEventKind::kLost, reason);
+    }
+  }
+
+  // Waits for every thread of this incarnation. Only after the process is gone.
+  void Join() {
+    if (watcher.joinable()) watcher.join();
+    if (console_fd >= 0) shutdown(console_fd, SHUT_RDWR);
+    if (console_reader.joinable()) console_reader.join();
+    qmp.reset();
+  }
+};
+
+Result<int> ConnectConsole(const std::string& path) {
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return Status::FromErrno("console socket()", errno);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.data(), path.size());
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    int err = errno;
+    close(fd);
+    return Status::FromErrno("connect to console " + path, err);
+  }
+  return fd;
+}
+
+class QemuBackend;
+
+class QemuHost : public Host {
+ public:
+  QemuHost(QemuBackend* backend, HostSpec spec, HostPaths paths)
+      : backend_(backend), spec_(std::move(spec)), paths_(std::move(paths)) {}
+  ~QemuHost() override {
+    BeginPowerOff();
+    FinishPowerOff(Clock::now() + kQuitGrace);
+  }
+
+  const HostSpec& spec() const override { return spec_; }
+  Status Start() override;
+  Status Reset() override { return Command("system_reset", "reset"); }
+  Status Pause() override { return Command("stop", "pause"); }
+  Status Resume() override { return Command("cont", "resume"); }
+  Status PowerOff() override {
+    BeginPowerOff();
+    return FinishPowerOff(Clock::now() + kQuitGrace);
+  }
+  Status SendConsole(std::string_view text) override;
+  std::string ConsoleLogPath() const override { return paths_.serial_log; }
+
+  // PowerOff in two halves, so Destroy() can ask every host to quit before waiting for any.
+  void BeginPowerOff();
+  Status FinishPowerOff(Clock::time_point grace_deadline);
+
+ private:
+  bool Running() const { return inc_ && !inc_->Exited(); }
+  Status Command(const std::string& command, const std::string& what);
+  Status FailStart(Status why);
+
+  QemuBackend* backend_;
+  const HostSpec spec_;
+  const HostPaths paths_;
+  std::unique_ptr<Incarnation> inc_;
+};
+
+class QemuBackend : public Backend {
+ public:
+  QemuBackend(QemuOptions options, std::string run_dir, std::string qemu, std::string qemu_img,
+              std::string relay, std::string accel)
+      : options_(std::move(options)),
+        run_dir_(std::move(run_dir)),
+        qemu_(std::move(qemu)),
+        qemu_img_(std::move(qemu_img)),
+        relay_(std::move(relay)),
+        accel_(std::move(accel)) {}
+  ~QemuBackend() override { Destroy(); }
+
+  std::string_view name() const override { return "qemu"; }
+  Result<Host*> CreateHost(const HostSpec& spec) override;
+  Status PollEvents(milliseconds timeout, std::vector<HostEvent>* out) override {
+    queue_.PopAll(timeout, out);
+    return Status::Ok();
+  }
+  Status Destroy() override;
+
+  const std::string& run_id() const { return options_.run_id; }
+  const std::string& qemu() const { return qemu_; }
+  const std::string& relay() const { return relay_; }
+  const std::string& accel() const { return accel_; }
+  EventQueue& queue() { return queue_; }
+  Launcher& launcher() { return launcher_; }
+
+ private:
+  Status ValidateSpec(const HostSpec& spec) const;
+
+  const QemuOptions options_;
+  const std::string run_dir_;
+  const std::string qemu_;
+  const std::string qemu_img_;
+  const std::string relay_;
+  const std::string accel_;
+  EventQueue queue_;
+  Launcher launcher_;
+  std::map<std::string, std::unique_ptr<QemuHost>> hosts_;
+  bool destroyed_ = false;
+};
+
+Status QemuHost::Start() {
+  const std::string what = "start host " + spec_.id;
+  if (Running()) return Status::FailedPrecondition(what + ": already running");
+  if (inc_) {
+    inc_->Join();
+    inc_.reset();
+  }
+  std::error_code ignored;
+  fs::remove(paths_.qmp_socket, ignored);
+  fs::remove(paths_.console_socket, ignored);
+
+  inc_ = std::make_unique<Incarnation>();
+  Incarnation* inc = inc_.get();
+  inc->host_id = spec_.id;
+  inc->queue = &backend_->queue();
+  inc->qemu_log = paths_.qemu_log;
+  std::vector<std::string> args =
+      QemuArgs(backend_->run_id(), spec_, paths_, backend_->accel(), backend_->relay());
+  auto pid = backend_->launcher().Spawn(backend_->qemu(), args, paths_.qemu_log);
+  if (!pid.ok()) {
+    inc_.reset();
+    return pid.status().WithContext(what);
+  }
+  inc->pid = *pid;
+  inc->watcher = std::thread([inc] { inc->Watch(); });
+  if (Status s = WriteTextFile(paths_.pid_file, std::to_string(*pid) + "\n"); !s.ok()) {
+    return FailStart(s);
+  }
+
+  // QMP: retry in short slices so that a QEMU that dies at once (bad flag) is noticed at once.
+  {
+    std::lock_guard<std::mutex> lock(inc->mu);
+    inc->qmp_open = true;
+  }
+  qmp::Callbacks callbacks{[inc](const qmp::Event& e) { inc->OnQmpEvent(e); },
+                           [inc](const Status& s) { inc->OnQmpClosed(s); }};
+  const auto deadline = Clock::now() + kStartTimeout;
+  Status last = Status::Timeout("QMP socket did not answer");
+  while (Clock::now() < deadline && !inc->Exited()) {
+    auto client = qmp::Connect(paths_.qmp_socket, callbacks, milliseconds(250));
+    if (client.ok()) {
+      inc->qmp = std::move(*client);
+      break;
+    }
+    last = client.status();
+    if (last.code() != ErrorCode::kUnavailable && last.code() != ErrorCode::kTimeout) break;
+  }
+  if (!inc->qmp) {
+    {
+      std::lock_guard<std::mutex> lock(inc->mu);
+      inc->qmp_open = false;
+    }
+    inc->cv.notify_all();
+    if (inc->WaitExited(milliseconds(200))) {
+      return FailStart(
+          Status::Unavailable("QEMU exited at start: " + ReadFileTail(paths_.qemu_log)));
+    }
+    return FailStart(last);
+  }
+
+  auto console = ConnectConsole(paths_.console_socket);
+  if (!console.ok()) return FailStart(console.status());
+  inc->console_fd = *console;
+  {
+    std::lock_guard<std::mutex> lock(inc->mu);
+    inc->console_open = true;
+  }
+  inc->console_reader = std::thread([inc] { inc->ReadConsole(); });
+
+  // QEMU was started with -S: readers are in place before the first instruction runs, so no
+  // console line or event is missed. kStarted goes first; the RESUME of this "cont" is not news.
+  {
+    std::lock_guard<std::mutex> lock(inc->mu);
+    if (inc->exited) return FailStart(Status::Unavailable("QEMU exited during start"));
+    inc->started = true;
+  }
+  backend_->queue().Push(spec_.id, HostEventKind::kStarted,
+                         "pid=" + std::to_string(*pid) + " accel=" + backend_->accel());
+  inc->swallow_resume = true;
+  auto cont = inc->qmp->Execute("cont");
+  if (!cont.ok()) {
+    inc->swallow_resume = false;
+    inc->Kill("could not start the vCPUs: " + cont.status().message());
+    return cont.status().WithContext(what);
+  }
+  return Status::Ok();
+}
+
+Status QemuHost::FailStart(Status why) {
+  inc_->expected_exit = true;
+  inc_->Kill("start failed");
+  inc_->WaitExited(kKillWait);
+  inc_->Join();
+  inc_.reset();
+  return why.WithContext("start host " + spec_.id);
+}
+
+Status QemuHost::Command(const std::string& command, const std::string& what) {
+  if (!Running() || !inc_->qmp) {
+    return Status::FailedPrecondition(what + " host " + spec_.id + ": not running");
+  }
+  auto r = inc_->qmp->Execute(command, nullptr, milliseconds(5000));
+  if (!r.ok()) return r.status().WithContext(what + " host " + spec_.id);
+  return Status::Ok();
+}
+
+Status QemuHost::SendConsole(std::string_view text) {
+  if (!Running() || inc_->console_fd < 0) {
+    return Status::FailedPrecondition("console of host " + spec_.id + ": not running");
+  }
+  std::lock_guard<std::mutex> lock(inc_->console_write_mu);
+  size_t off = 0;
+  while (off < text.size()) {
+    ssize_t n = send(inc_->console_fd, text.data() + off, text.size() - off, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      return Status::Unavailable("console of host " + spec_.id + ": " + std::strerror(errno));
+    }
+    off += static_cast<size_t>(n);
+  }
+  return Status::Ok();
+}
+
+void QemuHost::BeginPowerOff() {
+  if (!Running()) return;
+  inc_->expected_exit = true;
+  // "quit" answers before QEMU exits; errors (QMP already gone) leave the kill to FinishPowerOff.
+  if (inc_->qmp) (void)inc_->qmp->Execute("quit", nullptr, milliseconds(1000));
+}
+
+Status QemuHost::FinishPowerOff(Clock::time_point grace_deadline) {
+  if (!inc_) return Status::Ok();
+  Status result;
+  auto left = std::chrono::duration_cast<milliseconds>(grace_deadline - Clock::now());
+  if (!inc_->WaitExited(std::max(left, milliseconds(0)))) {
+    inc_->Kill("did not quit");
+    if (!inc_->WaitExited(kKillWait)) {
+      // Only possible if the process is stuck in the kernel; never hang on it.
+      result = Status::Internal("host " + spec_.id + ": QEMU pid " + std::to_string(inc_->pid) +
+                                " survived SIGKILL");
+      inc_->watcher.detach();
+      inc_.release();  // leaked on purpose: its threads still reference it
+      return result;
+    }
+  }
+  inc_->Join();
+  inc_.reset();
+  return result;
+}
+
+Status QemuBackend::ValidateSpec(const HostSpec& spec) const {
+  const std::string where = "host '" + spec.id + "'";
+  if (!IsSafeId(spec.id, /*allow_dot=*/false)) {
+    return Status::InvalidArgument(
+        where + ": id must be 1-64 letters, digits, '-' or '_' (it names files)");
+  }
+  for (const auto& [file, what] :
+       {std::pair{spec.kernel, "kernel"}, std::pair{spec.initrd, "initrd"},
+        std::pair{spec.base_disk, "base disk"}}) {
+    std::error_code ec;
+    if (file.empty() || !fs::is_regular_file(file, ec)) {
+      return Status::NotFound(where + ": " + what + " '" + file + "' is not a file");
+    }
+  }
+  if (spec.memory_mib < 32 || spec.memory_mib > 65536) {
+    return Status::InvalidArgument(where + ": memory_mib " + std::to_string(spec.memory_mib) +
+                                   " is outside 32..65536");
+  }
+  for (const auto& word : spec.kernel_args) {
+    bool bad = word.empty();
+    for (unsigned char c : word) bad |= c < 0x20 || c == 0x7f || c == ' ';
+    if (bad) {
+      return Status::InvalidArgument(where + ": kernel argument '" + word +
+                                     "' is empty or contains spaces/control characters");
+    }
+  }
+  const NetworkLink& net = spec.network;
+  if (net.online) {
+    if (relay_.empty()) {
+      return Status::FailedPrecondition(where +
+                                        " is online but the backend has no content relay "
+                                        "(QemuOptions.relay)");
+    }
+    if (net.content_port <= 0 || net.content_port > 65535) {
+      return Status::InvalidArgument(where + ": content_port " + std::to_string(net.content_port) +
+                                     " is not a TCP port");
+    }
+    if (net.delay_ms < 0 || net.jitter_ms < 0) {
+      return Status::InvalidArgument(where + ": network delay and jitter must be >= 0");
+    }
+  }
+  return Status::Ok();
+}
+
+Result<Host*> QemuBackend::CreateHost(const HostSpec& spec) {
+  if (destroyed_) return Status::FailedPrecondition("qemu backend: CreateHost after Destroy");
+  RETURN_IF_ERROR(ValidateSpec(spec));
+  if (hosts_.count(spec.id)) {
+    return Status::InvalidArgument("host '" + spec.id + "' exists already in this run");
+  }
+  HostPaths paths = PathsFor(run_dir_, spec.id);
+  for (const std::string* sock : {&paths.qmp_socket, &paths.console_socket}) {
+    if (sock->size() > kMaxSocketPath) {
+      return Status::InvalidArgument("socket path " + *sock + " is longer than " +
+                                     std::to_string(kMaxSocketPath) +
+                                     " bytes: use a shorter runtime root, run id or host id");
+    }
+  }
+  if (mkdir(paths.dir.c_str(), 0700) != 0) {
+    return Status::FromErrno("create host folder " + paths.dir, errno);
+  }
+  std::string base = fs::absolute(spec.base_disk).string();
+  Status made =
+      RunTool(qemu_img_, {"create", "-q", "-f", "qcow2", "-F", "raw", "-b", base, paths.overlay},
+              paths.dir + "/qemu-img.log", milliseconds(30000));
+  if (!made.ok()) return made.WithContext("host '" + spec.id + "': create overlay disk");
+  HostSpec absolute = spec;
+  absolute.base_disk = base;
+  absolute.kernel = fs::absolute(spec.kernel).string();
+  absolute.initrd = fs::absolute(spec.initrd).string();
+  auto host = std::make_unique<QemuHost>(this, std::move(absolute), paths);
+  Host* raw = host.get();
+  hosts_.emplace(spec.id, std::move(host));
+  return raw;
+}
+
+Status QemuBackend::Destroy() {
+  if (destroyed_) return Status::Ok();
+  destroyed_ = true;
+  for (auto& [id, host] : hosts_) host->BeginPowerOff();
+  const auto deadline = Clock::now() + kQuitGrace;
+  Status first_error;
+  for (auto& [id, host] : hosts_) {
+    Status s = host->FinishPowerOff(deadline);
+    if (!s.ok() && first_error.ok()) first_error = s;
+  }
+  hosts_.clear();
+  std::error_code ec;
+  fs::remove_all(run_dir_, ec);
+  if (ec && first_error.ok()) {
+    first_error = Status::IoError("remove run folder " + run_dir_ + ": " + ec.message());
+  }
+  return first_error;
+}
+
+// A boot sector that writes 0x10 to isa-debug-exit (QEMU exits with status 0x21) and halts.
+constexpr unsigned char kProbeBootCode[] = {0xB0, 0x10, 0xE6, 0xF4, 0xF4, 0xEB, 0xFD};
+constexpr int kProbeExitCode = (0x10 << 1) | 1;
+
+bool KvmReallyWorks(const std::string& qemu) {
+  if (access("/dev/kvm", R_OK | W_OK) != 0) return false;
+  char tmpl[] = "/tmp/chaoslab-kvmprobe-XXXXXX";
+  if (!mkdtemp(tmpl)) return false;
+  const std::string dir = tmpl;
+  const std::string disk = dir + "/boot.img";
+  bool works = false;
+  {
+    std::string sector(512, '\0');
+    std::memcpy(sector.data(), kProbeBootCode, sizeof(kProbeBootCode));
+    sector[510] = '\x55';
+    sector[511] = '\xAA';
+    std::ofstream(disk, std::ios::binary) << sector;
+  }
+  try {
+    bp::child child(
+        qemu,
+        bp::args({"-accel", "kvm", "-M", "pc", "-nodefaults", "-no-user-config", "-display", "none",
+                  "-drive", "file=" + OptEscape(disk) + ",format=raw,if=ide", "-device",
+                  "isa-debug-exit,iobase=0xf4,iosize=0x04"}),
+        (bp::std_in < bp::null), (bp::std_out > bp::null), (bp::std_err > bp::null),
+        bp::extend::on_exec_setup = ChildSetup{getpid()});
+    pid_t pid = child.id();
+    child.detach();
+    std::optional<int> status = WaitChildFor(pid, kProbeTimeout);
+    if (status) {
+      works = WIFEXITED(*status) && WEXITSTATUS(*status) == kProbeExitCode;
+    } else {
+      KillAndReap(pid);  // hung: the nested-virtualisation failure mode
+    }
+  } catch (const std::exception&) {
+    works = false;
+  }
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+  return works;
+}
+
+}  // namespace
+
+std::string DefaultRuntimeRoot() { return "/tmp/chaoslab-" + std::to_string(getuid()); }
+
+HostPaths PathsFor(const std::string& run_dir, const std::string& host_id) {
+  HostPaths p;
+  p.dir = run_dir + "/" + host_id;
+  p.overlay = p.dir + "/overlay.qcow2";
+  p.qmp_socket = p.dir + "/qmp.sock";
+  p.console_socket = p.dir + "/console.sock";
+  p.serial_log = p.dir + "/serial.log";
+  p.qemu_log = p.dir + "/qemu.log";
+  p.pid_file = p.dir + "/qemu.pid";
+  return p;
+}
+
+std::vector<std::string> QemuArgs(const std::string& run_id, const HostSpec& spec,
+                                  const HostPaths& paths, const std::string& accel,
+                                  const std::string& relay) {
+  std::string append = "console=ttyS0 quiet panic=-1";
+  for (const auto& word : spec.kernel_args) append += " " + word;
+  std::vector<std::string> args = {
+      "-name",
+      "chaoslab:" + run_id + ":" + spec.id,
+      "-nodefaults",
+      "-no-user-config",
+      "-display",
+      "none",
+      "-accel",
+      accel,
+      "-smp",
+      "1",
+      "-m",
+      std::to_string(spec.memory_mib),
+      "-kernel",
+      spec.kernel,
+      "-initrd",
+      spec.initrd,
+      "-append",
+      append,
+      "-drive",
+      "file=" + OptEscape(paths.overlay) + ",if=none,id=sys,format=qcow2",
+      "-device",
+      "virtio-blk-pci,drive=sys",
+      "-device",
+      "pvpanic-pci",
+      "-action",
+      "panic=none",
+      "-chardev",
+      "socket,id=con0,path=" + OptEscape(paths.console_socket) +
+          ",server=on,wait=off,logfile=" + OptEscape(paths.serial_log) + ",logappend=on",
+      "-serial",
+      "chardev:con0",
+      "-chardev",
+      "socket,id=qmp0,path=" + OptEscape(paths.qmp_socket) + ",server=on,wait=off",
+      "-mon",
+      "chardev=qmp0,mode=control",
+      "-S",  // vCPUs wait for our "cont", after the console reader is connected
+  };
+  if (accel == "kvm") {
+    args.insert(args.end(), {"-cpu", "host"});
+  }
+  if (spec.network.online) {
+    // The guest reaches exactly one thing: 10.0.2.100:80, relayed to the content server's port.
+    // libslirp splits the cmd: string into words itself (no shell); nothing here comes from YAML
+    // unchecked (the relay path is validated, the rest are integers).
+    std::string cmd = relay + " --port " + std::to_string(spec.network.content_port);
+    if (spec.network.delay_ms > 0 || spec.network.jitter_ms > 0) {
+      cmd += " --delay-ms " + std::to_string(spec.network.delay_ms) + " --jitter-ms " +
+             std::to_string(spec.network.jitter_ms);
+    }
+    args.insert(
+        args.end(),
+        {"-netdev", "user,id=n0,restrict=on,guestfwd=tcp:10.0.2.100:80-cmd:" + OptEscape(cmd),
+         "-device", "virtio-net-pci,netdev=n0"});
+  }
+  return args;
+}
+
+Result<std::string> ResolveAccel(const std::string& qemu, const std::string& accel) {
+  if (accel == "kvm" || accel == "tcg") return accel;
+  if (accel != "auto") {
+    return Status::InvalidArgument("accel '" + accel + "' is not one of auto, kvm, tcg");
+  }
+  static std::mutex mu;
+  static std::map<std::string, std::string> cache;
+  std::lock_guard<std::mutex> lock(mu);
+  auto it = cache.find(qemu);
+  if (it != cache.end()) return it->second;
+  std::string chosen = KvmReallyWorks(qemu) ? "kvm" : "tcg";
+  cache[qemu] = chosen;
+  return chosen;
+}
+
+Result<std::unique_ptr<Backend>> MakeQemuBackend(QemuOptions options) {
+  ASSIGN_OR_RETURN(std::string qemu, FindProgram(options.qemu, ""));
+  ASSIGN_OR_RETURN(std::string qemu_img, FindProgram(options.qemu_img, ""));
+  std::string relay;
+  if (!options.relay.empty()) {
+    ASSIGN_OR_RETURN(relay, FindProgram(options.relay, "the content relay"));
+    for (char c : relay) {
+      if (!IsIdChar(c, true) && c != '/' && c != '+') {
+        return Status::InvalidArgument("relay path '" + relay +
+                                       "' may only hold letters, digits and / . _ - +");
+      }
+    }
+  }
+  if (!IsSafeId(options.run_id, /*allow_dot=*/true)) {
+    return Status::InvalidArgument("run id '" + options.run_id +
+                                   "' must be 1-64 letters, digits, '.', '-' or '_'");
+  }
+  ASSIGN_OR_RETURN(std::string accel, ResolveAccel(qemu, options.accel));
+  if (options.runtime_root.empty()) options.runtime_root = DefaultRuntimeRoot();
+  std::error_code ec;
+  fs::create_directories(options.runtime_root, ec);
+  if (ec) {
+    return Status::IoError("create runtime root " + options.runtime_root + ": " + ec.message());
+  }
+  std::string run_dir = fs::absolute(options.runtime_root).string() + "/" + options.run_id;
+  if (mkdir(run_dir.c_str(), 0700) != 0) {
+    if (errno == EEXIST) {
+      return Status::FailedPrecondition("run folder " + run_dir +
+                                        " exists already (run id reused? try `chaoslab gc`)");
+    }
+    return Status::FromErrno("create run folder " + run_dir, errno);
+  }
+  chmod(run_dir.c_str(), 0700);  // whatever the umask
+  pid_t self = getpid();
+  Status owner = WriteTextFile(run_dir + "/owner.pid",
+                               std::to_string(self) + " " + ProcessStartTime(self) + "\n");
+  if (!owner.ok()) {
+    fs::remove_all(run_dir, ec);
+    return owner;
+  }
+  return std::unique_ptr<Backend>(
+      new QemuBackend(std::move(options), run_dir, qemu, qemu_img, relay, accel));
+}
+
+namespace {
+
+// Reads "<pid> [<start time>]". Returns pid 0 if unreadable.
+std::pair<pid_t, std::string> ReadPidFile(const fs::path& path) {
+  std::ifstream in(path);
+  long pid = 0;
+  std::string start;
+  if (!(in >> pid) || pid <= 0) return {0, ""};
+  in >> start;
+  return {static_cast<pid_t>(pid), start};
+}
+
+bool OwnerAlive(pid_t pid, const std::string& start) {
+  if (!ProcessExists(pid)) return false;
+  if (start.empty()) return true;  // no start time recorded: trust the pid
+  std::string now = ProcessStartTime(pid);
+  return now.empty() || now == start;  // a different start time: the pid was reused
+}
+
+std::string ReadCmdline(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/cmdline", std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+bool WaitGone(pid_t pid, milliseconds timeout) {
+  auto deadline = Clock::now() + timeout;
+  while (Clock::now() < deadline) {
+    // A zombie still "exists" for kill(0); its /proc status says Z. Either way it no longer runs.
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string line;
+    if (!std::getline(stat, line)) return true;
+    size_t paren = line.rfind(')');
+    if (paren != std::string::npos && paren + 2 < line.size() && line[paren + 2] == 'Z') {
+      return true;
+    }
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  return false;
+}
+
+}  // namespace
+
+Status CollectGarbage(const std::string& runtime_root, std::ostream& log) {
+  std::error_code ec;
+  if (!fs::exists(runtime_root, ec)) {
+    log << "gc: " << runtime_root << " does not exist: nothing to collect\n";
+    return Status::Ok();
+  }
+  fs::directory_iterator runs(runtime_root, ec);
+  if (ec) return Status::IoError("gc: cannot list " + runtime_root + ": " + ec.message());
+  Status first_error;
+  int kept = 0, removed = 0;
+  for (const auto& run : runs) {
+    if (!run.is_directory(ec) || run.is_symlink(ec)) continue;
+    const std::string run_id = run.path().filename().string();
+    auto [owner, start] = ReadPidFile(run.path() / "owner.pid");
+    if (owner == 0) {
+      // Maybe a run that is being created this instant; give it a minute before judging.
+      auto age = fs::file_time_type::clock::now() - fs::last_write_time(run.path(), ec);
+      if (ec || age < std::chrono::minutes(1)) {
+        log << "gc: " << run_id << ": no owner.pid yet, left alone\n";
+        ++kept;
+        continue;
+      }
+    } else if (OwnerAlive(owner, start)) {
+      log << "gc: " << run_id << ": orchestrator pid " << owner << " is alive, left alone\n";
+      ++kept;
+      continue;
+    }
+    const std::string tag = "chaoslab:" + run_id + ":";
+    bool all_dead = true;
+    for (const auto& host : fs::directory_iterator(run.path(), ec)) {
+      if (!host.is_directory(ec)) continue;
+      auto [pid, unused] = ReadPidFile(host.path() / "qemu.pid");
+      if (pid == 0 || !ProcessExists(pid)) continue;
+      if (ReadCmdline(pid).find(tag) == std::string::npos) {
+        log << "gc: " << run_id << "/" << host.path().filename().string() << ": pid " << pid
+            << " is not tagged " << tag << " (pid reused?), not touched\n";
+        continue;
+      }
+      log << "gc: " << run_id << "/" << host.path().filename().string() << ": killing QEMU pid "
+          << pid << "\n";
+      kill(pid, SIGKILL);
+      if (!WaitGone(pid, kKillWait)) {
+        all_dead = false;
+        log << "gc: pid " << pid << " survived SIGKILL\n";
+      }
+    }
+    if (!all_dead) {
+      if (first_error.ok()) {
+        first_error = Status::Internal("gc: some QEMU of run " + run_id + " would not die");
+      }
+      continue;
+    }
+    fs::remove_all(run.path(), ec);
+    if (ec) {
+      log << "gc: cannot remove " << run.path().string() << ": " << ec.message() << "\n";
+      if (first_error.ok()) first_error = Status::IoError("gc: remove " + run.path().string());
+      continue;
+    }
+    log << "gc: " << run_id << ": removed (orchestrator pid " << owner << " is gone)\n";
+    ++removed;
+  }
+  log << "gc: " << removed << " run folder(s) removed, " << kept << " left alone\n";
+  return first_error;
+}
+
+}  // namespace chaoslab::vm

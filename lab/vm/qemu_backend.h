@@ -1,0 +1,80 @@
+// The QEMU backend: one qemu-system-x86_64 process per host, driven over QMP.
+//
+// A backend owns one run folder `<runtime_root>/<run_id>/` (mode 0700) holding `owner.pid` (this
+// process) and one folder per host with its copy-on-write overlay disk (`overlay.qcow2` over the
+// group's raw base disk), `qmp.sock`, `console.sock`, `serial.log` (everything the console
+// printed), `qemu.log` (QEMU's own stdout/stderr) and `qemu.pid`. QEMU processes are tagged
+// `-name chaoslab:<run_id>:<host_id>`, die with this process (PR_SET_PDEATHSIG) and are only ever
+// signalled by pid after checking they are ours. `CollectGarbage` cleans up after runs whose
+// orchestrator died.
+//
+// Events: QMP GUEST_PANICKED/RESET/STOP/RESUME/SHUTDOWN become kPanicked (detail: the event's data
+// JSON), kReset ("guest" or "host"), kStopped, kResumed, kShutdown ("guest", "host" or "killed");
+// console output becomes kConsoleLine (one per line, "\r" removed); a QEMU that exits, or whose QMP
+// socket closes, without being asked becomes kLost (detail: why, with the end of qemu.log).
+// Order, per host: kStarted is the first event of each Start() (QEMU starts with -S and the readers
+// attach before the vCPUs run, so no console line is missed; the RESUME of that first "cont" is not
+// reported). QMP events keep QEMU's order and console lines keep theirs, but the two travel on
+// different sockets, so a console line and a QMP event that happen within a few milliseconds (e.g.
+// "@@bugcheck" and GUEST_PANICKED) may arrive in either order. kShutdown/kLost is the last event of
+// an incarnation: it is sent after both readers drained (or 2 s passed).
+//
+// Thread-safety: as Backend/Host say (the engine thread drives hosts and polls events); the
+// internal reader threads only feed the event queue.
+#pragma once
+
+#include <memory>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "lab/backend/backend.h"
+#include "lab/common/status.h"
+
+namespace chaoslab::vm {
+
+struct QemuOptions {
+  std::string run_id;        // letters, digits, '-', '_', '.'; names the run folder and QEMU tags
+  std::string runtime_root;  // parent of run folders; empty = DefaultRuntimeRoot()
+  std::string qemu = "qemu-system-x86_64";  // name on PATH or a path
+  std::string qemu_img = "qemu-img";
+  std::string relay;           // the content relay (chaoslab-relay); required for online hosts
+  std::string accel = "auto";  // "auto" (KVM if it really works, else TCG), "kvm" or "tcg"
+};
+
+// Checks the tools, picks the accelerator and creates the run folder. Nothing is started.
+// Errors: NotFound if QEMU/qemu-img/the relay are missing, InvalidArgument for bad options,
+// FailedPrecondition if the run folder exists already.
+Result<std::unique_ptr<Backend>> MakeQemuBackend(QemuOptions options);
+
+// "/tmp/chaoslab-<uid>": short, so that socket paths stay under the 108-byte limit.
+std::string DefaultRuntimeRoot();
+
+// "kvm" or "tcg". "auto" boots a 512-byte boot sector under KVM and takes KVM only if it runs to
+// the end within a few seconds (on nested machines KVM exists but hangs); the answer is cached per
+// process and QEMU binary. Explicit "kvm"/"tcg" are returned as they are.
+Result<std::string> ResolveAccel(const std::string& qemu, const std::string& accel);
+
+// For `chaoslab gc`: for every run folder under `runtime_root` whose owner process is gone, kills
+// the QEMUs whose qemu.pid names a live process whose command line carries `chaoslab:<run_id>:`,
+// then removes the folder. Runs of a live orchestrator are left alone. Says what it did on `log`.
+Status CollectGarbage(const std::string& runtime_root, std::ostream& log);
+
+// Where a host's files live. Exposed for tests and tools.
+struct HostPaths {
+  std::string dir;
+  std::string overlay;
+  std::string qmp_socket;
+  std::string console_socket;
+  std::string serial_log;
+  std::string qemu_log;
+  std::string pid_file;
+};
+HostPaths PathsFor(const std::string& run_dir, const std::string& host_id);
+
+// The QEMU argument vector (without argv[0]) for one host. Exposed for unit tests.
+std::vector<std::string> QemuArgs(const std::string& run_id, const HostSpec& spec,
+                                  const HostPaths& paths, const std::string& accel,
+                                  const std::string& relay);
+
+}  // namespace chaoslab::vm

@@ -1,0 +1,401 @@
+// Unit tests of the QEMU backend that start no guest: command line, validation, run folder, overlay
+// disks, start failures, and gc against real (machine-less) QEMU processes.
+#include "lab/vm/qemu_backend.h"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <boost/process.hpp>
+#include <sstream>
+#include <thread>
+
+#include "lab/vm/test_util.h"
+
+namespace chaoslab::vm {
+namespace {
+
+namespace bp = boost::process;
+namespace fs = std::filesystem;
+using std::chrono::milliseconds;
+using testing::TempDir;
+using testing::WriteFile;
+
+bool Has(const std::vector<std::string>& args, const std::string& flag, const std::string& value) {
+  for (size_t i = 0; i + 1 < args.size(); ++i) {
+    if (args[i] == flag && args[i + 1] == value) return true;
+  }
+  return false;
+}
+
+std::string ValueOf(const std::vector<std::string>& args, const std::string& flag,
+                    const std::string& starts_with = "") {
+  for (size_t i = 0; i + 1 < args.size(); ++i) {
+    if (args[i] == flag && args[i + 1].rfind(starts_with, 0) == 0) return args[i + 1];
+  }
+  return "";
+}
+
+HostSpec BasicSpec(const std::string& dir, const std::string& id = "ws-01") {
+  WriteFile(dir + "/vmlinux", "not really a kernel");
+  WriteFile(dir + "/initrd", "");
+  WriteFile(dir + "/base.img", std::string(64 * 1024, '\0'));
+  HostSpec spec;
+  spec.id = id;
+  spec.group = "workstations";
+  spec.kernel = dir + "/vmlinux";
+  spec.initrd = dir + "/initrd";
+  spec.base_disk = dir + "/base.img";
+  spec.kernel_args = {"winsim.host=" + id};
+  spec.network.online = false;
+  return spec;
+}
+
+QemuOptions Options(const TempDir& dir, const std::string& run_id = "run1") {
+  QemuOptions o;
+  o.run_id = run_id;
+  o.runtime_root = dir.path() + "/rt";
+  o.accel = "tcg";
+  return o;
+}
+
+TEST(QemuArgsTest, OfflineHostHasEssentialsAndNoNetwork) {
+  HostSpec spec;
+  spec.id = "dc-1";
+  spec.kernel = "/img/vmlinux";
+  spec.initrd = "/img/initramfs.cpio";
+  spec.base_disk = "/img/base.img";
+  spec.kernel_args = {"winsim.host=dc-1", "winsim.poll_ms=500"};
+  spec.network.online = false;
+  spec.memory_mib = 192;
+  auto args = QemuArgs("r7", spec, PathsFor("/rt/r7", "dc-1"), "tcg", "/bin/relay");
+  EXPECT_TRUE(Has(args, "-name", "chaoslab:r7:dc-1"));
+  for (const char* flag : {"-nodefaults", "-no-user-config", "-S"}) {
+    EXPECT_NE(std::find(args.begin(), args.end(), flag), args.end()) << flag;
+  }
+  EXPECT_TRUE(Has(args, "-display", "none"));
+  EXPECT_TRUE(Has(args, "-accel", "tcg"));
+  EXPECT_TRUE(Has(args, "-m", "192"));
+  EXPECT_TRUE(Has(args, "-kernel", "/img/vmlinux"));
+  EXPECT_TRUE(Has(args, "-initrd", "/img/initramfs.cpio"));
+  EXPECT_TRUE(
+      Has(args, "-append", "console=ttyS0 quiet panic=-1 winsim.host=dc-1 winsim.poll_ms=500"));
+  EXPECT_TRUE(Has(args, "-drive", "file=/rt/r7/dc-1/overlay.qcow2,if=none,id=sys,format=qcow2"));
+  EXPECT_TRUE(Has(args, "-device", "virtio-blk-pci,drive=sys"));
+  EXPECT_TRUE(Has(args, "-device", "pvpanic-pci"));
+  EXPECT_TRUE(Has(args, "-action", "panic=none"));
+  EXPECT_TRUE(Has(args, "-serial", "chardev:con0"));
+  EXPECT_EQ(ValueOf(args, "-chardev", "socket,id=con0"),
+            "socket,id=con0,path=/rt/r7/dc-1/console.sock,server=on,wait=off,"
+            "logfile=/rt/r7/dc-1/serial.log,logappend=on");
+  EXPECT_TRUE(Has(args, "-mon", "chardev=qmp0,mode=control"));
+  EXPECT_EQ(ValueOf(args, "-netdev"), "");
+  EXPECT_EQ(ValueOf(args, "-device", "virtio-net"), "");
+  EXPECT_EQ(ValueOf(args, "-cpu"), "");
+}
+
+TEST(QemuArgsTest, OnlineHostGetsOnlyTheRelayedContentServer) {
+  HostSpec spec;
+  spec.id = "ws";
+  spec.network = {true, 40123, 0, 0};
+  auto args = QemuArgs("r", spec, PathsFor("/rt/r", "ws"), "kvm", "/opt/bin/chaoslab-relay");
+  EXPECT_EQ(ValueOf(args, "-netdev"),
+            "user,id=n0,restrict=on,guestfwd=tcp:10.0.2.100:80-cmd:/opt/bin/chaoslab-relay "
+            "--port 40123");
+  EXPECT_TRUE(Has(args, "-device", "virtio-net-pci,netdev=n0"));
+  EXPECT_TRUE(Has(args, "-cpu", "host"));
+
+  spec.network = {true, 80, 150, 40};
+  args = QemuArgs("r", spec, PathsFor("/rt/r", "ws"), "tcg", "/r");
+  EXPECT_EQ(ValueOf(args, "-netdev"),
+            "user,id=n0,restrict=on,guestfwd=tcp:10.0.2.100:80-cmd:/r --port 80 --delay-ms 150 "
+            "--jitter-ms 40");
+}
+
+TEST(QemuArgsTest, CommasInPathsAreEscaped) {
+  HostSpec spec;
+  spec.id = "h";
+  spec.network.online = false;
+  auto args = QemuArgs("r", spec, PathsFor("/a,b", "h"), "tcg", "");
+  EXPECT_TRUE(Has(args, "-drive", "file=/a,,b/h/overlay.qcow2,if=none,id=sys,format=qcow2"));
+}
+
+TEST(MakeQemuBackendTest, MissingQemuIsNotFoundBeforeAnythingStarts) {
+  TempDir dir;
+  QemuOptions o = Options(dir);
+  o.qemu = "qemu-system-x86_64-not-installed";
+  auto backend = MakeQemuBackend(o);
+  ASSERT_FALSE(backend.ok());
+  EXPECT_EQ(backend.status().code(), ErrorCode::kNotFound);
+  EXPECT_EQ(backend.status().message(),
+            "qemu-system-x86_64-not-installed not found: run `make setup`");
+  EXPECT_FALSE(fs::exists(o.runtime_root)) << "nothing may be created when QEMU is missing";
+
+  o = Options(dir);
+  o.qemu_img = "/nonexistent/qemu-img";
+  EXPECT_EQ(MakeQemuBackend(o).status().code(), ErrorCode::kNotFound);
+  o = Options(dir);
+  o.relay = "/nonexistent/chaoslab-relay";
+  EXPECT_EQ(MakeQemuBackend(o).status().code(), ErrorCode::kNotFound);
+}
+
+TEST(MakeQemuBackendTest, RejectsBadOptions) {
+  TempDir dir;
+  for (std::string id :
+       std::vector<std::string>{"", "..", "a/b", "a b", "x,y", std::string(65, 'a')}) {
+    QemuOptions o = Options(dir, id);
+    EXPECT_EQ(MakeQemuBackend(o).status().code(), ErrorCode::kInvalidArgument) << id;
+  }
+  QemuOptions o = Options(dir);
+  o.accel = "hvf";
+  auto bad = MakeQemuBackend(o);
+  EXPECT_EQ(bad.status().code(), ErrorCode::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("hvf"), std::string::npos);
+}
+
+TEST(MakeQemuBackendTest, CreatesAPrivateRunFolderAndRemovesItOnDestroy) {
+  TempDir dir;
+  auto backend = MakeQemuBackend(Options(dir, "run-42"));
+  ASSERT_TRUE(backend.ok()) << backend.status().ToString();
+  EXPECT_EQ((*backend)->name(), "qemu");
+  const std::string run_dir = dir.path() + "/rt/run-42";
+  struct stat st {};
+  ASSERT_EQ(stat(run_dir.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
+  std::ifstream owner(run_dir + "/owner.pid");
+  long pid = 0;
+  owner >> pid;
+  EXPECT_EQ(pid, getpid());
+
+  // The same run id twice is refused.
+  EXPECT_EQ(MakeQemuBackend(Options(dir, "run-42")).status().code(),
+            ErrorCode::kFailedPrecondition);
+
+  EXPECT_TRUE((*backend)->Destroy().ok());
+  EXPECT_FALSE(fs::exists(run_dir));
+  EXPECT_TRUE((*backend)->Destroy().ok()) << "Destroy is idempotent";
+  EXPECT_EQ((*backend)->CreateHost(BasicSpec(dir.path())).status().code(),
+            ErrorCode::kFailedPrecondition);
+}
+
+TEST(CreateHostTest, MakesAnOverlayOnTheBaseDisk) {
+  TempDir dir;
+  auto backend = MakeQemuBackend(Options(dir));
+  ASSERT_TRUE(backend.ok()) << backend.status().ToString();
+  HostSpec spec = BasicSpec(dir.path());
+  auto host = (*backend)->CreateHost(spec);
+  ASSERT_TRUE(host.ok()) << host.status().ToString();
+  EXPECT_EQ((*host)->spec().id, "ws-01");
+  const HostPaths paths = PathsFor(dir.path() + "/rt/run1", "ws-01");
+  EXPECT_EQ((*host)->ConsoleLogPath(), paths.serial_log);
+  ASSERT_TRUE(fs::exists(paths.overlay));
+  bp::ipstream info;
+  bp::child qemu_img(bp::search_path("qemu-img"), "info", "--output=json", paths.overlay,
+                     bp::std_out > info);
+  std::string json((std::istreambuf_iterator<char>(info)), std::istreambuf_iterator<char>());
+  qemu_img.wait();
+  EXPECT_NE(json.find("\"backing-filename\": \"" + spec.base_disk + "\""), std::string::npos)
+      << json;
+  EXPECT_NE(json.find("\"backing-filename-format\": \"raw\""), std::string::npos) << json;
+
+  // Not started yet: everything but Start and PowerOff is refused.
+  EXPECT_EQ((*host)->Reset().code(), ErrorCode::kFailedPrecondition);
+  EXPECT_EQ((*host)->Pause().code(), ErrorCode::kFailedPrecondition);
+  EXPECT_EQ((*host)->Resume().code(), ErrorCode::kFailedPrecondition);
+  EXPECT_EQ((*host)->SendConsole("x").code(), ErrorCode::kFailedPrecondition);
+  EXPECT_TRUE((*host)->PowerOff().ok());
+
+  EXPECT_EQ((*backend)->CreateHost(spec).status().code(), ErrorCode::kInvalidArgument)
+      << "duplicate id";
+}
+
+TEST(CreateHostTest, RejectsBadSpecsWithClearErrors) {
+  TempDir dir;
+  auto backend = MakeQemuBackend(Options(dir));
+  ASSERT_TRUE(backend.ok()) << backend.status().ToString();
+  auto expect = [&](HostSpec spec, ErrorCode code, const std::string& words) {
+    auto r = (*backend)->CreateHost(spec);
+    ASSERT_FALSE(r.ok()) << words;
+    EXPECT_EQ(r.status().code(), code) << r.status().ToString();
+    EXPECT_NE(r.status().message().find(words), std::string::npos) << r.status().ToString();
+  };
+  HostSpec spec = BasicSpec(dir.path());
+  spec.id = "../escape";
+  expect(spec, ErrorCode::kInvalidArgument, "id must be");
+  spec = BasicSpec(dir.path());
+  spec.kernel = dir.path() + "/missing";
+  expect(spec, ErrorCode::kNotFound, "kernel");
+  spec = BasicSpec(dir.path());
+  spec.base_disk = "";
+  expect(spec, ErrorCode::kNotFound, "base disk");
+  spec = BasicSpec(dir.path());
+  spec.network.online = true;
+  spec.network.content_port = 8080;
+  expect(spec, ErrorCode::kFailedPrecondition, "relay");
+  spec = BasicSpec(dir.path());
+  spec.kernel_args.push_back("two words");
+  expect(spec, ErrorCode::kInvalidArgument, "kernel argument");
+  spec = BasicSpec(dir.path());
+  spec.memory_mib = 4;
+  expect(spec, ErrorCode::kInvalidArgument, "memory_mib");
+}
+
+TEST(CreateHostTest, RejectsOnlineHostWithoutPort) {
+  TempDir dir;
+  QemuOptions o = Options(dir);
+  o.relay = "/bin/cat";  // any executable: never started here
+  auto backend = MakeQemuBackend(o);
+  ASSERT_TRUE(backend.ok()) << backend.status().ToString();
+  HostSpec spec = BasicSpec(dir.path());
+  spec.network = {true, 0, 0, 0};
+  EXPECT_EQ((*backend)->CreateHost(spec).status().code(), ErrorCode::kInvalidArgument);
+  spec.network = {true, 8080, -1, 0};
+  EXPECT_EQ((*backend)->CreateHost(spec).status().code(), ErrorCode::kInvalidArgument);
+  spec.network = {true, 8080, 10, 5};
+  EXPECT_TRUE((*backend)->CreateHost(spec).ok());
+}
+
+TEST(CreateHostTest, RefusesSocketPathsOver107Bytes) {
+  TempDir dir;
+  QemuOptions o = Options(dir, std::string(60, 'r'));
+  o.runtime_root = dir.path() + "/a-rather-long-runtime-root";
+  auto backend = MakeQemuBackend(o);
+  ASSERT_TRUE(backend.ok()) << backend.status().ToString();
+  auto r = (*backend)->CreateHost(BasicSpec(dir.path(), std::string(30, 'h')));
+  EXPECT_EQ(r.status().code(), ErrorCode::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("longer than 107 bytes"), std::string::npos)
+      << r.status().ToString();
+}
+
+TEST(StartTest, QemuThatCannotBootFailsStartWithItsOwnMessageAndNoEvents) {
+  TempDir dir;
+  auto backend = MakeQemuBackend(Options(dir));
+  ASSERT_TRUE(backend.ok()) << backend.status().ToString();
+  Host* host = *(*backend)->CreateHost(BasicSpec(dir.path()));  // the "kernel" is text
+  auto start = std::chrono::steady_clock::now();
+  Status s = host->Start();
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("start host ws-01"), std::string::npos) << s.ToString();
+  EXPECT_NE(s.message().find("kernel"), std::string::npos)
+      << "QEMU's own complaint: " << s.ToString();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+  std::vector<HostEvent> events;
+  ASSERT_TRUE((*backend)->PollEvents(milliseconds(300), &events).ok());
+  EXPECT_TRUE(events.empty()) << "a failed Start reports through its Status only";
+  EXPECT_EQ(host->Reset().code(), ErrorCode::kFailedPrecondition);
+}
+
+// --- gc
+// -------------------------------------------------------------------------------------------
+
+class GcTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    qemu_ = bp::search_path("qemu-system-x86_64");
+    if (qemu_.empty()) GTEST_SKIP() << "qemu-system-x86_64 is not installed (run `make setup`)";
+    root_ = dir_.path() + "/rt";
+    fs::create_directories(root_);
+  }
+  void TearDown() override {
+    for (auto& c : children_) {
+      if (c.running()) c.terminate();
+      c.wait();
+    }
+  }
+  // Starts a machine-less QEMU named `name`; returns its index in children_.
+  size_t StartQemu(const std::string& name) {
+    children_.emplace_back(qemu_, "-M", "none", "-nodefaults", "-no-user-config", "-display",
+                           "none", "-name", name, bp::std_out > bp::null, bp::std_err > bp::null);
+    return children_.size() - 1;
+  }
+  void MakeRun(const std::string& run_id, pid_t owner) {
+    fs::create_directories(root_ + "/" + run_id);
+    WriteFile(root_ + "/" + run_id + "/owner.pid", std::to_string(owner) + "\n");
+  }
+  void MakeHost(const std::string& run_id, const std::string& host, pid_t qemu_pid) {
+    fs::create_directories(root_ + "/" + run_id + "/" + host);
+    WriteFile(root_ + "/" + run_id + "/" + host + "/qemu.pid", std::to_string(qemu_pid) + "\n");
+  }
+  bool EndsWithin(size_t i, std::chrono::seconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (children_[i].running()) {
+      if (std::chrono::steady_clock::now() > deadline) return false;
+      std::this_thread::sleep_for(milliseconds(10));
+    }
+    return true;
+  }
+  static pid_t DeadPid() {
+    bp::child gone("/bin/true");
+    pid_t pid = gone.id();
+    gone.wait();
+    return pid;
+  }
+
+  TempDir dir_;
+  std::string root_;
+  boost::filesystem::path qemu_;
+  std::vector<bp::child> children_;
+};
+
+TEST_F(GcTest, KillsTaggedQemuOfDeadRunsOnly) {
+  size_t tagged = StartQemu("chaoslab:deadrun:h1");
+  size_t untagged = StartQemu("someone-elses-vm");
+  size_t live_run = StartQemu("chaoslab:liverun:h1");
+  // Give QEMU a moment to exist (its cmdline is there from exec, but be safe on a loaded machine).
+  std::this_thread::sleep_for(milliseconds(200));
+  MakeRun("deadrun", DeadPid());
+  MakeHost("deadrun", "h1", children_[tagged].id());
+  MakeHost("deadrun", "h2", children_[untagged].id());  // points at a QEMU that is not ours
+  MakeHost("deadrun", "h3", DeadPid());                 // already gone
+  MakeRun("liverun", getpid());
+  MakeHost("liverun", "h1", children_[live_run].id());
+  WriteFile(root_ + "/stray-file", "not a run");
+
+  std::ostringstream log;
+  Status s = CollectGarbage(root_, log);
+  EXPECT_TRUE(s.ok()) << s.ToString() << "\n" << log.str();
+
+  EXPECT_TRUE(EndsWithin(tagged, std::chrono::seconds(5))) << log.str();
+  EXPECT_TRUE(children_[untagged].running()) << "gc must verify the tag before killing";
+  EXPECT_TRUE(children_[live_run].running()) << "gc must leave a live orchestrator's run alone";
+  EXPECT_FALSE(fs::exists(root_ + "/deadrun"));
+  EXPECT_TRUE(fs::exists(root_ + "/liverun/h1/qemu.pid"));
+  EXPECT_TRUE(fs::exists(root_ + "/stray-file"));
+  EXPECT_NE(log.str().find("not tagged"), std::string::npos) << log.str();
+  EXPECT_NE(log.str().find("left alone"), std::string::npos) << log.str();
+}
+
+TEST_F(GcTest, OwnerPidReusedByAnotherProcessCountsAsDead) {
+  size_t tagged = StartQemu("chaoslab:reused:h1");
+  fs::create_directories(root_ + "/reused");
+  // Our own pid, but with a start time that is not ours: the orchestrator is gone, the pid reused.
+  WriteFile(root_ + "/reused/owner.pid", std::to_string(getpid()) + " 1\n");
+  MakeHost("reused", "h1", children_[tagged].id());
+  std::ostringstream log;
+  EXPECT_TRUE(CollectGarbage(root_, log).ok()) << log.str();
+  EXPECT_TRUE(EndsWithin(tagged, std::chrono::seconds(5))) << log.str();
+  EXPECT_FALSE(fs::exists(root_ + "/reused"));
+}
+
+TEST_F(GcTest, RealBackendRunIsLeftAloneWhileItsOwnerLives) {
+  QemuOptions o;
+  o.run_id = "mine";
+  o.runtime_root = root_;
+  o.accel = "tcg";
+  auto backend = MakeQemuBackend(o);
+  ASSERT_TRUE(backend.ok()) << backend.status().ToString();
+  std::ostringstream log;
+  EXPECT_TRUE(CollectGarbage(root_, log).ok());
+  EXPECT_TRUE(fs::exists(root_ + "/mine/owner.pid")) << log.str();
+}
+
+TEST(GcMissingRootTest, NothingToDo) {
+  std::ostringstream log;
+  EXPECT_TRUE(CollectGarbage("/tmp/chaoslab-gc-no-such-root", log).ok());
+  EXPECT_NE(log.str().find("nothing to collect"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace chaoslab::vm
