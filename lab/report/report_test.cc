@@ -1,0 +1,137 @@
+#include "lab/report/report.h"
+
+#include <gtest/gtest.h>
+
+#include <sstream>
+
+namespace chaoslab {
+namespace {
+
+RunResult SampleRun() {
+  RunResult run;
+  run.run_id = "r-20240719-0409-abcd";
+  run.scenario = "channel-291";
+  run.runbook = "safe-mode-delete";
+  run.backend = "vm";
+  run.seed = 42;
+  run.status = "finished";
+  run.started_at = "2024-07-19T04:09:00Z";
+  run.wall_s = 93.25;
+  run.scenario_end_s = 6 * 3600 + 27 * 60 + 10;  // 06:27:10
+  HostResult ws;
+  ws.id = "ws-01";
+  ws.group = "workstations";
+  ws.final_state = "healthy";
+  ws.exposed = true;
+  ws.crashes = 2;
+  ws.boot_loop = true;
+  ws.recovered = true;
+  ws.reboots = 3;
+  ws.first_crash_s = 70;
+  ws.time_to_recover_s = 754;
+  ws.stop_code = "PAGE_FAULT_IN_NONPAGED_AREA";
+  HostResult dc;
+  dc.id = "dc-01";
+  dc.group = "servers";
+  dc.final_state = "lost";
+  dc.exposed = true;
+  dc.crashes = 1;
+  dc.first_crash_s = 5;
+  HostResult db;
+  db.id = "db-01";
+  db.group = "servers";
+  db.final_state = "healthy";
+  run.hosts = {ws, dc, db};
+  Summarize(&run);
+  return run;
+}
+
+// The line of `text` that starts (after indentation) with `first_cell`, or "".
+std::string LineStartingWith(const std::string& text, const std::string& first_cell) {
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    size_t start = line.find_first_not_of(' ');
+    if (start != std::string::npos &&
+        line.compare(start, first_cell.size() + 1, first_cell + " ") == 0)
+      return line;
+  }
+  return "";
+}
+
+TEST(PrintTableTest, HeaderGroupFleetAndHostRows) {
+  std::ostringstream out;
+  PrintTable(SampleRun(), out);
+  const std::string text = out.str();
+  for (const char* expected : {"r-20240719-0409-abcd", "channel-291", "safe-mode-delete", "vm",
+                               "seed 42", "finished", "93.2 s", "scenario end 06:27"}) {
+    EXPECT_NE(text.find(expected), std::string::npos) << expected << "\n" << text;
+  }
+  // group hosts exposed crashed crash% bootloop% recovered failed lost MTTR
+  EXPECT_EQ(LineStartingWith(text, "workstations"),
+            "  workstations      1        1        1    100.0        100.0          1       0     "
+            "0  12:34");
+  EXPECT_EQ(LineStartingWith(text, "servers"),
+            "  servers           2        1        1    100.0          0.0          0       0     "
+            "1      –");
+  EXPECT_EQ(LineStartingWith(text, "fleet"),
+            "  fleet             3        2        2    100.0         50.0          1       0     "
+            "1  12:34");
+  const std::string ws = LineStartingWith(text, "ws-01");
+  EXPECT_NE(ws.find("healthy"), std::string::npos) << ws;
+  EXPECT_NE(ws.find("+01:10"), std::string::npos) << ws;
+  EXPECT_NE(ws.find("yes        yes"), std::string::npos) << ws;
+  EXPECT_NE(ws.find("12:34"), std::string::npos) << ws;
+  EXPECT_NE(ws.find("PAGE_FAULT_IN_NONPAGED_AREA"), std::string::npos) << ws;
+  const std::string db = LineStartingWith(text, "db-01");
+  EXPECT_NE(db.find("no         no"), std::string::npos) << db;
+  EXPECT_NE(db.find("–"), std::string::npos) << db;
+}
+
+TEST(ToJsonTest, KeysAndValues) {
+  const nlohmann::json j = ToJson(SampleRun());
+  EXPECT_EQ(j["run_id"], "r-20240719-0409-abcd");
+  EXPECT_EQ(j["scenario"], "channel-291");
+  EXPECT_EQ(j["runbook"], "safe-mode-delete");
+  EXPECT_EQ(j["backend"], "vm");
+  EXPECT_EQ(j["seed"], 42);
+  EXPECT_EQ(j["status"], "finished");
+  EXPECT_EQ(j["started_at"], "2024-07-19T04:09:00Z");
+  EXPECT_DOUBLE_EQ(j["wall_s"].get<double>(), 93.25);
+  EXPECT_DOUBLE_EQ(j["scenario_end_s"].get<double>(), 23230);
+
+  EXPECT_EQ(j["fleet"]["name"], "fleet");
+  EXPECT_EQ(j["fleet"]["hosts"], 3);
+  EXPECT_DOUBLE_EQ(j["fleet"]["boot_loop_rate"].get<double>(), 0.5);
+  ASSERT_EQ(j["groups"].size(), 2u);
+  const auto& servers = j["groups"][1];
+  EXPECT_EQ(servers["name"], "servers");
+  for (const char* key : {"hosts", "exposed", "crashed", "crash_rate", "boot_loop_rate",
+                          "recovered", "failed", "lost", "mttr_s"}) {
+    EXPECT_TRUE(servers.contains(key)) << key;
+  }
+  EXPECT_DOUBLE_EQ(servers["crash_rate"].get<double>(), 1.0);  // a fraction, not a percent
+  EXPECT_EQ(servers["lost"], 1);
+  EXPECT_TRUE(servers["mttr_s"].is_null());
+  EXPECT_DOUBLE_EQ(j["groups"][0]["mttr_s"].get<double>(), 754);
+
+  ASSERT_EQ(j["hosts"].size(), 3u);
+  const auto& ws = j["hosts"][0];
+  EXPECT_EQ(ws["id"], "ws-01");
+  EXPECT_EQ(ws["group"], "workstations");
+  EXPECT_EQ(ws["state"], "healthy");
+  EXPECT_EQ(ws["exposed"], true);
+  EXPECT_EQ(ws["crashes"], 2);
+  EXPECT_DOUBLE_EQ(ws["first_crash_s"].get<double>(), 70);
+  EXPECT_EQ(ws["boot_loop"], true);
+  EXPECT_EQ(ws["recovered"], true);
+  EXPECT_EQ(ws["reboots"], 3);
+  EXPECT_DOUBLE_EQ(ws["time_to_recover_s"].get<double>(), 754);
+  EXPECT_EQ(ws["stop_code"], "PAGE_FAULT_IN_NONPAGED_AREA");
+  const auto& db = j["hosts"][2];
+  EXPECT_TRUE(db["first_crash_s"].is_null());
+  EXPECT_TRUE(db["time_to_recover_s"].is_null());
+  EXPECT_TRUE(db["stop_code"].is_null());
+}
+
+}  // namespace
+}  // namespace chaoslab
