@@ -350,9 +350,10 @@ struct Incarnation {
       qmp_open = false;
     }
     cv.notify_all();
-    // Without QMP we cannot drive the machine: it is lost, and we do not leave it running.
-    if (!why.ok() && !expected_exit && !saw_shutdown) {
-      Kill("QMP connection closed: " + why.message());
+    // Without QMP we cannot drive the machine: it is lost, and we do not leave it running. Usually
+    // the socket closed because QEMU is exiting; give it a moment so kLost names the real cause.
+    if (!why.ok() && !expected_exit && !saw_shutdown && !WaitExited(milliseconds(500))) {
+      Kill("the lab killed QEMU after its QMP connection closed: " + why.message());
     }
   }
 
@@ -411,7 +412,7 @@ struct Incarnation {
     if (expected_exit) {
       if (!saw_shutdown) queue->Push(host_id, HostEventKind::kShutdown, "killed");
     } else if (!saw_shutdown || !reason.empty()) {
-      if (reason.empty()) reason = "QEMU " + DescribeWaitStatus(status);
+      reason = "QEMU " + DescribeWaitStatus(status) + (reason.empty() ? "" : " (" + reason + ")");
       std::string tail = ReadFileTail(qemu_log, 300);
       if (!tail.empty()) reason += "; qemu.log: " + tail;
       queue->Push(host_id, HostEventKind::kLost, reason);

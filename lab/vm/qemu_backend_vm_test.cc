@@ -1,0 +1,249 @@
+// Real-QEMU tests of the backend (label "vm"): a machine's lifecycle, and the winsim guest booting,
+// resetting and crash-looping. They cost a few guest boots under TCG.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <boost/process.hpp>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "lab/vm/qemu_backend.h"
+#include "lab/vm/test_util.h"
+
+namespace chaoslab::vm {
+namespace {
+
+namespace bp = boost::process;
+namespace fs = std::filesystem;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+using testing::EventLog;
+using testing::TempDir;
+using testing::WriteFile;
+
+std::string Env(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? v : "";
+}
+
+pid_t ReadPid(const std::string& path) {
+  std::ifstream in(path);
+  long pid = 0;
+  in >> pid;
+  return static_cast<pid_t>(pid);
+}
+
+QemuOptions Options(const TempDir& dir, const std::string& run_id) {
+  QemuOptions o;
+  o.run_id = run_id;
+  o.runtime_root = dir.path() + "/rt";
+  return o;  // accel "auto": exercised here, where QEMU really runs
+}
+
+TEST(AccelTest, AutoPicksAWorkingAcceleratorAndCachesIt) {
+  if (bp::search_path("qemu-system-x86_64").empty()) GTEST_SKIP() << "QEMU is not installed";
+  auto first = ResolveAccel("qemu-system-x86_64", "auto");
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_TRUE(*first == "kvm" || *first == "tcg") << *first;
+  auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(*ResolveAccel("qemu-system-x86_64", "auto"), *first);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, milliseconds(50)) << "cached";
+  std::cout << "accel auto -> " << *first << "\n";
+}
+
+// A machine's lifecycle without caring what the guest does: Debian's kernel and an empty initrd.
+TEST(QemuLifecycleTest, PauseResumeResetLostRestartPowerOff) {
+  std::string kernel;
+  for (const auto& e : fs::directory_iterator("/boot")) {
+    if (e.path().filename().string().rfind("vmlinuz-", 0) == 0) kernel = e.path().string();
+  }
+  if (kernel.empty()) GTEST_SKIP() << "no /boot/vmlinuz-*: apt-get install linux-image-amd64";
+  TempDir dir;
+  WriteFile(dir.path() + "/initrd", "");
+  WriteFile(dir.path() + "/base.img", std::string(1 << 20, '\0'));
+  auto backend = MakeQemuBackend(Options(dir, "life"));
+  ASSERT_TRUE(backend.ok()) << backend.status().ToString();
+  HostSpec spec;
+  spec.id = "h1";
+  spec.kernel = kernel;
+  spec.initrd = dir.path() + "/initrd";
+  spec.base_disk = dir.path() + "/base.img";
+  spec.network.online = false;
+  Host* host = *(*backend)->CreateHost(spec);
+  EventLog log(backend->get());
+  const std::string pid_file = dir.path() + "/rt/life/h1/qemu.pid";
+
+  ASSERT_TRUE(host->Start().ok());
+  EXPECT_EQ(host->Start().code(), ErrorCode::kFailedPrecondition);
+  ASSERT_EQ(log.WaitKind("h1", HostEventKind::kStarted, seconds(5)), 0) << log.Dump();
+  pid_t pid = ReadPid(pid_file);
+  ASSERT_GT(pid, 0);
+  std::ifstream cmdline("/proc/" + std::to_string(pid) + "/cmdline");
+  std::string argv((std::istreambuf_iterator<char>(cmdline)), std::istreambuf_iterator<char>());
+  EXPECT_NE(argv.find("chaoslab:life:h1"), std::string::npos);
+
+  ASSERT_TRUE(host->Pause().ok());
+  int stopped = log.WaitKind("h1", HostEventKind::kStopped, seconds(5));
+  ASSERT_GE(stopped, 0) << log.Dump();
+  ASSERT_TRUE(host->Resume().ok());
+  ASSERT_GE(log.WaitKind("h1", HostEventKind::kResumed, seconds(5), stopped), 0) << log.Dump();
+  ASSERT_TRUE(host->Reset().ok());
+  int reset = log.WaitFor(
+      [](const HostEvent& e) { return e.kind == HostEventKind::kReset && e.detail == "host"; },
+      seconds(5));
+  ASSERT_GE(reset, 0) << log.Dump();
+  EXPECT_TRUE(host->SendConsole("hello\r").ok());
+
+  // Someone kills QEMU behind our back: the host is lost, once, and can be started again.
+  ASSERT_EQ(kill(pid, SIGKILL), 0);
+  int lost = log.WaitKind("h1", HostEventKind::kLost, seconds(10));
+  ASSERT_GE(lost, 0) << log.Dump();
+  EXPECT_NE(log.events[lost].detail.find("signal 9"), std::string::npos) << log.events[lost].detail;
+  EXPECT_EQ(host->Reset().code(), ErrorCode::kFailedPrecondition);
+
+  ASSERT_TRUE(host->Start().ok());
+  int restarted = log.WaitKind("h1", HostEventKind::kStarted, seconds(5), lost);
+  ASSERT_GT(restarted, lost) << log.Dump();
+  pid_t pid2 = ReadPid(pid_file);
+  EXPECT_NE(pid2, pid);
+
+  ASSERT_TRUE(host->PowerOff().ok());
+  int off = log.WaitKind("h1", HostEventKind::kShutdown, seconds(5), restarted);
+  ASSERT_GE(off, 0) << log.Dump();
+  EXPECT_EQ(log.events[off].detail, "host");
+  EXPECT_TRUE(host->PowerOff().ok()) << "idempotent";
+  EXPECT_NE(kill(pid2, 0), 0) << "QEMU is gone after PowerOff";
+  // Nothing after the power-off: in particular no kLost.
+  std::vector<HostEvent> later;
+  ASSERT_TRUE((*backend)->PollEvents(milliseconds(300), &later).ok());
+  for (const auto& e : later) EXPECT_EQ(e.kind, HostEventKind::kConsoleLine) << e.detail;
+  for (size_t i = 0; i < log.events.size(); ++i) {
+    if (i != size_t(lost)) {
+      EXPECT_NE(log.events[i].kind, HostEventKind::kLost) << log.Dump();
+    }
+  }
+
+  ASSERT_TRUE(host->Start().ok());
+  ASSERT_TRUE((*backend)->Destroy().ok());
+  EXPECT_FALSE(fs::exists(dir.path() + "/rt/life"));
+}
+
+// The winsim guest, if `make image` has built it.
+class WinsimTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string source = Env("CHAOSLAB_SOURCE_DIR");
+    if (source.empty()) source = fs::current_path().string();
+    std::string build = Env("CHAOSLAB_BUILD_DIR");
+    std::vector<std::string> candidates = {Env("CHAOSLAB_CSAGENT")};
+    if (!build.empty()) candidates.push_back(build + "/bin/csagent");
+    candidates.push_back(source + "/build/bin/csagent");
+    std::string csagent;
+    for (const auto& c : candidates) {
+      if (!c.empty() && fs::is_regular_file(c)) {
+        csagent = c;
+        break;
+      }
+    }
+    if (csagent.empty()) {
+      GTEST_SKIP() << "csagent is not built (looked in $CHAOSLAB_CSAGENT, $CHAOSLAB_BUILD_DIR/bin, "
+                      "build/bin): build it, then `make image`";
+    }
+    bp::ipstream out;
+    bp::child check(source + "/images/winsim/build.sh", "--csagent", csagent, "--check",
+                    bp::std_out > out, bp::std_err > bp::null);
+    std::string line, last;
+    while (std::getline(out, line)) last = line;
+    check.wait();
+    if (check.exit_code() != 0 || last.empty()) {
+      GTEST_SKIP() << "the winsim image is not built for " << csagent << ": run `make image`";
+    }
+    image_ = last;
+    std::ifstream manifest_file(image_ + "/manifest.json");
+    auto manifest = nlohmann::json::parse(manifest_file, nullptr, false);
+    ASSERT_FALSE(manifest.is_discarded()) << image_;
+    kernel_ = image_ + "/" + manifest.value("kernel", "vmlinux");
+    initrd_ = image_ + "/" + manifest.value("initrd", "initramfs.cpio");
+    mkdisk_ = source + "/images/winsim/mkdisk.sh";
+  }
+
+  HostSpec Spec(const std::string& id, const std::string& disk) {
+    HostSpec spec;
+    spec.id = id;
+    spec.kernel = kernel_;
+    spec.initrd = initrd_;
+    spec.base_disk = disk;
+    spec.kernel_args = {"winsim.host=" + id};
+    spec.network.online = false;
+    return spec;
+  }
+
+  std::string image_, kernel_, initrd_, mkdisk_;
+  TempDir dir_;
+};
+
+TEST_F(WinsimTest, BootsPrintsConsoleLinesAndResets) {
+  const std::string disk = dir_.path() + "/system.img";
+  bp::child mk(mkdisk_, disk, "--sensor", "7.11", bp::std_out > bp::null, bp::std_err > bp::null);
+  mk.wait();
+  ASSERT_EQ(mk.exit_code(), 0) << "mkdisk.sh failed";
+  auto backend = MakeQemuBackend(Options(dir_, "boot"));
+  ASSERT_TRUE(backend.ok()) << backend.status().ToString();
+  Host* host = *(*backend)->CreateHost(Spec("ws-1", disk));
+  EventLog log(backend->get());
+  auto t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(host->Start().ok());
+  int bootmgr = log.WaitLine("ws-1", "@@winsim phase=bootmgr", seconds(60));
+  ASSERT_GE(bootmgr, 0) << log.Dump();
+  auto t_bootmgr = log.events[bootmgr].wall;
+  int ready = log.WaitLine("ws-1", "@@winsim ready", seconds(60), bootmgr);
+  ASSERT_GE(ready, 0) << log.Dump();
+  auto ms = [&](auto t) { return std::chrono::duration_cast<milliseconds>(t - t0).count(); };
+  std::cout << "winsim: Start -> bootmgr " << ms(t_bootmgr) << " ms, -> ready "
+            << ms(log.events[ready].wall) << " ms\n";
+  for (const auto& e : log.events) {
+    if (e.kind == HostEventKind::kConsoleLine) {
+      EXPECT_EQ(e.detail.find('\r'), std::string::npos);
+    }
+  }
+
+  ASSERT_TRUE(host->Reset().ok());
+  int reset = log.WaitKind("ws-1", HostEventKind::kReset, seconds(10), ready);
+  ASSERT_GE(reset, 0) << log.Dump();
+  EXPECT_EQ(log.events[reset].detail, "host");
+  ASSERT_GE(log.WaitLine("ws-1", "@@winsim phase=bootmgr", seconds(60), reset), 0) << log.Dump();
+
+  std::ifstream serial(host->ConsoleLogPath());
+  std::string text((std::istreambuf_iterator<char>(serial)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("@@winsim ready"), std::string::npos) << "serial.log keeps the console";
+  ASSERT_TRUE((*backend)->Destroy().ok());
+}
+
+TEST_F(WinsimTest, UnreadableSystemDiskCrashLoopsWithPanicEvents) {
+  // A disk of zeros is no FAT volume: winsim bugchecks (INACCESSIBLE_BOOT_DEVICE) on every boot.
+  const std::string disk = dir_.path() + "/zeros.img";
+  WriteFile(disk, std::string(1 << 20, '\0'));
+  auto backend = MakeQemuBackend(Options(dir_, "loop"));
+  ASSERT_TRUE(backend.ok()) << backend.status().ToString();
+  Host* host = *(*backend)->CreateHost(Spec("ws-2", disk));
+  EventLog log(backend->get());
+  ASSERT_TRUE(host->Start().ok());
+  int bugcheck = log.WaitLine("ws-2", "@@bugcheck", seconds(60));
+  ASSERT_GE(bugcheck, 0) << log.Dump();
+  int panic = log.WaitKind("ws-2", HostEventKind::kPanicked, seconds(30));
+  ASSERT_GE(panic, 0) << log.Dump();
+  int reset = log.WaitKind("ws-2", HostEventKind::kReset, seconds(30), panic);
+  ASSERT_GT(reset, panic) << log.Dump();
+  EXPECT_EQ(log.events[reset].detail, "guest");
+  // And again: the boot loop.
+  ASSERT_GE(log.WaitKind("ws-2", HostEventKind::kPanicked, seconds(60), reset), 0) << log.Dump();
+  std::cout << "panic detail: " << log.events[panic].detail << "\n";
+  ASSERT_TRUE(host->PowerOff().ok());
+}
+
+}  // namespace
+}  // namespace chaoslab::vm
