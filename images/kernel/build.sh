@@ -9,7 +9,8 @@
 #   --jobs N     parallel make jobs (default: number of CPUs)
 #
 # The result is cached at <cache>/kernel/<hash>/vmlinux, where <hash> is the
-# sha256 of (linux-source-6.1 package version, winsim.config, this script).
+# sha256 of (linux-source-6.1 package version, winsim.config, this script,
+# patches/*.patch).
 # The last line on stdout is always the vmlinux path; progress goes to stderr.
 # The build is deterministic: timestamp, user, host and build number are fixed.
 set -euo pipefail
@@ -33,7 +34,7 @@ while [[ $# -gt 0 ]]; do
     --check) check_only=1; shift ;;
     --jobs)  [[ $# -ge 2 && "$2" =~ ^[1-9][0-9]*$ ]] || die "--jobs needs a positive integer, got '${2:-}'"
              jobs="$2"; shift 2 ;;
-    -h|--help) sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,/^set /p' "${BASH_SOURCE[0]}" | grep '^#' | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument '$1' (usage: build.sh [--cache DIR] [--check] [--jobs N])" ;;
   esac
 done
@@ -43,7 +44,13 @@ pkg_version="$(dpkg-query -W -f='${Version}' "${SOURCE_PACKAGE}" 2>/dev/null)" |
   die "package ${SOURCE_PACKAGE} is not installed (apt-get install ${SOURCE_PACKAGE})"
 [[ -n "${pkg_version}" ]] || die "package ${SOURCE_PACKAGE} has no version (not installed?)"
 
-hash="$( { printf '%s\n' "${SOURCE_PACKAGE} ${pkg_version}"; cat "${FRAGMENT}" "${BASH_SOURCE[0]}"; } |
+# Our source patches, applied in name order.
+shopt -s nullglob
+patches=("${SCRIPT_DIR}"/patches/*.patch)
+shopt -u nullglob
+patches_hash="$(cat /dev/null "${patches[@]}" | sha256sum | cut -d' ' -f1)"
+
+hash="$( { printf '%s\n' "${SOURCE_PACKAGE} ${pkg_version}"; cat "${FRAGMENT}" "${BASH_SOURCE[0]}" "${patches[@]}"; } |
         sha256sum | cut -d' ' -f1)"
 kernel_cache="${cache_root}/kernel"
 out_dir="${kernel_cache}/${hash}"
@@ -74,7 +81,27 @@ if [[ -f "${vmlinux}" ]]; then  # Built by whoever held the lock.
 fi
 
 # Extract the source once per package version; rename makes it atomic.
+# The tree then carries our patches; a record of which ones lets a patch
+# change be undone and redone in place, so make rebuilds only what changed.
 src_dir="${kernel_cache}/src/${pkg_version}/${SOURCE_TOPDIR}"
+patch_record="${src_dir}/.winsim-patches"
+applied_hash="$(cat "${src_dir}/.winsim-patches-hash" 2>/dev/null || echo none)"
+if [[ -f "${src_dir}/Makefile" && "${applied_hash}" != "${patches_hash}" ]]; then
+  log "source patches changed: reverting the old ones"
+  echo dirty > "${src_dir}/.winsim-patches-hash"
+  reverted=1
+  if [[ "${applied_hash}" != "dirty" ]]; then
+    for p in $(ls -r "${patch_record}"/*.patch 2>/dev/null); do
+      patch -s -R -p1 -d "${src_dir}" < "${p}" >&2 || { reverted=0; break; }
+    done
+  else
+    reverted=0
+  fi
+  if [[ "${reverted}" == 0 ]]; then
+    log "cannot revert old patches: extracting a fresh tree"
+    rm -rf "${src_dir}"
+  fi
+fi
 if [[ ! -f "${src_dir}/Makefile" ]]; then
   log "extracting ${SOURCE_TARBALL}"
   tmp_src="$(mktemp -d "${kernel_cache}/src.tmp.XXXXXX")"
@@ -84,6 +111,18 @@ if [[ ! -f "${src_dir}/Makefile" ]]; then
   rm -rf "${src_dir}"
   mv "${tmp_src}/${SOURCE_TOPDIR}" "${src_dir}"
   rmdir "${tmp_src}"
+fi
+
+if [[ "$(cat "${src_dir}/.winsim-patches-hash" 2>/dev/null || echo none)" != "${patches_hash}" ]]; then
+  echo dirty > "${src_dir}/.winsim-patches-hash"  # An interrupted run re-extracts.
+  rm -rf "${patch_record}"
+  mkdir -p "${patch_record}"
+  for p in "${patches[@]}"; do
+    log "applying $(basename "${p}")"
+    patch -s -p1 --forward -d "${src_dir}" < "${p}" >&2 || die "patch ${p} does not apply to ${SOURCE_PACKAGE} ${pkg_version}"
+    cp "${p}" "${patch_record}/"
+  done
+  echo "${patches_hash}" > "${src_dir}/.winsim-patches-hash"
 fi
 
 # One object dir per source version, reused across fragment changes so that
@@ -100,9 +139,9 @@ unset CROSS_COMPILE KCONFIG_CONFIG KBUILD_OUTPUT || true
 kmake() { nice -n 10 make -s -C "${src_dir}" O="${obj_dir}" "$@" >&2; }
 
 log "configuring: tinyconfig + $(basename "${FRAGMENT}")"
-kmake tinyconfig
+kmake tinyconfig >/dev/null 2>&1 || kmake tinyconfig  # Rerun to show why it failed.
 (cd "${obj_dir}" && nice -n 10 "${src_dir}/scripts/kconfig/merge_config.sh" -m -O "${obj_dir}" \
-  "${obj_dir}/.config" "${FRAGMENT}" >/dev/null)
+  "${obj_dir}/.config" "${FRAGMENT}" >/dev/null 2>&1) || die "merge_config.sh failed on ${FRAGMENT}"
 kmake olddefconfig
 
 # Every option the fragment asks for must be in the final .config exactly as
