@@ -150,6 +150,13 @@ Status WriteDurably(const fs::path& dir, const std::string& name, std::string_vi
   return FsyncPath(dir, O_RDONLY | O_DIRECTORY);
 }
 
+// Flushes every pending write of the file system holding `dir` (data, FAT and directories).
+void SyncVolume(const fs::path& dir) {
+  const int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0 || syncfs(fd) != 0) sync();
+  if (fd >= 0) close(fd);
+}
+
 // The channel-291 files in `dir`, oldest first.
 std::vector<std::pair<uint32_t, fs::path>> ListChannelFiles(const fs::path& dir) {
   std::vector<std::pair<uint32_t, fs::path>> files;
@@ -234,6 +241,9 @@ class Sensor {
       std::error_code ec;
       if (version < newest->content_version) fs::remove(path, ec);
     }
+    // FAT does not make a rename or a delete durable on a directory fsync (seen in the guest: the
+    // renamed file came back empty after the bugcheck), so flush the whole volume before loading.
+    SyncVolume(content_dir_);
     Say("@@csagent fetched channel=291 version=" + std::to_string(newest->content_version));
     Consider(newest->content_version, std::move(content->body));
   }

@@ -39,7 +39,7 @@ int Fail(const chaoslab::Status& s, int code) {
 int main(int argc, char** argv) {
   using namespace chaoslab;
   // `chaoslab channel ...` hands its arguments to the channel-file tool unchanged.
-  if (argc >= 2 && std::string(argv[1]) == "channel") return ChannelToolMain(argc - 1, argv + 1);
+  if (argc >= 2 && std::string(argv[1]) == "channel") return content::ChannelToolMain(argc - 1, argv + 1);
 
   LabPaths paths = LabPaths::Discover();
   CLI::App app{"chaoslab: replay the Channel File 291 outage on a real VM fleet"};

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "lab/cli/lab_paths.h"
+#include "lab/common/status.h"
 
 namespace chaoslab {
 
