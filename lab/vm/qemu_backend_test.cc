@@ -81,7 +81,7 @@ TEST(QemuArgsTest, OfflineHostHasEssentialsAndNoNetwork) {
   EXPECT_TRUE(Has(args, "-kernel", "/img/vmlinux"));
   EXPECT_TRUE(Has(args, "-initrd", "/img/initramfs.cpio"));
   EXPECT_TRUE(
-      Has(args, "-append", "console=ttyS0 quiet panic=-1 winsim.host=dc-1 winsim.poll_ms=500"));
+      Has(args, "-append", "console=ttyS0 quiet panic=-1 mitigations=off tsc=reliable no_timer_check cryptomgr.notests winsim.host=dc-1 winsim.poll_ms=500"));
   EXPECT_TRUE(Has(args, "-drive", "file=/rt/r7/dc-1/overlay.qcow2,if=none,id=sys,format=qcow2"));
   EXPECT_TRUE(Has(args, "-device", "virtio-blk-pci,drive=sys"));
   EXPECT_TRUE(Has(args, "-device", "pvpanic-pci"));
@@ -104,7 +104,7 @@ TEST(QemuArgsTest, OnlineHostGetsOnlyTheRelayedContentServer) {
   EXPECT_EQ(ValueOf(args, "-netdev"),
             "user,id=n0,restrict=on,guestfwd=tcp:10.0.2.100:80-cmd:/opt/bin/chaoslab-relay "
             "--port 40123");
-  EXPECT_TRUE(Has(args, "-device", "virtio-net-pci,netdev=n0"));
+  EXPECT_TRUE(Has(args, "-device", "virtio-net-pci,netdev=n0,romfile="));
   EXPECT_TRUE(Has(args, "-cpu", "host"));
 
   spec.network = {true, 80, 150, 40};
