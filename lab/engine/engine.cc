@@ -65,6 +65,7 @@ struct HostRun {
   double await_since = 0;
   uint32_t await_version = 0;
   std::optional<double> fetched_at;  // stamp of the latest fetch while running
+  long long fetched_version = 0;     // newest content version the sensor downloaded
   bool runbook_active = false;
   WallClock::time_point last_heard;
 
@@ -235,6 +236,7 @@ void Run::OnConsole(HostRun& h, const std::string& line) {
                                                             : h.phase_start + h.timing.driver_load;
       h.cursor = std::max(h.cursor, at);
       if (h.phase == Phase::kRunning) h.fetched_at = h.cursor;
+      h.fetched_version = std::max<long long>(h.fetched_version, sig->Int("version"));
       Note(h.cursor, h.plan.spec.id, "fetched", line.substr(line.find("@@")));
       if (sig->Int("version") == fault_version && !h.exposed) {
         h.exposed = true;
@@ -243,12 +245,17 @@ void Run::OnConsole(HostRun& h, const std::string& line) {
       }
       break;
     }
-    case K::kHeartbeat:
+    case K::kHeartbeat: {
+      // A heartbeat comes after the IPC notification that interprets newly fetched content, so
+      // one after the fetch means the host took the content and survived. (Sensors that reject the
+      // content, like 7.10, report the version they still run, not the one they fetched.)
+      long long seen = std::max<long long>(sig->Int("version"), h.fetched_version);
       if (h.phase == Phase::kRunning && h.awaiting &&
-          (sig->Int("version") >= h.await_version || sig->Str("cloud") == "unreachable")) {
-        h.awaiting = false;  // took the content (and survived), or cannot reach the cloud
+          (seen >= h.await_version || sig->Str("cloud") == "unreachable")) {
+        h.awaiting = false;
       }
       break;
+    }
     case K::kRejected:
       Note(h.cursor, h.plan.spec.id, "rejected", line.substr(line.find("@@")));
       if (sig->Int("version") == fault_version) h.exposed = true;
