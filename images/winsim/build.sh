@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the winsim guest image (kernel + initramfs + manifest) into a content-addressed cache folder.
 #
-#   build.sh --csagent PATH [--kernel debian|PATH_TO_VMLINUX] [--cache DIR] [--check]
+#   build.sh --csagent PATH [--kernel custom|debian|PATH_TO_VMLINUX] [--cache DIR] [--check]
 #
 # The folder is <cache>/winsim-<hash>, where <hash> covers every input (this recipe, the csagent binary
 # and any shared libraries it needs, busybox, the kernel and the kernel modules). A build that is
@@ -11,6 +11,8 @@
 # --kernel debian  (default) boots Debian's newest /boot/vmlinuz-*, uncompressed to an ELF vmlinux
 #                  (PVH entry: skips the XZ decompression that costs ~4.5 s under TCG), with the
 #                  virtio/vfat/pvpanic modules copied into the initramfs.
+# --kernel custom  the purpose-built kernel of images/kernel (built there, cached by its own hash;
+#                  with --check it must already be built).
 # --kernel PATH    a custom uncompressed vmlinux with those drivers built in: no modules are copied.
 # --check          exit 0 and print the folder when it is built; exit 3 otherwise.
 set -euo pipefail
@@ -34,7 +36,7 @@ die() {
 }
 
 usage() {
-  echo "usage: build.sh --csagent PATH [--kernel debian|PATH_TO_VMLINUX] [--cache DIR] [--check]" >&2
+  echo "usage: build.sh --csagent PATH [--kernel custom|debian|PATH_TO_VMLINUX] [--cache DIR] [--check]" >&2
   exit 2
 }
 
@@ -62,6 +64,19 @@ if ldd "$BUSYBOX" > /dev/null 2>&1; then
 fi
 
 # --- Inputs -------------------------------------------------------------------------------------
+if [[ "$kernel" == "custom" ]]; then
+  kernel_args=()
+  ((check_only)) && kernel_args+=(--check)
+  set +e
+  kernel="$("$RECIPE_DIR/../kernel/build.sh" "${kernel_args[@]}" | tail -n 1)"
+  status="${PIPESTATUS[0]}"
+  set -e
+  if ((status == 3)); then
+    echo "guest image winsim is not built (its kernel is not built): run \`make image\`" >&2
+    exit 3
+  fi
+  ((status == 0)) || die "building the winsim kernel failed (images/kernel/build.sh exit $status)"
+fi
 kernel_file=""      # the file the kernel comes from (vmlinuz for debian, vmlinux for a path)
 kernel_source=""    # human-readable origin, recorded in manifest.json
 module_files=()

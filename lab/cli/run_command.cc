@@ -63,8 +63,9 @@ content::ChannelFileKind FaultFileKind(config::FaultKind k) {
   return C::kChannel291;
 }
 
-std::vector<std::string> ImageScriptArgs(const LabPaths& paths, const std::string& name) {
-  return {paths.images_dir + "/" + name + "/build.sh", "--csagent", paths.bin_dir + "/csagent"};
+std::vector<std::string> ImageScriptArgs(const LabPaths& paths, const config::ImageConfig& image) {
+  return {paths.images_dir + "/" + image.name + "/build.sh", "--csagent",
+          paths.bin_dir + "/csagent", "--kernel", image.kernel};
 }
 
 Result<GuestImage> ImageFromFolder(const std::string& output) {
@@ -121,12 +122,13 @@ Status WriteStats(const std::string& path, const EngineStats& stats, const RunRe
 
 }  // namespace
 
-Result<GuestImage> FindBuiltImage(const LabPaths& paths, const std::string& name) {
+Result<GuestImage> FindBuiltImage(const LabPaths& paths, const config::ImageConfig& image) {
+  const std::string& name = image.name;
   if (!fs::exists(paths.bin_dir + "/csagent")) {
     return Status::FailedPrecondition("csagent not found next to chaoslab in " + paths.bin_dir +
                                       ": run `make build`");
   }
-  std::vector<std::string> argv = ImageScriptArgs(paths, name);
+  std::vector<std::string> argv = ImageScriptArgs(paths, image);
   argv.push_back("--check");
   ASSIGN_OR_RETURN(ProcessOutput r, RunProcess(argv, std::chrono::seconds(120)));
   if (r.exit_code == kExitNotBuilt) {
@@ -139,9 +141,11 @@ Result<GuestImage> FindBuiltImage(const LabPaths& paths, const std::string& name
 }
 
 Result<GuestImage> BuildImage(const LabPaths& paths, const std::string& name, std::ostream& err) {
-  err << "building guest image " << name << " (cached by content hash)...\n";
+  ASSIGN_OR_RETURN(config::ImageConfig image, config::LoadImage(paths.images_dir, name));
+  err << "building guest image " << name << " with the " << image.kernel
+      << " kernel (cached by content hash; a first kernel build takes ~8 min on 2 cores)...\n";
   ASSIGN_OR_RETURN(ProcessOutput r,
-                   RunProcess(ImageScriptArgs(paths, name), std::chrono::seconds(1800)));
+                   RunProcess(ImageScriptArgs(paths, image), std::chrono::seconds(3600)));
   if (r.exit_code != 0) return Status::Internal("building image " + name + " failed:\n" + r.err);
   return ImageFromFolder(r.out);
 }
@@ -161,7 +165,7 @@ int RunCommand(const LabPaths& paths, const RunRequest& request, const std::atom
   if (request.seed) sc.seed = *request.seed;
   if (request.max_wall_s) sc.stop.max_wall = *request.max_wall_s;
 
-  Result<GuestImage> image = FindBuiltImage(paths, sc.image.name);
+  Result<GuestImage> image = FindBuiltImage(paths, sc.image);
   if (!image.ok()) return fail(image.status(), 2);
   std::string relay = paths.bin_dir + "/chaoslab-relay";
   if (!fs::exists(relay)) {

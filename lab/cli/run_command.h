@@ -11,6 +11,7 @@
 
 #include "lab/cli/lab_paths.h"
 #include "lab/common/status.h"
+#include "lab/config/config.h"
 
 namespace chaoslab {
 
@@ -32,7 +33,7 @@ int RunCommand(const LabPaths& paths, const RunRequest& request, const std::atom
 struct GuestImage {
   std::string dir, kernel, initrd;
 };
-Result<GuestImage> FindBuiltImage(const LabPaths& paths, const std::string& name);
+Result<GuestImage> FindBuiltImage(const LabPaths& paths, const config::ImageConfig& image);
 // Builds (or finds cached) the guest image; progress goes to `err`.
 Result<GuestImage> BuildImage(const LabPaths& paths, const std::string& name, std::ostream& err);
 

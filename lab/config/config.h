@@ -75,6 +75,8 @@ struct ImageConfig {
   std::string file;        // absolute path of images/<name>/image.yaml
   // One entry for every Role: roles image.yaml does not list, and phases a role does not list, keep
   // the PhaseTiming defaults, so timing.at(role) always works.
+  // "custom" (images/kernel, purpose-built and fast) or "debian" (the stock kernel, the fallback).
+  std::string kernel = "custom";
   std::map<Role, PhaseTiming> timing;
   SourceLocation where;
 };

@@ -551,7 +551,8 @@ Result<ImageConfig> ReadImageFile(const std::string& images_root, const std::str
   ASSIGN_OR_RETURN(YAML::Node root, ParseFile("image '" + name + "' recipe", path, path, named_at));
   YamlFile file(path);
   ASSIGN_OR_RETURN(Fields fields, Fields::Open(file, root, "an image recipe",
-                                               {"name", "kind", "description", "timing"}));
+                                               {"name", "kind", "description", "kernel",
+                                                "timing"}));
   ImageConfig image;
   image.recipe_dir = AbsolutePath(recipe_dir);
   image.file = AbsolutePath(path);
@@ -569,6 +570,13 @@ Result<ImageConfig> ReadImageFile(const std::string& images_root, const std::str
   }
   if (fields.Has("description")) {
     ASSIGN_OR_RETURN(image.description, ReadString(file, fields.Get("description"), "description"));
+  }
+  if (fields.Has("kernel")) {
+    YAML::Node kernel = fields.Get("kernel");
+    ASSIGN_OR_RETURN(image.kernel, ReadName(file, kernel, "kernel"));
+    if (image.kernel != "custom" && image.kernel != "debian") {
+      return file.Error(kernel, "kernel: expected one of custom, debian, got '" + image.kernel + "'");
+    }
   }
   if (fields.Has("timing")) {
     YAML::Node timing = fields.Get("timing");
