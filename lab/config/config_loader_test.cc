@@ -424,7 +424,7 @@ TEST_F(ConfigLoaderTest, ImageRecipeMistakes) {
   Write("images/winsim/image.yaml", std::string(kImage) + "packages: [busybox]\n");
   ExpectError(LoadImage(Images(), "winsim").status(), Path("images/winsim/image.yaml") + ":7:1",
               {"unknown key 'packages' in an image recipe",
-               "allowed keys: name, kind, description, timing"});
+               "allowed keys: name, kind, description, kernel, timing"});
 
   Write("images/winsim/image.yaml", "name: winsim\ntiming:\n  laptop: {boot: 1m}\n");
   ExpectError(LoadImage(Images(), "winsim").status(), Path("images/winsim/image.yaml") + ":3:3",
@@ -434,6 +434,10 @@ TEST_F(ConfigLoaderTest, ImageRecipeMistakes) {
         "name: winsim\ntiming:\n  kiosk: {boot: 10s, driver_load: 30s}\n");
   ExpectError(LoadImage(Images(), "winsim").status(), Path("images/winsim/image.yaml") + ":3:35",
               {"driver_load (30s) must not be longer than boot (10s)"});
+
+  Write("images/winsim/image.yaml", "name: winsim\nkernel: linux-5\n");
+  ExpectError(LoadImage(Images(), "winsim").status(), Path("images/winsim/image.yaml") + ":2:9",
+              {"kernel: expected one of custom, debian, got 'linux-5'"});
 
   Write("images/winsim/image.yaml", "name: winxp\n");
   ExpectError(LoadImage(Images(), "winsim").status(), Path("images/winsim/image.yaml") + ":1:7",
