@@ -293,10 +293,10 @@ TEST(RelayProcessTest, DelaysTheFirstByteOfEachDirection) {
   auto later = Clock::now() - sent;
 
   EXPECT_GE(up_delay, 480ms);
-  EXPECT_LT(up_delay, 2500ms);
+  EXPECT_LT(up_delay, 10s);
   EXPECT_GE(down_delay, 480ms);
-  EXPECT_LT(down_delay, 2500ms);
-  EXPECT_LT(later, 400ms);  // generous: the machine may be busy, but not by a whole delay
+  EXPECT_LT(down_delay, 10s);
+  EXPECT_LT(later, 480ms);  // later bytes are not held back by another whole delay
   close(service);
   EXPECT_EQ(relay.WaitExit(3s), 0);
 }

@@ -282,34 +282,24 @@ TEST_F(JournalTest, DirectoryPathIsAnErrorNotACrash) {
   EXPECT_NE(journal.status().message().find(path_), std::string::npos);
 }
 
-// The QMP event → journal path must stay cheap: p99 of AppendEvent under 10 ms. The machine is
-// shared, so the best of three batches is judged (a busy neighbour can stall any one batch).
-TEST_F(JournalTest, AppendEventLatency) {
+// Many events in a row keep their order and their sequence numbers (the latency of this path is
+// measured by `make bench`, not asserted here: timing depends on the machine).
+TEST_F(JournalTest, ManyEventsKeepTheirOrder) {
   auto journal = OpenJournal();
   ASSERT_TRUE(journal);
-  ASSERT_TRUE(journal->BeginRun(MakeRun("r-fast", "2024-07-19T04:09:00Z"), "{}").ok());
-  double best_p50 = 1e9, best_p99 = 1e9;
-  for (int batch = 0; batch < 3 && best_p99 >= 10'000; ++batch) {
-    std::vector<double> micros;
-    for (int i = 0; i < 2000; ++i) {
-      auto start = std::chrono::steady_clock::now();
-      ASSERT_TRUE(
-          journal->AppendEvent({"r-fast", 0, double(i), i, "ws-01", "console", "line"}).ok());
-      micros.push_back(
-          std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start)
-              .count());
-    }
-    std::sort(micros.begin(), micros.end());
-    const double p50 = micros[micros.size() / 2], p99 = micros[micros.size() * 99 / 100];
-    std::printf("AppendEvent latency: p50 %.1f us, p99 %.1f us, max %.1f us\n", p50, p99,
-                micros.back());
-    best_p50 = std::min(best_p50, p50);
-    best_p99 = std::min(best_p99, p99);
+  ASSERT_TRUE(journal->BeginRun(MakeRun("r-many", "2024-07-19T04:09:00Z"), "{}").ok());
+  for (int i = 0; i < 2000; ++i) {
+    ASSERT_TRUE(journal->AppendEvent({"r-many", 0, double(i), i, "ws-01", "console",
+                                      "line " + std::to_string(i)})
+                    .ok());
   }
-  RecordProperty("append_p50_us", std::to_string(best_p50));
-  RecordProperty("append_p99_us", std::to_string(best_p99));
-  EXPECT_LT(best_p99, 10'000);
-  EXPECT_EQ(journal->LoadEvents("r-fast")->size() % 2000, 0u);
+  auto events = journal->LoadEvents("r-many");
+  ASSERT_TRUE(events.ok());
+  ASSERT_EQ(events->size(), 2000u);
+  for (int i = 0; i < 2000; ++i) {
+    EXPECT_EQ((*events)[i].detail, "line " + std::to_string(i));
+    if (i > 0) EXPECT_GT((*events)[i].seq, (*events)[i - 1].seq);
+  }
 }
 
 }  // namespace
