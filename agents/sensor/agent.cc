@@ -40,6 +40,18 @@ void Say(const std::string& line) {
   std::fflush(stdout);
 }
 
+// " uptime=<seconds>" from /proc/uptime (the guest's clock since its kernel started, as the lab
+// reads it from console lines), or "" when it cannot be read.
+std::string UptimeField() {
+  std::ifstream f("/proc/uptime");
+  std::string seconds;
+  if (!(f >> seconds) || seconds.empty() ||
+      seconds.find_first_not_of("0123456789.") != std::string::npos) {
+    return "";
+  }
+  return " uptime=" + seconds;
+}
+
 // ---- The bugcheck: async-signal-safe only (write, open, _exit). ----
 volatile sig_atomic_t g_panic_allowed = 0;
 
@@ -305,7 +317,7 @@ class Sensor {
       return;
     }
     Say("@@csagent loaded sensor=" + std::string(version_.name) +
-        " channel=291 version=" + std::to_string(version));
+        " channel=291 version=" + std::to_string(version) + UptimeField());
     if (!active_ || active_->content_version < version) {
       active_ = std::make_shared<const ChannelFile>(std::move(file).value());
     }
