@@ -1,23 +1,33 @@
 // `make bench`: measures the lab itself and merges the figures into build/bench/results.json
 // (one key per figure, plain numbers), so runs can be compared over time.
 //
-//   chaoslab-bench [--out FILE] [--only SECTION[,SECTION]]
+//   chaoslab-bench [--out FILE] [--only SECTION[,SECTION]] [--boots N] [--cycles N]
+//                  [--kernels custom,debian]
 //
-// Sections: fleet — the Channel File 291 demo scenario on real guests: wall time from `chaoslab run`
-// until every exposed host is in boot-loop, the orchestrator's CPU share next to the guests', and
-// QMP event → journal latency (p50/p99).
+// Sections (default: all, in this order):
+//   fleet   — the Channel File 291 demo scenario on real guests: wall time from `chaoslab run`
+//             until every exposed host is in boot-loop, the orchestrator's CPU share next to the
+//             guests', and QMP event → journal latency (p50/p99).
+//   boot    — boot to sensor, crash cycle and 16-guest crash loops for the stock and the
+//             purpose-built kernel, kernel build time (boot_bench.h); also writes
+//             <out folder>/boot-table.md and prints it. Env CHAOSLAB_BENCH_KERNEL_SCRATCH=1 adds a
+//             kernel build from scratch (~8 min).
+//   journal — Journal::AppendEvent latency over 5,000 events (p50/p99).
 #include <unistd.h>
 
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 
-#include <nlohmann/json.hpp>
-
 #include "lab/common/subprocess.h"
+#include "tests/bench/bench_util.h"
+#include "tests/bench/boot_bench.h"
+#include "tests/bench/journal_bench.h"
 
 namespace {
 
@@ -33,10 +43,10 @@ std::string BinDir() {
 chaoslab::Result<json> FleetSection(const std::string& source_dir, const fs::path& work) {
   std::string stats = (work / "fleet-stats.json").string();
   setenv("CHAOSLAB_JOURNAL", (work / "bench-journal.db").c_str(), 1);
-  auto r = chaoslab::RunProcess({BinDir() + "/chaoslab", "run",
-                                 source_dir + "/playbooks/scenarios/channel-291.yaml", "--quiet",
-                                 "--json", "--stats-json", stats},
-                                std::chrono::seconds(1800));
+  auto r = chaoslab::RunProcess(
+      {BinDir() + "/chaoslab", "run", source_dir + "/playbooks/scenarios/channel-291.yaml",
+       "--quiet", "--json", "--stats-json", stats},
+      std::chrono::seconds(1800));
   if (!r.ok()) return r.status();
   if (r->exit_code != 0) return chaoslab::Status::Internal("chaoslab run failed:\n" + r->err);
   std::ifstream f(stats);
@@ -55,27 +65,91 @@ chaoslab::Result<json> FleetSection(const std::string& source_dir, const fs::pat
   return out;
 }
 
+void OnSignal(int) { chaoslab::bench::RequestStop(); }
+
+constexpr const char* kUsage =
+    "usage: chaoslab-bench [--out FILE] [--only fleet,boot,journal] [--boots N] [--cycles N] "
+    "[--kernels custom,debian]\n";
+
+std::vector<std::string> SplitComma(const std::string& text) {
+  std::vector<std::string> parts;
+  std::stringstream ss(text);
+  for (std::string s; std::getline(ss, s, ',');) {
+    if (!s.empty()) parts.push_back(s);
+  }
+  return parts;
+}
+
+bool ParseCount(const std::string& text, int* value) {
+  try {
+    size_t end = 0;
+    int v = std::stoi(text, &end);
+    if (end != text.size() || v < 1 || v > 1000) return false;
+    *value = v;
+    return true;
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  const std::set<std::string> kSections = {"fleet", "boot", "journal"};
   std::string out_path = "build/bench/results.json";
   std::set<std::string> only;
+  chaoslab::bench::BootBenchOptions boot;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    if (a == "--out" && i + 1 < argc) {
+    const bool has_value = i + 1 < argc;
+    if (a == "--out" && has_value) {
       out_path = argv[++i];
-    } else if (a == "--only" && i + 1 < argc) {
-      std::stringstream ss(argv[++i]);
-      for (std::string s; std::getline(ss, s, ',');) only.insert(s);
+    } else if (a == "--only" && has_value) {
+      for (const std::string& s : SplitComma(argv[++i])) {
+        if (!kSections.count(s)) {
+          std::cerr << "chaoslab-bench: --only: unknown section '" << s
+                    << "' (sections: fleet, boot, journal)\n";
+          return 2;
+        }
+        only.insert(s);
+      }
+    } else if ((a == "--boots" || a == "--cycles") && has_value) {
+      int* target = a == "--boots" ? &boot.boots : &boot.crash_cycles;
+      if (!ParseCount(argv[++i], target)) {
+        std::cerr << "chaoslab-bench: " << a << ": '" << argv[i] << "' is not a count 1..1000\n";
+        return 2;
+      }
+    } else if (a == "--kernels" && has_value) {
+      boot.kernels = SplitComma(argv[++i]);
+      for (const std::string& k : boot.kernels) {
+        if (k != "custom" && k != "debian") {
+          std::cerr << "chaoslab-bench: --kernels: unknown kernel '" << k
+                    << "' (custom or debian)\n";
+          return 2;
+        }
+      }
+      if (boot.kernels.empty()) {
+        std::cerr << "chaoslab-bench: --kernels: name at least one kernel\n";
+        return 2;
+      }
     } else {
-      std::cerr << "usage: chaoslab-bench [--out FILE] [--only fleet]\n";
+      std::cerr << kUsage;
       return 2;
     }
   }
   const char* src = std::getenv("CHAOSLAB_SOURCE_DIR");
   std::string source_dir = src ? src : ".";
   fs::path work = fs::path(out_path).parent_path();
-  fs::create_directories(work);
+  if (work.empty()) work = ".";
+  std::error_code ec;
+  fs::create_directories(work, ec);
+  if (ec) {
+    std::cerr << "chaoslab-bench: cannot create " << work << ": " << ec.message() << "\n";
+    return 1;
+  }
+  // Ctrl-C / kill: stop waiting for guests, clean up QEMUs and temporary files, then exit.
+  std::signal(SIGINT, OnSignal);
+  std::signal(SIGTERM, OnSignal);
 
   json results = json::object();
   if (std::ifstream prev(out_path); prev) {
@@ -91,6 +165,41 @@ int main(int argc, char** argv) {
       results.update(*fleet);
     } else {
       std::cerr << "bench: fleet: " << fleet.status().message() << "\n";
+      failed = true;
+    }
+  }
+  if (wanted("boot")) {
+    std::cerr << "bench: boot (stock vs purpose-built kernel, real guests, one at a time)...\n";
+    boot.source_dir = source_dir;
+    boot.bin_dir = BinDir();
+    boot.work_dir = work.string();
+    const char* scratch = std::getenv("CHAOSLAB_BENCH_KERNEL_SCRATCH");
+    boot.kernel_scratch = scratch && std::string(scratch) == "1";
+    json figures = json::object();
+    chaoslab::Status s = chaoslab::bench::BootSection(boot, std::cerr, &figures);
+    results.update(figures);  // whatever was measured, also when a later step failed
+    if (!s.ok()) {
+      std::cerr << "bench: boot: " << s.ToString() << "\n";
+      failed = true;
+    }
+    std::string table = chaoslab::bench::BootTable(results);
+    if (results.contains("boot_loadavg_1m")) {
+      std::ostringstream note;
+      note << "\nQEMU " << (results.value("boot_accel_kvm", 0) == 1 ? "KVM" : "TCG")
+           << ", -m 256 -smp 1, offline guests; load average at the start: "
+           << results["boot_loadavg_1m"].get<double>() << ".\n";
+      table += note.str();
+    }
+    std::ofstream(work / "boot-table.md") << table;
+    std::cout << table << "\n";
+  }
+  if (wanted("journal")) {
+    std::cerr << "bench: journal (5,000 appends)...\n";
+    auto journal = chaoslab::bench::JournalSection(work.string(), 5000);
+    if (journal.ok()) {
+      results.update(*journal);
+    } else {
+      std::cerr << "bench: journal: " << journal.status().ToString() << "\n";
       failed = true;
     }
   }
