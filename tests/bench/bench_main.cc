@@ -168,7 +168,7 @@ int main(int argc, char** argv) {
       failed = true;
     }
   }
-  if (wanted("boot")) {
+  if (wanted("boot") && !chaoslab::bench::StopRequested()) {
     std::cerr << "bench: boot (stock vs purpose-built kernel, real guests, one at a time)...\n";
     boot.source_dir = source_dir;
     boot.bin_dir = BinDir();
@@ -193,7 +193,7 @@ int main(int argc, char** argv) {
     std::ofstream(work / "boot-table.md") << table;
     std::cout << table << "\n";
   }
-  if (wanted("journal")) {
+  if (wanted("journal") && !chaoslab::bench::StopRequested()) {
     std::cerr << "bench: journal (5,000 appends)...\n";
     auto journal = chaoslab::bench::JournalSection(work.string(), 5000);
     if (journal.ok()) {

@@ -357,6 +357,7 @@ Status MeasureKernelBuild(const BootBenchOptions& o, json* out, std::ostream& lo
 }  // namespace
 
 void RequestStop() { g_stop = 1; }
+bool StopRequested() { return g_stop != 0; }
 
 Status BootSection(const BootBenchOptions& o, std::ostream& log, json* out) {
   if (o.boots < 1 || o.crash_cycles < 1) {

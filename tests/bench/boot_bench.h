@@ -38,5 +38,6 @@ Status BootSection(const BootBenchOptions& options, std::ostream& log, nlohmann:
 
 // Set from a signal handler: the section stops waiting for guests and cleans up.
 void RequestStop();
+bool StopRequested();
 
 }  // namespace chaoslab::bench
