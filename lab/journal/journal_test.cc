@@ -298,7 +298,9 @@ TEST_F(JournalTest, ManyEventsKeepTheirOrder) {
   ASSERT_EQ(events->size(), 2000u);
   for (int i = 0; i < 2000; ++i) {
     EXPECT_EQ((*events)[i].detail, "line " + std::to_string(i));
-    if (i > 0) EXPECT_GT((*events)[i].seq, (*events)[i - 1].seq);
+    if (i > 0) {
+      EXPECT_GT((*events)[i].seq, (*events)[i - 1].seq);
+    }
   }
 }
 
