@@ -26,11 +26,11 @@ struct NetworkLink {
 
 // Everything a backend needs to create one machine. Paths are absolute.
 struct HostSpec {
-  std::string id;           // unique within the run, e.g. "ws711-01"; safe for file names
-  std::string group;        // host group from the setup
-  std::string kernel;       // guest kernel (uncompressed ELF or bzImage)
-  std::string initrd;       // guest initramfs
-  std::string base_disk;    // read-only system disk image of the host's group (raw)
+  std::string id;         // unique within the run, e.g. "ws711-01"; safe for file names
+  std::string group;      // host group from the setup
+  std::string kernel;     // guest kernel (uncompressed ELF or bzImage)
+  std::string initrd;     // guest initramfs
+  std::string base_disk;  // read-only system disk image of the host's group (raw)
   std::vector<std::string> kernel_args;  // extra guest cmdline words, e.g. "winsim.host=ws711-01"
   NetworkLink network;
   int memory_mib = 256;

@@ -7,9 +7,9 @@
 namespace chaoslab {
 
 struct LabPaths {
-  std::string bin_dir;       // folder of the running chaoslab binary (csagent, chaoslab-relay beside it)
-  std::string source_dir;    // the repository (images/, playbooks/): $CHAOSLAB_SOURCE_DIR or built-in
-  std::string images_dir;    // $CHAOSLAB_IMAGES_DIR or <source>/images
+  std::string bin_dir;  // folder of the running chaoslab binary (csagent, chaoslab-relay beside it)
+  std::string source_dir;  // the repository (images/, playbooks/): $CHAOSLAB_SOURCE_DIR or built-in
+  std::string images_dir;  // $CHAOSLAB_IMAGES_DIR or <source>/images
   std::string runtime_root;  // $CHAOSLAB_RUNTIME_DIR or /tmp/chaoslab-<uid> (sockets, overlays)
   std::string journal;       // $CHAOSLAB_JOURNAL or $HOME/.local/state/chaoslab/journal.db
   std::string qemu;          // $CHAOSLAB_QEMU or qemu-system-x86_64 (from PATH)

@@ -1,10 +1,9 @@
 // The chaoslab command line. Exit codes: 0 success, 1 failure, 2 bad input, 130 interrupted.
 #include <signal.h>
 
+#include <CLI/CLI.hpp>
 #include <atomic>
 #include <iostream>
-
-#include <CLI/CLI.hpp>
 
 #include "agents/sensor/channel_tool.h"
 #include "lab/cli/lab_paths.h"
@@ -39,7 +38,8 @@ int Fail(const chaoslab::Status& s, int code) {
 int main(int argc, char** argv) {
   using namespace chaoslab;
   // `chaoslab channel ...` hands its arguments to the channel-file tool unchanged.
-  if (argc >= 2 && std::string(argv[1]) == "channel") return content::ChannelToolMain(argc - 1, argv + 1);
+  if (argc >= 2 && std::string(argv[1]) == "channel")
+    return content::ChannelToolMain(argc - 1, argv + 1);
 
   LabPaths paths = LabPaths::Discover();
   CLI::App app{"chaoslab: replay the Channel File 291 outage on a real VM fleet"};
@@ -53,7 +53,8 @@ int main(int argc, char** argv) {
   run_cmd->add_flag("--quiet,-q", run.quiet, "no progress lines");
   run_cmd->add_option("--seed", run.seed, "seed for the modelled parts (overrides the scenario)");
   run_cmd->add_option("--max-wall", run.max_wall_s, "wall-time limit in seconds");
-  run_cmd->add_option("--stats-json", run.stats_json, "write the lab's own figures (for make bench)");
+  run_cmd->add_option("--stats-json", run.stats_json,
+                      "write the lab's own figures (for make bench)");
 
   auto* runs_cmd = app.add_subcommand("runs", "list the runs in the journal");
   std::string report_id;

@@ -1,15 +1,14 @@
 #include "lab/cli/run_command.h"
 
+#include <fmt/format.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
-#include <random>
-
-#include <fmt/format.h>
 #include <nlohmann/json.hpp>
+#include <random>
 
 #include "agents/sensor/channel_file.h"
 #include "lab/common/subprocess.h"
@@ -30,8 +29,9 @@ constexpr uint32_t kCachedVersion = 1, kFaultVersion = 2, kRevertVersion = 3;
 constexpr char kExitNotBuilt = 3;  // build.sh --check: the image is not built
 // Real milliseconds from the sensor driver loading its cached content to the first IPC notification
 // that interprets it. At boot the sensor also fetches the newest content from the cloud; whichever
-// comes first decides the boot (the race of July 2024). Measured here under TCG on the loopback link:
-// the fetch completes ~0.3 s after the driver loads, so 450 ms makes the race close, as it was.
+// comes first decides the boot (the race of July 2024). Measured here under TCG on the loopback
+// link: the fetch completes ~0.3 s after the driver loads, so 450 ms makes the race close, as it
+// was.
 constexpr int kIpcNotificationMs = 450;
 
 std::string NewRunId() {
@@ -59,11 +59,16 @@ content::ChannelFileKind FaultFileKind(config::FaultKind k) {
   using F = config::FaultKind;
   using C = content::ChannelFileKind;
   switch (k) {
-    case F::kChannel291: return C::kChannel291;
-    case F::kTruncated: return C::kTruncated;
-    case F::kZeroed: return C::kZeroed;
-    case F::kBadMagic: return C::kBadMagic;
-    case F::kGood: return C::kGood;
+    case F::kChannel291:
+      return C::kChannel291;
+    case F::kTruncated:
+      return C::kTruncated;
+    case F::kZeroed:
+      return C::kZeroed;
+    case F::kBadMagic:
+      return C::kBadMagic;
+    case F::kGood:
+      return C::kGood;
   }
   return C::kChannel291;
 }
@@ -204,8 +209,8 @@ int RunCommand(const LabPaths& paths, const RunRequest& request, const std::atom
 
   Result<std::unique_ptr<ContentServer>> server = ContentServer::Start({});
   if (!server.ok()) return fail(server.status().WithContext("content server"), 1);
-  Status published = (*server)->Publish(cached.channel, cached.version, cached.file_name,
-                                        cached.bytes);
+  Status published =
+      (*server)->Publish(cached.channel, cached.version, cached.file_name, cached.bytes);
   if (!published.ok()) return fail(published, 1);
 
   // 3. One system disk per group; each host boots a copy-on-write overlay of it.

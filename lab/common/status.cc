@@ -6,16 +6,26 @@ namespace chaoslab {
 
 std::string_view ErrorCodeName(ErrorCode code) {
   switch (code) {
-    case ErrorCode::kOk: return "OK";
-    case ErrorCode::kInvalidArgument: return "InvalidArgument";
-    case ErrorCode::kNotFound: return "NotFound";
-    case ErrorCode::kIoError: return "IoError";
-    case ErrorCode::kCorruption: return "Corruption";
-    case ErrorCode::kTimeout: return "Timeout";
-    case ErrorCode::kUnavailable: return "Unavailable";
-    case ErrorCode::kFailedPrecondition: return "FailedPrecondition";
-    case ErrorCode::kCancelled: return "Cancelled";
-    case ErrorCode::kInternal: return "Internal";
+    case ErrorCode::kOk:
+      return "OK";
+    case ErrorCode::kInvalidArgument:
+      return "InvalidArgument";
+    case ErrorCode::kNotFound:
+      return "NotFound";
+    case ErrorCode::kIoError:
+      return "IoError";
+    case ErrorCode::kCorruption:
+      return "Corruption";
+    case ErrorCode::kTimeout:
+      return "Timeout";
+    case ErrorCode::kUnavailable:
+      return "Unavailable";
+    case ErrorCode::kFailedPrecondition:
+      return "FailedPrecondition";
+    case ErrorCode::kCancelled:
+      return "Cancelled";
+    case ErrorCode::kInternal:
+      return "Internal";
   }
   return "Unknown";
 }

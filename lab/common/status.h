@@ -42,7 +42,9 @@ class Status {
   Status() = default;  // OK
 
   static Status Ok() { return Status(); }
-  static Status InvalidArgument(std::string msg) { return {ErrorCode::kInvalidArgument, std::move(msg)}; }
+  static Status InvalidArgument(std::string msg) {
+    return {ErrorCode::kInvalidArgument, std::move(msg)};
+  }
   static Status NotFound(std::string msg) { return {ErrorCode::kNotFound, std::move(msg)}; }
   static Status IoError(std::string msg) { return {ErrorCode::kIoError, std::move(msg)}; }
   static Status Corruption(std::string msg) { return {ErrorCode::kCorruption, std::move(msg)}; }
@@ -76,9 +78,9 @@ class Status {
 template <typename T>
 class Result {
  public:
-  Result(T value) : value_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : value_(std::move(value)) {}         // NOLINT: implicit by design
   Result(Status status) : status_(std::move(status)) {  // NOLINT: implicit by design
-    if (status_.ok()) std::abort();  // an OK Result must carry a value
+    if (status_.ok()) std::abort();                     // an OK Result must carry a value
   }
 
   bool ok() const { return value_.has_value(); }
@@ -104,9 +106,9 @@ class Result {
 #define CHAOSLAB_CONCAT_INNER(a, b) a##b
 #define CHAOSLAB_CONCAT(a, b) CHAOSLAB_CONCAT_INNER(a, b)
 
-#define RETURN_IF_ERROR(expr)                         \
-  do {                                                \
-    ::chaoslab::Status chaoslab_status_ = (expr);     \
+#define RETURN_IF_ERROR(expr)                            \
+  do {                                                   \
+    ::chaoslab::Status chaoslab_status_ = (expr);        \
     if (!chaoslab_status_.ok()) return chaoslab_status_; \
   } while (0)
 

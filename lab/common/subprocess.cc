@@ -1,9 +1,8 @@
 #include "lab/common/subprocess.h"
 
-#include <future>
-
 #include <boost/asio/io_context.hpp>
 #include <boost/process.hpp>
+#include <future>
 
 namespace chaoslab {
 
@@ -20,16 +19,16 @@ Result<ProcessOutput> RunProcess(const std::vector<std::string>& argv,
     boost::asio::io_context io;
     std::future<std::string> out, err;
     std::vector<std::string> args(argv.begin() + 1, argv.end());
-    bp::child child(exe, bp::args(args), bp::std_in.close(), bp::std_out > out,
-                    bp::std_err > err, io);
+    bp::child child(exe, bp::args(args), bp::std_in.close(), bp::std_out > out, bp::std_err > err,
+                    io);
     auto deadline = std::chrono::steady_clock::now() + timeout;
     while (!io.stopped() && std::chrono::steady_clock::now() < deadline) {
       io.run_for(std::chrono::milliseconds(100));
     }
     if (!io.stopped()) {
       child.terminate();
-      return Status::Timeout(argv[0] + " did not finish within " +
-                             std::to_string(timeout.count()) + " s");
+      return Status::Timeout(argv[0] + " did not finish within " + std::to_string(timeout.count()) +
+                             " s");
     }
     child.wait();
     ProcessOutput result;

@@ -550,9 +550,9 @@ Result<ImageConfig> ReadImageFile(const std::string& images_root, const std::str
   const std::string path = (fs::path(recipe_dir) / "image.yaml").string();
   ASSIGN_OR_RETURN(YAML::Node root, ParseFile("image '" + name + "' recipe", path, path, named_at));
   YamlFile file(path);
-  ASSIGN_OR_RETURN(Fields fields, Fields::Open(file, root, "an image recipe",
-                                               {"name", "kind", "description", "kernel",
-                                                "timing"}));
+  ASSIGN_OR_RETURN(Fields fields,
+                   Fields::Open(file, root, "an image recipe",
+                                {"name", "kind", "description", "kernel", "timing"}));
   ImageConfig image;
   image.recipe_dir = AbsolutePath(recipe_dir);
   image.file = AbsolutePath(path);
@@ -575,7 +575,8 @@ Result<ImageConfig> ReadImageFile(const std::string& images_root, const std::str
     YAML::Node kernel = fields.Get("kernel");
     ASSIGN_OR_RETURN(image.kernel, ReadName(file, kernel, "kernel"));
     if (image.kernel != "custom" && image.kernel != "debian") {
-      return file.Error(kernel, "kernel: expected one of custom, debian, got '" + image.kernel + "'");
+      return file.Error(kernel,
+                        "kernel: expected one of custom, debian, got '" + image.kernel + "'");
     }
   }
   if (fields.Has("timing")) {

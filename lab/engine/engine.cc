@@ -1,13 +1,14 @@
 #include "lab/engine/engine.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 #include <ctime>
 #include <limits>
+#include <map>
 #include <optional>
 #include <random>
-
-#include <fmt/format.h>
 
 #include "lab/engine/event_queue.h"
 #include "lab/engine/guest_signal.h"
@@ -129,10 +130,13 @@ double Run::LowerBound(const HostRun& h) const {
   switch (h.phase) {
     case Phase::kBooting:
       return std::max(h.cursor, h.phase_start + std::min(h.timing.driver_load, h.timing.boot));
-    case Phase::kCrashDump: return h.crash_at + h.timing.crash_dump;
-    case Phase::kRunning: return h.awaiting ? std::max(h.cursor, h.await_since) : kInf;
+    case Phase::kCrashDump:
+      return h.crash_at + h.timing.crash_dump;
+    case Phase::kRunning:
+      return h.awaiting ? std::max(h.cursor, h.await_since) : kInf;
     case Phase::kParked:
-    case Phase::kDone: return kInf;
+    case Phase::kDone:
+      return kInf;
   }
   return kInf;
 }
@@ -149,8 +153,8 @@ void Run::Note(double at, const std::string& host, const std::string& kind,
   JournalEvent ev;
   ev.run_id = o_.run_id;
   ev.scenario_s = at;
-  ev.wall_us = std::chrono::duration_cast<std::chrono::microseconds>(WallClock::now() - wall_start_)
-                   .count();
+  ev.wall_us =
+      std::chrono::duration_cast<std::chrono::microseconds>(WallClock::now() - wall_start_).count();
   ev.host_id = host;
   ev.kind = kind;
   ev.detail = detail;
@@ -199,16 +203,25 @@ void Run::Receive(const HostEvent& e) {
   HostRun& h = hosts_[it->second];
   h.last_heard = e.wall;
   switch (e.kind) {
-    case HostEventKind::kConsoleLine: OnConsole(h, e.detail); break;
-    case HostEventKind::kPanicked: OnPanicked(h); break;
-    case HostEventKind::kReset: OnReset(h); break;
-    case HostEventKind::kLost: Lose(h, h.cursor, e.detail); break;
+    case HostEventKind::kConsoleLine:
+      OnConsole(h, e.detail);
+      break;
+    case HostEventKind::kPanicked:
+      OnPanicked(h);
+      break;
+    case HostEventKind::kReset:
+      OnReset(h);
+      break;
+    case HostEventKind::kLost:
+      Lose(h, h.cursor, e.detail);
+      break;
     case HostEventKind::kShutdown:
       if (h.phase != Phase::kDone) Lose(h, h.cursor, "guest shut down: " + e.detail);
       break;
     case HostEventKind::kStarted:
     case HostEventKind::kStopped:
-    case HostEventKind::kResumed: break;
+    case HostEventKind::kResumed:
+      break;
   }
 }
 
@@ -233,7 +246,7 @@ void Run::OnConsole(HostRun& h, const std::string& line) {
       break;
     case K::kFetched: {
       double at = h.phase == Phase::kRunning && h.awaiting ? h.await_since + FetchDelay(h)
-                                                            : h.phase_start + h.timing.driver_load;
+                                                           : h.phase_start + h.timing.driver_load;
       h.cursor = std::max(h.cursor, at);
       if (h.phase == Phase::kRunning) h.fetched_at = h.cursor;
       h.fetched_version = std::max<long long>(h.fetched_version, sig->Int("version"));
@@ -261,7 +274,8 @@ void Run::OnConsole(HostRun& h, const std::string& line) {
       if (sig->Int("version") == fault_version) h.exposed = true;
       break;
     case K::kPhase:
-    case K::kIpcOk: break;
+    case K::kIpcOk:
+      break;
   }
 }
 
@@ -375,7 +389,8 @@ void Run::ActivateRunbook(HostRun& h, double at) {
 }
 
 void Run::Fail(HostRun& h, double at, const std::string& why) {
-  if (h.phase != Phase::kDone) (void)h.vm->Pause();  // keep the machine for inspection, stop its CPU
+  if (h.phase != Phase::kDone)
+    (void)h.vm->Pause();  // keep the machine for inspection, stop its CPU
   h.phase = Phase::kDone;
   h.awaiting = false;
   Move(h, HostState::kFailed, at, why);
@@ -395,7 +410,8 @@ void Run::ProcessFleetEvent(double at, FleetEvent e) {
       const ContentVersion& c = e == FleetEvent::kRelease ? o_.fault : o_.revert;
       const char* what = e == FleetEvent::kRelease ? "release" : "revert";
       Status s = o_.publish ? o_.publish(c) : Status::Ok();
-      Note(at, "", what, fmt::format("channel {} version {} {}", c.channel, c.version, c.file_name));
+      Note(at, "", what,
+           fmt::format("channel {} version {} {}", c.channel, c.version, c.file_name));
       Progress(at, fmt::format("{}: channel {} version {} published ({})", what, c.channel,
                                c.version, s.ok() ? c.file_name : s.ToString()));
       (e == FleetEvent::kRelease ? released_ : reverted_) = true;
@@ -413,7 +429,8 @@ void Run::ProcessFleetEvent(double at, FleetEvent e) {
       }
       break;
     }
-    case FleetEvent::kDeadline: break;
+    case FleetEvent::kDeadline:
+      break;
   }
 }
 
@@ -513,8 +530,8 @@ Result<RunResult> Run::Execute() {
       if (e.kind != HostEventKind::kConsoleLine) {
         auto it = by_id_.find(e.host_id);
         double at = it == by_id_.end() ? now_ : hosts_[it->second].cursor;
-        Note(at, e.host_id, "qmp", std::string(HostEventKindName(e.kind)) +
-                                       (e.detail.empty() ? "" : " " + e.detail));
+        Note(at, e.host_id, "qmp",
+             std::string(HostEventKindName(e.kind)) + (e.detail.empty() ? "" : " " + e.detail));
         if (o_.stats) {
           o_.stats->event_to_journal_ms.push_back(
               std::chrono::duration<double, std::milli>(WallClock::now() - e.wall).count());

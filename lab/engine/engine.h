@@ -1,13 +1,14 @@
 // The engine: drives a fleet through a scenario on any Backend and measures what happens.
 //
-// Two clocks (DESIGN.md): the real machines decide WHAT happens (did it crash, did it come back); the
-// scenario clock decides WHEN it counts. Each signal from a machine is stamped with scenario time from
-// the image's timing profile (a boot costs `boot` seconds, a crash at driver load `driver_load`, ...).
-// Stamped signals and fleet events (release, revert, deadline) go into one future-event set ordered by
-// (time, sequence). An entry at time T is processed only once no machine can still report something
-// earlier than T (each machine's "lower bound"), so results do not depend on how fast the VMs ran.
-// A host in boot-loop that no runbook acts on yet is parked (vCPUs paused right after its reset) so
-// the scenario clock can move on to the revert without burning CPU on identical crash cycles.
+// Two clocks (DESIGN.md): the real machines decide WHAT happens (did it crash, did it come back);
+// the scenario clock decides WHEN it counts. Each signal from a machine is stamped with scenario
+// time from the image's timing profile (a boot costs `boot` seconds, a crash at driver load
+// `driver_load`, ...). Stamped signals and fleet events (release, revert, deadline) go into one
+// future-event set ordered by (time, sequence). An entry at time T is processed only once no
+// machine can still report something earlier than T (each machine's "lower bound"), so results do
+// not depend on how fast the VMs ran. A host in boot-loop that no runbook acts on yet is parked
+// (vCPUs paused right after its reset) so the scenario clock can move on to the revert without
+// burning CPU on identical crash cycles.
 //
 // Not thread-safe: Run() owns the calling thread until the scenario ends.
 #pragma once
@@ -56,15 +57,15 @@ struct EngineOptions {
   ContentVersion revert;  // published at revert
   // Publishes content on the lab's content server.
   std::function<Status(const ContentVersion&)> publish;
-  const std::atomic<bool>* cancel = nullptr;      // set by Ctrl-C / SIGTERM
+  const std::atomic<bool>* cancel = nullptr;         // set by Ctrl-C / SIGTERM
   std::function<void(const std::string&)> progress;  // one line per notable event; optional
   // A machine that reports nothing for this long (wall) while it should is marked failed.
   std::chrono::seconds watchdog{150};
   EngineStats* stats = nullptr;  // optional
 };
 
-// Runs the scenario to its end (all hosts settled, deadline, wall limit or cancel) and returns what was
-// measured. The returned status field says how it ended: "finished", "timeout", "interrupted".
+// Runs the scenario to its end (all hosts settled, deadline, wall limit or cancel) and returns what
+// was measured. The returned status field says how it ended: "finished", "timeout", "interrupted".
 // Errors are returned only when the run could not be carried out at all (e.g. no host could start).
 Result<RunResult> RunScenario(const EngineOptions& options);
 

@@ -1,5 +1,5 @@
-// The future-event set of the engine: entries ordered by (scenario time, insertion sequence), so two
-// events at the same time always come out in the order they were scheduled (determinism).
+// The future-event set of the engine: entries ordered by (scenario time, insertion sequence), so
+// two events at the same time always come out in the order they were scheduled (determinism).
 #pragma once
 
 #include <cstdint>
@@ -18,7 +18,9 @@ class EventQueue {
     Payload payload;
   };
 
-  void Push(double time, Payload payload) { heap_.push(Entry{time, next_seq_++, std::move(payload)}); }
+  void Push(double time, Payload payload) {
+    heap_.push(Entry{time, next_seq_++, std::move(payload)});
+  }
   bool empty() const { return heap_.empty(); }
   size_t size() const { return heap_.size(); }
   // +infinity when empty.

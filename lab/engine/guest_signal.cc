@@ -37,16 +37,25 @@ std::optional<GuestSignal> ParseGuestSignal(std::string_view line) {
   }
   using K = GuestSignal::Kind;
   if (source == "winsim") {
-    if (verb == "ready") sig.kind = K::kReady;
-    else if (sig.fields.count("phase")) sig.kind = K::kPhase;
-    else return std::nullopt;
+    if (verb == "ready")
+      sig.kind = K::kReady;
+    else if (sig.fields.count("phase"))
+      sig.kind = K::kPhase;
+    else
+      return std::nullopt;
   } else if (source == "csagent") {
-    if (verb == "loaded") sig.kind = K::kLoaded;
-    else if (verb == "rejected") sig.kind = K::kRejected;
-    else if (verb == "ipc-notification") sig.kind = K::kIpcOk;
-    else if (verb == "fetched") sig.kind = K::kFetched;
-    else if (verb == "heartbeat") sig.kind = K::kHeartbeat;
-    else return std::nullopt;
+    if (verb == "loaded")
+      sig.kind = K::kLoaded;
+    else if (verb == "rejected")
+      sig.kind = K::kRejected;
+    else if (verb == "ipc-notification")
+      sig.kind = K::kIpcOk;
+    else if (verb == "fetched")
+      sig.kind = K::kFetched;
+    else if (verb == "heartbeat")
+      sig.kind = K::kHeartbeat;
+    else
+      return std::nullopt;
   } else if (source == "bugcheck") {
     sig.kind = K::kBugcheck;
   } else {

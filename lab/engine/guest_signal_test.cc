@@ -12,7 +12,8 @@ TEST(GuestSignalTest, ParsesProtocolLines) {
   EXPECT_EQ(s->Int("version"), 2);
   EXPECT_EQ(s->Int("missing", 7), 7);
 
-  s = ParseGuestSignal("@@bugcheck code=0x00000050 name=PAGE_FAULT_IN_NONPAGED_AREA module=csagent.sys");
+  s = ParseGuestSignal(
+      "@@bugcheck code=0x00000050 name=PAGE_FAULT_IN_NONPAGED_AREA module=csagent.sys");
   ASSERT_TRUE(s);
   EXPECT_EQ(s->kind, GuestSignal::Kind::kBugcheck);
   EXPECT_EQ(s->Str("name"), "PAGE_FAULT_IN_NONPAGED_AREA");

@@ -2,9 +2,9 @@
 //
 //   provisioning → booting → healthy → crashed → booting → … → boot-loop → remediating
 //                                                              → recovered | failed | lost
-// A host is in boot-loop after 2 crashes without reaching healthy in between. "lost" means its VM or
-// hypervisor vanished. Illegal transitions are refused, so a bug in the engine shows up as an error
-// instead of a wrong figure.
+// A host is in boot-loop after 2 crashes without reaching healthy in between. "lost" means its VM
+// or hypervisor vanished. Illegal transitions are refused, so a bug in the engine shows up as an
+// error instead of a wrong figure.
 #pragma once
 
 #include <functional>

@@ -12,9 +12,9 @@ TEST(HostStateTest, BootLoopPathIsLegal) {
   HostStateMachine m([&](HostState from, HostState to) {
     seen.push_back(std::string(HostStateName(from)) + ">" + std::string(HostStateName(to)));
   });
-  for (HostState s : {HostState::kBooting, HostState::kHealthy, HostState::kCrashed,
-                      HostState::kBooting, HostState::kBootLoop, HostState::kRemediating,
-                      HostState::kRecovered}) {
+  for (HostState s :
+       {HostState::kBooting, HostState::kHealthy, HostState::kCrashed, HostState::kBooting,
+        HostState::kBootLoop, HostState::kRemediating, HostState::kRecovered}) {
     ASSERT_TRUE(m.MoveTo(s).ok()) << HostStateName(s);
   }
   EXPECT_EQ(seen.size(), 7u);

@@ -1,5 +1,6 @@
-// The journal: one SQLite file holding every run, its hosts and its events, written as the run goes so
-// a killed run can still be reported. Schema in journal.cc (versioned; a newer schema is refused).
+// The journal: one SQLite file holding every run, its hosts and its events, written as the run goes
+// so a killed run can still be reported. Schema in journal.cc (versioned; a newer schema is
+// refused).
 //
 // Not thread-safe: one Journal per thread.
 #pragma once
@@ -16,11 +17,11 @@ namespace chaoslab {
 
 struct JournalEvent {
   std::string run_id;
-  long long seq = 0;          // order within the run (assigned by the journal when 0)
-  double scenario_s = 0;      // scenario clock
-  long long wall_us = 0;      // microseconds since the run started
-  std::string host_id;        // empty for fleet-wide events
-  std::string kind;           // e.g. "state", "crash", "console", "release", "revert", "step"
+  long long seq = 0;      // order within the run (assigned by the journal when 0)
+  double scenario_s = 0;  // scenario clock
+  long long wall_us = 0;  // microseconds since the run started
+  std::string host_id;    // empty for fleet-wide events
+  std::string kind;       // e.g. "state", "crash", "console", "release", "revert", "step"
   std::string detail;
 };
 

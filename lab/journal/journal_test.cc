@@ -289,8 +289,9 @@ TEST_F(JournalTest, ManyEventsKeepTheirOrder) {
   ASSERT_TRUE(journal);
   ASSERT_TRUE(journal->BeginRun(MakeRun("r-many", "2024-07-19T04:09:00Z"), "{}").ok());
   for (int i = 0; i < 2000; ++i) {
-    ASSERT_TRUE(journal->AppendEvent({"r-many", 0, double(i), i, "ws-01", "console",
-                                      "line " + std::to_string(i)})
+    ASSERT_TRUE(journal
+                    ->AppendEvent({"r-many", 0, double(i), i, "ws-01", "console",
+                                   "line " + std::to_string(i)})
                     .ok());
   }
   auto events = journal->LoadEvents("r-many");

@@ -1,9 +1,8 @@
 // Printing a run's results: a readable table for people, one JSON object for programs.
 #pragma once
 
-#include <ostream>
-
 #include <nlohmann/json.hpp>
+#include <ostream>
 
 #include "lab/report/results.h"
 

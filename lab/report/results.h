@@ -18,7 +18,8 @@ struct HostResult {
   int reboots = 0;          // reboots the runbook made
   std::optional<double> first_crash_s;      // scenario seconds after release
   std::optional<double> time_to_recover_s;  // first crash → healthy again
-  std::string stop_code;    // last bugcheck name seen on the console, e.g. PAGE_FAULT_IN_NONPAGED_AREA
+  std::string
+      stop_code;  // last bugcheck name seen on the console, e.g. PAGE_FAULT_IN_NONPAGED_AREA
 };
 
 struct GroupResult {
@@ -30,8 +31,8 @@ struct GroupResult {
   int recovered = 0;
   int failed = 0;
   int lost = 0;
-  double crash_rate = 0;      // crashed / exposed (0 when nothing was exposed)
-  double boot_loop_rate = 0;  // boot_looped / exposed
+  double crash_rate = 0;         // crashed / exposed (0 when nothing was exposed)
+  double boot_loop_rate = 0;     // boot_looped / exposed
   std::optional<double> mttr_s;  // mean time to recover of recovered hosts
 };
 
@@ -41,9 +42,9 @@ struct RunResult {
   std::string runbook;
   std::string backend;
   unsigned long long seed = 0;
-  std::string status;       // "running", "finished", "interrupted", "failed"
-  std::string started_at;   // wall clock, ISO 8601 UTC
-  double wall_s = 0;        // wall seconds the run took
+  std::string status;         // "running", "finished", "interrupted", "failed"
+  std::string started_at;     // wall clock, ISO 8601 UTC
+  double wall_s = 0;          // wall seconds the run took
   double scenario_end_s = 0;  // scenario clock when the run ended (seconds since midnight)
   GroupResult fleet;
   std::vector<GroupResult> groups;

@@ -80,8 +80,9 @@ TEST(QemuArgsTest, OfflineHostHasEssentialsAndNoNetwork) {
   EXPECT_TRUE(Has(args, "-m", "192"));
   EXPECT_TRUE(Has(args, "-kernel", "/img/vmlinux"));
   EXPECT_TRUE(Has(args, "-initrd", "/img/initramfs.cpio"));
-  EXPECT_TRUE(
-      Has(args, "-append", "console=ttyS0 quiet panic=-1 mitigations=off tsc=reliable no_timer_check cryptomgr.notests winsim.host=dc-1 winsim.poll_ms=500"));
+  EXPECT_TRUE(Has(args, "-append",
+                  "console=ttyS0 quiet panic=-1 mitigations=off tsc=reliable no_timer_check "
+                  "cryptomgr.notests winsim.host=dc-1 winsim.poll_ms=500"));
   EXPECT_TRUE(Has(args, "-drive", "file=/rt/r7/dc-1/overlay.qcow2,if=none,id=sys,format=qcow2"));
   EXPECT_TRUE(Has(args, "-device", "virtio-blk-pci,drive=sys"));
   EXPECT_TRUE(Has(args, "-device", "pvpanic-pci"));

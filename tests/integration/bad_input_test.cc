@@ -53,8 +53,9 @@ TEST_F(BadInputTest, WrongType) {
 }
 
 TEST_F(BadInputTest, MissingSetupFile) {
-  ExpectRejected(Scenario("name: t\nsetup: ../setups/nope.yaml\nrunbook: ../runbooks/reboot-15.yaml\n"),
-                 "nope.yaml");
+  ExpectRejected(
+      Scenario("name: t\nsetup: ../setups/nope.yaml\nrunbook: ../runbooks/reboot-15.yaml\n"),
+      "nope.yaml");
 }
 
 TEST_F(BadInputTest, MissingScenarioFile) {

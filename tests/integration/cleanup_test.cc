@@ -34,8 +34,8 @@ TEST_P(CleanupTest, SignalMidRunLeavesNothingBehind) {
   // A QEMU that is not the lab's: it must survive everything below, gc included.
   pid_t bystander = fork();
   if (bystander == 0) {
-    execlp("qemu-system-x86_64", "qemu-system-x86_64", "-M", "none", "-display", "none",
-           "-name", "bystander", nullptr);
+    execlp("qemu-system-x86_64", "qemu-system-x86_64", "-M", "none", "-display", "none", "-name",
+           "bystander", nullptr);
     _exit(127);
   }
 

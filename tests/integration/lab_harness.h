@@ -1,6 +1,6 @@
 // One harness for integration tests that drive the real `chaoslab` binary, as a user would: its own
-// journal and runtime folder per test, helpers to start it in the background, find its QEMUs by their
-// tag, and kill it.
+// journal and runtime folder per test, helpers to start it in the background, find its QEMUs by
+// their tag, and kill it.
 #pragma once
 
 #include <signal.h>
@@ -8,10 +8,9 @@
 
 #include <chrono>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "lab/common/subprocess.h"
 
@@ -23,8 +22,8 @@ class LabHarness {
   LabHarness();
   ~LabHarness();  // kills anything still running that it started, removes the folder
 
-  std::string chaoslab() const;      // path of the built binary
-  std::string source_dir() const;    // the repository
+  std::string chaoslab() const;                         // path of the built binary
+  std::string source_dir() const;                       // the repository
   std::string scenario(const std::string& name) const;  // playbooks/scenarios/<name>.yaml
   const std::filesystem::path& dir() const { return dir_; }
   std::string runtime_root() const { return (dir_ / "rt").string(); }
