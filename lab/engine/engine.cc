@@ -32,6 +32,13 @@ enum class Phase {
 
 enum class FleetEvent { kRelease, kRevert, kDeadline };
 
+// Events QEMU reports over QMP (the others are the backend's own: started, lost, console).
+bool IsQmpEvent(HostEventKind kind) {
+  return kind == HostEventKind::kPanicked || kind == HostEventKind::kReset ||
+         kind == HostEventKind::kStopped || kind == HostEventKind::kResumed ||
+         kind == HostEventKind::kShutdown;
+}
+
 std::string ClockText(double seconds_since_midnight) {
   long s = std::lround(seconds_since_midnight);
   long days = s / 86400;
@@ -532,7 +539,7 @@ Result<RunResult> Run::Execute() {
         double at = it == by_id_.end() ? now_ : hosts_[it->second].cursor;
         Note(at, e.host_id, "qmp",
              std::string(HostEventKindName(e.kind)) + (e.detail.empty() ? "" : " " + e.detail));
-        if (o_.stats) {
+        if (o_.stats && IsQmpEvent(e.kind)) {
           o_.stats->event_to_journal_ms.push_back(
               std::chrono::duration<double, std::milli>(WallClock::now() - e.wall).count());
         }
