@@ -116,10 +116,10 @@ int main(int argc, char** argv) {
   if (*runs_cmd) {
     auto rows = (*journal)->ListRuns();
     if (!rows.ok()) return Fail(rows.status(), 1);
-    std::printf("%-10s %-20s %-22s %-12s %-8s %6s %9s\n", "RUN", "STARTED", "SCENARIO", "RUNBOOK",
+    std::printf("%-10s %-20s %-22s %-12s %-11s %6s %9s\n", "RUN", "STARTED", "SCENARIO", "RUNBOOK",
                 "STATUS", "HOSTS", "WALL");
     for (const auto& r : *rows) {
-      std::printf("%-10s %-20s %-22s %-12s %-8s %6d %8.1fs\n", r.run_id.c_str(),
+      std::printf("%-10s %-20s %-22s %-12s %-11s %6d %8.1fs\n", r.run_id.c_str(),
                   r.started_at.c_str(), r.scenario.c_str(), r.runbook.c_str(), r.status.c_str(),
                   r.hosts, r.wall_s);
     }
