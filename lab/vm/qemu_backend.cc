@@ -618,14 +618,24 @@ Result<std::unique_ptr<Incarnation>> QemuHost::Launch() {
                            [inc](const Status& s) { inc->OnQmpClosed(s); }};
   const auto deadline = Clock::now() + kStartTimeout;
   Status last = Status::Timeout("QMP socket did not answer");
+  // While the socket refuses connections, retry in short slices so that a QEMU that dies at once
+  // (bad flag) is noticed at once. Once connected, a slow answer (a loaded host, many guests
+  // starting together) gets longer slices: a client that gives up mid-handshake leaves QEMU's reply
+  // to its qmp_capabilities queued for the next connection ("expected a greeting"), so that error
+  // is retried as well.
+  milliseconds slice(250);
   while (Clock::now() < deadline && !inc->Exited()) {
-    auto client = qmp::Connect(paths_.qmp_socket, callbacks, milliseconds(250));
+    auto client = qmp::Connect(paths_.qmp_socket, callbacks, slice);
     if (client.ok()) {
       inc->qmp = std::move(*client);
       break;
     }
     last = client.status();
-    if (last.code() != ErrorCode::kUnavailable && last.code() != ErrorCode::kTimeout) break;
+    if (last.code() == ErrorCode::kInvalidArgument) break;
+    if (last.code() != ErrorCode::kUnavailable) {
+      slice = std::min(slice * 4, milliseconds(4000));
+      std::this_thread::sleep_for(milliseconds(20));
+    }
   }
   if (!inc->qmp) {
     {
