@@ -12,6 +12,14 @@
 // JSON), kReset ("guest" or "host"), kStopped, kResumed, kShutdown ("guest", "host" or "killed");
 // console output becomes kConsoleLine (one per line, "\r" removed); a QEMU that exits, or whose QMP
 // socket closes, without being asked becomes kLost (detail: why, with the end of qemu.log).
+// Resets are cold reboots: QEMU runs with `-action reboot=shutdown`, so a guest reset (or Reset())
+// makes it exit with SHUTDOWN "guest-reset" ("host-qmp-system-reset"), and the backend starts a
+// new QEMU for the same host (same overlay disk and paths, new pid in qemu.pid). A fresh TCG
+// translation cache boots ~0.5 s faster than a warm reset, whose firmware overwrites the old
+// kernel's translated code. The engine sees only one kReset ("guest" or "host") per reset: no
+// kShutdown or kStarted for the relaunch; a relaunch that fails is kLost. Host calls made while a
+// relaunch is under way apply to the new QEMU (Pause: it stays stopped and kStopped is reported;
+// SendConsole: typed once it is connected; Reset: nothing, it is resetting already).
 // Order, per host: kStarted is the first event of each Start() (QEMU starts with -S and the readers
 // attach before the vCPUs run, so no console line is missed; the RESUME of that first "cont" is not
 // reported). QMP events keep QEMU's order and console lines keep theirs, but the two travel on
@@ -20,7 +28,8 @@
 // an incarnation: it is sent after both readers drained (or 2 s passed).
 //
 // Thread-safety: as Backend/Host say (the engine thread drives hosts and polls events); the
-// internal reader threads only feed the event queue.
+// internal reader threads feed the event queue, and a host's relaunch runs on the old QEMU's
+// watcher thread under the host's mutex.
 #pragma once
 
 #include <memory>

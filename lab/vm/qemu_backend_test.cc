@@ -86,7 +86,8 @@ TEST(QemuArgsTest, OfflineHostHasEssentialsAndNoNetwork) {
   EXPECT_TRUE(Has(args, "-drive", "file=/rt/r7/dc-1/overlay.qcow2,if=none,id=sys,format=qcow2"));
   EXPECT_TRUE(Has(args, "-device", "virtio-blk-pci,drive=sys"));
   EXPECT_TRUE(Has(args, "-device", "pvpanic-pci"));
-  EXPECT_TRUE(Has(args, "-action", "panic=none"));
+  // A reset ends QEMU (SHUTDOWN "guest-reset"); the backend relaunches it: a cold reboot.
+  EXPECT_TRUE(Has(args, "-action", "panic=none,reboot=shutdown"));
   EXPECT_TRUE(Has(args, "-serial", "chardev:con0"));
   EXPECT_EQ(ValueOf(args, "-chardev", "socket,id=con0"),
             "socket,id=con0,path=/rt/r7/dc-1/console.sock,server=on,wait=off,"

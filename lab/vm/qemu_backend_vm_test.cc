@@ -10,6 +10,8 @@
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <set>
+#include <thread>
 
 #include "lab/vm/qemu_backend.h"
 #include "lab/vm/test_util.h"
@@ -96,6 +98,18 @@ TEST(QemuLifecycleTest, PauseResumeResetLostRestartPowerOff) {
       [](const HostEvent& e) { return e.kind == HostEventKind::kReset && e.detail == "host"; },
       seconds(5));
   ASSERT_GE(reset, 0) << log.Dump();
+  EXPECT_TRUE(host->SendConsole("hello\r").ok());
+  // A reset is a cold reboot: a new QEMU for the same host. A Pause() during the relaunch is kept:
+  // the new QEMU reports kStopped once it is up, and runs again after Resume().
+  ASSERT_TRUE(host->Pause().ok());
+  int parked = log.WaitKind("h1", HostEventKind::kStopped, seconds(10), reset);
+  ASSERT_GT(parked, reset) << log.Dump();
+  pid_t relaunched = ReadPid(pid_file);
+  EXPECT_NE(relaunched, pid);
+  EXPECT_NE(kill(pid, 0), 0) << "the previous QEMU is gone";
+  pid = relaunched;
+  ASSERT_TRUE(host->Resume().ok());
+  ASSERT_GT(log.WaitKind("h1", HostEventKind::kResumed, seconds(5), parked), parked) << log.Dump();
   EXPECT_TRUE(host->SendConsole("hello\r").ok());
 
   // Someone kills QEMU behind our back: the host is lost, once, and can be started again.
@@ -243,6 +257,73 @@ TEST_F(WinsimTest, UnreadableSystemDiskCrashLoopsWithPanicEvents) {
   ASSERT_GE(log.WaitKind("ws-2", HostEventKind::kPanicked, seconds(60), reset), 0) << log.Dump();
   std::cout << "panic detail: " << log.events[panic].detail << "\n";
   ASSERT_TRUE(host->PowerOff().ok());
+}
+
+// Every guest reset relaunches QEMU (cold reboot), and the engine sees exactly what a warm reset
+// showed: kPanicked, then one kReset "guest", then the next boot's console. A Pause() right after
+// the kReset (the engine parking a boot-looping host) keeps the new QEMU stopped until Resume().
+TEST_F(WinsimTest, BootLoopRelaunchesQemuOnEachResetAndPauseDuringRelaunchHolds) {
+  const std::string disk = dir_.path() + "/zeros.img";
+  WriteFile(disk, std::string(1 << 20, '\0'));
+  auto backend = MakeQemuBackend(Options(dir_, "relaunch"));
+  ASSERT_TRUE(backend.ok()) << backend.status().ToString();
+  Host* host = *(*backend)->CreateHost(Spec("ws-3", disk));
+  EventLog log(backend->get());
+  const std::string pid_file = dir_.path() + "/rt/relaunch/ws-3/qemu.pid";
+  ASSERT_TRUE(host->Start().ok());
+  ASSERT_EQ(log.WaitKind("ws-3", HostEventKind::kStarted, seconds(5)), 0) << log.Dump();
+  std::set<pid_t> pids = {ReadPid(pid_file)};
+  int from = 0;
+  constexpr int kCycles = 3;
+  for (int cycle = 0; cycle < kCycles; ++cycle) {
+    int panic = log.WaitKind("ws-3", HostEventKind::kPanicked, seconds(60), from);
+    ASSERT_GE(panic, 0) << "cycle " << cycle << "\n" << log.Dump();
+    pids.insert(ReadPid(pid_file));  // the QEMU of this boot
+    int bugcheck = log.WaitLine("ws-3", "@@bugcheck", seconds(1), from);
+    EXPECT_GE(bugcheck, from) << "each boot prints its own bugcheck";
+    int reset = log.WaitKind("ws-3", HostEventKind::kReset, seconds(30), panic);
+    ASSERT_GT(reset, panic) << log.Dump();
+    EXPECT_EQ(log.events[reset].detail, "guest");
+    if (cycle + 1 == kCycles) {
+      // Park it at once, as the engine does with a boot-looping host.
+      ASSERT_TRUE(host->Pause().ok());
+      from = reset + 1;
+      break;
+    }
+    from = reset + 1;
+  }
+  // Parked: the relaunched QEMU reports kStopped and then nothing at all for a while.
+  int stopped = log.WaitKind("ws-3", HostEventKind::kStopped, seconds(10), from);
+  ASSERT_GE(stopped, from) << log.Dump();
+  EXPECT_EQ(log.WaitFor([](const HostEvent& e) { return true; }, seconds(4), stopped + 1), -1)
+      << "a paused host stays quiet\n"
+      << log.Dump();
+  pid_t parked = ReadPid(pid_file);
+  EXPECT_EQ(kill(parked, 0), 0) << "the parked QEMU is alive";
+  pids.insert(parked);
+  EXPECT_EQ(pids.size(), size_t(kCycles) + 1) << "each reset started a new QEMU";
+
+  ASSERT_TRUE(host->Resume().ok());
+  int resumed = log.WaitKind("ws-3", HostEventKind::kResumed, seconds(5), stopped);
+  ASSERT_GT(resumed, stopped) << log.Dump();
+  ASSERT_GE(log.WaitKind("ws-3", HostEventKind::kPanicked, seconds(60), resumed), 0) << log.Dump();
+
+  // Never a kShutdown/kLost/second kStarted during the loop, and one kReset per panic.
+  int panics = 0, resets = 0;
+  for (size_t i = 0; i < log.events.size(); ++i) {
+    const auto& e = log.events[i];
+    EXPECT_NE(e.kind, HostEventKind::kShutdown) << log.Dump();
+    EXPECT_NE(e.kind, HostEventKind::kLost) << log.Dump();
+    if (i > 0) EXPECT_NE(e.kind, HostEventKind::kStarted) << log.Dump();
+    if (e.kind == HostEventKind::kPanicked) ++panics;
+    if (e.kind == HostEventKind::kReset) {
+      ++resets;
+      EXPECT_EQ(resets, panics) << "kReset follows its kPanicked\n" << log.Dump();
+    }
+  }
+  ASSERT_TRUE(host->PowerOff().ok());
+  EXPECT_NE(kill(ReadPid(pid_file), 0), 0) << "nothing left running";
+  ASSERT_TRUE((*backend)->Destroy().ok());
 }
 
 }  // namespace
