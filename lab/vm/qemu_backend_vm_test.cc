@@ -297,7 +297,7 @@ TEST_F(WinsimTest, BootLoopRelaunchesQemuOnEachResetAndPauseDuringRelaunchHolds)
   // Parked: the relaunched QEMU reports kStopped and then nothing at all for a while.
   int stopped = log.WaitKind("ws-3", HostEventKind::kStopped, seconds(10), from);
   ASSERT_GE(stopped, from) << log.Dump();
-  EXPECT_EQ(log.WaitFor([](const HostEvent& e) { return true; }, seconds(4), stopped + 1), -1)
+  EXPECT_EQ(log.WaitFor([](const HostEvent&) { return true; }, seconds(4), stopped + 1), -1)
       << "a paused host stays quiet\n"
       << log.Dump();
   pid_t parked = ReadPid(pid_file);
@@ -316,7 +316,9 @@ TEST_F(WinsimTest, BootLoopRelaunchesQemuOnEachResetAndPauseDuringRelaunchHolds)
     const auto& e = log.events[i];
     EXPECT_NE(e.kind, HostEventKind::kShutdown) << log.Dump();
     EXPECT_NE(e.kind, HostEventKind::kLost) << log.Dump();
-    if (i > 0) EXPECT_NE(e.kind, HostEventKind::kStarted) << log.Dump();
+    if (i > 0) {
+      EXPECT_NE(e.kind, HostEventKind::kStarted) << log.Dump();
+    }
     if (e.kind == HostEventKind::kPanicked) ++panics;
     if (e.kind == HostEventKind::kReset) {
       ++resets;
