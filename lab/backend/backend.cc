@@ -24,4 +24,22 @@ std::string_view HostEventKindName(HostEventKind kind) {
   return "unknown";
 }
 
+std::string_view BootTargetWord(BootTarget target) {
+  switch (target) {
+    case BootTarget::kDisk:
+      return "normal";
+    case BootTarget::kSafeMode:
+      return "safe";
+    case BootTarget::kWinRE:
+      return "winre";
+    case BootTarget::kUsb:
+      return "usb";
+    case BootTarget::kPxe:
+      return "pxe";
+    case BootTarget::kRescue:
+      return "rescue";
+  }
+  return "normal";
+}
+
 }  // namespace chaoslab

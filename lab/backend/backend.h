@@ -24,6 +24,25 @@ struct NetworkLink {
   int jitter_ms = 0;
 };
 
+// A further disk attached to a machine (virtio, after the system disk: /dev/vdb, /dev/vdc...).
+struct DiskImage {
+  std::string path;            // absolute
+  std::string format = "raw";  // "raw" or "qcow2"
+  bool read_only = false;
+};
+
+// What the machine boots into next (the F8 menu, a USB stick, the network). The guest reads it
+// as `winsim.boot=<name>` (docs/GUEST-PROTOCOL.md).
+enum class BootTarget {
+  kDisk,      // normal boot from the system disk ("normal")
+  kSafeMode,  // "safe"
+  kWinRE,     // "winre"
+  kUsb,       // "usb": recovery media attached as the next disk
+  kPxe,       // "pxe": the repair image from the lab's server (network)
+  kRescue,    // "rescue": this machine is a rescue VM; the disk to repair is its second disk
+};
+std::string_view BootTargetWord(BootTarget target);  // "normal", "safe", "winre", ...
+
 // Everything a backend needs to create one machine. Paths are absolute.
 struct HostSpec {
   std::string id;         // unique within the run, e.g. "ws711-01"; safe for file names
@@ -34,6 +53,11 @@ struct HostSpec {
   std::vector<std::string> kernel_args;  // extra guest cmdline words, e.g. "winsim.host=ws711-01"
   NetworkLink network;
   int memory_mib = 256;
+  std::vector<DiskImage> extra_disks;  // always attached, after the system disk
+  // The emulated TPM: when set, a boot from the system disk in normal mode (and only that, as a
+  // TPM releases a sealed key only to the measured boot path it was sealed to) gets
+  // `winsim.tpm=<tpm_secret>` on its command line. Hex.
+  std::string tpm_secret;
 };
 
 enum class HostEventKind {
@@ -69,6 +93,16 @@ class Host {
   virtual Status PowerOff() = 0;  // pull the plug; the host can be started again
   // Types text on the serial console, as a person at the keyboard would.
   virtual Status SendConsole(std::string_view text) = 0;
+  // What the next power-on or reset boots into, until changed (default kDisk). `media` is the
+  // recovery image to attach for kUsb (read-only, as the next disk); empty otherwise.
+  virtual Status SetBoot(BootTarget target, const std::string& media = {}) = 0;
+  // Powered off only (FailedPrecondition otherwise): the system disk goes back to how it was when
+  // the host was created (the pre-update snapshot), or is replaced by a fresh copy of the golden
+  // base disk (reimage). Both discard everything the guest wrote.
+  virtual Status RevertDisk() = 0;
+  virtual Status ReimageDisk() = 0;
+  // The system disk as the backend keeps it (to attach to a rescue VM while this one is off).
+  virtual DiskImage SystemDisk() const = 0;
   // Everything the serial console printed so far (for reports and debugging).
   virtual std::string ConsoleLogPath() const = 0;
 };

@@ -18,6 +18,12 @@ std::string_view FakeOpName(FakeOp op) {
       return "power-off";
     case FakeOp::kSendConsole:
       return "send-console";
+    case FakeOp::kSetBoot:
+      return "set-boot";
+    case FakeOp::kRevertDisk:
+      return "revert-disk";
+    case FakeOp::kReimageDisk:
+      return "reimage-disk";
   }
   return "unknown";
 }
@@ -33,6 +39,33 @@ Status FakeHost::PowerOff() { return Do(FakeOp::kPowerOff); }
 Status FakeHost::SendConsole(std::string_view text) { return Do(FakeOp::kSendConsole, text); }
 
 std::string FakeHost::ConsoleLogPath() const { return "/nonexistent/fake/" + spec_.id + ".log"; }
+
+Status FakeHost::SetBoot(BootTarget target, const std::string& media) {
+  if (target == BootTarget::kUsb && media.empty()) {
+    return Status::InvalidArgument("set-boot " + spec_.id + ": usb needs a media image");
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    boot_ = target;
+    boot_media_ = media;
+  }
+  return Do(FakeOp::kSetBoot);
+}
+Status FakeHost::RevertDisk() { return Do(FakeOp::kRevertDisk); }
+Status FakeHost::ReimageDisk() { return Do(FakeOp::kReimageDisk); }
+DiskImage FakeHost::SystemDisk() const {
+  return DiskImage{"/nonexistent/fake/" + spec_.id + ".qcow2", "qcow2", false};
+}
+
+BootTarget FakeHost::boot() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return boot_;
+}
+
+std::string FakeHost::boot_media() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return boot_media_;
+}
 
 FakeHost::Power FakeHost::power() const {
   std::lock_guard<std::mutex> lock(mu_);
@@ -79,6 +112,12 @@ Status FakeHost::Do(FakeOp op, std::string_view text) {
       case FakeOp::kSendConsole:
         if (power_ == Power::kOff) return Status::FailedPrecondition(what + ": not running");
         console_input_.append(text);
+        break;
+      case FakeOp::kSetBoot:
+        break;
+      case FakeOp::kRevertDisk:
+      case FakeOp::kReimageDisk:
+        if (power_ != Power::kOff) return Status::FailedPrecondition(what + ": still powered on");
         break;
     }
   }
@@ -182,6 +221,9 @@ void FakeBackend::AfterCall(FakeHost& host, FakeOp op) {
         Emit(id, HostEventKind::kShutdown, "host");
         break;
       case FakeOp::kSendConsole:
+      case FakeOp::kSetBoot:
+      case FakeOp::kRevertDisk:
+      case FakeOp::kReimageDisk:
         break;
     }
   }

@@ -25,7 +25,17 @@ namespace chaoslab {
 class FakeBackend;
 
 // The Host operations a test can observe, fail or react to.
-enum class FakeOp { kStart, kReset, kPause, kResume, kPowerOff, kSendConsole };
+enum class FakeOp {
+  kStart,
+  kReset,
+  kPause,
+  kResume,
+  kPowerOff,
+  kSendConsole,
+  kSetBoot,
+  kRevertDisk,
+  kReimageDisk,
+};
 std::string_view FakeOpName(FakeOp op);
 
 // One machine of a FakeBackend. Tracks a plausible power state so that lifecycle misuse (Start
@@ -44,11 +54,17 @@ class FakeHost : public Host {
   Status PowerOff() override;
   Status SendConsole(std::string_view text) override;
   std::string ConsoleLogPath() const override;
+  Status SetBoot(BootTarget target, const std::string& media = {}) override;
+  Status RevertDisk() override;
+  Status ReimageDisk() override;
+  DiskImage SystemDisk() const override;
 
   // Inspection (thread-safe).
   Power power() const;
   std::vector<FakeOp> calls() const;  // every call, in order, including failed ones
   std::string console_input() const;  // everything passed to SendConsole, concatenated
+  BootTarget boot() const;            // as last set by SetBoot
+  std::string boot_media() const;
 
  private:
   Status Do(FakeOp op, std::string_view text = {});
@@ -59,6 +75,8 @@ class FakeHost : public Host {
   Power power_ = Power::kOff;
   std::vector<FakeOp> calls_;
   std::string console_input_;
+  BootTarget boot_ = BootTarget::kDisk;
+  std::string boot_media_;
 };
 
 class FakeBackend : public Backend {

@@ -24,7 +24,29 @@ enum class Network { kWired, kWifi, kVpn, kOffline };
 enum class FaultKind { kChannel291, kTruncated, kZeroed, kBadMagic, kGood };
 enum class RolloutPolicy { kAllAtOnce };
 enum class RunbookStart { kAtDetection, kAfterRevert };
-enum class StepKind { kReboot };
+// Runbook steps (DESIGN.md "Runbook"); YAML spellings: reboot, boot, unlock-bitlocker, delete,
+// restart, rescue-disk, revert-snapshot, reimage.
+enum class StepKind {
+  kReboot,           // reset the host (resume it if parked) up to `times` times until it is healthy
+  kBoot,             // reset into a recovery environment (`into`): safe mode, WinRE, USB or PXE
+  kUnlockBitlocker,  // fetch the host's 48-digit recovery password from the key escrow and type it
+  kDelete,           // delete files matching `pattern` in the sensor's content folder (console)
+  kRestart,          // leave the recovery environment, boot normally, wait for healthy or a crash
+  kRescueDisk,       // power off, repair the system disk from a rescue VM (unlock if needed), start
+  kRevertSnapshot,   // power off, revert the system disk to the pre-update snapshot, start
+  kReimage,          // power off, fresh system disk from the golden image, start
+};
+// Where a `boot` step takes the host. YAML: safe-mode, winre, usb, pxe.
+enum class BootTarget { kSafeMode, kWinRE, kUsb, kPxe };
+// What a step can need (DESIGN.md). YAML: technician, remote-console, usb-stick, key-escrow,
+// pxe-server.
+//   technician      one of the host site's technicians, on shift, who travels to the host
+//   remote-console  the host has an out-of-band console (group `console: oob`); a technician of
+//                   the host's site works it without travelling
+//   usb-stick       one of the site's recovery sticks (held until the host is back)
+//   key-escrow      the key escrow answers (it may live on fleet hosts that are down themselves)
+//   pxe-server      the setup has network boot (`pxe: true`)
+enum class Resource { kTechnician, kRemoteConsole, kUsbStick, kKeyEscrow, kPxeServer };
 enum class BackendKind { kQemu };
 
 // The spelling of each enum value in YAML ("domain-controller", "channel-291", "after-revert"...).
@@ -34,6 +56,8 @@ std::string_view FaultKindName(FaultKind k);
 std::string_view RolloutPolicyName(RolloutPolicy p);
 std::string_view RunbookStartName(RunbookStart s);
 std::string_view StepKindName(StepKind k);
+std::string_view BootTargetName(BootTarget t);
+std::string_view ResourceName(Resource r);
 std::string_view BackendKindName(BackendKind b);
 
 // The reverse: the enum value for a YAML spelling, or nullopt if there is none (exact match).
@@ -43,6 +67,8 @@ std::optional<FaultKind> ParseFaultKind(std::string_view name);
 std::optional<RolloutPolicy> ParseRolloutPolicy(std::string_view name);
 std::optional<RunbookStart> ParseRunbookStart(std::string_view name);
 std::optional<StepKind> ParseStepKind(std::string_view name);
+std::optional<BootTarget> ParseBootTarget(std::string_view name);
+std::optional<Resource> ParseResource(std::string_view name);
 std::optional<BackendKind> ParseBackendKind(std::string_view name);
 
 // Every value of each enum, in declaration order (for help texts and "allowed: ..." messages).
@@ -52,11 +78,36 @@ const std::vector<FaultKind>& AllFaultKinds();
 const std::vector<RolloutPolicy>& AllRolloutPolicies();
 const std::vector<RunbookStart>& AllRunbookStarts();
 const std::vector<StepKind>& AllStepKinds();
+const std::vector<BootTarget>& AllBootTargets();
+const std::vector<Resource>& AllResources();
 const std::vector<BackendKind>& AllBackendKinds();
 
 // Sensor versions a group may run: "7.10" predates the IPC template type (never affected), "7.11"
 // is the affected sensor, "7.11-fixed" has the bounds check and validator fix.
 const std::vector<std::string>& SensorVersions();
+
+// A duration that varies (how long a human step takes). YAML forms:
+//   "5m"                                   constant
+//   {uniform: [5m, 20m]}                   uniform between the two
+//   {triangular: [3m, 5m, 20m]}            min, mode, max
+//   {lognormal: {median: 10m, p90: 30m}}   log-normal with that median and 90th percentile
+struct Distribution {
+  enum class Kind { kConstant, kUniform, kTriangular, kLognormal };
+  Kind kind = Kind::kConstant;
+  // constant: a; uniform: [a, b]; triangular: a = min, b = mode, c = max; lognormal: a = median,
+  // b = p90 (b >= a).
+  Seconds a = 0, b = 0, c = 0;
+  // Draws one value (>= 0) from `rng`; the same rng state gives the same value on every machine.
+  template <typename Rng>
+  Seconds Sample(Rng& rng) const {
+    return SampleUnit(static_cast<double>(rng() >> 11) * 0x1.0p-53,
+                      static_cast<double>(rng() >> 11) * 0x1.0p-53);
+  }
+  // Deterministic transform of two uniforms in [0, 1) (the second only for lognormal).
+  Seconds SampleUnit(double u1, double u2) const;
+  Seconds Mean() const;
+  std::string ToString() const;  // "5m", "uniform(5m, 20m)", ...
+};
 
 // Scenario seconds that each VM phase costs, for one role (from the image's timing profile).
 struct PhaseTiming {
@@ -81,9 +132,20 @@ struct ImageConfig {
   SourceLocation where;
 };
 
+// A time-of-day window when a site's technicians are at work: "08:00-16:00"; an end before the
+// start runs over midnight ("22:00-06:00").
+struct Shift {
+  Seconds start = 0;
+  Seconds end = 24 * 3600;
+  SourceLocation where;
+};
+
 struct SiteConfig {
   std::string name;
   int technicians = 1;
+  std::vector<Shift> shifts;  // empty: technicians are there around the clock
+  Distribution travel;        // walk/drive to a host before hands-on work (default 0)
+  int usb_sticks = 0;         // recovery sticks kept at the site
   SourceLocation where;
 };
 
@@ -96,6 +158,39 @@ struct GroupConfig {
   Network network = Network::kWired;
   bool online_in_window = true;  // online (and so fetching content) during the release window;
                                  // defaults to false for network: offline
+  bool bitlocker = false;        // system volume encrypted (TPM + recovery password protectors)
+  bool oob_console = false;  // `console: oob` (iLO/iDRAC/IPMI, hypervisor or cloud serial console)
+  bool cloud = false;        // a cloud VM (offline repair via a rescue VM); true for role cloud-vm
+  SourceLocation where;
+};
+
+// Where the BitLocker recovery passwords live (Active Directory, Entra ID...).
+struct KeyEscrowConfig {
+  // Group whose hosts serve the escrow (e.g. the domain controllers): it answers while at least
+  // one of them is healthy. Empty: an external service that stays up.
+  std::string hosted_on;
+  Distribution lookup;  // a person finding one key (default 0)
+  SourceLocation where;
+};
+
+// A business service that needs hosts of some groups: "crew scheduling needs 15 of 20 crew-app
+// servers and 1 domain controller". Down while any need is not met.
+struct ServiceNeed {
+  std::string group;
+  int at_least = 1;
+  SourceLocation where;
+};
+struct ServiceConfig {
+  std::string name;
+  std::vector<ServiceNeed> needs;  // at least one; every group exists; at_least <= group count
+  SourceLocation where;
+};
+
+// Disk snapshots the IT team takes (cloud backups, VM snapshots): what snapshot-revert goes back
+// to.
+struct SnapshotConfig {
+  bool enabled = false;
+  Seconds taken_at = 0;  // time of day of the snapshot before the update (default 00:00, nightly)
   SourceLocation where;
 };
 
@@ -107,6 +202,10 @@ struct SetupConfig {
   SourceLocation image_where;       // where `image:` is written (for "image not found" errors)
   std::vector<SiteConfig> sites;    // at least one; names unique
   std::vector<GroupConfig> groups;  // at least one; names unique; every site names one of `sites`
+  KeyEscrowConfig key_escrow;
+  bool pxe = false;  // network boot of recovery images is set up
+  SnapshotConfig snapshots;
+  std::vector<ServiceConfig> services;
   SourceLocation where;
 };
 
@@ -126,9 +225,35 @@ struct RolloutConfig {
   SourceLocation where;
 };
 
+// Facts about a host a step can depend on (`when:`). Unset fields match every host; list fields
+// match a host whose value is in the list. YAML keys: bitlocker, role, console (oob|none), cloud,
+// group, site.
+struct Conditions {
+  std::optional<bool> bitlocker;
+  std::vector<Role> roles;
+  std::optional<bool> oob_console;
+  std::optional<bool> cloud;
+  std::vector<std::string> groups;
+  std::vector<std::string> sites;
+  SourceLocation where;
+};
+
 struct StepConfig {
   StepKind kind = StepKind::kReboot;
-  int times = 1;  // reboot: attempts before the host counts as failed
+  int times = 1;                            // reboot: attempts before the host counts as failed
+  BootTarget into = BootTarget::kSafeMode;  // boot
+  std::string pattern = "C-00000291*.sys";  // delete: file names in the sensor's content folder
+  Conditions when;                          // the step is skipped for hosts it does not match
+  std::vector<Resource> needs;              // all held while the step's human part runs
+  Distribution takes;                       // the human part (default 0)
+  SourceLocation where;
+};
+
+// "Fix hosts matching `first` before hosts matching any of `then`". Selectors are role names,
+// group names or "key-escrow" (the group hosting the escrow). Cycles are errors.
+struct PriorityRule {
+  std::string first;
+  std::vector<std::string> then;
   SourceLocation where;
 };
 
@@ -138,6 +263,8 @@ struct RunbookConfig {
   std::string description;
   RunbookStart starts = RunbookStart::kAfterRevert;
   std::vector<StepConfig> steps;
+  std::vector<PriorityRule> priorities;
+  int parallelism = 0;  // hosts remediated at once, fleet-wide; 0 = as many as resources allow
   SourceLocation where;
 };
 

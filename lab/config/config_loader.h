@@ -3,6 +3,7 @@
 // exceptions never escape. Relative paths inside a file are resolved against that file's folder.
 #pragma once
 
+#include <map>
 #include <string>
 
 #include "lab/config/config.h"
@@ -17,6 +18,30 @@ Result<SetupConfig> LoadSetup(const std::string& path);
 Result<RunbookConfig> LoadRunbook(const std::string& path);
 // Reads `<images_root>/<name>/image.yaml`.
 Result<ImageConfig> LoadImage(const std::string& images_root, const std::string& name);
+
+// Whether `runbook` can run on `setup`, as LoadScenario checks it: every step that applies to some
+// host can have its needs met (e.g. usb-stick needs a site with sticks, pxe-server needs `pxe:
+// true`, key-escrow needs a BitLocker host to matter, remote-console a host with `console: oob`);
+// `when` names existing groups and sites; priority selectors name roles, groups or "key-escrow" and
+// form no cycle. Errors carry the location of the step or rule.
+Status CheckRunbookFitsSetup(const RunbookConfig& runbook, const SetupConfig& setup);
+
+// Priority rank of every group of `setup` under `runbook`: 0 = fixed first; otherwise one more than
+// the highest rank of the groups a rule puts before it (the longest chain of "first" groups ahead).
+// A selector "others" in `then` means every group `first` does not match. Groups no rule names
+// rank 0. Fails like CheckRunbookFitsSetup on unknown selectors and cycles.
+Result<std::map<std::string, int>> PriorityRanks(const RunbookConfig& runbook,
+                                                 const SetupConfig& setup);
+
+// `base` with its setup and/or runbook replaced (for `compare`), checked as LoadScenario checks.
+Result<ScenarioConfig> Recombine(ScenarioConfig base, const SetupConfig* setup,
+                                 const RunbookConfig* runbook);
+
+// A playbook named on the command line: a path to a YAML file, or a bare name looked up as
+// `<scenario folder>/../<kind>/<name>.yaml` (kind "runbooks" or "setups"). NotFound says where it
+// looked.
+Result<std::string> FindPlaybook(const ScenarioConfig& scenario, const std::string& kind,
+                                 const std::string& name_or_path);
 
 // "04:09" or "04:09:30" → seconds since midnight; "45s", "5m", "1.5h", "2d", "90", "2.5" → seconds.
 // Errors say what was expected; they carry no location (the loader adds it).

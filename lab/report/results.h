@@ -20,6 +20,36 @@ struct HostResult {
   std::optional<double> time_to_recover_s;  // first crash → healthy again
   std::string
       stop_code;  // last bugcheck name seen on the console, e.g. PAGE_FAULT_IN_NONPAGED_AREA
+  // Issue 4: runbooks and setups.
+  std::string site;
+  std::string role;  // config::RoleName spelling
+  bool bitlocker = false;
+  std::optional<double> recovered_at_s;  // scenario seconds after release when healthy again
+  std::string recovered_by;              // step that brought it back: "reboot", "restart", ...
+  double technician_s = 0;               // human time spent on this host (travel + steps)
+  double waited_s = 0;                   // time the runbook waited for resources on this host
+  std::string waited_for;                // the resource it waited for longest ("key-escrow"...)
+  int keys_fetched = 0;                  // recovery passwords fetched from the escrow for it
+  std::string data_lost;                 // "" (none), "since-snapshot" or "all"
+  double data_lost_s = 0;  // since-snapshot: snapshot → crash; all: host lost everything local
+  std::string failed_why;  // for failed/stalled hosts: what stopped the runbook
+};
+
+// A business service defined over host groups (config::ServiceConfig).
+struct ServiceResult {
+  std::string name;
+  double downtime_s = 0;             // scenario seconds down between release and the run's end
+  std::optional<double> down_at_s;   // first outage, seconds after release
+  std::optional<double> up_again_s;  // back up for good, seconds after release
+  bool up_at_end = true;
+};
+
+// Time-to-recover statistics of one group or the fleet (recovered hosts only).
+struct RecoveryStats {
+  std::optional<double> p50_s, p90_s, p99_s;
+  // Seconds after release until this share of the hosts is healthy for good (hosts that never
+  // crashed count as healthy throughout). Empty when it never got there.
+  std::optional<double> healthy_50_s, healthy_90_s, healthy_99_s;
 };
 
 struct GroupResult {
@@ -34,12 +64,18 @@ struct GroupResult {
   double crash_rate = 0;         // crashed / exposed (0 when nothing was exposed)
   double boot_loop_rate = 0;     // boot_looped / exposed
   std::optional<double> mttr_s;  // mean time to recover of recovered hosts
+  RecoveryStats recovery;
+  double technician_s = 0;
+  int keys_fetched = 0;
+  int data_lost_hosts = 0;  // hosts that lost data (snapshot revert or reimage)
+  double data_lost_s = 0;   // sum of data_lost_s
 };
 
 struct RunResult {
   std::string run_id;
   std::string scenario;
   std::string runbook;
+  std::string setup;
   std::string backend;
   unsigned long long seed = 0;
   std::string status;         // "running", "finished", "interrupted", "failed"
@@ -49,9 +85,12 @@ struct RunResult {
   GroupResult fleet;
   std::vector<GroupResult> groups;
   std::vector<HostResult> hosts;
+  std::vector<ServiceResult> services;
+  double release_s = 0;  // scenario time of the release (seconds since midnight)
 };
 
-// Recomputes group and fleet figures from hosts (groups listed in the order first seen).
+// Recomputes group and fleet figures from hosts (groups listed in the order first seen), including
+// RecoveryStats. Services are filled by the engine and left alone.
 void Summarize(RunResult* run);
 
 }  // namespace chaoslab
