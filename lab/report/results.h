@@ -73,6 +73,7 @@ struct GroupResult {
 
 struct RunResult {
   std::string run_id;
+  std::string comparison_id;  // set when the run is one cell repetition of `chaoslab compare`
   std::string scenario;
   std::string runbook;
   std::string setup;
@@ -87,6 +88,7 @@ struct RunResult {
   std::vector<HostResult> hosts;
   std::vector<ServiceResult> services;
   double release_s = 0;  // scenario time of the release (seconds since midnight)
+  int repetition = 0;    // 0-based, within its comparison cell
 };
 
 // Recomputes group and fleet figures from hosts (groups listed in the order first seen), including
