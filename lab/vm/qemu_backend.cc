@@ -478,6 +478,10 @@ Result<int> ConnectConsole(const std::string& path) {
 
 class QemuBackend;
 
+std::vector<std::string> OverlayCreateArgs(const std::string& base, const std::string& overlay) {
+  return {"create", "-q", "-f", "qcow2", "-F", "raw", "-b", base, overlay};
+}
+
 // One machine. The engine thread calls the Host methods; when the guest (or Reset()) resets the
 // machine, QEMU exits (-action reboot=shutdown) and the old incarnation's watcher thread relaunches
 // QEMU for the same host ("cold reboot": a fresh TCG translation cache boots ~0.5 s faster than a
@@ -503,6 +507,10 @@ class QemuHost : public Host {
     return FinishPowerOff(Clock::now() + kQuitGrace);
   }
   Status SendConsole(std::string_view text) override;
+  Status SetBoot(BootTarget target, const std::string& media) override;
+  Status RevertDisk() override;
+  Status ReimageDisk() override;
+  DiskImage SystemDisk() const override { return DiskImage{paths_.overlay, "qcow2", false}; }
   std::string ConsoleLogPath() const override { return paths_.serial_log; }
 
   // PowerOff in two halves, so Destroy() can ask every host to quit before waiting for any.
@@ -514,9 +522,11 @@ class QemuHost : public Host {
   bool RunningLocked() const {
     return relaunching_ || (inc_ && (!inc_->Exited() || inc_->reboot_pending));
   }
-  // Spawns QEMU (-S), connects QMP and the console and starts the readers; the vCPUs do not run
-  // yet. Writes qemu.pid. On failure nothing is left running.
-  Result<std::unique_ptr<Incarnation>> Launch();
+  // Spawns QEMU (-S) booting `boot`, connects QMP and the console and starts the readers; the
+  // vCPUs do not run yet. Writes qemu.pid. On failure nothing is left running.
+  Result<std::unique_ptr<Incarnation>> Launch(const BootChoice& boot);
+  // RevertDisk/ReimageDisk: requires mu_; refuses unless the host is powered off.
+  Status RequirePoweredOffLocked(const std::string& what) const;
   // On the old incarnation's watcher thread, after QEMU exited for a reset.
   void Relaunch(const std::string& detail);
   Status Command(const std::string& command, const std::string& what);
@@ -536,6 +546,7 @@ class QemuHost : public Host {
   bool paused_in_relaunch_ = false;   // Pause() arrived during the relaunch
   bool power_off_requested_ = false;  // since the last Start()
   std::string console_in_relaunch_;   // SendConsole() text typed during the relaunch
+  BootChoice boot_;                   // what the next launch boots (SetBoot)
 };
 
 class QemuBackend : public Backend {
@@ -560,6 +571,7 @@ class QemuBackend : public Backend {
 
   const std::string& run_id() const { return options_.run_id; }
   const std::string& qemu() const { return qemu_; }
+  const std::string& qemu_img() const { return qemu_img_; }
   const std::string& relay() const { return relay_; }
   const std::string& accel() const { return accel_; }
   EventQueue& queue() { return queue_; }
@@ -580,7 +592,7 @@ class QemuBackend : public Backend {
   bool destroyed_ = false;
 };
 
-Result<std::unique_ptr<Incarnation>> QemuHost::Launch() {
+Result<std::unique_ptr<Incarnation>> QemuHost::Launch(const BootChoice& boot) {
   std::error_code ignored;
   fs::remove(paths_.qmp_socket, ignored);
   fs::remove(paths_.console_socket, ignored);
@@ -600,7 +612,7 @@ Result<std::unique_ptr<Incarnation>> QemuHost::Launch() {
     return why;
   };
   std::vector<std::string> args =
-      QemuArgs(backend_->run_id(), spec_, paths_, backend_->accel(), backend_->relay());
+      QemuArgs(backend_->run_id(), spec_, paths_, backend_->accel(), backend_->relay(), boot);
   auto pid = backend_->launcher().Spawn(backend_->qemu(), args, paths_.qemu_log);
   if (!pid.ok()) return pid.status();
   inc->pid = *pid;
@@ -669,13 +681,14 @@ Status QemuHost::Start() {
   const std::string what = "start host " + spec_.id;
   std::unique_lock<std::mutex> lock(mu_);
   if (RunningLocked()) return Status::FailedPrecondition(what + ": already running");
+  const BootChoice boot = boot_;
   lock.unlock();
   ReapRetired();
   if (inc_) {
     inc_->Join();
     inc_.reset();
   }
-  auto launched = Launch();
+  auto launched = Launch(boot);
   if (!launched.ok()) return launched.status().WithContext(what);
   lock.lock();
   inc_ = std::move(*launched);
@@ -712,11 +725,13 @@ void QemuHost::Relaunch(const std::string& detail) {
 
   Result<std::unique_ptr<Incarnation>> launched = Status::Cancelled("powered off");
   bool power_off;
+  BootChoice boot;
   {
     std::lock_guard<std::mutex> lock(mu_);
     power_off = power_off_requested_;
+    boot = boot_;  // SetBoot before the reset applies to this boot
   }
-  if (!power_off) launched = Launch();
+  if (!power_off) launched = Launch(boot);
 
   std::lock_guard<std::mutex> lock(mu_);
   relaunching_ = false;
@@ -826,6 +841,83 @@ Status QemuHost::SendConsoleTo(Incarnation* inc, std::string_view text) {
   return Status::Ok();
 }
 
+// The qcow2 magic, "QFI\xfb": recovery media made as qcow2 are attached as such, anything else raw.
+Result<std::string> MediaFormat(const std::string& path) {
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec)) {
+    return Status::NotFound("recovery media '" + path + "' is not a file");
+  }
+  std::ifstream in(path, std::ios::binary);
+  char magic[4] = {};
+  if (!in.read(magic, sizeof(magic)) && !in.eof()) {
+    return Status::IoError("cannot read recovery media '" + path + "'");
+  }
+  if (!in) return std::string("raw");  // shorter than 4 bytes
+  return std::string(std::memcmp(magic, "QFI\xfb", 4) == 0 ? "qcow2" : "raw");
+}
+
+Status QemuHost::SetBoot(BootTarget target, const std::string& media) {
+  const std::string what =
+      "set boot of host " + spec_.id + " to " + std::string(BootTargetWord(target));
+  BootChoice next;
+  next.target = target;
+  if (target == BootTarget::kUsb) {
+    if (media.empty()) return Status::InvalidArgument(what + ": usb needs a media image");
+    next.media.path = fs::absolute(media).string();
+    auto format = MediaFormat(next.media.path);
+    if (!format.ok()) return format.status().WithContext(what);
+    next.media.format = *format;
+    next.media.read_only = true;
+  } else if (!media.empty()) {
+    return Status::InvalidArgument(what + ": only usb takes a media image");
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  boot_ = std::move(next);
+  return Status::Ok();
+}
+
+Status QemuHost::RequirePoweredOffLocked(const std::string& what) const {
+  // A relaunch (reset under way) counts as running: the disk is about to be opened again.
+  if (RunningLocked()) {
+    return Status::FailedPrecondition(what + ": the host is powered on (PowerOff first)");
+  }
+  return Status::Ok();
+}
+
+// qemu-img on a host's overlay. QEMU's image locks make qemu-img fail when another QEMU (a rescue
+// VM) has the disk open: that is a precondition, not an I/O fault.
+Status DiskTool(const std::string& qemu_img, const std::vector<std::string>& args,
+                const std::string& log_path, const std::string& what) {
+  Status s = RunTool(qemu_img, args, log_path, milliseconds(30000));
+  if (s.ok()) return s;
+  if (s.message().find("Failed to get") != std::string::npos &&
+      s.message().find("\" lock") != std::string::npos) {
+    return Status::FailedPrecondition(what + ": the disk is in use by another machine (a rescue " +
+                                      "VM?): " + s.message());
+  }
+  return s.WithContext(what);
+}
+
+Status QemuHost::RevertDisk() {
+  const std::string what = "revert disk of host " + spec_.id;
+  std::lock_guard<std::mutex> lock(mu_);
+  RETURN_IF_ERROR(RequirePoweredOffLocked(what));
+  return DiskTool(backend_->qemu_img(), {"snapshot", "-a", kPreUpdateSnapshot, paths_.overlay},
+                  paths_.dir + "/qemu-img.log", what);
+}
+
+Status QemuHost::ReimageDisk() {
+  const std::string what = "reimage disk of host " + spec_.id;
+  std::lock_guard<std::mutex> lock(mu_);
+  RETURN_IF_ERROR(RequirePoweredOffLocked(what));
+  // In place rather than via a new file and rename: qemu-img create takes the image's lock, so a
+  // disk a rescue VM still has open is refused instead of swapped under it.
+  RETURN_IF_ERROR(DiskTool(backend_->qemu_img(), OverlayCreateArgs(spec_.base_disk, paths_.overlay),
+                           paths_.dir + "/qemu-img.log", what));
+  return DiskTool(backend_->qemu_img(), {"snapshot", "-c", kPreUpdateSnapshot, paths_.overlay},
+                  paths_.dir + "/qemu-img.log", what + ": snapshot");
+}
+
 void QemuHost::BeginPowerOff() {
   std::lock_guard<std::mutex> lock(mu_);
   power_off_requested_ = true;  // a relaunch in progress stops and leaves nothing running
@@ -898,6 +990,24 @@ Status QemuBackend::ValidateSpec(const HostSpec& spec) const {
                                      "' is empty or contains spaces/control characters");
     }
   }
+  if (spec.extra_disks.size() > 8) {
+    return Status::InvalidArgument(where + ": at most 8 extra disks");
+  }
+  for (const auto& disk : spec.extra_disks) {
+    std::error_code ec;
+    if (disk.path.empty() || !fs::is_regular_file(disk.path, ec)) {
+      return Status::NotFound(where + ": extra disk '" + disk.path + "' is not a file");
+    }
+    if (disk.format != "raw" && disk.format != "qcow2") {
+      return Status::InvalidArgument(where + ": extra disk '" + disk.path + "' has format '" +
+                                     disk.format + "' (raw or qcow2)");
+    }
+  }
+  // It goes on the kernel command line: hex only, and short.
+  if (spec.tpm_secret.size() > 128 ||
+      spec.tpm_secret.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos) {
+    return Status::InvalidArgument(where + ": tpm_secret must be at most 128 hex digits");
+  }
   const NetworkLink& net = spec.network;
   if (net.online) {
     if (relay_.empty()) {
@@ -934,14 +1044,19 @@ Result<Host*> QemuBackend::CreateHost(const HostSpec& spec) {
     return Status::FromErrno("create host folder " + paths.dir, errno);
   }
   std::string base = fs::absolute(spec.base_disk).string();
+  const std::string tool_log = paths.dir + "/qemu-img.log";
   Status made =
-      RunTool(qemu_img_, {"create", "-q", "-f", "qcow2", "-F", "raw", "-b", base, paths.overlay},
-              paths.dir + "/qemu-img.log", milliseconds(30000));
+      RunTool(qemu_img_, OverlayCreateArgs(base, paths.overlay), tool_log, milliseconds(30000));
   if (!made.ok()) return made.WithContext("host '" + spec.id + "': create overlay disk");
+  // What RevertDisk goes back to: the disk before the first boot (before any update it fetches).
+  made = RunTool(qemu_img_, {"snapshot", "-c", kPreUpdateSnapshot, paths.overlay}, tool_log,
+                 milliseconds(30000));
+  if (!made.ok()) return made.WithContext("host '" + spec.id + "': snapshot the overlay disk");
   HostSpec absolute = spec;
   absolute.base_disk = base;
   absolute.kernel = fs::absolute(spec.kernel).string();
   absolute.initrd = fs::absolute(spec.initrd).string();
+  for (auto& disk : absolute.extra_disks) disk.path = fs::absolute(disk.path).string();
   auto host = std::make_unique<QemuHost>(this, std::move(absolute), paths);
   Host* raw = host.get();
   hosts_.emplace(spec.id, std::move(host));
@@ -1027,51 +1142,57 @@ HostPaths PathsFor(const std::string& run_dir, const std::string& host_id) {
 
 std::vector<std::string> QemuArgs(const std::string& run_id, const HostSpec& spec,
                                   const HostPaths& paths, const std::string& accel,
-                                  const std::string& relay) {
+                                  const std::string& relay, const BootChoice& boot) {
   // Boot-time savers measured in images/winsim/README.md (TCG has no use for CPU mitigations).
   std::string append =
       "console=ttyS0 quiet panic=-1 mitigations=off tsc=reliable no_timer_check cryptomgr.notests";
   for (const auto& word : spec.kernel_args) append += " " + word;
+  append += " winsim.boot=" + std::string(BootTargetWord(boot.target));
+  // A TPM unseals its key only for the boot path it was sealed to: the normal boot from the disk.
+  if (boot.target == BootTarget::kDisk && !spec.tpm_secret.empty()) {
+    append += " winsim.tpm=" + spec.tpm_secret;
+  }
   std::vector<std::string> args = {
-      "-name",
-      "chaoslab:" + run_id + ":" + spec.id,
-      "-M",
-      "pc",
-      "-nodefaults",
-      "-no-user-config",
-      "-display",
-      "none",
-      "-accel",
-      accel,
-      "-smp",
-      "1",
-      "-m",
-      std::to_string(spec.memory_mib),
-      "-kernel",
-      spec.kernel,
-      "-initrd",
-      spec.initrd,
-      "-append",
-      append,
-      "-drive",
-      "file=" + OptEscape(paths.overlay) + ",if=none,id=sys,format=qcow2",
-      "-device",
-      "virtio-blk-pci,drive=sys",
-      "-device",
-      "pvpanic-pci",
-      "-action",
-      "panic=none,reboot=shutdown",
-      "-chardev",
-      "socket,id=con0,path=" + OptEscape(paths.console_socket) +
-          ",server=on,wait=off,logfile=" + OptEscape(paths.serial_log) + ",logappend=on",
-      "-serial",
-      "chardev:con0",
-      "-chardev",
-      "socket,id=qmp0,path=" + OptEscape(paths.qmp_socket) + ",server=on,wait=off",
-      "-mon",
-      "chardev=qmp0,mode=control",
-      "-S",  // vCPUs wait for our "cont", after the console reader is connected
+      "-name",       "chaoslab:" + run_id + ":" + spec.id,
+      "-M",          "pc",
+      "-nodefaults", "-no-user-config",
+      "-display",    "none",
+      "-accel",      accel,
+      "-smp",        "1",
+      "-m",          std::to_string(spec.memory_mib),
+      "-kernel",     spec.kernel,
+      "-initrd",     spec.initrd,
+      "-append",     append,
+      "-drive",      "file=" + OptEscape(paths.overlay) + ",if=none,id=sys,format=qcow2",
+      "-device",     "virtio-blk-pci,drive=sys",
   };
+  // Further disks right after the system disk, so that they get the next PCI slots and the guest
+  // names them /dev/vdb, /dev/vdc... in this order: the USB media first, then the extra disks.
+  auto add_disk = [&](const std::string& id, const DiskImage& disk) {
+    args.insert(args.end(), {"-drive",
+                             "file=" + OptEscape(disk.path) + ",if=none,id=" + id +
+                                 ",format=" + disk.format + (disk.read_only ? ",readonly=on" : ""),
+                             "-device", "virtio-blk-pci,drive=" + id});
+  };
+  if (boot.target == BootTarget::kUsb && !boot.media.path.empty()) {
+    DiskImage media = boot.media;
+    media.read_only = true;
+    add_disk("usb", media);
+  }
+  for (size_t i = 0; i < spec.extra_disks.size(); ++i) {
+    add_disk("disk" + std::to_string(i + 1), spec.extra_disks[i]);
+  }
+  args.insert(
+      args.end(),
+      {
+          "-device", "pvpanic-pci", "-action", "panic=none,reboot=shutdown", "-chardev",
+          "socket,id=con0,path=" + OptEscape(paths.console_socket) +
+              ",server=on,wait=off,logfile=" + OptEscape(paths.serial_log) + ",logappend=on",
+          "-serial", "chardev:con0", "-chardev",
+          "socket,id=qmp0,path=" + OptEscape(paths.qmp_socket) + ",server=on,wait=off", "-mon",
+          "chardev=qmp0,mode=control",
+          "-S",  // vCPUs wait for our "cont", after the console reader is connected
+      });
   if (accel == "kvm") {
     args.insert(args.end(), {"-cpu", "host"});
   }

@@ -27,6 +27,24 @@
 // "@@bugcheck" and GUEST_PANICKED) may arrive in either order. kShutdown/kLost is the last event of
 // an incarnation: it is sent after both readers drained (or 2 s passed).
 //
+// Disks, in guest order (virtio-blk, PCI slots in this order, so the guest names them like this):
+// /dev/vda the system disk (the overlay); then, only while the boot target is kUsb, /dev/vdb the
+// recovery media (read-only; qcow2 if the file starts with the qcow2 magic, else raw); then
+// HostSpec::extra_disks in their order (/dev/vdb... without media, /dev/vdc... with it). A rescue
+// VM's extra disk is another host's overlay (its SystemDisk()), attached while that host is off;
+// QEMU's image locking refuses to open an overlay that a running QEMU has open read-write, so a
+// disk is never written by two machines (the second Start fails with QEMU's "write lock" message).
+//
+// Boot targets: every launch puts `winsim.boot=<BootTargetWord>` on the kernel command line, and
+// `winsim.tpm=<tpm_secret>` only for kDisk (the TPM unseals only for the measured normal boot).
+// SetBoot changes the target for the next launch: Start(), or the relaunch of a reset.
+//
+// System disk: CreateHost makes the overlay and takes an internal qcow2 snapshot `pre-update` of it
+// before the first boot. RevertDisk applies that snapshot (`qemu-img snapshot -a`); ReimageDisk
+// recreates the overlay over the base disk and takes the snapshot again. Both only while powered
+// off (never started, after PowerOff(), or lost): not during a relaunch. qemu-img honours QEMU's
+// locks, so a disk still attached to a running rescue VM is refused too (FailedPrecondition).
+//
 // Thread-safety: as Backend/Host say (the engine thread drives hosts and polls events); the
 // internal reader threads feed the event queue, and a host's relaunch runs on the old QEMU's
 // watcher thread under the host's mutex.
@@ -81,9 +99,18 @@ struct HostPaths {
 };
 HostPaths PathsFor(const std::string& run_dir, const std::string& host_id);
 
-// The QEMU argument vector (without argv[0]) for one host. Exposed for unit tests.
+// What one launch boots: the target, and for kUsb the media (path and format, read-only).
+struct BootChoice {
+  BootTarget target = BootTarget::kDisk;
+  DiskImage media;  // path empty unless target is kUsb
+};
+
+// The name of the snapshot RevertDisk goes back to.
+inline constexpr const char* kPreUpdateSnapshot = "pre-update";
+
+// The QEMU argument vector (without argv[0]) for one launch of a host. Exposed for unit tests.
 std::vector<std::string> QemuArgs(const std::string& run_id, const HostSpec& spec,
                                   const HostPaths& paths, const std::string& accel,
-                                  const std::string& relay);
+                                  const std::string& relay, const BootChoice& boot = {});
 
 }  // namespace chaoslab::vm

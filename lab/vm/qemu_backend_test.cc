@@ -82,7 +82,7 @@ TEST(QemuArgsTest, OfflineHostHasEssentialsAndNoNetwork) {
   EXPECT_TRUE(Has(args, "-initrd", "/img/initramfs.cpio"));
   EXPECT_TRUE(Has(args, "-append",
                   "console=ttyS0 quiet panic=-1 mitigations=off tsc=reliable no_timer_check "
-                  "cryptomgr.notests winsim.host=dc-1 winsim.poll_ms=500"));
+                  "cryptomgr.notests winsim.host=dc-1 winsim.poll_ms=500 winsim.boot=normal"));
   EXPECT_TRUE(Has(args, "-drive", "file=/rt/r7/dc-1/overlay.qcow2,if=none,id=sys,format=qcow2"));
   EXPECT_TRUE(Has(args, "-device", "virtio-blk-pci,drive=sys"));
   EXPECT_TRUE(Has(args, "-device", "pvpanic-pci"));
@@ -122,6 +122,88 @@ TEST(QemuArgsTest, CommasInPathsAreEscaped) {
   spec.network.online = false;
   auto args = QemuArgs("r", spec, PathsFor("/a,b", "h"), "tcg", "");
   EXPECT_TRUE(Has(args, "-drive", "file=/a,,b/h/overlay.qcow2,if=none,id=sys,format=qcow2"));
+}
+
+// Every launch says what it boots; only the normal boot from the disk gets the TPM's secret.
+TEST(QemuArgsTest, BootTargetWordOnEveryLaunchAndTpmSecretOnlyForTheNormalBoot) {
+  HostSpec spec;
+  spec.id = "ws";
+  spec.kernel_args = {"winsim.host=ws"};
+  spec.network.online = false;
+  const HostPaths paths = PathsFor("/rt/r", "ws");
+  const std::string prefix =
+      "console=ttyS0 quiet panic=-1 mitigations=off tsc=reliable no_timer_check cryptomgr.notests "
+      "winsim.host=ws ";
+  EXPECT_EQ(ValueOf(QemuArgs("r", spec, paths, "tcg", ""), "-append"),
+            prefix + "winsim.boot=normal")
+      << "default: the disk, and no TPM word without a secret";
+  spec.tpm_secret = "00c0ffee";
+  const std::vector<std::pair<BootTarget, std::string>> targets = {
+      {BootTarget::kDisk, "normal"}, {BootTarget::kSafeMode, "safe"},
+      {BootTarget::kWinRE, "winre"}, {BootTarget::kUsb, "usb"},
+      {BootTarget::kPxe, "pxe"},     {BootTarget::kRescue, "rescue"}};
+  for (const auto& [target, word] : targets) {
+    BootChoice boot;
+    boot.target = target;
+    std::string append = ValueOf(QemuArgs("r", spec, paths, "tcg", "", boot), "-append");
+    if (target == BootTarget::kDisk) {
+      EXPECT_EQ(append, prefix + "winsim.boot=normal winsim.tpm=00c0ffee");
+    } else {
+      EXPECT_EQ(append, prefix + "winsim.boot=" + word) << "no TPM secret outside normal boot";
+    }
+  }
+}
+
+std::vector<std::string> ValuesOf(const std::vector<std::string>& args, const std::string& flag) {
+  std::vector<std::string> out;
+  for (size_t i = 0; i + 1 < args.size(); ++i) {
+    if (args[i] == flag) out.push_back(args[i + 1]);
+  }
+  return out;
+}
+
+// The guest names virtio disks in PCI slot order, which is command-line order: system disk (vda),
+// USB media (vdb, read-only, only while booting from USB), then the extra disks.
+TEST(QemuArgsTest, DisksInGuestOrderWithTheirFormatsAndModes) {
+  HostSpec spec;
+  spec.id = "rescue-1";
+  spec.network.online = false;
+  spec.extra_disks = {{"/rt/r/ws-01/overlay.qcow2", "qcow2", false},
+                      {"/data/d,1.img", "raw", true}};
+  const HostPaths paths = PathsFor("/rt/r", "rescue-1");
+  BootChoice usb;
+  usb.target = BootTarget::kUsb;
+  usb.media = {"/media/fix.img", "raw", false};  // attached read-only whatever the caller said
+  auto args = QemuArgs("r", spec, paths, "tcg", "", usb);
+  EXPECT_EQ(ValuesOf(args, "-drive"),
+            (std::vector<std::string>{
+                "file=/rt/r/rescue-1/overlay.qcow2,if=none,id=sys,format=qcow2",
+                "file=/media/fix.img,if=none,id=usb,format=raw,readonly=on",
+                "file=/rt/r/ws-01/overlay.qcow2,if=none,id=disk1,format=qcow2",
+                "file=/data/d,,1.img,if=none,id=disk2,format=raw,readonly=on",
+            }));
+  std::vector<std::string> devices = ValuesOf(args, "-device");
+  ASSERT_GE(devices.size(), 5u);
+  EXPECT_EQ(std::vector<std::string>(devices.begin(), devices.begin() + 5),
+            (std::vector<std::string>{"virtio-blk-pci,drive=sys", "virtio-blk-pci,drive=usb",
+                                      "virtio-blk-pci,drive=disk1", "virtio-blk-pci,drive=disk2",
+                                      "pvpanic-pci"}));
+
+  // Any other target: no media, the extra disks move up to vdb.
+  BootChoice rescue;
+  rescue.target = BootTarget::kRescue;
+  args = QemuArgs("r", spec, paths, "tcg", "", rescue);
+  auto drives = ValuesOf(args, "-drive");
+  ASSERT_EQ(drives.size(), 3u);
+  EXPECT_EQ(drives[1], "file=/rt/r/ws-01/overlay.qcow2,if=none,id=disk1,format=qcow2");
+  EXPECT_TRUE(ValueOf(args, "-append").ends_with(" winsim.boot=rescue"))
+      << ValueOf(args, "-append");
+  usb.media = {"/media/fix.qcow2", "qcow2", true};
+  spec.extra_disks.clear();
+  EXPECT_EQ(
+      ValuesOf(QemuArgs("r", spec, paths, "tcg", "", usb), "-drive"),
+      (std::vector<std::string>{"file=/rt/r/rescue-1/overlay.qcow2,if=none,id=sys,format=qcow2",
+                                "file=/media/fix.qcow2,if=none,id=usb,format=qcow2,readonly=on"}));
 }
 
 TEST(MakeQemuBackendTest, MissingQemuIsNotFoundBeforeAnythingStarts) {
@@ -242,6 +324,134 @@ TEST(CreateHostTest, RejectsBadSpecsWithClearErrors) {
   spec = BasicSpec(dir.path());
   spec.memory_mib = 4;
   expect(spec, ErrorCode::kInvalidArgument, "memory_mib");
+}
+
+TEST(CreateHostTest, RejectsBadExtraDisksAndTpmSecrets) {
+  TempDir dir;
+  auto backend = MakeQemuBackend(Options(dir));
+  ASSERT_TRUE(backend.ok()) << backend.status().ToString();
+  HostSpec spec = BasicSpec(dir.path());
+  spec.extra_disks = {{dir.path() + "/missing.qcow2", "qcow2", false}};
+  auto r = (*backend)->CreateHost(spec);
+  EXPECT_EQ(r.status().code(), ErrorCode::kNotFound) << r.status().ToString();
+  spec.extra_disks = {{spec.base_disk, "vmdk", false}};
+  r = (*backend)->CreateHost(spec);
+  EXPECT_EQ(r.status().code(), ErrorCode::kInvalidArgument) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("vmdk"), std::string::npos) << r.status().ToString();
+  spec.extra_disks.clear();
+  spec.tpm_secret = "not hex";
+  r = (*backend)->CreateHost(spec);
+  EXPECT_EQ(r.status().code(), ErrorCode::kInvalidArgument) << r.status().ToString();
+  spec.tpm_secret = "0123456789abcdefABCDEF";
+  spec.extra_disks = {{spec.base_disk, "raw", true}};
+  EXPECT_TRUE((*backend)->CreateHost(spec).ok());
+}
+
+// Runs qemu-io on `image` with one command; true if it exited 0 (a pattern mismatch is exit 1).
+bool QemuIo(const std::string& image, const std::string& command) {
+  auto qemu_io = bp::search_path("qemu-io");
+  if (qemu_io.empty()) return false;
+  bp::child child(qemu_io, "-f", "qcow2", "-c", command, image, bp::std_out > bp::null,
+                  bp::std_err > bp::null);
+  child.wait();
+  return child.exit_code() == 0;
+}
+
+std::string SnapshotList(const std::string& image) {
+  bp::ipstream out;
+  bp::child child(bp::search_path("qemu-img"), "snapshot", "-l", image, bp::std_out > out,
+                  bp::std_err > bp::null);
+  std::string text((std::istreambuf_iterator<char>(out)), std::istreambuf_iterator<char>());
+  child.wait();
+  return text;
+}
+
+// The disk side of RevertDisk/ReimageDisk, without a guest: qemu-io writes into the overlay as a
+// guest would (the base disk is zeros).
+TEST(SystemDiskTest, RevertUndoesWritesAndReimageStartsOverFromTheBaseDisk) {
+  if (bp::search_path("qemu-io").empty()) GTEST_SKIP() << "qemu-io missing (qemu-utils)";
+  TempDir dir;
+  auto backend = MakeQemuBackend(Options(dir));
+  ASSERT_TRUE(backend.ok()) << backend.status().ToString();
+  Host* host = *(*backend)->CreateHost(BasicSpec(dir.path()));
+  const std::string overlay = PathsFor(dir.path() + "/rt/run1", "ws-01").overlay;
+  DiskImage disk = host->SystemDisk();
+  EXPECT_EQ(disk.path, overlay);
+  EXPECT_EQ(disk.format, "qcow2");
+  EXPECT_FALSE(disk.read_only);
+  EXPECT_NE(SnapshotList(overlay).find("pre-update"), std::string::npos) << "taken at creation";
+
+  ASSERT_TRUE(QemuIo(overlay, "write -P 0x5a 4096 4096"));
+  ASSERT_TRUE(QemuIo(overlay, "read -P 0x5a 4096 4096"));
+  ASSERT_TRUE(host->RevertDisk().ok());
+  EXPECT_TRUE(QemuIo(overlay, "read -P 0 4096 4096")) << "the write is gone";
+  ASSERT_TRUE(QemuIo(overlay, "write -P 0x33 0 4096"));
+  ASSERT_TRUE(host->RevertDisk().ok()) << "the snapshot stays: revert works more than once";
+  EXPECT_TRUE(QemuIo(overlay, "read -P 0 0 4096"));
+
+  // Reimage: a new overlay, whatever happened to the old one (even its snapshot deleted).
+  ASSERT_TRUE(QemuIo(overlay, "write -P 0x77 0 4096"));
+  bp::child drop(bp::search_path("qemu-img"), "snapshot", "-d", "pre-update", overlay);
+  drop.wait();
+  ASSERT_EQ(SnapshotList(overlay).find("pre-update"), std::string::npos);
+  EXPECT_FALSE(host->RevertDisk().ok()) << "nothing to revert to";
+  ASSERT_TRUE(host->ReimageDisk().ok());
+  EXPECT_TRUE(QemuIo(overlay, "read -P 0 0 4096"));
+  EXPECT_NE(SnapshotList(overlay).find("pre-update"), std::string::npos) << "taken again";
+  ASSERT_TRUE(QemuIo(overlay, "write -P 0x11 0 4096"));
+  ASSERT_TRUE(host->RevertDisk().ok());
+  EXPECT_TRUE(QemuIo(overlay, "read -P 0 0 4096"));
+  ASSERT_TRUE((*backend)->Destroy().ok());
+  EXPECT_FALSE(fs::exists(overlay));
+}
+
+TEST(SystemDiskTest, RevertAndReimageRefuseADiskAnotherQemuHasOpen) {
+  auto qemu = bp::search_path("qemu-system-x86_64");
+  if (qemu.empty()) GTEST_SKIP() << "qemu-system-x86_64 is not installed (run `make setup`)";
+  TempDir dir;
+  auto backend = MakeQemuBackend(Options(dir));
+  ASSERT_TRUE(backend.ok()) << backend.status().ToString();
+  Host* host = *(*backend)->CreateHost(BasicSpec(dir.path()));
+  const std::string overlay = host->SystemDisk().path;
+  // A machine-less QEMU holding the disk read-write, as a rescue VM would.
+  bp::child holder(qemu, "-M", "none", "-nodefaults", "-no-user-config", "-display", "none",
+                   "-drive", "file=" + overlay + ",if=none,id=d,format=qcow2",
+                   bp::std_out > bp::null, bp::std_err > bp::null);
+  Status revert;
+  for (int i = 0; i < 100; ++i) {  // until QEMU has opened (and locked) the disk
+    revert = host->RevertDisk();
+    if (!revert.ok()) break;
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  EXPECT_EQ(revert.code(), ErrorCode::kFailedPrecondition) << revert.ToString();
+  EXPECT_NE(revert.message().find("in use by another machine"), std::string::npos)
+      << revert.ToString();
+  Status reimage = host->ReimageDisk();
+  EXPECT_EQ(reimage.code(), ErrorCode::kFailedPrecondition) << reimage.ToString();
+  holder.terminate();
+  holder.wait();
+  EXPECT_TRUE(host->RevertDisk().ok());
+  EXPECT_NE(SnapshotList(overlay).find("pre-update"), std::string::npos)
+      << "the refused reimage left the disk alone";
+}
+
+TEST(SetBootTest, ValidatesTargetAndMedia) {
+  TempDir dir;
+  auto backend = MakeQemuBackend(Options(dir));
+  ASSERT_TRUE(backend.ok()) << backend.status().ToString();
+  Host* host = *(*backend)->CreateHost(BasicSpec(dir.path()));
+  EXPECT_EQ(host->SetBoot(BootTarget::kUsb).code(), ErrorCode::kInvalidArgument);
+  Status missing = host->SetBoot(BootTarget::kUsb, dir.path() + "/no-such.img");
+  EXPECT_EQ(missing.code(), ErrorCode::kNotFound) << missing.ToString();
+  EXPECT_NE(missing.message().find("no-such.img"), std::string::npos) << missing.ToString();
+  EXPECT_EQ(host->SetBoot(BootTarget::kSafeMode, dir.path() + "/base.img").code(),
+            ErrorCode::kInvalidArgument)
+      << "media only for usb";
+  EXPECT_TRUE(host->SetBoot(BootTarget::kUsb, dir.path() + "/base.img").ok());
+  for (BootTarget t : {BootTarget::kDisk, BootTarget::kSafeMode, BootTarget::kWinRE,
+                       BootTarget::kPxe, BootTarget::kRescue}) {
+    EXPECT_TRUE(host->SetBoot(t).ok()) << BootTargetWord(t);
+  }
 }
 
 TEST(CreateHostTest, RejectsOnlineHostWithoutPort) {
