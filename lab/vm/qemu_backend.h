@@ -3,7 +3,8 @@
 // A backend owns one run folder `<runtime_root>/<run_id>/` (mode 0700) holding `owner.pid` (this
 // process) and one folder per host with its copy-on-write overlay disk (`overlay.qcow2` over the
 // group's raw base disk), `qmp.sock`, `console.sock`, `serial.log` (everything the console
-// printed), `qemu.log` (QEMU's own stdout/stderr) and `qemu.pid`. QEMU processes are tagged
+// printed), `qemu.log` (QEMU's own stdout/stderr), `qemu-img.log` and `qemu.pid`. QEMU processes
+// are tagged
 // `-name chaoslab:<run_id>:<host_id>`, die with this process (PR_SET_PDEATHSIG) and are only ever
 // signalled by pid after checking they are ours. `CollectGarbage` cleans up after runs whose
 // orchestrator died.
@@ -34,6 +35,8 @@
 // VM's extra disk is another host's overlay (its SystemDisk()), attached while that host is off;
 // QEMU's image locking refuses to open an overlay that a running QEMU has open read-write, so a
 // disk is never written by two machines (the second Start fails with QEMU's "write lock" message).
+// Rescue VMs are ordinary hosts of the same backend (their folder is in the same run folder), so
+// Destroy() and `chaoslab gc` remove them like any other; the disks they borrow are not theirs.
 //
 // Boot targets: every launch puts `winsim.boot=<BootTargetWord>` on the kernel command line, and
 // `winsim.tpm=<tpm_secret>` only for kDisk (the TPM unseals only for the measured normal boot).

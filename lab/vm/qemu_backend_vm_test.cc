@@ -4,12 +4,14 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/process.hpp>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -185,6 +187,21 @@ class WinsimTest : public ::testing::Test {
     kernel_ = image_ + "/" + manifest.value("kernel", "vmlinux");
     initrd_ = image_ + "/" + manifest.value("initrd", "initramfs.cpio");
     mkdisk_ = source + "/images/winsim/mkdisk.sh";
+    // The guest learns `winsim.boot=` from another change; until its init reads it, BCD on the
+    // system disk decides the boot mode, and the tests check the command line QEMU got instead.
+    std::ifstream init_file(source + "/images/winsim/init");
+    std::string init((std::istreambuf_iterator<char>(init_file)), std::istreambuf_iterator<char>());
+    guest_reads_boot_word_ = init.find("winsim.boot") != std::string::npos;
+  }
+
+  // A winsim system disk (sensor 7.11, no channel files) whose BCD says `bootmode`.
+  std::string MakeDisk(const std::string& name, const std::string& bootmode) {
+    const std::string disk = dir_.path() + "/" + name;
+    bp::child mk(mkdisk_, disk, "--sensor", "7.11", "--bootmode", bootmode, bp::std_out > bp::null,
+                 bp::std_err > bp::null);
+    mk.wait();
+    EXPECT_EQ(mk.exit_code(), 0) << "mkdisk.sh failed";
+    return disk;
   }
 
   HostSpec Spec(const std::string& id, const std::string& disk) {
@@ -199,8 +216,39 @@ class WinsimTest : public ::testing::Test {
   }
 
   std::string image_, kernel_, initrd_, mkdisk_;
+  bool guest_reads_boot_word_ = false;
   TempDir dir_;
 };
+
+// The running QEMU's command line (NULs as spaces), from the pid the backend wrote.
+std::string QemuCommandLine(const std::string& pid_file) {
+  std::ifstream in("/proc/" + std::to_string(ReadPid(pid_file)) + "/cmdline", std::ios::binary);
+  std::string argv((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::replace(argv.begin(), argv.end(), '\0', ' ');
+  return argv;
+}
+
+// Asks the recovery console whether the shell condition `test` holds: types it with an answer that
+// the echo of the typed line cannot contain (the quotes split the word), and retypes it every few
+// seconds in case the shell was not reading yet. nullopt if no answer came.
+std::optional<bool> AskConsole(EventLog& log, Host* host, const std::string& test,
+                               const std::string& tag, size_t from) {
+  const std::string yes = tag + "-YES", no = tag + "-NO";
+  const std::string line = test + " && echo " + tag + "-Y''ES || echo " + tag + "-N''O\r";
+  auto deadline = std::chrono::steady_clock::now() + seconds(40);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (!host->SendConsole(line).ok()) return std::nullopt;
+    int i = log.WaitFor(
+        [&](const HostEvent& e) {
+          return e.host_id == host->spec().id && e.kind == HostEventKind::kConsoleLine &&
+                 (e.detail.find(yes) != std::string::npos ||
+                  e.detail.find(no) != std::string::npos);
+        },
+        seconds(5), from);
+    if (i >= 0) return log.events[i].detail.find(yes) != std::string::npos;
+  }
+  return std::nullopt;
+}
 
 TEST_F(WinsimTest, BootsPrintsConsoleLinesAndResets) {
   const std::string disk = dir_.path() + "/system.img";
@@ -328,6 +376,167 @@ TEST_F(WinsimTest, BootLoopRelaunchesQemuOnEachResetAndPauseDuringRelaunchHolds)
   ASSERT_TRUE(host->PowerOff().ok());
   EXPECT_NE(kill(ReadPid(pid_file), 0), 0) << "nothing left running";
   ASSERT_TRUE((*backend)->Destroy().ok());
+}
+
+// SetBoot reaches the guest's command line at the next launch (Start or a reset's relaunch), and
+// the TPM's secret only goes with the normal boot.
+TEST_F(WinsimTest, SetBootAppliesFromTheNextLaunchWithTheTpmOnlyForNormalBoot) {
+  const std::string disk = MakeDisk("normal.img", "normal");
+  auto backend = MakeQemuBackend(Options(dir_, "boot-target"));
+  ASSERT_TRUE(backend.ok()) << backend.status().ToString();
+  HostSpec spec = Spec("ws-b", disk);
+  spec.tpm_secret = "c0ffee01";
+  Host* host = *(*backend)->CreateHost(spec);
+  const std::string pid_file = dir_.path() + "/rt/boot-target/ws-b/qemu.pid";
+  EventLog log(backend->get());
+  ASSERT_TRUE(host->SetBoot(BootTarget::kSafeMode).ok());
+  ASSERT_TRUE(host->Start().ok());
+  int bootmgr = log.WaitLine("ws-b", "@@winsim phase=bootmgr", seconds(60));
+  ASSERT_GE(bootmgr, 0) << log.Dump();
+  std::string argv = QemuCommandLine(pid_file);
+  EXPECT_NE(argv.find(" winsim.boot=safe"), std::string::npos) << argv;
+  EXPECT_EQ(argv.find("winsim.tpm"), std::string::npos) << "no TPM key for safe mode: " << argv;
+  if (guest_reads_boot_word_) {
+    EXPECT_EQ(log.events[bootmgr].detail.rfind("@@winsim phase=bootmgr mode=safe", 0), 0u)
+        << log.Dump();
+  } else {
+    std::cout << "guest does not read winsim.boot yet: " << log.events[bootmgr].detail << "\n";
+  }
+
+  ASSERT_TRUE(host->SetBoot(BootTarget::kDisk).ok());
+  ASSERT_TRUE(host->Reset().ok());
+  int reset = log.WaitKind("ws-b", HostEventKind::kReset, seconds(10), bootmgr);
+  ASSERT_GT(reset, bootmgr) << log.Dump();
+  bootmgr = log.WaitLine("ws-b", "@@winsim phase=bootmgr", seconds(60), reset);
+  ASSERT_GT(bootmgr, reset) << log.Dump();
+  argv = QemuCommandLine(pid_file);
+  EXPECT_NE(argv.find(" winsim.boot=normal winsim.tpm=c0ffee01"), std::string::npos) << argv;
+  EXPECT_EQ(log.events[bootmgr].detail.rfind("@@winsim phase=bootmgr mode=normal", 0), 0u)
+      << log.Dump();
+  ASSERT_TRUE(host->PowerOff().ok());
+  ASSERT_TRUE((*backend)->Destroy().ok());
+}
+
+// What the guest writes to C: survives a reset (a relaunch keeps the overlay); RevertDisk and
+// ReimageDisk, refused while the host runs, undo it. The guest writes through the safe-mode
+// console.
+TEST_F(WinsimTest, GuestWritesSurviveAResetAndRevertOrReimageUndoThem) {
+  const std::string disk = MakeDisk("safe.img", "safe");
+  auto backend = MakeQemuBackend(Options(dir_, "revert"));
+  ASSERT_TRUE(backend.ok()) << backend.status().ToString();
+  Host* host = *(*backend)->CreateHost(Spec("ws-r", disk));
+  ASSERT_TRUE(host->SetBoot(BootTarget::kSafeMode).ok());
+  EventLog log(backend->get());
+  const std::string marker = "[ -f /mnt/c/marker ]";
+  const std::string write = "echo x > /mnt/c/marker && sync && " + marker;
+  auto boot_to_console = [&](size_t from) {
+    int console = log.WaitLine("ws-r", "@@winsim phase=console", seconds(60), from);
+    EXPECT_GE(console, int(from)) << log.Dump();
+    return console < 0 ? log.events.size() : size_t(console);
+  };
+  auto t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(host->Start().ok());
+  size_t at = boot_to_console(0);
+  std::cout << "safe mode: Start -> console "
+            << std::chrono::duration_cast<milliseconds>(log.events[at].wall - t0).count()
+            << " ms\n";
+  ASSERT_EQ(AskConsole(log, host, write, "w1", at), std::optional<bool>(true)) << log.Dump();
+
+  ASSERT_TRUE(host->Reset().ok());
+  int reset = log.WaitKind("ws-r", HostEventKind::kReset, seconds(10), at);
+  ASSERT_GT(reset, int(at)) << log.Dump();
+  at = boot_to_console(reset);
+  EXPECT_EQ(AskConsole(log, host, marker, "r1", at), std::optional<bool>(true))
+      << "a reset keeps the disk\n"
+      << log.Dump();
+  EXPECT_EQ(host->RevertDisk().code(), ErrorCode::kFailedPrecondition);
+  EXPECT_EQ(host->ReimageDisk().code(), ErrorCode::kFailedPrecondition);
+
+  ASSERT_TRUE(host->PowerOff().ok());
+  Status reverted = host->RevertDisk();
+  ASSERT_TRUE(reverted.ok()) << reverted.ToString();
+  ASSERT_TRUE(host->Start().ok());
+  at = boot_to_console(log.events.size());
+  EXPECT_EQ(AskConsole(log, host, marker, "r2", at), std::optional<bool>(false))
+      << "reverted to before the first boot\n"
+      << log.Dump();
+
+  ASSERT_EQ(AskConsole(log, host, write, "w2", at), std::optional<bool>(true)) << log.Dump();
+  ASSERT_TRUE(host->PowerOff().ok());
+  Status reimaged = host->ReimageDisk();
+  ASSERT_TRUE(reimaged.ok()) << reimaged.ToString();
+  ASSERT_TRUE(host->Start().ok());
+  at = boot_to_console(log.events.size());
+  EXPECT_EQ(AskConsole(log, host, marker, "r3", at), std::optional<bool>(false))
+      << "a fresh copy of the base disk\n"
+      << log.Dump();
+  for (const auto& e : log.events) EXPECT_NE(e.kind, HostEventKind::kLost) << log.Dump();
+  ASSERT_TRUE((*backend)->Destroy().ok());
+}
+
+// Offline repair: a rescue VM boots with a powered-off host's overlay as its second disk and
+// writes to it; the host then boots with the change. While the rescue VM has the disk, the host
+// can neither start nor revert (QEMU's image lock). Destroy leaves nothing of either behind.
+TEST_F(WinsimTest, RescueVmBootsWithAnotherHostsDiskAndWritesReachThatHost) {
+  const std::string broken = MakeDisk("broken.img", "safe");
+  const std::string rescue_disk = MakeDisk("rescue.img", "safe");
+  auto backend = MakeQemuBackend(Options(dir_, "rescue"));
+  ASSERT_TRUE(backend.ok()) << backend.status().ToString();
+  Host* host = *(*backend)->CreateHost(Spec("ws-x", broken));
+  HostSpec rescue_spec = Spec("rescue-x", rescue_disk);
+  rescue_spec.extra_disks = {host->SystemDisk()};
+  Host* rescue = *(*backend)->CreateHost(rescue_spec);
+  ASSERT_TRUE(rescue->SetBoot(BootTarget::kRescue).ok());
+  EventLog log(backend->get());
+  ASSERT_TRUE(rescue->Start().ok());
+  int bootmgr = log.WaitLine("rescue-x", "@@winsim phase=bootmgr", seconds(60));
+  ASSERT_GE(bootmgr, 0) << log.Dump();
+  const std::string rescue_pid_file = dir_.path() + "/rt/rescue/rescue-x/qemu.pid";
+  std::string argv = QemuCommandLine(rescue_pid_file);
+  EXPECT_NE(argv.find("file=" + host->SystemDisk().path + ",if=none,id=disk1,format=qcow2"),
+            std::string::npos)
+      << argv;
+  EXPECT_NE(argv.find(" winsim.boot=rescue"), std::string::npos) << argv;
+
+  Status busy = host->RevertDisk();
+  EXPECT_EQ(busy.code(), ErrorCode::kFailedPrecondition) << busy.ToString();
+  Status start = host->Start();
+  EXPECT_FALSE(start.ok()) << "the disk is the rescue VM's now";
+  EXPECT_NE(start.message().find("lock"), std::string::npos) << start.ToString();
+
+  // The current guest boots by its BCD (safe: a console); what it does with winsim.boot=rescue
+  // is the guest's business once it reads the word.
+  const bool console = !guest_reads_boot_word_;
+  if (console) {
+    int at = log.WaitLine("rescue-x", "@@winsim phase=console", seconds(60), bootmgr);
+    ASSERT_GE(at, 0) << log.Dump();
+    EXPECT_EQ(AskConsole(log, rescue,
+                         "mkdir -p /mnt/d && (mount -t vfat /dev/vdb /mnt/d || mount -t vfat -o "
+                         "iocharset=iso8859-1 /dev/vdb /mnt/d) && echo fixed > /mnt/d/rescued && "
+                         "umount /mnt/d",
+                         "m", at),
+              std::optional<bool>(true))
+        << log.Dump();
+  }
+  pid_t rescue_pid = ReadPid(rescue_pid_file);
+  ASSERT_TRUE(rescue->PowerOff().ok());
+
+  ASSERT_TRUE(host->SetBoot(BootTarget::kSafeMode).ok());
+  size_t from = log.events.size();
+  Status started = host->Start();
+  ASSERT_TRUE(started.ok()) << "the rescue VM let go of the disk: " << started.ToString();
+  int at = log.WaitLine("ws-x", "@@winsim phase=console", seconds(60), from);
+  ASSERT_GE(at, 0) << log.Dump();
+  if (console) {
+    EXPECT_EQ(AskConsole(log, host, "[ -f /mnt/c/rescued ]", "c", at), std::optional<bool>(true))
+        << "the rescue VM's write is on the host's disk\n"
+        << log.Dump();
+  }
+  pid_t host_pid = ReadPid(dir_.path() + "/rt/rescue/ws-x/qemu.pid");
+  ASSERT_TRUE((*backend)->Destroy().ok());
+  EXPECT_FALSE(fs::exists(dir_.path() + "/rt/rescue"));
+  EXPECT_NE(kill(host_pid, 0), 0);
+  EXPECT_NE(kill(rescue_pid, 0), 0);
 }
 
 }  // namespace
