@@ -21,17 +21,6 @@ constexpr double kInf = std::numeric_limits<double>::infinity();
 // Scenario seconds from a content file reaching the sensor to the IPC notification that reads it.
 constexpr double kIpcAfterLoad = 1.0;
 
-// What the machine is doing right now (finer than HostState, which is what reports show).
-enum class Phase {
-  kBooting,    // powered on or reset; ends in "ready" or a crash
-  kRunning,    // healthy and running; may be waiting to hear about newly published content
-  kCrashDump,  // crashed, until its reset
-  kParked,     // vCPUs paused by the engine (boot-loop nobody acts on yet)
-  kDone,       // nothing more will happen (failed, lost)
-};
-
-enum class FleetEvent { kRelease, kRevert, kDeadline };
-
 // Events QEMU reports over QMP (the others are the backend's own: started, lost, console).
 bool IsQmpEvent(HostEventKind kind) {
   return kind == HostEventKind::kPanicked || kind == HostEventKind::kReset ||
@@ -56,18 +45,60 @@ std::string IsoNowUtc() {
   return buf;
 }
 
+// Scenario seconds a recovery-console command takes to run once typed (del, manage-bde...).
+constexpr double kConsoleCommand = 10.0;
+// Scenario seconds the PXE repair image needs after it booted (download, unlock, delete).
+constexpr double kPxeRepair = 120.0;
+
+// What the machine is doing right now (finer than HostState, which is what reports show).
+enum class Phase {
+  kBooting,    // powered on or reset; ends in "ready", a crash, or a recovery console
+  kRunning,    // healthy and running; may be waiting to hear about newly published content
+  kCrashDump,  // crashed, until its reset
+  kParked,     // vCPUs paused by the engine (boot-loop nobody acts on yet)
+  kConsole,    // at a recovery console, waiting for someone to type
+  kCommand,    // a console command was typed; its result line is due
+  kOff,        // powered off by a runbook step
+  kDone,       // nothing more will happen (failed, lost)
+};
+
+// Where a host's runbook is. Steps run one after the other: wait for what the step needs
+// (kAcquire), the human part (kHuman, a modelled duration), then the machine part (kMachine) whose
+// outcome the real guest decides.
+enum class Stage { kNone, kAcquire, kHuman, kMachine, kFinished };
+
+struct Outcome {
+  enum class Kind { kPending, kOk, kFailed, kHealthy };
+  Kind kind = Kind::kPending;
+  std::string why;
+};
+
+// The ordered agenda: fleet events and everything that touches shared state (resources, services,
+// the key escrow) are processed in (scenario time, sequence) order once no machine can precede
+// them.
+struct AgendaItem {
+  enum class Kind { kRelease, kRevert, kDeadline, kContinue, kHealth, kRetry };
+  Kind kind;
+  size_t host = 0;
+  uint64_t token = 0;  // kContinue: ignored unless it matches the host's current token
+  bool up = false;     // kHealth
+};
+
 struct HostRun {
   HostPlan plan;
   Host* vm = nullptr;
   config::PhaseTiming timing;
   HostStateMachine machine;
   std::mt19937_64 rng;
+  size_t index = 0;
+  int rank = 0;
 
   Phase phase = Phase::kBooting;
   double phase_start = 0;  // scenario time the current boot began
   double crash_at = 0;     // scenario time of the latest crash
   double cursor = 0;       // scenario time of the latest stamped signal
   double parked_at = 0;
+  double command_at = 0;
   // Waiting to hear whether the host took newly published content (or could not reach the cloud).
   bool awaiting = false;
   double await_since = 0;
@@ -76,6 +107,30 @@ struct HostRun {
   long long fetched_version = 0;     // newest content version the sensor downloaded
   bool runbook_active = false;
   WallClock::time_point last_heard;
+  int ignore_shutdowns = 0;  // kShutdown events of power-offs the engine asked for
+
+  // Runbook progress.
+  std::vector<const config::StepConfig*> steps;  // the runbook's steps that apply to this host
+  size_t step = 0;
+  Stage stage = Stage::kNone;
+  int sub = 0;  // position inside a multi-action machine part
+  Outcome outcome;
+  uint64_t token = 0;
+  double wait_since = 0;  // since when it waits for `waiting_for`
+  double queued_at = 0;   // since when the current step waits at all (the queue's order)
+  std::string waiting_for;
+  bool waiting = false;  // in the resource wait list
+  bool admitted = false;
+  bool holds_technician = false;
+  double technician_since = 0;
+  bool holds_usb = false;
+  int step_reboots = 0;
+  std::string console_env, console_bitlocker;  // from the latest "phase=console" line
+  std::string expect_cmd;                      // console command whose result line is due
+  Host* rescue = nullptr;                      // the rescue VM of a rescue-disk step
+  bool rescue_running = false;
+  std::string last_failure;
+  bool up = false;  // healthy as the agenda has applied it (for services and the key escrow)
 
   // Figures.
   bool exposed = false;
@@ -85,8 +140,61 @@ struct HostRun {
   int reboots = 0;
   std::optional<double> first_crash_at;
   std::optional<double> recovered_at;
+  std::string recovered_by;
   std::string stop_code;
+  double technician_s = 0;
+  std::map<std::string, double> waited;  // resource → scenario seconds waited for it
+  int keys_fetched = 0;
+  std::string data_lost;
+  double data_lost_s = 0;
+  std::string failed_why;
 };
+
+bool Matches(const config::Conditions& c, const HostPlan& p) {
+  if (c.bitlocker && *c.bitlocker != p.bitlocker) return false;
+  if (c.oob_console && *c.oob_console != p.oob_console) return false;
+  if (c.cloud && *c.cloud != p.cloud) return false;
+  if (!c.roles.empty() && std::find(c.roles.begin(), c.roles.end(), p.role) == c.roles.end())
+    return false;
+  if (!c.groups.empty() &&
+      std::find(c.groups.begin(), c.groups.end(), p.spec.group) == c.groups.end())
+    return false;
+  if (!c.sites.empty() && std::find(c.sites.begin(), c.sites.end(), p.site) == c.sites.end())
+    return false;
+  return true;
+}
+
+bool Needs(const config::StepConfig& step, config::Resource r) {
+  return std::find(step.needs.begin(), step.needs.end(), r) != step.needs.end();
+}
+
+bool NeedsPerson(const config::StepConfig& step) {
+  return Needs(step, config::Resource::kTechnician) ||
+         Needs(step, config::Resource::kRemoteConsole);
+}
+
+bool OnShift(const config::SiteConfig& site, double t) {
+  if (site.shifts.empty()) return true;
+  double tod = std::fmod(t, 86400.0);
+  for (const auto& s : site.shifts) {
+    bool in = s.start <= s.end ? (tod >= s.start && tod < s.end) : (tod >= s.start || tod < s.end);
+    if (in) return true;
+  }
+  return false;
+}
+
+// The next time after `t` when one of the site's shifts starts.
+double NextShiftStart(const config::SiteConfig& site, double t) {
+  double best = kInf;
+  double day = std::floor(t / 86400.0) * 86400.0;
+  for (const auto& s : site.shifts) {
+    for (int d = 0; d <= 1; ++d) {
+      double at = day + d * 86400.0 + s.start;
+      if (at > t) best = std::min(best, at);
+    }
+  }
+  return best;
+}
 
 class Run {
  public:
@@ -99,38 +207,80 @@ class Run {
   double LowerBound(const HostRun& h) const;
   double Horizon() const;
   void Receive(const HostEvent& e);
-  void OnConsole(HostRun& h, const std::string& line);
+  void OnConsole(HostRun& h, const std::string& line, bool from_rescue);
   void OnPanicked(HostRun& h);
   void OnReset(HostRun& h);
+  void OnShutdown(HostRun& h, const std::string& detail, bool from_rescue);
   void OnReady(HostRun& h, double at);
-  void ProcessFleetEvent(double at, FleetEvent e);
+  void ProcessAgenda(double at, const AgendaItem& item);
+  void ProcessFleetEvent(double at, AgendaItem::Kind e);
   void ActivateRunbook(HostRun& h, double at);
+
+  // Runbook machinery.
+  void Continue(HostRun& h, double at) {
+    agenda_.Push(at, {AgendaItem::Kind::kContinue, h.index, h.token});
+  }
+  void Settle(HostRun& h, double at, Outcome::Kind kind, std::string why = {});
+  // A multi-action step moves to its next action at `at`.
+  void Proceed(HostRun& h, double at) {
+    h.sub++;
+    h.token++;
+    Continue(h, at);
+  }
+  void Advance(HostRun& h, double at);
+  // Tries to take what the current step needs; empty when granted, else what is missing.
+  std::string TryAcquire(HostRun& h, const config::StepConfig& step, double at);
+  void ReleaseTechnician(HostRun& h, double at);
+  void ReleaseAll(HostRun& h, double at);
+  void Wake(double at);
+  void StartMachine(HostRun& h, const config::StepConfig& step, double at);
+  void ContinueMachine(HostRun& h, const config::StepConfig& step, double at);
+  void TypeCommand(HostRun& h, const std::string& cmd, const std::string& text, double at,
+                   bool on_rescue);
+  void BootInto(HostRun& h, BootTarget target, double at);
+  void PowerCycle(HostRun& h, double at);  // power off, then the step's disk action, then start
+  void FinishRunbook(HostRun& h, double at);
+  bool EscrowUp() const;
+  void SetUp(HostRun& h, bool up, double at);
+
   void Fail(HostRun& h, double at, const std::string& why);
   void Lose(HostRun& h, double at, const std::string& why);
   void Move(HostRun& h, HostState to, double at, const std::string& why = {});
   void Note(double at, const std::string& host, const std::string& kind, const std::string& detail);
   void Progress(double at, const std::string& text);
   HostResult Figures(const HostRun& h) const;
+  void ServiceFigures(RunResult* result) const;
   double FetchDelay(HostRun& h) {
     std::uniform_real_distribution<double> d(0.05, 1.0);
     return d(h.rng) * h.timing.content_fetch;
   }
   const config::RunbookConfig& runbook() const { return sc_.runbook; }
-  int RebootBudget() const {
-    int n = 0;
-    for (const auto& s : runbook().steps)
-      if (s.kind == config::StepKind::kReboot) n += s.times;
-    return n;
+  const config::SiteConfig* Site(const HostRun& h) const {
+    for (const auto& s : sc_.setup.sites)
+      if (s.name == h.plan.site) return &s;
+    return sc_.setup.sites.empty() ? nullptr : &sc_.setup.sites.front();
   }
 
   const EngineOptions& o_;
   const config::ScenarioConfig& sc_;
   std::vector<HostRun> hosts_;
   std::map<std::string, size_t> by_id_;
-  EventQueue<FleetEvent> fleet_events_;
-  double now_ = 0;  // scenario clock: time of the latest processed fleet event or signal
+  std::map<std::string, size_t> by_rescue_id_;
+  EventQueue<AgendaItem> agenda_;
+  double now_ = 0;  // scenario clock: time of the latest processed agenda item or signal
   WallClock::time_point wall_start_;
   bool released_ = false, reverted_ = false;
+  double rescue_boot_ = 60;  // scenario seconds a rescue VM takes to boot (cloud-vm timing)
+  double deadline_ = kInf;
+
+  // Shared resources, as of now_ (changed only while processing the agenda).
+  std::map<std::string, int> technicians_busy_;  // site → technicians at work on a host
+  std::map<std::string, int> usb_in_use_;        // site → sticks plugged into a host
+  int remediating_ = 0;                          // hosts admitted (for `parallelism`)
+  std::map<std::string, int> group_up_;          // group → hosts up
+  bool escrow_up_ = true;
+  // Service outages: per service, [down, up) intervals in scenario time (up = inf while down).
+  std::vector<std::vector<std::pair<double, double>>> outages_;
 };
 
 double Run::LowerBound(const HostRun& h) const {
@@ -141,7 +291,11 @@ double Run::LowerBound(const HostRun& h) const {
       return h.crash_at + h.timing.crash_dump;
     case Phase::kRunning:
       return h.awaiting ? std::max(h.cursor, h.await_since) : kInf;
+    case Phase::kCommand:
+      return h.command_at + kConsoleCommand;
     case Phase::kParked:
+    case Phase::kConsole:
+    case Phase::kOff:
     case Phase::kDone:
       return kInf;
   }
@@ -198,20 +352,59 @@ HostResult Run::Figures(const HostRun& h) const {
   r.boot_loop = h.boot_loop;
   r.recovered = h.recovered_at.has_value();
   r.reboots = h.reboots;
-  if (h.first_crash_at) r.first_crash_s = *h.first_crash_at - sc_.rollout.release;
+  const double release = sc_.rollout.release;
+  if (h.first_crash_at) r.first_crash_s = *h.first_crash_at - release;
   if (h.first_crash_at && h.recovered_at) r.time_to_recover_s = *h.recovered_at - *h.first_crash_at;
   r.stop_code = h.stop_code;
+  r.site = h.plan.site;
+  r.role = std::string(config::RoleName(h.plan.role));
+  r.bitlocker = h.plan.bitlocker;
+  if (h.recovered_at) r.recovered_at_s = *h.recovered_at - release;
+  r.recovered_by = h.recovered_by;
+  r.technician_s = h.technician_s;
+  if (h.holds_technician) r.technician_s += std::max(0.0, now_ - h.technician_since);
+  double longest = 0;
+  for (const auto& [what, s] : h.waited) {
+    r.waited_s += s;
+    if (s > longest) {
+      longest = s;
+      r.waited_for = what;
+    }
+  }
+  if (h.waiting) {
+    double open = std::max(0.0, now_ - h.wait_since);
+    r.waited_s += open;
+    if (open + (h.waited.count(h.waiting_for) ? h.waited.at(h.waiting_for) : 0) >= longest)
+      r.waited_for = h.waiting_for;
+  }
+  r.keys_fetched = h.keys_fetched;
+  r.data_lost = h.data_lost;
+  r.data_lost_s = h.data_lost_s;
+  r.failed_why = h.failed_why;
+  if (r.failed_why.empty() && h.waiting && !IsTerminal(h.machine.state()))
+    r.failed_why = "waiting for " + h.waiting_for;
   return r;
 }
 
 void Run::Receive(const HostEvent& e) {
+  bool from_rescue = false;
   auto it = by_id_.find(e.host_id);
-  if (it == by_id_.end()) return;
+  if (it == by_id_.end()) {
+    it = by_rescue_id_.find(e.host_id);
+    if (it == by_rescue_id_.end()) return;
+    from_rescue = true;
+  }
   HostRun& h = hosts_[it->second];
   h.last_heard = e.wall;
+  if (from_rescue) {
+    if (e.kind == HostEventKind::kConsoleLine) OnConsole(h, e.detail, true);
+    if (e.kind == HostEventKind::kShutdown || e.kind == HostEventKind::kLost)
+      OnShutdown(h, e.detail, true);
+    return;
+  }
   switch (e.kind) {
     case HostEventKind::kConsoleLine:
-      OnConsole(h, e.detail);
+      OnConsole(h, e.detail, false);
       break;
     case HostEventKind::kPanicked:
       OnPanicked(h);
@@ -220,10 +413,10 @@ void Run::Receive(const HostEvent& e) {
       OnReset(h);
       break;
     case HostEventKind::kLost:
-      Lose(h, h.cursor, e.detail);
+      if (h.phase != Phase::kDone) Lose(h, h.cursor, e.detail);
       break;
     case HostEventKind::kShutdown:
-      if (h.phase != Phase::kDone) Lose(h, h.cursor, "guest shut down: " + e.detail);
+      OnShutdown(h, e.detail, false);
       break;
     case HostEventKind::kStarted:
     case HostEventKind::kStopped:
@@ -232,11 +425,47 @@ void Run::Receive(const HostEvent& e) {
   }
 }
 
-void Run::OnConsole(HostRun& h, const std::string& line) {
+void Run::OnShutdown(HostRun& h, const std::string& detail, bool from_rescue) {
+  if (from_rescue) return;  // the engine powers rescue VMs off itself and has accounted for it
+  if (h.ignore_shutdowns > 0) {
+    h.ignore_shutdowns--;
+    return;
+  }
+  if (h.phase != Phase::kDone) Lose(h, h.cursor, "guest shut down: " + detail);
+}
+
+void Run::OnConsole(HostRun& h, const std::string& line, bool from_rescue) {
   std::optional<GuestSignal> sig = ParseGuestSignal(line);
   if (!sig) return;
   using K = GuestSignal::Kind;
   const uint32_t fault_version = o_.fault.version;
+  const bool in_machine = h.stage == Stage::kMachine && h.outcome.kind == Outcome::Kind::kPending;
+  if (from_rescue) {
+    // The rescue VM speaks the same protocol; only its console and command lines matter.
+    if (!in_machine) return;
+    if (sig->kind == K::kPhase && sig->Str("phase") == "console" && h.phase == Phase::kBooting) {
+      h.console_env = sig->Str("env");
+      h.console_bitlocker = sig->Str("bitlocker");
+      h.cursor = std::max(h.cursor, h.phase_start + rescue_boot_);
+      h.phase = Phase::kConsole;
+      Note(h.cursor, h.plan.spec.id, "rescue-console", line.substr(line.find("@@")));
+      Proceed(h, h.cursor);
+    } else if (sig->kind == K::kCommand && h.phase == Phase::kCommand &&
+               sig->Str("cmd") == h.expect_cmd) {
+      h.cursor = std::max(h.cursor, h.command_at + kConsoleCommand);
+      h.phase = Phase::kConsole;
+      h.expect_cmd.clear();
+      Note(h.cursor, h.plan.spec.id, "rescue-command", line.substr(line.find("@@")));
+      if (sig->Int("rc") == 0)
+        Proceed(h, h.cursor);
+      else
+        Settle(h, h.cursor, Outcome::Kind::kFailed,
+               "rescue console: " + line.substr(line.find("@@")));
+    } else if (sig->kind == K::kBootFailed) {
+      Settle(h, h.cursor, Outcome::Kind::kFailed, "rescue VM: " + line.substr(line.find("@@")));
+    }
+    return;
+  }
   switch (sig->kind) {
     case K::kReady:
       if (h.phase == Phase::kBooting) OnReady(h, h.phase_start + h.timing.boot);
@@ -281,6 +510,62 @@ void Run::OnConsole(HostRun& h, const std::string& line) {
       if (sig->Int("version") == fault_version) h.exposed = true;
       break;
     case K::kPhase:
+      if (sig->Str("phase") == "bootmgr" && sig->Str("mode") == "pxe") {
+        // Network boot is a one-time boot choice: the repair reboots into Windows.
+        (void)h.vm->SetBoot(BootTarget::kDisk);
+      }
+      if (sig->Str("phase") == "console" && h.phase == Phase::kBooting) {
+        h.console_env = sig->Str("env");
+        h.console_bitlocker = sig->Str("bitlocker");
+        h.cursor = std::max(h.cursor, h.phase_start + h.timing.boot);
+        h.phase = Phase::kConsole;
+        Note(h.cursor, h.plan.spec.id, "console", line.substr(line.find("@@")));
+        if (in_machine) {
+          const auto& step = *h.steps[h.step];
+          bool expected =
+              step.kind == config::StepKind::kBoot && step.into != config::BootTarget::kPxe;
+          Settle(h, h.cursor, expected ? Outcome::Kind::kOk : Outcome::Kind::kFailed,
+                 expected ? "" : "stopped at a recovery console (" + h.console_env + ")");
+        }
+      }
+      break;
+    case K::kCommand:
+      if (h.phase == Phase::kCommand && sig->Str("cmd") == h.expect_cmd) {
+        h.cursor = std::max(h.cursor, h.command_at + kConsoleCommand);
+        h.phase = Phase::kConsole;
+        h.expect_cmd.clear();
+        Note(h.cursor, h.plan.spec.id, "command", line.substr(line.find("@@")));
+        if (sig->Str("cmd") == "unlock" && sig->Int("rc") == 0) h.console_bitlocker = "unlocked";
+        bool ok = sig->Int("rc") == 0;
+        if (in_machine)
+          Settle(h, h.cursor, ok ? Outcome::Kind::kOk : Outcome::Kind::kFailed,
+                 ok ? "" : line.substr(line.find("@@")));
+      }
+      break;
+    case K::kRepair:
+      if (h.phase == Phase::kBooting) {
+        h.cursor = std::max(h.cursor, h.phase_start + h.timing.boot + kPxeRepair);
+        Note(h.cursor, h.plan.spec.id, "repair", line.substr(line.find("@@")));
+        bool ok = sig->Str("result") == "ok";
+        if (ok) {
+          // The repair image reboots into Windows by itself.
+          h.phase_start = h.cursor;
+        } else {
+          h.phase = Phase::kConsole;
+        }
+        if (in_machine)
+          Settle(h, h.cursor, ok ? Outcome::Kind::kOk : Outcome::Kind::kFailed,
+                 ok ? "" : "PXE repair failed: " + sig->Str("reason"));
+      }
+      break;
+    case K::kBootFailed:
+      if (h.phase == Phase::kBooting) {
+        h.cursor = std::max(h.cursor, h.phase_start + h.timing.boot);
+        h.phase = Phase::kConsole;
+        if (in_machine)
+          Settle(h, h.cursor, Outcome::Kind::kFailed, "boot failed: " + sig->Str("reason"));
+      }
+      break;
     case K::kIpcOk:
       break;
   }
@@ -292,10 +577,25 @@ void Run::OnReady(HostRun& h, double at) {
   h.awaiting = false;
   h.fetched_at.reset();
   h.crashes_since_healthy = 0;
+  agenda_.Push(h.cursor, {AgendaItem::Kind::kHealth, h.index, 0, true});
   if (h.crashes > 0) {
     if (!h.recovered_at) h.recovered_at = h.cursor;
+    if (h.recovered_by.empty()) {
+      h.recovered_by = h.stage == Stage::kMachine && h.step < h.steps.size()
+                           ? std::string(config::StepKindName(h.steps[h.step]->kind))
+                           : "itself";
+    }
     Move(h, HostState::kRecovered, h.cursor,
          fmt::format("healthy again after {} crash(es), {} reboot(s)", h.crashes, h.reboots));
+    if (h.stage == Stage::kMachine && h.outcome.kind == Outcome::Kind::kPending)
+      Settle(h, h.cursor, Outcome::Kind::kHealthy);
+    else if (h.runbook_active && h.stage != Stage::kFinished) {
+      // Came back while the runbook waited or worked on something else: nothing left to do.
+      h.token++;
+      Continue(h, h.cursor);
+      h.outcome.kind = Outcome::Kind::kHealthy;
+      h.stage = Stage::kMachine;
+    }
   } else {
     Move(h, HostState::kHealthy, h.cursor);
   }
@@ -309,7 +609,7 @@ void Run::OnReady(HostRun& h, double at) {
 }
 
 void Run::OnPanicked(HostRun& h) {
-  if (h.phase == Phase::kDone || h.phase == Phase::kCrashDump) return;
+  if (h.phase == Phase::kDone || h.phase == Phase::kCrashDump || h.phase == Phase::kOff) return;
   double at;
   if (h.phase == Phase::kRunning) {
     at = (h.fetched_at ? *h.fetched_at : (h.awaiting ? h.await_since + FetchDelay(h) : h.cursor)) +
@@ -317,6 +617,7 @@ void Run::OnPanicked(HostRun& h) {
   } else {
     at = h.phase_start + h.timing.driver_load;
   }
+  bool was_running = h.phase == Phase::kRunning;
   h.cursor = std::max(h.cursor, at);
   h.crash_at = h.cursor;
   h.phase = Phase::kCrashDump;
@@ -324,17 +625,24 @@ void Run::OnPanicked(HostRun& h) {
   h.crashes++;
   h.crashes_since_healthy++;
   if (!h.first_crash_at) h.first_crash_at = h.crash_at;
+  if (was_running || h.up) agenda_.Push(h.crash_at, {AgendaItem::Kind::kHealth, h.index, 0, false});
   std::string why = h.stop_code.empty() ? "guest panicked" : h.stop_code;
   Note(h.crash_at, h.plan.spec.id, "crash", why);
 
   HostState state = h.machine.state();
   if (state == HostState::kRemediating) {
-    if (h.reboots >= RebootBudget()) {
-      Fail(h, h.crash_at, fmt::format("still crashing after {} reboot(s)", h.reboots));
-      return;
+    if (h.stage == Stage::kMachine && h.outcome.kind == Outcome::Kind::kPending) {
+      const auto& step = *h.steps[h.step];
+      if (step.kind == config::StepKind::kReboot && h.step_reboots < step.times) {
+        Progress(h.crash_at, fmt::format("{:<14} crashed again (reboot {} of {})", h.plan.spec.id,
+                                         h.step_reboots, step.times));
+      } else if (step.kind == config::StepKind::kReboot) {
+        Settle(h, h.crash_at, Outcome::Kind::kFailed,
+               fmt::format("still crashing after {} reboot(s)", h.step_reboots));
+      } else {
+        Settle(h, h.crash_at, Outcome::Kind::kFailed, "crashed again (" + why + ")");
+      }
     }
-    Progress(h.crash_at, fmt::format("{:<14} crashed again (reboot {} of {})", h.plan.spec.id,
-                                     h.reboots, RebootBudget()));
   } else if (h.crashes_since_healthy >= 2) {
     h.boot_loop = true;
     Move(h, HostState::kBootLoop, h.crash_at, why);
@@ -346,7 +654,7 @@ void Run::OnPanicked(HostRun& h) {
     Move(h, HostState::kCrashed, h.crash_at, why);
   }
   if (!h.runbook_active && runbook().starts == config::RunbookStart::kAtDetection) {
-    ActivateRunbook(h, h.crash_at);
+    agenda_.Push(h.crash_at, {AgendaItem::Kind::kRetry, h.index, 1, false});
   }
 }
 
@@ -355,8 +663,11 @@ void Run::OnReset(HostRun& h) {
   double at = h.crash_at + h.timing.crash_dump;
   h.phase_start = at;
   h.cursor = std::max(h.cursor, at);
-  if (!h.runbook_active && h.crashes_since_healthy >= 2) {
-    // Boot-loop and nobody acts on it yet: park the machine until something changes.
+  bool keep_running = h.stage == Stage::kMachine && h.outcome.kind == Outcome::Kind::kPending &&
+                      h.steps[h.step]->kind == config::StepKind::kReboot;
+  bool park = h.runbook_active ? !keep_running : h.crashes_since_healthy >= 2;
+  if (park) {
+    // Boot-loop and nobody acts on it yet (or the runbook moves on): park the machine.
     Status s = h.vm->Pause();
     if (s.ok()) {
       h.phase = Phase::kParked;
@@ -368,60 +679,601 @@ void Run::OnReset(HostRun& h) {
   }
   h.phase = Phase::kBooting;
   if (h.machine.state() == HostState::kCrashed) Move(h, HostState::kBooting, at);
-  if (h.machine.state() == HostState::kRemediating) h.reboots++;
+  if (keep_running) {
+    h.reboots++;
+    h.step_reboots++;
+  }
 }
 
+// Runbook activation: the host joins the runbook at `at`; its first step starts through the agenda.
 void Run::ActivateRunbook(HostRun& h, double at) {
+  if (h.runbook_active) return;
   h.runbook_active = true;
   HostState s = h.machine.state();
   if (s != HostState::kCrashed && s != HostState::kBootLoop && s != HostState::kBooting) return;
   if (h.crashes == 0) return;
   Move(h, HostState::kRemediating, at, "runbook " + runbook().name);
-  if (RebootBudget() == 0) {
-    Fail(h, at, "the runbook has no step that applies");
+  h.steps.clear();
+  for (const auto& step : runbook().steps)
+    if (Matches(step.when, h.plan)) h.steps.push_back(&step);
+  if (h.steps.empty()) {
+    Fail(h, at, "no step of runbook " + runbook().name + " applies to this host");
     return;
   }
-  if (h.phase == Phase::kParked) {
-    Status st = h.vm->Resume();
-    if (!st.ok()) {
-      Lose(h, at, "could not resume: " + st.ToString());
+  h.step = 0;
+  h.stage = Stage::kNone;
+  h.token++;
+  Continue(h, at);
+}
+
+void Run::Settle(HostRun& h, double at, Outcome::Kind kind, std::string why) {
+  h.outcome.kind = kind;
+  h.outcome.why = std::move(why);
+  h.token++;
+  Continue(h, at);
+}
+
+bool Run::EscrowUp() const { return escrow_up_; }
+
+std::string Run::TryAcquire(HostRun& h, const config::StepConfig& step, double at) {
+  using R = config::Resource;
+  const config::SiteConfig* site = Site(h);
+  const std::string site_name = site ? site->name : "";
+  if (!h.admitted && runbook().parallelism > 0 && remediating_ >= runbook().parallelism)
+    return "a free slot (parallelism)";
+  bool want_person = NeedsPerson(step) && !h.holds_technician;
+  if (want_person) {
+    if (!site) return "technician";
+    if (technicians_busy_[site_name] >= site->technicians) return "technician";
+    if (!OnShift(*site, at)) {
+      double next = NextShiftStart(*site, at);
+      if (next < kInf) agenda_.Push(next, {AgendaItem::Kind::kRetry, h.index, 0, false});
+      return "technician (off shift)";
+    }
+  }
+  if (Needs(step, R::kRemoteConsole) && !h.plan.oob_console) return "remote-console";
+  bool want_usb = Needs(step, R::kUsbStick) && !h.holds_usb;
+  if (want_usb && (!site || usb_in_use_[site_name] >= site->usb_sticks)) return "usb-stick";
+  if (Needs(step, R::kKeyEscrow) && !EscrowUp()) return "key-escrow";
+  if (Needs(step, R::kPxeServer) && !sc_.setup.pxe) return "pxe-server";
+  // Everything is there: take it.
+  if (!h.admitted) {
+    h.admitted = true;
+    remediating_++;
+  }
+  if (want_person) {
+    technicians_busy_[site_name]++;
+    h.holds_technician = true;
+    h.technician_since = at;
+  }
+  if (want_usb) {
+    usb_in_use_[site_name]++;
+    h.holds_usb = true;
+  }
+  return {};
+}
+
+void Run::ReleaseTechnician(HostRun& h, double at) {
+  if (!h.holds_technician) return;
+  h.holds_technician = false;
+  h.technician_s += std::max(0.0, at - h.technician_since);
+  const config::SiteConfig* site = Site(h);
+  if (site) technicians_busy_[site->name]--;
+  agenda_.Push(at, {AgendaItem::Kind::kRetry, h.index, 0, false});
+}
+
+void Run::ReleaseAll(HostRun& h, double at) {
+  ReleaseTechnician(h, at);
+  const config::SiteConfig* site = Site(h);
+  if (h.holds_usb) {
+    h.holds_usb = false;
+    if (site) usb_in_use_[site->name]--;
+  }
+  if (h.admitted) {
+    h.admitted = false;
+    remediating_--;
+  }
+  if (h.waiting) {
+    h.waited[h.waiting_for] += std::max(0.0, at - h.wait_since);
+    h.waiting = false;
+  }
+  agenda_.Push(at, {AgendaItem::Kind::kRetry, h.index, 0, false});
+}
+
+// Gives waiting hosts what they wait for, in priority order: (rank, waiting since, asset order).
+void Run::Wake(double at) {
+  std::vector<HostRun*> waiting;
+  for (auto& h : hosts_)
+    if (h.waiting && h.stage == Stage::kAcquire) waiting.push_back(&h);
+  std::sort(waiting.begin(), waiting.end(), [](const HostRun* a, const HostRun* b) {
+    if (a->rank != b->rank) return a->rank < b->rank;
+    if (a->queued_at != b->queued_at) return a->queued_at < b->queued_at;
+    return a->index < b->index;
+  });
+  for (HostRun* h : waiting) Advance(*h, at);
+}
+
+void Run::Advance(HostRun& h, double at) {
+  now_ = std::max(now_, at);
+  if (h.phase == Phase::kDone || h.stage == Stage::kFinished) return;
+  while (true) {
+    if (h.stage == Stage::kMachine) {
+      if (h.outcome.kind == Outcome::Kind::kPending) {
+        ContinueMachine(h, *h.steps[h.step], at);
+        return;
+      }
+      if (h.outcome.kind == Outcome::Kind::kHealthy) {
+        FinishRunbook(h, at);
+        return;
+      }
+      if (h.outcome.kind == Outcome::Kind::kFailed) {
+        h.last_failure = h.outcome.why;
+        Note(at, h.plan.spec.id, "step-failed",
+             fmt::format("{}: {}", config::StepKindName(h.steps[h.step]->kind), h.outcome.why));
+      }
+      h.step++;
+      h.stage = Stage::kNone;
+    }
+    if (h.step >= h.steps.size()) {
+      ReleaseAll(h, at);
+      h.stage = Stage::kFinished;
+      Fail(h, at,
+           h.last_failure.empty() ? "runbook ended without recovery"
+                                  : "runbook ended without recovery: " + h.last_failure);
+      return;
+    }
+    const config::StepConfig& step = *h.steps[h.step];
+    if (h.stage == Stage::kNone) {
+      // A person who is not needed any more goes to the next host.
+      if (!NeedsPerson(step)) ReleaseTechnician(h, at);
+      // Join the queue; Wake hands out resources in priority order once every host that asks at
+      // this same time has joined.
+      h.stage = Stage::kAcquire;
+      h.waiting = true;
+      h.waiting_for = "its turn";
+      h.wait_since = h.queued_at = at;
+      agenda_.Push(at, {AgendaItem::Kind::kRetry, h.index, 0, false});
+      return;
+    }
+    if (h.stage == Stage::kAcquire) {
+      bool new_visit = NeedsPerson(step) && !h.holds_technician;
+      std::string missing = TryAcquire(h, step, at);
+      if (!missing.empty()) {
+        if (h.waiting_for != missing) {
+          if (at > h.wait_since) h.waited[h.waiting_for] += at - h.wait_since;
+          h.waiting_for = missing;
+          h.wait_since = at;
+          Note(at, h.plan.spec.id, "waiting",
+               fmt::format("{} waits for {}", config::StepKindName(step.kind), missing));
+        }
+        return;
+      }
+      if (at > h.wait_since) h.waited[h.waiting_for] += at - h.wait_since;
+      h.waiting = false;
+      double human = step.takes.Sample(h.rng);
+      const config::SiteConfig* site = Site(h);
+      if (new_visit && site && Needs(step, config::Resource::kTechnician))
+        human += site->travel.Sample(h.rng);
+      if (Needs(step, config::Resource::kKeyEscrow) && h.plan.bitlocker)
+        human += sc_.setup.key_escrow.lookup.Sample(h.rng);
+      h.stage = Stage::kHuman;
+      h.token++;
+      Continue(h, at + human);
+      return;
+    }
+    if (h.stage == Stage::kHuman) {
+      h.stage = Stage::kMachine;
+      h.outcome = Outcome{};
+      h.sub = 0;
+      StartMachine(h, step, at);  // its outcome comes back through the agenda
+      return;
+    }
+    return;
+  }
+}
+
+std::string StepLabel(const config::StepConfig& step) {
+  std::string label(config::StepKindName(step.kind));
+  if (step.kind == config::StepKind::kBoot)
+    label += ":" + std::string(config::BootTargetName(step.into));
+  return label;
+}
+
+BootTarget ToBootTarget(config::BootTarget t) {
+  switch (t) {
+    case config::BootTarget::kSafeMode:
+      return BootTarget::kSafeMode;
+    case config::BootTarget::kWinRE:
+      return BootTarget::kWinRE;
+    case config::BootTarget::kUsb:
+      return BootTarget::kUsb;
+    case config::BootTarget::kPxe:
+      return BootTarget::kPxe;
+  }
+  return BootTarget::kSafeMode;
+}
+
+void Run::TypeCommand(HostRun& h, const std::string& cmd, const std::string& text, double at,
+                      bool on_rescue) {
+  Host* target = on_rescue ? h.rescue : h.vm;
+  Status s = target ? target->SendConsole(text) : Status::FailedPrecondition("no machine");
+  if (!s.ok()) {
+    Settle(h, at, Outcome::Kind::kFailed, "console: " + s.ToString());
+    return;
+  }
+  h.expect_cmd = cmd;
+  h.phase = Phase::kCommand;
+  h.command_at = at;
+  h.last_heard = WallClock::now();
+}
+
+void Run::BootInto(HostRun& h, BootTarget target, double at) {
+  const std::string media = target == BootTarget::kUsb ? o_.usb_media : std::string();
+  Status s = h.vm->SetBoot(target, media);
+  if (s.ok()) {
+    bool was_parked = h.phase == Phase::kParked;
+    s = h.phase == Phase::kOff ? h.vm->Start() : h.vm->Reset();
+    // A reset relaunches the machine; a parked one must also run again.
+    if (s.ok() && was_parked) s = h.vm->Resume();
+  }
+  if (!s.ok()) {
+    Settle(h, at, Outcome::Kind::kFailed, "could not boot: " + s.ToString());
+    return;
+  }
+  h.phase = Phase::kBooting;
+  h.phase_start = at;
+  h.cursor = std::max(h.cursor, at);
+  h.console_env.clear();
+  h.console_bitlocker.clear();
+  h.last_heard = WallClock::now();
+}
+
+void Run::StartMachine(HostRun& h, const config::StepConfig& step, double at) {
+  using SK = config::StepKind;
+  h.cursor = std::max(h.cursor, at);
+  Note(at, h.plan.spec.id, "step", StepLabel(step));
+  Progress(at, fmt::format("{:<14} {}", h.plan.spec.id, StepLabel(step)));
+  const auto at_console = [&] {
+    if (h.phase == Phase::kConsole) return true;
+    Settle(h, at, Outcome::Kind::kFailed, "not at a recovery console");
+    return false;
+  };
+  switch (step.kind) {
+    case SK::kReboot:
+      h.step_reboots = 0;
+      if (h.phase == Phase::kParked) {
+        Status s = h.vm->Resume();
+        if (!s.ok()) {
+          Lose(h, at, "could not resume: " + s.ToString());
+          return;
+        }
+        h.phase = Phase::kBooting;
+        h.phase_start = std::max(at, h.parked_at);
+        h.reboots++;
+        h.step_reboots++;
+        h.last_heard = WallClock::now();
+      } else if (h.phase == Phase::kRunning) {
+        Settle(h, at, Outcome::Kind::kHealthy);
+      } else if (h.phase == Phase::kConsole || h.phase == Phase::kOff) {
+        BootInto(h, BootTarget::kDisk, at);
+        h.reboots++;
+        h.step_reboots++;
+      }
+      // Booting or in a crash dump: it reboots by itself; OnReset counts it.
+      return;
+    case SK::kBoot:
+      if (step.into == config::BootTarget::kUsb && o_.usb_media.empty()) {
+        Settle(h, at, Outcome::Kind::kFailed, "no USB recovery media image");
+        return;
+      }
+      BootInto(h, ToBootTarget(step.into), at);
+      return;
+    case SK::kUnlockBitlocker: {
+      if (!at_console()) return;
+      if (h.console_bitlocker != "locked") {
+        Settle(h, at, Outcome::Kind::kOk);  // nothing to unlock
+        return;
+      }
+      if (!o_.fetch_key) {
+        Settle(h, at, Outcome::Kind::kFailed, "no key escrow in this lab");
+        return;
+      }
+      Result<std::string> key = o_.fetch_key(h.plan.spec.id);
+      if (!key.ok()) {
+        Settle(h, at, Outcome::Kind::kFailed, "key escrow: " + key.status().ToString());
+        return;
+      }
+      h.keys_fetched++;
+      Note(at, h.plan.spec.id, "key-fetched", "recovery password from the key escrow");
+      TypeCommand(h, "unlock", "manage-bde -unlock C: -RecoveryPassword " + *key + "\n", at, false);
+      return;
+    }
+    case SK::kDelete:
+      if (!at_console()) return;
+      TypeCommand(h, "del",
+                  "del 'C:\\Windows\\System32\\drivers\\CrowdStrike\\" + step.pattern + "'\n", at,
+                  false);
+      return;
+    case SK::kRestart:
+      if (h.phase == Phase::kRunning) {
+        Settle(h, at, Outcome::Kind::kHealthy);
+      } else if (h.phase == Phase::kConsole) {
+        Status s = h.vm->SetBoot(BootTarget::kDisk);
+        if (s.ok()) s = h.vm->SendConsole("restart\n");
+        if (!s.ok()) {
+          Settle(h, at, Outcome::Kind::kFailed, "restart: " + s.ToString());
+          return;
+        }
+        // The guest resets itself; that reset is accounted here, not when QEMU reports it.
+        h.phase = Phase::kBooting;
+        h.phase_start = at + kConsoleCommand;
+        h.last_heard = WallClock::now();
+      } else if (h.phase == Phase::kParked || h.phase == Phase::kOff) {
+        BootInto(h, BootTarget::kDisk, at);
+      }
+      // Booting already (e.g. after a PXE repair): wait for healthy or a crash.
+      return;
+    case SK::kRescueDisk:
+    case SK::kRevertSnapshot:
+    case SK::kReimage:
+      ContinueMachine(h, step, at);
+      return;
+  }
+}
+
+// The later actions of a step, one per agenda visit (rescue-disk has several).
+void Run::ContinueMachine(HostRun& h, const config::StepConfig& step, double at) {
+  using SK = config::StepKind;
+  const auto power_off = [&](Host* vm) -> bool {
+    Status s = vm->PowerOff();
+    if (!s.ok()) {
+      Settle(h, at, Outcome::Kind::kFailed, "power off: " + s.ToString());
+      return false;
+    }
+    return true;
+  };
+  const auto start_normal = [&]() {
+    Status s = h.vm->SetBoot(BootTarget::kDisk);
+    if (s.ok()) s = h.vm->Start();
+    if (!s.ok()) {
+      Settle(h, at, Outcome::Kind::kFailed, "start: " + s.ToString());
       return;
     }
     h.phase = Phase::kBooting;
-    h.phase_start = std::max(at, h.parked_at);
-    h.cursor = std::max(h.cursor, h.phase_start);
-    h.reboots++;
+    h.phase_start = at;
+    h.cursor = std::max(h.cursor, at);
     h.last_heard = WallClock::now();
+  };
+  const auto turn_off = [&]() -> bool {
+    if (h.phase == Phase::kOff) return true;
+    if (!power_off(h.vm)) return false;
+    h.ignore_shutdowns++;
+    h.phase = Phase::kOff;
+    return true;
+  };
+
+  if (step.kind == SK::kRevertSnapshot || step.kind == SK::kReimage) {
+    if (step.kind == SK::kRevertSnapshot && !sc_.setup.snapshots.enabled) {
+      Settle(h, at, Outcome::Kind::kFailed, "the setup keeps no snapshots");
+      return;
+    }
+    if (!turn_off()) return;
+    Status s = step.kind == SK::kRevertSnapshot ? h.vm->RevertDisk() : h.vm->ReimageDisk();
+    if (!s.ok()) {
+      Settle(h, at, Outcome::Kind::kFailed, s.ToString());
+      return;
+    }
+    if (step.kind == SK::kReimage) {
+      h.data_lost = "all";
+      h.data_lost_s = 0;
+    } else {
+      double snapshot = sc_.setup.snapshots.taken_at;
+      while (snapshot > sc_.rollout.release) snapshot -= 86400;
+      h.data_lost = "since-snapshot";
+      h.data_lost_s = std::max(0.0, h.first_crash_at.value_or(at) - snapshot);
+    }
+    Note(at, h.plan.spec.id, "data-lost",
+         h.data_lost == "all" ? "all local data (reimaged)"
+                              : fmt::format("{:.0f} s of work since the snapshot", h.data_lost_s));
+    start_normal();
+    return;
+  }
+
+  // rescue-disk: 0 power off and boot the rescue VM, 1 unlock if needed, 2 delete, 3 back home.
+  switch (h.sub) {
+    case 0: {
+      if (!turn_off()) return;
+      if (!h.rescue) {
+        HostSpec spec = o_.rescue_template;
+        if (spec.kernel.empty() || spec.base_disk.empty()) {
+          Settle(h, at, Outcome::Kind::kFailed, "no rescue VM image in this lab");
+          return;
+        }
+        spec.id = h.plan.spec.id + "-rescue";
+        spec.group = "rescue";
+        spec.kernel_args.push_back("winsim.host=" + spec.id);
+        spec.network.online = false;
+        spec.extra_disks = {h.vm->SystemDisk()};
+        Result<Host*> vm = o_.backend->CreateHost(spec);
+        if (!vm.ok()) {
+          Settle(h, at, Outcome::Kind::kFailed, "rescue VM: " + vm.status().ToString());
+          return;
+        }
+        h.rescue = *vm;
+        by_rescue_id_[spec.id] = h.index;
+      }
+      Status s = h.rescue->SetBoot(BootTarget::kRescue);
+      if (s.ok()) s = h.rescue->Start();
+      if (!s.ok()) {
+        Settle(h, at, Outcome::Kind::kFailed, "rescue VM: " + s.ToString());
+        return;
+      }
+      h.rescue_running = true;
+      h.phase = Phase::kBooting;  // the rescue VM's boot, reported on the host's account
+      h.phase_start = at;
+      h.console_env.clear();
+      h.console_bitlocker.clear();
+      h.last_heard = WallClock::now();
+      return;  // the rescue console line proceeds to 1
+    }
+    case 1:
+      if (h.console_bitlocker == "locked") {
+        Result<std::string> key =
+            o_.fetch_key ? o_.fetch_key(h.plan.spec.id)
+                         : Result<std::string>(Status::Unavailable("no key escrow in this lab"));
+        if (!key.ok()) {
+          Settle(h, at, Outcome::Kind::kFailed, "key escrow: " + key.status().ToString());
+          return;
+        }
+        h.keys_fetched++;
+        Note(at, h.plan.spec.id, "key-fetched", "recovery password from the key escrow");
+        TypeCommand(h, "unlock", "manage-bde -unlock C: -RecoveryPassword " + *key + "\n", at,
+                    true);
+        return;
+      }
+      h.sub = 2;
+      [[fallthrough]];
+    case 2:
+      TypeCommand(h, "del",
+                  "del 'C:\\Windows\\System32\\drivers\\CrowdStrike\\" + step.pattern + "'\n", at,
+                  true);
+      return;
+    case 3:
+      if (h.rescue_running) {
+        if (!power_off(h.rescue)) return;
+        h.rescue_running = false;
+      }
+      h.phase = Phase::kOff;
+      start_normal();
+      return;
+    default:
+      return;
+  }
+}
+
+void Run::FinishRunbook(HostRun& h, double at) {
+  h.stage = Stage::kFinished;
+  ReleaseAll(h, at);
+}
+
+void Run::SetUp(HostRun& h, bool up, double at) {
+  if (h.up == up) return;
+  h.up = up;
+  group_up_[h.plan.spec.group] += up ? 1 : -1;
+  const std::string& hosted_on = sc_.setup.key_escrow.hosted_on;
+  bool escrow = hosted_on.empty() || group_up_[hosted_on] > 0;
+  if (escrow != escrow_up_) {
+    escrow_up_ = escrow;
+    if (o_.set_escrow_available) o_.set_escrow_available(escrow);
+    Note(at, "", "key-escrow", escrow ? "up" : "down");
+    Progress(at, std::string("key escrow ") + (escrow ? "up" : "down"));
+  }
+  for (size_t i = 0; i < sc_.setup.services.size(); ++i) {
+    const auto& svc = sc_.setup.services[i];
+    bool svc_up = true;
+    for (const auto& need : svc.needs)
+      if (group_up_[need.group] < need.at_least) svc_up = false;
+    auto& outages = outages_[i];
+    bool down_now = !outages.empty() && outages.back().second == kInf;
+    if (!svc_up && !down_now) {
+      outages.push_back({at, kInf});
+      if (at >= sc_.rollout.release) Note(at, "", "service-down", svc.name);
+    } else if (svc_up && down_now) {
+      outages.back().second = at;
+      if (at >= sc_.rollout.release) {
+        Note(at, "", "service-up", svc.name);
+        Progress(at, "service " + svc.name + " up");
+      }
+    }
+  }
+  agenda_.Push(at, {AgendaItem::Kind::kRetry, h.index, 0, false});
+}
+
+void Run::ServiceFigures(RunResult* result) const {
+  const double release = sc_.rollout.release;
+  const double end = std::max(now_, release);
+  for (size_t i = 0; i < sc_.setup.services.size(); ++i) {
+    ServiceResult r;
+    r.name = sc_.setup.services[i].name;
+    for (const auto& [down, up] : outages_[i]) {
+      double from = std::max(down, release), to = std::min(up, end);
+      if (to <= from && up != kInf) continue;
+      r.downtime_s += std::max(0.0, to - from);
+      if (!r.down_at_s) r.down_at_s = from - release;
+      if (up == kInf) {
+        r.up_at_end = false;
+        r.up_again_s.reset();
+      } else {
+        r.up_again_s = up - release;
+      }
+    }
+    result->services.push_back(r);
   }
 }
 
 void Run::Fail(HostRun& h, double at, const std::string& why) {
-  if (h.phase != Phase::kDone)
+  if (h.phase != Phase::kDone && h.phase != Phase::kOff)
     (void)h.vm->Pause();  // keep the machine for inspection, stop its CPU
+  if (h.rescue_running) {
+    (void)h.rescue->PowerOff();
+    h.rescue_running = false;
+  }
   h.phase = Phase::kDone;
   h.awaiting = false;
+  h.failed_why = why;
+  h.stage = Stage::kFinished;
+  ReleaseAll(h, at);
   Move(h, HostState::kFailed, at, why);
 }
 
 void Run::Lose(HostRun& h, double at, const std::string& why) {
   h.phase = Phase::kDone;
   h.awaiting = false;
+  h.failed_why = why;
+  h.stage = Stage::kFinished;
+  ReleaseAll(h, at);
   Move(h, HostState::kLost, at, why);
 }
 
-void Run::ProcessFleetEvent(double at, FleetEvent e) {
+void Run::ProcessAgenda(double at, const AgendaItem& item) {
   now_ = std::max(now_, at);
+  switch (item.kind) {
+    case AgendaItem::Kind::kRelease:
+    case AgendaItem::Kind::kRevert:
+    case AgendaItem::Kind::kDeadline:
+      ProcessFleetEvent(at, item.kind);
+      return;
+    case AgendaItem::Kind::kContinue: {
+      HostRun& h = hosts_[item.host];
+      if (item.token == h.token) Advance(h, at);
+      return;
+    }
+    case AgendaItem::Kind::kHealth:
+      SetUp(hosts_[item.host], item.up, at);
+      return;
+    case AgendaItem::Kind::kRetry:
+      if (item.token == 1) {
+        ActivateRunbook(hosts_[item.host], at);  // at-detection
+      } else {
+        Wake(at);
+      }
+      return;
+  }
+}
+
+void Run::ProcessFleetEvent(double at, AgendaItem::Kind e) {
   switch (e) {
-    case FleetEvent::kRelease:
-    case FleetEvent::kRevert: {
-      const ContentVersion& c = e == FleetEvent::kRelease ? o_.fault : o_.revert;
-      const char* what = e == FleetEvent::kRelease ? "release" : "revert";
+    case AgendaItem::Kind::kRelease:
+    case AgendaItem::Kind::kRevert: {
+      const bool release = e == AgendaItem::Kind::kRelease;
+      const ContentVersion& c = release ? o_.fault : o_.revert;
+      const char* what = release ? "release" : "revert";
       Status s = o_.publish ? o_.publish(c) : Status::Ok();
       Note(at, "", what,
            fmt::format("channel {} version {} {}", c.channel, c.version, c.file_name));
       Progress(at, fmt::format("{}: channel {} version {} published ({})", what, c.channel,
                                c.version, s.ok() ? c.file_name : s.ToString()));
-      (e == FleetEvent::kRelease ? released_ : reverted_) = true;
+      (release ? released_ : reverted_) = true;
       for (auto& h : hosts_) {
         if (h.phase == Phase::kRunning && h.plan.online) {
           h.awaiting = true;
@@ -430,14 +1282,14 @@ void Run::ProcessFleetEvent(double at, FleetEvent e) {
           h.fetched_at.reset();
         }
       }
-      if (e == FleetEvent::kRevert && runbook().starts == config::RunbookStart::kAfterRevert) {
+      if (!release && runbook().starts == config::RunbookStart::kAfterRevert) {
         for (auto& h : hosts_)
           if (h.crashes > 0 && !h.runbook_active) ActivateRunbook(h, at);
       }
-      break;
+      return;
     }
-    case FleetEvent::kDeadline:
-      break;
+    default:
+      return;
   }
 }
 
@@ -447,17 +1299,25 @@ Result<RunResult> Run::Execute() {
   result.run_id = o_.run_id;
   result.scenario = sc_.name;
   result.runbook = runbook().name;
+  result.setup = sc_.setup.name;
   result.backend = std::string(o_.backend->name());
   result.seed = sc_.seed;
   result.status = "running";
   result.started_at = IsoNowUtc();
+  result.release_s = sc_.rollout.release;
 
+  auto cloud = sc_.image.timing.find(config::Role::kCloudVm);
+  if (cloud != sc_.image.timing.end()) rescue_boot_ = cloud->second.boot;
+  outages_.resize(sc_.setup.services.size());
   hosts_.reserve(o_.hosts.size());
   for (size_t i = 0; i < o_.hosts.size(); ++i) {
     HostRun h;
     h.plan = o_.hosts[i];
+    h.index = i;
     auto timing = sc_.image.timing.find(h.plan.role);
     if (timing != sc_.image.timing.end()) h.timing = timing->second;
+    auto rank = o_.priority.find(h.plan.spec.group);
+    if (rank != o_.priority.end()) h.rank = rank->second;
     // Per-host stream: the same seed gives the same draws whatever order events arrive in.
     h.rng.seed(sc_.seed * 0x9E3779B97F4A7C15ULL + i);
     hosts_.push_back(std::move(h));
@@ -472,11 +1332,16 @@ Result<RunResult> Run::Execute() {
     RETURN_IF_ERROR(o_.journal->BeginRun(result, "{}"));
     for (auto& h : hosts_) (void)o_.journal->SaveHost(o_.run_id, Figures(h));
   }
+  // Nothing is up before the fleet boots: an escrow on fleet hosts waits for them too.
+  escrow_up_ = sc_.setup.key_escrow.hosted_on.empty();
+  if (o_.set_escrow_available) o_.set_escrow_available(escrow_up_);
+  for (size_t i = 0; i < sc_.setup.services.size(); ++i) outages_[i].push_back({-kInf, kInf});
 
   now_ = sc_.rollout.start;
-  fleet_events_.Push(sc_.rollout.release, FleetEvent::kRelease);
-  fleet_events_.Push(sc_.rollout.revert, FleetEvent::kRevert);
-  fleet_events_.Push(sc_.rollout.start + sc_.stop.max_scenario, FleetEvent::kDeadline);
+  deadline_ = sc_.rollout.start + sc_.stop.max_scenario;
+  agenda_.Push(sc_.rollout.release, {AgendaItem::Kind::kRelease});
+  agenda_.Push(sc_.rollout.revert, {AgendaItem::Kind::kRevert});
+  agenda_.Push(deadline_, {AgendaItem::Kind::kDeadline});
 
   Progress(now_, fmt::format("powering on {} hosts", hosts_.size()));
   for (auto& h : hosts_) {
@@ -490,29 +1355,29 @@ Result<RunResult> Run::Execute() {
     Move(h, HostState::kBooting, now_);
   }
 
-  std::string ending = "finished";
+  std::string ending;
   std::vector<HostEvent> events;
-  while (true) {
-    // Process every fleet event no machine can still precede.
+  while (ending.empty()) {
+    // Process everything on the agenda that no machine can still precede.
     double horizon = Horizon();
-    bool deadline = false;
-    while (!fleet_events_.empty() && fleet_events_.next_time() <= horizon) {
-      auto entry = fleet_events_.Pop();
-      if (entry.payload == FleetEvent::kDeadline) {
-        if (horizon == kInf) break;  // settled before the deadline: nothing more can happen
-        deadline = true;
+    while (!agenda_.empty() && agenda_.next_time() <= horizon) {
+      if (horizon == kInf && agenda_.next_time() >= deadline_) {
+        // Quiet until the deadline: settled, unless work was still planned past it.
+        bool more = agenda_.size() > 1;
+        ending = more ? "deadline" : "finished";
+        if (more) now_ = std::max(now_, deadline_);
+        break;
+      }
+      auto entry = agenda_.Pop();
+      if (entry.payload.kind == AgendaItem::Kind::kDeadline) {
+        ending = "deadline";
         now_ = std::max(now_, entry.time);
         break;
       }
-      ProcessFleetEvent(entry.time, entry.payload);
+      ProcessAgenda(entry.time, entry.payload);
       horizon = Horizon();
     }
-    if (deadline) {
-      ending = "deadline";
-      break;
-    }
-    // Settled: nothing in flight and only the deadline left.
-    if (Horizon() == kInf && fleet_events_.size() <= 1) break;
+    if (!ending.empty()) break;
 
     if (o_.cancel && o_.cancel->load()) {
       ending = "interrupted";
@@ -548,10 +1413,15 @@ Result<RunResult> Run::Execute() {
     }
   }
 
-  for (const auto& h : hosts_) {
+  for (auto& h : hosts_) {
     now_ = std::max(now_, h.cursor);
-    result.hosts.push_back(Figures(h));
+    if (h.rescue_running) {
+      (void)h.rescue->PowerOff();
+      h.rescue_running = false;
+    }
   }
+  for (const auto& h : hosts_) result.hosts.push_back(Figures(h));
+  ServiceFigures(&result);
   result.status = ending;
   result.scenario_end_s = now_;
   result.wall_s = std::chrono::duration<double>(WallClock::now() - wall_start_).count();
@@ -560,7 +1430,10 @@ Result<RunResult> Run::Execute() {
     for (const auto& hr : result.hosts) (void)o_.journal->SaveHost(o_.run_id, hr);
     RETURN_IF_ERROR(o_.journal->FinishRun(result));
   }
-  Progress(now_, fmt::format("run {} ({:.1f} s wall)", ending, result.wall_s));
+  int stalled = 0;
+  for (const auto& h : hosts_) stalled += h.waiting && !IsTerminal(h.machine.state());
+  Progress(now_, fmt::format("run {} ({:.1f} s wall){}", ending, result.wall_s,
+                             stalled ? fmt::format("; {} host(s) stalled", stalled) : ""));
   return result;
 }
 

@@ -16,6 +16,7 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,10 @@ struct HostPlan {
   HostSpec spec;
   config::Role role = config::Role::kWorkstation;
   bool online = true;  // fetches content during the release window
+  std::string site;    // the setup site the host stands at
+  bool bitlocker = false;
+  bool oob_console = false;
+  bool cloud = false;
 };
 
 // A channel file the content server can publish.
@@ -62,6 +67,15 @@ struct EngineOptions {
   // A machine that reports nothing for this long (wall) while it should is marked failed.
   std::chrono::seconds watchdog{150};
   EngineStats* stats = nullptr;  // optional
+
+  // Runbooks beyond rebooting (all optional; a step that needs a missing one fails on that host).
+  // The key escrow: looks up a host's recovery password (a real request; the escrow counts it).
+  std::function<Result<std::string>(const std::string& host_id)> fetch_key;
+  // Tells the real escrow service whether it is up (its hosting group has a healthy host).
+  std::function<void(bool up)> set_escrow_available;
+  std::string usb_media;     // WinPE image attached by `boot: usb`
+  HostSpec rescue_template;  // a rescue VM: kernel, initrd, base_disk (its WinPE media), memory
+  std::map<std::string, int> priority;  // group → rank (config::PriorityRanks); absent = 0
 };
 
 // Runs the scenario to its end (all hosts settled, deadline, wall limit or cancel) and returns what

@@ -39,6 +39,12 @@ std::optional<GuestSignal> ParseGuestSignal(std::string_view line) {
   if (source == "winsim") {
     if (verb == "ready")
       sig.kind = K::kReady;
+    else if (verb == "repair")
+      sig.kind = K::kRepair;
+    else if (verb == "boot-failed")
+      sig.kind = K::kBootFailed;
+    else if (sig.fields.count("cmd"))
+      sig.kind = K::kCommand;
     else if (sig.fields.count("phase"))
       sig.kind = K::kPhase;
     else
