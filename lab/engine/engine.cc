@@ -1297,6 +1297,8 @@ Result<RunResult> Run::Execute() {
   wall_start_ = WallClock::now();
   RunResult result;
   result.run_id = o_.run_id;
+  result.comparison_id = o_.comparison_id;
+  result.repetition = o_.repetition;
   result.scenario = sc_.name;
   result.runbook = runbook().name;
   result.setup = sc_.setup.name;

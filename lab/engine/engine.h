@@ -55,6 +55,8 @@ struct EngineStats {
 struct EngineOptions {
   const config::ScenarioConfig* scenario = nullptr;
   std::string run_id;
+  std::string comparison_id;  // when the run is a repetition of `chaoslab compare`
+  int repetition = 0;
   Backend* backend = nullptr;
   Journal* journal = nullptr;  // optional
   std::vector<HostPlan> hosts;
