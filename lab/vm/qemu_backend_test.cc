@@ -417,12 +417,24 @@ TEST(SystemDiskTest, RevertAndReimageRefuseADiskAnotherQemuHasOpen) {
   bp::child holder(qemu, "-M", "none", "-nodefaults", "-no-user-config", "-display", "none",
                    "-drive", "file=" + overlay + ",if=none,id=d,format=qcow2",
                    bp::std_out > bp::null, bp::std_err > bp::null);
-  Status revert;
-  for (int i = 0; i < 100; ++i) {  // until QEMU has opened (and locked) the disk
-    revert = host->RevertDisk();
-    if (!revert.ok()) break;
-    std::this_thread::sleep_for(milliseconds(50));
+  // Wait until QEMU holds its locks on the disk (OFD locks, listed in /proc/locks by inode). Not by
+  // trying RevertDisk: QEMU itself gives up if it opens the disk while qemu-img holds it.
+  struct stat st {};
+  ASSERT_EQ(stat(overlay.c_str(), &st), 0);
+  const std::string inode = ":" + std::to_string(st.st_ino);
+  auto locked = [&] {
+    std::ifstream locks("/proc/locks");
+    std::string word;
+    while (locks >> word) {
+      if (word.size() > inode.size() && word.ends_with(inode)) return true;
+    }
+    return false;
+  };
+  for (int i = 0; i < 500 && !locked() && holder.running(); ++i) {
+    std::this_thread::sleep_for(milliseconds(20));
   }
+  ASSERT_TRUE(locked()) << "QEMU did not open the disk";
+  Status revert = host->RevertDisk();
   EXPECT_EQ(revert.code(), ErrorCode::kFailedPrecondition) << revert.ToString();
   EXPECT_NE(revert.message().find("in use by another machine"), std::string::npos)
       << revert.ToString();
