@@ -6,16 +6,28 @@
 #include <string>
 #include <vector>
 
+#include "lab/report/text_table.h"
+
 namespace chaoslab {
 namespace {
 
+using report_internal::TextTable;
+
 constexpr const char* kNone = "–";  // shown for values that do not exist (no recovery, no crash)
 
-// Seconds as [-]mm:ss, minutes unbounded (e.g. 125:03).
-std::string MinSec(double seconds) {
+// Seconds as [-]mm:ss below an hour, [-]h:mm:ss from an hour on (e.g. 12:34, 2:05:00).
+std::string Duration(double seconds) {
   long long total = std::llround(std::fabs(seconds));
-  return fmt::format("{}{:02}:{:02}", seconds < 0 && total > 0 ? "-" : "", total / 60, total % 60);
+  const char* sign = seconds < 0 && total > 0 ? "-" : "";
+  if (total < 3600) return fmt::format("{}{:02}:{:02}", sign, total / 60, total % 60);
+  return fmt::format("{}{}:{:02}:{:02}", sign, total / 3600, total / 60 % 60, total % 60);
 }
+
+std::string OptDuration(const std::optional<double>& seconds) {
+  return seconds ? Duration(*seconds) : kNone;
+}
+
+std::string Hours(double seconds) { return fmt::format("{:.1f}", seconds / 3600.0); }
 
 // Seconds since midnight as HH:MM, with "+Nd" once the scenario runs past midnight.
 std::string ClockTime(double seconds_since_midnight) {
@@ -28,51 +40,6 @@ std::string ClockTime(double seconds_since_midnight) {
 
 std::string Percent(double fraction) { return fmt::format("{:.1f}", fraction * 100.0); }
 
-// Display width of UTF-8 text: counts code points, not bytes (so "–" is one column).
-size_t Width(const std::string& text) {
-  size_t width = 0;
-  for (unsigned char c : text) width += (c & 0xC0) != 0x80;
-  return width;
-}
-
-// A plain-text table whose columns are as wide as their widest cell. Not thread-safe.
-class TextTable {
- public:
-  // `right_aligned[i]` says whether column i holds numbers (right-aligned).
-  TextTable(std::vector<std::string> header, std::vector<bool> right_aligned)
-      : right_(std::move(right_aligned)) {
-    rows_.push_back(std::move(header));
-  }
-  void AddRow(std::vector<std::string> row) { rows_.push_back(std::move(row)); }
-  void AddRule() { rows_.push_back({}); }  // an empty row prints as a dashed line
-
-  void Print(std::ostream& out) const {
-    std::vector<size_t> widths(right_.size(), 0);
-    for (const auto& row : rows_) {
-      for (size_t i = 0; i < row.size() && i < widths.size(); ++i) {
-        widths[i] = std::max(widths[i], Width(row[i]));
-      }
-    }
-    size_t total = 0;
-    for (size_t w : widths) total += w + 2;
-    for (const auto& row : rows_) {
-      std::string line;
-      if (row.empty()) line.assign(total - 2, '-');
-      for (size_t i = 0; i < row.size() && i < widths.size(); ++i) {
-        std::string pad(widths[i] - Width(row[i]), ' ');
-        if (i > 0) line += "  ";
-        line += right_[i] ? pad + row[i] : row[i] + pad;
-      }
-      while (!line.empty() && line.back() == ' ') line.pop_back();
-      out << "  " << line << '\n';
-    }
-  }
-
- private:
-  std::vector<bool> right_;
-  std::vector<std::vector<std::string>> rows_;
-};
-
 std::vector<std::string> GroupRow(const GroupResult& g) {
   return {g.name,
           std::to_string(g.hosts),
@@ -83,7 +50,7 @@ std::vector<std::string> GroupRow(const GroupResult& g) {
           std::to_string(g.recovered),
           std::to_string(g.failed),
           std::to_string(g.lost),
-          g.mttr_s ? MinSec(*g.mttr_s) : kNone};
+          OptDuration(g.mttr_s)};
 }
 
 nlohmann::json Optional(const std::optional<double>& value) {
@@ -101,18 +68,103 @@ nlohmann::json GroupJson(const GroupResult& g) {
           {"recovered", g.recovered},
           {"failed", g.failed},
           {"lost", g.lost},
-          {"mttr_s", Optional(g.mttr_s)}};
+          {"mttr_s", Optional(g.mttr_s)},
+          {"recovery",
+           {{"p50_s", Optional(g.recovery.p50_s)},
+            {"p90_s", Optional(g.recovery.p90_s)},
+            {"p99_s", Optional(g.recovery.p99_s)},
+            {"healthy_50_s", Optional(g.recovery.healthy_50_s)},
+            {"healthy_90_s", Optional(g.recovery.healthy_90_s)},
+            {"healthy_99_s", Optional(g.recovery.healthy_99_s)}}},
+          {"technician_s", g.technician_s},
+          {"keys_fetched", g.keys_fetched},
+          {"data_lost_hosts", g.data_lost_hosts},
+          {"data_lost_s", g.data_lost_s}};
+}
+
+// The second group table: how fast the group came back and what it cost.
+std::vector<std::string> RecoveryRow(const GroupResult& g) {
+  return {g.name,
+          OptDuration(g.recovery.p50_s),
+          OptDuration(g.recovery.p90_s),
+          OptDuration(g.recovery.p99_s),
+          OptDuration(g.recovery.healthy_50_s),
+          OptDuration(g.recovery.healthy_90_s),
+          OptDuration(g.recovery.healthy_99_s),
+          Hours(g.technician_s),
+          std::to_string(g.keys_fetched),
+          std::to_string(g.data_lost_hosts),
+          Hours(g.data_lost_s)};
+}
+
+// What else happened to a host, only the parts that apply (most hosts have none).
+std::string HostNotes(const HostResult& h) {
+  std::vector<std::string> notes;
+  if (h.bitlocker) notes.push_back("BitLocker");
+  if (h.technician_s > 0) notes.push_back("technician " + Duration(h.technician_s));
+  if (h.keys_fetched > 0) notes.push_back(fmt::format("keys {}", h.keys_fetched));
+  if (h.waited_s > 0) {
+    notes.push_back("waited " + Duration(h.waited_s) +
+                    (h.waited_for.empty() ? "" : " for " + h.waited_for));
+  }
+  if (!h.data_lost.empty()) {
+    notes.push_back("data lost (" + h.data_lost + ", " + Duration(h.data_lost_s) + ")");
+  }
+  if (!h.failed_why.empty()) notes.push_back("why: " + h.failed_why);
+  std::string text;
+  for (const std::string& note : notes) text += (text.empty() ? "" : "; ") + note;
+  return text;
+}
+
+nlohmann::json ServiceJson(const ServiceResult& s) {
+  return {{"name", s.name},
+          {"downtime_s", s.downtime_s},
+          {"down_at_s", Optional(s.down_at_s)},
+          {"up_again_s", Optional(s.up_again_s)},
+          {"up_at_end", s.up_at_end}};
+}
+
+nlohmann::json HostJson(const HostResult& h) {
+  auto text_or_null = [](const std::string& text) {
+    return text.empty() ? nlohmann::json(nullptr) : nlohmann::json(text);
+  };
+  return {{"id", h.id},
+          {"group", h.group},
+          {"site", text_or_null(h.site)},
+          {"role", text_or_null(h.role)},
+          {"bitlocker", h.bitlocker},
+          {"state", h.final_state},
+          {"exposed", h.exposed},
+          {"crashes", h.crashes},
+          {"first_crash_s", Optional(h.first_crash_s)},
+          {"boot_loop", h.boot_loop},
+          {"recovered", h.recovered},
+          {"reboots", h.reboots},
+          {"time_to_recover_s", Optional(h.time_to_recover_s)},
+          {"recovered_at_s", Optional(h.recovered_at_s)},
+          {"recovered_by", text_or_null(h.recovered_by)},
+          {"stop_code", text_or_null(h.stop_code)},
+          {"technician_s", h.technician_s},
+          {"waited_s", h.waited_s},
+          {"waited_for", text_or_null(h.waited_for)},
+          {"keys_fetched", h.keys_fetched},
+          {"data_lost", text_or_null(h.data_lost)},
+          {"data_lost_s", h.data_lost_s},
+          {"failed_why", text_or_null(h.failed_why)}};
 }
 
 }  // namespace
 
 void PrintTable(const RunResult& run, std::ostream& out) {
   out << fmt::format("Run {}  [{}]\n", run.run_id, run.status);
-  out << fmt::format("  scenario {}  runbook {}  backend {}  seed {}\n", run.scenario, run.runbook,
-                     run.backend, run.seed);
-  out << fmt::format("  started {}  wall time {:.1f} s  scenario end {}\n\n",
+  out << fmt::format("  scenario {}  runbook {}  setup {}  backend {}  seed {}\n", run.scenario,
+                     run.runbook, run.setup.empty() ? kNone : run.setup, run.backend, run.seed);
+  if (!run.comparison_id.empty()) {
+    out << fmt::format("  comparison {}  repetition {}\n", run.comparison_id, run.repetition + 1);
+  }
+  out << fmt::format("  started {}  wall time {:.1f} s  release {}  scenario end {}\n\n",
                      run.started_at.empty() ? kNone : run.started_at, run.wall_s,
-                     ClockTime(run.scenario_end_s));
+                     ClockTime(run.release_s), ClockTime(run.scenario_end_s));
 
   TextTable groups({"group", "hosts", "exposed", "crashed", "crash %", "boot-loop %", "recovered",
                     "failed", "lost", "MTTR"},
@@ -123,15 +175,67 @@ void PrintTable(const RunResult& run, std::ostream& out) {
   groups.Print(out);
   out << '\n';
 
-  TextTable hosts({"host", "group", "state", "crashes", "first crash", "boot-loop", "recovered",
-                   "recover", "stop code"},
-                  {false, false, false, true, true, false, false, true, false});
+  out << "  Time to recover (percentiles) and until a share of hosts is healthy for good, after "
+         "release:\n";
+  TextTable recovery({"group", "p50", "p90", "p99", "50 % up", "90 % up", "99 % up", "technician h",
+                      "keys", "data lost", "data lost h"},
+                     {false, true, true, true, true, true, true, true, true, true, true});
+  for (const GroupResult& g : run.groups) recovery.AddRow(RecoveryRow(g));
+  recovery.AddRule();
+  recovery.AddRow(RecoveryRow(run.fleet));
+  recovery.Print(out);
+  out << '\n';
+
+  if (!run.services.empty()) {
+    TextTable services({"service", "downtime", "down at", "up again", "at end"},
+                       {false, true, true, true, false});
+    for (const ServiceResult& s : run.services) {
+      services.AddRow(
+          {s.name, Duration(s.downtime_s), s.down_at_s ? "+" + Duration(*s.down_at_s) : kNone,
+           s.up_again_s ? "+" + Duration(*s.up_again_s) : kNone, s.up_at_end ? "up" : "down"});
+    }
+    services.Print(out);
+    out << '\n';
+  }
+
+  // Site, role and "recovered by" only when the run has them, so a plain run stays narrow.
+  bool any_site = false, any_role = false, any_by = false;
   for (const HostResult& h : run.hosts) {
-    hosts.AddRow({h.id, h.group, h.final_state, std::to_string(h.crashes),
-                  h.first_crash_s ? "+" + MinSec(*h.first_crash_s) : kNone,
-                  h.boot_loop ? "yes" : "no", h.recovered ? "yes" : "no",
-                  h.time_to_recover_s ? MinSec(*h.time_to_recover_s) : kNone,
-                  h.stop_code.empty() ? kNone : h.stop_code});
+    any_site |= !h.site.empty();
+    any_role |= !h.role.empty();
+    any_by |= !h.recovered_by.empty();
+  }
+  std::vector<std::string> header = {"host", "group"};
+  std::vector<bool> right = {false, false};
+  auto column = [&](bool wanted, const char* name, bool right_aligned) {
+    if (!wanted) return;
+    header.push_back(name);
+    right.push_back(right_aligned);
+  };
+  column(any_site, "site", false);
+  column(any_role, "role", false);
+  column(true, "state", false);
+  column(true, "crashes", true);
+  column(true, "first crash", true);
+  column(true, "boot-loop", false);
+  column(true, "recovered", false);
+  column(true, "recover", true);
+  column(any_by, "by", false);
+  column(true, "stop code", false);
+  column(true, "notes", false);
+  TextTable hosts(header, right);
+  for (const HostResult& h : run.hosts) {
+    std::vector<std::string> row = {h.id, h.group};
+    if (any_site) row.push_back(h.site.empty() ? kNone : h.site);
+    if (any_role) row.push_back(h.role.empty() ? kNone : h.role);
+    row.insert(row.end(), {h.final_state, std::to_string(h.crashes),
+                           h.first_crash_s ? "+" + Duration(*h.first_crash_s) : kNone,
+                           h.boot_loop ? "yes" : "no", h.recovered ? "yes" : "no",
+                           OptDuration(h.time_to_recover_s)});
+    if (any_by) row.push_back(h.recovered_by.empty() ? kNone : h.recovered_by);
+    row.push_back(h.stop_code.empty() ? kNone : h.stop_code);
+    row.push_back(HostNotes(h));
+    hosts.AddRow(std::move(row));
   }
   hosts.Print(out);
 }
@@ -140,32 +244,27 @@ nlohmann::json ToJson(const RunResult& run) {
   nlohmann::json groups = nlohmann::json::array();
   for (const GroupResult& g : run.groups) groups.push_back(GroupJson(g));
   nlohmann::json hosts = nlohmann::json::array();
-  for (const HostResult& h : run.hosts) {
-    hosts.push_back({{"id", h.id},
-                     {"group", h.group},
-                     {"state", h.final_state},
-                     {"exposed", h.exposed},
-                     {"crashes", h.crashes},
-                     {"first_crash_s", Optional(h.first_crash_s)},
-                     {"boot_loop", h.boot_loop},
-                     {"recovered", h.recovered},
-                     {"reboots", h.reboots},
-                     {"time_to_recover_s", Optional(h.time_to_recover_s)},
-                     {"stop_code", h.stop_code.empty() ? nlohmann::json(nullptr)
-                                                       : nlohmann::json(h.stop_code)}});
-  }
+  for (const HostResult& h : run.hosts) hosts.push_back(HostJson(h));
+  nlohmann::json services = nlohmann::json::array();
+  for (const ServiceResult& s : run.services) services.push_back(ServiceJson(s));
   return {{"run_id", run.run_id},
+          {"comparison_id",
+           run.comparison_id.empty() ? nlohmann::json(nullptr) : nlohmann::json(run.comparison_id)},
+          {"repetition", run.repetition},
           {"scenario", run.scenario},
           {"runbook", run.runbook},
+          {"setup", run.setup},
           {"backend", run.backend},
           {"seed", run.seed},
           {"status", run.status},
           {"started_at", run.started_at},
           {"wall_s", run.wall_s},
+          {"release_s", run.release_s},
           {"scenario_end_s", run.scenario_end_s},
           {"fleet", GroupJson(run.fleet)},
           {"groups", std::move(groups)},
-          {"hosts", std::move(hosts)}};
+          {"hosts", std::move(hosts)},
+          {"services", std::move(services)}};
 }
 
 }  // namespace chaoslab

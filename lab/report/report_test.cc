@@ -133,5 +133,111 @@ TEST(ToJsonTest, KeysAndValues) {
   EXPECT_TRUE(db["stop_code"].is_null());
 }
 
+// A run with the issue-4 figures: sites, roles, BitLocker, escrow keys, data lost, services.
+RunResult RunbookRun() {
+  RunResult run = SampleRun();
+  run.setup = "hospital";
+  run.comparison_id = "c-1";
+  run.repetition = 1;
+  run.release_s = 4 * 3600 + 9 * 60;
+  run.hosts[0].site = "main";
+  run.hosts[0].role = "workstation";
+  run.hosts[0].bitlocker = true;
+  run.hosts[0].recovered_at_s = 824;
+  run.hosts[0].recovered_by = "safe-mode-delete";
+  run.hosts[0].technician_s = 1500;
+  run.hosts[0].waited_s = 4200;
+  run.hosts[0].waited_for = "key-escrow";
+  run.hosts[0].keys_fetched = 1;
+  run.hosts[1].failed_why = "no technician";
+  run.hosts[1].data_lost = "all";
+  run.hosts[1].data_lost_s = 7200;
+  run.services = {{"crew-scheduling", 5400, 10, 5410, true},
+                  {"email", 9000, 30, std::nullopt, false}};
+  Summarize(&run);
+  return run;
+}
+
+TEST(PrintTableTest, RecoveryServicesAndNotes) {
+  std::ostringstream out;
+  PrintTable(RunbookRun(), out);
+  const std::string text = out.str();
+  for (const char* expected : {"setup hospital", "comparison c-1  repetition 2", "release 04:09",
+                               "site", "role", "main", "workstation", "safe-mode-delete"}) {
+    EXPECT_NE(text.find(expected), std::string::npos) << expected << "\n" << text;
+  }
+  // The recovery table: the fleet row (p50/p90/p99 of the one recovered host = 12:34; 50 % of
+  // 3 hosts up at 13:44 (ws-01 back at 824 s), 90 % never (dc-01 is lost); technician 0.4 h,
+  // 1 key, 1 host lost 2.0 h of data).
+  std::istringstream lines(text);
+  std::vector<std::string> fleet_lines;
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("  fleet ", 0) == 0) fleet_lines.push_back(line);
+  }
+  ASSERT_EQ(fleet_lines.size(), 2u) << text;
+  EXPECT_EQ(
+      fleet_lines[1],
+      "  fleet         12:34  12:34  12:34    13:44        –        –           0.4     1     "
+      "     1          2.0");
+  const std::string crew = LineStartingWith(text, "crew-scheduling");
+  EXPECT_NE(crew.find("1:30:00"), std::string::npos) << crew;
+  EXPECT_NE(crew.find("+1:30:10"), std::string::npos) << crew;
+  EXPECT_NE(crew.find("up"), std::string::npos) << crew;
+  const std::string email = LineStartingWith(text, "email");
+  EXPECT_NE(email.find("2:30:00"), std::string::npos) << email;
+  EXPECT_NE(email.find("down"), std::string::npos) << email;
+  const std::string ws = LineStartingWith(text, "ws-01");
+  EXPECT_NE(ws.find("BitLocker; technician 25:00; keys 1; waited 1:10:00 for key-escrow"),
+            std::string::npos)
+      << ws;
+  const std::string dc = LineStartingWith(text, "dc-01");
+  EXPECT_NE(dc.find("data lost (all, 2:00:00); why: no technician"), std::string::npos) << dc;
+}
+
+TEST(PrintTableTest, PlainRunHasNoSiteRoleOrServiceTable) {
+  std::ostringstream out;
+  PrintTable(SampleRun(), out);
+  const std::string text = out.str();
+  EXPECT_EQ(text.find(" site "), std::string::npos) << text;
+  EXPECT_EQ(text.find(" role "), std::string::npos) << text;
+  EXPECT_EQ(text.find("service"), std::string::npos) << text;
+  EXPECT_EQ(text.find("comparison"), std::string::npos) << text;
+}
+
+TEST(ToJsonTest, RunbookFieldsAndServices) {
+  const nlohmann::json j = ToJson(RunbookRun());
+  EXPECT_EQ(j["setup"], "hospital");
+  EXPECT_EQ(j["comparison_id"], "c-1");
+  EXPECT_EQ(j["repetition"], 1);
+  EXPECT_DOUBLE_EQ(j["release_s"].get<double>(), 14940);
+  const auto& recovery = j["fleet"]["recovery"];
+  EXPECT_DOUBLE_EQ(recovery["p50_s"].get<double>(), 754);
+  EXPECT_DOUBLE_EQ(recovery["healthy_50_s"].get<double>(), 824);
+  EXPECT_TRUE(recovery["healthy_90_s"].is_null());
+  EXPECT_DOUBLE_EQ(j["fleet"]["technician_s"].get<double>(), 1500);
+  EXPECT_EQ(j["fleet"]["keys_fetched"], 1);
+  EXPECT_EQ(j["fleet"]["data_lost_hosts"], 1);
+  EXPECT_DOUBLE_EQ(j["fleet"]["data_lost_s"].get<double>(), 7200);
+  const auto& ws = j["hosts"][0];
+  EXPECT_EQ(ws["site"], "main");
+  EXPECT_EQ(ws["role"], "workstation");
+  EXPECT_EQ(ws["bitlocker"], true);
+  EXPECT_DOUBLE_EQ(ws["recovered_at_s"].get<double>(), 824);
+  EXPECT_EQ(ws["recovered_by"], "safe-mode-delete");
+  EXPECT_DOUBLE_EQ(ws["waited_s"].get<double>(), 4200);
+  EXPECT_EQ(ws["waited_for"], "key-escrow");
+  EXPECT_EQ(ws["keys_fetched"], 1);
+  EXPECT_TRUE(ws["data_lost"].is_null());
+  const auto& dc = j["hosts"][1];
+  EXPECT_EQ(dc["data_lost"], "all");
+  EXPECT_EQ(dc["failed_why"], "no technician");
+  ASSERT_EQ(j["services"].size(), 2u);
+  EXPECT_EQ(j["services"][0]["name"], "crew-scheduling");
+  EXPECT_DOUBLE_EQ(j["services"][0]["downtime_s"].get<double>(), 5400);
+  EXPECT_DOUBLE_EQ(j["services"][0]["up_again_s"].get<double>(), 5410);
+  EXPECT_TRUE(j["services"][1]["up_again_s"].is_null());
+  EXPECT_EQ(j["services"][1]["up_at_end"], false);
+}
+
 }  // namespace
 }  // namespace chaoslab

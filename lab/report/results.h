@@ -91,6 +91,17 @@ struct RunResult {
   int repetition = 0;    // 0-based, within its comparison cell
 };
 
+// When a host was out of service, in scenario seconds after release: from its first crash until it
+// was healthy again (`until_s`; empty = not healthy again by the end of the run). Hosts that never
+// crashed have no outage, unless the run ended with them failed or lost (then: down from release,
+// for good). A recovered host without a recorded recovery time counts as back at its first crash.
+// Summarize (time until X % healthy) and the HTML recovery curve both use this one definition.
+struct Outage {
+  double from_s = 0;
+  std::optional<double> until_s;
+};
+std::optional<Outage> HostOutage(const HostResult& host);
+
 // Recomputes group and fleet figures from hosts (groups listed in the order first seen), including
 // RecoveryStats. Services are filled by the engine and left alone.
 void Summarize(RunResult* run);
