@@ -1,7 +1,12 @@
 #include "lab/config/config.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstdlib>
+#include <numbers>
 #include <utility>
+
+#include "lab/config/config_loader.h"
 
 namespace chaoslab::config {
 namespace {
@@ -49,7 +54,32 @@ const NameTable<RunbookStart>& RunbookStartTable() {
 }
 
 const NameTable<StepKind>& StepKindTable() {
-  static const auto* table = new NameTable<StepKind>{{StepKind::kReboot, "reboot"}};
+  static const auto* table =
+      new NameTable<StepKind>{{StepKind::kReboot, "reboot"},
+                              {StepKind::kBoot, "boot"},
+                              {StepKind::kUnlockBitlocker, "unlock-bitlocker"},
+                              {StepKind::kDelete, "delete"},
+                              {StepKind::kRestart, "restart"},
+                              {StepKind::kRescueDisk, "rescue-disk"},
+                              {StepKind::kRevertSnapshot, "revert-snapshot"},
+                              {StepKind::kReimage, "reimage"}};
+  return *table;
+}
+
+const NameTable<BootTarget>& BootTargetTable() {
+  static const auto* table = new NameTable<BootTarget>{{BootTarget::kSafeMode, "safe-mode"},
+                                                       {BootTarget::kWinRE, "winre"},
+                                                       {BootTarget::kUsb, "usb"},
+                                                       {BootTarget::kPxe, "pxe"}};
+  return *table;
+}
+
+const NameTable<Resource>& ResourceTable() {
+  static const auto* table = new NameTable<Resource>{{Resource::kTechnician, "technician"},
+                                                     {Resource::kRemoteConsole, "remote-console"},
+                                                     {Resource::kUsbStick, "usb-stick"},
+                                                     {Resource::kKeyEscrow, "key-escrow"},
+                                                     {Resource::kPxeServer, "pxe-server"}};
   return *table;
 }
 
@@ -89,6 +119,8 @@ std::string_view FaultKindName(FaultKind k) { return NameIn(FaultKindTable(), k)
 std::string_view RolloutPolicyName(RolloutPolicy p) { return NameIn(RolloutPolicyTable(), p); }
 std::string_view RunbookStartName(RunbookStart s) { return NameIn(RunbookStartTable(), s); }
 std::string_view StepKindName(StepKind k) { return NameIn(StepKindTable(), k); }
+std::string_view BootTargetName(BootTarget t) { return NameIn(BootTargetTable(), t); }
+std::string_view ResourceName(Resource r) { return NameIn(ResourceTable(), r); }
 std::string_view BackendKindName(BackendKind b) { return NameIn(BackendKindTable(), b); }
 
 std::optional<Role> ParseRole(std::string_view name) { return ParseIn(RoleTable(), name); }
@@ -104,6 +136,12 @@ std::optional<RunbookStart> ParseRunbookStart(std::string_view name) {
 }
 std::optional<StepKind> ParseStepKind(std::string_view name) {
   return ParseIn(StepKindTable(), name);
+}
+std::optional<BootTarget> ParseBootTarget(std::string_view name) {
+  return ParseIn(BootTargetTable(), name);
+}
+std::optional<Resource> ParseResource(std::string_view name) {
+  return ParseIn(ResourceTable(), name);
 }
 std::optional<BackendKind> ParseBackendKind(std::string_view name) {
   return ParseIn(BackendKindTable(), name);
@@ -133,6 +171,14 @@ const std::vector<StepKind>& AllStepKinds() {
   static const auto* all = new std::vector<StepKind>(ValuesOf(StepKindTable()));
   return *all;
 }
+const std::vector<BootTarget>& AllBootTargets() {
+  static const auto* all = new std::vector<BootTarget>(ValuesOf(BootTargetTable()));
+  return *all;
+}
+const std::vector<Resource>& AllResources() {
+  static const auto* all = new std::vector<Resource>(ValuesOf(ResourceTable()));
+  return *all;
+}
 const std::vector<BackendKind>& AllBackendKinds() {
   static const auto* all = new std::vector<BackendKind>(ValuesOf(BackendKindTable()));
   return *all;
@@ -147,6 +193,85 @@ int64_t TotalHosts(const SetupConfig& setup) {
   int64_t total = 0;
   for (const GroupConfig& group : setup.groups) total += group.count;
   return total;
+}
+
+// z of the standard normal at the 90th percentile: p90 = median * exp(sigma * z90).
+constexpr double kZ90 = 1.2815515655446004;
+
+namespace {
+
+double LognormalSigma(Seconds median, Seconds p90) {
+  if (median <= 0 || p90 <= median) return 0;
+  return std::log(p90 / median) / kZ90;
+}
+
+}  // namespace
+
+Seconds Distribution::SampleUnit(double u1, double u2) const {
+  u1 = std::clamp(u1, 0.0, 1.0);
+  u2 = std::clamp(u2, 0.0, 1.0);
+  switch (kind) {
+    case Kind::kConstant:
+      return std::max(a, 0.0);
+    case Kind::kUniform:
+      return std::max(a + u1 * (b - a), 0.0);
+    case Kind::kTriangular: {
+      // Inverse CDF: the density rises linearly from a to the mode b and falls to c.
+      if (c <= a) return std::max(a, 0.0);
+      const double at_mode = (b - a) / (c - a);
+      const double x = u1 < at_mode ? a + std::sqrt(u1 * (c - a) * (b - a))
+                                    : c - std::sqrt((1 - u1) * (c - a) * (c - b));
+      return std::max(x, 0.0);
+    }
+    case Kind::kLognormal: {
+      if (a <= 0) return 0;
+      // Box-Muller: 1 - u1 is in (0, 1], so the logarithm is finite.
+      const double z = std::sqrt(-2 * std::log(1 - u1)) * std::cos(2 * std::numbers::pi * u2);
+      return a * std::exp(LognormalSigma(a, b) * z);
+    }
+  }
+  std::abort();  // every kind is handled above
+}
+
+Seconds Distribution::Mean() const {
+  switch (kind) {
+    case Kind::kConstant:
+      return a;
+    case Kind::kUniform:
+      return (a + b) / 2;
+    case Kind::kTriangular:
+      return (a + b + c) / 3;
+    case Kind::kLognormal: {
+      const double sigma = LognormalSigma(a, b);
+      return a * std::exp(sigma * sigma / 2);
+    }
+  }
+  std::abort();
+}
+
+std::string Distribution::ToString() const {
+  switch (kind) {
+    case Kind::kConstant:
+      return FormatDuration(a);
+    case Kind::kUniform:
+      return "uniform(" + FormatDuration(a) + ", " + FormatDuration(b) + ")";
+    case Kind::kTriangular:
+      return "triangular(" + FormatDuration(a) + ", " + FormatDuration(b) + ", " +
+             FormatDuration(c) + ")";
+    case Kind::kLognormal:
+      return "lognormal(median " + FormatDuration(a) + ", p90 " + FormatDuration(b) + ")";
+  }
+  std::abort();
+}
+
+bool ConditionsMatch(const Conditions& when, const GroupConfig& group) {
+  auto in = [](const auto& list, const auto& value) {
+    return list.empty() || std::find(list.begin(), list.end(), value) != list.end();
+  };
+  if (when.bitlocker && *when.bitlocker != group.bitlocker) return false;
+  if (when.oob_console && *when.oob_console != group.oob_console) return false;
+  if (when.cloud && *when.cloud != group.cloud) return false;
+  return in(when.roles, group.role) && in(when.groups, group.name) && in(when.sites, group.site);
 }
 
 }  // namespace chaoslab::config

@@ -100,8 +100,10 @@ struct Distribution {
   // Draws one value (>= 0) from `rng`; the same rng state gives the same value on every machine.
   template <typename Rng>
   Seconds Sample(Rng& rng) const {
-    return SampleUnit(static_cast<double>(rng() >> 11) * 0x1.0p-53,
-                      static_cast<double>(rng() >> 11) * 0x1.0p-53);
+    // Two statements: the order in which function arguments are evaluated is unspecified.
+    const double u1 = static_cast<double>(rng() >> 11) * 0x1.0p-53;
+    const double u2 = static_cast<double>(rng() >> 11) * 0x1.0p-53;
+    return SampleUnit(u1, u2);
   }
   // Deterministic transform of two uniforms in [0, 1) (the second only for lognormal).
   Seconds SampleUnit(double u1, double u2) const;
@@ -237,6 +239,10 @@ struct Conditions {
   std::vector<std::string> sites;
   SourceLocation where;
 };
+
+// Whether every condition of `when` holds for the hosts of `group` (all facts `when` can test are
+// facts of a whole group).
+bool ConditionsMatch(const Conditions& when, const GroupConfig& group);
 
 struct StepConfig {
   StepKind kind = StepKind::kReboot;

@@ -2,6 +2,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
@@ -13,8 +14,10 @@
 #include <initializer_list>
 #include <limits>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <system_error>
+#include <tuple>
 #include <utility>
 
 namespace chaoslab::config {
@@ -141,7 +144,7 @@ Result<YAML::Node> ParseFile(std::string_view kind, const std::string& as_writte
 class Fields {
  public:
   static Result<Fields> Open(const YamlFile& file, const YAML::Node& node, const std::string& what,
-                             std::initializer_list<std::string_view> allowed) {
+                             const std::vector<std::string_view>& allowed) {
     std::vector<std::string> allowed_names(allowed.begin(), allowed.end());
     if (!node.IsMap()) {
       return file.Error(node, "expected " + what + " (a map with keys " + Join(allowed_names) +
@@ -313,35 +316,438 @@ Status ExpectNonEmptyList(const YamlFile& file, const YAML::Node& node, const st
   return Status::Ok();
 }
 
+// --- Distributions and lists --------------------------------------------------------------------
+
+constexpr char kDistributionForms[] =
+    "a duration ('5m') or a distribution ({uniform: [5m, 20m]}, {triangular: [3m, 5m, 20m]} or "
+    "{lognormal: {median: 10m, p90: 30m}})";
+
+// The durations of a `[a, b, ...]` list with exactly `n` entries.
+Result<std::vector<Seconds>> ReadDurationList(const YamlFile& file, const YAML::Node& node,
+                                              const std::string& what, size_t n) {
+  if (!node.IsSequence() || node.size() != n) {
+    return file.Error(
+        node,
+        what + ": expected a list of " + std::to_string(n) + " durations, got " +
+            (node.IsSequence() ? "a list of " + std::to_string(node.size()) : Describe(node)));
+  }
+  std::vector<Seconds> out;
+  for (const YAML::Node& item : node) {
+    ASSIGN_OR_RETURN(Seconds s, ReadDuration(file, item, what, true));
+    out.push_back(s);
+  }
+  return out;
+}
+
+Result<Distribution> ReadDistribution(const YamlFile& file, const YAML::Node& node,
+                                      const std::string& what) {
+  Distribution d;
+  if (node.IsScalar()) {
+    ASSIGN_OR_RETURN(d.a, ReadDuration(file, node, what, true));
+    return d;
+  }
+  if (!node.IsMap() || node.size() != 1) {
+    return file.Error(node,
+                      what + ": expected " + std::string(kDistributionForms) + ", got " +
+                          (node.IsMap() ? "a map with " + std::to_string(node.size()) + " keys"
+                                        : Describe(node)));
+  }
+  ASSIGN_OR_RETURN(Fields fields, Fields::Open(file, node, what + " (a distribution)",
+                                               {"uniform", "triangular", "lognormal"}));
+  if (fields.Has("uniform")) {
+    const YAML::Node list = fields.Get("uniform");
+    ASSIGN_OR_RETURN(std::vector<Seconds> v, ReadDurationList(file, list, what + " uniform", 2));
+    if (v[0] > v[1]) {
+      return file.Error(list, what + ": uniform [" + FormatDuration(v[0]) + ", " +
+                                  FormatDuration(v[1]) + "]: expected [min, max] with min <= max");
+    }
+    d.kind = Distribution::Kind::kUniform;
+    d.a = v[0];
+    d.b = v[1];
+  } else if (fields.Has("triangular")) {
+    const YAML::Node list = fields.Get("triangular");
+    ASSIGN_OR_RETURN(std::vector<Seconds> v, ReadDurationList(file, list, what + " triangular", 3));
+    if (v[0] > v[1] || v[1] > v[2]) {
+      return file.Error(list, what + ": triangular [" + FormatDuration(v[0]) + ", " +
+                                  FormatDuration(v[1]) + ", " + FormatDuration(v[2]) +
+                                  "]: expected [min, mode, max] with min <= mode <= max");
+    }
+    d.kind = Distribution::Kind::kTriangular;
+    d.a = v[0];
+    d.b = v[1];
+    d.c = v[2];
+  } else {
+    ASSIGN_OR_RETURN(Fields ln, Fields::Open(file, fields.Get("lognormal"), what + " lognormal",
+                                             {"median", "p90"}));
+    ASSIGN_OR_RETURN(YAML::Node median, ln.Require("median"));
+    ASSIGN_OR_RETURN(YAML::Node p90, ln.Require("p90"));
+    ASSIGN_OR_RETURN(d.a, ReadDuration(file, median, what + " median", false));
+    ASSIGN_OR_RETURN(d.b, ReadDuration(file, p90, what + " p90", false));
+    if (d.b < d.a) {
+      return file.Error(p90, what + ": p90 (" + FormatDuration(d.b) +
+                                 ") must not be shorter than the median (" + FormatDuration(d.a) +
+                                 ")");
+    }
+    d.kind = Distribution::Kind::kLognormal;
+  }
+  return d;
+}
+
+// A name or a list of names ("role: server" or "role: [server, kiosk]"), each with its node.
+Result<std::vector<YAML::Node>> ReadOneOrMore(const YamlFile& file, const YAML::Node& node,
+                                              const std::string& what) {
+  std::vector<YAML::Node> out;
+  if (node.IsScalar()) {
+    out.push_back(node);
+  } else if (node.IsSequence() && node.size() > 0) {
+    for (const YAML::Node& item : node) out.push_back(item);
+  } else {
+    return file.Error(
+        node, what + ": expected a name or a non-empty list of names, got " + Describe(node));
+  }
+  for (const YAML::Node& item : out) RETURN_IF_ERROR(ReadName(file, item, what).status());
+  return out;
+}
+
 // --- Runbooks -----------------------------------------------------------------------------------
+
+// The host facts a step can depend on, in the order messages list them.
+const std::vector<std::string_view>& ConditionKeys() {
+  static const auto* keys =
+      new std::vector<std::string_view>{"bitlocker", "role", "console", "cloud", "group", "site"};
+  return *keys;
+}
+
+// "oob" | "none" → whether the host has an out-of-band console.
+Result<bool> ReadConsole(const YamlFile& file, const YAML::Node& node) {
+  if (node.IsScalar() && node.Scalar() == "oob") return true;
+  if (node.IsScalar() && node.Scalar() == "none") return false;
+  return file.Error(node,
+                    "console: expected oob (iLO/iDRAC/IPMI, hypervisor or cloud serial "
+                    "console) or none, got " +
+                        Describe(node));
+}
+
+Result<Conditions> ReadConditions(const YamlFile& file, const YAML::Node& node) {
+  Conditions when;
+  when.where = file.At(node);
+  // A dedicated message for unknown keys: they are facts the lab does not know about hosts.
+  if (node.IsMap()) {
+    for (const auto& entry : node) {
+      if (!entry.first.IsScalar()) continue;  // Fields reports it
+      const std::string& key = entry.first.Scalar();
+      bool known = false;
+      for (std::string_view k : ConditionKeys()) known = known || k == key;
+      if (!known) {
+        std::vector<std::string> names(ConditionKeys().begin(), ConditionKeys().end());
+        return file.Error(entry.first, "when: unknown host fact '" + key +
+                                           "'; a step can depend on: " + Join(names));
+      }
+    }
+  }
+  ASSIGN_OR_RETURN(Fields fields, Fields::Open(file, node, "when (host facts)", ConditionKeys()));
+  if (fields.Has("bitlocker")) {
+    ASSIGN_OR_RETURN(when.bitlocker, ReadBool(file, fields.Get("bitlocker"), "when bitlocker"));
+  }
+  if (fields.Has("console")) {
+    ASSIGN_OR_RETURN(when.oob_console, ReadConsole(file, fields.Get("console")));
+  }
+  if (fields.Has("cloud")) {
+    ASSIGN_OR_RETURN(when.cloud, ReadBool(file, fields.Get("cloud"), "when cloud"));
+  }
+  if (fields.Has("role")) {
+    ASSIGN_OR_RETURN(std::vector<YAML::Node> roles,
+                     ReadOneOrMore(file, fields.Get("role"), "when role"));
+    for (const YAML::Node& r : roles) {
+      ASSIGN_OR_RETURN(Role role, ReadEnum(file, r, "role", ParseRole, AllRoles(), RoleName));
+      when.roles.push_back(role);
+    }
+  }
+  if (fields.Has("group")) {
+    ASSIGN_OR_RETURN(std::vector<YAML::Node> groups,
+                     ReadOneOrMore(file, fields.Get("group"), "when group"));
+    for (const YAML::Node& g : groups) when.groups.push_back(g.Scalar());
+  }
+  if (fields.Has("site")) {
+    ASSIGN_OR_RETURN(std::vector<YAML::Node> sites,
+                     ReadOneOrMore(file, fields.Get("site"), "when site"));
+    for (const YAML::Node& s : sites) when.sites.push_back(s.Scalar());
+  }
+  return when;
+}
+
+Result<std::vector<Resource>> ReadNeeds(const YamlFile& file, const YAML::Node& node) {
+  const std::string allowed = AllowedNames(AllResources(), ResourceName);
+  if (!node.IsSequence() && !node.IsScalar()) {
+    return file.Error(
+        node, "needs: expected a list of resources (" + allowed + "), got " + Describe(node));
+  }
+  std::vector<YAML::Node> items;
+  if (node.IsScalar()) {
+    items.push_back(node);
+  } else {
+    for (const YAML::Node& item : node) items.push_back(item);
+  }
+  std::vector<Resource> needs;
+  for (const YAML::Node& item : items) {
+    ASSIGN_OR_RETURN(Resource r,
+                     ReadEnum(file, item, "resource", ParseResource, AllResources(), ResourceName));
+    if (std::find(needs.begin(), needs.end(), r) != needs.end()) {
+      return file.Error(item, "needs: '" + std::string(ResourceName(r)) + "' is listed twice");
+    }
+    needs.push_back(r);
+  }
+  return needs;
+}
+
+// File names the delete step may type at the guest's console: a glob within the sensor's content
+// folder. Plain characters only, so nothing written here can become a path, an option or a second
+// command on the console.
+Status CheckPattern(const YamlFile& file, const YAML::Node& node, const std::string& pattern) {
+  bool ok = !pattern.empty() && pattern.size() <= 128 && pattern[0] != '-' && pattern[0] != '.';
+  for (char c : pattern) {
+    ok = ok && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                c == '-' || c == '_' || c == '.' || c == '*' || c == '?');
+  }
+  if (ok) return Status::Ok();
+  return file.Error(node, "delete pattern '" + pattern +
+                              "': expected a file name in the sensor's content folder, made of "
+                              "letters, digits, '-', '_', '.', '*' and '?' (not starting with '-' "
+                              "or '.'), such as \"C-00000291*.sys\"");
+}
+
+// The keys a step body may have besides when, needs and takes.
+std::vector<std::string_view> StepKeys(StepKind kind) {
+  std::vector<std::string_view> keys;
+  switch (kind) {
+    case StepKind::kReboot:
+      keys.push_back("times");
+      break;
+    case StepKind::kBoot:
+      keys.push_back("into");
+      break;
+    case StepKind::kDelete:
+      keys.push_back("pattern");
+      break;
+    case StepKind::kUnlockBitlocker:
+    case StepKind::kRestart:
+    case StepKind::kRescueDisk:
+    case StepKind::kRevertSnapshot:
+    case StepKind::kReimage:
+      break;
+  }
+  for (std::string_view common : {"when", "needs", "takes"}) keys.push_back(common);
+  return keys;
+}
+
+// Reads the kind-specific value (times, into or pattern) from `node`.
+Status ReadStepValue(const YamlFile& file, const std::string& key, const YAML::Node& node,
+                     StepConfig& step) {
+  if (key == "times") {
+    ASSIGN_OR_RETURN(step.times, ReadInt(file, node, "times", 1, 1000));
+  } else if (key == "into") {
+    ASSIGN_OR_RETURN(step.into, ReadEnum(file, node, "boot target", ParseBootTarget,
+                                         AllBootTargets(), BootTargetName));
+  } else if (key == "pattern") {
+    ASSIGN_OR_RETURN(step.pattern, ReadString(file, node, "pattern"));
+    RETURN_IF_ERROR(CheckPattern(file, node, step.pattern));
+  }
+  return Status::Ok();
+}
+
+void AddNeed(StepConfig& step, Resource r) {
+  if (std::find(step.needs.begin(), step.needs.end(), r) == step.needs.end()) {
+    step.needs.push_back(r);
+  }
+}
 
 Result<StepConfig> ReadStep(const YamlFile& file, const YAML::Node& node, size_t index) {
   const std::string what = "step " + std::to_string(index + 1);
   const std::string kinds = AllowedNames(AllStepKinds(), StepKindName);
-  if (!node.IsMap() || node.size() != 1) {
+  StepConfig step;
+  step.where = file.At(node);
+  YAML::Node key;
+  YAML::Node body;  // null: the step's defaults
+  if (node.IsScalar()) {
+    key = node;  // "- restart"
+  } else if (node.IsMap() && node.size() == 1) {
+    key = node.begin()->first;
+    body = node.begin()->second;
+  } else {
     return file.Error(node,
-                      what + ": expected a map with exactly one key, the step kind (" + kinds +
-                          "), e.g. '- reboot: {times: 3}'; got " +
+                      what + ": expected a step kind (" + kinds +
+                          ") or a map with exactly one key, the step kind, e.g. '- restart' or "
+                          "'- reboot: {times: 3}'; got " +
                           (node.IsMap() ? "a map with " + std::to_string(node.size()) + " keys"
                                         : Describe(node)));
   }
-  StepConfig step;
-  step.where = file.At(node);
-  const YAML::Node key = node.begin()->first;
-  const YAML::Node args = node.begin()->second;
   ASSIGN_OR_RETURN(step.kind,
                    ReadEnum(file, key, "step kind", ParseStepKind, AllStepKinds(), StepKindName));
-  switch (step.kind) {
-    case StepKind::kReboot: {
-      if (args.IsNull()) break;  // "- reboot:" alone means once
-      ASSIGN_OR_RETURN(Fields fields, Fields::Open(file, args, "the reboot step", {"times"}));
-      if (fields.Has("times")) {
-        ASSIGN_OR_RETURN(step.times, ReadInt(file, fields.Get("times"), "times", 1, 1000));
+  const std::string step_what = "the " + std::string(StepKindName(step.kind)) + " step";
+  const std::vector<std::string_view> keys = StepKeys(step.kind);
+  if (body.IsNull()) {
+    // "- reboot:" or "- restart": every default.
+  } else if (body.IsScalar()) {
+    // Short forms: "- reboot: 15", "- boot: safe-mode", "- delete: C-00000291*.sys".
+    if (keys.size() == 3) {
+      return file.Error(body, step_what + ": expected nothing or a map with keys " +
+                                  Join(std::vector<std::string>(keys.begin(), keys.end())) +
+                                  ", got " + Describe(body));
+    }
+    RETURN_IF_ERROR(ReadStepValue(file, std::string(keys.front()), body, step));
+  } else {
+    ASSIGN_OR_RETURN(Fields fields, Fields::Open(file, body, step_what, keys));
+    for (std::string_view k : keys) {
+      const std::string name(k);
+      if (!fields.Has(name)) continue;
+      const YAML::Node value = fields.Get(name);
+      if (name == "when") {
+        ASSIGN_OR_RETURN(step.when, ReadConditions(file, value));
+      } else if (name == "needs") {
+        ASSIGN_OR_RETURN(step.needs, ReadNeeds(file, value));
+      } else if (name == "takes") {
+        ASSIGN_OR_RETURN(step.takes, ReadDistribution(file, value, "takes"));
+      } else {
+        RETURN_IF_ERROR(ReadStepValue(file, name, value, step));
       }
-      break;
     }
   }
+  if (step.when.where.file.empty()) step.when.where = step.where;
+  // Needs a step has whatever the runbook says: the stick to boot from, the server to boot from,
+  // the escrow that holds the recovery password.
+  if (step.kind == StepKind::kBoot && step.into == BootTarget::kUsb) {
+    AddNeed(step, Resource::kUsbStick);
+  }
+  if (step.kind == StepKind::kBoot && step.into == BootTarget::kPxe) {
+    AddNeed(step, Resource::kPxeServer);
+  }
+  if (step.kind == StepKind::kUnlockBitlocker) AddNeed(step, Resource::kKeyEscrow);
   return step;
+}
+
+// A directed graph over named nodes whose edges come from priority rules ("a before b").
+class PriorityGraph {
+ public:
+  explicit PriorityGraph(std::vector<std::string> names)
+      : names_(std::move(names)), edges_(names_.size()) {}
+
+  void Add(size_t from, size_t to, const SourceLocation& rule) {
+    edges_[from].push_back({to, rule});
+  }
+
+  // An error naming one cycle, located at the rule of the cycle written last in the file; OK if
+  // there is none. `noun` prefixes each node in the message ("group " or "").
+  Status CheckAcyclic(const std::string& noun) const {
+    std::vector<int> color(names_.size(), 0);          // 0 new, 1 on the path, 2 done
+    std::vector<std::pair<size_t, const Edge*>> path;  // node, edge taken into it
+    std::vector<std::pair<size_t, const Edge*>> cycle;
+    std::function<bool(size_t, const Edge*)> visit = [&](size_t n, const Edge* via) {
+      color[n] = 1;
+      path.emplace_back(n, via);
+      for (const Edge& e : edges_[n]) {
+        if (color[e.to] == 1) {
+          size_t i = 0;
+          while (path[i].first != e.to) ++i;
+          cycle.assign(path.begin() + static_cast<std::ptrdiff_t>(i), path.end());
+          cycle.emplace_back(e.to, &e);
+          return true;
+        }
+        if (color[e.to] == 0 && visit(e.to, &e)) return true;
+      }
+      color[n] = 2;
+      path.pop_back();
+      return false;
+    };
+    for (size_t n = 0; n < names_.size() && cycle.empty(); ++n) {
+      if (color[n] == 0) visit(n, nullptr);
+    }
+    if (cycle.empty()) return Status::Ok();
+    std::string text = noun + "'" + names_[cycle[0].first] + "'";
+    SourceLocation last = cycle[1].second->rule;
+    for (size_t i = 1; i < cycle.size(); ++i) {
+      const SourceLocation& rule = cycle[i].second->rule;
+      text +=
+          " before " + noun + "'" + names_[cycle[i].first] + "' (rule at " + rule.ToString() + ")";
+      if (rule.line > last.line || (rule.line == last.line && rule.column > last.column)) {
+        last = rule;
+      }
+    }
+    return Status::AtLocation(last, "priorities form a cycle: " + text +
+                                        "; expected an order in which something comes first");
+  }
+
+  // Longest chain of nodes ahead of each node (0 = nothing must be fixed before it). Acyclic only.
+  std::vector<int> Ranks() const {
+    std::vector<int> rank(names_.size(), -1);
+    std::vector<std::vector<size_t>> before(names_.size());
+    for (size_t n = 0; n < names_.size(); ++n) {
+      for (const Edge& e : edges_[n]) before[e.to].push_back(n);
+    }
+    std::function<int(size_t)> rank_of = [&](size_t n) {
+      if (rank[n] >= 0) return rank[n];
+      int r = 0;
+      for (size_t p : before[n]) r = std::max(r, rank_of(p) + 1);
+      return rank[n] = r;
+    };
+    for (size_t n = 0; n < names_.size(); ++n) rank_of(n);
+    return rank;
+  }
+
+ private:
+  struct Edge {
+    size_t to;
+    SourceLocation rule;
+  };
+  std::vector<std::string> names_;
+  std::vector<std::vector<Edge>> edges_;
+};
+
+constexpr char kOthers[] = "others";
+constexpr char kKeyEscrowSelector[] = "key-escrow";
+
+Result<PriorityRule> ReadPriorityRule(const YamlFile& file, const YAML::Node& node) {
+  ASSIGN_OR_RETURN(Fields fields, Fields::Open(file, node, "a priority rule", {"first", "then"}));
+  PriorityRule rule;
+  rule.where = fields.where();
+  ASSIGN_OR_RETURN(YAML::Node first, fields.Require("first"));
+  ASSIGN_OR_RETURN(rule.first, ReadName(file, first, "first"));
+  if (rule.first == kOthers) {
+    return file.Error(first,
+                      "first: 'others' may only appear in then; expected a role, a group "
+                      "or key-escrow");
+  }
+  ASSIGN_OR_RETURN(YAML::Node then, fields.Require("then"));
+  ASSIGN_OR_RETURN(std::vector<YAML::Node> then_nodes, ReadOneOrMore(file, then, "then"));
+  for (const YAML::Node& t : then_nodes) {
+    if (t.Scalar() == rule.first) {
+      return file.Error(t, "then: '" + t.Scalar() + "' cannot come after itself");
+    }
+    rule.then.push_back(t.Scalar());
+  }
+  return rule;
+}
+
+// Cycles among the selectors as written (before any setup gives them groups).
+Status CheckSelectorCycles(const std::vector<PriorityRule>& rules) {
+  std::vector<std::string> names;
+  auto index = [&](const std::string& name) {
+    auto it = std::find(names.begin(), names.end(), name);
+    if (it != names.end()) return static_cast<size_t>(it - names.begin());
+    names.push_back(name);
+    return names.size() - 1;
+  };
+  std::vector<std::tuple<size_t, size_t, SourceLocation>> edges;
+  for (const PriorityRule& rule : rules) {
+    const size_t first = index(rule.first);  // nodes numbered in the order they are written
+    for (const std::string& t : rule.then) {
+      if (t == kOthers) continue;
+      const size_t then = index(t);
+      edges.emplace_back(first, then, rule.where);
+    }
+  }
+  PriorityGraph graph(names);
+  for (const auto& [from, to, where] : edges) graph.Add(from, to, where);
+  return graph.CheckAcyclic("");
 }
 
 Result<RunbookConfig> ReadRunbookFile(const std::string& as_written, const std::string& path,
@@ -349,7 +755,8 @@ Result<RunbookConfig> ReadRunbookFile(const std::string& as_written, const std::
   ASSIGN_OR_RETURN(YAML::Node root, ParseFile("runbook", as_written, path, named_at));
   YamlFile file(path);
   ASSIGN_OR_RETURN(Fields fields, Fields::Open(file, root, "a runbook",
-                                               {"name", "description", "starts", "steps"}));
+                                               {"name", "description", "starts", "steps",
+                                                "priorities", "parallelism"}));
   RunbookConfig runbook;
   runbook.file = AbsolutePath(path);
   runbook.where = fields.where();
@@ -370,13 +777,55 @@ Result<RunbookConfig> ReadRunbookFile(const std::string& as_written, const std::
     ASSIGN_OR_RETURN(StepConfig step, ReadStep(file, steps[i], i));
     runbook.steps.push_back(step);
   }
+  if (fields.Has("priorities")) {
+    const YAML::Node priorities = fields.Get("priorities");
+    RETURN_IF_ERROR(ExpectNonEmptyList(file, priorities, "priorities"));
+    for (const YAML::Node& node : priorities) {
+      ASSIGN_OR_RETURN(PriorityRule rule, ReadPriorityRule(file, node));
+      runbook.priorities.push_back(rule);
+    }
+    RETURN_IF_ERROR(CheckSelectorCycles(runbook.priorities));
+  }
+  if (fields.Has("parallelism")) {
+    ASSIGN_OR_RETURN(runbook.parallelism,
+                     ReadInt(file, fields.Get("parallelism"), "parallelism", 0, 100000000));
+  }
   return runbook;
 }
 
 // --- Setups -------------------------------------------------------------------------------------
 
+// "08:00-16:00" (an end before the start runs over midnight).
+Result<Shift> ReadShift(const YamlFile& file, const YAML::Node& node) {
+  const std::string expected =
+      "shift: expected \"HH:MM-HH:MM\" such as \"08:00-16:00\" (over midnight: \"22:00-06:00\"), "
+      "got ";
+  if (!node.IsScalar()) return file.Error(node, expected + Describe(node));
+  const std::string& text = node.Scalar();
+  const size_t dash = text.find('-');
+  if (dash == std::string::npos || text.find('-', dash + 1) != std::string::npos) {
+    return file.Error(node, expected + "'" + text + "'");
+  }
+  Shift shift;
+  shift.where = file.At(node);
+  Result<Seconds> start = ParseTimeOfDay(text.substr(0, dash));
+  Result<Seconds> end = ParseTimeOfDay(text.substr(dash + 1));
+  if (!start.ok()) return file.Error(node, "shift '" + text + "': " + start.status().message());
+  if (!end.ok()) return file.Error(node, "shift '" + text + "': " + end.status().message());
+  if (*start == *end) {
+    return file.Error(node, "shift '" + text +
+                                "' starts when it ends; leave out shifts for technicians who are "
+                                "there around the clock");
+  }
+  shift.start = *start;
+  shift.end = *end;
+  return shift;
+}
+
 Result<SiteConfig> ReadSite(const YamlFile& file, const YAML::Node& node) {
-  ASSIGN_OR_RETURN(Fields fields, Fields::Open(file, node, "a site", {"name", "technicians"}));
+  ASSIGN_OR_RETURN(Fields fields,
+                   Fields::Open(file, node, "a site",
+                                {"name", "technicians", "shifts", "travel", "usb_sticks"}));
   SiteConfig site;
   site.where = fields.where();
   ASSIGN_OR_RETURN(YAML::Node name, fields.Require("name"));
@@ -385,14 +834,61 @@ Result<SiteConfig> ReadSite(const YamlFile& file, const YAML::Node& node) {
     ASSIGN_OR_RETURN(site.technicians,
                      ReadInt(file, fields.Get("technicians"), "technicians", 0, 1000000));
   }
+  if (fields.Has("shifts")) {
+    const YAML::Node shifts = fields.Get("shifts");
+    if (shifts.IsSequence() && shifts.size() == 0) {
+      return file.Error(shifts,
+                        "shifts: expected at least one shift such as \"08:00-16:00\"; "
+                        "leave out shifts for technicians who are there around the clock");
+    }
+    RETURN_IF_ERROR(ExpectNonEmptyList(file, shifts, "shifts"));
+    for (const YAML::Node& s : shifts) {
+      ASSIGN_OR_RETURN(Shift shift, ReadShift(file, s));
+      site.shifts.push_back(shift);
+    }
+  }
+  if (fields.Has("travel")) {
+    ASSIGN_OR_RETURN(site.travel, ReadDistribution(file, fields.Get("travel"), "travel"));
+  }
+  if (fields.Has("usb_sticks")) {
+    ASSIGN_OR_RETURN(site.usb_sticks,
+                     ReadInt(file, fields.Get("usb_sticks"), "usb_sticks", 0, 1000000));
+  }
   return site;
+}
+
+std::vector<std::string> SiteNames(const std::vector<SiteConfig>& sites) {
+  std::vector<std::string> names;
+  for (const SiteConfig& s : sites) names.push_back(s.name);
+  return names;
+}
+
+std::vector<std::string> GroupNames(const std::vector<GroupConfig>& groups) {
+  std::vector<std::string> names;
+  for (const GroupConfig& g : groups) names.push_back(g.name);
+  return names;
+}
+
+const GroupConfig* FindGroup(const SetupConfig& setup, const std::string& name) {
+  for (const GroupConfig& g : setup.groups) {
+    if (g.name == name) return &g;
+  }
+  return nullptr;
+}
+
+const SiteConfig* FindSite(const SetupConfig& setup, const std::string& name) {
+  for (const SiteConfig& s : setup.sites) {
+    if (s.name == name) return &s;
+  }
+  return nullptr;
 }
 
 Result<GroupConfig> ReadGroup(const YamlFile& file, const YAML::Node& node,
                               const std::vector<SiteConfig>& sites) {
-  ASSIGN_OR_RETURN(Fields fields, Fields::Open(file, node, "a group",
-                                               {"name", "role", "count", "site", "sensor",
-                                                "network", "online_in_window"}));
+  ASSIGN_OR_RETURN(Fields fields,
+                   Fields::Open(file, node, "a group",
+                                {"name", "role", "count", "site", "sensor", "network",
+                                 "online_in_window", "bitlocker", "console", "cloud"}));
   GroupConfig group;
   group.where = fields.where();
   ASSIGN_OR_RETURN(YAML::Node name, fields.Require("name"));
@@ -407,14 +903,10 @@ Result<GroupConfig> ReadGroup(const YamlFile& file, const YAML::Node& node,
     YAML::Node site = fields.Get("site");
     ASSIGN_OR_RETURN(group.site, ReadName(file, site, "site"));
     bool known = false;
-    std::vector<std::string> names;
-    for (const SiteConfig& s : sites) {
-      known = known || s.name == group.site;
-      names.push_back(s.name);
-    }
+    for (const SiteConfig& s : sites) known = known || s.name == group.site;
     if (!known) {
       return file.Error(site, "group '" + group.name + "' names unknown site '" + group.site +
-                                  "'; sites of this setup: " + Join(names));
+                                  "'; sites of this setup: " + Join(SiteNames(sites)));
     }
   }
   if (fields.Has("sensor")) {
@@ -442,16 +934,99 @@ Result<GroupConfig> ReadGroup(const YamlFile& file, const YAML::Node& node,
                                     "' has network: offline, so it cannot be online_in_window");
     }
   }
+  if (fields.Has("bitlocker")) {
+    ASSIGN_OR_RETURN(group.bitlocker, ReadBool(file, fields.Get("bitlocker"), "bitlocker"));
+  }
+  if (fields.Has("console")) {
+    ASSIGN_OR_RETURN(group.oob_console, ReadConsole(file, fields.Get("console")));
+  }
+  group.cloud = group.role == Role::kCloudVm;
+  if (fields.Has("cloud")) {
+    ASSIGN_OR_RETURN(group.cloud, ReadBool(file, fields.Get("cloud"), "cloud"));
+  }
   return group;
+}
+
+Result<KeyEscrowConfig> ReadKeyEscrow(const YamlFile& file, const YAML::Node& node,
+                                      const std::vector<GroupConfig>& groups) {
+  ASSIGN_OR_RETURN(Fields fields, Fields::Open(file, node, "key_escrow", {"hosted_on", "lookup"}));
+  KeyEscrowConfig escrow;
+  escrow.where = fields.where();
+  if (fields.Has("hosted_on")) {
+    const YAML::Node hosted_on = fields.Get("hosted_on");
+    ASSIGN_OR_RETURN(std::string name, ReadName(file, hosted_on, "hosted_on"));
+    if (name != "external") {
+      bool known = false;
+      for (const GroupConfig& g : groups) known = known || g.name == name;
+      if (!known) {
+        return file.Error(hosted_on, "key_escrow hosted_on names unknown group '" + name +
+                                         "'; expected external or a group of this setup: " +
+                                         Join(GroupNames(groups)));
+      }
+      escrow.hosted_on = name;
+    }
+  }
+  if (fields.Has("lookup")) {
+    ASSIGN_OR_RETURN(escrow.lookup, ReadDistribution(file, fields.Get("lookup"), "lookup"));
+  }
+  return escrow;
+}
+
+Result<ServiceConfig> ReadService(const YamlFile& file, const YAML::Node& node,
+                                  const std::vector<GroupConfig>& groups) {
+  ASSIGN_OR_RETURN(Fields fields, Fields::Open(file, node, "a service", {"name", "needs"}));
+  ServiceConfig service;
+  service.where = fields.where();
+  ASSIGN_OR_RETURN(YAML::Node name, fields.Require("name"));
+  ASSIGN_OR_RETURN(service.name, ReadName(file, name, "service name"));
+  ASSIGN_OR_RETURN(YAML::Node needs, fields.Require("needs"));
+  RETURN_IF_ERROR(ExpectNonEmptyList(file, needs, "needs"));
+  for (const YAML::Node& n : needs) {
+    ASSIGN_OR_RETURN(
+        Fields need_fields,
+        Fields::Open(file, n, "a need of service '" + service.name + "'", {"group", "at_least"}));
+    ServiceNeed need;
+    need.where = need_fields.where();
+    ASSIGN_OR_RETURN(YAML::Node group_node, need_fields.Require("group"));
+    ASSIGN_OR_RETURN(need.group, ReadName(file, group_node, "group"));
+    const GroupConfig* group = nullptr;
+    for (const GroupConfig& g : groups) {
+      if (g.name == need.group) group = &g;
+    }
+    if (group == nullptr) {
+      return file.Error(group_node, "service '" + service.name + "' needs unknown group '" +
+                                        need.group +
+                                        "'; groups of this setup: " + Join(GroupNames(groups)));
+    }
+    for (const ServiceNeed& earlier : service.needs) {
+      if (earlier.group == need.group) {
+        return file.Error(group_node, "service '" + service.name + "' needs group '" + need.group +
+                                          "' twice (first at " + earlier.where.ToString() + ")");
+      }
+    }
+    if (need_fields.Has("at_least")) {
+      const YAML::Node at_least = need_fields.Get("at_least");
+      ASSIGN_OR_RETURN(need.at_least, ReadInt(file, at_least, "at_least", 1, 100000000));
+      if (need.at_least > group->count) {
+        return file.Error(at_least, "service '" + service.name + "' needs at least " +
+                                        std::to_string(need.at_least) + " hosts of group '" +
+                                        need.group + "', which has " +
+                                        std::to_string(group->count) + " (at " +
+                                        group->where.ToString() + ")");
+      }
+    }
+    service.needs.push_back(need);
+  }
+  return service;
 }
 
 Result<SetupConfig> ReadSetupFile(const std::string& as_written, const std::string& path,
                                   const SourceLocation* named_at) {
   ASSIGN_OR_RETURN(YAML::Node root, ParseFile("setup", as_written, path, named_at));
   YamlFile file(path);
-  ASSIGN_OR_RETURN(
-      Fields fields,
-      Fields::Open(file, root, "a setup", {"name", "description", "image", "sites", "groups"}));
+  ASSIGN_OR_RETURN(Fields fields, Fields::Open(file, root, "a setup",
+                                               {"name", "description", "image", "sites", "groups",
+                                                "key_escrow", "pxe", "snapshots", "services"}));
   SetupConfig setup;
   setup.file = AbsolutePath(path);
   setup.where = fields.where();
@@ -488,6 +1063,42 @@ Result<SetupConfig> ReadSetupFile(const std::string& as_written, const std::stri
       }
     }
     setup.groups.push_back(group);
+  }
+
+  setup.key_escrow.where = fields.where();
+  if (fields.Has("key_escrow")) {
+    ASSIGN_OR_RETURN(setup.key_escrow, ReadKeyEscrow(file, fields.Get("key_escrow"), setup.groups));
+  }
+  if (fields.Has("pxe")) {
+    ASSIGN_OR_RETURN(setup.pxe, ReadBool(file, fields.Get("pxe"), "pxe"));
+  }
+  setup.snapshots.where = fields.where();
+  if (fields.Has("snapshots")) {
+    // Writing the key at all turns snapshots on; "snapshots: {}" keeps the nightly 00:00.
+    const YAML::Node snapshots = fields.Get("snapshots");
+    setup.snapshots.enabled = true;
+    setup.snapshots.where = file.At(snapshots);
+    if (!snapshots.IsNull()) {
+      ASSIGN_OR_RETURN(Fields snap, Fields::Open(file, snapshots, "snapshots", {"taken_at"}));
+      if (snap.Has("taken_at")) {
+        ASSIGN_OR_RETURN(setup.snapshots.taken_at,
+                         ReadTimeOfDay(file, snap.Get("taken_at"), "taken_at"));
+      }
+    }
+  }
+  if (fields.Has("services")) {
+    const YAML::Node services = fields.Get("services");
+    RETURN_IF_ERROR(ExpectNonEmptyList(file, services, "services"));
+    for (const YAML::Node& node : services) {
+      ASSIGN_OR_RETURN(ServiceConfig service, ReadService(file, node, setup.groups));
+      for (const ServiceConfig& earlier : setup.services) {
+        if (earlier.name == service.name) {
+          return file.Error(node, "duplicate service name '" + service.name +
+                                      "' (first defined at " + earlier.where.ToString() + ")");
+        }
+      }
+      setup.services.push_back(service);
+    }
   }
   return setup;
 }
@@ -599,6 +1210,120 @@ Result<ImageConfig> ReadImageFile(const std::string& images_root, const std::str
     }
   }
   return image;
+}
+
+// --- A runbook on a setup -----------------------------------------------------------------------
+
+// "step 2 (boot usb)" for messages.
+std::string StepLabel(const StepConfig& step, size_t index) {
+  std::string label =
+      "step " + std::to_string(index + 1) + " (" + std::string(StepKindName(step.kind));
+  if (step.kind == StepKind::kBoot) label += " " + std::string(BootTargetName(step.into));
+  return label + ")";
+}
+
+std::string SetupLabel(const SetupConfig& setup) {
+  return "setup '" + setup.name + "'" + (setup.file.empty() ? "" : " (" + setup.file + ")");
+}
+
+// Whether the hosts of `group` can ever have `need` met in `setup`.
+bool CanMeet(Resource need, const GroupConfig& group, const SetupConfig& setup) {
+  const SiteConfig* site = FindSite(setup, group.site);
+  const int technicians = site == nullptr ? 0 : site->technicians;
+  switch (need) {
+    case Resource::kTechnician:
+      return technicians > 0;
+    case Resource::kRemoteConsole:
+      return group.oob_console && technicians > 0;
+    case Resource::kUsbStick:
+      return site != nullptr && site->usb_sticks > 0;
+    case Resource::kKeyEscrow:
+      // Always there in the end: an external escrow stays up, a hosted one answers once one of its
+      // hosts is fixed (how long that takes is what runs measure). Hosts without BitLocker do not
+      // wait for it at all.
+      return true;
+    case Resource::kPxeServer:
+      return setup.pxe;
+  }
+  return false;
+}
+
+// Why no host of `groups` can have `need` met (for the error message).
+std::string WhyNot(Resource need, const std::vector<const GroupConfig*>& groups) {
+  std::vector<std::string> sites;
+  std::vector<std::string> names;
+  bool any_oob = false;
+  for (const GroupConfig* g : groups) {
+    if (std::find(sites.begin(), sites.end(), g->site) == sites.end()) sites.push_back(g->site);
+    names.push_back(g->name);
+    any_oob = any_oob || g->oob_console;
+  }
+  switch (need) {
+    case Resource::kTechnician:
+      return "no technicians at the sites of its hosts (" + Join(sites) + ")";
+    case Resource::kRemoteConsole:
+      if (!any_oob) return "none of its groups (" + Join(names) + ") has console: oob";
+      return "the sites of its groups with console: oob have no technicians to work the console";
+    case Resource::kUsbStick:
+      return "no usb_sticks at the sites of its hosts (" + Join(sites) + ")";
+    case Resource::kPxeServer:
+      return "the setup has no network boot (pxe: true is not set)";
+    case Resource::kKeyEscrow:
+      break;
+  }
+  return "it cannot be met";
+}
+
+// The groups a priority selector stands for, or an error naming what selectors can be.
+Result<std::vector<size_t>> SelectorGroups(const std::string& selector, const PriorityRule& rule,
+                                           const SetupConfig& setup) {
+  std::vector<size_t> out;
+  const std::optional<Role> role = ParseRole(selector);
+  bool known = role.has_value() || selector == kKeyEscrowSelector;
+  for (size_t i = 0; i < setup.groups.size(); ++i) {
+    const GroupConfig& g = setup.groups[i];
+    const bool match = g.name == selector || (role && g.role == *role) ||
+                       (selector == kKeyEscrowSelector && g.name == setup.key_escrow.hosted_on);
+    known = known || g.name == selector;
+    if (match) out.push_back(i);
+  }
+  if (!known) {
+    return Status::AtLocation(
+        rule.where, "priority rule names unknown selector '" + selector + "'; expected a role (" +
+                        AllowedNames(AllRoles(), RoleName) + "), a group of " + SetupLabel(setup) +
+                        " (" + Join(GroupNames(setup.groups)) + "), key-escrow, or others in then");
+  }
+  return out;
+}
+
+Result<PriorityGraph> GroupPriorityGraph(const RunbookConfig& runbook, const SetupConfig& setup) {
+  PriorityGraph graph(GroupNames(setup.groups));
+  for (const PriorityRule& rule : runbook.priorities) {
+    ASSIGN_OR_RETURN(std::vector<size_t> first, SelectorGroups(rule.first, rule, setup));
+    for (const std::string& t : rule.then) {
+      std::vector<size_t> then;
+      if (t == kOthers) {
+        for (size_t i = 0; i < setup.groups.size(); ++i) {
+          if (std::find(first.begin(), first.end(), i) == first.end()) then.push_back(i);
+        }
+      } else {
+        ASSIGN_OR_RETURN(then, SelectorGroups(t, rule, setup));
+      }
+      for (size_t f : first) {
+        for (size_t x : then) {
+          if (f == x) {
+            return Status::AtLocation(
+                rule.where, "priorities form a cycle: group '" + setup.groups[f].name +
+                                "' matches both first (" + rule.first + ") and then (" + t +
+                                ") of this rule in " + SetupLabel(setup));
+          }
+          graph.Add(f, x, rule.where);
+        }
+      }
+    }
+  }
+  RETURN_IF_ERROR(graph.CheckAcyclic("group "));
+  return graph;
 }
 
 // --- Scenarios ----------------------------------------------------------------------------------
@@ -716,6 +1441,7 @@ Result<ScenarioConfig> ReadScenarioFile(const std::string& as_written, const std
 
   ASSIGN_OR_RETURN(scenario.image,
                    ReadImageFile(images_root, scenario.setup.image, &scenario.setup.image_where));
+  RETURN_IF_ERROR(CheckRunbookFitsSetup(scenario.runbook, scenario.setup));
   return scenario;
 }
 
@@ -737,22 +1463,85 @@ Result<T> Guarded(const std::string& path, const std::function<Result<T>()>& loa
   }
 }
 
-std::string FormatSeconds(Seconds s) {
-  char buf[64];
-  if (s >= 3600 && std::fmod(s, 3600) == 0) {
-    std::snprintf(buf, sizeof buf, "%gh", s / 3600);
-  } else if (s >= 60 && std::fmod(s, 60) == 0) {
-    std::snprintf(buf, sizeof buf, "%gm", s / 60);
-  } else {
-    std::snprintf(buf, sizeof buf, "%gs", s);
-  }
-  return buf;
-}
-
 std::string SetupSummary(const SetupConfig& setup) {
   return std::to_string(TotalHosts(setup)) + " hosts in " + std::to_string(setup.groups.size()) +
          " groups at " + std::to_string(setup.sites.size()) + " site(s), image '" + setup.image +
          "'";
+}
+
+// What a setup has beyond its hosts, for `validate`.
+std::string SetupDetails(const SetupConfig& setup) {
+  int64_t technicians = 0, sticks = 0, bitlocker = 0, cloud = 0, oob = 0;
+  for (const SiteConfig& site : setup.sites) {
+    technicians += site.technicians;
+    sticks += site.usb_sticks;
+  }
+  for (const GroupConfig& g : setup.groups) {
+    if (g.bitlocker) bitlocker += g.count;
+    if (g.cloud) cloud += g.count;
+    if (g.oob_console) oob += g.count;
+  }
+  std::string line = "; " + std::to_string(technicians) + " technician(s), " +
+                     std::to_string(sticks) + " USB stick(s); " + std::to_string(bitlocker) +
+                     " BitLocker, " + std::to_string(cloud) + " cloud, " + std::to_string(oob) +
+                     " out-of-band console host(s); key escrow ";
+  if (setup.key_escrow.hosted_on.empty()) {
+    line += "external";
+  } else {
+    line += "on group '" + setup.key_escrow.hosted_on + "'";
+  }
+  line += " (lookup " + setup.key_escrow.lookup.ToString() + "); PXE " +
+          (setup.pxe ? "yes" : "no") + "; snapshots " +
+          (setup.snapshots.enabled ? "at " + FormatTimeOfDay(setup.snapshots.taken_at) : "none");
+  std::vector<std::string> services;
+  for (const ServiceConfig& s : setup.services) services.push_back(s.name);
+  line += "; services: " + (services.empty() ? std::string("none") : Join(services));
+  return line;
+}
+
+// "boot safe-mode [technician] takes uniform(2m, 5m) when bitlocker" for `validate`.
+std::string StepSummary(const StepConfig& step) {
+  std::string text(StepKindName(step.kind));
+  switch (step.kind) {
+    case StepKind::kReboot:
+      text += " x" + std::to_string(step.times);
+      break;
+    case StepKind::kBoot:
+      text += " " + std::string(BootTargetName(step.into));
+      break;
+    case StepKind::kDelete:
+      text += " " + step.pattern;
+      break;
+    default:
+      break;
+  }
+  if (!step.needs.empty()) text += " [" + AllowedNames(step.needs, ResourceName) + "]";
+  if (step.takes.Mean() > 0) text += " takes " + step.takes.ToString();
+  std::vector<std::string> when;
+  if (step.when.bitlocker) when.push_back(*step.when.bitlocker ? "bitlocker" : "no bitlocker");
+  if (step.when.oob_console) when.push_back(*step.when.oob_console ? "console oob" : "no console");
+  if (step.when.cloud) when.push_back(*step.when.cloud ? "cloud" : "not cloud");
+  if (!step.when.roles.empty()) when.push_back("role " + AllowedNames(step.when.roles, RoleName));
+  if (!step.when.groups.empty()) when.push_back("group " + Join(step.when.groups));
+  if (!step.when.sites.empty()) when.push_back("site " + Join(step.when.sites));
+  if (!when.empty()) text += " when " + Join(when);
+  return text;
+}
+
+std::string RunbookSummary(const RunbookConfig& r) {
+  std::vector<std::string> steps;
+  for (const StepConfig& step : r.steps) steps.push_back(StepSummary(step));
+  std::string line = "starts " + std::string(RunbookStartName(r.starts)) + ", " +
+                     std::to_string(r.steps.size()) + " step(s): ";
+  for (size_t i = 0; i < steps.size(); ++i) line += (i > 0 ? "; " : "") + steps[i];
+  std::vector<std::string> rules;
+  for (const PriorityRule& rule : r.priorities) {
+    rules.push_back(rule.first + " before " + Join(rule.then));
+  }
+  line += "; priorities: " + (rules.empty() ? std::string("none") : Join(rules));
+  line += "; parallelism: " +
+          (r.parallelism == 0 ? std::string("unlimited") : std::to_string(r.parallelism));
+  return line;
 }
 
 }  // namespace
@@ -814,6 +1603,18 @@ Result<Seconds> ParseTimeOfDay(const std::string& text) {
   return Seconds(parts[0] * 3600 + parts[1] * 60 + parts[2]);
 }
 
+std::string FormatDuration(Seconds s) {
+  char buf[64];
+  if (s >= 3600 && std::fmod(s, 3600) == 0) {
+    std::snprintf(buf, sizeof buf, "%.10gh", s / 3600);
+  } else if (s >= 60 && std::fmod(s, 60) == 0) {
+    std::snprintf(buf, sizeof buf, "%.10gm", s / 60);
+  } else {
+    std::snprintf(buf, sizeof buf, "%.10gs", s);
+  }
+  return buf;
+}
+
 std::string FormatTimeOfDay(Seconds t) {
   long total = std::lround(t);
   char buf[32];
@@ -843,6 +1644,138 @@ Result<ImageConfig> LoadImage(const std::string& images_root, const std::string&
                               [&] { return ReadImageFile(images_root, name, nullptr); });
 }
 
+Status CheckRunbookFitsSetup(const RunbookConfig& runbook, const SetupConfig& setup) {
+  bool any_applies = false;
+  for (size_t i = 0; i < runbook.steps.size(); ++i) {
+    const StepConfig& step = runbook.steps[i];
+    const std::string label = StepLabel(step, i);
+    for (const std::string& g : step.when.groups) {
+      if (FindGroup(setup, g) == nullptr) {
+        return Status::AtLocation(step.when.where, label + ": when names unknown group '" + g +
+                                                       "'; groups of " + SetupLabel(setup) + ": " +
+                                                       Join(GroupNames(setup.groups)));
+      }
+    }
+    for (const std::string& s : step.when.sites) {
+      if (FindSite(setup, s) == nullptr) {
+        return Status::AtLocation(step.when.where, label + ": when names unknown site '" + s +
+                                                       "'; sites of " + SetupLabel(setup) + ": " +
+                                                       Join(SiteNames(setup.sites)));
+      }
+    }
+    std::vector<const GroupConfig*> applies;
+    for (const GroupConfig& g : setup.groups) {
+      if (ConditionsMatch(step.when, g)) applies.push_back(&g);
+    }
+    if (applies.empty()) continue;  // skipped for every host of this setup
+    any_applies = true;
+    if (step.kind == StepKind::kRevertSnapshot && !setup.snapshots.enabled) {
+      return Status::AtLocation(step.where,
+                                label + " needs snapshots, but " + SetupLabel(setup) +
+                                    " takes none; expected snapshots: {taken_at: \"00:00\"} in "
+                                    "the setup");
+    }
+    for (Resource need : step.needs) {
+      bool met = false;
+      for (const GroupConfig* g : applies) met = met || CanMeet(need, *g, setup);
+      if (!met) {
+        return Status::AtLocation(step.where, label + " needs " + std::string(ResourceName(need)) +
+                                                  ", which no host it applies to can get in " +
+                                                  SetupLabel(setup) + ": " + WhyNot(need, applies));
+      }
+    }
+    bool all_met = false;
+    for (const GroupConfig* g : applies) {
+      bool ok = true;
+      for (Resource need : step.needs) ok = ok && CanMeet(need, *g, setup);
+      all_met = all_met || ok;
+    }
+    if (!all_met) {
+      return Status::AtLocation(
+          step.where, label + " needs " + AllowedNames(step.needs, ResourceName) +
+                          " together, which no host it applies to can get in " + SetupLabel(setup) +
+                          " (each is at a different site or group)");
+    }
+  }
+  if (!any_applies) {
+    return Status::AtLocation(
+        runbook.where, "runbook '" + runbook.name + "' does nothing on " + SetupLabel(setup) +
+                           ": the when conditions of its steps match none of its groups (" +
+                           Join(GroupNames(setup.groups)) + ")");
+  }
+  return PriorityRanks(runbook, setup).status();
+}
+
+Result<std::map<std::string, int>> PriorityRanks(const RunbookConfig& runbook,
+                                                 const SetupConfig& setup) {
+  ASSIGN_OR_RETURN(PriorityGraph graph, GroupPriorityGraph(runbook, setup));
+  const std::vector<int> ranks = graph.Ranks();
+  std::map<std::string, int> out;
+  for (size_t i = 0; i < setup.groups.size(); ++i) out[setup.groups[i].name] = ranks[i];
+  return out;
+}
+
+Result<ScenarioConfig> Recombine(ScenarioConfig base, const SetupConfig* setup,
+                                 const RunbookConfig* runbook) {
+  if (setup != nullptr) base.setup = *setup;
+  if (runbook != nullptr) base.runbook = *runbook;
+  if (base.setup.image != base.image.name) {
+    // The images live next to the one the scenario loaded.
+    if (base.image.recipe_dir.empty()) {
+      return Status::AtLocation(base.setup.image_where,
+                                "image '" + base.setup.image + "' of " + SetupLabel(base.setup) +
+                                    " is not the scenario's image '" + base.image.name +
+                                    "', and the scenario does not say where images live");
+    }
+    const std::string images_root = fs::path(base.image.recipe_dir).parent_path().string();
+    ASSIGN_OR_RETURN(base.image, Guarded<ImageConfig>(images_root, [&] {
+                       return ReadImageFile(images_root, base.setup.image, &base.setup.image_where);
+                     }));
+  }
+  RETURN_IF_ERROR(CheckRunbookFitsSetup(base.runbook, base.setup));
+  return base;
+}
+
+Result<std::string> FindPlaybook(const ScenarioConfig& scenario, const std::string& kind,
+                                 const std::string& name_or_path) {
+  if (kind != "runbooks" && kind != "setups") {
+    return Status::InvalidArgument("playbook kind '" + kind + "': expected runbooks or setups");
+  }
+  const std::string singular = kind.substr(0, kind.size() - 1);
+  if (name_or_path.empty()) {
+    return Status::InvalidArgument("expected a " + singular + " name or path, got ''");
+  }
+  const fs::path written(name_or_path);
+  const bool is_path = name_or_path.find('/') != std::string::npos ||
+                       written.extension() == ".yaml" || written.extension() == ".yml";
+  std::error_code ec;
+  if (is_path) {
+    const std::string path = AbsolutePath(name_or_path);
+    if (!fs::is_regular_file(path, ec)) {
+      return Status::NotFound(singular + " file '" + name_or_path + "' (resolved to " + path +
+                              ") does not exist");
+    }
+    return path;
+  }
+  if (!IsPlainName(name_or_path)) {
+    return Status::InvalidArgument(singular + " name '" + name_or_path +
+                                   "': expected a plain name (letters, digits, '-', '_', '.') or "
+                                   "a path to a YAML file");
+  }
+  const fs::path folder =
+      (fs::path(AbsolutePath(scenario.file)).parent_path().parent_path() / kind).lexically_normal();
+  const fs::path path = folder / (name_or_path + ".yaml");
+  if (fs::is_regular_file(path, ec)) return path.string();
+  std::vector<std::string> available;
+  for (fs::directory_iterator it(folder, ec), end; !ec && it != end; it.increment(ec)) {
+    if (it->path().extension() == ".yaml") available.push_back(it->path().stem().string());
+  }
+  std::sort(available.begin(), available.end());
+  return Status::NotFound("no " + singular + " named '" + name_or_path + "': looked for " +
+                          path.string() +
+                          (available.empty() ? "" : "; " + kind + " there: " + Join(available)));
+}
+
 Status ValidateFile(const std::string& path, const std::string& images_root, std::string* summary) {
   enum class Kind { kUnknown, kScenario, kSetup, kRunbook, kImage };
   const fs::path p(path);
@@ -861,9 +1794,11 @@ Status ValidateFile(const std::string& path, const std::string& images_root, std
         if (key == "setup" || key == "runbook" || key == "fault" || key == "rollout" ||
             key == "stop" || key == "backend") {
           kind = Kind::kScenario;
-        } else if (key == "groups" || key == "sites") {
+        } else if (key == "groups" || key == "sites" || key == "key_escrow" || key == "services" ||
+                   key == "snapshots" || key == "pxe") {
           kind = Kind::kSetup;
-        } else if (key == "steps" || key == "starts") {
+        } else if (key == "steps" || key == "starts" || key == "priorities" ||
+                   key == "parallelism") {
           kind = Kind::kRunbook;
         }
         if (kind != Kind::kUnknown) break;
@@ -891,22 +1826,22 @@ Status ValidateFile(const std::string& path, const std::string& images_root, std
       line = "scenario '" + s.name + "': setup '" + s.setup.name + "' (" + SetupSummary(s.setup) +
              "), fault " + std::string(FaultKindName(s.fault.kind)) + " released " +
              FormatTimeOfDay(s.rollout.release) + ", reverted " +
-             FormatTimeOfDay(s.rollout.revert) + ", runbook '" + s.runbook.name + "', backend " +
+             FormatTimeOfDay(s.rollout.revert) + ", runbook '" + s.runbook.name + "' (" +
+             std::to_string(s.runbook.steps.size()) + " step(s)), backend " +
              std::string(BackendKindName(s.backend)) + ", " + std::to_string(s.repetitions) +
              " repetition(s), seed " + std::to_string(s.seed) + ", stop after " +
-             FormatSeconds(s.stop.max_scenario) + " scenario / " + FormatSeconds(s.stop.max_wall) +
-             " wall";
+             FormatDuration(s.stop.max_scenario) + " scenario / " +
+             FormatDuration(s.stop.max_wall) + " wall";
       break;
     }
     case Kind::kSetup: {
       ASSIGN_OR_RETURN(SetupConfig s, LoadSetup(path));
-      line = "setup '" + s.name + "': " + SetupSummary(s);
+      line = "setup '" + s.name + "': " + SetupSummary(s) + SetupDetails(s);
       break;
     }
     case Kind::kRunbook: {
       ASSIGN_OR_RETURN(RunbookConfig r, LoadRunbook(path));
-      line = "runbook '" + r.name + "': starts " + std::string(RunbookStartName(r.starts)) + ", " +
-             std::to_string(r.steps.size()) + " step(s)";
+      line = "runbook '" + r.name + "': " + RunbookSummary(r);
       break;
     }
     case Kind::kImage: {

@@ -49,6 +49,9 @@ Result<Seconds> ParseTimeOfDay(const std::string& text);
 Result<Seconds> ParseDuration(const std::string& text);
 // Seconds since midnight → "04:09" (or "04:09:30" when there are seconds).
 std::string FormatTimeOfDay(Seconds t);
+// Seconds → the shortest of "20m", "1.5h"... that ParseDuration reads back: whole hours as "2h",
+// whole minutes as "5m", else seconds ("90s", "0.5s").
+std::string FormatDuration(Seconds s);
 
 // What `chaoslab validate FILE` runs: finds out whether `path` is a scenario, setup, runbook or
 // image recipe (a file named image.yaml is an image recipe; otherwise by its top-level keys, then

@@ -1,93 +1,23 @@
 #include "lab/config/config_loader.h"
 
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
-#include <cstdlib>
 #include <filesystem>
-#include <fstream>
-#include <initializer_list>
 #include <string>
+
+#include "lab/config/config_test_util.h"
 
 namespace chaoslab::config {
 namespace {
 
 namespace fs = std::filesystem;
-
-constexpr char kImage[] = R"(name: winsim
-kind: winsim
-description: test image
-timing:
-  workstation: {boot: 45s, driver_load: 20s, crash_dump: 15s, content_fetch: 60s}
-  server: {boot: 2m, driver_load: 40s, crash_dump: 30s, content_fetch: 1m}
-)";
-
-constexpr char kSetup[] = R"(name: small
-image: winsim
-sites:
-  - name: hq
-    technicians: 2
-groups:
-  - name: ws
-    role: workstation
-    count: 2
-    sensor: "7.11"
-)";
-
-constexpr char kRunbook[] = R"(name: reboot-3
-starts: after-revert
-steps:
-  - reboot: {times: 3}
-)";
-
-constexpr char kScenario[] = R"(name: s
-setup: ../setups/small.yaml
-runbook: ../runbooks/reboot-3.yaml
-)";
-
-// A scratch folder laid out like a repository: playbooks/{scenarios,setups,runbooks} and images/.
-class ConfigLoaderTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "chaoslab-config-XXXXXX").string();
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    root_ = tmpl;
-    Write("images/winsim/image.yaml", kImage);
-    Write("playbooks/setups/small.yaml", kSetup);
-    Write("playbooks/runbooks/reboot-3.yaml", kRunbook);
-    Write("playbooks/scenarios/s.yaml", kScenario);
-  }
-  void TearDown() override { fs::remove_all(root_); }
-
-  // Writes `text` to `relative` under the scratch folder and returns its full path.
-  std::string Write(const std::string& relative, const std::string& text) {
-    fs::path path = root_ / relative;
-    fs::create_directories(path.parent_path());
-    std::ofstream(path, std::ios::binary) << text;
-    return path.string();
-  }
-  std::string Path(const std::string& relative) const { return (root_ / relative).string(); }
-  std::string Images() const { return Path("images"); }
-
-  fs::path root_;
-};
-
-// The error names `where` ("file:line:column" after the scratch folder) and contains every word.
-void ExpectError(const Status& status, const std::string& where,
-                 std::initializer_list<std::string> words) {
-  ASSERT_FALSE(status.ok()) << "expected an error at " << where;
-  EXPECT_NE(status.message().find(where + ": "), std::string::npos)
-      << "location " << where << " missing in: " << status.message();
-  for (const std::string& word : words) {
-    EXPECT_NE(status.message().find(word), std::string::npos)
-        << "'" << word << "' missing in: " << status.message();
-  }
-}
-
-std::string SourceDir() {
-  const char* dir = std::getenv("CHAOSLAB_SOURCE_DIR");
-  return dir != nullptr ? dir : ".";
-}
+using testing::ConfigLoaderTest;
+using testing::ExpectError;
+using testing::kImage;
+using testing::kRunbook;
+using testing::kScenario;
+using testing::kSetup;
+using testing::SourceDir;
 
 // --- The shipped playbooks ----------------------------------------------------------------------
 
@@ -233,7 +163,8 @@ TEST_F(ConfigLoaderTest, UnknownKeyListsTheAllowedKeys) {
   std::string path = Write("bad.yaml", std::string(kSetup) + "    colour: blue\n");
   ExpectError(LoadSetup(path).status(), path + ":11:5",
               {"unknown key 'colour' in a group",
-               "allowed keys: name, role, count, site, sensor, network, online_in_window"});
+               "allowed keys: name, role, count, site, sensor, network, online_in_window, "
+               "bitlocker, console, cloud"});
 }
 
 TEST_F(ConfigLoaderTest, DuplicateKeyIsAnError) {
@@ -410,7 +341,9 @@ TEST_F(ConfigLoaderTest, RunbookStepMistakes) {
 
   path = Write("bad.yaml", "name: r\nsteps:\n  - format-disk: {}\n");
   ExpectError(LoadRunbook(path).status(), path + ":3:5",
-              {"unknown step kind 'format-disk'", "allowed: reboot"});
+              {"unknown step kind 'format-disk'",
+               "allowed: reboot, boot, unlock-bitlocker, delete, restart, rescue-disk, "
+               "revert-snapshot, reimage"});
 
   path = Write("bad.yaml", "name: r\nsteps: []\n");
   ExpectError(LoadRunbook(path).status(), path + ":2:8", {"steps: expected at least one entry"});
@@ -451,7 +384,7 @@ TEST_F(ConfigLoaderTest, EmptyAndMultiDocumentFiles) {
   Status st = LoadRunbook(path).status();
   ASSERT_FALSE(st.ok());
   EXPECT_NE(st.message().find("expected a runbook (a map with keys name, description, starts, "
-                              "steps), got nothing"),
+                              "steps, priorities, parallelism), got nothing"),
             std::string::npos)
       << st.message();
 
