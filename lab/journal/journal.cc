@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -12,8 +13,13 @@
 namespace chaoslab {
 namespace {
 
-// Version 1: schema_version, runs, hosts, events. Bump and migrate when a table changes.
-constexpr int kSchemaVersion = 1;
+// Version 1: schema_version, runs, hosts, events.
+// Version 2 (issue 4): runs gain setup, release_s, comparison_id, repetition; hosts gain the
+// runbook figures; new tables comparisons and services. Older files are migrated when opened:
+// kSchema creates any missing table in its version-1 shape and kAddedColumns then adds every
+// column a table lacks, so new and migrated files end up alike. Bump, and add to kAddedColumns,
+// when a table changes.
+constexpr int kSchemaVersion = 2;
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
@@ -42,7 +48,55 @@ CREATE TABLE IF NOT EXISTS events (
   kind TEXT NOT NULL, detail TEXT NOT NULL,
   PRIMARY KEY (run_id, seq)) WITHOUT ROWID;  -- clustered: one b-tree write per event
 CREATE INDEX IF NOT EXISTS events_by_host ON events (run_id, host_id, seq);
+CREATE TABLE IF NOT EXISTS comparisons (
+  id TEXT PRIMARY KEY, scenario TEXT NOT NULL, status TEXT NOT NULL, started_at TEXT NOT NULL,
+  pid INTEGER NOT NULL, pid_start INTEGER NOT NULL, config_json TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS comparisons_by_start ON comparisons (started_at);
+CREATE TABLE IF NOT EXISTS services (
+  run_id TEXT NOT NULL REFERENCES runs (id), ord INTEGER NOT NULL, name TEXT NOT NULL,
+  downtime_s REAL NOT NULL, down_at_s REAL, up_again_s REAL, up_at_end INTEGER NOT NULL,
+  PRIMARY KEY (run_id, ord));
 )sql";
+
+struct AddedColumn {
+  const char* table;
+  const char* name;
+  const char* declaration;  // ALTER TABLE ... ADD COLUMN needs a default for NOT NULL columns
+};
+
+constexpr AddedColumn kAddedColumns[] = {
+    {"runs", "setup", "TEXT NOT NULL DEFAULT ''"},
+    {"runs", "release_s", "REAL NOT NULL DEFAULT 0"},
+    {"runs", "comparison_id", "TEXT NOT NULL DEFAULT ''"},
+    {"runs", "repetition", "INTEGER NOT NULL DEFAULT 0"},
+    {"hosts", "site", "TEXT NOT NULL DEFAULT ''"},
+    {"hosts", "role", "TEXT NOT NULL DEFAULT ''"},
+    {"hosts", "bitlocker", "INTEGER NOT NULL DEFAULT 0"},
+    {"hosts", "recovered_at_s", "REAL"},
+    {"hosts", "recovered_by", "TEXT NOT NULL DEFAULT ''"},
+    {"hosts", "technician_s", "REAL NOT NULL DEFAULT 0"},
+    {"hosts", "waited_s", "REAL NOT NULL DEFAULT 0"},
+    {"hosts", "waited_for", "TEXT NOT NULL DEFAULT ''"},
+    {"hosts", "keys_fetched", "INTEGER NOT NULL DEFAULT 0"},
+    {"hosts", "data_lost", "TEXT NOT NULL DEFAULT ''"},
+    {"hosts", "data_lost_s", "REAL NOT NULL DEFAULT 0"},
+    {"hosts", "failed_why", "TEXT NOT NULL DEFAULT ''"},
+};
+
+// Indexes over added columns, created once the columns exist.
+constexpr const char* kAfterColumns = R"sql(
+CREATE INDEX IF NOT EXISTS runs_by_comparison ON runs (comparison_id);
+)sql";
+
+// Now as ISO 8601 UTC, like RunResult::started_at.
+std::string NowUtc() {
+  std::time_t now = std::time(nullptr);
+  std::tm utc{};
+  gmtime_r(&now, &utc);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &utc);
+  return text;
+}
 
 // Start time of a process in clock ticks since boot, or 0 when unknown.
 long long ProcessStartTicks(pid_t pid) {
@@ -65,6 +119,34 @@ bool ProcessAlive(long long pid, long long start_ticks) {
   return start_ticks == 0 || now_start == 0 || now_start == start_ticks;
 }
 
+// Host columns after (run_id, id, ord), in the order SaveHost binds them (?3, ?4, ...) and
+// LoadRun reads them (column 1, 2, ...).
+constexpr const char* kHostColumns[] = {
+    "group_name",   "final_state", "exposed",       "crashes",           "boot_loop",
+    "recovered",    "reboots",     "first_crash_s", "time_to_recover_s", "stop_code",
+    "site",         "role",        "bitlocker",     "recovered_at_s",    "recovered_by",
+    "technician_s", "waited_s",    "waited_for",    "keys_fetched",      "data_lost",
+    "data_lost_s",  "failed_why"};
+
+std::string HostUpsertSql() {
+  std::string columns, values, updates;
+  int param = 3;
+  for (const char* column : kHostColumns) {
+    columns += std::string(", ") + column;
+    values += ", ?" + std::to_string(param++);
+    updates += std::string(updates.empty() ? "" : ", ") + column + " = excluded." + column;
+  }
+  return "INSERT INTO hosts (run_id, id, ord" + columns +
+         ") VALUES (?1, ?2, (SELECT COALESCE(MAX(ord), 0) + 1 FROM hosts WHERE run_id = ?1)" +
+         values + ") ON CONFLICT (run_id, id) DO UPDATE SET " + updates;
+}
+
+std::string HostSelectSql() {
+  std::string columns;
+  for (const char* column : kHostColumns) columns += std::string(", ") + column;
+  return "SELECT id" + columns + " FROM hosts WHERE run_id = ?1 ORDER BY ord";
+}
+
 // One prepared statement; reset after each use so it can be cached.
 class Statement {
  public:
@@ -83,6 +165,8 @@ class Statement {
     sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
   }
   void Bind(int i, long long v) const { sqlite3_bind_int64(stmt_, i, v); }
+  void Bind(int i, int v) const { sqlite3_bind_int64(stmt_, i, v); }
+  void Bind(int i, bool v) const { sqlite3_bind_int64(stmt_, i, v ? 1 : 0); }
   void Bind(int i, double v) const { sqlite3_bind_double(stmt_, i, v); }
   void Bind(int i, const std::optional<double>& v) const {
     v ? Bind(i, *v) : void(sqlite3_bind_null(stmt_, i));
@@ -139,22 +223,20 @@ class SqliteJournal : public Journal {
         "(?1, CASE WHEN ?2 > 0 THEN ?2 ELSE "
         "(SELECT COALESCE(MAX(seq), 0) + 1 FROM events WHERE run_id = ?1) END, ?3, ?4, ?5, ?6, ?7)",
         &append_event_));
-    return Prepare(
-        "INSERT INTO hosts (run_id, id, ord, group_name, final_state, exposed, crashes, boot_loop, "
-        "recovered, reboots, first_crash_s, time_to_recover_s, stop_code) VALUES (?1, ?2, "
-        "(SELECT COALESCE(MAX(ord), 0) + 1 FROM hosts WHERE run_id = ?1), ?3, ?4, ?5, ?6, ?7, ?8, "
-        "?9, ?10, ?11, ?12) ON CONFLICT (run_id, id) DO UPDATE SET group_name = "
-        "excluded.group_name, "
-        "final_state = excluded.final_state, exposed = excluded.exposed, "
-        "crashes = excluded.crashes, boot_loop = excluded.boot_loop, "
-        "recovered = excluded.recovered, reboots = excluded.reboots, "
-        "first_crash_s = excluded.first_crash_s, time_to_recover_s = excluded.time_to_recover_s, "
-        "stop_code = excluded.stop_code",
-        &save_host_);
+    return Prepare(HostUpsertSql().c_str(), &save_host_);
   }
 
   Status BeginRun(const RunResult& run, const std::string& config_json) override {
     if (run.run_id.empty()) return Status::InvalidArgument("run id is empty");
+    if (!run.comparison_id.empty()) {
+      ASSIGN_OR_RETURN(bool known,
+                       Exists("SELECT 1 FROM comparisons WHERE id = ?1", run.comparison_id));
+      if (!known) {
+        return Status::FailedPrecondition("run '" + run.run_id + "' names comparison '" +
+                                          run.comparison_id + "', which " + path_ +
+                                          " does not hold (BeginComparison first)");
+      }
+    }
     Statement exists;
     RETURN_IF_ERROR(Prepare("SELECT 1 FROM runs WHERE id = ?1", &exists));
     exists.Bind(1, run.run_id);
@@ -166,7 +248,8 @@ class SqliteJournal : public Journal {
       Statement insert;
       RETURN_IF_ERROR(Prepare(
           "INSERT INTO runs (id, scenario, runbook, backend, seed, status, started_at, pid, "
-          "pid_start, config_json) VALUES (?1, ?2, ?3, ?4, ?5, 'running', ?6, ?7, ?8, ?9)",
+          "pid_start, config_json, setup, release_s, comparison_id, repetition) VALUES (?1, ?2, "
+          "?3, ?4, ?5, 'running', ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
           &insert));
       insert.Bind(1, run.run_id);
       insert.Bind(2, run.scenario);
@@ -177,6 +260,10 @@ class SqliteJournal : public Journal {
       insert.Bind(7, static_cast<long long>(getpid()));
       insert.Bind(8, ProcessStartTicks(getpid()));
       insert.Bind(9, config_json);
+      insert.Bind(10, run.setup);
+      insert.Bind(11, run.release_s);
+      insert.Bind(12, run.comparison_id);
+      insert.Bind(13, run.repetition);
       RETURN_IF_ERROR(Step(insert, "insert run").status());
       for (const HostResult& host : run.hosts) RETURN_IF_ERROR(SaveHost(run.run_id, host));
       return Status::Ok();
@@ -201,15 +288,32 @@ class SqliteJournal : public Journal {
     s.Bind(2, h.id);
     s.Bind(3, h.group);
     s.Bind(4, h.final_state);
-    s.Bind(5, static_cast<long long>(h.exposed));
-    s.Bind(6, static_cast<long long>(h.crashes));
-    s.Bind(7, static_cast<long long>(h.boot_loop));
-    s.Bind(8, static_cast<long long>(h.recovered));
-    s.Bind(9, static_cast<long long>(h.reboots));
+    s.Bind(5, h.exposed);
+    s.Bind(6, h.crashes);
+    s.Bind(7, h.boot_loop);
+    s.Bind(8, h.recovered);
+    s.Bind(9, h.reboots);
     s.Bind(10, h.first_crash_s);
     s.Bind(11, h.time_to_recover_s);
     s.Bind(12, h.stop_code);
+    s.Bind(13, h.site);
+    s.Bind(14, h.role);
+    s.Bind(15, h.bitlocker);
+    s.Bind(16, h.recovered_at_s);
+    s.Bind(17, h.recovered_by);
+    s.Bind(18, h.technician_s);
+    s.Bind(19, h.waited_s);
+    s.Bind(20, h.waited_for);
+    s.Bind(21, h.keys_fetched);
+    s.Bind(22, h.data_lost);
+    s.Bind(23, h.data_lost_s);
+    s.Bind(24, h.failed_why);
     return Step(s, "save host '" + h.id + "' of run '" + run_id + "'").status();
+  }
+
+  Status SaveServices(const std::string& run_id,
+                      const std::vector<ServiceResult>& services) override {
+    return InTransaction([&] { return WriteServices(run_id, services); });
   }
 
   Status FinishRun(const RunResult& run) override {
@@ -219,7 +323,7 @@ class SqliteJournal : public Journal {
       Statement update;
       RETURN_IF_ERROR(
           Prepare("UPDATE runs SET status = ?2, wall_s = ?3, scenario_end_s = ?4, hosts = ?5, "
-                  "exposed = ?6, crashed = ?7, recovered = ?8 WHERE id = ?1",
+                  "exposed = ?6, crashed = ?7, recovered = ?8, release_s = ?9 WHERE id = ?1",
                   &update));
       update.Bind(1, run.run_id);
       update.Bind(
@@ -230,10 +334,11 @@ class SqliteJournal : public Journal {
       update.Bind(6, static_cast<long long>(summarized.fleet.exposed));
       update.Bind(7, static_cast<long long>(summarized.fleet.crashed));
       update.Bind(8, static_cast<long long>(summarized.fleet.recovered));
+      update.Bind(9, run.release_s);
       RETURN_IF_ERROR(Step(update, "finish run").status());
       if (sqlite3_changes(db_) == 0) return NoRun(run.run_id);
       for (const HostResult& host : run.hosts) RETURN_IF_ERROR(SaveHost(run.run_id, host));
-      return Status::Ok();
+      return WriteServices(run.run_id, run.services);
     }));
     // Fold the WAL back into the file now that latency no longer matters; readers may hold it,
     // so a partial checkpoint is fine.
@@ -245,7 +350,8 @@ class SqliteJournal : public Journal {
     Statement s;
     RETURN_IF_ERROR(
         Prepare("SELECT r.id, r.scenario, r.runbook, r.backend, r.status, r.started_at, r.wall_s, "
-                "r.pid, r.pid_start, (SELECT COUNT(*) FROM hosts h WHERE h.run_id = r.id) "
+                "r.pid, r.pid_start, (SELECT COUNT(*) FROM hosts h WHERE h.run_id = r.id), "
+                "r.setup, r.comparison_id, r.repetition "
                 "FROM runs r ORDER BY r.started_at DESC, r.rowid DESC",
                 &s));
     std::vector<RunSummaryRow> rows;
@@ -256,6 +362,9 @@ class SqliteJournal : public Journal {
       r.wall_s = s.Real(6);
       r.status = EffectiveStatus(r.status, s.Int(7), s.Int(8));
       r.hosts = static_cast<int>(s.Int(9));
+      r.setup = s.Text(10);
+      r.comparison_id = s.Text(11);
+      r.repetition = static_cast<int>(s.Int(12));
       rows.push_back(std::move(r));
     }
     return rows;
@@ -263,63 +372,7 @@ class SqliteJournal : public Journal {
 
   Result<RunResult> LoadRun(const std::string& run_id) override {
     ASSIGN_OR_RETURN(std::string id, ResolveRunId(run_id));
-    Statement s;
-    RETURN_IF_ERROR(Prepare(
-        "SELECT scenario, runbook, backend, seed, status, started_at, wall_s, scenario_end_s, "
-        "pid, pid_start FROM runs WHERE id = ?1",
-        &s));
-    s.Bind(1, id);
-    ASSIGN_OR_RETURN(bool found, Step(s, "load run"));
-    if (!found) return NoRun(run_id);
-    RunResult run;
-    run.run_id = id;
-    run.scenario = s.Text(0);
-    run.runbook = s.Text(1);
-    run.backend = s.Text(2);
-    run.seed = static_cast<unsigned long long>(s.Int(3));
-    run.status = EffectiveStatus(s.Text(4), s.Int(8), s.Int(9));
-    run.started_at = s.Text(5);
-    run.wall_s = s.Real(6);
-    run.scenario_end_s = s.Real(7);
-
-    if (run.status == "running" || run.status == "interrupted") {
-      // Never finished: the last event tells how far it got.
-      Statement last;
-      RETURN_IF_ERROR(
-          Prepare("SELECT MAX(wall_us), MAX(scenario_s) FROM events WHERE run_id = ?1", &last));
-      last.Bind(1, id);
-      ASSIGN_OR_RETURN(bool row, Step(last, "read last event"));
-      if (row && sqlite3_column_type(last.get(), 0) != SQLITE_NULL) {
-        run.wall_s = std::max(run.wall_s, last.Int(0) / 1e6);
-        run.scenario_end_s = std::max(run.scenario_end_s, last.Real(1));
-      }
-    }
-
-    Statement hosts;
-    RETURN_IF_ERROR(Prepare(
-        "SELECT id, group_name, final_state, exposed, crashes, boot_loop, recovered, reboots, "
-        "first_crash_s, time_to_recover_s, stop_code FROM hosts WHERE run_id = ?1 ORDER BY ord",
-        &hosts));
-    hosts.Bind(1, id);
-    while (true) {
-      ASSIGN_OR_RETURN(bool row, Step(hosts, "load hosts"));
-      if (!row) break;
-      HostResult h;
-      h.id = hosts.Text(0);
-      h.group = hosts.Text(1);
-      h.final_state = hosts.Text(2);
-      h.exposed = hosts.Int(3) != 0;
-      h.crashes = static_cast<int>(hosts.Int(4));
-      h.boot_loop = hosts.Int(5) != 0;
-      h.recovered = hosts.Int(6) != 0;
-      h.reboots = static_cast<int>(hosts.Int(7));
-      h.first_crash_s = hosts.OptReal(8);
-      h.time_to_recover_s = hosts.OptReal(9);
-      h.stop_code = hosts.Text(10);
-      run.hosts.push_back(std::move(h));
-    }
-    Summarize(&run);
-    return run;
+    return LoadRunById(id, run_id);
   }
 
   Result<std::vector<JournalEvent>> LoadEvents(const std::string& run_id) override {
@@ -340,7 +393,182 @@ class SqliteJournal : public Journal {
     return events;
   }
 
+  Status BeginComparison(const std::string& id, const std::string& scenario,
+                         const std::string& config_json) override {
+    if (id.empty()) return Status::InvalidArgument("comparison id is empty");
+    ASSIGN_OR_RETURN(bool found, Exists("SELECT 1 FROM comparisons WHERE id = ?1", id));
+    if (found) return Status::FailedPrecondition("comparison '" + id + "' already in " + path_);
+    return InTransaction([&]() -> Status {
+      Statement insert;
+      RETURN_IF_ERROR(
+          Prepare("INSERT INTO comparisons (id, scenario, status, started_at, pid, pid_start, "
+                  "config_json) VALUES (?1, ?2, 'running', ?3, ?4, ?5, ?6)",
+                  &insert));
+      insert.Bind(1, id);
+      insert.Bind(2, scenario);
+      insert.Bind(3, NowUtc());
+      insert.Bind(4, static_cast<long long>(getpid()));
+      insert.Bind(5, ProcessStartTicks(getpid()));
+      insert.Bind(6, config_json);
+      return Step(insert, "insert comparison").status();
+    });
+  }
+
+  Status FinishComparison(const std::string& id, const std::string& status) override {
+    Statement update;
+    RETURN_IF_ERROR(Prepare("UPDATE comparisons SET status = ?2 WHERE id = ?1", &update));
+    update.Bind(1, id);
+    update.Bind(2, status.empty() || status == "running" ? std::string("finished") : status);
+    RETURN_IF_ERROR(Step(update, "finish comparison").status());
+    if (sqlite3_changes(db_) == 0) return NoComparison(id);
+    return Status::Ok();
+  }
+
+  Result<std::vector<ComparisonSummaryRow>> ListComparisons() override {
+    Statement s;
+    RETURN_IF_ERROR(Prepare(
+        "SELECT c.id, c.scenario, c.status, c.started_at, c.pid, c.pid_start, "
+        "(SELECT COUNT(*) FROM runs r WHERE r.comparison_id = c.id), "
+        "(SELECT COUNT(*) FROM runs r WHERE r.comparison_id = c.id AND r.status = 'finished'), "
+        "(SELECT COUNT(*) FROM (SELECT DISTINCT runbook, setup FROM runs r "
+        "WHERE r.comparison_id = c.id)) "
+        "FROM comparisons c ORDER BY c.started_at DESC, c.rowid DESC",
+        &s));
+    std::vector<ComparisonSummaryRow> rows;
+    while (true) {
+      ASSIGN_OR_RETURN(bool row, Step(s, "list comparisons"));
+      if (!row) break;
+      ComparisonSummaryRow r;
+      r.id = s.Text(0);
+      r.scenario = s.Text(1);
+      r.status = EffectiveStatus(s.Text(2), s.Int(4), s.Int(5));
+      r.started_at = s.Text(3);
+      r.runs = static_cast<int>(s.Int(6));
+      r.finished_runs = static_cast<int>(s.Int(7));
+      r.cells = static_cast<int>(s.Int(8));
+      rows.push_back(std::move(r));
+    }
+    return rows;
+  }
+
+  Result<Comparison> LoadComparison(const std::string& wanted) override {
+    ASSIGN_OR_RETURN(std::string id, ResolveId("comparisons", "comparison", wanted));
+    Comparison comparison;
+    comparison.id = id;
+    std::vector<std::string> run_ids;
+    {
+      Statement s;
+      RETURN_IF_ERROR(Prepare("SELECT scenario FROM comparisons WHERE id = ?1", &s));
+      s.Bind(1, id);
+      ASSIGN_OR_RETURN(bool found, Step(s, "load comparison"));
+      if (!found) return NoComparison(wanted);
+      comparison.scenario = s.Text(0);
+      s.Reset();
+      Statement runs;
+      RETURN_IF_ERROR(
+          Prepare("SELECT id FROM runs WHERE comparison_id = ?1 ORDER BY rowid", &runs));
+      runs.Bind(1, id);
+      while (true) {
+        ASSIGN_OR_RETURN(bool row, Step(runs, "list the comparison's runs"));
+        if (!row) break;
+        run_ids.push_back(runs.Text(0));
+      }
+    }
+    for (const std::string& run_id : run_ids) {
+      ASSIGN_OR_RETURN(RunResult run, LoadRunById(run_id, run_id));
+      comparison.runs.push_back(std::move(run));
+    }
+    return comparison;
+  }
+
  private:
+  Result<RunResult> LoadRunById(const std::string& id, const std::string& asked_for) {
+    Statement s;
+    RETURN_IF_ERROR(Prepare(
+        "SELECT scenario, runbook, backend, seed, status, started_at, wall_s, scenario_end_s, "
+        "pid, pid_start, setup, release_s, comparison_id, repetition FROM runs WHERE id = ?1",
+        &s));
+    s.Bind(1, id);
+    ASSIGN_OR_RETURN(bool found, Step(s, "load run"));
+    if (!found) return NoRun(asked_for);
+    RunResult run;
+    run.run_id = id;
+    run.scenario = s.Text(0);
+    run.runbook = s.Text(1);
+    run.backend = s.Text(2);
+    run.seed = static_cast<unsigned long long>(s.Int(3));
+    run.status = EffectiveStatus(s.Text(4), s.Int(8), s.Int(9));
+    run.started_at = s.Text(5);
+    run.wall_s = s.Real(6);
+    run.scenario_end_s = s.Real(7);
+    run.setup = s.Text(10);
+    run.release_s = s.Real(11);
+    run.comparison_id = s.Text(12);
+    run.repetition = static_cast<int>(s.Int(13));
+    s.Reset();
+
+    if (run.status == "running" || run.status == "interrupted") {
+      // Never finished: the last event tells how far it got.
+      Statement last;
+      RETURN_IF_ERROR(
+          Prepare("SELECT MAX(wall_us), MAX(scenario_s) FROM events WHERE run_id = ?1", &last));
+      last.Bind(1, id);
+      ASSIGN_OR_RETURN(bool row, Step(last, "read last event"));
+      if (row && sqlite3_column_type(last.get(), 0) != SQLITE_NULL) {
+        run.wall_s = std::max(run.wall_s, last.Int(0) / 1e6);
+        run.scenario_end_s = std::max(run.scenario_end_s, last.Real(1));
+      }
+    }
+
+    Statement hosts;
+    RETURN_IF_ERROR(Prepare(HostSelectSql().c_str(), &hosts));
+    hosts.Bind(1, id);
+    while (true) {
+      ASSIGN_OR_RETURN(bool row, Step(hosts, "load hosts"));
+      if (!row) break;
+      HostResult h;
+      h.id = hosts.Text(0);
+      h.group = hosts.Text(1);
+      h.final_state = hosts.Text(2);
+      h.exposed = hosts.Int(3) != 0;
+      h.crashes = static_cast<int>(hosts.Int(4));
+      h.boot_loop = hosts.Int(5) != 0;
+      h.recovered = hosts.Int(6) != 0;
+      h.reboots = static_cast<int>(hosts.Int(7));
+      h.first_crash_s = hosts.OptReal(8);
+      h.time_to_recover_s = hosts.OptReal(9);
+      h.stop_code = hosts.Text(10);
+      h.site = hosts.Text(11);
+      h.role = hosts.Text(12);
+      h.bitlocker = hosts.Int(13) != 0;
+      h.recovered_at_s = hosts.OptReal(14);
+      h.recovered_by = hosts.Text(15);
+      h.technician_s = hosts.Real(16);
+      h.waited_s = hosts.Real(17);
+      h.waited_for = hosts.Text(18);
+      h.keys_fetched = static_cast<int>(hosts.Int(19));
+      h.data_lost = hosts.Text(20);
+      h.data_lost_s = hosts.Real(21);
+      h.failed_why = hosts.Text(22);
+      run.hosts.push_back(std::move(h));
+    }
+
+    Statement services;
+    RETURN_IF_ERROR(
+        Prepare("SELECT name, downtime_s, down_at_s, up_again_s, up_at_end FROM services "
+                "WHERE run_id = ?1 ORDER BY ord",
+                &services));
+    services.Bind(1, id);
+    while (true) {
+      ASSIGN_OR_RETURN(bool row, Step(services, "load services"));
+      if (!row) break;
+      run.services.push_back(ServiceResult{services.Text(0), services.Real(1), services.OptReal(2),
+                                           services.OptReal(3), services.Int(4) != 0});
+    }
+    Summarize(&run);
+    return run;
+  }
+
   // A run left "running" whose orchestrator is gone was killed.
   static std::string EffectiveStatus(const std::string& stored, long long pid, long long start) {
     if (stored == "running" && !ProcessAlive(pid, start)) return "interrupted";
@@ -351,37 +579,108 @@ class SqliteJournal : public Journal {
     return Status::NotFound("no run '" + run_id + "' in " + path_);
   }
 
-  // Exact id, "last", or a unique prefix.
+  Status NoComparison(const std::string& id) const {
+    return Status::NotFound("no comparison '" + id + "' in " + path_);
+  }
+
   Result<std::string> ResolveRunId(const std::string& wanted) {
-    if (wanted.empty()) return Status::InvalidArgument("run id is empty");
+    return ResolveId("runs", "run", wanted);
+  }
+
+  // Exact id, "last", or a unique prefix, among the ids of `table` ("runs" or "comparisons",
+  // whose rows a `noun` names in messages).
+  Result<std::string> ResolveId(const std::string& table, const std::string& noun,
+                                const std::string& wanted) {
+    if (wanted.empty()) return Status::InvalidArgument(noun + " id is empty");
     Statement s;
     if (wanted == "last") {
-      RETURN_IF_ERROR(
-          Prepare("SELECT id FROM runs ORDER BY started_at DESC, rowid DESC LIMIT 1", &s));
-      ASSIGN_OR_RETURN(bool row, Step(s, "find last run"));
-      if (!row) return Status::NotFound("no runs in " + path_);
+      RETURN_IF_ERROR(Prepare(
+          ("SELECT id FROM " + table + " ORDER BY started_at DESC, rowid DESC LIMIT 1").c_str(),
+          &s));
+      ASSIGN_OR_RETURN(bool row, Step(s, "find last " + noun));
+      if (!row) return Status::NotFound("no " + table + " in " + path_);
       return s.Text(0);
     }
-    RETURN_IF_ERROR(
-        Prepare("SELECT id FROM runs WHERE substr(id, 1, length(?1)) = ?1 "
-                "ORDER BY id = ?1 DESC, started_at DESC LIMIT 11",
-                &s));
+    RETURN_IF_ERROR(Prepare(("SELECT id FROM " + table +
+                             " WHERE substr(id, 1, length(?1)) = ?1 "
+                             "ORDER BY id = ?1 DESC, started_at DESC LIMIT 11")
+                                .c_str(),
+                            &s));
     s.Bind(1, wanted);
     std::vector<std::string> candidates;
     while (true) {
-      ASSIGN_OR_RETURN(bool row, Step(s, "find run"));
+      ASSIGN_OR_RETURN(bool row, Step(s, "find " + noun));
       if (!row) break;
       candidates.push_back(s.Text(0));
-      if (candidates.front() == wanted) return wanted;  // an exact match wins over longer ids
+      if (candidates.front() == wanted) {  // an exact match wins over longer ids
+        s.Reset();
+        return wanted;
+      }
     }
-    if (candidates.empty()) return NoRun(wanted);
+    if (candidates.empty()) {
+      return Status::NotFound("no " + noun + " '" + wanted + "' in " + path_);
+    }
     if (candidates.size() == 1) return candidates.front();
     std::string list;
     for (size_t i = 0; i < candidates.size() && i < 10; ++i)
       list += (i ? ", " : "") + candidates[i];
     if (candidates.size() > 10) list += ", ...";
-    return Status::InvalidArgument("run id '" + wanted + "' is ambiguous in " + path_ +
+    return Status::InvalidArgument(noun + " id '" + wanted + "' is ambiguous in " + path_ +
                                    "; it matches " + list);
+  }
+
+  // Whether `sql` with ?1 = `param` returns a row.
+  Result<bool> Exists(const char* sql, const std::string& param) {
+    Statement s;
+    RETURN_IF_ERROR(Prepare(sql, &s));
+    s.Bind(1, param);
+    ASSIGN_OR_RETURN(bool found, Step(s, "look up"));
+    s.Reset();  // end its read before any write transaction
+    return found;
+  }
+
+  // Replaces the run's services; the caller holds a transaction.
+  Status WriteServices(const std::string& run_id, const std::vector<ServiceResult>& services) {
+    Statement clear;
+    RETURN_IF_ERROR(Prepare("DELETE FROM services WHERE run_id = ?1", &clear));
+    clear.Bind(1, run_id);
+    RETURN_IF_ERROR(Step(clear, "clear services").status());
+    Statement insert;
+    RETURN_IF_ERROR(
+        Prepare("INSERT INTO services (run_id, ord, name, downtime_s, down_at_s, up_again_s, "
+                "up_at_end) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                &insert));
+    int ord = 0;
+    for (const ServiceResult& service : services) {
+      insert.Bind(1, run_id);
+      insert.Bind(2, ++ord);
+      insert.Bind(3, service.name);
+      insert.Bind(4, service.downtime_s);
+      insert.Bind(5, service.down_at_s);
+      insert.Bind(6, service.up_again_s);
+      insert.Bind(7, service.up_at_end);
+      RETURN_IF_ERROR(
+          Step(insert, "save service '" + service.name + "' of run '" + run_id + "'").status());
+    }
+    return Status::Ok();
+  }
+
+  // Adds the columns of later versions that a table lacks (see kAddedColumns).
+  Status AddMissingColumns() {
+    for (const AddedColumn& added : kAddedColumns) {
+      Statement info;
+      RETURN_IF_ERROR(Prepare("SELECT COUNT(*) FROM pragma_table_info(?1) WHERE name = ?2", &info));
+      info.Bind(1, std::string(added.table));
+      info.Bind(2, std::string(added.name));
+      RETURN_IF_ERROR(Step(info, "read columns").status());
+      const bool present = info.Int(0) > 0;
+      info.Reset();
+      if (present) continue;
+      RETURN_IF_ERROR(Exec(std::string("ALTER TABLE ") + added.table + " ADD COLUMN " + added.name +
+                               " " + added.declaration,
+                           std::string("add column ") + added.table + "." + added.name));
+    }
+    return Exec(kAfterColumns, "create indexes");
   }
 
   // Refuses foreign databases and newer schemas before touching anything, then creates tables.
@@ -411,8 +710,13 @@ class SqliteJournal : public Journal {
           "); use a newer chaoslab or another journal file");
     }
     RETURN_IF_ERROR(Exec(kSchema, "create schema"));
+    RETURN_IF_ERROR(AddMissingColumns());
     if (version == 0) {
       return Exec("INSERT INTO schema_version VALUES (" + std::to_string(kSchemaVersion) + ")",
+                  "write schema version");
+    }
+    if (version < kSchemaVersion) {
+      return Exec("UPDATE schema_version SET version = " + std::to_string(kSchemaVersion),
                   "write schema version");
     }
     return Status::Ok();

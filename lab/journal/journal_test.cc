@@ -305,5 +305,309 @@ TEST_F(JournalTest, ManyEventsKeepTheirOrder) {
   }
 }
 
+// A run with every issue-4 field set, in comparison `comparison_id`.
+RunResult RunbookRun(const std::string& id, const std::string& comparison_id, int repetition) {
+  RunResult run;
+  run.run_id = id;
+  run.comparison_id = comparison_id;
+  run.repetition = repetition;
+  run.scenario = "channel-291";
+  run.runbook = "safe-mode-delete";
+  run.setup = "airline-hub";
+  run.backend = "vm";
+  run.started_at = "2024-07-19T04:09:00Z";
+  run.release_s = 4 * 3600 + 9 * 60;
+  HostResult dc;
+  dc.id = "dc-01";
+  dc.group = "domain-controllers";
+  dc.site = "hub";
+  dc.role = "domain-controller";
+  dc.bitlocker = true;
+  dc.final_state = "healthy";
+  dc.exposed = true;
+  dc.crashes = 2;
+  dc.boot_loop = true;
+  dc.recovered = true;
+  dc.first_crash_s = 75;
+  dc.time_to_recover_s = 1800;
+  dc.recovered_at_s = 1875;
+  dc.recovered_by = "safe-mode-delete";
+  dc.technician_s = 1260.5;
+  dc.waited_s = 300;
+  dc.waited_for = "technician";
+  dc.keys_fetched = 1;
+  HostResult kiosk;
+  kiosk.id = "kiosk-001";
+  kiosk.group = "kiosks";
+  kiosk.site = "terminal-2";
+  kiosk.role = "kiosk";
+  kiosk.final_state = "failed";
+  kiosk.exposed = true;
+  kiosk.crashes = 3;
+  kiosk.boot_loop = true;
+  kiosk.first_crash_s = 80;
+  kiosk.waited_s = 7200;
+  kiosk.waited_for = "key-escrow";
+  kiosk.data_lost = "since-snapshot";
+  kiosk.data_lost_s = 5400;
+  kiosk.failed_why = "recovery password unavailable: key escrow down";
+  run.hosts = {dc, kiosk};
+  run.services = {{"crew-scheduling", 5400, 75, 5475, true}, {"check-in", 9000, 80, {}, false}};
+  return run;
+}
+
+TEST_F(JournalTest, RunbookFieldsAndServicesRoundTrip) {
+  auto journal = OpenJournal();
+  ASSERT_TRUE(journal);
+  ASSERT_TRUE(journal->BeginComparison("c-1", "channel-291", R"({"repeat":2})").ok());
+  RunResult run = RunbookRun("r-1", "c-1", 1);
+  ASSERT_TRUE(journal->BeginRun(run, "{}").ok());
+  // Services saved on their own while running, then replaced by FinishRun's.
+  ASSERT_TRUE(journal->SaveServices("r-1", {{"stale", 1, {}, {}, true}}).ok());
+  EXPECT_EQ(journal->LoadRun("r-1")->services.size(), 1u);
+  EXPECT_FALSE(journal->SaveServices("r-404", {{"x", 1, {}, {}, true}}).ok());
+  run.status = "finished";
+  run.release_s += 1;  // FinishRun records the release time too
+  ASSERT_TRUE(journal->FinishRun(run).ok());
+  journal.reset();
+
+  journal = OpenJournal();
+  ASSERT_TRUE(journal);
+  auto loaded = journal->LoadRun("r-1");
+  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+  EXPECT_EQ(loaded->setup, "airline-hub");
+  EXPECT_EQ(loaded->comparison_id, "c-1");
+  EXPECT_EQ(loaded->repetition, 1);
+  EXPECT_DOUBLE_EQ(loaded->release_s, 4 * 3600 + 9 * 60 + 1);
+  ASSERT_EQ(loaded->hosts.size(), 2u);
+  const HostResult& dc = loaded->hosts[0];
+  EXPECT_EQ(dc.site, "hub");
+  EXPECT_EQ(dc.role, "domain-controller");
+  EXPECT_TRUE(dc.bitlocker);
+  EXPECT_EQ(dc.recovered_at_s, 1875);
+  EXPECT_EQ(dc.recovered_by, "safe-mode-delete");
+  EXPECT_DOUBLE_EQ(dc.technician_s, 1260.5);
+  EXPECT_DOUBLE_EQ(dc.waited_s, 300);
+  EXPECT_EQ(dc.waited_for, "technician");
+  EXPECT_EQ(dc.keys_fetched, 1);
+  EXPECT_EQ(dc.data_lost, "");
+  const HostResult& kiosk = loaded->hosts[1];
+  EXPECT_FALSE(kiosk.bitlocker);
+  EXPECT_FALSE(kiosk.recovered_at_s.has_value());
+  EXPECT_EQ(kiosk.waited_for, "key-escrow");
+  EXPECT_EQ(kiosk.data_lost, "since-snapshot");
+  EXPECT_DOUBLE_EQ(kiosk.data_lost_s, 5400);
+  EXPECT_EQ(kiosk.failed_why, "recovery password unavailable: key escrow down");
+  ASSERT_EQ(loaded->services.size(), 2u);
+  EXPECT_EQ(loaded->services[0].name, "crew-scheduling");
+  EXPECT_DOUBLE_EQ(loaded->services[0].downtime_s, 5400);
+  EXPECT_EQ(loaded->services[0].down_at_s, 75);
+  EXPECT_EQ(loaded->services[0].up_again_s, 5475);
+  EXPECT_TRUE(loaded->services[0].up_at_end);
+  EXPECT_EQ(loaded->services[1].name, "check-in");
+  EXPECT_FALSE(loaded->services[1].up_again_s.has_value());
+  EXPECT_FALSE(loaded->services[1].up_at_end);
+  // Group figures, recomputed from the stored hosts.
+  EXPECT_EQ(loaded->fleet.keys_fetched, 1);
+  EXPECT_EQ(loaded->fleet.data_lost_hosts, 1);
+  EXPECT_EQ(loaded->fleet.recovery.healthy_50_s, 1875);
+  EXPECT_FALSE(loaded->fleet.recovery.healthy_90_s.has_value());
+
+  auto rows = journal->ListRuns();
+  ASSERT_TRUE(rows.ok());
+  EXPECT_EQ((*rows)[0].setup, "airline-hub");
+  EXPECT_EQ((*rows)[0].comparison_id, "c-1");
+  EXPECT_EQ((*rows)[0].repetition, 1);
+}
+
+TEST_F(JournalTest, ComparisonKeepsFinishedRepetitionsOfAKilledCompare) {
+  {
+    auto journal = OpenJournal();
+    ASSERT_TRUE(journal);
+    ASSERT_TRUE(journal->BeginComparison("c-20240719-aa", "channel-291", "{}").ok());
+    EXPECT_EQ(journal->BeginComparison("c-20240719-aa", "x", "{}").code(),
+              ErrorCode::kFailedPrecondition);
+    EXPECT_EQ(journal->BeginRun(RunbookRun("r-x", "c-nope", 0), "{}").code(),
+              ErrorCode::kFailedPrecondition);
+    // Two cells × two repetitions, each written as it finishes; the fifth run is under way
+    // when the compare is killed.
+    int n = 0;
+    for (const char* runbook : {"reboot-15", "safe-mode-delete"}) {
+      for (int rep = 0; rep < 2; ++rep) {
+        RunResult run = RunbookRun("r-" + std::to_string(++n), "c-20240719-aa", rep);
+        run.runbook = runbook;
+        run.hosts[0].recovered_at_s = 600.0 * n;
+        ASSERT_TRUE(journal->BeginRun(run, "{}").ok());
+        run.status = "finished";
+        ASSERT_TRUE(journal->FinishRun(run).ok());
+      }
+    }
+    RunResult last = RunbookRun("r-5", "c-20240719-aa", 2);
+    last.runbook = "safe-mode-delete";
+    ASSERT_TRUE(journal->BeginRun(last, "{}").ok());
+
+    auto rows = journal->ListComparisons();
+    ASSERT_TRUE(rows.ok()) << rows.status().ToString();
+    ASSERT_EQ(rows->size(), 1u);
+    EXPECT_EQ((*rows)[0].status, "running");  // this process is alive
+  }
+  RawSql("UPDATE runs SET pid = 99999999; UPDATE comparisons SET pid = 99999999");
+
+  auto journal = OpenJournal();
+  ASSERT_TRUE(journal);
+  auto rows = journal->ListComparisons();
+  ASSERT_TRUE(rows.ok());
+  ASSERT_EQ(rows->size(), 1u);
+  const ComparisonSummaryRow& row = (*rows)[0];
+  EXPECT_EQ(row.id, "c-20240719-aa");
+  EXPECT_EQ(row.scenario, "channel-291");
+  EXPECT_EQ(row.status, "interrupted");
+  EXPECT_EQ(row.runs, 5);
+  EXPECT_EQ(row.finished_runs, 4);
+  EXPECT_EQ(row.cells, 2);
+  EXPECT_EQ(row.started_at.size(), 20u) << row.started_at;  // 2024-07-19T04:09:00Z
+
+  auto comparison = journal->LoadComparison("c-2024");  // a unique prefix
+  ASSERT_TRUE(comparison.ok()) << comparison.status().ToString();
+  EXPECT_EQ(comparison->id, "c-20240719-aa");
+  EXPECT_EQ(comparison->scenario, "channel-291");
+  ASSERT_EQ(comparison->runs.size(), 5u);
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(comparison->runs[i].run_id, "r-" + std::to_string(i + 1));
+  EXPECT_EQ(comparison->runs[4].status, "interrupted");
+  EXPECT_EQ(comparison->runs[3].services.size(), 2u);
+  const std::vector<CellSummary> cells = SummarizeComparison(*comparison);
+  ASSERT_EQ(cells.size(), 2u);
+  EXPECT_EQ(cells[0].runbook, "reboot-15");
+  EXPECT_EQ(cells[0].run_ids.size(), 2u);
+  EXPECT_EQ(cells[1].run_ids.size(), 2u);
+  EXPECT_EQ(cells[1].unfinished, 1);
+  // 90 % healthy needs the failed kiosk too: never reached, so missing rather than 0.
+  EXPECT_FALSE(cells[1].healthy_90_s.value.has_value());
+  EXPECT_EQ(cells[1].healthy_90_s.missing, 2);
+
+  ASSERT_TRUE(journal->FinishComparison("c-20240719-aa", "interrupted").ok());
+  EXPECT_EQ((*journal->ListComparisons())[0].status, "interrupted");
+  EXPECT_EQ(journal->FinishComparison("c-404", "finished").code(), ErrorCode::kNotFound);
+}
+
+TEST_F(JournalTest, ComparisonLookupAndFinish) {
+  auto journal = OpenJournal();
+  ASSERT_TRUE(journal);
+  EXPECT_EQ(journal->LoadComparison("last").status().code(), ErrorCode::kNotFound);
+  EXPECT_TRUE(journal->ListComparisons()->empty());
+  ASSERT_TRUE(journal->BeginComparison("c-aa1", "s1", "{}").ok());
+  ASSERT_TRUE(journal->BeginComparison("c-aa2", "s2", "{}").ok());
+  EXPECT_EQ(journal->BeginComparison("", "s", "{}").code(), ErrorCode::kInvalidArgument);
+
+  EXPECT_EQ(journal->LoadComparison("last")->id, "c-aa2");  // same second: the later one
+  EXPECT_EQ(journal->LoadComparison("c-aa1")->scenario, "s1");
+  EXPECT_TRUE(journal->LoadComparison("c-aa1")->runs.empty());
+  auto ambiguous = journal->LoadComparison("c-aa");
+  EXPECT_EQ(ambiguous.status().code(), ErrorCode::kInvalidArgument);
+  EXPECT_NE(ambiguous.status().message().find("comparison id 'c-aa' is ambiguous"),
+            std::string::npos);
+  auto unknown = journal->LoadComparison("c-b");
+  EXPECT_EQ(unknown.status().code(), ErrorCode::kNotFound);
+  EXPECT_EQ(unknown.status().message(), "no comparison 'c-b' in " + path_);
+
+  ASSERT_TRUE(journal->FinishComparison("c-aa1", "").ok());
+  auto rows = journal->ListComparisons();
+  ASSERT_EQ(rows->size(), 2u);
+  EXPECT_EQ((*rows)[0].id, "c-aa2");
+  EXPECT_EQ((*rows)[0].status, "running");
+  EXPECT_EQ((*rows)[1].status, "finished");
+  EXPECT_EQ((*rows)[1].runs, 0);
+}
+
+// The version-1 schema exactly as chaoslab wrote it before issue 4.
+constexpr const char* kVersion1Schema = R"sql(
+CREATE TABLE schema_version (version INTEGER NOT NULL);
+INSERT INTO schema_version VALUES (1);
+CREATE TABLE runs (
+  id TEXT PRIMARY KEY,
+  scenario TEXT NOT NULL, runbook TEXT NOT NULL, backend TEXT NOT NULL,
+  seed INTEGER NOT NULL, status TEXT NOT NULL, started_at TEXT NOT NULL,
+  wall_s REAL NOT NULL DEFAULT 0, scenario_end_s REAL NOT NULL DEFAULT 0,
+  pid INTEGER NOT NULL, pid_start INTEGER NOT NULL, config_json TEXT NOT NULL,
+  hosts INTEGER NOT NULL DEFAULT 0, exposed INTEGER NOT NULL DEFAULT 0,
+  crashed INTEGER NOT NULL DEFAULT 0, recovered INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX runs_by_start ON runs (started_at);
+CREATE TABLE hosts (
+  run_id TEXT NOT NULL REFERENCES runs (id), id TEXT NOT NULL, ord INTEGER NOT NULL,
+  group_name TEXT NOT NULL, final_state TEXT NOT NULL, exposed INTEGER NOT NULL,
+  crashes INTEGER NOT NULL, boot_loop INTEGER NOT NULL, recovered INTEGER NOT NULL,
+  reboots INTEGER NOT NULL, first_crash_s REAL, time_to_recover_s REAL, stop_code TEXT NOT NULL,
+  PRIMARY KEY (run_id, id));
+CREATE TABLE events (
+  run_id TEXT NOT NULL REFERENCES runs (id), seq INTEGER NOT NULL,
+  scenario_s REAL NOT NULL, wall_us INTEGER NOT NULL, host_id TEXT NOT NULL,
+  kind TEXT NOT NULL, detail TEXT NOT NULL,
+  PRIMARY KEY (run_id, seq)) WITHOUT ROWID;
+CREATE INDEX events_by_host ON events (run_id, host_id, seq);
+INSERT INTO runs VALUES ('r-old', 'channel-291', 'reboot-15', 'vm', 7, 'finished',
+  '2024-07-01T10:00:00Z', 80.5, 23000, 1, 1, '{}', 2, 2, 2, 1);
+INSERT INTO hosts VALUES ('r-old', 'ws-01', 1, 'workstations', 'healthy', 1, 3, 1, 1, 15, 70,
+  900, 'PAGE_FAULT_IN_NONPAGED_AREA');
+INSERT INTO hosts VALUES ('r-old', 'ws-02', 2, 'workstations', 'remediating', 1, 2, 1, 0, 15, 72,
+  NULL, 'PAGE_FAULT_IN_NONPAGED_AREA');
+INSERT INTO events VALUES ('r-old', 1, 14940, 0, '', 'release', 'C-00000291');
+)sql";
+
+long long SchemaVersion(const std::string& path) {
+  sqlite3* db = nullptr;
+  sqlite3_open(path.c_str(), &db);
+  sqlite3_stmt* stmt = nullptr;
+  sqlite3_prepare_v2(db, "SELECT MAX(version) FROM schema_version", -1, &stmt, nullptr);
+  long long version = sqlite3_step(stmt) == SQLITE_ROW ? sqlite3_column_int64(stmt, 0) : -1;
+  sqlite3_finalize(stmt);
+  sqlite3_close(db);
+  return version;
+}
+
+TEST_F(JournalTest, Version1FileIsMigratedAndStillLoads) {
+  fs::create_directories(fs::path(path_).parent_path());
+  RawSql(kVersion1Schema);
+  ASSERT_EQ(SchemaVersion(path_), 1);
+
+  auto journal = OpenJournal();
+  ASSERT_TRUE(journal);
+  EXPECT_EQ(SchemaVersion(path_), 2);
+  auto old = journal->LoadRun("r-old");
+  ASSERT_TRUE(old.ok()) << old.status().ToString();
+  EXPECT_EQ(old->status, "finished");
+  EXPECT_EQ(old->runbook, "reboot-15");
+  EXPECT_EQ(old->seed, 7u);
+  EXPECT_EQ(old->setup, "");
+  EXPECT_EQ(old->comparison_id, "");
+  EXPECT_EQ(old->release_s, 0);
+  ASSERT_EQ(old->hosts.size(), 2u);
+  EXPECT_EQ(old->hosts[0].time_to_recover_s, 900);
+  EXPECT_EQ(old->hosts[0].stop_code, "PAGE_FAULT_IN_NONPAGED_AREA");
+  EXPECT_FALSE(old->hosts[0].recovered_at_s.has_value());
+  EXPECT_EQ(old->hosts[0].site, "");
+  EXPECT_EQ(old->hosts[0].keys_fetched, 0);
+  EXPECT_TRUE(old->services.empty());
+  EXPECT_EQ(old->fleet.recovered, 1);
+  EXPECT_EQ(old->fleet.recovery.healthy_50_s, 970);  // first crash 70 + 900 to recover
+  ASSERT_EQ(journal->LoadEvents("r-old")->size(), 1u);
+
+  // New runs go into the migrated file with every field.
+  ASSERT_TRUE(journal->BeginComparison("c-1", "channel-291", "{}").ok());
+  RunResult run = RunbookRun("r-new", "c-1", 0);
+  ASSERT_TRUE(journal->BeginRun(run, "{}").ok());
+  ASSERT_TRUE(journal->FinishRun(run).ok());
+  journal.reset();
+
+  journal = OpenJournal();  // opening a migrated file again changes nothing
+  ASSERT_TRUE(journal);
+  EXPECT_EQ(SchemaVersion(path_), 2);
+  auto loaded = journal->LoadRun("r-new");
+  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+  EXPECT_EQ(loaded->hosts[0].recovered_at_s, 1875);
+  EXPECT_EQ(loaded->services.size(), 2u);
+  EXPECT_EQ(journal->ListRuns()->size(), 2u);
+  EXPECT_EQ(journal->LoadComparison("c-1")->runs.size(), 1u);
+}
+
 }  // namespace
 }  // namespace chaoslab
