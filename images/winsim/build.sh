@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Builds the winsim guest image (kernel + initramfs + manifest) into a content-addressed cache folder.
 #
-#   build.sh --csagent PATH [--kernel custom|debian|PATH_TO_VMLINUX] [--cache DIR] [--check]
+#   build.sh --csagent PATH [--bde PATH] [--kernel custom|debian|PATH_TO_VMLINUX] [--cache DIR] [--check]
 #
-# The folder is <cache>/winsim-<hash>, where <hash> covers every input (this recipe, the csagent binary
-# and any shared libraries it needs, busybox, the kernel and the kernel modules). A build that is
+# --bde defaults to the `bde` next to csagent (both are built into the same bin folder).
+# The folder is <cache>/winsim-<hash>, where <hash> covers every input (this recipe, the csagent and
+# bde binaries and any shared libraries they need, busybox, the kernel and the kernel modules). A build that is
 # already cached costs only the hashing. The folder appears atomically (built in a temporary folder,
 # then renamed), so a reader never sees half an image. The image folder is the last line on stdout.
 #
@@ -28,7 +29,10 @@ readonly BUSYBOX=/bin/busybox
 readonly BASE_MODULES=(virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_blk
   fat vfat nls_cp437 nls_iso8859-1 pvpanic pvpanic-pci)
 readonly NET_MODULES=(failover net_failover virtio_net)
-readonly MODULES=("${BASE_MODULES[@]}" "${NET_MODULES[@]}")
+# dm-crypt for BitLocker volumes (loaded only when the system disk is encrypted). AES itself is
+# built into Debian's kernel; xts needs ecb.
+readonly CRYPT_MODULES=(ecb xts dm-mod dm-crypt)
+readonly MODULES=("${BASE_MODULES[@]}" "${NET_MODULES[@]}" "${CRYPT_MODULES[@]}")
 
 die() {
   echo "build.sh: $*" >&2
@@ -36,17 +40,19 @@ die() {
 }
 
 usage() {
-  echo "usage: build.sh --csagent PATH [--kernel custom|debian|PATH_TO_VMLINUX] [--cache DIR] [--check]" >&2
+  echo "usage: build.sh --csagent PATH [--bde PATH] [--kernel custom|debian|PATH_TO_VMLINUX] [--cache DIR] [--check]" >&2
   exit 2
 }
 
 csagent=""
+bde=""
 kernel="debian"
 cache_root="${CHAOSLAB_CACHE_DIR:-${HOME:-/root}/.cache/chaoslab}/images"
 check_only=0
 while (($# > 0)); do
   case "$1" in
     --csagent) (($# >= 2)) || usage; csagent="$2"; shift 2 ;;
+    --bde) (($# >= 2)) || usage; bde="$2"; shift 2 ;;
     --kernel) (($# >= 2)) || usage; kernel="$2"; shift 2 ;;
     --cache) (($# >= 2)) || usage; cache_root="$2"; shift 2 ;;
     --check) check_only=1; shift ;;
@@ -57,6 +63,8 @@ done
 
 [[ -n "$csagent" ]] || die "--csagent PATH is required"
 [[ -f "$csagent" && -r "$csagent" ]] || die "csagent binary '$csagent' does not exist or is not readable"
+[[ -n "$bde" ]] || bde="$(dirname "$csagent")/bde"
+[[ -f "$bde" && -r "$bde" ]] || die "bde binary '$bde' does not exist or is not readable (build the bde target: make build)"
 [[ -x "$BUSYBOX" ]] || die "$BUSYBOX not found: apt-get install busybox-static"
 # ldd fails on static executables (and on scripts): that is what we want here.
 if ldd "$BUSYBOX" > /dev/null 2>&1; then
@@ -100,15 +108,20 @@ else
   kernel_source="path:$(realpath "$kernel_file")"
 fi
 
-# Shared libraries a dynamically linked csagent needs (none when it is static, or a script).
-csagent_libs=()
-if ldd_out="$(ldd "$csagent" 2>/dev/null)"; then
-  while read -r lib; do
-    [[ -n "$lib" ]] && csagent_libs+=("$lib")
-  done < <(grep -o '/[^ ]*' <<< "$ldd_out" | sort -u)
-  if grep -q 'not found' <<< "$ldd_out"; then
-    die "csagent '$csagent' needs libraries that are missing: $(grep 'not found' <<< "$ldd_out" | tr -s ' \t\n' ' ')"
+# Shared libraries dynamically linked csagent/bde need (none when they are static, or scripts).
+guest_libs=()
+for binary in "$csagent" "$bde"; do
+  if ldd_out="$(ldd "$binary" 2>/dev/null)"; then
+    while read -r lib; do
+      [[ -n "$lib" ]] && guest_libs+=("$lib")
+    done < <(grep -o '/[^ ]*' <<< "$ldd_out" | sort -u)
+    if grep -q 'not found' <<< "$ldd_out"; then
+      die "'$binary' needs libraries that are missing: $(grep 'not found' <<< "$ldd_out" | tr -s ' \t\n' ' ')"
+    fi
   fi
+done
+if ((${#guest_libs[@]} > 0)); then
+  mapfile -t guest_libs < <(printf '%s\n' "${guest_libs[@]}" | sort -u)
 fi
 
 # --- Content hash ---------------------------------------------------------------------------------
@@ -118,11 +131,12 @@ hash_inputs() {
   echo "format ${FORMAT_VERSION}"
   echo "kernel-kind $([[ "$kernel" == "debian" ]] && echo debian || echo custom)"
   local f
-  for f in build.sh init; do
+  for f in build.sh init console; do
     echo "recipe $f $(sha256sum < "$RECIPE_DIR/$f" | cut -d' ' -f1)"
   done
   echo "csagent $(sha256sum < "$csagent" | cut -d' ' -f1)"
-  for f in "${csagent_libs[@]}"; do
+  echo "bde $(sha256sum < "$bde" | cut -d' ' -f1)"
+  for f in "${guest_libs[@]}"; do
     echo "lib $f $(sha256sum < "$f" | cut -d' ' -f1)"
   done
   echo "busybox $(sha256sum < "$BUSYBOX" | cut -d' ' -f1)"
@@ -173,17 +187,21 @@ while read -r applet; do
   [[ -e "$root/bin/$applet" ]] || ln -s busybox "$root/bin/$applet"
 done < <("$BUSYBOX" --list)
 install -m 0755 "$csagent" "$root/sbin/csagent"
-for lib in "${csagent_libs[@]}"; do
+install -m 0755 "$bde" "$root/sbin/bde"
+install -m 0755 "$RECIPE_DIR/console" "$root/sbin/winsim-console"
+mkdir -p "$root/mnt/x"
+for lib in "${guest_libs[@]}"; do
   mkdir -p "$root$(dirname "$lib")"
   cp -L "$lib" "$root$lib"
 done
 for f in "${module_files[@]}"; do
   install -m 0644 "$f" "$root/lib/modules/$(basename "$f")"
 done
-# Load order for init: order (always), order-net (guests with a network).
+# Load order for init: order (always), order-net (guests with a network), order-crypt (BitLocker).
 if ((${#module_files[@]} > 0)); then
   printf '%s.ko\n' "${BASE_MODULES[@]}" > "$root/lib/modules/order"
   printf '%s.ko\n' "${NET_MODULES[@]}" > "$root/lib/modules/order-net"
+  printf '%s.ko\n' "${CRYPT_MODULES[@]}" > "$root/lib/modules/order-crypt"
 fi
 echo "root:x:0:0:root:/root:/bin/sh" > "$root/etc/passwd"
 echo "root:x:0:" > "$root/etc/group"

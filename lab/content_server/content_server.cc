@@ -23,6 +23,8 @@ using tcp = asio::ip::tcp;
 
 constexpr std::string_view kManifestPath = "/v1/manifest";
 constexpr std::string_view kContentPrefix = "/v1/content/";
+constexpr std::string_view kEscrowPath = "/v1/escrow/key";
+constexpr std::string_view kPxePath = "/v1/pxe/boot";
 constexpr std::string_view kServerName = "chaoslab-content";
 
 bool IsNameChar(char c) {
@@ -72,6 +74,8 @@ struct Catalog {
   std::map<std::string, PublishedFile, std::less<>> by_name;
   std::shared_ptr<const ContentPolicy> policy = std::make_shared<NewestContentPolicy>();
   std::shared_ptr<const std::function<void(const ContentServer::Request&)>> observer;
+  KeyEscrow* escrow = nullptr;  // not owned; see AttachEscrow
+  std::string pxe_plan;         // empty: none
 
   std::string Manifest(std::string_view host_id) const {
     std::lock_guard<std::mutex> lock(mu);
@@ -89,6 +93,30 @@ struct Catalog {
     std::lock_guard<std::mutex> lock(mu);
     auto it = by_name.find(name);
     return it == by_name.end() ? nullptr : it->second.bytes;
+  }
+
+  // The escrow is asked with the catalog lock held, so that AttachEscrow(nullptr) waits for a
+  // lookup in flight (the escrow never calls back into the server: no lock-order problem).
+  // Returns the HTTP status and fills `body`.
+  http::status EscrowKey(const std::string& host_id, std::string* body) const {
+    std::lock_guard<std::mutex> lock(mu);
+    if (escrow == nullptr) {
+      *body = "no key escrow\n";
+      return http::status::service_unavailable;
+    }
+    Result<std::string> key = escrow->Lookup(host_id);
+    if (key.ok()) {
+      *body = *key + "\n";
+      return http::status::ok;
+    }
+    *body = key.status().message() + "\n";
+    return key.status().code() == ErrorCode::kNotFound ? http::status::not_found
+                                                       : http::status::service_unavailable;
+  }
+
+  std::string PxePlan() const {
+    std::lock_guard<std::mutex> lock(mu);
+    return pxe_plan;
   }
 
   void Notify(const ContentServer::Request& request) const {
@@ -171,7 +199,9 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     bool is_manifest = path == kManifestPath;
     bool is_content = path.size() > kContentPrefix.size() && path.starts_with(kContentPrefix);
-    if (!is_manifest && !is_content) {
+    bool is_escrow = path == kEscrowPath;
+    bool is_pxe = path == kPxePath;
+    if (!is_manifest && !is_content && !is_escrow && !is_pxe) {
       return SendError(http::status::not_found, req.version(), req.keep_alive(), method, path,
                        host_id, "no such resource");
     }
@@ -180,6 +210,26 @@ class Session : public std::enable_shared_from_this<Session> {
                        path, host_id, "only GET is allowed");
     }
     std::string_view content_type = "text/plain";
+    if (is_escrow) {
+      if (host_id.empty()) {
+        return SendError(http::status::bad_request, req.version(), req.keep_alive(), method, path,
+                         host_id, "host= is required");
+      }
+      std::string body;
+      http::status status = catalog_->EscrowKey(host_id, &body);
+      body_ = std::make_shared<const std::string>(std::move(body));
+      return Send(status, req.version(), req.keep_alive(), content_type, method, path, host_id);
+    }
+    if (is_pxe) {
+      std::string plan = catalog_->PxePlan();
+      if (plan.empty()) {
+        return SendError(http::status::not_found, req.version(), req.keep_alive(), method, path,
+                         host_id, "no PXE boot plan");
+      }
+      body_ = std::make_shared<const std::string>(std::move(plan));
+      return Send(http::status::ok, req.version(), req.keep_alive(), content_type, method, path,
+                  host_id);
+    }
     if (is_manifest) {
       body_ = std::make_shared<const std::string>(catalog_->Manifest(host_id));
     } else {
@@ -393,6 +443,16 @@ void ContentServer::SetObserver(std::function<void(const Request&)> observer) {
                : nullptr;
   std::lock_guard<std::mutex> lock(impl_->catalog->mu);
   impl_->catalog->observer = std::move(shared);
+}
+
+void ContentServer::AttachEscrow(KeyEscrow* escrow) {
+  std::lock_guard<std::mutex> lock(impl_->catalog->mu);
+  impl_->catalog->escrow = escrow;
+}
+
+void ContentServer::SetPxePlan(std::string plan) {
+  std::lock_guard<std::mutex> lock(impl_->catalog->mu);
+  impl_->catalog->pxe_plan = std::move(plan);
 }
 
 std::string ContentServer::ManifestFor(std::string_view host_id) const {

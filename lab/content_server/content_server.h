@@ -5,6 +5,10 @@
 //   GET /v1/manifest?host=<id>              200 text/plain, "291 <version> <file-name>\n" per
 //   channel GET /v1/content/<file-name>?host=<id>   200 application/octet-stream with the bytes, or
 //   404
+//   GET /v1/escrow/key?host=<id>           200 the host's BitLocker recovery password (one line),
+//                                          404 unknown host, 503 escrow down or none attached,
+//                                          400 without host=
+//   GET /v1/pxe/boot?host=<id>             200 the PXE repair plan (text), 404 if none is set
 // Anything else is 404 (unknown path), 405 (method other than GET), 400 (malformed request),
 // 431 (headers too large) or 413 (a body on a GET). Idle or slow connections are closed after
 // Options::request_timeout.
@@ -20,6 +24,7 @@
 #include <vector>
 
 #include "lab/common/status.h"
+#include "lab/content_server/key_escrow.h"
 
 namespace chaoslab {
 
@@ -99,6 +104,15 @@ class ContentServer {
   // Called for every request, on the io thread, after the response is queued. Keep it short;
   // it must not call Stop(). nullptr removes it.
   void SetObserver(std::function<void(const Request&)> observer);
+
+  // Answers /v1/escrow/key from `escrow`; nullptr detaches it (503 from then on). Not owned: it
+  // must stay alive until it is detached or the server is stopped. A lookup in flight finishes
+  // before this returns.
+  void AttachEscrow(KeyEscrow* escrow);
+
+  // The plan /v1/pxe/boot serves to every host (docs/GUEST-PROTOCOL.md: lines such as
+  // "unlock escrow" and "delete C-00000291*.sys"). Empty = no plan (404).
+  void SetPxePlan(std::string plan);
 
   // The manifest body `host_id` would receive now (what the policy shows it).
   std::string ManifestFor(std::string_view host_id) const;

@@ -1,0 +1,41 @@
+// The key escrow: where the BitLocker recovery passwords of the fleet live (Active Directory,
+// Entra ID...). The content server answers `GET /v1/escrow/key?host=<id>` from it; a lab run can
+// take it down (SetAvailable(false)) when the hosts that serve it crash.
+// Thread-safe: every method may be called from any thread.
+#pragma once
+
+#include <map>
+#include <mutex>
+#include <string>
+
+#include "lab/common/status.h"
+
+namespace chaoslab {
+
+class KeyEscrow {
+ public:
+  KeyEscrow() = default;
+  KeyEscrow(const KeyEscrow&) = delete;
+  KeyEscrow& operator=(const KeyEscrow&) = delete;
+
+  // Keeps `recovery_password` for `host_id`, replacing an earlier one.
+  void Store(const std::string& host_id, const std::string& recovery_password);
+
+  // While unavailable every Lookup fails with Unavailable (the escrow's servers are down).
+  // Available from the start.
+  void SetAvailable(bool available);
+  bool available() const;
+
+  // The host's recovery password. Unavailable when the escrow is down, NotFound for a host it
+  // does not know. Only successful lookups are counted.
+  Result<std::string> Lookup(const std::string& host_id);
+  int lookups() const;
+
+ private:
+  mutable std::mutex mu_;
+  std::map<std::string, std::string> passwords_;
+  bool available_ = true;
+  int lookups_ = 0;
+};
+
+}  // namespace chaoslab
