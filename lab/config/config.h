@@ -30,6 +30,7 @@ enum class StepKind {
   kReboot,           // reset the host (resume it if parked) up to `times` times until it is healthy
   kBoot,             // reset into a recovery environment (`into`): safe mode, WinRE, USB or PXE
   kUnlockBitlocker,  // fetch the host's 48-digit recovery password from the key escrow and type it
+                     // (nothing to do on a host without BitLocker)
   kDelete,           // delete files matching `pattern` in the sensor's content folder (console)
   kRestart,          // leave the recovery environment, boot normally, wait for healthy or a crash
   kRescueDisk,       // power off, repair the system disk from a rescue VM (unlock if needed), start
@@ -44,8 +45,11 @@ enum class BootTarget { kSafeMode, kWinRE, kUsb, kPxe };
 //   remote-console  the host has an out-of-band console (group `console: oob`); a technician of
 //                   the host's site works it without travelling
 //   usb-stick       one of the site's recovery sticks (held until the host is back)
-//   key-escrow      the key escrow answers (it may live on fleet hosts that are down themselves)
+//   key-escrow      the key escrow answers (it may live on fleet hosts that are down themselves);
+//                   only hosts with BitLocker wait for it, the others skip this need
 //   pxe-server      the setup has network boot (`pxe: true`)
+// The loader adds the needs a step cannot do without when the runbook does not write them:
+// usb-stick for `boot: usb`, pxe-server for `boot: pxe`, key-escrow for `unlock-bitlocker`.
 enum class Resource { kTechnician, kRemoteConsole, kUsbStick, kKeyEscrow, kPxeServer };
 enum class BackendKind { kQemu };
 
@@ -250,8 +254,8 @@ struct StepConfig {
   BootTarget into = BootTarget::kSafeMode;  // boot
   std::string pattern = "C-00000291*.sys";  // delete: file names in the sensor's content folder
   Conditions when;                          // the step is skipped for hosts it does not match
-  std::vector<Resource> needs;              // all held while the step's human part runs
-  Distribution takes;                       // the human part (default 0)
+  std::vector<Resource> needs;  // all held while the step's human part runs; no duplicates
+  Distribution takes;           // the human part (default 0)
   SourceLocation where;
 };
 
