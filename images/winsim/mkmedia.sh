@@ -16,10 +16,10 @@ die() {
   exit 2
 }
 
-(($# == 1)) && [[ "$1" != -* ]] || {
+if (($# != 1)) || [[ "$1" == -* ]]; then
   echo "usage: mkmedia.sh OUT.img" >&2
   exit 2
-}
+fi
 out="$1"
 [[ ! -e "$out" ]] || die "'$out' already exists"
 out_dir="$(dirname "$out")"
