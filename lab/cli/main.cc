@@ -3,6 +3,7 @@
 
 #include <CLI/CLI.hpp>
 #include <atomic>
+#include <fstream>
 #include <iostream>
 
 #include "agents/sensor/channel_tool.h"
@@ -10,6 +11,8 @@
 #include "lab/cli/run_command.h"
 #include "lab/config/config_loader.h"
 #include "lab/journal/journal.h"
+#include "lab/report/compare.h"
+#include "lab/report/html.h"
 #include "lab/report/report.h"
 #include "lab/vm/qemu_backend.h"
 
@@ -55,13 +58,40 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--max-wall", run.max_wall_s, "wall-time limit in seconds");
   run_cmd->add_option("--stats-json", run.stats_json,
                       "write the lab's own figures (for make bench)");
+  run_cmd->add_option("--runbook", run.runbook, "runbook name or YAML (instead of the scenario's)");
+  run_cmd->add_option("--setup", run.setup, "setup name or YAML (instead of the scenario's)");
+  run_cmd->add_option("--max-vms", run.max_vms, "scale a bigger setup down to about N VMs");
+  run_cmd->add_option("--html", run.html, "also write a self-contained HTML report");
+
+  CompareRequest cmp;
+  auto* compare_cmd = app.add_subcommand(
+      "compare", "run runbooks x setups repeatedly on real guests; table with 95% intervals");
+  compare_cmd->add_option("scenario", cmp.scenario_path, "scenario YAML")->required();
+  compare_cmd->add_option("--runbooks", cmp.runbooks, "runbook names or YAML files")
+      ->delimiter(',');
+  compare_cmd->add_option("--setups", cmp.setups, "setup names or YAML files")->delimiter(',');
+  compare_cmd->add_option("--repeat", cmp.repeat, "repetitions per cell (default: scenario's)")
+      ->check(CLI::Range(1, 1000));
+  compare_cmd->add_option("--seed", cmp.seed, "seed of the first repetition");
+  compare_cmd->add_option("--max-wall", cmp.max_wall_s, "wall-time limit per run, seconds");
+  compare_cmd->add_option("--max-vms", cmp.max_vms, "scale bigger setups down to about N VMs");
+  compare_cmd->add_flag("--json", cmp.json, "print JSON instead of the table");
+  compare_cmd->add_option("--csv", cmp.csv, "also write the table as CSV");
+  compare_cmd->add_option("--html", cmp.html, "also write a self-contained HTML report");
+  compare_cmd->add_flag("--quiet,-q", cmp.quiet, "no progress lines");
 
   auto* runs_cmd = app.add_subcommand("runs", "list the runs in the journal");
   std::string report_id;
   bool report_json = false;
-  auto* report_cmd = app.add_subcommand("report", "print a run's results again from the journal");
-  report_cmd->add_option("run", report_id, "run id, a unique prefix of one, or 'last'")->required();
+  auto* report_cmd = app.add_subcommand(
+      "report", "print a run's (or a comparison's) results again from the journal");
+  report_cmd
+      ->add_option("run", report_id, "run or comparison id, a unique prefix of one, or 'last'")
+      ->required();
   report_cmd->add_flag("--json", report_json, "print JSON");
+  std::string report_html, report_csv;
+  report_cmd->add_option("--html", report_html, "write a self-contained HTML report to FILE");
+  report_cmd->add_option("--csv", report_csv, "comparisons: write the table as CSV to FILE");
 
   std::vector<std::string> validate_files;
   auto* validate_cmd = app.add_subcommand("validate", "check playbook files without running them");
@@ -84,13 +114,15 @@ int main(int argc, char** argv) {
   InstallSignalHandlers();
 
   if (*run_cmd) return RunCommand(paths, run, &g_cancel, std::cout, std::cerr);
+  if (*compare_cmd) return CompareCommand(paths, cmp, &g_cancel, std::cout, std::cerr);
 
   if (*validate_cmd) {
     int bad = 0;
     for (const auto& f : validate_files) {
-      Status s = config::ValidateFile(f, paths.images_dir);
+      std::string summary;
+      Status s = config::ValidateFile(f, paths.images_dir, &summary);
       if (s.ok()) {
-        std::cout << f << ": ok\n";
+        std::cout << f << ": ok" << (summary.empty() ? "" : ": " + summary) << "\n";
       } else {
         std::cerr << s.message() << "\n";
         ++bad;
@@ -126,12 +158,36 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (*report_cmd) {
+    // A comparison id first (they are few), then a run id.
+    auto comparison = (*journal)->LoadComparison(report_id);
+    if (comparison.ok()) {
+      if (report_json) {
+        std::cout << ComparisonToJson(*comparison).dump(2) << "\n";
+      } else {
+        PrintComparison(*comparison, std::cout);
+      }
+      if (!report_csv.empty()) {
+        std::ofstream f(report_csv);
+        WriteComparisonCsv(*comparison, f);
+        if (!f) return Fail(Status::IoError("cannot write " + report_csv), 1);
+      }
+      if (!report_html.empty()) {
+        Status s =
+            WriteHtmlReport(comparison->runs, "chaoslab comparison " + comparison->id, report_html);
+        if (!s.ok()) return Fail(s, 1);
+      }
+      return 0;
+    }
     auto result = (*journal)->LoadRun(report_id);
     if (!result.ok()) return Fail(result.status(), 2);
     if (report_json) {
       std::cout << ToJson(*result).dump(2) << "\n";
     } else {
       PrintTable(*result, std::cout);
+    }
+    if (!report_html.empty()) {
+      Status s = WriteHtmlReport({*result}, "chaoslab run " + result->run_id, report_html);
+      if (!s.ok()) return Fail(s, 1);
     }
     return 0;
   }

@@ -5,8 +5,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <random>
 
@@ -14,8 +17,11 @@
 #include "lab/common/subprocess.h"
 #include "lab/config/config_loader.h"
 #include "lab/content_server/content_server.h"
+#include "lab/content_server/key_escrow.h"
 #include "lab/engine/engine.h"
 #include "lab/journal/journal.h"
+#include "lab/report/compare.h"
+#include "lab/report/html.h"
 #include "lab/report/report.h"
 #include "lab/vm/qemu_backend.h"
 
@@ -100,7 +106,20 @@ Result<GuestImage> ImageFromFolder(const std::string& output) {
   return img;
 }
 
-double Percentile(std::vector<double> v, double q) {
+std::string Trimmed(std::string text) {
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' '))
+    text.pop_back();
+  return text;
+}
+
+Result<std::string> ReadSmallFile(const fs::path& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return Status::IoError("cannot read " + path.string());
+  std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  return Trimmed(text);
+}
+
+double PercentileOf(std::vector<double> v, double q) {
   if (v.empty()) return -1;
   std::sort(v.begin(), v.end());
   size_t i = static_cast<size_t>(q * static_cast<double>(v.size() - 1) + 0.5);
@@ -122,8 +141,8 @@ Status WriteStats(const std::string& path, const EngineStats& stats, const RunRe
   j["orchestrator_cpu_s"] = self;
   j["guests_cpu_s"] = guests;
   j["orchestrator_cpu_share"] = self + guests > 0 ? self / (self + guests) : 0;
-  j["qmp_event_to_journal_p50_ms"] = Percentile(stats.event_to_journal_ms, 0.50);
-  j["qmp_event_to_journal_p99_ms"] = Percentile(stats.event_to_journal_ms, 0.99);
+  j["qmp_event_to_journal_p50_ms"] = PercentileOf(stats.event_to_journal_ms, 0.50);
+  j["qmp_event_to_journal_p99_ms"] = PercentileOf(stats.event_to_journal_ms, 0.99);
   j["qmp_events"] = stats.event_to_journal_ms.size();
   std::ofstream f(path);
   f << j.dump(2) << "\n";
@@ -160,116 +179,244 @@ Result<GuestImage> BuildImage(const LabPaths& paths, const std::string& name, st
   return ImageFromFolder(r.out);
 }
 
+config::SetupConfig ScaleSetup(const config::SetupConfig& setup, int max_vms) {
+  const int64_t total = config::TotalHosts(setup);
+  if (max_vms <= 0 || total <= max_vms) return setup;
+  const double f = static_cast<double>(max_vms) / static_cast<double>(total);
+  const auto scaled = [f](int n) { return std::max(1, static_cast<int>(std::lround(n * f))); };
+  config::SetupConfig s = setup;
+  std::map<std::string, std::pair<int, int>> counts;  // group → (before, after)
+  for (auto& g : s.groups) {
+    int before = g.count;
+    g.count = scaled(g.count);
+    counts[g.name] = {before, g.count};
+  }
+  for (auto& site : s.sites) {
+    site.technicians = scaled(site.technicians);
+    if (site.usb_sticks > 0) site.usb_sticks = scaled(site.usb_sticks);
+  }
+  for (auto& svc : s.services) {
+    for (auto& need : svc.needs) {
+      auto [before, after] = counts[need.group];
+      need.at_least = std::clamp(
+          static_cast<int>(std::ceil(need.at_least * static_cast<double>(after) / before)), 1,
+          after);
+    }
+  }
+  s.description += fmt::format(" (scaled to {} of {} hosts)", config::TotalHosts(s), total);
+  return s;
+}
+
+namespace {
+
+// Loads the scenario and applies --setup/--runbook/--max-vms/--seed/--max-wall.
+Result<config::ScenarioConfig> LoadForRun(const LabPaths& paths, const std::string& scenario_path,
+                                          const std::string& setup_name,
+                                          const std::string& runbook_name, int max_vms) {
+  ASSIGN_OR_RETURN(config::ScenarioConfig sc,
+                   config::LoadScenario(scenario_path, paths.images_dir));
+  std::optional<config::SetupConfig> setup;
+  std::optional<config::RunbookConfig> runbook;
+  if (!setup_name.empty()) {
+    ASSIGN_OR_RETURN(std::string path, config::FindPlaybook(sc, "setups", setup_name));
+    ASSIGN_OR_RETURN(setup, config::LoadSetup(path));
+  }
+  if (!runbook_name.empty()) {
+    ASSIGN_OR_RETURN(std::string path, config::FindPlaybook(sc, "runbooks", runbook_name));
+    ASSIGN_OR_RETURN(runbook, config::LoadRunbook(path));
+  }
+  if (max_vms > 0) setup = ScaleSetup(setup ? *setup : sc.setup, max_vms);
+  if (setup || runbook) {
+    ASSIGN_OR_RETURN(sc, config::Recombine(std::move(sc), setup ? &*setup : nullptr,
+                                           runbook ? &*runbook : nullptr));
+  }
+  return sc;
+}
+
+bool RunbookUses(const config::RunbookConfig& rb, config::StepKind kind) {
+  for (const auto& s : rb.steps)
+    if (s.kind == kind) return true;
+  return false;
+}
+
+// One run of a scenario on real guests: its own QEMU backend, content server, key escrow and
+// disks; everything it started is gone when it returns.
+struct OneRun {
+  const LabPaths& paths;
+  const GuestImage& image;
+  Journal* journal = nullptr;
+  const std::atomic<bool>* cancel = nullptr;
+  std::function<void(const std::string&)> progress;
+  EngineStats* stats = nullptr;
+
+  Result<RunResult> Go(const config::ScenarioConfig& sc, const std::string& run_id,
+                       const std::string& comparison_id, int repetition) {
+    std::string relay = paths.bin_dir + "/chaoslab-relay";
+    vm::QemuOptions qo;
+    qo.run_id = run_id;
+    qo.runtime_root = paths.runtime_root;
+    qo.relay = relay;
+    qo.qemu = paths.qemu;
+    ASSIGN_OR_RETURN(std::unique_ptr<Backend> backend, vm::MakeQemuBackend(qo));
+    // From here on, the backend's Destroy() runs on every path out.
+    struct Cleanup {
+      Backend* b;
+      ~Cleanup() { (void)b->Destroy(); }
+    } cleanup{backend.get()};
+
+    // Content: what every host has cached, the faulty update and the revert.
+    fs::path run_dir = fs::path(paths.runtime_root) / run_id;
+    fs::create_directories(run_dir / "disks");
+    ContentVersion cached = MakeContent(content::ChannelFileKind::kGood, kCachedVersion);
+    ContentVersion fault = MakeContent(FaultFileKind(sc.fault.kind), kFaultVersion);
+    ContentVersion revert = MakeContent(content::ChannelFileKind::kGood, kRevertVersion);
+    ASSIGN_OR_RETURN(std::string cached_file, WriteFile(run_dir / cached.file_name, cached.bytes));
+
+    ASSIGN_OR_RETURN(std::unique_ptr<ContentServer> server, ContentServer::Start({}));
+    RETURN_IF_ERROR(
+        server->Publish(cached.channel, cached.version, cached.file_name, cached.bytes));
+    KeyEscrow escrow;
+    server->AttachEscrow(&escrow);
+    // What a PXE boot runs: unlock with the escrowed key when encrypted, delete the bad file.
+    server->SetPxePlan("unlock escrow\ndelete C-00000291*.sys\n");
+
+    // Recovery media (WinPE): the USB stick, and the rescue VM's own disk.
+    std::string media;
+    if (RunbookUses(sc.runbook, config::StepKind::kBoot) ||
+        RunbookUses(sc.runbook, config::StepKind::kRescueDisk)) {
+      media = (run_dir / "winpe.img").string();
+      std::string mkmedia = paths.images_dir + "/" + sc.image.name + "/mkmedia.sh";
+      ASSIGN_OR_RETURN(ProcessOutput made, RunProcess({mkmedia, media}, std::chrono::seconds(60)));
+      if (made.exit_code != 0) return Status::Internal("making the recovery media: " + made.err);
+    }
+
+    // One system disk per group, each host on a copy-on-write overlay of it; BitLocker hosts get
+    // their own encrypted disk (own keys, like real devices), the password goes to the escrow.
+    std::string mkdisk = paths.images_dir + "/" + sc.image.name + "/mkdisk.sh";
+    std::string bde = paths.bin_dir + "/chaoslab-bde";
+    std::vector<HostPlan> plans;
+    for (const auto& g : sc.setup.groups) {
+      std::string disk = (run_dir / "disks" / (g.name + ".img")).string();
+      ASSIGN_OR_RETURN(ProcessOutput made, RunProcess({mkdisk, disk, "--sensor", g.sensor_version,
+                                                       "--content", cached_file},
+                                                      std::chrono::seconds(60)));
+      if (made.exit_code != 0)
+        return Status::Internal("making the system disk of group " + g.name + ": " + made.err);
+      bool online = g.online_in_window && g.network != config::Network::kOffline;
+      for (int i = 1; i <= g.count; ++i) {
+        HostPlan p;
+        p.role = g.role;
+        p.online = online;
+        p.site = g.site;
+        p.bitlocker = g.bitlocker;
+        p.oob_console = g.oob_console;
+        p.cloud = g.cloud;
+        p.spec.id = fmt::format("{}-{:02}", g.name, i);
+        p.spec.group = g.name;
+        p.spec.kernel = image.kernel;
+        p.spec.initrd = image.initrd;
+        p.spec.base_disk = disk;
+        p.spec.kernel_args = {"winsim.host=" + p.spec.id,
+                              "winsim.ipc_ms=" + std::to_string(kIpcNotificationMs)};
+        p.spec.network.online = online;
+        p.spec.network.content_port = server->port();
+        if (online) p.spec.kernel_args.push_back("winsim.cloud=10.0.2.100:80");
+        if (g.bitlocker) {
+          fs::path dir = run_dir / "disks" / p.spec.id;
+          fs::create_directories(dir);
+          fs::permissions(dir, fs::perms::owner_all, fs::perm_options::replace);
+          std::string enc = (dir / "system.img").string();
+          ASSIGN_OR_RETURN(
+              ProcessOutput encrypted,
+              RunProcess({bde, "encrypt", "--in", disk, "--out", enc, "--recovery-password-out",
+                          (dir / "recovery-password").string(), "--tpm-secret-out",
+                          (dir / "tpm-secret").string()},
+                         std::chrono::seconds(60)));
+          if (encrypted.exit_code != 0)
+            return Status::Internal("encrypting the disk of " + p.spec.id + ": " + encrypted.err);
+          ASSIGN_OR_RETURN(std::string password, ReadSmallFile(dir / "recovery-password"));
+          ASSIGN_OR_RETURN(p.spec.tpm_secret, ReadSmallFile(dir / "tpm-secret"));
+          // The lab keeps only what the escrow and the TPM would: the files go.
+          fs::remove(dir / "recovery-password");
+          fs::remove(dir / "tpm-secret");
+          escrow.Store(p.spec.id, password);
+          p.spec.base_disk = enc;
+        }
+        plans.push_back(std::move(p));
+      }
+    }
+
+    EngineOptions eo;
+    eo.scenario = &sc;
+    eo.run_id = run_id;
+    eo.comparison_id = comparison_id;
+    eo.repetition = repetition;
+    eo.backend = backend.get();
+    eo.journal = journal;
+    eo.hosts = std::move(plans);
+    eo.fault = fault;
+    eo.revert = revert;
+    ContentServer* srv = server.get();
+    eo.publish = [srv](const ContentVersion& c) {
+      return srv->Publish(c.channel, c.version, c.file_name, c.bytes);
+    };
+    eo.fetch_key = [&escrow](const std::string& host) { return escrow.Lookup(host); };
+    eo.set_escrow_available = [&escrow](bool up) { escrow.SetAvailable(up); };
+    eo.usb_media = media;
+    eo.rescue_template.kernel = image.kernel;
+    eo.rescue_template.initrd = image.initrd;
+    eo.rescue_template.base_disk = media;
+    ASSIGN_OR_RETURN(eo.priority, config::PriorityRanks(sc.runbook, sc.setup));
+    eo.cancel = cancel;
+    eo.progress = progress;
+    eo.stats = stats;
+    if (progress) {
+      progress(fmt::format("run {}: scenario {} ({} hosts, setup {}, runbook {}, seed {})", run_id,
+                           sc.name, eo.hosts.size(), sc.setup.name, sc.runbook.name, sc.seed));
+    }
+    Result<RunResult> result = RunScenario(eo);
+    (void)backend->Destroy();  // before measuring the guests' CPU: they are reaped here
+    return result;
+  }
+};
+
+Status Preflight(const LabPaths& paths, const config::ScenarioConfig& sc) {
+  if (!fs::exists(paths.bin_dir + "/chaoslab-relay"))
+    return Status::FailedPrecondition("chaoslab-relay not found in " + paths.bin_dir);
+  bool bitlocker = false;
+  for (const auto& g : sc.setup.groups) bitlocker |= g.bitlocker && g.count > 0;
+  if (bitlocker && !fs::exists(paths.bin_dir + "/chaoslab-bde"))
+    return Status::FailedPrecondition("chaoslab-bde not found in " + paths.bin_dir +
+                                      ": run `make build`");
+  return Status::Ok();
+}
+
+}  // namespace
+
 int RunCommand(const LabPaths& paths, const RunRequest& request, const std::atomic<bool>* cancel,
                std::ostream& out, std::ostream& err) {
   auto fail = [&](const Status& s, int code) {
     err << "chaoslab: " << s.message() << "\n";
     return code;
   };
-
   // 1. Everything that can be checked before anything starts.
   Result<config::ScenarioConfig> loaded =
-      config::LoadScenario(request.scenario_path, paths.images_dir);
+      LoadForRun(paths, request.scenario_path, request.setup, request.runbook, request.max_vms);
   if (!loaded.ok()) return fail(loaded.status(), 2);
   config::ScenarioConfig sc = std::move(*loaded);
   if (request.seed) sc.seed = *request.seed;
   if (request.max_wall_s) sc.stop.max_wall = *request.max_wall_s;
-
   Result<GuestImage> image = FindBuiltImage(paths, sc.image);
   if (!image.ok()) return fail(image.status(), 2);
-  std::string relay = paths.bin_dir + "/chaoslab-relay";
-  if (!fs::exists(relay)) {
-    return fail(Status::FailedPrecondition("chaoslab-relay not found in " + paths.bin_dir), 2);
-  }
-  std::string mkdisk = paths.images_dir + "/" + sc.image.name + "/mkdisk.sh";
-
-  std::string run_id = NewRunId();
-  vm::QemuOptions qo;
-  qo.run_id = run_id;
-  qo.runtime_root = paths.runtime_root;
-  qo.relay = relay;
-  qo.qemu = paths.qemu;
-  Result<std::unique_ptr<Backend>> backend = vm::MakeQemuBackend(qo);
-  if (!backend.ok()) return fail(backend.status(), 2);
-
-  // From here on, the backend's Destroy() runs on every path out.
-  struct Cleanup {
-    Backend* b;
-    ~Cleanup() { (void)b->Destroy(); }
-  } cleanup{backend->get()};
-
-  // 2. Content: what every host has cached, the faulty update and the revert.
-  fs::path run_dir = fs::path(paths.runtime_root) / run_id;
-  fs::create_directories(run_dir / "disks");
-  ContentVersion cached = MakeContent(content::ChannelFileKind::kGood, kCachedVersion);
-  ContentVersion fault = MakeContent(FaultFileKind(sc.fault.kind), kFaultVersion);
-  ContentVersion revert = MakeContent(content::ChannelFileKind::kGood, kRevertVersion);
-  Result<std::string> cached_file = WriteFile(run_dir / cached.file_name, cached.bytes);
-  if (!cached_file.ok()) return fail(cached_file.status(), 1);
-
-  Result<std::unique_ptr<ContentServer>> server = ContentServer::Start({});
-  if (!server.ok()) return fail(server.status().WithContext("content server"), 1);
-  Status published =
-      (*server)->Publish(cached.channel, cached.version, cached.file_name, cached.bytes);
-  if (!published.ok()) return fail(published, 1);
-
-  // 3. One system disk per group; each host boots a copy-on-write overlay of it.
-  std::vector<HostPlan> plans;
-  for (const auto& g : sc.setup.groups) {
-    std::string disk = (run_dir / "disks" / (g.name + ".img")).string();
-    auto made = RunProcess({mkdisk, disk, "--sensor", g.sensor_version, "--content", *cached_file},
-                           std::chrono::seconds(60));
-    if (!made.ok()) return fail(made.status(), 1);
-    if (made->exit_code != 0) {
-      return fail(Status::Internal("making the system disk of group " + g.name + ": " + made->err),
-                  1);
-    }
-    bool online = g.online_in_window && g.network != config::Network::kOffline;
-    for (int i = 1; i <= g.count; ++i) {
-      HostPlan p;
-      p.role = g.role;
-      p.online = online;
-      p.spec.id = fmt::format("{}-{:02}", g.name, i);
-      p.spec.group = g.name;
-      p.spec.kernel = image->kernel;
-      p.spec.initrd = image->initrd;
-      p.spec.base_disk = disk;
-      p.spec.kernel_args = {"winsim.host=" + p.spec.id,
-                            "winsim.ipc_ms=" + std::to_string(kIpcNotificationMs)};
-      p.spec.network.online = online;
-      p.spec.network.content_port = (*server)->port();
-      if (online) p.spec.kernel_args.push_back("winsim.cloud=10.0.2.100:80");
-      plans.push_back(std::move(p));
-    }
-  }
-
-  // 4. The journal, written as the run goes.
+  if (Status s = Preflight(paths, sc); !s.ok()) return fail(s, 2);
   Result<std::unique_ptr<Journal>> journal = Journal::Open(paths.journal);
   if (!journal.ok()) return fail(journal.status(), 2);
 
-  EngineOptions eo;
-  eo.scenario = &sc;
-  eo.run_id = run_id;
-  eo.backend = backend->get();
-  eo.journal = journal->get();
-  eo.hosts = std::move(plans);
-  eo.fault = fault;
-  eo.revert = revert;
-  ContentServer* srv = server->get();
-  eo.publish = [srv](const ContentVersion& c) {
-    return srv->Publish(c.channel, c.version, c.file_name, c.bytes);
-  };
-  eo.cancel = cancel;
-  if (!request.quiet) eo.progress = [&err](const std::string& line) { err << line << std::endl; };
-
-  if (!request.quiet) {
-    err << fmt::format("run {}: scenario {} ({} hosts, runbook {}, seed {}), journal {}\n", run_id,
-                       sc.name, eo.hosts.size(), sc.runbook.name, sc.seed, paths.journal);
-  }
   EngineStats stats;
-  eo.stats = &stats;
-  Result<RunResult> result = RunScenario(eo);
-  (void)backend->get()->Destroy();  // before measuring the guests' CPU: they are reaped here
+  OneRun one{paths, *image, journal->get(), cancel, nullptr, &stats};
+  if (!request.quiet) one.progress = [&err](const std::string& line) { err << line << std::endl; };
+  if (!request.quiet) err << "journal: " << paths.journal << "\n";
+  Result<RunResult> result = one.Go(sc, NewRunId(), "", 0);
   if (!result.ok()) return fail(result.status(), 1);
   if (!request.stats_json.empty()) {
     Status s = WriteStats(request.stats_json, stats, *result);
@@ -280,8 +427,94 @@ int RunCommand(const LabPaths& paths, const RunRequest& request, const std::atom
   } else {
     PrintTable(*result, out);
   }
+  if (!request.html.empty()) {
+    Status s = WriteHtmlReport({*result}, "chaoslab run " + result->run_id, request.html);
+    if (!s.ok()) return fail(s, 1);
+    if (!request.quiet) err << "HTML report: " << request.html << "\n";
+  }
   if (result->status == "interrupted") return 130;
   return 0;
+}
+
+int CompareCommand(const LabPaths& paths, const CompareRequest& request,
+                   const std::atomic<bool>* cancel, std::ostream& out, std::ostream& err) {
+  auto fail = [&](const Status& s, int code) {
+    err << "chaoslab: " << s.message() << "\n";
+    return code;
+  };
+  // Every cell is loaded and checked before the first VM starts.
+  std::vector<std::string> runbooks = request.runbooks, setups = request.setups;
+  if (runbooks.empty()) runbooks.push_back("");
+  if (setups.empty()) setups.push_back("");
+  std::vector<config::ScenarioConfig> cells;
+  for (const auto& setup : setups) {
+    for (const auto& runbook : runbooks) {
+      Result<config::ScenarioConfig> sc =
+          LoadForRun(paths, request.scenario_path, setup, runbook, request.max_vms);
+      if (!sc.ok()) return fail(sc.status(), 2);
+      if (request.max_wall_s) sc->stop.max_wall = *request.max_wall_s;
+      if (request.seed) sc->seed = *request.seed;
+      if (Status s = Preflight(paths, *sc); !s.ok()) return fail(s, 2);
+      cells.push_back(std::move(*sc));
+    }
+  }
+  const int repeat = request.repeat > 0 ? request.repeat : cells.front().repetitions;
+  Result<GuestImage> image = FindBuiltImage(paths, cells.front().image);
+  if (!image.ok()) return fail(image.status(), 2);
+  Result<std::unique_ptr<Journal>> journal = Journal::Open(paths.journal);
+  if (!journal.ok()) return fail(journal.status(), 2);
+
+  Comparison comparison;
+  comparison.id = NewRunId();
+  comparison.scenario = cells.front().name;
+  nlohmann::json cfg = {{"runbooks", runbooks}, {"setups", setups}, {"repeat", repeat}};
+  if (Status s = (*journal)->BeginComparison(comparison.id, comparison.scenario, cfg.dump());
+      !s.ok())
+    return fail(s, 1);
+  if (!request.quiet) {
+    err << fmt::format("comparison {}: {} cell(s) x {} repetition(s), journal {}\n", comparison.id,
+                       cells.size(), repeat, paths.journal);
+  }
+  OneRun one{paths, *image, journal->get(), cancel, nullptr, nullptr};
+  if (!request.quiet) one.progress = [&err](const std::string& line) { err << line << std::endl; };
+  bool interrupted = false;
+  for (int rep = 0; rep < repeat && !interrupted; ++rep) {
+    for (auto& sc : cells) {
+      config::ScenarioConfig cell = sc;
+      cell.seed = sc.seed + static_cast<uint64_t>(rep);
+      Result<RunResult> r = one.Go(cell, NewRunId(), comparison.id, rep);
+      if (!r.ok()) return fail(r.status(), 1);
+      if (!request.quiet) {
+        err << fmt::format(
+            "cell runbook={} setup={} repetition {}/{}: {} recovered, {} failed, "
+            "{:.0f} s wall\n",
+            r->runbook, r->setup, rep + 1, repeat, r->fleet.recovered, r->fleet.failed, r->wall_s);
+      }
+      comparison.runs.push_back(*r);
+      if (r->status == "interrupted" || (cancel && cancel->load())) {
+        interrupted = true;
+        break;
+      }
+    }
+  }
+  (void)(*journal)->FinishComparison(comparison.id, interrupted ? "interrupted" : "");
+  if (request.json) {
+    out << ComparisonToJson(comparison).dump(2) << "\n";
+  } else {
+    PrintComparison(comparison, out);
+  }
+  if (!request.csv.empty()) {
+    std::ofstream f(request.csv);
+    WriteComparisonCsv(comparison, f);
+    if (!f) return fail(Status::IoError("cannot write " + request.csv), 1);
+  }
+  if (!request.html.empty()) {
+    Status s =
+        WriteHtmlReport(comparison.runs, "chaoslab comparison " + comparison.id, request.html);
+    if (!s.ok()) return fail(s, 1);
+    if (!request.quiet) err << "HTML report: " << request.html << "\n";
+  }
+  return interrupted ? 130 : 0;
 }
 
 }  // namespace chaoslab

@@ -8,6 +8,7 @@
 #include <optional>
 #include <ostream>
 #include <string>
+#include <vector>
 
 #include "lab/cli/lab_paths.h"
 #include "lab/common/status.h"
@@ -22,11 +23,38 @@ struct RunRequest {
   std::optional<uint64_t> seed;
   std::optional<double> max_wall_s;
   std::string stats_json;  // when set: the lab's own figures (latency, CPU) for `make bench`
+  std::string runbook;     // name (playbooks/runbooks/<name>.yaml) or path; empty = the scenario's
+  std::string setup;       // likewise for the setup
+  int max_vms = 0;         // > 0: scale a bigger setup down to about this many VMs
+  std::string html;        // write the HTML report here too
 };
 
 // Exit codes: 0 finished, 1 the run failed, 2 bad input (nothing started), 130 interrupted.
 int RunCommand(const LabPaths& paths, const RunRequest& request, const std::atomic<bool>* cancel,
                std::ostream& out, std::ostream& err);
+
+// `chaoslab compare SCENARIO --runbooks a,b,c [--setups x,y] --repeat N`: every (runbook, setup)
+// cell N times on real guests (seed, seed+1, ... for the repetitions, the same in every cell), one
+// comparison in the journal, a table with 95 % confidence intervals.
+struct CompareRequest {
+  std::string scenario_path;
+  std::vector<std::string> runbooks;  // empty: the scenario's
+  std::vector<std::string> setups;    // empty: the scenario's
+  int repeat = 0;                     // 0: the scenario's `repetitions`
+  bool json = false;
+  bool quiet = false;
+  std::string csv;   // write the CSV here
+  std::string html;  // write the HTML report here
+  std::optional<uint64_t> seed;
+  std::optional<double> max_wall_s;  // per run
+  int max_vms = 0;
+};
+int CompareCommand(const LabPaths& paths, const CompareRequest& request,
+                   const std::atomic<bool>* cancel, std::ostream& out, std::ostream& err);
+
+// A setup scaled down to about `max_vms` hosts: every group keeps at least one host, counts,
+// technicians, USB sticks and service needs shrink by the same factor. Unchanged when it fits.
+config::SetupConfig ScaleSetup(const config::SetupConfig& setup, int max_vms);
 
 // The folder of the built guest image `name` (kernel + initramfs), or FailedPrecondition saying how
 // to build it.

@@ -734,7 +734,8 @@ std::string Run::TryAcquire(HostRun& h, const config::StepConfig& step, double a
   if (Needs(step, R::kRemoteConsole) && !h.plan.oob_console) return "remote-console";
   bool want_usb = Needs(step, R::kUsbStick) && !h.holds_usb;
   if (want_usb && (!site || usb_in_use_[site_name] >= site->usb_sticks)) return "usb-stick";
-  if (Needs(step, R::kKeyEscrow) && !EscrowUp()) return "key-escrow";
+  // Only encrypted hosts need a key (config.h: the need is skipped for the others).
+  if (Needs(step, R::kKeyEscrow) && h.plan.bitlocker && !EscrowUp()) return "key-escrow";
   if (Needs(step, R::kPxeServer) && !sc_.setup.pxe) return "pxe-server";
   // Everything is there: take it.
   if (!h.admitted) {
