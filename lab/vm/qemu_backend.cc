@@ -304,6 +304,9 @@ struct Incarnation {
   std::mutex reboot_mu;
   std::string reboot_detail;
   std::atomic<bool> reboot_pending{false};
+  // Reset() sent "system_reset". QEMU may exit before its reply and SHUTDOWN event reach us (it
+  // does not always flush QMP output on the way out); a clean exit then still counts as the reset.
+  std::atomic<bool> reset_requested{false};
   std::function<void(const std::string&)> on_reboot;
 
   std::unique_ptr<qmp::Client> qmp;
@@ -374,7 +377,7 @@ struct Incarnation {
     cv.notify_all();
     // Without QMP we cannot drive the machine: it is lost, and we do not leave it running. Usually
     // the socket closed because QEMU is exiting; give it a moment so kLost names the real cause.
-    if (!why.ok() && !expected_exit && !saw_shutdown && !reboot_pending &&
+    if (!why.ok() && !expected_exit && !saw_shutdown && !reboot_pending && !reset_requested &&
         !WaitExited(milliseconds(500))) {
       Kill("the lab killed QEMU after its QMP connection closed: " + why.message());
     }
@@ -437,12 +440,14 @@ struct Incarnation {
       std::lock_guard<std::mutex> lock(reboot_mu);
       reboot = reboot_detail;
     }
+    if (reboot.empty() && reset_requested) reboot = "host";  // its SHUTDOWN was not flushed
     if (!reboot.empty() && !expected_exit && reason.empty() && WIFEXITED(status) &&
         WEXITSTATUS(status) == 0 && on_reboot) {
       on_reboot(reboot);  // the host reports kReset and starts the next incarnation
       return;
     }
     reboot_pending = false;
+    reset_requested = false;
     if (expected_exit) {
       if (!saw_shutdown) queue->Push(host_id, HostEventKind::kShutdown, "killed");
     } else if (!saw_shutdown || !reason.empty()) {
@@ -520,7 +525,8 @@ class QemuHost : public Host {
  private:
   // Requires mu_. A relaunch in progress counts as running.
   bool RunningLocked() const {
-    return relaunching_ || (inc_ && (!inc_->Exited() || inc_->reboot_pending));
+    return relaunching_ ||
+           (inc_ && (!inc_->Exited() || inc_->reboot_pending || inc_->reset_requested));
   }
   // Spawns QEMU (-S) booting `boot`, connects QMP and the console and starts the readers; the
   // vCPUs do not run yet. Writes qemu.pid. On failure nothing is left running.
@@ -738,7 +744,7 @@ void QemuHost::Relaunch(const std::string& detail) {
   cv_.notify_all();
   if (power_off_requested_) {
     // PowerOff/Destroy came during the relaunch: end like a power-off, leave nothing running.
-    if (inc_) inc_->reboot_pending = false;
+    if (inc_) inc_->reboot_pending = inc_->reset_requested = false;
     if (launched.ok()) {
       (*launched)->expected_exit = true;  // its watcher reports kShutdown "killed"
       (*launched)->Kill("powered off during a reboot");
@@ -750,7 +756,7 @@ void QemuHost::Relaunch(const std::string& detail) {
     return;
   }
   if (!launched.ok() || !inc_) {
-    if (inc_) inc_->reboot_pending = false;  // the host is down: Start() may start it again
+    if (inc_) inc_->reboot_pending = inc_->reset_requested = false;  // down: Start() may start it
     if (launched.ok()) {  // cannot happen (inc_ only goes away on power-off), but leave nothing
       (*launched)->expected_exit = true;
       (*launched)->Kill("host went away during a reboot");
@@ -798,7 +804,7 @@ Status QemuHost::Command(const std::string& command, const std::string& what) {
   if (!RunningLocked()) {
     return Status::FailedPrecondition(what + " host " + spec_.id + ": not running");
   }
-  if (relaunching_ || inc_->reboot_pending) {
+  if (relaunching_ || inc_->reboot_pending || inc_->reset_requested) {
     // QEMU is being restarted for a reset; apply the command to the next incarnation.
     if (command == "stop") paused_in_relaunch_ = true;
     if (command == "cont") paused_in_relaunch_ = false;
@@ -807,8 +813,15 @@ Status QemuHost::Command(const std::string& command, const std::string& what) {
   if (!inc_->qmp) {
     return Status::FailedPrecondition(what + " host " + spec_.id + ": not running");
   }
+  if (command == "system_reset") inc_->reset_requested = true;
   auto r = inc_->qmp->Execute(command, nullptr, milliseconds(5000));
-  if (!r.ok()) return r.status().WithContext(what + " host " + spec_.id);
+  if (!r.ok()) {
+    // QEMU exits for the reset (-action reboot=shutdown) and may close QMP before replying.
+    if (command == "system_reset" && r.status().code() == ErrorCode::kUnavailable) {
+      return Status::Ok();
+    }
+    return r.status().WithContext(what + " host " + spec_.id);
+  }
   return Status::Ok();
 }
 
@@ -817,7 +830,7 @@ Status QemuHost::SendConsole(std::string_view text) {
   if (!RunningLocked()) {
     return Status::FailedPrecondition("console of host " + spec_.id + ": not running");
   }
-  if (relaunching_ || inc_->reboot_pending) {
+  if (relaunching_ || inc_->reboot_pending || inc_->reset_requested) {
     console_in_relaunch_.append(text);
     return Status::Ok();
   }
