@@ -130,6 +130,8 @@ struct HostRun {
   Host* rescue = nullptr;                      // the rescue VM of a rescue-disk step
   bool rescue_running = false;
   std::string last_failure;
+  std::string last_step;        // kind of the latest step whose machine part started
+  bool image_repaired = false;  // a PXE repair image unlocked and deleted by itself this boot
   bool up = false;  // healthy as the agenda has applied it (for services and the key escrow)
 
   // Figures.
@@ -547,6 +549,9 @@ void Run::OnConsole(HostRun& h, const std::string& line, bool from_rescue) {
         h.cursor = std::max(h.cursor, h.phase_start + h.timing.boot + kPxeRepair);
         Note(h.cursor, h.plan.spec.id, "repair", line.substr(line.find("@@")));
         bool ok = sig->Str("result") == "ok";
+        h.image_repaired = ok;
+        // The image fetched the recovery password from the escrow itself.
+        if (ok && h.plan.bitlocker) h.keys_fetched++;
         if (ok) {
           // The repair image reboots into Windows by itself.
           h.phase_start = h.cursor;
@@ -583,7 +588,8 @@ void Run::OnReady(HostRun& h, double at) {
     if (h.recovered_by.empty()) {
       h.recovered_by = h.stage == Stage::kMachine && h.step < h.steps.size()
                            ? std::string(config::StepKindName(h.steps[h.step]->kind))
-                           : "itself";
+                       : !h.last_step.empty() ? h.last_step
+                                              : "itself";
     }
     Move(h, HostState::kRecovered, h.cursor,
          fmt::format("healthy again after {} crash(es), {} reboot(s)", h.crashes, h.reboots));
@@ -825,8 +831,8 @@ void Run::Advance(HostRun& h, double at) {
     }
     const config::StepConfig& step = *h.steps[h.step];
     if (h.stage == Stage::kNone) {
-      // A person who is not needed any more goes to the next host.
-      if (!NeedsPerson(step)) ReleaseTechnician(h, at);
+      // A technician stays with the host until its runbook ends (to see it boot healthy), as
+      // people do: releasing them between steps would let another host take them mid-repair.
       // Join the queue; Wake hands out resources in priority order once every host that asks at
       // this same time has joined.
       h.stage = Stage::kAcquire;
@@ -926,6 +932,7 @@ void Run::BootInto(HostRun& h, BootTarget target, double at) {
   h.cursor = std::max(h.cursor, at);
   h.console_env.clear();
   h.console_bitlocker.clear();
+  h.image_repaired = false;
   h.last_heard = WallClock::now();
 }
 
@@ -933,6 +940,7 @@ void Run::StartMachine(HostRun& h, const config::StepConfig& step, double at) {
   using SK = config::StepKind;
   h.cursor = std::max(h.cursor, at);
   Note(at, h.plan.spec.id, "step", StepLabel(step));
+  h.last_step = std::string(config::StepKindName(step.kind));
   Progress(at, fmt::format("{:<14} {}", h.plan.spec.id, StepLabel(step)));
   const auto at_console = [&] {
     if (h.phase == Phase::kConsole) return true;
@@ -970,6 +978,10 @@ void Run::StartMachine(HostRun& h, const config::StepConfig& step, double at) {
       BootInto(h, ToBootTarget(step.into), at);
       return;
     case SK::kUnlockBitlocker: {
+      if (h.image_repaired) {
+        Settle(h, at, Outcome::Kind::kOk);  // the repair image did it
+        return;
+      }
       if (!at_console()) return;
       if (h.console_bitlocker != "locked") {
         Settle(h, at, Outcome::Kind::kOk);  // nothing to unlock
@@ -990,6 +1002,10 @@ void Run::StartMachine(HostRun& h, const config::StepConfig& step, double at) {
       return;
     }
     case SK::kDelete:
+      if (h.image_repaired) {
+        Settle(h, at, Outcome::Kind::kOk);  // the repair image did it
+        return;
+      }
       if (!at_console()) return;
       TypeCommand(h, "del",
                   "del 'C:\\Windows\\System32\\drivers\\CrowdStrike\\" + step.pattern + "'\n", at,
@@ -1368,7 +1384,11 @@ Result<RunResult> Run::Execute() {
         // Quiet until the deadline: settled, unless work was still planned past it.
         bool more = agenda_.size() > 1;
         ending = more ? "deadline" : "finished";
-        if (more) now_ = std::max(now_, deadline_);
+        // Hosts waiting for something that will never come (a deadlock, e.g. every technician
+        // waiting for a key escrow nobody fixes) wait until the deadline: that is what they cost.
+        bool stalled = false;
+        for (const auto& h : hosts_) stalled |= h.waiting && !IsTerminal(h.machine.state());
+        if (more || stalled) now_ = std::max(now_, deadline_);
         break;
       }
       auto entry = agenda_.Pop();

@@ -64,7 +64,9 @@ TEST(RunbooksOnRealGuests, SafeModeDeleteFixesTheEscrowHostFirstAndRecoversEvery
   }
   ASSERT_GT(dc_back, 0);
   for (const auto& [id, h] : hosts) {
-    if (h["group"] == "ws-bitlocker") EXPECT_GT(h["recovered_at_s"].get<double>(), dc_back) << id;
+    if (h["group"] == "ws-bitlocker") {
+      EXPECT_GT(h["recovered_at_s"].get<double>(), dc_back) << id;
+    }
   }
   ASSERT_EQ(run["services"].size(), 1u);
   EXPECT_TRUE(run["services"][0]["up_at_end"].get<bool>());
