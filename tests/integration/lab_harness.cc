@@ -139,7 +139,9 @@ std::string LabHarness::RunIdFrom(const std::string& text) {
 
 bool LabHarness::ImageBuilt() {
   std::string csagent = fs::path(chaoslab()).parent_path().string() + "/csagent";
-  auto r = RunProcess({source_dir() + "/images/winsim/build.sh", "--csagent", csagent, "--check"});
+  // The kernel image.yaml names (build.sh alone defaults to the stock Debian one).
+  auto r = RunProcess({source_dir() + "/images/winsim/build.sh", "--csagent", csagent, "--kernel",
+                       "custom", "--check"});
   return r.ok() && r->exit_code == 0;
 }
 
