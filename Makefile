@@ -25,8 +25,14 @@ build: configure
 image: build
 	@$(CHAOSLAB) image build winsim
 
+DEMO_COMPARE ?= playbooks/scenarios/bitlocker-escrow.yaml
+DEMO_RUNBOOKS ?= safe-mode-delete,safe-mode-delete-no-priority,winpe-usb,snapshot-revert,reimage
+
+# The outage on six guests, then the recovery runbooks compared on a BitLocker fleet.
 demo: image
 	$(CHAOSLAB) run $(SCENARIO)
+	$(CHAOSLAB) compare $(DEMO_COMPARE) --runbooks $(DEMO_RUNBOOKS) --repeat 2 --quiet \
+	  --html $(BUILD_DIR)/demo-report.html
 
 test: image
 	cd $(BUILD_DIR) && ctest --output-on-failure -j 2 --timeout 900
