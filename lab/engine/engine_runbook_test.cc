@@ -467,5 +467,49 @@ TEST(EngineRunbookTest, SameSeedSameRecoveryTimes) {
   for (const auto& t : a) EXPECT_TRUE(t.has_value());
 }
 
+TEST(EngineRunbookTest, ParallelismLimitsHostsUnderRepairAtOnce) {
+  Fleet f;
+  f.sc.runbook = SafeModeDelete();
+  for (auto& step : f.sc.runbook.steps) step.needs.clear();  // nobody needed: only the limit
+  f.sc.runbook.parallelism = 1;
+  for (int i = 1; i <= 3; ++i)
+    f.Add("ws-0" + std::to_string(i), "ws", config::Role::kWorkstation, false);
+  Result<RunResult> r = RunFleet(f);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  std::vector<double> done;
+  for (const auto& h : r->hosts) {
+    ASSERT_TRUE(h.recovered) << h.id << ": " << h.failed_why;
+    done.push_back(*h.recovered_at_s);
+  }
+  // One host at a time: boot 120 + safe boot 45 + delete 60 + 10 + restart 10 + 10 + boot 45.
+  EXPECT_DOUBLE_EQ(done[1] - done[0], 300);
+  EXPECT_DOUBLE_EQ(done[2] - done[1], 300);
+  EXPECT_EQ(r->hosts[2].waited_for, "a free slot (parallelism)");
+
+  f.sc.runbook.parallelism = 0;  // unlimited: all at once
+  r = RunFleet(f);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->hosts[0].recovered_at_s, r->hosts[2].recovered_at_s);
+}
+
+TEST(EngineRunbookTest, UsbSticksAreSharedPerSite) {
+  using R = config::Resource;
+  Fleet f;
+  f.sc.setup.sites[0].technicians = 2;
+  f.sc.setup.sites[0].usb_sticks = 1;
+  f.sc.runbook.name = "winpe-usb";
+  f.sc.runbook.steps.push_back(BootStep(config::BootTarget::kUsb, {R::kTechnician, R::kUsbStick}));
+  f.sc.runbook.steps.push_back(Step(config::StepKind::kDelete, {R::kTechnician}, 60));
+  f.sc.runbook.steps.push_back(Step(config::StepKind::kRestart, {R::kTechnician}, 10));
+  f.Add("ws-01", "ws", config::Role::kWorkstation, false);
+  f.Add("ws-02", "ws", config::Role::kWorkstation, false);
+  Result<RunResult> r = RunFleet(f);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  for (const auto& h : r->hosts) EXPECT_TRUE(h.recovered) << h.id << ": " << h.failed_why;
+  // Two technicians but one stick: the second host waits for the stick, not for a person.
+  EXPECT_EQ(r->hosts[1].waited_for, "usb-stick");
+  EXPECT_GT(*r->hosts[1].recovered_at_s, *r->hosts[0].recovered_at_s);
+}
+
 }  // namespace
 }  // namespace chaoslab

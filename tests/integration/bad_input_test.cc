@@ -87,5 +87,50 @@ TEST_F(BadInputTest, UnreadableChannelFile) {
   EXPECT_NE(missing->exit_code, 0);
 }
 
+// Issue 4: runbooks and setups are checked against each other before anything starts.
+TEST_F(BadInputTest, RunbookWithAnUnknownResource) {
+  Scenario(kGood);
+  std::ofstream(lab_.dir() / "runbooks" / "bad.yaml")
+      << "name: bad\nsteps:\n  - boot:\n      into: safe-mode\n      needs: [wizard]\n";
+  auto r = lab_.Run({"run", (lab_.dir() / "scenarios" / "s.yaml").string(), "--runbook", "bad"});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->exit_code, 2) << r->err;
+  EXPECT_NE(r->err.find("bad.yaml:5:"), std::string::npos) << r->err;
+  EXPECT_NE(r->err.find("wizard"), std::string::npos) << r->err;
+}
+
+TEST_F(BadInputTest, CyclicPriorities) {
+  Scenario(kGood);
+  std::ofstream(lab_.dir() / "runbooks" / "cycle.yaml")
+      << "name: cycle\npriorities:\n  - {first: server, then: [workstation]}\n"
+         "  - {first: workstation, then: [server]}\nsteps:\n  - reboot: 3\n";
+  auto r = lab_.Run({"run", (lab_.dir() / "scenarios" / "s.yaml").string(), "--runbook", "cycle"});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->exit_code, 2) << r->err;
+  EXPECT_NE(r->err.find("cycle.yaml:4:"), std::string::npos) << r->err;
+  EXPECT_NE(r->err.find("cycl"), std::string::npos) << r->err;
+}
+
+TEST_F(BadInputTest, StepWhoseNeedsTheSetupCannotMeet) {
+  // demo-lab has no USB sticks.
+  auto r = lab_.Run({"run", Scenario(kGood), "--runbook", "winpe-usb"});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->exit_code, 2) << r->err;
+  EXPECT_NE(r->err.find("winpe-usb.yaml:"), std::string::npos) << r->err;
+  EXPECT_NE(r->err.find("usb-stick"), std::string::npos) << r->err;
+}
+
+TEST_F(BadInputTest, ServiceOverAnUnknownGroup) {
+  Scenario(kGood);
+  std::string setup = (lab_.dir() / "setups" / "demo-lab.yaml").string();
+  std::ofstream(setup, std::ios::app) << "services:\n  - name: mail\n    needs:\n"
+                                         "      - {group: exchange, at_least: 1}\n";
+  auto r = lab_.Run({"run", (lab_.dir() / "scenarios" / "s.yaml").string()});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->exit_code, 2) << r->err;
+  EXPECT_NE(r->err.find("demo-lab.yaml:"), std::string::npos) << r->err;
+  EXPECT_NE(r->err.find("exchange"), std::string::npos) << r->err;
+}
+
 }  // namespace
 }  // namespace chaoslab::testing

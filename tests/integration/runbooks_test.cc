@@ -134,6 +134,21 @@ TEST(RunbooksOnRealGuests, CompareThreeRunbooksWithIntervalsAndAnHtmlReport) {
   for (std::string line; std::getline(c, line);) lines++;
   EXPECT_EQ(lines, 3);
   ASSERT_TRUE(std::filesystem::exists(html));
+  // The report of these real runs opens in a browser and its charts are drawn (one curve a
+  // runbook).
+  auto dom = RunProcess({"/usr/bin/chromium", "--headless", "--no-sandbox", "--disable-gpu",
+                         "--user-data-dir=" + (lab.dir() / "chromium").string(), "--no-first-run",
+                         "--disable-background-networking", "--disable-component-update",
+                         "--dump-dom", "file://" + html},
+                        std::chrono::seconds(120));
+  ASSERT_TRUE(dom.ok()) << dom.status().ToString();
+  EXPECT_NE(dom->out.find("data-charts=\"drawn\""), std::string::npos) << dom->err;
+  size_t curves = 0;
+  const std::string drawn_curve = "<path class=\"curve-mean\"";
+  for (size_t at = dom->out.find(drawn_curve); at != std::string::npos;
+       at = dom->out.find(drawn_curve, at + 1))
+    curves++;
+  EXPECT_EQ(curves, 3u);
   // The comparison is in the journal: `report` prints it again.
   auto again = lab.Run({"report", "last", "--json"});
   ASSERT_TRUE(again.ok());
