@@ -1,7 +1,10 @@
 #include "agents/sensor/agent.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -9,14 +12,10 @@
 #include <cerrno>
 #include <charconv>
 #include <chrono>
-#include <cstdio>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <sstream>
 #include <thread>
 
 #include "agents/sensor/channel_file.h"
@@ -24,36 +23,16 @@
 #include "agents/sensor/content_interpreter.h"
 #include "agents/sensor/sensor_version.h"
 
+// Boot time: under QEMU TCG every piece of code a guest runs for the first time is translated
+// first, and csagent starts cold on every boot. This file therefore does its I/O with plain POSIX
+// calls: no iostreams (their first use builds the whole C++ locale), no std::filesystem, no stdio.
+// In the guest that halved the time from exec to `@@csagent loaded` (images/kernel/README.md).
+
 namespace chaoslab::content {
 namespace {
 
-namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 constexpr std::chrono::milliseconds kCloudTimeout{2000};
-
-// ---- Console: whole lines, one writer at a time (the serial console is shared by threads). ----
-std::mutex g_console_mu;
-void Say(const std::string& line) {
-  std::lock_guard lock(g_console_mu);
-  std::fwrite(line.data(), 1, line.size(), stdout);
-  std::fputc('\n', stdout);
-  std::fflush(stdout);
-}
-
-// " uptime=<seconds>" from /proc/uptime (the guest's clock since its kernel started, as the lab
-// reads it from console lines), or "" when it cannot be read.
-std::string UptimeField() {
-  std::ifstream f("/proc/uptime");
-  std::string seconds;
-  if (!(f >> seconds) || seconds.empty() ||
-      seconds.find_first_not_of("0123456789.") != std::string::npos) {
-    return "";
-  }
-  return " uptime=" + seconds;
-}
-
-// ---- The bugcheck: async-signal-safe only (write, open, _exit). ----
-volatile sig_atomic_t g_panic_allowed = 0;
 
 void WriteAll(int fd, const char* text, size_t n) {
   while (n > 0) {
@@ -64,7 +43,84 @@ void WriteAll(int fd, const char* text, size_t n) {
     n -= static_cast<size_t>(w);
   }
 }
+
+// ---- Console: whole lines, one writer at a time (the serial console is shared by threads). ----
+std::mutex g_console_mu;
+void Say(std::string line) {
+  line.push_back('\n');
+  std::lock_guard lock(g_console_mu);
+  WriteAll(STDOUT_FILENO, line.data(), line.size());
+}
+
+// ---- Files ----
+// The whole file (also /proc files, whose size stat() reports as 0).
+Result<std::string> ReadFile(const std::string& path) {
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Status::FromErrno("cannot open " + path, errno);
+  std::string bytes;
+  char buf[4096];
+  for (;;) {
+    const ssize_t n = read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int err = errno;
+      close(fd);
+      return Status::FromErrno("cannot read " + path, err);
+    }
+    if (n == 0) break;
+    bytes.append(buf, static_cast<size_t>(n));
+  }
+  close(fd);
+  return bytes;
+}
+
+// " uptime=<seconds>" from /proc/uptime (the guest's clock since its kernel started, as the lab
+// reads it from console lines), or "" when it cannot be read.
+std::string UptimeField() {
+  auto text = ReadFile("/proc/uptime");
+  if (!text.ok()) return "";
+  const std::string seconds = text->substr(0, text->find(' '));
+  if (seconds.empty() || seconds.find_first_not_of("0123456789.") != std::string::npos) return "";
+  return " uptime=" + seconds;
+}
+
+bool IsDirectory(const std::string& path) {
+  struct stat st {};
+  return stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+// mkdir -p.
+Status MakeDirectories(const std::string& dir) {
+  for (size_t at = 1; at <= dir.size(); ++at) {
+    if (at != dir.size() && dir[at] != '/') continue;
+    const std::string prefix = dir.substr(0, at);
+    if (mkdir(prefix.c_str(), 0755) != 0 && errno != EEXIST) {
+      return Status::FromErrno("mkdir " + prefix, errno);
+    }
+  }
+  return Status::Ok();
+}
+
+// ---- The bugcheck: async-signal-safe only (write, open, alarm, tcdrain, _exit). ----
+volatile sig_atomic_t g_panic_allowed = 0;
+
 void WriteText(const char* text) { WriteAll(STDOUT_FILENO, text, strlen(text)); }
+
+void OnAlarm(int) {}
+
+// Waits until the console has sent everything written to it, at most ~1 s. The kernel's panic
+// output goes straight to the UART; a line still queued in the tty when the panic starts was seen
+// garbled or cut on the serial console ("PAGE_FAULT_IIN_NONPAGED_AREA"). A pipe (tests) is not a
+// terminal: tcdrain fails at once there.
+void DrainConsole() {
+  struct sigaction wake {};
+  wake.sa_handler = OnAlarm;  // no SA_RESTART: the alarm interrupts a stuck tcdrain
+  sigemptyset(&wake.sa_mask);
+  sigaction(SIGALRM, &wake, nullptr);
+  alarm(1);
+  tcdrain(STDOUT_FILENO);  // EINTR when the alarm fired: crash anyway
+  alarm(0);
+}
 
 void OnFault(int, siginfo_t* info, void*) {
   WriteText(
@@ -79,6 +135,7 @@ void OnFault(int, siginfo_t* info, void*) {
   for (int i = 0; i < 16; ++i) address[18 + 2 + 15 - i] = "0123456789abcdef"[(a >> (4 * i)) & 0xf];
   WriteText(address);
   WriteText("@@bugcheck code=0x00000050 name=PAGE_FAULT_IN_NONPAGED_AREA module=csagent.sys\n");
+  DrainConsole();  // before the kernel's panic text, and before _exit (tests: a pty)
   if (g_panic_allowed) {
     const int fd = open("/proc/sysrq-trigger", O_WRONLY | O_CLOEXEC);
     if (fd >= 0) WriteAll(fd, "c", 1);  // the guest kernel panics here
@@ -91,10 +148,8 @@ alignas(16) char g_alt_stack[64 * 1024];
 // Panicking the kernel is only ever done inside a winsim guest: a developer running csagent on
 // their own machine must not lose it. The lab always puts winsim.* words on the guest cmdline.
 bool InsideWinsimGuest() {
-  std::ifstream in("/proc/cmdline");
-  std::string cmdline;
-  std::getline(in, cmdline);
-  return cmdline.find("winsim.") != std::string::npos;
+  auto cmdline = ReadFile("/proc/cmdline");
+  return cmdline.ok() && cmdline->find("winsim.") != std::string::npos;
 }
 
 void InstallBugcheckHandler(bool panic_allowed) {
@@ -111,34 +166,23 @@ void InstallBugcheckHandler(bool panic_allowed) {
   sigaction(SIGBUS, &action, nullptr);
 }
 
-// ---- Files ----
-Result<std::string> ReadFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Status::IoError("cannot open " + path.string() + ": " + strerror(errno));
-  std::ostringstream bytes;
-  bytes << in.rdbuf();
-  if (in.bad()) return Status::IoError("cannot read " + path.string());
-  return bytes.str();
-}
-
-Status FsyncPath(const fs::path& path, int flags) {
+Status FsyncPath(const std::string& path, int flags) {
   const int fd = open(path.c_str(), flags | O_CLOEXEC);
-  if (fd < 0) return Status::FromErrno("open " + path.string(), errno);
+  if (fd < 0) return Status::FromErrno("open " + path, errno);
   const int rc = fsync(fd);
   const int err = errno;
   close(fd);
   // Some file systems refuse fsync on directories; the file itself is already durable then.
-  if (rc != 0 && err != EINVAL) return Status::FromErrno("fsync " + path.string(), err);
+  if (rc != 0 && err != EINVAL) return Status::FromErrno("fsync " + path, err);
   return Status::Ok();
 }
 
 // Writes `bytes` to dir/name via a temporary file and rename, then fsyncs file and folder.
-Status WriteDurably(const fs::path& dir, const std::string& name, std::string_view bytes) {
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  const fs::path tmp = dir / (name + ".tmp");
+Status WriteDurably(const std::string& dir, const std::string& name, std::string_view bytes) {
+  RETURN_IF_ERROR(MakeDirectories(dir));
+  const std::string tmp = dir + "/" + name + ".tmp";
   const int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return Status::FromErrno("create " + tmp.string(), errno);
+  if (fd < 0) return Status::FromErrno("create " + tmp, errno);
   size_t done = 0;
   while (done < bytes.size()) {
     const ssize_t n = write(fd, bytes.data() + done, bytes.size() - done);
@@ -146,37 +190,41 @@ Status WriteDurably(const fs::path& dir, const std::string& name, std::string_vi
     if (n <= 0) {
       const int err = errno;
       close(fd);
-      return Status::FromErrno("write " + tmp.string(), err);
+      return Status::FromErrno("write " + tmp, err);
     }
     done += static_cast<size_t>(n);
   }
   if (fsync(fd) != 0) {
     const int err = errno;
     close(fd);
-    return Status::FromErrno("fsync " + tmp.string(), err);
+    return Status::FromErrno("fsync " + tmp, err);
   }
   close(fd);
-  if (rename(tmp.c_str(), (dir / name).c_str()) != 0) {
-    return Status::FromErrno("rename to " + (dir / name).string(), errno);
+  if (rename(tmp.c_str(), (dir + "/" + name).c_str()) != 0) {
+    return Status::FromErrno("rename to " + dir + "/" + name, errno);
   }
   return FsyncPath(dir, O_RDONLY | O_DIRECTORY);
 }
 
 // Flushes every pending write of the file system holding `dir` (data, FAT and directories).
-void SyncVolume(const fs::path& dir) {
+void SyncVolume(const std::string& dir) {
   const int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0 || syncfs(fd) != 0) sync();
   if (fd >= 0) close(fd);
 }
 
-// The channel-291 files in `dir`, oldest first.
-std::vector<std::pair<uint32_t, fs::path>> ListChannelFiles(const fs::path& dir) {
-  std::vector<std::pair<uint32_t, fs::path>> files;
-  std::error_code ec;
-  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
-    auto id = ParseChannelFileName(it->path().filename().string());
-    if (id.ok() && id->channel == kChannel291) files.emplace_back(id->content_version, it->path());
+// The channel-291 files in `dir` (full paths), oldest first.
+std::vector<std::pair<uint32_t, std::string>> ListChannelFiles(const std::string& dir) {
+  std::vector<std::pair<uint32_t, std::string>> files;
+  DIR* d = opendir(dir.c_str());
+  if (d == nullptr) return files;
+  while (const dirent* entry = readdir(d)) {
+    auto id = ParseChannelFileName(entry->d_name);
+    if (id.ok() && id->channel == kChannel291) {
+      files.emplace_back(id->content_version, dir + "/" + entry->d_name);
+    }
   }
+  closedir(d);
   std::sort(files.begin(), files.end());
   return files;
 }
@@ -191,12 +239,11 @@ class Sensor {
       : options_(options),
         version_(version),
         notification_(std::move(notification)),
-        content_dir_(fs::path(options.root) / "Windows/System32/drivers/CrowdStrike") {}
+        content_dir_(options.root + "/Windows/System32/drivers/CrowdStrike") {}
 
   void LoadCached() {
-    std::error_code ec;
-    if (!fs::is_directory(content_dir_, ec)) {
-      Say("csagent: no content folder " + content_dir_.string() + "; running without content");
+    if (!IsDirectory(content_dir_)) {
+      Say("csagent: no content folder " + content_dir_ + "; running without content");
       return;
     }
     for (const auto& [version, path] : ListChannelFiles(content_dir_)) {
@@ -250,8 +297,7 @@ class Sensor {
     std::lock_guard lock(mu_);
     newest_seen_ = std::max(newest_seen_, newest->content_version);
     for (const auto& [version, path] : ListChannelFiles(content_dir_)) {
-      std::error_code ec;
-      if (version < newest->content_version) fs::remove(path, ec);
+      if (version < newest->content_version) unlink(path.c_str());
     }
     // FAT does not make a rename or a delete durable on a directory fsync (seen in the guest: the
     // renamed file came back empty after the bugcheck), so flush the whole volume before loading.
@@ -326,7 +372,7 @@ class Sensor {
   const AgentOptions& options_;
   const SensorVersion& version_;
   const IpcNotification notification_;
-  const fs::path content_dir_;
+  const std::string content_dir_;
   std::atomic<bool> cloud_ok_{false};
   std::mutex mu_;
   std::shared_ptr<const ChannelFile> active_;  // guarded by mu_
@@ -334,17 +380,20 @@ class Sensor {
 };
 
 // sensor.ini: "key=value" lines; only version= matters.
-Result<const SensorVersion*> ReadSensorIni(const fs::path& path) {
+Result<const SensorVersion*> ReadSensorIni(const std::string& path) {
   ASSIGN_OR_RETURN(std::string text, ReadFile(path));
-  std::istringstream lines(text);
-  for (std::string line; std::getline(lines, line);) {
-    while (!line.empty() && isspace(static_cast<unsigned char>(line.back()))) line.pop_back();
+  for (size_t begin = 0; begin < text.size();) {
+    size_t end = text.find('\n', begin);
+    if (end == std::string::npos) end = text.size();
+    std::string_view line(text.data() + begin, end - begin);
+    begin = end + 1;
+    while (!line.empty() && isspace(static_cast<unsigned char>(line.back()))) line.remove_suffix(1);
     if (!line.starts_with("version=")) continue;
-    const std::string name = line.substr(8);
+    const std::string name(line.substr(8));
     if (const SensorVersion* v = FindSensorVersion(name)) return v;
-    return Status::InvalidArgument(path.string() + ": unknown sensor version '" + name + "'");
+    return Status::InvalidArgument(path + ": unknown sensor version '" + name + "'");
   }
-  return Status::InvalidArgument(path.string() + ": no version= line");
+  return Status::InvalidArgument(path + ": no version= line");
 }
 
 bool ParseInt(const std::string& text, int min, int* out) {
@@ -405,10 +454,9 @@ Result<AgentOptions> ParseAgentArgs(const std::vector<std::string>& args) {
 
 int RunAgent(const AgentOptions& options) {
   const auto start = Clock::now();
-  std::setvbuf(stdout, nullptr, _IOLBF, 0);
   InstallBugcheckHandler(!options.no_panic && InsideWinsimGuest());
 
-  const fs::path ini = fs::path(options.root) / "ProgramData/CrowdStrike/sensor.ini";
+  const std::string ini = options.root + "/ProgramData/CrowdStrike/sensor.ini";
   auto version = ReadSensorIni(ini);
   if (!version.ok()) {
     Say("csagent: " + version.status().ToString());

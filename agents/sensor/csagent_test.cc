@@ -1,4 +1,5 @@
 // Runs the built csagent binary (--no-panic) against a temporary system disk folder.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <signal.h>
@@ -26,30 +27,39 @@ struct AgentRun {
 };
 
 // Starts csagent with `args`, collects stdout+stderr, kills it after 20 s (a hang is a failure).
-AgentRun RunCsagent(std::vector<std::string> args) {
-  int pipe_fds[2];
-  if (pipe(pipe_fds) != 0) return {};
+// on_terminal: stdout and stderr are a pseudo-terminal (as the guest's serial console is a tty)
+// instead of a pipe; the terminal's CR before each LF is dropped from `output`.
+AgentRun RunCsagent(std::vector<std::string> args, bool on_terminal = false) {
+  int fds[2] = {-1, -1};  // [0]: the test reads, [1]: csagent writes
+  if (on_terminal) {
+    fds[0] = posix_openpt(O_RDWR | O_NOCTTY);
+    if (fds[0] < 0 || grantpt(fds[0]) != 0 || unlockpt(fds[0]) != 0) return {};
+    fds[1] = open(ptsname(fds[0]), O_RDWR | O_NOCTTY);
+    if (fds[1] < 0) return {};
+  } else if (pipe(fds) != 0) {
+    return {};
+  }
   args.insert(args.begin(), CSAGENT_PATH);
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
   const pid_t pid = fork();
   if (pid == 0) {
-    dup2(pipe_fds[1], STDOUT_FILENO);
-    dup2(pipe_fds[1], STDERR_FILENO);
-    close(pipe_fds[0]);
+    dup2(fds[1], STDOUT_FILENO);
+    dup2(fds[1], STDERR_FILENO);
+    close(fds[0]);
     execv(argv[0], argv.data());
     _exit(127);
   }
-  close(pipe_fds[1]);
+  close(fds[1]);
   AgentRun run;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   char buf[4096];
   for (;;) {
-    pollfd p{pipe_fds[0], POLLIN, 0};
+    pollfd p{fds[0], POLLIN, 0};
     if (poll(&p, 1, 100) > 0) {
-      const ssize_t n = read(pipe_fds[0], buf, sizeof buf);
-      if (n <= 0) break;
+      const ssize_t n = read(fds[0], buf, sizeof buf);
+      if (n <= 0) break;  // a pty master reads EIO once csagent (the last writer) has gone
       run.output.append(buf, static_cast<size_t>(n));
     }
     if (std::chrono::steady_clock::now() > deadline) {
@@ -58,7 +68,8 @@ AgentRun RunCsagent(std::vector<std::string> args) {
       break;
     }
   }
-  close(pipe_fds[0]);
+  close(fds[0]);
+  if (on_terminal) std::erase(run.output, '\r');
   int status = 0;
   waitpid(pid, &status, 0);
   if (WIFEXITED(status)) run.exit_code = WEXITSTATUS(status);
@@ -130,6 +141,26 @@ TEST_F(CsagentTest, Channel291ContentBugchecksSensor711) {
       run.Has("@@bugcheck code=0x00000050 name=PAGE_FAULT_IN_NONPAGED_AREA module=csagent.sys\n"));
   EXPECT_FALSE(run.Has("@@csagent ipc-notification"));
   EXPECT_FALSE(fs::exists(ready_file()));
+}
+
+// In the guest the console is a terminal (the serial port). The bugcheck waits until the terminal
+// has sent its text (tcdrain) before the kernel panic: a panic that starts while the line is still
+// queued garbled it ("PAGE_FAULT_IIN_NONPAGED_AREA"). On a terminal the text must arrive whole
+// and the sensor must still exit promptly.
+TEST_F(CsagentTest, BugcheckOnATerminalArrivesWholeAndExits) {
+  SetSensor("7.11");
+  AddContent(ChannelFileKind::kChannel291, 2);
+  const auto start = std::chrono::steady_clock::now();
+  AgentRun run = RunCsagent(Args(), /*on_terminal=*/true);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+  EXPECT_EQ(run.exit_code, kAgentExitBugcheck) << run.output;
+  EXPECT_TRUE(run.Has("\nStop code: PAGE_FAULT_IN_NONPAGED_AREA\nWhat failed: csagent.sys\n"))
+      << run.output;
+  EXPECT_TRUE(std::regex_search(
+      run.output, std::regex("\nFaulting address: 0x[0-9a-f]{16}\n"
+                             "@@bugcheck code=0x00000050 name=PAGE_FAULT_IN_NONPAGED_AREA "
+                             "module=csagent.sys\n$")))
+      << run.output;
 }
 
 TEST_F(CsagentTest, FixedSensorRejects291AndKeepsTheOlderContent) {
