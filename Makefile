@@ -8,7 +8,7 @@ endif
 CHAOSLAB := $(BUILD_DIR)/bin/chaoslab
 SCENARIO ?= playbooks/scenarios/channel-291.yaml
 
-.PHONY: all setup configure build image demo test test-unit test-vm bench gc format clean
+.PHONY: all setup configure build image demo test test-unit test-vm bench fuzz gc format clean
 
 all: build
 
@@ -46,6 +46,18 @@ test-vm: image
 bench: image
 	@mkdir -p $(BUILD_DIR)/bench
 	@tests/bench/run.sh $(BUILD_DIR)
+
+# The sensor's libFuzzer targets (clang, ASan + UBSan) in their own build dir, each run for
+# FUZZ_SECONDS on one core from the seed corpus; prints executions, coverage and faults found.
+FUZZ_SECONDS ?= 600
+FUZZ_BUILD_DIR ?= build-fuzz
+FUZZ_CXX ?= clang++
+fuzz: setup
+	@cmake -S agents/sensor/fuzz/libfuzzer -B $(FUZZ_BUILD_DIR) -DCMAKE_CXX_COMPILER=$(FUZZ_CXX) \
+	  -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) > /dev/null
+	@cmake --build $(FUZZ_BUILD_DIR) -j $(JOBS)
+	@agents/sensor/fuzz/run.sh --seconds $(FUZZ_SECONDS) --work $(FUZZ_BUILD_DIR)/runs \
+	  $(FUZZ_BUILD_DIR)/sensor_fuzz_711_fixed $(FUZZ_BUILD_DIR)/sensor_fuzz_711
 
 gc: build
 	$(CHAOSLAB) gc
