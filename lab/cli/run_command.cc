@@ -10,8 +10,11 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <set>
+#include <span>
 
 #include "agents/sensor/channel_file.h"
 #include "lab/common/subprocess.h"
@@ -239,6 +242,70 @@ bool RunbookUses(const config::RunbookConfig& rb, config::StepKind kind) {
   return false;
 }
 
+// What each host is offered (ContentServer's policy): the faulty version only to hosts of rings
+// it was released to, never to pinned hosts, and to nobody once withdrawn; pinned hosts take the
+// second-newest of what is offered (N-1). Thread-safe (the server calls it on its io thread).
+class RolloutContentPolicy : public ContentPolicy {
+ public:
+  RolloutContentPolicy(uint32_t fault_version, std::map<std::string, int> ring_of,
+                       std::set<std::string> pinned)
+      : fault_version_(fault_version), ring_of_(std::move(ring_of)), pinned_(std::move(pinned)) {}
+  void Release(int ring) {
+    std::lock_guard<std::mutex> lock(mu_);
+    released_.insert(ring);
+  }
+  void Withdraw() {
+    std::lock_guard<std::mutex> lock(mu_);
+    withdrawn_ = true;
+  }
+  const PublishedFile* Select(std::string_view host_id,
+                              std::span<const PublishedFile> published) const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    const std::string host(host_id);
+    const bool pinned = pinned_.count(host) > 0;
+    auto ring = ring_of_.find(host);
+    const bool sees_fault =
+        !withdrawn_ && !pinned && ring != ring_of_.end() && released_.count(ring->second) > 0;
+    std::vector<const PublishedFile*> offered;
+    for (const auto& f : published)
+      if (f.version != fault_version_ || sees_fault) offered.push_back(&f);
+    if (offered.empty()) return nullptr;
+    if (pinned && offered.size() >= 2) return offered[offered.size() - 2];
+    return offered.back();
+  }
+
+ private:
+  const uint32_t fault_version_;
+  const std::map<std::string, int> ring_of_;
+  const std::set<std::string> pinned_;
+  mutable std::mutex mu_;
+  std::set<int> released_;
+  bool withdrawn_ = false;
+};
+
+// Ring of every host: a seeded shuffle of the fleet cut by the rings' percents (each ring with a
+// share gets at least one host while hosts last). All-at-once: everyone in ring 0.
+std::vector<int> AssignRings(const config::RolloutConfig& rollout, size_t hosts, uint64_t seed) {
+  std::vector<int> ring(hosts, 0);
+  if (rollout.policy != config::RolloutPolicy::kRings || rollout.rings.empty()) return ring;
+  std::vector<size_t> order(hosts);
+  for (size_t i = 0; i < hosts; ++i) order[i] = i;
+  std::mt19937_64 rng(seed ^ 0x5249'4E47ULL);  // "RING"
+  std::shuffle(order.begin(), order.end(), rng);
+  size_t next = 0;
+  double cumulative = 0;
+  for (size_t r = 0; r < rollout.rings.size(); ++r) {
+    cumulative += rollout.rings[r].percent;
+    size_t until = r + 1 == rollout.rings.size()
+                       ? hosts
+                       : static_cast<size_t>(std::floor(cumulative / 100.0 * hosts + 1e-9));
+    if (rollout.rings[r].percent > 0) until = std::max(until, next + 1);
+    until = std::min(until, hosts);
+    for (; next < until; ++next) ring[order[next]] = static_cast<int>(r);
+  }
+  return ring;
+}
+
 // One run of a scenario on real guests: its own QEMU backend, content server, key escrow and
 // disks; everything it started is gone when it returns.
 struct OneRun {
@@ -311,6 +378,7 @@ struct OneRun {
         p.bitlocker = g.bitlocker;
         p.oob_console = g.oob_console;
         p.cloud = g.cloud;
+        p.network = std::string(config::NetworkName(g.network));
         p.spec.id = fmt::format("{}-{:02}", g.name, i);
         p.spec.group = g.name;
         p.spec.kernel = image.kernel;
@@ -346,7 +414,30 @@ struct OneRun {
       }
     }
 
+    // The rollout: rings by seed, pinned groups, and the server's policy that enforces them.
+    std::map<std::string, int> ring_of;
+    std::set<std::string> pinned;
+    std::vector<HostPlan*> in_rings;
+    for (auto& p : plans) {
+      for (const auto& g : sc.rollout.pinned)
+        if (p.spec.group == g) p.pinned = true;
+      if (p.pinned) {
+        pinned.insert(p.spec.id);
+      } else {
+        in_rings.push_back(&p);
+      }
+    }
+    std::vector<int> rings = AssignRings(sc.rollout, in_rings.size(), sc.seed);
+    for (size_t i = 0; i < in_rings.size(); ++i) {
+      in_rings[i]->ring = rings[i];
+      ring_of[in_rings[i]->spec.id] = rings[i];
+    }
+    auto policy = std::make_shared<RolloutContentPolicy>(kFaultVersion, ring_of, pinned);
+    server->SetPolicy(policy);
+
     EngineOptions eo;
+    eo.release_ring = [policy](int ring) { policy->Release(ring); };
+    eo.withdraw_fault = [policy] { policy->Withdraw(); };
     eo.scenario = &sc;
     eo.run_id = run_id;
     eo.comparison_id = comparison_id;
@@ -379,6 +470,19 @@ struct OneRun {
     return result;
   }
 };
+
+// Exit code of an error from OneRun::Go: what the machine lacks (QEMU missing, bad options, a
+// run folder in the way) is bad input (2: nothing was started); anything else is a failed run (1).
+int SetupErrorCode(const Status& s) {
+  switch (s.code()) {
+    case ErrorCode::kNotFound:
+    case ErrorCode::kInvalidArgument:
+    case ErrorCode::kFailedPrecondition:
+      return 2;
+    default:
+      return 1;
+  }
+}
 
 Status Preflight(const LabPaths& paths, const config::ScenarioConfig& sc) {
   if (!fs::exists(paths.bin_dir + "/chaoslab-relay"))
@@ -417,7 +521,7 @@ int RunCommand(const LabPaths& paths, const RunRequest& request, const std::atom
   if (!request.quiet) one.progress = [&err](const std::string& line) { err << line << std::endl; };
   if (!request.quiet) err << "journal: " << paths.journal << "\n";
   Result<RunResult> result = one.Go(sc, NewRunId(), "", 0);
-  if (!result.ok()) return fail(result.status(), 1);
+  if (!result.ok()) return fail(result.status(), SetupErrorCode(result.status()));
   if (!request.stats_json.empty()) {
     Status s = WriteStats(request.stats_json, stats, *result);
     if (!s.ok()) err << "chaoslab: " << s.message() << "\n";
@@ -483,7 +587,7 @@ int CompareCommand(const LabPaths& paths, const CompareRequest& request,
       config::ScenarioConfig cell = sc;
       cell.seed = sc.seed + static_cast<uint64_t>(rep);
       Result<RunResult> r = one.Go(cell, NewRunId(), comparison.id, rep);
-      if (!r.ok()) return fail(r.status(), 1);
+      if (!r.ok()) return fail(r.status(), SetupErrorCode(r.status()));
       if (!request.quiet) {
         err << fmt::format(
             "cell runbook={} setup={} repetition {}/{}: {} recovered, {} failed, "

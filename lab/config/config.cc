@@ -43,7 +43,8 @@ const NameTable<FaultKind>& FaultKindTable() {
 
 const NameTable<RolloutPolicy>& RolloutPolicyTable() {
   static const auto* table =
-      new NameTable<RolloutPolicy>{{RolloutPolicy::kAllAtOnce, "all-at-once"}};
+      new NameTable<RolloutPolicy>{{RolloutPolicy::kAllAtOnce, "all-at-once"},
+                                                      {RolloutPolicy::kRings, "rings"}};
   return *table;
 }
 

@@ -22,7 +22,11 @@ using Seconds = double;
 enum class Role { kWorkstation, kServer, kDomainController, kKiosk, kCloudVm };
 enum class Network { kWired, kWifi, kVpn, kOffline };
 enum class FaultKind { kChannel291, kTruncated, kZeroed, kBadMagic, kGood };
-enum class RolloutPolicy { kAllAtOnce };
+// all-at-once: every online host sees new content at the release (July 2024). rings: the release
+// goes out ring by ring (canary → early → broad), each ring `after` the release, and a health gate
+// halts it when the rings released so far crash too often (the staged rollout committed to
+// afterwards).
+enum class RolloutPolicy { kAllAtOnce, kRings };
 enum class RunbookStart { kAtDetection, kAfterRevert };
 // Runbook steps (DESIGN.md "Runbook"); YAML spellings: reboot, boot, unlock-bitlocker, delete,
 // restart, rescue-disk, revert-snapshot, reimage.
@@ -220,6 +224,24 @@ int64_t TotalHosts(const SetupConfig& setup);
 
 struct FaultConfig {
   FaultKind kind = FaultKind::kChannel291;
+  int channel = 291;  // the channel the faulty file is published on (the sensor knows 291)
+  SourceLocation where;
+};
+
+// One ring of a staged rollout: `percent` of the fleet's hosts (assigned by seed, every ring with a
+// share gets at least one host), released `after` the rollout's release time.
+struct RingConfig {
+  std::string name;
+  double percent = 100;
+  Seconds after = 0;
+  SourceLocation where;
+};
+
+// Halts a ringed rollout before the next ring when the crash rate of the hosts in the rings
+// released so far exceeds `max_crash_rate` (a fraction).
+struct HealthGateConfig {
+  bool enabled = false;
+  double max_crash_rate = 0.05;
   SourceLocation where;
 };
 
@@ -228,6 +250,11 @@ struct RolloutConfig {
   Seconds start = 4 * 3600;             // power-on of the fleet
   Seconds release = 4 * 3600 + 9 * 60;  // FACTS.md: released 04:09 UTC
   Seconds revert = 5 * 3600 + 27 * 60;  // FACTS.md: reverted 05:27 UTC
+  std::vector<RingConfig> rings;  // rings: at least one, percents sum to 100, `after` ascending
+  HealthGateConfig gate;
+  // Groups that hold content at N-1 (customer pinning): they take a version only once a newer one
+  // is out, and never one that was withdrawn (the revert withdraws the faulty version).
+  std::vector<std::string> pinned;
   SourceLocation where;
 };
 

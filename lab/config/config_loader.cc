@@ -1,5 +1,6 @@
 #include "lab/config/config_loader.h"
 
+#include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -15,6 +16,7 @@
 #include <limits>
 #include <map>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <system_error>
 #include <tuple>
@@ -1328,9 +1330,55 @@ Result<PriorityGraph> GroupPriorityGraph(const RunbookConfig& runbook, const Set
 
 // --- Scenarios ----------------------------------------------------------------------------------
 
+}  // namespace
+
+Status CheckRolloutFitsSetup(const RolloutConfig& rollout, const SetupConfig& setup) {
+  for (const std::string& g : rollout.pinned) {
+    bool known = false;
+    for (const auto& group : setup.groups) known |= group.name == g;
+    if (!known) {
+      return Status::AtLocation(rollout.where, "pinned names unknown group '" + g + "'; " +
+                                                   SetupLabel(setup) + " has " +
+                                                   Join(GroupNames(setup.groups)));
+    }
+  }
+  return Status::Ok();
+}
+
+namespace {
+
+// "10%", "10 %" or 10 (percent) → 10. Between 0 and 100.
+Result<double> ReadPercent(const YamlFile& file, const YAML::Node& node, const std::string& what) {
+  if (node.IsScalar()) {
+    std::string text = node.Scalar();
+    while (!text.empty() && (text.back() == '%' || text.back() == ' ')) text.pop_back();
+    char* end = nullptr;
+    double v = std::strtod(text.c_str(), &end);
+    if (!text.empty() && end == text.c_str() + text.size() && v >= 0 && v <= 100) return v;
+  }
+  return file.Error(
+      node, what + ": expected a percentage between 0 and 100 such as 10%, got " + Describe(node));
+}
+
+Result<RingConfig> ReadRing(const YamlFile& file, const YAML::Node& node, size_t index) {
+  const std::string what = "rings[" + std::to_string(index) + "]";
+  ASSIGN_OR_RETURN(Fields fields, Fields::Open(file, node, what, {"name", "percent", "after"}));
+  RingConfig ring;
+  ring.where = fields.where();
+  ASSIGN_OR_RETURN(YAML::Node name, fields.Require("name"));
+  ASSIGN_OR_RETURN(ring.name, ReadName(file, name, what + " name"));
+  ASSIGN_OR_RETURN(YAML::Node percent, fields.Require("percent"));
+  ASSIGN_OR_RETURN(ring.percent, ReadPercent(file, percent, what + " percent"));
+  if (fields.Has("after")) {
+    ASSIGN_OR_RETURN(ring.after, ReadDuration(file, fields.Get("after"), what + " after", true));
+  }
+  return ring;
+}
+
 Result<RolloutConfig> ReadRollout(const YamlFile& file, const YAML::Node& node) {
-  ASSIGN_OR_RETURN(Fields fields,
-                   Fields::Open(file, node, "rollout", {"policy", "start", "release", "revert"}));
+  ASSIGN_OR_RETURN(Fields fields, Fields::Open(file, node, "rollout",
+                                               {"policy", "start", "release", "revert", "rings",
+                                                "health_gate", "pinned"}));
   RolloutConfig rollout;
   rollout.where = fields.where();
   if (fields.Has("policy")) {
@@ -1362,6 +1410,56 @@ Result<RolloutConfig> ReadRollout(const YamlFile& file, const YAML::Node& node) 
     return file.Error(at("revert"), shown("revert", rollout.revert) + " is before " +
                                         shown("release", rollout.release) +
                                         "; expected start <= release <= revert");
+  }
+  if (fields.Has("rings")) {
+    YAML::Node rings = fields.Get("rings");
+    if (rollout.policy != RolloutPolicy::kRings) {
+      return file.Error(rings, "rings are only used with policy: rings");
+    }
+    RETURN_IF_ERROR(ExpectNonEmptyList(file, rings, "rings"));
+    double sum = 0;
+    std::set<std::string> names;
+    for (size_t i = 0; i < rings.size(); ++i) {
+      ASSIGN_OR_RETURN(RingConfig ring, ReadRing(file, rings[i], i));
+      if (!names.insert(ring.name).second) {
+        return file.Error(rings[i], "ring '" + ring.name + "' is listed twice");
+      }
+      if (!rollout.rings.empty() && ring.after < rollout.rings.back().after) {
+        return file.Error(rings[i], "ring '" + ring.name + "' goes out before ring '" +
+                                        rollout.rings.back().name +
+                                        "'; expected rings in release order (after ascending)");
+      }
+      sum += ring.percent;
+      rollout.rings.push_back(ring);
+    }
+    if (std::abs(sum - 100) > 1e-6) {
+      return file.Error(rings, "ring percents add up to " + fmt::format("{:g}", sum) +
+                                   " %; expected 100 % (every host in exactly one ring)");
+    }
+  } else if (rollout.policy == RolloutPolicy::kRings) {
+    return file.Error(fields.where(), "policy: rings needs a `rings` list (name, percent, after)");
+  }
+  if (fields.Has("health_gate")) {
+    YAML::Node gate_node = fields.Get("health_gate");
+    if (rollout.policy != RolloutPolicy::kRings) {
+      return file.Error(gate_node, "a health gate only applies to policy: rings");
+    }
+    ASSIGN_OR_RETURN(Fields gate, Fields::Open(file, gate_node, "health_gate", {"max_crash_rate"}));
+    rollout.gate.enabled = true;
+    rollout.gate.where = gate.where();
+    ASSIGN_OR_RETURN(YAML::Node rate, gate.Require("max_crash_rate"));
+    ASSIGN_OR_RETURN(double percent, ReadPercent(file, rate, "health_gate max_crash_rate"));
+    rollout.gate.max_crash_rate = percent / 100;
+  }
+  if (fields.Has("pinned")) {
+    YAML::Node pinned = fields.Get("pinned");
+    if (!pinned.IsSequence()) {
+      return file.Error(pinned, "pinned: expected a list of group names, got " + Describe(pinned));
+    }
+    for (const auto& g : pinned) {
+      ASSIGN_OR_RETURN(std::string name, ReadName(file, g, "pinned group"));
+      rollout.pinned.push_back(name);
+    }
   }
   return rollout;
 }
@@ -1398,11 +1496,23 @@ Result<ScenarioConfig> ReadScenarioFile(const std::string& as_written, const std
                      ReadString(file, fields.Get("description"), "description"));
   }
   if (fields.Has("fault")) {
-    ASSIGN_OR_RETURN(Fields fault, Fields::Open(file, fields.Get("fault"), "fault", {"kind"}));
+    ASSIGN_OR_RETURN(Fields fault,
+                     Fields::Open(file, fields.Get("fault"), "fault", {"kind", "channel"}));
     scenario.fault.where = fault.where();
     ASSIGN_OR_RETURN(YAML::Node kind, fault.Require("kind"));
     ASSIGN_OR_RETURN(scenario.fault.kind, ReadEnum(file, kind, "fault kind", ParseFaultKind,
                                                    AllFaultKinds(), FaultKindName));
+    if (fault.Has("channel")) {
+      ASSIGN_OR_RETURN(int64_t channel,
+                       ReadInt(file, fault.Get("channel"), "fault channel", 0, 99999999));
+      // The sensor interprets channel 291 (named-pipe detections, the IPC template type).
+      if (channel != 291) {
+        return file.Error(fault.Get("channel"), "unknown channel " + std::to_string(channel) +
+                                                    "; expected 291 (the channel the sensor "
+                                                    "interprets)");
+      }
+      scenario.fault.channel = static_cast<int>(channel);
+    }
   }
   if (fields.Has("rollout")) {
     ASSIGN_OR_RETURN(scenario.rollout, ReadRollout(file, fields.Get("rollout")));
@@ -1442,6 +1552,7 @@ Result<ScenarioConfig> ReadScenarioFile(const std::string& as_written, const std
   ASSIGN_OR_RETURN(scenario.image,
                    ReadImageFile(images_root, scenario.setup.image, &scenario.setup.image_where));
   RETURN_IF_ERROR(CheckRunbookFitsSetup(scenario.runbook, scenario.setup));
+  RETURN_IF_ERROR(CheckRolloutFitsSetup(scenario.rollout, scenario.setup));
   return scenario;
 }
 
@@ -1733,6 +1844,7 @@ Result<ScenarioConfig> Recombine(ScenarioConfig base, const SetupConfig* setup,
                      }));
   }
   RETURN_IF_ERROR(CheckRunbookFitsSetup(base.runbook, base.setup));
+  RETURN_IF_ERROR(CheckRolloutFitsSetup(base.rollout, base.setup));
   return base;
 }
 

@@ -26,6 +26,9 @@ Result<ImageConfig> LoadImage(const std::string& images_root, const std::string&
 // form no cycle. Errors carry the location of the step or rule.
 Status CheckRunbookFitsSetup(const RunbookConfig& runbook, const SetupConfig& setup);
 
+// Whether the rollout's `pinned` groups exist in `setup` (LoadScenario and Recombine check it).
+Status CheckRolloutFitsSetup(const RolloutConfig& rollout, const SetupConfig& setup);
+
 // Priority rank of every group of `setup` under `runbook`: 0 = fixed first; otherwise one more than
 // the highest rank of the groups a rule puts before it (the longest chain of "first" groups ahead).
 // A selector "others" in `then` means every group `first` does not match. Groups no rule names

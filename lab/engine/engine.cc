@@ -243,6 +243,12 @@ class Run {
   void PowerCycle(HostRun& h, double at);  // power off, then the step's disk action, then start
   void FinishRunbook(HostRun& h, double at);
   bool EscrowUp() const;
+  // Whether the faulty version is (still) offered to this host.
+  bool SeesFault(const HostRun& h) const {
+    return !reverted_ && !h.plan.pinned && h.plan.ring < static_cast<int>(ring_released_.size()) &&
+           ring_released_[h.plan.ring];
+  }
+  void ReleaseRing(double at, int ring);
   void SetUp(HostRun& h, bool up, double at);
 
   void Fail(HostRun& h, double at, const std::string& why);
@@ -272,6 +278,8 @@ class Run {
   double now_ = 0;  // scenario clock: time of the latest processed agenda item or signal
   WallClock::time_point wall_start_;
   bool released_ = false, reverted_ = false;
+  std::vector<bool> ring_released_;  // per ring: the faulty version is visible to it
+  bool rollout_halted_ = false;
   double rescue_boot_ = 60;  // scenario seconds a rescue VM takes to boot (cloud-vm timing)
   double deadline_ = kInf;
 
@@ -383,6 +391,11 @@ HostResult Run::Figures(const HostRun& h) const {
   r.data_lost = h.data_lost;
   r.data_lost_s = h.data_lost_s;
   r.failed_why = h.failed_why;
+  if (sc_.rollout.policy == config::RolloutPolicy::kRings &&
+      h.plan.ring < static_cast<int>(sc_.rollout.rings.size()))
+    r.ring = sc_.rollout.rings[h.plan.ring].name;
+  if (h.plan.pinned) r.ring = "pinned";
+  r.network = h.plan.network;
   if (r.failed_why.empty() && h.waiting && !IsTerminal(h.machine.state()))
     r.failed_why = "waiting for " + h.waiting_for;
   return r;
@@ -606,7 +619,7 @@ void Run::OnReady(HostRun& h, double at) {
     Move(h, HostState::kHealthy, h.cursor);
   }
   // Content published while it was booting: it will hear about it at its next poll.
-  if (released_ && h.plan.online) {
+  if (h.plan.online && !h.plan.pinned && (reverted_ || SeesFault(h))) {
     uint32_t newest = reverted_ ? o_.revert.version : o_.fault.version;
     h.awaiting = true;
     h.await_since = h.cursor;
@@ -1256,6 +1269,8 @@ void Run::ProcessAgenda(double at, const AgendaItem& item) {
   now_ = std::max(now_, at);
   switch (item.kind) {
     case AgendaItem::Kind::kRelease:
+      ReleaseRing(at, static_cast<int>(item.host));
+      return;
     case AgendaItem::Kind::kRevert:
     case AgendaItem::Kind::kDeadline:
       ProcessFleetEvent(at, item.kind);
@@ -1278,28 +1293,78 @@ void Run::ProcessAgenda(double at, const AgendaItem& item) {
   }
 }
 
+// The faulty version goes out to one more ring, unless the health gate halts the rollout: the
+// crash rate of the hosts in the rings released so far is above the gate's limit.
+void Run::ReleaseRing(double at, int ring) {
+  if (reverted_) return;  // withdrawn: rings not reached yet never get it
+  const auto& rings = sc_.rollout.rings;
+  const bool staged = sc_.rollout.policy == config::RolloutPolicy::kRings && !rings.empty();
+  const std::string ring_name = staged ? rings[ring].name : "all";
+  if (rollout_halted_) return;
+  if (staged && ring > 0 && sc_.rollout.gate.enabled) {
+    int hosts = 0, crashed = 0;
+    for (const auto& h : hosts_) {
+      if (h.plan.pinned || h.plan.ring >= ring) continue;
+      hosts++;
+      crashed += h.crashes > 0;
+    }
+    double rate = hosts ? static_cast<double>(crashed) / hosts : 0;
+    if (rate > sc_.rollout.gate.max_crash_rate) {
+      rollout_halted_ = true;
+      std::string why = fmt::format(
+          "rollout halted before ring {}: crash rate {:.0f} % ({} of {} hosts) > {:.0f} %",
+          ring_name, rate * 100, crashed, hosts, sc_.rollout.gate.max_crash_rate * 100);
+      Note(at, "", "rollout-halted", why);
+      Progress(at, why);
+      return;
+    }
+  }
+  if (!released_) {
+    Status s = o_.publish ? o_.publish(o_.fault) : Status::Ok();
+    Note(at, "", "release",
+         fmt::format("channel {} version {} {}", o_.fault.channel, o_.fault.version,
+                     o_.fault.file_name));
+    Progress(at, fmt::format("release: channel {} version {} published ({})", o_.fault.channel,
+                             o_.fault.version, s.ok() ? o_.fault.file_name : s.ToString()));
+    released_ = true;
+  }
+  if (ring < static_cast<int>(ring_released_.size())) ring_released_[ring] = true;
+  if (o_.release_ring) o_.release_ring(ring);
+  if (staged) {
+    Note(at, "", "ring", "ring " + ring_name + " gets the new content");
+    Progress(at, "ring " + ring_name + " gets the new content");
+  }
+  for (auto& h : hosts_) {
+    if (h.phase == Phase::kRunning && h.plan.online && SeesFault(h) && h.plan.ring == ring) {
+      h.awaiting = true;
+      h.await_since = at;
+      h.await_version = o_.fault.version;
+      h.fetched_at.reset();
+    }
+  }
+}
+
 void Run::ProcessFleetEvent(double at, AgendaItem::Kind e) {
   switch (e) {
-    case AgendaItem::Kind::kRelease:
     case AgendaItem::Kind::kRevert: {
-      const bool release = e == AgendaItem::Kind::kRelease;
-      const ContentVersion& c = release ? o_.fault : o_.revert;
-      const char* what = release ? "release" : "revert";
+      const ContentVersion& c = o_.revert;
       Status s = o_.publish ? o_.publish(c) : Status::Ok();
-      Note(at, "", what,
+      if (o_.withdraw_fault) o_.withdraw_fault();
+      Note(at, "", "revert",
            fmt::format("channel {} version {} {}", c.channel, c.version, c.file_name));
-      Progress(at, fmt::format("{}: channel {} version {} published ({})", what, c.channel,
-                               c.version, s.ok() ? c.file_name : s.ToString()));
-      (release ? released_ : reverted_) = true;
+      Progress(at, fmt::format("revert: channel {} version {} published ({})", c.channel, c.version,
+                               s.ok() ? c.file_name : s.ToString()));
+      reverted_ = true;
       for (auto& h : hosts_) {
-        if (h.phase == Phase::kRunning && h.plan.online) {
+        // Pinned hosts hold at N-1: the revert is nothing new for them.
+        if (h.phase == Phase::kRunning && h.plan.online && !h.plan.pinned) {
           h.awaiting = true;
           h.await_since = at;
           h.await_version = c.version;
           h.fetched_at.reset();
         }
       }
-      if (!release && runbook().starts == config::RunbookStart::kAfterRevert) {
+      if (runbook().starts == config::RunbookStart::kAfterRevert) {
         for (auto& h : hosts_)
           if (h.crashes > 0 && !h.runbook_active) ActivateRunbook(h, at);
       }
@@ -1358,7 +1423,15 @@ Result<RunResult> Run::Execute() {
 
   now_ = sc_.rollout.start;
   deadline_ = sc_.rollout.start + sc_.stop.max_scenario;
-  agenda_.Push(sc_.rollout.release, {AgendaItem::Kind::kRelease});
+  if (sc_.rollout.policy == config::RolloutPolicy::kRings && !sc_.rollout.rings.empty()) {
+    ring_released_.assign(sc_.rollout.rings.size(), false);
+    for (size_t r = 0; r < sc_.rollout.rings.size(); ++r)
+      agenda_.Push(sc_.rollout.release + sc_.rollout.rings[r].after,
+                   {AgendaItem::Kind::kRelease, r});
+  } else {
+    ring_released_.assign(1, false);
+    agenda_.Push(sc_.rollout.release, {AgendaItem::Kind::kRelease, 0});
+  }
   agenda_.Push(sc_.rollout.revert, {AgendaItem::Kind::kRevert});
   agenda_.Push(deadline_, {AgendaItem::Kind::kDeadline});
 

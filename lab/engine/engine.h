@@ -36,6 +36,9 @@ struct HostPlan {
   bool bitlocker = false;
   bool oob_console = false;
   bool cloud = false;
+  int ring = 0;         // index into the rollout's rings (0 for all-at-once)
+  bool pinned = false;  // holds content at N-1: never takes the faulty version
+  std::string network;  // network profile name, for reports
 };
 
 // A channel file the content server can publish.
@@ -64,6 +67,10 @@ struct EngineOptions {
   ContentVersion revert;  // published at revert
   // Publishes content on the lab's content server.
   std::function<Status(const ContentVersion&)> publish;
+  // Staged rollout: makes the faulty version visible to the hosts of ring `ring` (all-at-once: ring
+  // 0 is everyone); at the revert the faulty version is withdrawn for everyone. Optional.
+  std::function<void(int ring)> release_ring;
+  std::function<void()> withdraw_fault;
   const std::atomic<bool>* cancel = nullptr;         // set by Ctrl-C / SIGTERM
   std::function<void(const std::string&)> progress;  // one line per notable event; optional
   // A machine that reports nothing for this long (wall) while it should is marked failed.

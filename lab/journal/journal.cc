@@ -14,12 +14,13 @@ namespace chaoslab {
 namespace {
 
 // Version 1: schema_version, runs, hosts, events.
+// Version 3: hosts.ring and hosts.network (added in place, like version 2's columns).
 // Version 2 (issue 4): runs gain setup, release_s, comparison_id, repetition; hosts gain the
 // runbook figures; new tables comparisons and services. Older files are migrated when opened:
 // kSchema creates any missing table in its version-1 shape and kAddedColumns then adds every
 // column a table lacks, so new and migrated files end up alike. Bump, and add to kAddedColumns,
 // when a table changes.
-constexpr int kSchemaVersion = 2;
+constexpr int kSchemaVersion = 3;
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
@@ -81,6 +82,8 @@ constexpr AddedColumn kAddedColumns[] = {
     {"hosts", "data_lost", "TEXT NOT NULL DEFAULT ''"},
     {"hosts", "data_lost_s", "REAL NOT NULL DEFAULT 0"},
     {"hosts", "failed_why", "TEXT NOT NULL DEFAULT ''"},
+    {"hosts", "ring", "TEXT NOT NULL DEFAULT ''"},
+    {"hosts", "network", "TEXT NOT NULL DEFAULT ''"},
 };
 
 // Indexes over added columns, created once the columns exist.
@@ -122,11 +125,12 @@ bool ProcessAlive(long long pid, long long start_ticks) {
 // Host columns after (run_id, id, ord), in the order SaveHost binds them (?3, ?4, ...) and
 // LoadRun reads them (column 1, 2, ...).
 constexpr const char* kHostColumns[] = {
-    "group_name",   "final_state", "exposed",       "crashes",           "boot_loop",
-    "recovered",    "reboots",     "first_crash_s", "time_to_recover_s", "stop_code",
-    "site",         "role",        "bitlocker",     "recovered_at_s",    "recovered_by",
-    "technician_s", "waited_s",    "waited_for",    "keys_fetched",      "data_lost",
-    "data_lost_s",  "failed_why"};
+    "group_name",        "final_state",    "exposed",      "crashes",
+    "boot_loop",         "recovered",      "reboots",      "first_crash_s",
+    "time_to_recover_s", "stop_code",      "site",         "role",
+    "bitlocker",         "recovered_at_s", "recovered_by", "technician_s",
+    "waited_s",          "waited_for",     "keys_fetched", "data_lost",
+    "data_lost_s",       "failed_why",     "ring",         "network"};
 
 std::string HostUpsertSql() {
   std::string columns, values, updates;
@@ -308,6 +312,8 @@ class SqliteJournal : public Journal {
     s.Bind(22, h.data_lost);
     s.Bind(23, h.data_lost_s);
     s.Bind(24, h.failed_why);
+    s.Bind(25, h.ring);
+    s.Bind(26, h.network);
     return Step(s, "save host '" + h.id + "' of run '" + run_id + "'").status();
   }
 
@@ -550,6 +556,8 @@ class SqliteJournal : public Journal {
       h.data_lost = hosts.Text(20);
       h.data_lost_s = hosts.Real(21);
       h.failed_why = hosts.Text(22);
+      h.ring = hosts.Text(23);
+      h.network = hosts.Text(24);
       run.hosts.push_back(std::move(h));
     }
 

@@ -351,6 +351,8 @@ RunResult RunbookRun(const std::string& id, const std::string& comparison_id, in
   kiosk.data_lost = "since-snapshot";
   kiosk.data_lost_s = 5400;
   kiosk.failed_why = "recovery password unavailable: key escrow down";
+  kiosk.ring = "broad";
+  kiosk.network = "wifi";
   run.hosts = {dc, kiosk};
   run.services = {{"crew-scheduling", 5400, 75, 5475, true}, {"check-in", 9000, 80, {}, false}};
   return run;
@@ -398,6 +400,8 @@ TEST_F(JournalTest, RunbookFieldsAndServicesRoundTrip) {
   EXPECT_EQ(kiosk.data_lost, "since-snapshot");
   EXPECT_DOUBLE_EQ(kiosk.data_lost_s, 5400);
   EXPECT_EQ(kiosk.failed_why, "recovery password unavailable: key escrow down");
+  EXPECT_EQ(kiosk.ring, "broad");
+  EXPECT_EQ(kiosk.network, "wifi");
   ASSERT_EQ(loaded->services.size(), 2u);
   EXPECT_EQ(loaded->services[0].name, "crew-scheduling");
   EXPECT_DOUBLE_EQ(loaded->services[0].downtime_s, 5400);
@@ -571,7 +575,7 @@ TEST_F(JournalTest, Version1FileIsMigratedAndStillLoads) {
 
   auto journal = OpenJournal();
   ASSERT_TRUE(journal);
-  EXPECT_EQ(SchemaVersion(path_), 2);
+  EXPECT_EQ(SchemaVersion(path_), 3);
   auto old = journal->LoadRun("r-old");
   ASSERT_TRUE(old.ok()) << old.status().ToString();
   EXPECT_EQ(old->status, "finished");
@@ -600,7 +604,7 @@ TEST_F(JournalTest, Version1FileIsMigratedAndStillLoads) {
 
   journal = OpenJournal();  // opening a migrated file again changes nothing
   ASSERT_TRUE(journal);
-  EXPECT_EQ(SchemaVersion(path_), 2);
+  EXPECT_EQ(SchemaVersion(path_), 3);
   auto loaded = journal->LoadRun("r-new");
   ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
   EXPECT_EQ(loaded->hosts[0].recovered_at_s, 1875);

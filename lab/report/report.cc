@@ -100,6 +100,7 @@ std::vector<std::string> RecoveryRow(const GroupResult& g) {
 // What else happened to a host, only the parts that apply (most hosts have none).
 std::string HostNotes(const HostResult& h) {
   std::vector<std::string> notes;
+  if (!h.ring.empty()) notes.push_back("ring " + h.ring);
   if (h.bitlocker) notes.push_back("BitLocker");
   if (h.technician_s > 0) notes.push_back("technician " + Duration(h.technician_s));
   if (h.keys_fetched > 0) notes.push_back(fmt::format("keys {}", h.keys_fetched));
@@ -150,7 +151,9 @@ nlohmann::json HostJson(const HostResult& h) {
           {"keys_fetched", h.keys_fetched},
           {"data_lost", text_or_null(h.data_lost)},
           {"data_lost_s", h.data_lost_s},
-          {"failed_why", text_or_null(h.failed_why)}};
+          {"failed_why", text_or_null(h.failed_why)},
+          {"ring", text_or_null(h.ring)},
+          {"network", text_or_null(h.network)}};
 }
 
 }  // namespace

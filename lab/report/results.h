@@ -33,6 +33,9 @@ struct HostResult {
   std::string data_lost;                 // "" (none), "since-snapshot" or "all"
   double data_lost_s = 0;  // since-snapshot: snapshot → crash; all: host lost everything local
   std::string failed_why;  // for failed/stalled hosts: what stopped the runbook
+  // Issue 5: content delivery.
+  std::string ring;     // rollout ring the host is in ("" for all-at-once)
+  std::string network;  // network profile of its group: wired, wifi, vpn, offline
 };
 
 // A business service defined over host groups (config::ServiceConfig).
