@@ -64,7 +64,9 @@ for fuzzer in "$@"; do
 
   if [[ -n $problem ]]; then
     echo "fuzz: $name FAILED: $problem"
-    [[ -n $artifacts ]] && echo "$artifacts" | sed 's/^/fuzz:   reproducer: /'
+    if [[ -n $artifacts ]]; then
+      while read -r artifact; do echo "fuzz:   reproducer: $artifact"; done <<<"$artifacts"
+    fi
     echo "fuzz:   last lines of $dir/log:"
     tail -n 40 "$dir/log" | sed 's/^/    /'
     failed=1
