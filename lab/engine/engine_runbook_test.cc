@@ -6,6 +6,7 @@
 #include <atomic>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "lab/backend/fake_backend.h"
@@ -27,6 +28,7 @@ struct Machine {
   bool at_console = false;
   BootTarget mode = BootTarget::kDisk;
   std::string rescue_target;  // for rescue VMs: the host whose disk is attached
+  int ring = 0;               // rollout ring: offered the faulty version once it is released
   size_t console_seen = 0;
   WallClock::time_point next = WallClock::now();
 };
@@ -45,6 +47,10 @@ class Model {
     thread_.join();
   }
   void Publish(int version) { server_ = version; }
+  void ReleaseRing(int ring) {
+    std::lock_guard<std::mutex> lock(mu_);
+    released_.insert(ring);
+  }
   std::atomic<bool> escrow_up{true};
   int DiskVersion(const std::string& id) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -129,6 +135,8 @@ class Model {
 
   void Step(const std::string& id, Machine& g) {
     int server = server_;
+    // What this host is offered: the faulty version 2 only once its ring got it.
+    if (server == 2 && !released_.count(g.ring)) server = 1;
     bool bad = g.disk_version == 2 && g.sensor == "7.11";
     if (g.booting) {
       g.booting = false;
@@ -199,6 +207,7 @@ class Model {
   FakeBackend* backend_;
   std::mutex mu_;
   std::map<std::string, Machine> m_;
+  std::set<int> released_;
   std::atomic<int> server_{1};
   std::atomic<bool> stop_{false};
   std::thread thread_;
@@ -295,6 +304,7 @@ Result<RunResult> RunFleet(Fleet& f, std::map<std::string, int>* keys = nullptr,
   o.rescue_template.base_disk = "/fake/winpe.img";
   o.usb_media = "/fake/winpe.img";
   o.priority = std::move(priority);
+  o.release_ring = [&](int ring) { model.ReleaseRing(ring); };
   Result<RunResult> r = RunScenario(o);
   if (keys) *keys = fetched;
   return r;
@@ -509,6 +519,58 @@ TEST(EngineRunbookTest, UsbSticksAreSharedPerSite) {
   // Two technicians but one stick: the second host waits for the stick, not for a person.
   EXPECT_EQ(r->hosts[1].waited_for, "usb-stick");
   EXPECT_GT(*r->hosts[1].recovered_at_s, *r->hosts[0].recovered_at_s);
+}
+
+TEST(EngineRunbookTest, HealthGateConfinesTheCrashToTheCanaryRing) {
+  for (bool gate : {true, false}) {
+    Fleet f;
+    f.sc.runbook.name = "none";
+    f.sc.runbook.steps.push_back(Step(config::StepKind::kReboot));
+    f.sc.rollout.policy = config::RolloutPolicy::kRings;
+    f.sc.rollout.rings = {{"canary", 25, 0, {}}, {"early", 25, 1800, {}}, {"broad", 50, 3600, {}}};
+    f.sc.rollout.gate.enabled = gate;
+    f.sc.rollout.gate.max_crash_rate = 0.05;
+    f.sc.rollout.revert = f.sc.rollout.release + 4 * 3600;  // after every ring
+    for (int i = 1; i <= 4; ++i)
+      f.Add("ws-0" + std::to_string(i), "ws", config::Role::kWorkstation, false);
+    for (int i = 0; i < 4; ++i) {
+      int ring = i == 0 ? 0 : i == 1 ? 1 : 2;
+      f.plans[i].ring = ring;
+      f.machines[f.plans[i].spec.id].ring = ring;
+    }
+    Result<RunResult> r = RunFleet(f);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    auto hosts = ById(*r);
+    EXPECT_EQ(hosts["ws-01"].ring, "canary");
+    EXPECT_TRUE(hosts["ws-01"].exposed);
+    EXPECT_GT(hosts["ws-01"].crashes, 0);
+    for (const char* id : {"ws-02", "ws-03", "ws-04"}) {
+      if (gate) {
+        EXPECT_FALSE(hosts[id].exposed) << id;  // halted before the early ring
+        EXPECT_EQ(hosts[id].crashes, 0) << id;
+      } else {
+        EXPECT_GT(hosts[id].crashes, 0) << id;
+      }
+    }
+  }
+}
+
+TEST(EngineRunbookTest, PinnedHostsNeverTakeTheFaultyVersion) {
+  Fleet f;
+  f.sc.runbook.name = "none";
+  f.sc.runbook.steps.push_back(Step(config::StepKind::kReboot));
+  f.Add("ws-01", "ws", config::Role::kWorkstation, false);
+  f.Add("pinned-01", "pinned", config::Role::kWorkstation, false);
+  f.plans[1].pinned = true;
+  f.machines["pinned-01"].ring = 99;  // the model never offers it version 2
+  Result<RunResult> r = RunFleet(f);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->status, "finished");
+  auto hosts = ById(*r);
+  EXPECT_GT(hosts["ws-01"].crashes, 0);
+  EXPECT_EQ(hosts["pinned-01"].crashes, 0);
+  EXPECT_EQ(hosts["pinned-01"].ring, "pinned");
+  EXPECT_EQ(hosts["pinned-01"].final_state, "healthy");
 }
 
 }  // namespace
