@@ -136,6 +136,7 @@ struct HostRun {
 
   // Figures.
   bool exposed = false;
+  bool rejected_fault = false;  // its sensor refused the faulty content (fixed sensors)
   int crashes = 0;
   int crashes_since_healthy = 0;
   bool boot_loop = false;
@@ -522,6 +523,11 @@ void Run::OnConsole(HostRun& h, const std::string& line, bool from_rescue) {
     }
     case K::kRejected:
       Note(h.cursor, h.plan.spec.id, "rejected", line.substr(line.find("@@")));
+      if (sig->Int("version") == fault_version && !h.rejected_fault) {
+        h.rejected_fault = true;
+        Progress(h.cursor, fmt::format("{:<14} rejected the faulty channel file ({})",
+                                       h.plan.spec.id, sig->Str("reason")));
+      }
       if (sig->Int("version") == fault_version) h.exposed = true;
       break;
     case K::kPhase:
