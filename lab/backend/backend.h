@@ -22,6 +22,7 @@ struct NetworkLink {
   int content_port = 0;  // loopback TCP port of the content server (guest sees 10.0.2.100:80)
   int delay_ms = 0;      // added by the lab-side relay, per connection
   int jitter_ms = 0;
+  int loss_percent = 0;  // share of connections the relay drops
 };
 
 // A further disk attached to a machine (virtio, after the system disk: /dev/vdb, /dev/vdc...).

@@ -306,6 +306,26 @@ std::vector<int> AssignRings(const config::RolloutConfig& rollout, size_t hosts,
   return ring;
 }
 
+// What each network profile adds on the lab side of the guest's link (per direction of each
+// connection, in chaoslab-relay). ASSUMPTIONS, round figures: FACTS.md says only that wired hosts
+// won the fetch-before-load race more often than Wi-Fi ones; typical office links are ~1 ms wired,
+// tens of ms with jitter and some loss on Wi-Fi, ~100 ms over a VPN concentrator.
+void ApplyNetworkProfile(config::Network network, NetworkLink* link) {
+  switch (network) {
+    case config::Network::kWired:
+      link->delay_ms = 1, link->jitter_ms = 1, link->loss_percent = 0;
+      break;
+    case config::Network::kWifi:
+      link->delay_ms = 40, link->jitter_ms = 30, link->loss_percent = 2;
+      break;
+    case config::Network::kVpn:
+      link->delay_ms = 120, link->jitter_ms = 60, link->loss_percent = 3;
+      break;
+    case config::Network::kOffline:
+      break;
+  }
+}
+
 // One run of a scenario on real guests: its own QEMU backend, content server, key escrow and
 // disks; everything it started is gone when it returns.
 struct OneRun {
@@ -388,6 +408,7 @@ struct OneRun {
                               "winsim.ipc_ms=" + std::to_string(kIpcNotificationMs)};
         p.spec.network.online = online;
         p.spec.network.content_port = server->port();
+        ApplyNetworkProfile(g.network, &p.spec.network);
         if (online) p.spec.kernel_args.push_back("winsim.cloud=10.0.2.100:80");
         if (g.bitlocker) {
           fs::path dir = run_dir / "disks" / p.spec.id;

@@ -131,7 +131,7 @@ void Drain(Direction& dir, Clock::time_point limit) {
 
 std::string RelayUsage() {
   return "usage: chaoslab-relay --port N [--host 127.0.0.1] [--delay-ms D] [--jitter-ms J] "
-         "[--seed S] [--idle-timeout-ms T]\n"
+         "[--loss-percent P] [--seed S] [--idle-timeout-ms T]\n"
          "Copies stdin to a loopback TCP service and its replies to stdout (QEMU guestfwd "
          "helper).\n";
 }
@@ -166,7 +166,8 @@ Result<RelayOptions> ParseRelayArgs(const std::vector<std::string>& args) {
       value = flag.substr(eq + 1);
       flag = flag.substr(0, eq);
     } else if (flag == "--port" || flag == "--host" || flag == "--delay-ms" ||
-               flag == "--jitter-ms" || flag == "--seed" || flag == "--idle-timeout-ms") {
+               flag == "--jitter-ms" || flag == "--seed" || flag == "--idle-timeout-ms" ||
+               flag == "--loss-percent") {
       if (i + 1 >= args.size()) return Status::InvalidArgument(flag + ": missing value");
       value = args[++i];
     }
@@ -182,6 +183,9 @@ Result<RelayOptions> ParseRelayArgs(const std::vector<std::string>& args) {
     } else if (flag == "--jitter-ms") {
       ASSIGN_OR_RETURN(int64_t ms, ParseInt(flag, value, 0, 600000));
       options.jitter_ms = static_cast<int>(ms);
+    } else if (flag == "--loss-percent") {
+      ASSIGN_OR_RETURN(int64_t percent, ParseInt(flag, value, 0, 100));
+      options.loss_percent = static_cast<int>(percent);
     } else if (flag == "--idle-timeout-ms") {
       ASSIGN_OR_RETURN(int64_t ms, ParseInt(flag, value, 1, 86400000));
       options.idle_timeout_ms = static_cast<int>(ms);
@@ -211,8 +215,20 @@ std::pair<int, int> RelayDelays(const RelayOptions& options) {
   return {up, down};
 }
 
+bool RelayDropsConnection(const RelayOptions& options) {
+  if (options.loss_percent <= 0) return false;
+  if (options.loss_percent >= 100) return true;
+  // A stream apart from the delays' (same seed, different constant) so loss and delay are
+  // independent.
+  std::mt19937_64 rng((options.seed ? *options.seed : std::random_device{}()) ^ 0x4C4F5353ULL);
+  return std::uniform_int_distribution<int>(0, 99)(rng) < options.loss_percent;
+}
+
 Status RunRelay(const RelayOptions& options, int in_fd, int out_fd) {
   std::string where = options.host + ":" + std::to_string(options.port);
+  // A lost connection: the guest sees it close without an answer (as a dropped link would).
+  if (RelayDropsConnection(options))
+    return Status::Unavailable("connection dropped (simulated loss)");
   ASSIGN_OR_RETURN(Endpoint ep, ResolveLoopback(options.host, options.port));
   int sock = socket(ep.family, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (sock < 0) return Status::FromErrno("socket", errno);
@@ -341,6 +357,10 @@ Result<std::vector<std::string>> RelayCommand(const std::string& relay_binary,
                                    std::to_string(options.jitter_ms),
                                    "--idle-timeout-ms",
                                    std::to_string(options.idle_timeout_ms)};
+  if (options.loss_percent > 0) {
+    argv.push_back("--loss-percent");
+    argv.push_back(std::to_string(options.loss_percent));
+  }
   if (options.seed) {
     argv.push_back("--seed");
     argv.push_back(std::to_string(*options.seed));

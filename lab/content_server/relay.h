@@ -21,14 +21,15 @@ struct RelayOptions {
   std::string host = "127.0.0.1";  // a loopback IP literal or "localhost"
   int port = 0;                    // required, 1..65535
   int delay_ms = 0;                // before the first byte of each direction
-  int jitter_ms = 0;  // each direction's delay is uniform in [delay-jitter, delay+jitter]
-  std::optional<uint64_t> seed;  // for the jitter; random when absent
+  int jitter_ms = 0;     // each direction's delay is uniform in [delay-jitter, delay+jitter]
+  int loss_percent = 0;  // this share of connections is dropped before anything is forwarded
+  std::optional<uint64_t> seed;  // for the jitter and the loss; random when absent
   int idle_timeout_ms = 30000;   // exit when nothing moved for this long
 };
 
 // Parses `args` (argv without the program name): --port N [--host H] [--delay-ms D]
-// [--jitter-ms J] [--seed S] [--idle-timeout-ms T]; "--flag=value" works too. InvalidArgument
-// with the offending flag for anything else, including a non-loopback --host.
+// [--jitter-ms J] [--loss-percent P] [--seed S] [--idle-timeout-ms T]; "--flag=value" works too.
+// InvalidArgument with the offending flag for anything else, including a non-loopback --host.
 Result<RelayOptions> ParseRelayArgs(const std::vector<std::string>& args);
 
 // The usage text for --help and errors.
@@ -37,6 +38,9 @@ std::string RelayUsage();
 // OK if `host` is a loopback address (127.0.0.0/8, ::1, "localhost"); otherwise InvalidArgument
 // explaining that the relay refuses it. Never resolves names.
 Status CheckLoopbackHost(std::string_view host);
+
+// Whether this connection is lost (a `loss_percent` draw; seeded like the delays).
+bool RelayDropsConnection(const RelayOptions& options);
 
 // The per-direction delays (milliseconds) that `options` implies: {in->service, service->out}.
 std::pair<int, int> RelayDelays(const RelayOptions& options);

@@ -134,6 +134,26 @@ TEST(RelayArgsTest, RejectsBadArgumentsNamingTheFlag) {
   }
 }
 
+TEST(RelayArgsTest, LossDropsTheGivenShareOfConnections) {
+  auto parsed = ParseRelayArgs({"--port", "80", "--loss-percent", "30"});
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  EXPECT_EQ(parsed->loss_percent, 30);
+  EXPECT_FALSE(ParseRelayArgs({"--port", "80", "--loss-percent", "101"}).ok());
+  RelayOptions options = *parsed;
+  int dropped = 0;
+  for (uint64_t seed = 0; seed < 2000; ++seed) {
+    options.seed = seed;
+    bool first = RelayDropsConnection(options);
+    EXPECT_EQ(first, RelayDropsConnection(options));  // seeded: the same answer
+    dropped += first;
+  }
+  EXPECT_NEAR(dropped / 2000.0, 0.30, 0.04);
+  options.loss_percent = 0;
+  EXPECT_FALSE(RelayDropsConnection(options));
+  options.loss_percent = 100;
+  EXPECT_TRUE(RelayDropsConnection(options));
+}
+
 TEST(RelayArgsTest, AcceptsOnlyLoopbackHosts) {
   for (const char* ok : {"127.0.0.1", "127.1.2.3", "::1", "localhost"}) {
     EXPECT_TRUE(ParseRelayArgs({"--port", "80", "--host", ok}).ok()) << ok;

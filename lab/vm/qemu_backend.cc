@@ -1032,6 +1032,9 @@ Status QemuBackend::ValidateSpec(const HostSpec& spec) const {
       return Status::InvalidArgument(where + ": content_port " + std::to_string(net.content_port) +
                                      " is not a TCP port");
     }
+    if (net.loss_percent < 0 || net.loss_percent > 100) {
+      return Status::InvalidArgument(where + ": network loss must be 0..100 %");
+    }
     if (net.delay_ms < 0 || net.jitter_ms < 0) {
       return Status::InvalidArgument(where + ": network delay and jitter must be >= 0");
     }
@@ -1218,6 +1221,9 @@ std::vector<std::string> QemuArgs(const std::string& run_id, const HostSpec& spe
     // libslirp splits the cmd: string into words itself (no shell); nothing here comes from YAML
     // unchecked (the relay path is validated, the rest are integers).
     std::string cmd = relay + " --port " + std::to_string(spec.network.content_port);
+    if (spec.network.loss_percent > 0) {
+      cmd += " --loss-percent " + std::to_string(spec.network.loss_percent);
+    }
     if (spec.network.delay_ms > 0 || spec.network.jitter_ms > 0) {
       cmd += " --delay-ms " + std::to_string(spec.network.delay_ms) + " --jitter-ms " +
              std::to_string(spec.network.jitter_ms);
