@@ -10,6 +10,7 @@
 #include <optional>
 #include <random>
 
+#include "lab/common/clock_text.h"
 #include "lab/engine/event_queue.h"
 #include "lab/engine/guest_signal.h"
 #include "lab/engine/host_state.h"
@@ -34,15 +35,6 @@ std::string ClockText(double seconds_since_midnight) {
   s %= 86400;
   std::string hms = fmt::format("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60);
   return days ? fmt::format("d+{} {}", days, hms) : hms;
-}
-
-std::string IsoNowUtc() {
-  std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
 }
 
 // Scenario seconds a recovery-console command takes to run once typed (del, manage-bde...).

@@ -10,6 +10,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "lab/common/clock_text.h"
+
 namespace chaoslab {
 namespace {
 
@@ -90,16 +92,6 @@ constexpr AddedColumn kAddedColumns[] = {
 constexpr const char* kAfterColumns = R"sql(
 CREATE INDEX IF NOT EXISTS runs_by_comparison ON runs (comparison_id);
 )sql";
-
-// Now as ISO 8601 UTC, like RunResult::started_at.
-std::string NowUtc() {
-  std::time_t now = std::time(nullptr);
-  std::tm utc{};
-  gmtime_r(&now, &utc);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &utc);
-  return text;
-}
 
 // Start time of a process in clock ticks since boot, or 0 when unknown.
 long long ProcessStartTicks(pid_t pid) {
@@ -412,7 +404,7 @@ class SqliteJournal : public Journal {
                   &insert));
       insert.Bind(1, id);
       insert.Bind(2, scenario);
-      insert.Bind(3, NowUtc());
+      insert.Bind(3, IsoNowUtc());
       insert.Bind(4, static_cast<long long>(getpid()));
       insert.Bind(5, ProcessStartTicks(getpid()));
       insert.Bind(6, config_json);
