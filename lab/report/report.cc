@@ -2,7 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -156,6 +158,44 @@ nlohmann::json HostJson(const HostResult& h) {
           {"network", text_or_null(h.network)}};
 }
 
+// The reboot race per network profile: how many reboots each crashed host needed until it came
+// back (the boot attempts after the revert), and how many never did. Only for runs where reboots
+// happened; counted from the real guests' outcomes.
+void PrintRebootRace(const RunResult& run, std::ostream& out) {
+  std::vector<std::string> order;
+  std::map<std::string, std::vector<const HostResult*>> by_network;
+  for (const HostResult& h : run.hosts) {
+    if (h.reboots <= 0) continue;
+    std::string net = h.network.empty() ? "-" : h.network;
+    if (!by_network.count(net)) order.push_back(net);
+    by_network[net].push_back(&h);
+  }
+  if (order.empty()) return;
+  out << "  Reboots until recovery by network profile (boot attempts after the revert, real "
+         "guests):\n";
+  TextTable table({"network", "hosts", "attempts", "recovered after (reboots)", "never"},
+                  {false, true, true, false, true});
+  for (const std::string& net : order) {
+    int attempts = 0, never = 0;
+    std::vector<int> needed;
+    for (const HostResult* h : by_network[net]) {
+      attempts += h->reboots;
+      if (h->recovered && h->recovered_by == "reboot") {
+        needed.push_back(h->reboots);
+      } else {
+        never++;
+      }
+    }
+    std::sort(needed.begin(), needed.end());
+    std::string list;
+    for (int n : needed) list += (list.empty() ? "" : " ") + std::to_string(n);
+    table.AddRow({net, std::to_string(by_network[net].size()), std::to_string(attempts),
+                  list.empty() ? "-" : list, std::to_string(never)});
+  }
+  table.Print(out);
+  out << '\n';
+}
+
 }  // namespace
 
 void PrintTable(const RunResult& run, std::ostream& out) {
@@ -188,6 +228,8 @@ void PrintTable(const RunResult& run, std::ostream& out) {
   recovery.AddRow(RecoveryRow(run.fleet));
   recovery.Print(out);
   out << '\n';
+
+  PrintRebootRace(run, out);
 
   if (!run.services.empty()) {
     TextTable services({"service", "downtime", "down at", "up again", "at end"},

@@ -240,4 +240,30 @@ TEST(ToJsonTest, RunbookFieldsAndServices) {
 }
 
 }  // namespace
+TEST(PrintTableTest, RebootRaceByNetworkProfile) {
+  RunResult run;
+  run.run_id = "race";
+  auto host = [](std::string id, std::string net, int reboots, bool recovered) {
+    HostResult h;
+    h.id = id;
+    h.group = net;
+    h.network = net;
+    h.crashes = reboots + 2;
+    h.reboots = reboots;
+    h.recovered = recovered;
+    if (recovered) h.recovered_by = "reboot";
+    return h;
+  };
+  run.hosts = {host("w1", "wired", 1, true), host("w2", "wired", 3, true),
+               host("v1", "vpn", 15, false), host("v2", "vpn", 4, true),
+               host("c", "wired", 0, false)};  // never rebooted: not counted
+  Summarize(&run);
+  std::ostringstream out;
+  PrintTable(run, out);
+  const std::string text = out.str();
+  ASSERT_NE(text.find("Reboots until recovery by network profile"), std::string::npos) << text;
+  EXPECT_NE(text.find("wired        2         4  1 3"), std::string::npos) << text;
+  EXPECT_NE(text.find("vpn          2        19  4"), std::string::npos) << text;
+}
+
 }  // namespace chaoslab
