@@ -403,6 +403,21 @@ bool ParseInt(const std::string& text, int min, int* out) {
 
 }  // namespace
 
+int AgentMain(const std::vector<std::string>& args) {
+  if (args.size() == 1 && (args[0] == "--help" || args[0] == "-h")) {
+    const std::string usage = AgentUsage();
+    WriteAll(STDOUT_FILENO, usage.data(), usage.size());
+    return kAgentExitOk;
+  }
+  auto options = ParseAgentArgs(args);
+  if (!options.ok()) {
+    const std::string text = "csagent: " + options.status().message() + "\n" + AgentUsage();
+    WriteAll(STDERR_FILENO, text.data(), text.size());
+    return kAgentExitUsage;
+  }
+  return RunAgent(*options);
+}
+
 std::string AgentUsage() {
   return "usage: csagent --root DIR [--host ID] [--cloud IP:PORT] [--poll-ms N] [--ipc-ms N]\n"
          "               [--ready-file PATH] [--no-panic] [--heartbeats N]\n";

@@ -37,4 +37,8 @@ std::string AgentUsage();
 // Installs process-wide SIGSEGV/SIGBUS handlers: call once per process.
 int RunAgent(const AgentOptions& options);
 
+// The csagent command: argv[1..] → usage text (--help, exit 0), a usage error on stderr
+// (kAgentExitUsage) or RunAgent's result.
+int AgentMain(const std::vector<std::string>& args);
+
 }  // namespace chaoslab::content

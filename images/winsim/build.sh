@@ -180,7 +180,11 @@ fi
 # Root filesystem of the initramfs.
 root="$work/root"
 mkdir -p "$root"/{bin,sbin,dev,proc,sys,run,tmp,mnt/c,lib/modules,etc,root}
-install -m 0755 "$RECIPE_DIR/init" "$root/init"
+# PID 1 is the boot manager in the csagent binary (agents/sensor/boot_manager.h): it boots a
+# normal unencrypted disk itself and execs the script for everything else.
+mkdir -p "$root/lib/winsim"
+install -m 0755 "$RECIPE_DIR/init" "$root/lib/winsim/init"
+ln -s sbin/csagent "$root/init"
 install -m 0755 "$BUSYBOX" "$root/bin/busybox"
 while read -r applet; do
   [[ -z "$applet" || "$applet" == busybox ]] && continue
@@ -205,6 +209,15 @@ if ((${#module_files[@]} > 0)); then
 fi
 echo "root:x:0:0:root:/root:/bin/sh" > "$root/etc/passwd"
 echo "root:x:0:" > "$root/etc/group"
+# init mounts these four with one `mount -a` (one fork+exec instead of four).
+cat > "$root/etc/fstab" << 'EOF'
+proc /proc proc defaults 0 0
+sysfs /sys sysfs defaults 0 0
+devtmpfs /dev devtmpfs defaults 0 0
+tmpfs /run tmpfs mode=0755 0 0
+EOF
+# init sleeps by reading with a timeout from this FIFO (no writer ever opens it).
+mkfifo -m 0600 "$root/lib/winsim/tick"
 
 # Uncompressed: under TCG the kernel unpacks a plain cpio faster than it inflates a gzip one
 # (measured, see README.md), and the image lives in a local cache, so size hardly matters.
