@@ -28,6 +28,17 @@ import tempfile
 import time
 
 
+def qemu_cpu(pid):
+    """CPU seconds (user + system) QEMU has used so far: unlike wall or guest time, this hardly
+    depends on what else the host runs, so it compares two boot variants on a busy machine."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return float("nan")
+
+
 def main():
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -93,7 +104,7 @@ def main():
                     else:
                         guest = "?"
                     marks.append(t)
-                    print(f"MARKER wall={t:.3f} guest={guest}")
+                    print(f"MARKER wall={t:.3f} guest={guest} cpu={qemu_cpu(qemu.pid):.3f}")
                     if len(marks) >= opts.cycles:
                         done = True
                         break
