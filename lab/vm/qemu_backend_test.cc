@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <boost/process.hpp>
+#include <fstream>
 #include <sstream>
 #include <thread>
 
@@ -96,6 +97,35 @@ TEST(QemuArgsTest, OfflineHostHasEssentialsAndNoNetwork) {
   EXPECT_EQ(ValueOf(args, "-netdev"), "");
   EXPECT_EQ(ValueOf(args, "-device", "virtio-net"), "");
   EXPECT_EQ(ValueOf(args, "-cpu"), "");
+}
+
+// Under TCG the guest's TSC is the host's: the guest kernel gets its frequency instead of
+// calibrating (after the base words, so that a host's own kernel_args still come last).
+TEST(QemuArgsTest, TscFrequencyWordWhenGiven) {
+  HostSpec spec;
+  spec.id = "ws";
+  spec.kernel_args = {"winsim.host=ws"};
+  const std::string base =
+      "console=ttyS0 quiet panic=-1 mitigations=off tsc=reliable no_timer_check cryptomgr.notests";
+  EXPECT_EQ(
+      ValueOf(QemuArgs("r", spec, PathsFor("/rt/r", "ws"), "tcg", "", {}, 2445406), "-append"),
+      base + " tsc_early_khz=2445406 winsim.host=ws winsim.boot=normal");
+  EXPECT_EQ(ValueOf(QemuArgs("r", spec, PathsFor("/rt/r", "ws"), "tcg", "", {}, 0), "-append"),
+            base + " winsim.host=ws winsim.boot=normal");
+}
+
+TEST(HostTscKhzTest, PlausibleAndStableWhenTheHostHasAnInvariantTsc) {
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  std::string text((std::istreambuf_iterator<char>(cpuinfo)), {});
+  const int khz = HostTscKhz();
+  if (text.find(" constant_tsc") == std::string::npos ||
+      text.find(" nonstop_tsc") == std::string::npos) {
+    EXPECT_EQ(khz, 0);
+    return;
+  }
+  EXPECT_GT(khz, 100'000);
+  EXPECT_LT(khz, 20'000'000);
+  EXPECT_EQ(HostTscKhz(), khz) << "measured once per process";
 }
 
 TEST(QemuArgsTest, OnlineHostGetsOnlyTheRelayedContentServer) {
