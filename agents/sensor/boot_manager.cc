@@ -66,8 +66,11 @@ void Phase(const std::string& what) {
   Say("@@winsim phase=" + what + (up.empty() ? "" : " uptime=" + up));
 }
 
-// The script takes over, with the pseudo file systems mounted and the console open.
+// The script takes over, with the pseudo file systems mounted and the console open. (/sys and
+// the tmpfs on /run are only mounted now: the normal boot does without them.)
 [[noreturn]] void HandOver(const std::string& kernel_uptime) {
+  mount("sysfs", "/sys", "sysfs", 0, nullptr);
+  mount("tmpfs", "/run", "tmpfs", 0, "mode=0755");
   setenv("WINSIM_KERNEL_UPTIME", kernel_uptime.c_str(), 1);
   execl("/bin/sh", "sh", kScript, static_cast<char*>(nullptr));
   Say(std::string("winsim: cannot start ") + kScript + ": " + strerror(errno));
@@ -80,18 +83,14 @@ void Sleep10ms() {
   }
 }
 
-bool IsDirectory(const char* path) {
-  struct stat st {};
-  return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-// What `ip link set NAME up` does.
-void LinkUp(int sock, const char* name) {
+// What `ip link set NAME up` does; false when there is no such interface.
+bool LinkUp(int sock, const char* name) {
   ifreq req{};
   strncpy(req.ifr_name, name, IFNAMSIZ - 1);
-  if (ioctl(sock, SIOCGIFFLAGS, &req) != 0) return;
+  if (ioctl(sock, SIOCGIFFLAGS, &req) != 0) return false;
   req.ifr_flags = static_cast<short>(req.ifr_flags | IFF_UP);
   ioctl(sock, SIOCSIFFLAGS, &req);
+  return true;
 }
 
 sockaddr Ipv4(const char* dotted) {
@@ -105,26 +104,24 @@ sockaddr Ipv4(const char* dotted) {
 
 // The script's network_up, with ioctls instead of four `ip` processes: loopback up; with a cloud
 // and a network adapter also eth0 up, 10.0.2.15/24 and the default route via 10.0.2.2 (QEMU's
-// user-mode network). Like the script it does not judge the outcome of each step.
+// user-mode network). Like the script it does not judge the outcome of each step. (The script
+// asks /sys/class/net/eth0 whether there is an adapter; the ioctl tells without sysfs.)
 void NetworkUp(const BootWords& words) {
   const int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (sock >= 0) LinkUp(sock, "lo");
-  if (!words.cloud.empty() && IsDirectory("/sys/class/net/eth0")) {
-    if (sock >= 0) {
-      LinkUp(sock, "eth0");
-      ifreq req{};
-      strncpy(req.ifr_name, "eth0", IFNAMSIZ - 1);
-      req.ifr_addr = Ipv4("10.0.2.15");
-      ioctl(sock, SIOCSIFADDR, &req);
-      req.ifr_netmask = Ipv4("255.255.255.0");
-      ioctl(sock, SIOCSIFNETMASK, &req);
-      rtentry route{};
-      route.rt_dst = Ipv4("0.0.0.0");
-      route.rt_genmask = Ipv4("0.0.0.0");
-      route.rt_gateway = Ipv4("10.0.2.2");
-      route.rt_flags = RTF_UP | RTF_GATEWAY;
-      ioctl(sock, SIOCADDRT, &route);
-    }
+  if (!words.cloud.empty() && sock >= 0 && LinkUp(sock, "eth0")) {
+    ifreq req{};
+    strncpy(req.ifr_name, "eth0", IFNAMSIZ - 1);
+    req.ifr_addr = Ipv4("10.0.2.15");
+    ioctl(sock, SIOCSIFADDR, &req);
+    req.ifr_netmask = Ipv4("255.255.255.0");
+    ioctl(sock, SIOCSIFNETMASK, &req);
+    rtentry route{};
+    route.rt_dst = Ipv4("0.0.0.0");
+    route.rt_genmask = Ipv4("0.0.0.0");
+    route.rt_gateway = Ipv4("10.0.2.2");
+    route.rt_flags = RTF_UP | RTF_GATEWAY;
+    ioctl(sock, SIOCADDRT, &route);
     Phase("network state=up");
   } else {
     if (!words.cloud.empty()) Say("winsim: no network adapter (eth0), staying offline");
@@ -206,11 +203,11 @@ std::vector<std::string> SensorArgs(const BootWords& words, const std::string& r
 }
 
 void RunBootManager(int (*sensor_main)(const std::vector<std::string>& args)) {
-  // As the script: /proc, /sys, /dev, /run, then the console on 0, 1 and 2.
+  // /proc and /dev, then the console on 0, 1 and 2. The normal boot needs neither /sys nor a
+  // tmpfs on /run (the ready file goes to the initramfs's own /run): each mount is cold kernel
+  // code, so HandOver mounts them for the script only.
   mount("proc", "/proc", "proc", 0, nullptr);
-  mount("sysfs", "/sys", "sysfs", 0, nullptr);
   mount("devtmpfs", "/dev", "devtmpfs", 0, nullptr);
-  mount("tmpfs", "/run", "tmpfs", 0, "mode=0755");
   const int in = open("/dev/console", O_RDONLY);
   const int out = open("/dev/console", O_WRONLY);
   if (in >= 0 && in != STDIN_FILENO) dup2(in, STDIN_FILENO);
