@@ -39,6 +39,8 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 
+# Absolute: the build runs in other directories (a relative --cache broke merge_config.sh).
+cache_root="$(realpath -m -- "${cache_root}")"
 [[ -f "${FRAGMENT}" ]] || die "missing config fragment ${FRAGMENT}"
 pkg_version="$(dpkg-query -W -f='${Version}' "${SOURCE_PACKAGE}" 2>/dev/null)" ||
   die "package ${SOURCE_PACKAGE} is not installed (apt-get install ${SOURCE_PACKAGE})"
