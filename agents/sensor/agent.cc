@@ -235,11 +235,18 @@ std::vector<std::pair<uint32_t, std::string>> ListChannelFiles(const std::string
 // Thread-safe: the active content is swapped under a mutex.
 class Sensor {
  public:
-  Sensor(const AgentOptions& options, const SensorVersion& version, IpcNotification notification)
+  Sensor(const AgentOptions& options, const SensorVersion& version, IpcNotification notification,
+         Clock::time_point started)
       : options_(options),
+        started_(started),
         version_(version),
         notification_(std::move(notification)),
         content_dir_(options.root + "/Windows/System32/drivers/CrowdStrike") {}
+
+  // Real milliseconds since the sensor started.
+  long long ElapsedMs() const {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started_).count();
+  }
 
   void LoadCached() {
     if (!IsDirectory(content_dir_)) {
@@ -302,7 +309,9 @@ class Sensor {
     // FAT does not make a rename or a delete durable on a directory fsync (seen in the guest: the
     // renamed file came back empty after the bugcheck), so flush the whole volume before loading.
     SyncVolume(content_dir_);
-    Say("@@csagent fetched channel=291 version=" + std::to_string(newest->content_version));
+    // ms=: real milliseconds since the sensor started, so the lab can show how close the race was.
+    Say("@@csagent fetched channel=291 version=" + std::to_string(newest->content_version) +
+        " ms=" + std::to_string(ElapsedMs()));
     Consider(newest->content_version, std::move(content->body));
   }
 
@@ -370,6 +379,7 @@ class Sensor {
   }
 
   const AgentOptions& options_;
+  const Clock::time_point started_;
   const SensorVersion& version_;
   const IpcNotification notification_;
   const std::string content_dir_;
@@ -485,7 +495,7 @@ int RunAgent(const AgentOptions& options) {
     Say("csagent: " + notification.status().ToString());
     return kAgentExitInternal;
   }
-  Sensor sensor(options, **version, std::move(notification).value());
+  Sensor sensor(options, **version, std::move(notification).value(), start);
   Say("csagent: sensor " + std::string((*version)->name) + " starting, host " + options.host);
   sensor.LoadCached();
 
@@ -496,7 +506,7 @@ int RunAgent(const AgentOptions& options) {
   if (cloud) fetcher = std::thread([&] { sensor.PollCloud(*cloud); });
   std::this_thread::sleep_until(start + std::chrono::milliseconds(options.ipc_ms));
   sensor.Notify();
-  Say("@@csagent ipc-notification");
+  Say("@@csagent ipc-notification ms=" + std::to_string(sensor.ElapsedMs()));
   if (!options.ready_file.empty()) {
     const int fd = open(options.ready_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd >= 0) {

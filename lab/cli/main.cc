@@ -61,6 +61,10 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--runbook", run.runbook, "runbook name or YAML (instead of the scenario's)");
   run_cmd->add_option("--setup", run.setup, "setup name or YAML (instead of the scenario's)");
   run_cmd->add_option("--max-vms", run.max_vms, "scale a bigger setup down to about N VMs");
+  run_cmd
+      ->add_option("--max-booting", run.max_booting,
+                   "guests booting at once (lab capacity; default: the machine's cores, 0: all)")
+      ->check(CLI::Range(0, 100000));
   run_cmd->add_option("--html", run.html, "also write a self-contained HTML report");
 
   CompareRequest cmp;
@@ -75,6 +79,10 @@ int main(int argc, char** argv) {
   compare_cmd->add_option("--seed", cmp.seed, "seed of the first repetition");
   compare_cmd->add_option("--max-wall", cmp.max_wall_s, "wall-time limit per run, seconds");
   compare_cmd->add_option("--max-vms", cmp.max_vms, "scale bigger setups down to about N VMs");
+  compare_cmd
+      ->add_option("--max-booting", cmp.max_booting,
+                   "guests booting at once (default: the machine's cores, 0: all)")
+      ->check(CLI::Range(0, 100000));
   compare_cmd->add_flag("--json", cmp.json, "print JSON instead of the table");
   compare_cmd->add_option("--csv", cmp.csv, "also write the table as CSV");
   compare_cmd->add_option("--html", cmp.html, "also write a self-contained HTML report");

@@ -26,6 +26,7 @@ struct RunRequest {
   std::string runbook;     // name (playbooks/runbooks/<name>.yaml) or path; empty = the scenario's
   std::string setup;       // likewise for the setup
   int max_vms = 0;         // > 0: scale a bigger setup down to about this many VMs
+  int max_booting = -1;    // guests booting at once (lab capacity); -1: the machine's cores, 0: all
   std::string html;        // write the HTML report here too
 };
 
@@ -48,6 +49,7 @@ struct CompareRequest {
   std::optional<uint64_t> seed;
   std::optional<double> max_wall_s;  // per run
   int max_vms = 0;
+  int max_booting = -1;  // as in RunRequest
 };
 int CompareCommand(const LabPaths& paths, const CompareRequest& request,
                    const std::atomic<bool>* cancel, std::ostream& out, std::ostream& err);

@@ -138,6 +138,10 @@ struct ImageConfig {
   // the PhaseTiming defaults, so timing.at(role) always works.
   // "custom" (images/kernel, purpose-built and fast) or "debian" (the stock kernel, the fallback).
   std::string kernel = "custom";
+  // The boot race, in the guest's real milliseconds: from the sensor starting (its driver loads the
+  // cached content) to the first IPC notification that interprets it. The cloud fetch runs
+  // meanwhile; if newer content arrives first, the boot survives (`winsim.ipc_ms`).
+  int race_window_ms = 450;
   std::map<Role, PhaseTiming> timing;
   SourceLocation where;
 };

@@ -1163,9 +1163,9 @@ Result<ImageConfig> ReadImageFile(const std::string& images_root, const std::str
   const std::string path = (fs::path(recipe_dir) / "image.yaml").string();
   ASSIGN_OR_RETURN(YAML::Node root, ParseFile("image '" + name + "' recipe", path, path, named_at));
   YamlFile file(path);
-  ASSIGN_OR_RETURN(Fields fields,
-                   Fields::Open(file, root, "an image recipe",
-                                {"name", "kind", "description", "kernel", "timing"}));
+  ASSIGN_OR_RETURN(Fields fields, Fields::Open(file, root, "an image recipe",
+                                               {"name", "kind", "description", "kernel",
+                                                "race_window_ms", "timing"}));
   ImageConfig image;
   image.recipe_dir = AbsolutePath(recipe_dir);
   image.file = AbsolutePath(path);
@@ -1191,6 +1191,10 @@ Result<ImageConfig> ReadImageFile(const std::string& images_root, const std::str
       return file.Error(kernel,
                         "kernel: expected one of custom, debian, got '" + image.kernel + "'");
     }
+  }
+  if (fields.Has("race_window_ms")) {
+    ASSIGN_OR_RETURN(image.race_window_ms,
+                     ReadInt(file, fields.Get("race_window_ms"), "race_window_ms", 1, 60000));
   }
   if (fields.Has("timing")) {
     YAML::Node timing = fields.Get("timing");

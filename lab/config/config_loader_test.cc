@@ -357,7 +357,7 @@ TEST_F(ConfigLoaderTest, ImageRecipeMistakes) {
   Write("images/winsim/image.yaml", std::string(kImage) + "packages: [busybox]\n");
   ExpectError(LoadImage(Images(), "winsim").status(), Path("images/winsim/image.yaml") + ":7:1",
               {"unknown key 'packages' in an image recipe",
-               "allowed keys: name, kind, description, kernel, timing"});
+               "allowed keys: name, kind, description, kernel, race_window_ms, timing"});
 
   Write("images/winsim/image.yaml", "name: winsim\ntiming:\n  laptop: {boot: 1m}\n");
   ExpectError(LoadImage(Images(), "winsim").status(), Path("images/winsim/image.yaml") + ":3:3",
@@ -371,6 +371,17 @@ TEST_F(ConfigLoaderTest, ImageRecipeMistakes) {
   Write("images/winsim/image.yaml", "name: winsim\nkernel: linux-5\n");
   ExpectError(LoadImage(Images(), "winsim").status(), Path("images/winsim/image.yaml") + ":2:9",
               {"kernel: expected one of custom, debian, got 'linux-5'"});
+
+  Write("images/winsim/image.yaml", "name: winsim\nrace_window_ms: 0\n");
+  ExpectError(LoadImage(Images(), "winsim").status(), Path("images/winsim/image.yaml") + ":2:17",
+              {"race_window_ms must be at least 1, got 0"});
+  Write("images/winsim/image.yaml", "name: winsim\nrace_window_ms: 450ms\n");
+  ExpectError(LoadImage(Images(), "winsim").status(), Path("images/winsim/image.yaml") + ":2:17",
+              {"race_window_ms: expected an integer, got '450ms'"});
+  Write("images/winsim/image.yaml", "name: winsim\nrace_window_ms: 700\n");
+  Result<ImageConfig> image = LoadImage(Images(), "winsim");
+  ASSERT_TRUE(image.ok()) << image.status().ToString();
+  EXPECT_EQ(image->race_window_ms, 700);
 
   Write("images/winsim/image.yaml", "name: winxp\n");
   ExpectError(LoadImage(Images(), "winsim").status(), Path("images/winsim/image.yaml") + ":1:7",

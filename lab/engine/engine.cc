@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <ctime>
+#include <deque>
 #include <limits>
 #include <map>
 #include <optional>
@@ -99,6 +100,10 @@ struct HostRun {
   long long fetched_version = 0;     // newest content version the sensor downloaded
   bool runbook_active = false;
   WallClock::time_point last_heard;
+  // The boot gate (EngineOptions::max_booting): holds one of the slots while its own machine boots,
+  // or is paused by the gate until one frees up.
+  bool boot_slot = false;
+  bool gated = false;
   int ignore_shutdowns = 0;  // kShutdown events of power-offs the engine asked for
 
   // Runbook progress.
@@ -137,6 +142,7 @@ struct HostRun {
   std::optional<double> recovered_at;
   std::string recovered_by;
   std::string stop_code;
+  std::vector<int> race_fetch_ms;  // boots where the sensor fetched newer content: its ms= figure
   double technician_s = 0;
   std::map<std::string, double> waited;  // resource → scenario seconds waited for it
   int keys_fetched = 0;
@@ -210,6 +216,9 @@ class Run {
   void ProcessAgenda(double at, const AgendaItem& item);
   void ProcessFleetEvent(double at, AgendaItem::Kind e);
   void ActivateRunbook(HostRun& h, double at);
+  // Keeps at most max_booting machines booting at once (wall clock), pausing the rest in FIFO
+  // order.
+  void EnforceGate();
 
   // Runbook machinery.
   void Continue(HostRun& h, double at) {
@@ -272,6 +281,7 @@ class Run {
   WallClock::time_point wall_start_;
   bool released_ = false, reverted_ = false;
   std::vector<bool> ring_released_;  // per ring: the faulty version is visible to it
+  std::deque<size_t> gate_queue_;    // hosts paused by the boot gate, oldest first
   bool rollout_halted_ = false;
   double rescue_boot_ = 60;  // scenario seconds a rescue VM takes to boot (cloud-vm timing)
   double deadline_ = kInf;
@@ -303,6 +313,44 @@ double Run::LowerBound(const HostRun& h) const {
       return kInf;
   }
   return kInf;
+}
+
+void Run::EnforceGate() {
+  if (o_.max_booting <= 0) return;
+  int used = 0;
+  for (auto& h : hosts_) {
+    // Only the host's own machine is gated (a rescue VM boots on the host's account, ungated).
+    const bool booting = h.phase == Phase::kBooting && !h.rescue_running;
+    if (!booting) {
+      h.boot_slot = false;
+      h.gated = false;  // the engine moved it on (powered off, failed...); the queue skips it
+    }
+    used += h.boot_slot;
+  }
+  for (auto& h : hosts_) {
+    if (h.phase != Phase::kBooting || h.rescue_running || h.boot_slot || h.gated) continue;
+    if (used < o_.max_booting) {
+      h.boot_slot = true;
+      used++;
+    } else if (h.vm->Pause().ok()) {
+      h.gated = true;
+      gate_queue_.push_back(h.index);
+    }
+  }
+  while (used < o_.max_booting && !gate_queue_.empty()) {
+    HostRun& h = hosts_[gate_queue_.front()];
+    gate_queue_.pop_front();
+    if (!h.gated) continue;
+    h.gated = false;
+    h.last_heard = WallClock::now();
+    Status s = h.vm->Resume();
+    if (!s.ok()) {
+      Lose(h, h.cursor, "could not resume after the boot gate: " + s.ToString());
+      continue;
+    }
+    h.boot_slot = true;
+    used++;
+  }
 }
 
 double Run::Horizon() const {
@@ -389,6 +437,7 @@ HostResult Run::Figures(const HostRun& h) const {
     r.ring = sc_.rollout.rings[h.plan.ring].name;
   if (h.plan.pinned) r.ring = "pinned";
   r.network = h.plan.network;
+  r.race_fetch_ms = h.race_fetch_ms;
   if (r.failed_why.empty() && h.waiting && !IsTerminal(h.machine.state()))
     r.failed_why = "waiting for " + h.waiting_for;
   return r;
@@ -489,8 +538,13 @@ void Run::OnConsole(HostRun& h, const std::string& line, bool from_rescue) {
       }
       break;
     case K::kFetched: {
-      double at = h.phase == Phase::kRunning && h.awaiting ? h.await_since + FetchDelay(h)
-                                                           : h.phase_start + h.timing.driver_load;
+      // While running, a fetch nobody awaited (content published while the engine thought the
+      // host would not hear of it yet) counts now: never before what the fleet has seen.
+      double at = h.phase != Phase::kRunning ? h.phase_start + h.timing.driver_load
+                  : h.awaiting               ? h.await_since + FetchDelay(h)
+                                             : std::max(h.cursor, now_);
+      if (h.phase == Phase::kBooting && sig->Int("ms") > 0)
+        h.race_fetch_ms.push_back(static_cast<int>(sig->Int("ms")));
       h.cursor = std::max(h.cursor, at);
       if (h.phase == Phase::kRunning) h.fetched_at = h.cursor;
       h.fetched_version = std::max<long long>(h.fetched_version, sig->Int("version"));
@@ -507,9 +561,14 @@ void Run::OnConsole(HostRun& h, const std::string& line, bool from_rescue) {
       // one after the fetch means the host took the content and survived. (Sensors that reject the
       // content, like 7.10, report the version they still run, not the one they fetched.)
       long long seen = std::max<long long>(sig->Int("version"), h.fetched_version);
-      if (h.phase == Phase::kRunning && h.awaiting &&
-          (seen >= h.await_version || sig->Str("cloud") == "unreachable")) {
-        h.awaiting = false;
+      if (h.phase == Phase::kRunning && h.awaiting) {
+        if (seen >= h.await_version) {
+          h.awaiting = false;
+        } else if (sig->Str("cloud") == "unreachable") {
+          // The poll failed (a lossy link): the host tries again at its next poll, so it still
+          // awaits the content, one poll interval later in scenario time.
+          h.await_since += h.timing.content_fetch;
+        }
       }
       break;
     }
@@ -629,7 +688,8 @@ void Run::OnPanicked(HostRun& h) {
   if (h.phase == Phase::kDone || h.phase == Phase::kCrashDump || h.phase == Phase::kOff) return;
   double at;
   if (h.phase == Phase::kRunning) {
-    at = (h.fetched_at ? *h.fetched_at : (h.awaiting ? h.await_since + FetchDelay(h) : h.cursor)) +
+    at = (h.fetched_at ? *h.fetched_at
+                       : (h.awaiting ? h.await_since + FetchDelay(h) : std::max(h.cursor, now_))) +
          kIpcAfterLoad;
   } else {
     at = h.phase_start + h.timing.driver_load;
@@ -929,7 +989,9 @@ void Run::BootInto(HostRun& h, BootTarget target, double at) {
   const std::string media = target == BootTarget::kUsb ? o_.usb_media : std::string();
   Status s = h.vm->SetBoot(target, media);
   if (s.ok()) {
-    bool was_parked = h.phase == Phase::kParked;
+    bool was_parked = h.phase == Phase::kParked || h.gated;
+    h.gated = false;
+    h.boot_slot = false;  // a new boot: the gate admits it again
     s = h.phase == Phase::kOff ? h.vm->Start() : h.vm->Reset();
     // A reset relaunches the machine; a parked one must also run again.
     if (s.ok() && was_parked) s = h.vm->Resume();
@@ -1377,6 +1439,7 @@ Result<RunResult> Run::Execute() {
   wall_start_ = WallClock::now();
   RunResult result;
   result.run_id = o_.run_id;
+  result.method = o_.method;
   result.comparison_id = o_.comparison_id;
   result.repetition = o_.repetition;
   result.scenario = sc_.name;
@@ -1444,6 +1507,7 @@ Result<RunResult> Run::Execute() {
     }
     Move(h, HostState::kBooting, now_);
   }
+  EnforceGate();
 
   std::string ending;
   std::vector<HostEvent> events;
@@ -1484,7 +1548,7 @@ Result<RunResult> Run::Execute() {
       break;
     }
     for (auto& h : hosts_) {
-      if (LowerBound(h) < kInf && wall - h.last_heard > o_.watchdog) {
+      if (LowerBound(h) < kInf && !h.gated && wall - h.last_heard > o_.watchdog) {
         Fail(h, h.cursor, fmt::format("no sign of life for {} s (wall)", o_.watchdog.count()));
       }
     }
@@ -1505,6 +1569,7 @@ Result<RunResult> Run::Execute() {
       }
       Receive(e);
     }
+    EnforceGate();
   }
 
   for (auto& h : hosts_) {

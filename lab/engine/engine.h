@@ -75,6 +75,11 @@ struct EngineOptions {
   std::function<void(const std::string&)> progress;  // one line per notable event; optional
   // A machine that reports nothing for this long (wall) while it should is marked failed.
   std::chrono::seconds watchdog{150};
+  // Lab capacity, not scenario: at most this many machines boot at once (wall clock); the others
+  // are paused until a boot ends. Keeps CPU contention out of the real-time boot race. 0 = no
+  // limit.
+  int max_booting = 0;
+  std::string method;            // how the run measured (RunResult::method), for reports
   EngineStats* stats = nullptr;  // optional
 
   // Runbooks beyond rebooting (all optional; a step that needs a missing one fails on that host).

@@ -41,6 +41,10 @@ class Guests {
     thread_.join();
   }
   void Publish(int version) { server_version_ = version; }
+  // A boot only makes progress once its machine has run for `settle` (longer than the engine needs
+  // to pause it), and the most machines seen booting past that point at once is recorded.
+  void SetBootSettle(std::chrono::milliseconds settle) { settle_ = settle; }
+  int max_booting_seen() const { return max_booting_seen_; }
 
  private:
   void Emit(const GuestModel& g, HostEventKind kind, std::string detail = {}) {
@@ -55,10 +59,28 @@ class Guests {
     g.next = WallClock::now() + 20ms;  // a real boot takes far longer than the engine's Pause()
   }
   void Loop() {
+    std::map<std::string, WallClock::time_point> running_since;
     while (!stop_) {
+      if (settle_ > 0ms) {
+        int booting = 0;
+        for (auto& g : guests_) {
+          FakeHost* h = backend_->host(g.id);
+          bool runs = h && h->power() == FakeHost::Power::kRunning && g.booting;
+          if (!runs) {
+            running_since.erase(g.id);
+            continue;
+          }
+          auto [it, fresh] = running_since.try_emplace(g.id, WallClock::now());
+          booting += WallClock::now() - it->second >= settle_;
+        }
+        max_booting_seen_ = std::max<int>(max_booting_seen_, booting);
+      }
       for (auto& g : guests_) {
         FakeHost* h = backend_->host(g.id);
         if (!h || h->power() != FakeHost::Power::kRunning || WallClock::now() < g.next) continue;
+        if (g.booting && settle_ > 0ms &&
+            (!running_since.count(g.id) || WallClock::now() - running_since[g.id] < settle_))
+          continue;
         int server = server_version_;
         bool bad = g.disk_version == 2 && g.sensor == "7.11";
         if (g.booting) {
@@ -99,6 +121,8 @@ class Guests {
   std::vector<GuestModel> guests_;
   std::atomic<int> server_version_{1};
   std::atomic<bool> stop_{false};
+  std::chrono::milliseconds settle_{0};
+  std::atomic<int> max_booting_seen_{0};
   std::thread thread_;
 };
 
@@ -122,14 +146,17 @@ HostPlan Plan(const std::string& id, const std::string& group, bool online) {
   return p;
 }
 
-std::map<std::string, HostResult> RunDemo(uint64_t seed, RunResult* whole = nullptr) {
+std::map<std::string, HostResult> RunDemo(uint64_t seed, RunResult* whole = nullptr,
+                                          int max_booting = 0, int* max_booting_seen = nullptr) {
   config::ScenarioConfig sc = DemoScenario(seed);
   FakeBackend backend(/*auto_events=*/false);
   Guests guests(&backend, {{"lucky", "7.11", true, 2},
                            {"unlucky", "7.11", true, 0},
                            {"control-710", "7.10", true, 0},
                            {"offline", "7.11", false, 0}});
+  if (max_booting_seen) guests.SetBootSettle(30ms);
   EngineOptions o;
+  o.max_booting = max_booting;
   o.scenario = &sc;
   o.run_id = "test";
   o.backend = &backend;
@@ -142,6 +169,7 @@ std::map<std::string, HostResult> RunDemo(uint64_t seed, RunResult* whole = null
     return Status::Ok();
   };
   Result<RunResult> r = RunScenario(o);
+  if (max_booting_seen) *max_booting_seen = guests.max_booting_seen();
   EXPECT_TRUE(r.ok()) << r.status().ToString();
   std::map<std::string, HostResult> by_id;
   if (!r.ok()) return by_id;
@@ -194,6 +222,26 @@ TEST(EngineTest, BootLoopThenRecoveryAfterRevert) {
   EXPECT_DOUBLE_EQ(run.groups[0].boot_loop_rate, 1.0);
   EXPECT_DOUBLE_EQ(run.groups[1].crash_rate, 0.0);
   EXPECT_DOUBLE_EQ(run.groups[2].crash_rate, 0.0);
+}
+
+// The boot gate is lab capacity: with one machine booting at a time the fleet goes through the
+// same scenario (same outcomes, same scenario times), only slower in wall time.
+TEST(EngineTest, BootGateKeepsOneMachineBootingAndChangesNoResult) {
+  RunResult free_run, gated_run;
+  int seen_free = 0, seen_gated = 0;
+  auto free = RunDemo(7, &free_run, 0, &seen_free);
+  auto gated = RunDemo(7, &gated_run, 1, &seen_gated);
+  EXPECT_GE(seen_free, 2);  // without the gate the machines boot together
+  EXPECT_EQ(seen_gated, 1);
+  ASSERT_EQ(free.size(), gated.size());
+  for (const auto& [id, h] : free) {
+    SCOPED_TRACE(id);
+    EXPECT_EQ(gated[id].final_state, h.final_state);
+    EXPECT_EQ(gated[id].crashes, h.crashes);
+    EXPECT_EQ(gated[id].reboots, h.reboots);
+    EXPECT_EQ(gated[id].first_crash_s, h.first_crash_s);
+    EXPECT_EQ(gated[id].time_to_recover_s, h.time_to_recover_s);
+  }
 }
 
 TEST(EngineTest, SameSeedSameScenarioTimes) {

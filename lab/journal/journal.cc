@@ -17,12 +17,13 @@ namespace {
 
 // Version 1: schema_version, runs, hosts, events.
 // Version 3: hosts.ring and hosts.network (added in place, like version 2's columns).
+// Version 4: hosts.race_fetch_ms (comma-separated) and runs.method (how the run measured).
 // Version 2 (issue 4): runs gain setup, release_s, comparison_id, repetition; hosts gain the
 // runbook figures; new tables comparisons and services. Older files are migrated when opened:
 // kSchema creates any missing table in its version-1 shape and kAddedColumns then adds every
 // column a table lacks, so new and migrated files end up alike. Bump, and add to kAddedColumns,
 // when a table changes.
-constexpr int kSchemaVersion = 3;
+constexpr int kSchemaVersion = 4;
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
@@ -86,12 +87,33 @@ constexpr AddedColumn kAddedColumns[] = {
     {"hosts", "failed_why", "TEXT NOT NULL DEFAULT ''"},
     {"hosts", "ring", "TEXT NOT NULL DEFAULT ''"},
     {"hosts", "network", "TEXT NOT NULL DEFAULT ''"},
+    {"hosts", "race_fetch_ms", "TEXT NOT NULL DEFAULT ''"},
+    {"runs", "method", "TEXT NOT NULL DEFAULT ''"},
 };
 
 // Indexes over added columns, created once the columns exist.
 constexpr const char* kAfterColumns = R"sql(
 CREATE INDEX IF NOT EXISTS runs_by_comparison ON runs (comparison_id);
 )sql";
+
+std::string JoinInts(const std::vector<int>& values) {
+  std::string text;
+  for (int v : values) text += (text.empty() ? "" : ",") + std::to_string(v);
+  return text;
+}
+
+// The inverse of JoinInts; anything that is not a number is skipped (a hand-edited file).
+std::vector<int> SplitInts(const std::string& text) {
+  std::vector<int> values;
+  std::istringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    char* end = nullptr;
+    long v = std::strtol(item.c_str(), &end, 10);
+    if (!item.empty() && end && *end == '\0') values.push_back(static_cast<int>(v));
+  }
+  return values;
+}
 
 // Start time of a process in clock ticks since boot, or 0 when unknown.
 long long ProcessStartTicks(pid_t pid) {
@@ -117,12 +139,11 @@ bool ProcessAlive(long long pid, long long start_ticks) {
 // Host columns after (run_id, id, ord), in the order SaveHost binds them (?3, ?4, ...) and
 // LoadRun reads them (column 1, 2, ...).
 constexpr const char* kHostColumns[] = {
-    "group_name",        "final_state",    "exposed",      "crashes",
-    "boot_loop",         "recovered",      "reboots",      "first_crash_s",
-    "time_to_recover_s", "stop_code",      "site",         "role",
-    "bitlocker",         "recovered_at_s", "recovered_by", "technician_s",
-    "waited_s",          "waited_for",     "keys_fetched", "data_lost",
-    "data_lost_s",       "failed_why",     "ring",         "network"};
+    "group_name",   "final_state", "exposed",       "crashes",           "boot_loop",
+    "recovered",    "reboots",     "first_crash_s", "time_to_recover_s", "stop_code",
+    "site",         "role",        "bitlocker",     "recovered_at_s",    "recovered_by",
+    "technician_s", "waited_s",    "waited_for",    "keys_fetched",      "data_lost",
+    "data_lost_s",  "failed_why",  "ring",          "network",           "race_fetch_ms"};
 
 std::string HostUpsertSql() {
   std::string columns, values, updates;
@@ -306,6 +327,7 @@ class SqliteJournal : public Journal {
     s.Bind(24, h.failed_why);
     s.Bind(25, h.ring);
     s.Bind(26, h.network);
+    s.Bind(27, JoinInts(h.race_fetch_ms));
     return Step(s, "save host '" + h.id + "' of run '" + run_id + "'").status();
   }
 
@@ -319,10 +341,10 @@ class SqliteJournal : public Journal {
       RunResult summarized = run;
       Summarize(&summarized);
       Statement update;
-      RETURN_IF_ERROR(
-          Prepare("UPDATE runs SET status = ?2, wall_s = ?3, scenario_end_s = ?4, hosts = ?5, "
-                  "exposed = ?6, crashed = ?7, recovered = ?8, release_s = ?9 WHERE id = ?1",
-                  &update));
+      RETURN_IF_ERROR(Prepare(
+          "UPDATE runs SET status = ?2, wall_s = ?3, scenario_end_s = ?4, hosts = ?5, "
+          "exposed = ?6, crashed = ?7, recovered = ?8, release_s = ?9, method = ?10 WHERE id = ?1",
+          &update));
       update.Bind(1, run.run_id);
       update.Bind(
           2, run.status.empty() || run.status == "running" ? std::string("finished") : run.status);
@@ -333,6 +355,7 @@ class SqliteJournal : public Journal {
       update.Bind(7, static_cast<long long>(summarized.fleet.crashed));
       update.Bind(8, static_cast<long long>(summarized.fleet.recovered));
       update.Bind(9, run.release_s);
+      update.Bind(10, run.method);
       RETURN_IF_ERROR(Step(update, "finish run").status());
       if (sqlite3_changes(db_) == 0) return NoRun(run.run_id);
       for (const HostResult& host : run.hosts) RETURN_IF_ERROR(SaveHost(run.run_id, host));
@@ -484,7 +507,8 @@ class SqliteJournal : public Journal {
     Statement s;
     RETURN_IF_ERROR(Prepare(
         "SELECT scenario, runbook, backend, seed, status, started_at, wall_s, scenario_end_s, "
-        "pid, pid_start, setup, release_s, comparison_id, repetition FROM runs WHERE id = ?1",
+        "pid, pid_start, setup, release_s, comparison_id, repetition, method FROM runs WHERE id = "
+        "?1",
         &s));
     s.Bind(1, id);
     ASSIGN_OR_RETURN(bool found, Step(s, "load run"));
@@ -503,6 +527,7 @@ class SqliteJournal : public Journal {
     run.release_s = s.Real(11);
     run.comparison_id = s.Text(12);
     run.repetition = static_cast<int>(s.Int(13));
+    run.method = s.Text(14);
     s.Reset();
 
     if (run.status == "running" || run.status == "interrupted") {
@@ -550,6 +575,7 @@ class SqliteJournal : public Journal {
       h.failed_why = hosts.Text(22);
       h.ring = hosts.Text(23);
       h.network = hosts.Text(24);
+      h.race_fetch_ms = SplitInts(hosts.Text(25));
       run.hosts.push_back(std::move(h));
     }
 

@@ -575,7 +575,7 @@ TEST_F(JournalTest, Version1FileIsMigratedAndStillLoads) {
 
   auto journal = OpenJournal();
   ASSERT_TRUE(journal);
-  EXPECT_EQ(SchemaVersion(path_), 3);
+  EXPECT_EQ(SchemaVersion(path_), 4);
   auto old = journal->LoadRun("r-old");
   ASSERT_TRUE(old.ok()) << old.status().ToString();
   EXPECT_EQ(old->status, "finished");
@@ -598,16 +598,21 @@ TEST_F(JournalTest, Version1FileIsMigratedAndStillLoads) {
   // New runs go into the migrated file with every field.
   ASSERT_TRUE(journal->BeginComparison("c-1", "channel-291", "{}").ok());
   RunResult run = RunbookRun("r-new", "c-1", 0);
+  run.method = "At most 2 guests booted at once.";
+  run.hosts[0].race_fetch_ms = {257, 486, 1203};
   ASSERT_TRUE(journal->BeginRun(run, "{}").ok());
   ASSERT_TRUE(journal->FinishRun(run).ok());
   journal.reset();
 
   journal = OpenJournal();  // opening a migrated file again changes nothing
   ASSERT_TRUE(journal);
-  EXPECT_EQ(SchemaVersion(path_), 3);
+  EXPECT_EQ(SchemaVersion(path_), 4);
   auto loaded = journal->LoadRun("r-new");
   ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
   EXPECT_EQ(loaded->hosts[0].recovered_at_s, 1875);
+  EXPECT_EQ(loaded->method, "At most 2 guests booted at once.");
+  EXPECT_EQ(loaded->hosts[0].race_fetch_ms, (std::vector<int>{257, 486, 1203}));
+  EXPECT_TRUE(loaded->hosts[1].race_fetch_ms.empty());
   EXPECT_EQ(loaded->services.size(), 2u);
   EXPECT_EQ(journal->ListRuns()->size(), 2u);
   EXPECT_EQ(journal->LoadComparison("c-1")->runs.size(), 1u);

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "lab/report/report.h"
 #include "lab/report/text_table.h"
 
 namespace chaoslab {
@@ -336,6 +337,17 @@ void PrintComparison(const Comparison& comparison, std::ostream& out) {
     out << '\n';
   }
   out << "  " << ComparisonLegend() << '\n';
+  // The reboot race over each cell's finished repetitions (cells whose hosts rebooted).
+  for (const CellSummary& cell : cells) {
+    std::vector<const RunResult*> runs;
+    for (const RunResult& r : comparison.runs) {
+      if (std::find(cell.run_ids.begin(), cell.run_ids.end(), r.run_id) != cell.run_ids.end())
+        runs.push_back(&r);
+    }
+    if (runs.empty() || RebootRace(runs).empty()) continue;
+    out << fmt::format("\n  runbook {}  setup {}\n", cell.runbook, cell.setup);
+    PrintRebootRace(runs, out);
+  }
 }
 
 void WriteComparisonCsv(const Comparison& comparison, std::ostream& out) {

@@ -155,48 +155,87 @@ nlohmann::json HostJson(const HostResult& h) {
           {"data_lost_s", h.data_lost_s},
           {"failed_why", text_or_null(h.failed_why)},
           {"ring", text_or_null(h.ring)},
-          {"network", text_or_null(h.network)}};
+          {"network", text_or_null(h.network)},
+          {"race_fetch_ms", h.race_fetch_ms}};
 }
 
-// The reboot race per network profile: how many reboots each crashed host needed until it came
-// back (the boot attempts after the revert), and how many never did. Only for runs where reboots
-// happened; counted from the real guests' outcomes.
-void PrintRebootRace(const RunResult& run, std::ostream& out) {
-  std::vector<std::string> order;
-  std::map<std::string, std::vector<const HostResult*>> by_network;
-  for (const HostResult& h : run.hosts) {
-    if (h.reboots <= 0) continue;
-    std::string net = h.network.empty() ? "-" : h.network;
-    if (!by_network.count(net)) order.push_back(net);
-    by_network[net].push_back(&h);
-  }
-  if (order.empty()) return;
-  out << "  Reboots until recovery by network profile (boot attempts after the revert, real "
-         "guests):\n";
-  TextTable table({"network", "hosts", "attempts", "recovered after (reboots)", "never"},
-                  {false, true, true, false, true});
-  for (const std::string& net : order) {
-    int attempts = 0, never = 0;
-    std::vector<int> needed;
-    for (const HostResult* h : by_network[net]) {
-      attempts += h->reboots;
-      if (h->recovered && h->recovered_by == "reboot") {
-        needed.push_back(h->reboots);
-      } else {
-        never++;
-      }
-    }
-    std::sort(needed.begin(), needed.end());
-    std::string list;
-    for (int n : needed) list += (list.empty() ? "" : " ") + std::to_string(n);
-    table.AddRow({net, std::to_string(by_network[net].size()), std::to_string(attempts),
-                  list.empty() ? "-" : list, std::to_string(never)});
-  }
-  table.Print(out);
-  out << '\n';
+double Median(std::vector<int> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  size_t n = v.size();
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2.0;
 }
 
 }  // namespace
+
+std::vector<RaceFigures> RebootRace(const std::vector<const RunResult*>& runs) {
+  std::vector<RaceFigures> out;
+  auto find = [&](const std::string& net) -> RaceFigures& {
+    for (auto& f : out)
+      if (f.network == net) return f;
+    out.push_back(RaceFigures{});
+    out.back().network = net;
+    return out.back();
+  };
+  for (const RunResult* run : runs) {
+    for (const HostResult& h : run->hosts) {
+      if (h.reboots <= 0) continue;
+      RaceFigures& f = find(h.network.empty() ? "-" : h.network);
+      f.hosts++;
+      f.attempts += h.reboots;
+      if (h.recovered && h.recovered_by == "reboot") {
+        f.recovered_after.push_back(h.reboots);
+      } else {
+        f.never++;
+      }
+      f.fetch_ms.insert(f.fetch_ms.end(), h.race_fetch_ms.begin(), h.race_fetch_ms.end());
+    }
+  }
+  for (auto& f : out) std::sort(f.recovered_after.begin(), f.recovered_after.end());
+  return out;
+}
+
+void PrintRebootRace(const std::vector<const RunResult*>& runs, std::ostream& out) {
+  std::vector<RaceFigures> race = RebootRace(runs);
+  if (race.empty()) return;
+  out << fmt::format(
+      "  Reboots until recovery by network profile (boot attempts after the revert, real "
+      "guests{}):\n",
+      runs.size() > 1 ? fmt::format(", {} runs", runs.size()) : "");
+  TextTable table({"network", "hosts", "attempts", "recovered after N reboots (N×hosts)", "median",
+                   "never", "won per boot", "fetch ms p50 [p10-p90]"},
+                  {false, true, true, false, true, true, true, false});
+  for (const RaceFigures& f : race) {
+    std::string hist;
+    for (size_t i = 0; i < f.recovered_after.size();) {
+      size_t k = i;
+      while (k < f.recovered_after.size() && f.recovered_after[k] == f.recovered_after[i]) k++;
+      hist += fmt::format("{}{}×{}", hist.empty() ? "" : " ", f.recovered_after[i], k - i);
+      i = k;
+    }
+    std::string fetch = "-";
+    if (!f.fetch_ms.empty()) {
+      std::vector<int> v = f.fetch_ms;
+      std::sort(v.begin(), v.end());
+      auto at = [&](double q) { return v[static_cast<size_t>(q * (v.size() - 1) + 0.5)]; };
+      fetch = fmt::format("{:.0f} [{}-{}] n={}", Median(v), at(0.1), at(0.9), v.size());
+    }
+    table.AddRow(
+        {f.network, std::to_string(f.hosts), std::to_string(f.attempts), hist.empty() ? "-" : hist,
+         f.recovered_after.empty() ? "-" : fmt::format("{:g}", Median(f.recovered_after)),
+         std::to_string(f.never),
+         f.attempts ? fmt::format("{:.0f} %", 100.0 * f.recovered_after.size() / f.attempts) : "-",
+         fetch});
+  }
+  table.Print(out);
+  out << "  (won per boot: hosts that came back ÷ boot attempts, the chance one boot wins the "
+         "race; "
+         "fetch ms: sensor start → newer content fetched, in boots whose fetch finished)\n";
+  if (!runs.front()->method.empty()) out << "  How measured: " << runs.front()->method << "\n";
+  out << '\n';
+}
+
+namespace {}  // namespace
 
 void PrintTable(const RunResult& run, std::ostream& out) {
   out << fmt::format("Run {}  [{}]\n", run.run_id, run.status);
@@ -229,7 +268,7 @@ void PrintTable(const RunResult& run, std::ostream& out) {
   recovery.Print(out);
   out << '\n';
 
-  PrintRebootRace(run, out);
+  PrintRebootRace({&run}, out);
 
   if (!run.services.empty()) {
     TextTable services({"service", "downtime", "down at", "up again", "at end"},
@@ -306,6 +345,7 @@ nlohmann::json ToJson(const RunResult& run) {
           {"wall_s", run.wall_s},
           {"release_s", run.release_s},
           {"scenario_end_s", run.scenario_end_s},
+          {"method", run.method},
           {"fleet", GroupJson(run.fleet)},
           {"groups", std::move(groups)},
           {"hosts", std::move(hosts)},

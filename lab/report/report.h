@@ -3,6 +3,8 @@
 
 #include <nlohmann/json.hpp>
 #include <ostream>
+#include <string>
+#include <vector>
 
 #include "lab/report/results.h"
 
@@ -10,6 +12,21 @@ namespace chaoslab {
 
 // The results table: fleet and per-group figures, then one row per host.
 void PrintTable(const RunResult& run, std::ostream& out);
+
+// The reboot race per network profile, over one run or the repetitions of a comparison cell: hosts
+// that needed reboots, boot attempts, how many reboots each recovered host needed, and the race's
+// fetch times measured in the guests. Profiles in the order first seen.
+struct RaceFigures {
+  std::string network;
+  int hosts = 0;
+  int attempts = 0;                  // reboots made (boot attempts after the revert)
+  std::vector<int> recovered_after;  // per host that came back by rebooting: its reboots, sorted
+  int never = 0;                     // hosts that did not come back by rebooting
+  std::vector<int> fetch_ms;         // the guests' ms= of every boot whose fetch finished
+};
+std::vector<RaceFigures> RebootRace(const std::vector<const RunResult*>& runs);
+// Prints RebootRace as a table (nothing when no host rebooted), with the first run's `method`.
+void PrintRebootRace(const std::vector<const RunResult*>& runs, std::ostream& out);
 // {"run_id", "scenario", ..., "fleet": {...}, "groups": [{name, hosts, exposed, crash_rate,
 //  boot_loop_rate, recovered, ...}], "hosts": [{id, group, crashes, first_crash_s, boot_loop,
 //  recovered, time_to_recover_s, ...}]}

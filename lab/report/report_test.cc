@@ -262,8 +262,47 @@ TEST(PrintTableTest, RebootRaceByNetworkProfile) {
   PrintTable(run, out);
   const std::string text = out.str();
   ASSERT_NE(text.find("Reboots until recovery by network profile"), std::string::npos) << text;
-  EXPECT_NE(text.find("wired        2         4  1 3"), std::string::npos) << text;
-  EXPECT_NE(text.find("vpn          2        19  4"), std::string::npos) << text;
+  EXPECT_NE(text.find("wired        2         4  1×1 3×1"), std::string::npos) << text;
+  EXPECT_NE(text.find("vpn          2        19  4×1"), std::string::npos) << text;
+  EXPECT_NE(text.find("50 %"), std::string::npos) << text;  // wired: 2 came back in 4 boots
+}
+
+// A comparison's repetitions add up: hosts, attempts, the distribution and the guests' fetch times.
+TEST(RebootRaceTest, AggregatesRunsPerNetworkProfile) {
+  auto host = [](std::string net, int reboots, bool recovered, std::vector<int> fetch) {
+    HostResult h;
+    h.network = net;
+    h.reboots = reboots;
+    h.recovered = recovered;
+    if (recovered) h.recovered_by = "reboot";
+    h.race_fetch_ms = fetch;
+    return h;
+  };
+  RunResult a, b;
+  a.hosts = {host("wired", 1, true, {300}), host("wifi", 3, true, {520, 440})};
+  b.hosts = {host("wired", 2, true, {470, 310}), host("wifi", 15, false, {}),
+             host("vpn", 0, true, {})};  // recovered without a reboot: no race attempt
+  b.method = "second";
+  a.method = "At most 2 guests booted at once.";
+  std::vector<RaceFigures> race = RebootRace({&a, &b});
+  ASSERT_EQ(race.size(), 2u);
+  EXPECT_EQ(race[0].network, "wired");
+  EXPECT_EQ(race[0].hosts, 2);
+  EXPECT_EQ(race[0].attempts, 3);
+  EXPECT_EQ(race[0].recovered_after, (std::vector<int>{1, 2}));
+  EXPECT_EQ(race[0].never, 0);
+  EXPECT_EQ(race[0].fetch_ms.size(), 3u);
+  EXPECT_EQ(race[1].network, "wifi");
+  EXPECT_EQ(race[1].attempts, 18);
+  EXPECT_EQ(race[1].recovered_after, (std::vector<int>{3}));
+  EXPECT_EQ(race[1].never, 1);
+
+  std::ostringstream out;
+  PrintRebootRace({&a, &b}, out);
+  const std::string text = out.str();
+  EXPECT_NE(text.find("real guests, 2 runs"), std::string::npos) << text;
+  EXPECT_NE(text.find("310 [300-470] n=3"), std::string::npos) << text;  // wired fetch ms
+  EXPECT_NE(text.find("How measured: At most 2 guests booted at once."), std::string::npos) << text;
 }
 
 }  // namespace chaoslab

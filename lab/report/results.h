@@ -36,6 +36,9 @@ struct HostResult {
   // Issue 5: content delivery.
   std::string ring;     // rollout ring the host is in ("" for all-at-once)
   std::string network;  // network profile of its group: wired, wifi, vpn, offline
+  // The boot race, measured in the guest: real ms from the sensor starting to newer content having
+  // been fetched, for each boot whose fetch completed while booting (won or lost).
+  std::vector<int> race_fetch_ms;
 };
 
 // A business service defined over host groups (config::ServiceConfig).
@@ -92,6 +95,9 @@ struct RunResult {
   std::vector<ServiceResult> services;
   double release_s = 0;  // scenario time of the release (seconds since midnight)
   int repetition = 0;    // 0-based, within its comparison cell
+  // How the run measured, in one or two sentences for reports (lab settings that shape real-time
+  // figures: the race window, boots at once, network profiles, the machine's load).
+  std::string method;
 };
 
 // When a host was out of service, in scenario seconds after release: from its first crash until it
