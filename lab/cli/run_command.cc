@@ -340,10 +340,10 @@ std::string MethodText(const config::ScenarioConfig& sc, int max_booting) {
   (void)getloadavg(load, 1);
   return fmt::format(
       "Every boot is a real {} guest under QEMU/TCG: its sensor interprets the cached channel file "
-      "{} ms (image race_window_ms) after it starts, while it fetches newer content from the lab's "
+      "{} ms (race_window_ms) after it starts, while it fetches newer content from the lab's "
       "content server through chaoslab-relay{}{}. {} guests booted at once; load average {:.1f} on "
       "{} cores at the start.",
-      sc.image.name, sc.image.race_window_ms,
+      sc.image.name, sc.race_window_ms.value_or(sc.image.race_window_ms),
       links.empty() ? "" : " (per connection: ", links.empty() ? "" : links + "; assumptions)",
       max_booting > 0 ? fmt::format("At most {}", max_booting) : std::string("All"), load[0],
       std::thread::hardware_concurrency());
@@ -428,8 +428,9 @@ struct OneRun {
         p.spec.kernel = image.kernel;
         p.spec.initrd = image.initrd;
         p.spec.base_disk = disk;
-        p.spec.kernel_args = {"winsim.host=" + p.spec.id,
-                              "winsim.ipc_ms=" + std::to_string(sc.image.race_window_ms)};
+        p.spec.kernel_args = {
+            "winsim.host=" + p.spec.id,
+            "winsim.ipc_ms=" + std::to_string(sc.race_window_ms.value_or(sc.image.race_window_ms))};
         p.spec.network.online = online;
         p.spec.network.content_port = server->port();
         ApplyNetworkProfile(g.network, &p.spec.network);

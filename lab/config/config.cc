@@ -42,9 +42,8 @@ const NameTable<FaultKind>& FaultKindTable() {
 }
 
 const NameTable<RolloutPolicy>& RolloutPolicyTable() {
-  static const auto* table =
-      new NameTable<RolloutPolicy>{{RolloutPolicy::kAllAtOnce, "all-at-once"},
-                                                      {RolloutPolicy::kRings, "rings"}};
+  static const auto* table = new NameTable<RolloutPolicy>{
+      {RolloutPolicy::kAllAtOnce, "all-at-once"}, {RolloutPolicy::kRings, "rings"}};
   return *table;
 }
 

@@ -326,6 +326,8 @@ struct ScenarioConfig {
   RunbookConfig runbook;
   BackendKind backend = BackendKind::kQemu;
   int repetitions = 1;
+  // Overrides the image's race_window_ms for this scenario (a harder or easier boot race).
+  std::optional<int> race_window_ms;
   uint64_t seed = 291;
   StopConfig stop;
   SourceLocation where;

@@ -1489,7 +1489,7 @@ Result<ScenarioConfig> ReadScenarioFile(const std::string& as_written, const std
   ASSIGN_OR_RETURN(Fields fields,
                    Fields::Open(file, root, "a scenario",
                                 {"name", "description", "setup", "fault", "rollout", "runbook",
-                                 "backend", "repetitions", "seed", "stop"}));
+                                 "backend", "repetitions", "seed", "stop", "race_window_ms"}));
   ScenarioConfig scenario;
   scenario.file = AbsolutePath(path);
   scenario.where = fields.where();
@@ -1531,6 +1531,10 @@ Result<ScenarioConfig> ReadScenarioFile(const std::string& as_written, const std
   if (fields.Has("repetitions")) {
     ASSIGN_OR_RETURN(scenario.repetitions,
                      ReadInt(file, fields.Get("repetitions"), "repetitions", 1, 100000));
+  }
+  if (fields.Has("race_window_ms")) {
+    ASSIGN_OR_RETURN(scenario.race_window_ms,
+                     ReadInt(file, fields.Get("race_window_ms"), "race_window_ms", 1, 60000));
   }
   if (fields.Has("seed")) {
     ASSIGN_OR_RETURN(scenario.seed, ReadUnsigned(file, fields.Get("seed"), "seed"));

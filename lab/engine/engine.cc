@@ -323,7 +323,18 @@ void Run::EnforceGate() {
     const bool booting = h.phase == Phase::kBooting && !h.rescue_running;
     if (!booting) {
       h.boot_slot = false;
-      h.gated = false;  // the engine moved it on (powered off, failed...); the queue skips it
+      if (h.gated) {
+        // It got past its boot before the pause took hold (a slow QEMU start), or the engine moved
+        // it on. A machine that should run must not stay paused; the queue skips it.
+        h.gated = false;
+        const bool should_run = h.phase == Phase::kRunning || h.phase == Phase::kCrashDump ||
+                                h.phase == Phase::kConsole || h.phase == Phase::kCommand;
+        if (should_run) {
+          h.last_heard = WallClock::now();
+          Status s = h.vm->Resume();
+          if (!s.ok()) Lose(h, h.cursor, "could not resume after the boot gate: " + s.ToString());
+        }
+      }
     }
     used += h.boot_slot;
   }
