@@ -121,7 +121,7 @@ TEST_F(CsagentTest, GoodContentRunsAndBecomesReady) {
       run.output,
       std::regex("@@csagent loaded sensor=7\\.11 channel=291 version=1 uptime=[0-9]+\\.[0-9]+\n")))
       << run.output;
-  EXPECT_TRUE(run.Has("@@csagent ipc-notification\n")) << run.output;
+  EXPECT_TRUE(run.Has("@@csagent ipc-notification ms=")) << run.output;
   EXPECT_TRUE(run.Has("@@csagent heartbeat channel=291 version=1 cloud=unreachable\n"));
   EXPECT_FALSE(run.Has("@@bugcheck"));
   EXPECT_TRUE(fs::exists(ready_file()));
@@ -173,7 +173,7 @@ TEST_F(CsagentTest, FixedSensorRejects291AndKeepsTheOlderContent) {
       run.Has("@@csagent rejected sensor=7.11-fixed channel=291 version=2 "
               "reason=criterion-on-unsupplied-field\n"))
       << run.output;
-  EXPECT_TRUE(run.Has("@@csagent ipc-notification\n"));
+  EXPECT_TRUE(run.Has("@@csagent ipc-notification ms="));
   EXPECT_TRUE(run.Has("@@csagent heartbeat channel=291 version=1 cloud=unreachable\n"));
 }
 
@@ -239,9 +239,9 @@ TEST_F(CsagentTest, NewerCloudContentArrivingFirstWinsTheRace) {
   args.insert(args.end(), {"--cloud", cloud.endpoint(), "--ipc-ms=1500"});
   AgentRun run = RunCsagent(args);
   EXPECT_EQ(run.exit_code, kAgentExitOk) << run.output;
-  EXPECT_TRUE(run.Has("@@csagent fetched channel=291 version=3\n")) << run.output;
+  EXPECT_TRUE(run.Has("@@csagent fetched channel=291 version=3 ms=")) << run.output;
   EXPECT_TRUE(run.Has("@@csagent loaded sensor=7.11 channel=291 version=3 uptime="));
-  EXPECT_TRUE(run.Has("@@csagent ipc-notification\n"));
+  EXPECT_TRUE(run.Has("@@csagent ipc-notification ms="));
   EXPECT_TRUE(run.Has("@@csagent heartbeat channel=291 version=3 cloud=ok\n"));
   EXPECT_FALSE(fs::exists(content_dir() / ChannelFileName(2)));  // older version deleted
   std::ifstream in(content_dir() / ChannelFileName(3), std::ios::binary);
@@ -260,7 +260,7 @@ TEST_F(CsagentTest, Channel291FromTheCloudCrashesARunningHost) {
   args.insert(args.end(), {"--cloud", cloud.endpoint()});
   AgentRun run = RunCsagent(args);
   EXPECT_EQ(run.exit_code, kAgentExitBugcheck) << run.output;
-  EXPECT_TRUE(run.Has("@@csagent fetched channel=291 version=2\n")) << run.output;
+  EXPECT_TRUE(run.Has("@@csagent fetched channel=291 version=2 ms=")) << run.output;
   EXPECT_TRUE(run.Has("@@bugcheck code=0x00000050"));
   EXPECT_TRUE(fs::exists(content_dir() / ChannelFileName(2)));  // it will be there next boot
 }
