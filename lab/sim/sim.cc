@@ -16,7 +16,7 @@
 
 #include "lab/common/clock_text.h"
 #include "lab/config/config_loader.h"
-#include "lab/engine/event_queue.h"
+#include "lab/sim/event_heap.h"
 #include "lab/engine/host_state.h"
 
 namespace chaoslab::sim {
@@ -106,6 +106,7 @@ struct GroupPlan {
   int out = 0;  // index into the run's output groups
   config::PhaseTiming timing;
   bool online = true, pinned = false, crashes_on_fault = false;
+  bool watched = false;  // hosts the key escrow or a service depends on (health goes on the agenda)
   double race_p = 0;
   int rank = 0;
   std::vector<const config::StepConfig*> steps;
@@ -146,6 +147,7 @@ struct Ev {
   uint32_t token = 0;
   Kind kind = kWake;
 };
+static_assert(sizeof(Ev) == 12);
 
 struct WaitKey {
   int rank;
@@ -251,6 +253,15 @@ class OrgSim {
     h.token++;
     Continue(h, at);
   }
+  // Settle as the last thing a machine event does: the runbook goes on within this event rather
+  // than through one more agenda entry at the same scenario time (the engine's Continue); only
+  // the order among same-time entries differs, never a time.
+  void SettleNow(Host& h, double at, Outcome o, std::string why = {}) {
+    h.outcome = o;
+    if (o == kFailed) h.last_failure = std::move(why);
+    h.token++;
+    Advance(h, at);
+  }
   void Proceed(Host& h, double at) {
     h.sub++;
     h.token++;
@@ -271,6 +282,15 @@ class OrgSim {
   }
   double FetchDelay(Host& h) { return (0.05 + 0.95 * Unit(&h.rng)) * G(h).timing.content_fetch; }
 
+  // A host's health reaches the agenda only if the key escrow or a service depends on its group;
+  // for the others nothing shared changes, so it is recorded at once (fewer events).
+  void Health(Host& h, bool up, double at) {
+    if (G(h).watched) {
+      Push(at, up ? Ev::kHealthUp : Ev::kHealthDown, h, 0);
+    } else {
+      h.up = up;
+    }
+  }
   void Move(Host& h, HostState to) {
     if (h.state == to || !IsLegalTransition(h.state, to)) return;
     h.state = to;
@@ -288,6 +308,7 @@ class OrgSim {
   void Advance(Host& h, double at);
   int TryAcquire(Host& h, const config::StepConfig& step, double at);  // -1 granted, else Wait
   void Block(Host& h, int why);
+  bool TakesShared(const Host& h, const config::StepConfig& step) const;
   void Wake(double at);
   void ReleaseTechnician(Host& h, double at);
   void ReleaseAll(Host& h, double at);
@@ -316,7 +337,7 @@ class OrgSim {
   const std::vector<std::string>& ring_names_;
 
   std::vector<Host> hosts_;
-  EventQueue<Ev> q_;
+  EventHeap<Ev> q_;
   double now_ = 0;
   double rescue_boot_ = 60;
   bool reverted_ = false, halted_ = false;
@@ -420,7 +441,16 @@ void OrgSim::BootCheck(Host& h, double at) {
 void OrgSim::OnReady(Host& h, double at) {
   h.phase = kRunning;
   h.since_healthy = 0;
-  Push(at, Ev::kHealthUp, h, 0);
+  Health(h, true, at);
+  // Content published while it booted: it hears of it at its next poll.
+  if (G(h).online && SeesFault(h)) {
+    h.exposed = true;
+    if (G(h).crashes_on_fault) {
+      Push(at + FetchDelay(h) + kIpcAfterLoad, Ev::kRunCrash, h, h.mtoken);
+    } else {
+      h.disk_bad = true;
+    }
+  }
   if (h.crashes > 0) {
     if (h.recovered_at < 0) h.recovered_at = at;
     if (h.recovered_by == 0) {
@@ -431,7 +461,7 @@ void OrgSim::OnReady(Host& h, double at) {
     }
     Move(h, HostState::kRecovered);
     if (h.stage == kMachine && h.outcome == kPending) {
-      Settle(h, at, kHealthy);
+      SettleNow(h, at, kHealthy);
     } else if (h.runbook_active && h.stage != kFinished) {
       h.token++;
       Continue(h, at);
@@ -440,15 +470,6 @@ void OrgSim::OnReady(Host& h, double at) {
     }
   } else {
     Move(h, HostState::kHealthy);
-  }
-  // Content published while it booted: it hears of it at its next poll.
-  if (G(h).online && SeesFault(h)) {
-    h.exposed = true;
-    if (G(h).crashes_on_fault) {
-      Push(at + FetchDelay(h) + kIpcAfterLoad, Ev::kRunCrash, h, h.mtoken);
-    } else {
-      h.disk_bad = true;
-    }
   }
 }
 
@@ -463,7 +484,7 @@ void OrgSim::OnCrash(Host& h, double at) {
     h.counted_crash = true;
     if (h.ring < ring_crashed_.size()) ring_crashed_[h.ring]++;
   }
-  if (was_running || h.up) Push(at, Ev::kHealthDown, h, 0);
+  if (was_running || h.up) Health(h, false, at);
   if (h.state == HostState::kRemediating) {
     if (h.stage == kMachine && h.outcome == kPending) {
       const auto& step = *G(h).steps[h.step];
@@ -520,9 +541,9 @@ void OrgSim::OnConsole(Host& h, double at) {
     const auto& step = *G(h).steps[h.step];
     const bool expected = step.kind == StepKind::kBoot && step.into != config::BootTarget::kPxe;
     if (expected && Succeeds(h, StepKind::kBoot)) {
-      Settle(h, at, kOk);
+      SettleNow(h, at, kOk);
     } else {
-      Settle(h, at, kFailed, expected ? "boot failed" : "stopped at a recovery console");
+      SettleNow(h, at, kFailed, expected ? "boot failed" : "stopped at a recovery console");
     }
   }
 }
@@ -553,15 +574,15 @@ void OrgSim::OnCommandDone(Host& h, double at) {
   switch (cmd) {
     case kUnlock:
       h.locked = false;
-      if (in_machine) Settle(h, at, kOk);
+      if (in_machine) SettleNow(h, at, kOk);
       return;
     case kDel:
       if (h.locked || !Succeeds(h, StepKind::kDelete)) {
-        if (in_machine) Settle(h, at, kFailed, "del rc=1");
+        if (in_machine) SettleNow(h, at, kFailed, "del rc=1");
         return;
       }
       h.disk_bad = false;
-      if (in_machine) Settle(h, at, kOk);
+      if (in_machine) SettleNow(h, at, kOk);
       return;
     case kRescueUnlock:
       h.locked = false;
@@ -659,6 +680,20 @@ int OrgSim::TryAcquire(Host& h, const config::StepConfig& step, double at) {
   return -1;
 }
 
+// Whether acquiring `step` takes something other hosts may want (a slot, a technician, a stick):
+// only then does the order among hosts asking at the same time matter, and the host joins the
+// queue. A host that already holds what the step needs, or needs nothing, acquires at once, which
+// the engine's queue would also grant it.
+bool OrgSim::TakesShared(const Host& h, const config::StepConfig& step) const {
+  if (!h.admitted && runbook().parallelism > 0) return true;
+  if (NeedsPerson(step) && !h.holds_tech) return true;
+  if (Needs(step, Resource::kUsbStick) && !h.holds_usb) return true;
+  if (Needs(step, Resource::kRemoteConsole) && !G(h).g->oob_console) return true;
+  if (Needs(step, Resource::kKeyEscrow) && G(h).g->bitlocker && !escrow_up_) return true;
+  if (Needs(step, Resource::kPxeServer) && !setup().pxe) return true;
+  return false;
+}
+
 void OrgSim::Block(Host& h, int why) {
   const WaitKey key{G(h).rank, h.queued_at, Index(h)};
   const int s = G(h).site;
@@ -704,10 +739,20 @@ void OrgSim::Wake(double at) {
       consider(tech_q_[s], tech_busy_[s] < site.technicians && OnShift(site, at));
       consider(usb_q_[s], usb_used_[s] < site.usb_sticks);
     }
-    if (!best) return;
+    if (!best) break;
     const uint32_t i = best->begin()->host;
     best->erase(best->begin());
     Advance(hosts_[i], at);
+  }
+  // Hosts waiting for a site that is off shift are woken when its next shift starts.
+  for (size_t s = 0; s < sites; ++s) {
+    const auto& site = setup().sites[s];
+    if (tech_q_[s].empty() || OnShift(site, at)) continue;
+    const double next = NextShiftStart(site, at);
+    if (next < kInf && shift_wake_at_[s] != next) {
+      shift_wake_at_[s] = next;
+      q_.Push(next, Ev{static_cast<uint32_t>(s), 0, Ev::kShift});
+    }
   }
 }
 
@@ -775,6 +820,7 @@ void OrgSim::Advance(Host& h, double at) {
       h.waiting = true;
       h.waiting_for = kTurn;
       h.wait_since = h.queued_at = at;
+      if (!TakesShared(h, step)) continue;  // nothing to queue for: acquire now
       Block(h, kTurn);
       RequestWake(at);
       return;
@@ -1317,6 +1363,9 @@ Result<std::vector<GroupPlan>> PlanGroups(const config::ScenarioConfig& sc, cons
     }
     auto rank = ranks.find(g.name);
     if (rank != ranks.end()) p.rank = rank->second;
+    p.watched = !setup.key_escrow.hosted_on.empty() && setup.key_escrow.hosted_on == g.name;
+    for (const auto& svc : setup.services)
+      for (const auto& need : svc.needs) p.watched |= need.group == g.name;
     for (const auto& step : runbook.steps)
       if (config::ConditionsMatch(step.when, g)) p.steps.push_back(&step);
     p.out = static_cast<int>(world->out_groups.size());
@@ -1581,7 +1630,7 @@ std::vector<double> HealthyShareAt(const RunResult& run, const std::vector<doubl
 }
 
 double SyntheticEventRate(uint64_t events, int live) {
-  EventQueue<Ev> q;
+  EventHeap<Ev> q;
   uint64_t state = 291;
   for (int i = 0; i < live; ++i)
     q.Push(Unit(&state) * 3600.0, Ev{static_cast<uint32_t>(i), 0, Ev::kReady});
