@@ -77,7 +77,7 @@ Result<RunResult> RunSimOnce(const config::ScenarioConfig& sc, const std::string
   so.host_rows_limit = options.host_rows;
   so.progress = progress;
   if (progress) progress("sim: calibration " + cal.file + " (" + cal.generated_at + ")");
-  ASSIGN_OR_RETURN(RunResult result, sim::RunSim(so));
+  ASSIGN_OR_RETURN(RunResult result, sim::RunSim(so, options.stats));
   if (journal) {
     nlohmann::json cfg = {{"backend", "sim"},
                           {"calibration", cal.file},
@@ -109,6 +109,8 @@ int SimRunCommand(const LabPaths& paths, const RunRequest& request, config::Scen
   options.calibration = request.calibration;
   options.threads = request.sim_threads;
   if (request.host_rows > 0) options.host_rows = request.host_rows;
+  sim::SimStats stats;
+  options.stats = &stats;
   Result<RunResult> result =
       RunSimOnce(sc, NewSimRunId(), "", 0, journal->get(), options, progress);
   if (!result.ok()) {
@@ -118,6 +120,15 @@ int SimRunCommand(const LabPaths& paths, const RunRequest& request, config::Scen
                                          c == ErrorCode::kNotFound
                                      ? 2
                                      : 1);
+  }
+  if (!request.stats_json.empty()) {
+    nlohmann::json j = {{"sim_wall_s", stats.wall_s},
+                        {"sim_events", stats.events},
+                        {"sim_events_per_s", stats.events / std::max(stats.wall_s, 1e-9)},
+                        {"sim_hosts", stats.hosts},
+                        {"sim_organisations", stats.organisations},
+                        {"sim_result_rows", result->hosts.size()}};
+    std::ofstream(request.stats_json) << j.dump(2) << "\n";
   }
   if (request.json) {
     out << ToJson(*result).dump(2) << "\n";

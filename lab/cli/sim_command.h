@@ -14,14 +14,16 @@
 #include "lab/config/config.h"
 #include "lab/journal/journal.h"
 #include "lab/report/results.h"
+#include "lab/sim/sim.h"
 
 namespace chaoslab {
 
 // Simulator settings from the command line.
 struct SimCliOptions {
-  std::string calibration;    // calibration file; empty: the scenario's or the default
-  int threads = 0;            // 0: one per hardware thread
-  int64_t host_rows = 20000;  // up to this many hosts, one result row per host
+  std::string calibration;         // calibration file; empty: the scenario's or the default
+  int threads = 0;                 // 0: one per hardware thread
+  int64_t host_rows = 20000;       // up to this many hosts, one result row per host
+  sim::SimStats* stats = nullptr;  // optional: events, hosts, wall
 };
 
 // One simulated run of `sc` (its mix if it has one), journaled like a VM run.
