@@ -16,8 +16,8 @@
 
 #include "lab/common/clock_text.h"
 #include "lab/config/config_loader.h"
-#include "lab/sim/event_heap.h"
 #include "lab/engine/host_state.h"
+#include "lab/sim/event_heap.h"
 
 namespace chaoslab::sim {
 namespace {

@@ -58,7 +58,7 @@ std::vector<double> HealthyShareAt(const RunResult& run, const std::vector<doubl
 
 // A synthetic event mix on the simulator's event heap (for `make bench`): `events` pops of a heap
 // holding about `live` entries, each pop scheduling a successor at a random later time. Returns
-// events per second on the calling thread.
+// events per second of CPU time on the calling thread.
 double SyntheticEventRate(uint64_t events, int live);
 
 }  // namespace chaoslab::sim

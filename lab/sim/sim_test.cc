@@ -63,7 +63,7 @@ std::string Stable(RunResult r) {
 }
 
 Result<RunResult> Simulate(const config::ScenarioConfig& sc, const std::string& cal_path,
-                      int threads = 1, int64_t host_rows = 20000, const Mix* mix = nullptr) {
+                           int threads = 1, int64_t host_rows = 20000, const Mix* mix = nullptr) {
   ASSIGN_OR_RETURN(Calibration cal, LoadCalibration(cal_path, sc.image));
   SimOptions o;
   o.scenario = &sc;
@@ -216,8 +216,7 @@ TEST(CalibrationTest, ImpossibleFiguresNameFileLineColumn) {
                       << "\"\nrace:\n  wired: {boots: 2, wins: 3}\n";
   auto cal = LoadCalibration(path, sc.image);
   ASSERT_FALSE(cal.ok());
-  EXPECT_NE(cal.status().message().find(path + ":4:"), std::string::npos)
-      << cal.status().message();
+  EXPECT_NE(cal.status().message().find(path + ":4:"), std::string::npos) << cal.status().message();
   EXPECT_NE(cal.status().message().find("3 wins out of 2 boots is impossible"), std::string::npos);
 
   std::ofstream(path) << "image: winsim\nimage_hash: \"" << *RecipeHash(sc.image)
@@ -225,18 +224,18 @@ TEST(CalibrationTest, ImpossibleFiguresNameFileLineColumn) {
                          "figures:\n  crash_cycle_wall_s: {mean: 1.2, sd: -1, samples: 3}\n";
   cal = LoadCalibration(path, sc.image);
   ASSERT_FALSE(cal.ok());
-  EXPECT_NE(cal.status().message().find(path + ":6:"), std::string::npos)
-      << cal.status().message();
+  EXPECT_NE(cal.status().message().find(path + ":6:"), std::string::npos) << cal.status().message();
 }
 
 TEST(MixTest, SharesThatDoNotSumToOneAreAnErrorAtTheList) {
   auto sc = Scenario("global-2024");
   const std::string path = TempDir() + "/mix.yaml";
   std::ofstream(path) << "name: m\nhosts: 1000\narchetypes:\n"
-                         "  - {name: a, setup: " << Source()
+                         "  - {name: a, setup: "
+                      << Source()
                       << "/playbooks/setups/small-office.yaml, share: 0.5, size: 50}\n"
-                         "  - {name: b, setup: " << Source()
-                      << "/playbooks/setups/small-office.yaml, share: 0.4, size: 50}\n";
+                         "  - {name: b, setup: "
+                      << Source() << "/playbooks/setups/small-office.yaml, share: 0.4, size: 50}\n";
   sc.runbook = *config::LoadRunbook(Source() + "/playbooks/runbooks/reboot-15.yaml");
   auto mix = LoadMix(path, sc);
   ASSERT_FALSE(mix.ok());
