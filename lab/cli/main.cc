@@ -9,6 +9,7 @@
 #include "agents/sensor/channel_tool.h"
 #include "lab/cli/lab_paths.h"
 #include "lab/cli/run_command.h"
+#include "lab/cli/sim_command.h"
 #include "lab/config/config_loader.h"
 #include "lab/journal/journal.h"
 #include "lab/report/compare.h"
@@ -66,6 +67,12 @@ int main(int argc, char** argv) {
                    "guests booting at once (lab capacity; default: the machine's cores, 0: all)")
       ->check(CLI::Range(0, 100000));
   run_cmd->add_option("--html", run.html, "also write a self-contained HTML report");
+  // The simulator (lab/sim): modelled hosts calibrated on real guests, millions of them.
+  run_cmd->add_option("--backend", run.backend, "qemu (real guests) or sim (the simulator)");
+  run_cmd->add_option("--calibration", run.calibration, "sim: calibration file");
+  run_cmd->add_option("--threads", run.sim_threads, "sim: worker threads (default: all cores)");
+  run_cmd->add_option("--host-rows", run.host_rows,
+                      "sim: one result row per host up to this many hosts (default 20000)");
 
   CompareRequest cmp;
   auto* compare_cmd = app.add_subcommand(
@@ -87,6 +94,18 @@ int main(int argc, char** argv) {
   compare_cmd->add_option("--csv", cmp.csv, "also write the table as CSV");
   compare_cmd->add_option("--html", cmp.html, "also write a self-contained HTML report");
   compare_cmd->add_flag("--quiet,-q", cmp.quiet, "no progress lines");
+  compare_cmd->add_option("--backend", cmp.backend, "qemu (real guests) or sim (the simulator)");
+  compare_cmd->add_option("--calibration", cmp.calibration, "sim: calibration file");
+
+  CalibrateRequest cal;
+  auto* calibrate_cmd = app.add_subcommand(
+      "calibrate", "measure real guests (the reboot race) and write the simulator's calibration");
+  calibrate_cmd->add_option("--samples", cal.samples, "VM runs of the race scenario")
+      ->check(CLI::Range(1, 100));
+  calibrate_cmd->add_option("--out", cal.out, "calibration file to write");
+  calibrate_cmd->add_option("--scenario", cal.scenario,
+                            "scenario to measure (default reboot-race)");
+  calibrate_cmd->add_flag("--quiet,-q", cal.quiet, "no progress lines");
 
   auto* runs_cmd = app.add_subcommand("runs", "list the runs in the journal");
   std::string report_id;
@@ -123,6 +142,7 @@ int main(int argc, char** argv) {
 
   if (*run_cmd) return RunCommand(paths, run, &g_cancel, std::cout, std::cerr);
   if (*compare_cmd) return CompareCommand(paths, cmp, &g_cancel, std::cout, std::cerr);
+  if (*calibrate_cmd) return CalibrateCommand(paths, cal, &g_cancel, std::cout, std::cerr);
 
   if (*validate_cmd) {
     int bad = 0;

@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "agents/sensor/channel_file.h"
+#include "lab/cli/sim_command.h"
 #include "lab/common/subprocess.h"
 #include "lab/config/config_loader.h"
 #include "lab/content_server/content_server.h"
@@ -563,6 +564,12 @@ int RunCommand(const LabPaths& paths, const RunRequest& request, const std::atom
   config::ScenarioConfig sc = std::move(*loaded);
   if (request.seed) sc.seed = *request.seed;
   if (request.max_wall_s) sc.stop.max_wall = *request.max_wall_s;
+  if (request.backend == "sim" ||
+      (request.backend.empty() && sc.backend == config::BackendKind::kSim)) {
+    return SimRunCommand(paths, request, std::move(sc), out, err);
+  }
+  if (!sc.mix_file.empty())
+    return fail(Status::InvalidArgument("a scenario with a mix runs only with --backend sim"), 2);
   Result<GuestImage> image = FindBuiltImage(paths, sc.image);
   if (!image.ok()) return fail(image.status(), 2);
   if (Status s = Preflight(paths, sc); !s.ok()) return fail(s, 2);
@@ -612,12 +619,17 @@ int CompareCommand(const LabPaths& paths, const CompareRequest& request,
       if (!sc.ok()) return fail(sc.status(), 2);
       if (request.max_wall_s) sc->stop.max_wall = *request.max_wall_s;
       if (request.seed) sc->seed = *request.seed;
-      if (Status s = Preflight(paths, *sc); !s.ok()) return fail(s, 2);
+      if (request.backend == "sim") sc->backend = config::BackendKind::kSim;
+      if (sc->backend != config::BackendKind::kSim) {
+        if (Status s = Preflight(paths, *sc); !s.ok()) return fail(s, 2);
+      }
       cells.push_back(std::move(*sc));
     }
   }
   const int repeat = request.repeat > 0 ? request.repeat : cells.front().repetitions;
-  Result<GuestImage> image = FindBuiltImage(paths, cells.front().image);
+  const bool sim = cells.front().backend == config::BackendKind::kSim;
+  Result<GuestImage> image =
+      sim ? Result<GuestImage>(GuestImage{}) : FindBuiltImage(paths, cells.front().image);
   if (!image.ok()) return fail(image.status(), 2);
   Result<std::unique_ptr<Journal>> journal = Journal::Open(paths.journal);
   if (!journal.ok()) return fail(journal.status(), 2);
@@ -641,7 +653,11 @@ int CompareCommand(const LabPaths& paths, const CompareRequest& request,
     for (auto& sc : cells) {
       config::ScenarioConfig cell = sc;
       cell.seed = sc.seed + static_cast<uint64_t>(rep);
-      Result<RunResult> r = one.Go(cell, NewRunId(), comparison.id, rep);
+      SimCliOptions sim_options;
+      sim_options.calibration = request.calibration;
+      Result<RunResult> r = sim ? RunSimOnce(cell, NewRunId(), comparison.id, rep, journal->get(),
+                                             sim_options, one.progress)
+                                : one.Go(cell, NewRunId(), comparison.id, rep);
       if (!r.ok()) return fail(r.status(), SetupErrorCode(r.status()));
       if (!request.quiet) {
         err << fmt::format(

@@ -28,6 +28,12 @@ struct RunRequest {
   int max_vms = 0;         // > 0: scale a bigger setup down to about this many VMs
   int max_booting = -1;    // guests booting at once (lab capacity); -1: the machine's cores, 0: all
   std::string html;        // write the HTML report here too
+  // --backend sim (lab/sim): the simulator instead of VMs; its calibration file, threads and
+  // the fleet size up to which results have one row per host.
+  std::string backend;
+  std::string calibration;
+  int sim_threads = 0;
+  int64_t host_rows = 0;
 };
 
 // Exit codes: 0 finished, 1 the run failed, 2 bad input (nothing started), 130 interrupted.
@@ -50,6 +56,8 @@ struct CompareRequest {
   std::optional<double> max_wall_s;  // per run
   int max_vms = 0;
   int max_booting = -1;  // as in RunRequest
+  std::string backend;  // "sim": every cell on the simulator (lab/sim)
+  std::string calibration;
 };
 int CompareCommand(const LabPaths& paths, const CompareRequest& request,
                    const std::atomic<bool>* cancel, std::ostream& out, std::ostream& err);

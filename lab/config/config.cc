@@ -84,7 +84,7 @@ const NameTable<Resource>& ResourceTable() {
 }
 
 const NameTable<BackendKind>& BackendKindTable() {
-  static const auto* table = new NameTable<BackendKind>{{BackendKind::kQemu, "qemu"}};
+  static const auto* table = new NameTable<BackendKind>{{BackendKind::kQemu, "qemu"}, {BackendKind::kSim, "sim"}};
   return *table;
 }
 

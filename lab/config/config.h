@@ -55,7 +55,8 @@ enum class BootTarget { kSafeMode, kWinRE, kUsb, kPxe };
 // The loader adds the needs a step cannot do without when the runbook does not write them:
 // usb-stick for `boot: usb`, pxe-server for `boot: pxe`, key-escrow for `unlock-bitlocker`.
 enum class Resource { kTechnician, kRemoteConsole, kUsbStick, kKeyEscrow, kPxeServer };
-enum class BackendKind { kQemu };
+// qemu: real guests (lab/vm); sim: modelled hosts (lab/sim), calibrated on real guests.
+enum class BackendKind { kQemu, kSim };
 
 // The spelling of each enum value in YAML ("domain-controller", "channel-291", "after-revert"...).
 std::string_view RoleName(Role r);
@@ -325,6 +326,13 @@ struct ScenarioConfig {
   RolloutConfig rollout;
   RunbookConfig runbook;
   BackendKind backend = BackendKind::kQemu;
+  // Simulator only (lab/sim). `mix`: a world of organisations (playbooks/mixes/*.yaml) instead of
+  // one setup; then `setup` may be left out. `calibration`: the calibration file the simulator
+  // reads (default: playbooks/calibration/<image>.yaml). Both absolute once loaded; empty = unset.
+  std::string mix_file;
+  SourceLocation mix_where;
+  std::string calibration_file;
+  SourceLocation calibration_where;
   int repetitions = 1;
   // Overrides the image's race_window_ms for this scenario (a harder or easier boot race).
   std::optional<int> race_window_ms;

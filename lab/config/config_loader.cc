@@ -1489,7 +1489,8 @@ Result<ScenarioConfig> ReadScenarioFile(const std::string& as_written, const std
   ASSIGN_OR_RETURN(Fields fields,
                    Fields::Open(file, root, "a scenario",
                                 {"name", "description", "setup", "fault", "rollout", "runbook",
-                                 "backend", "repetitions", "seed", "stop", "race_window_ms"}));
+                                 "backend", "repetitions", "seed", "stop", "race_window_ms",
+                                 "mix", "calibration"}));
   ScenarioConfig scenario;
   scenario.file = AbsolutePath(path);
   scenario.where = fields.where();
@@ -1546,6 +1547,43 @@ Result<ScenarioConfig> ReadScenarioFile(const std::string& as_written, const std
   }
 
   // The files it names, each resolved against this file's folder.
+  if (fields.Has("calibration")) {
+    ASSIGN_OR_RETURN(std::string cal, ReadName(file, fields.Get("calibration"), "calibration"));
+    scenario.calibration_file = AbsolutePath(file.Resolve(cal));
+    scenario.calibration_where = file.At(fields.Get("calibration"));
+  }
+  if (fields.Has("mix")) {
+    // A world of organisations for the simulator (lab/sim reads the mix file); each archetype
+    // names its own setup and runbook, so the scenario needs neither.
+    ASSIGN_OR_RETURN(std::string mix, ReadName(file, fields.Get("mix"), "mix"));
+    scenario.mix_file = AbsolutePath(file.Resolve(mix));
+    scenario.mix_where = file.At(fields.Get("mix"));
+    if (!fs::exists(scenario.mix_file)) {
+      return file.Error(fields.Get("mix"), "mix file '" + mix + "' (resolved to " +
+                                               scenario.mix_file + ") does not exist");
+    }
+    if (fields.Has("setup")) {
+      return file.Error(fields.Get("setup"),
+                        "a scenario with a mix names no setup (each archetype "
+                        "of the mix names its own)");
+    }
+    if (scenario.backend != BackendKind::kSim) {
+      return file.Error(fields.Get("mix"), "a mix runs only on the simulator; add `backend: sim`");
+    }
+    scenario.setup.name = "mix";
+    scenario.setup.image = "winsim";
+    scenario.setup.where = scenario.mix_where;
+    scenario.setup.image_where = scenario.mix_where;
+    if (fields.Has("runbook")) {
+      ASSIGN_OR_RETURN(std::string runbook_path, ReadName(file, fields.Get("runbook"), "runbook"));
+      const SourceLocation runbook_at = file.At(fields.Get("runbook"));
+      ASSIGN_OR_RETURN(scenario.runbook,
+                       ReadRunbookFile(runbook_path, file.Resolve(runbook_path), &runbook_at));
+    }
+    ASSIGN_OR_RETURN(scenario.image,
+                     ReadImageFile(images_root, scenario.setup.image, &scenario.setup.image_where));
+    return scenario;
+  }
   ASSIGN_OR_RETURN(YAML::Node setup_node, fields.Require("setup"));
   ASSIGN_OR_RETURN(std::string setup_path, ReadName(file, setup_node, "setup"));
   const SourceLocation setup_at = file.At(setup_node);

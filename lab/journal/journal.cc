@@ -18,12 +18,13 @@ namespace {
 // Version 1: schema_version, runs, hosts, events.
 // Version 3: hosts.ring and hosts.network (added in place, like version 2's columns).
 // Version 4: hosts.race_fetch_ms (comma-separated) and runs.method (how the run measured).
+// Version 5: hosts.weight (a simulator row standing for many hosts; 1 elsewhere).
 // Version 2 (issue 4): runs gain setup, release_s, comparison_id, repetition; hosts gain the
 // runbook figures; new tables comparisons and services. Older files are migrated when opened:
 // kSchema creates any missing table in its version-1 shape and kAddedColumns then adds every
 // column a table lacks, so new and migrated files end up alike. Bump, and add to kAddedColumns,
 // when a table changes.
-constexpr int kSchemaVersion = 4;
+constexpr int kSchemaVersion = 5;
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
@@ -89,11 +90,16 @@ constexpr AddedColumn kAddedColumns[] = {
     {"hosts", "network", "TEXT NOT NULL DEFAULT ''"},
     {"hosts", "race_fetch_ms", "TEXT NOT NULL DEFAULT ''"},
     {"runs", "method", "TEXT NOT NULL DEFAULT ''"},
+    // Version 5 (issue 7): a simulator row may stand for many hosts.
+    {"hosts", "weight", "INTEGER NOT NULL DEFAULT 1"},
 };
 
 // Indexes over added columns, created once the columns exist.
 constexpr const char* kAfterColumns = R"sql(
 CREATE INDEX IF NOT EXISTS runs_by_comparison ON runs (comparison_id);
+-- SaveHost numbers a new host MAX(ord) + 1: without this index that scans the run's hosts on every
+-- insert (quadratic; a simulated run writes ~10,000 rows).
+CREATE INDEX IF NOT EXISTS hosts_by_ord ON hosts (run_id, ord);
 )sql";
 
 std::string JoinInts(const std::vector<int>& values) {
@@ -143,7 +149,8 @@ constexpr const char* kHostColumns[] = {
     "recovered",    "reboots",     "first_crash_s", "time_to_recover_s", "stop_code",
     "site",         "role",        "bitlocker",     "recovered_at_s",    "recovered_by",
     "technician_s", "waited_s",    "waited_for",    "keys_fetched",      "data_lost",
-    "data_lost_s",  "failed_why",  "ring",          "network",           "race_fetch_ms"};
+    "data_lost_s",  "failed_why",  "ring",          "network",           "race_fetch_ms",
+    "weight"};
 
 std::string HostUpsertSql() {
   std::string columns, values, updates;
@@ -328,6 +335,7 @@ class SqliteJournal : public Journal {
     s.Bind(25, h.ring);
     s.Bind(26, h.network);
     s.Bind(27, JoinInts(h.race_fetch_ms));
+    s.Bind(28, static_cast<long long>(h.weight));
     return Step(s, "save host '" + h.id + "' of run '" + run_id + "'").status();
   }
 
@@ -576,6 +584,7 @@ class SqliteJournal : public Journal {
       h.ring = hosts.Text(23);
       h.network = hosts.Text(24);
       h.race_fetch_ms = SplitInts(hosts.Text(25));
+      h.weight = std::max(1LL, static_cast<long long>(hosts.Int(26)));
       run.hosts.push_back(std::move(h));
     }
 

@@ -575,7 +575,7 @@ TEST_F(JournalTest, Version1FileIsMigratedAndStillLoads) {
 
   auto journal = OpenJournal();
   ASSERT_TRUE(journal);
-  EXPECT_EQ(SchemaVersion(path_), 4);
+  EXPECT_EQ(SchemaVersion(path_), 5);
   auto old = journal->LoadRun("r-old");
   ASSERT_TRUE(old.ok()) << old.status().ToString();
   EXPECT_EQ(old->status, "finished");
@@ -606,7 +606,7 @@ TEST_F(JournalTest, Version1FileIsMigratedAndStillLoads) {
 
   journal = OpenJournal();  // opening a migrated file again changes nothing
   ASSERT_TRUE(journal);
-  EXPECT_EQ(SchemaVersion(path_), 4);
+  EXPECT_EQ(SchemaVersion(path_), 5);
   auto loaded = journal->LoadRun("r-new");
   ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
   EXPECT_EQ(loaded->hosts[0].recovered_at_s, 1875);

@@ -83,16 +83,31 @@ nlohmann::json ChartData(const std::vector<RunResult>& runs, const std::string& 
       if (!cell.run_ids.empty() && !CountsAsRepetition(run)) continue;
       nlohmann::json outages = nlohmann::json::array();
       nlohmann::json ttr = nlohmann::json::array();
+      // A simulated run's rows stand for many hosts (HostResult::weight): outages carry the
+      // weight, and the time-to-recover dots are a sample in proportion to it (~2,000 at most).
+      long long recovered = 0, hosts = 0;
+      for (const HostResult& host : run.hosts) {
+        hosts += host.weight;
+        if (host.recovered && host.time_to_recover_s) recovered += host.weight;
+      }
+      const long long per_dot = std::max(1LL, recovered / 2000);
       for (const HostResult& host : run.hosts) {
         if (std::optional<Outage> o = HostOutage(host)) {
-          outages.push_back({o->from_s, OptionalJson(o->until_s)});
+          if (host.weight == 1) {
+            outages.push_back({o->from_s, OptionalJson(o->until_s)});
+          } else {
+            outages.push_back({o->from_s, OptionalJson(o->until_s), host.weight});
+          }
         }
-        if (host.recovered && host.time_to_recover_s) ttr.push_back(*host.time_to_recover_s);
+        if (host.recovered && host.time_to_recover_s) {
+          for (long long i = 0; i < (host.weight + per_dot - 1) / per_dot; ++i)
+            ttr.push_back(*host.time_to_recover_s);
+        }
       }
       cell_runs.push_back({{"run_id", run.run_id},
                            {"repetition", run.repetition},
                            {"status", run.status},
-                           {"hosts", run.hosts.size()},
+                           {"hosts", hosts},
                            {"end_s", std::max(0.0, run.scenario_end_s - run.release_s)},
                            {"outages", std::move(outages)},
                            {"ttr", std::move(ttr)}});
@@ -215,8 +230,9 @@ constexpr const char* kScript = R"js(
   function runSteps(run) {
     const n = run.hosts, events = [];
     for (const o of run.outages) {
-      events.push([Math.max(0, o[0]), -1]);
-      if (o[1] !== null) events.push([Math.max(0, o[1]), 1]);
+      const w = o.length > 2 ? o[2] : 1;  // hosts the row stands for (simulator)
+      events.push([Math.max(0, o[0]), -w]);
+      if (o[1] !== null) events.push([Math.max(0, o[1]), w]);
     }
     events.sort((a, b) => a[0] - b[0]);
     let up = n, i = 0;

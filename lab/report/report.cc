@@ -132,6 +132,7 @@ nlohmann::json HostJson(const HostResult& h) {
     return text.empty() ? nlohmann::json(nullptr) : nlohmann::json(text);
   };
   return {{"id", h.id},
+          {"weight", h.weight},
           {"group", h.group},
           {"site", text_or_null(h.site)},
           {"role", text_or_null(h.role)},
@@ -307,9 +308,26 @@ void PrintTable(const RunResult& run, std::ostream& out) {
   column(any_by, "by", false);
   column(true, "stop code", false);
   column(true, "notes", false);
+  // A simulated run may fold hosts into weighted rows: then the heaviest rows only, with how many
+  // hosts each stands for (`--json` lists every row).
+  bool weighted = false;
+  for (const HostResult& h : run.hosts) weighted |= h.weight != 1;
+  std::vector<const HostResult*> shown;
+  for (const HostResult& h : run.hosts) shown.push_back(&h);
+  constexpr size_t kWeightedRows = 30;
+  if (weighted) {
+    header.insert(header.begin() + 2, "hosts");
+    right.insert(right.begin() + 2, true);
+    std::stable_sort(shown.begin(), shown.end(), [](const HostResult* a, const HostResult* b) {
+      return a->weight > b->weight;
+    });
+    if (shown.size() > kWeightedRows) shown.resize(kWeightedRows);
+  }
   TextTable hosts(header, right);
-  for (const HostResult& h : run.hosts) {
+  for (const HostResult* shown_host : shown) {
+    const HostResult& h = *shown_host;
     std::vector<std::string> row = {h.id, h.group};
+    if (weighted) row.push_back(std::to_string(h.weight));
     if (any_site) row.push_back(h.site.empty() ? kNone : h.site);
     if (any_role) row.push_back(h.role.empty() ? kNone : h.role);
     row.insert(row.end(), {h.final_state, std::to_string(h.crashes),
@@ -322,6 +340,12 @@ void PrintTable(const RunResult& run, std::ostream& out) {
     hosts.AddRow(std::move(row));
   }
   hosts.Print(out);
+  if (weighted && run.hosts.size() > shown.size()) {
+    out << fmt::format(
+        "  ... {} more rows (each stands for hosts with the same figures; --json "
+        "lists them all)\n",
+        run.hosts.size() - shown.size());
+  }
 }
 
 nlohmann::json ToJson(const RunResult& run) {

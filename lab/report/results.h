@@ -8,6 +8,10 @@
 namespace chaoslab {
 
 struct HostResult {
+  // Hosts this row stands for: 1 for every host of a VM run; the simulator (lab/sim) folds hosts
+  // with the same figures into one row (times are then the row's means) once a fleet is too big
+  // for a row per host. Counts, sums and percentiles weigh each row by it.
+  long long weight = 1;
   std::string id;
   std::string group;
   std::string final_state;  // host lifecycle state name at the end of the run

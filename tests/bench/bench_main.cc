@@ -28,6 +28,7 @@
 #include "tests/bench/bench_util.h"
 #include "tests/bench/boot_bench.h"
 #include "tests/bench/journal_bench.h"
+#include "tests/bench/sim_bench.h"
 
 namespace {
 
@@ -68,7 +69,7 @@ chaoslab::Result<json> FleetSection(const std::string& source_dir, const fs::pat
 void OnSignal(int) { chaoslab::bench::RequestStop(); }
 
 constexpr const char* kUsage =
-    "usage: chaoslab-bench [--out FILE] [--only fleet,boot,journal] [--boots N] [--cycles N] "
+    "usage: chaoslab-bench [--out FILE] [--only fleet,boot,journal,sim] [--boots N] [--cycles N] "
     "[--kernels custom,debian]\n";
 
 std::vector<std::string> SplitComma(const std::string& text) {
@@ -95,7 +96,7 @@ bool ParseCount(const std::string& text, int* value) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const std::set<std::string> kSections = {"fleet", "boot", "journal"};
+  const std::set<std::string> kSections = {"fleet", "boot", "journal", "sim"};
   std::string out_path = "build/bench/results.json";
   std::set<std::string> only;
   chaoslab::bench::BootBenchOptions boot;
@@ -108,7 +109,7 @@ int main(int argc, char** argv) {
       for (const std::string& s : SplitComma(argv[++i])) {
         if (!kSections.count(s)) {
           std::cerr << "chaoslab-bench: --only: unknown section '" << s
-                    << "' (sections: fleet, boot, journal)\n";
+                    << "' (sections: fleet, boot, journal, sim)\n";
           return 2;
         }
         only.insert(s);
@@ -200,6 +201,16 @@ int main(int argc, char** argv) {
       results.update(*journal);
     } else {
       std::cerr << "bench: journal: " << journal.status().ToString() << "\n";
+      failed = true;
+    }
+  }
+  if (wanted("sim") && !chaoslab::bench::StopRequested()) {
+    std::cerr << "bench: sim (global-2024, 8.5 million hosts, and the scaling table)...\n";
+    auto sim = chaoslab::bench::SimSection(source_dir, BinDir(), work.string());
+    if (sim.ok()) {
+      results.update(*sim);
+    } else {
+      std::cerr << "bench: sim: " << sim.status().ToString() << "\n";
       failed = true;
     }
   }

@@ -1,0 +1,221 @@
+#include "lab/sim/calibration.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "lab/sim/yaml_util.h"
+
+namespace chaoslab::sim {
+namespace {
+
+namespace fs = std::filesystem;
+
+uint64_t Fnv1a(uint64_t h, std::string_view bytes) {
+  for (unsigned char c : bytes) {
+    h ^= c;
+    h *= 0x100000001b3ULL;
+  }
+  return h;
+}
+
+Result<Calibration> Parse(const std::string& path, const config::ImageConfig& image) {
+  ASSIGN_OR_RETURN(YAML::Node root, ParseYamlFile(path, "calibration"));
+  SimYaml y(path);
+  RETURN_IF_ERROR(y.CheckKeys(
+      root, "a calibration",
+      {"image", "image_hash", "generated_at", "generated_by", "race", "figures", "steps"}));
+  Calibration cal;
+  cal.file = path;
+  ASSIGN_OR_RETURN(YAML::Node img, y.Require(root, "image", "a calibration"));
+  ASSIGN_OR_RETURN(cal.image, y.String(img, "image"));
+  ASSIGN_OR_RETURN(YAML::Node hash, y.Require(root, "image_hash", "a calibration"));
+  ASSIGN_OR_RETURN(cal.image_hash, y.String(hash, "image_hash"));
+  if (root["generated_at"]) {
+    ASSIGN_OR_RETURN(cal.generated_at, y.String(root["generated_at"], "generated_at"));
+  }
+  if (root["generated_by"]) {
+    ASSIGN_OR_RETURN(cal.generated_by, y.String(root["generated_by"], "generated_by"));
+  }
+  if (cal.image != image.name) {
+    return y.Error(img, "calibration is for image '" + cal.image + "', the scenario runs '" +
+                            image.name + "'; run `chaoslab calibrate --image " + image.name + "`");
+  }
+  ASSIGN_OR_RETURN(std::string now_hash, RecipeHash(image));
+  if (cal.image_hash != now_hash) {
+    return Status::FailedPrecondition(fmt::format(
+        "{}: stale calibration: made for image {} with recipe hash {} (at {}), the recipe in {} "
+        "now hashes to {}; run `chaoslab calibrate` to measure the current image",
+        y.At(hash).ToString(), cal.image, cal.image_hash, cal.generated_at, image.recipe_dir,
+        now_hash));
+  }
+  ASSIGN_OR_RETURN(YAML::Node race, y.Require(root, "race", "a calibration"));
+  RETURN_IF_ERROR(y.CheckKeys(race, "race (per network profile)", {"wired", "wifi", "vpn"}));
+  for (const auto& entry : race) {
+    const std::string net = entry.first.Scalar();
+    const YAML::Node& n = entry.second;
+    const std::string what = "race " + net;
+    RETURN_IF_ERROR(y.CheckKeys(n, what, {"hosts", "boots", "wins", "recovered_after", "never"}));
+    RaceFigures r;
+    r.where = y.At(n);
+    ASSIGN_OR_RETURN(YAML::Node boots, y.Require(n, "boots", what));
+    ASSIGN_OR_RETURN(r.boots, y.Integer(boots, what + " boots", 1));
+    ASSIGN_OR_RETURN(YAML::Node wins, y.Require(n, "wins", what));
+    ASSIGN_OR_RETURN(r.wins, y.Integer(wins, what + " wins", 0));
+    if (r.wins > r.boots) {
+      return y.Error(wins, fmt::format("{}: {} wins out of {} boots is impossible (wins <= boots)",
+                                       what, r.wins, r.boots));
+    }
+    if (n["hosts"]) {
+      ASSIGN_OR_RETURN(r.hosts, y.Integer(n["hosts"], what + " hosts", 0));
+    }
+    if (n["never"]) {
+      ASSIGN_OR_RETURN(r.never, y.Integer(n["never"], what + " never", 0));
+    }
+    if (n["recovered_after"]) {
+      const YAML::Node& list = n["recovered_after"];
+      if (!list.IsSequence()) return y.Error(list, what + " recovered_after: expected a list");
+      int64_t sum = 0;
+      for (size_t i = 0; i < list.size(); ++i) {
+        ASSIGN_OR_RETURN(int64_t k, y.Integer(list[i], what + " recovered_after", 0));
+        r.recovered_after.push_back(k);
+        sum += k;
+      }
+      if (r.hosts > 0 && sum + r.never != r.hosts) {
+        return y.Error(list, fmt::format("{}: {} recovered + {} never != {} hosts", what, sum,
+                                         r.never, r.hosts));
+      }
+    }
+    cal.race[*config::ParseNetwork(net)] = std::move(r);
+  }
+  if (root["figures"]) {
+    const YAML::Node& figs = root["figures"];
+    if (!figs.IsMap()) return y.Error(figs, "figures: expected a map");
+    for (const auto& entry : figs) {
+      const std::string name = entry.first.Scalar();
+      RETURN_IF_ERROR(y.CheckKeys(entry.second, "figure " + name, {"mean", "sd", "samples"}));
+      Figure f;
+      f.where = y.At(entry.second);
+      ASSIGN_OR_RETURN(YAML::Node mean, y.Require(entry.second, "mean", "figure " + name));
+      ASSIGN_OR_RETURN(f.mean, y.Number(mean, name + " mean"));
+      if (entry.second["sd"]) {
+        ASSIGN_OR_RETURN(f.sd, y.Number(entry.second["sd"], name + " sd"));
+        if (f.sd < 0) return y.Error(entry.second["sd"], name + ": a standard deviation < 0");
+      }
+      ASSIGN_OR_RETURN(YAML::Node samples, y.Require(entry.second, "samples", "figure " + name));
+      ASSIGN_OR_RETURN(f.samples, y.Integer(samples, name + " samples", 1));
+      if (f.mean < 0) return y.Error(mean, name + ": a duration cannot be negative");
+      cal.figures[name] = f;
+    }
+  }
+  if (root["steps"]) {
+    const YAML::Node& steps = root["steps"];
+    if (!steps.IsMap()) return y.Error(steps, "steps: expected a map");
+    for (const auto& entry : steps) {
+      auto kind = config::ParseStepKind(entry.first.Scalar());
+      if (!kind) return y.Error(entry.first, "unknown step kind '" + entry.first.Scalar() + "'");
+      RETURN_IF_ERROR(
+          y.CheckKeys(entry.second, "step " + entry.first.Scalar(), {"ok", "attempts"}));
+      StepFigures s;
+      s.where = y.At(entry.second);
+      ASSIGN_OR_RETURN(YAML::Node ok, y.Require(entry.second, "ok", "step"));
+      ASSIGN_OR_RETURN(s.ok, y.Integer(ok, "ok", 0));
+      ASSIGN_OR_RETURN(YAML::Node att, y.Require(entry.second, "attempts", "step"));
+      ASSIGN_OR_RETURN(s.attempts, y.Integer(att, "attempts", 1));
+      if (s.ok > s.attempts) {
+        return y.Error(ok, fmt::format("step {}: {} successes out of {} attempts is impossible",
+                                       entry.first.Scalar(), s.ok, s.attempts));
+      }
+      cal.steps[*kind] = s;
+    }
+  }
+  return cal;
+}
+
+}  // namespace
+
+Result<std::string> RecipeHash(const config::ImageConfig& image) {
+  std::error_code ec;
+  if (image.recipe_dir.empty() || !fs::is_directory(image.recipe_dir, ec)) {
+    return Status::NotFound("image recipe folder of " + image.name + " not found");
+  }
+  std::vector<fs::path> files;
+  for (auto it = fs::recursive_directory_iterator(image.recipe_dir, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (it->is_regular_file()) files.push_back(it->path());
+  }
+  std::sort(files.begin(), files.end());
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (const auto& f : files) {
+    std::string rel = fs::relative(f, image.recipe_dir).generic_string();
+    if (rel.find("__pycache__") != std::string::npos || rel.ends_with(".pyc")) continue;
+    std::ifstream in(f, std::ios::binary);
+    std::stringstream bytes;
+    bytes << in.rdbuf();
+    h = Fnv1a(h, rel);
+    h = Fnv1a(h, std::string_view("\0", 1));
+    h = Fnv1a(h, bytes.str());
+  }
+  return fmt::format("fnv1a64:{:016x}", h);
+}
+
+Result<Calibration> LoadCalibration(const std::string& path, const config::ImageConfig& image) {
+  std::error_code ec;
+  if (path.empty() || !fs::exists(path, ec)) {
+    return Status::FailedPrecondition(
+        "no calibration file " + (path.empty() ? std::string("given") : path) +
+        ": the simulator needs the figures real guests showed; run `chaoslab calibrate` (writes "
+        "playbooks/calibration/" +
+        image.name + ".yaml)");
+  }
+  try {
+    return Parse(path, image);
+  } catch (const std::exception& e) {
+    return Status::InvalidArgument(path + ": " + e.what());
+  }
+}
+
+Status SaveCalibration(const Calibration& cal, const std::string& provenance,
+                       const std::string& path) {
+  std::ostringstream out;
+  std::istringstream lines(provenance);
+  for (std::string line; std::getline(lines, line);) out << "# " << line << "\n";
+  out << "image: " << cal.image << "\n";
+  out << "image_hash: \"" << cal.image_hash << "\"\n";
+  out << "generated_at: \"" << cal.generated_at << "\"\n";
+  out << "generated_by: \"" << cal.generated_by << "\"\n";
+  out << "race:\n";
+  for (const auto& [net, r] : cal.race) {
+    out << "  " << config::NetworkName(net) << ": {hosts: " << r.hosts << ", boots: " << r.boots
+        << ", wins: " << r.wins << ", recovered_after: [";
+    for (size_t i = 0; i < r.recovered_after.size(); ++i)
+      out << (i ? ", " : "") << r.recovered_after[i];
+    out << "], never: " << r.never << "}\n";
+  }
+  if (!cal.figures.empty()) {
+    out << "figures:\n";
+    for (const auto& [name, f] : cal.figures)
+      out << fmt::format("  {}: {{mean: {:.3f}, sd: {:.3f}, samples: {}}}\n", name, f.mean, f.sd,
+                         f.samples);
+  }
+  if (!cal.steps.empty()) {
+    out << "steps:\n";
+    for (const auto& [kind, s] : cal.steps)
+      out << "  " << config::StepKindName(kind) << ": {ok: " << s.ok << ", attempts: " << s.attempts
+          << "}\n";
+  }
+  std::ofstream f(path);
+  f << out.str();
+  return f ? Status::Ok() : Status::IoError("cannot write " + path);
+}
+
+std::string DefaultCalibrationPath(const config::ScenarioConfig& scenario) {
+  if (!scenario.calibration_file.empty()) return scenario.calibration_file;
+  fs::path playbooks = fs::path(scenario.file).parent_path().parent_path();
+  return (playbooks / "calibration" / (scenario.image.name + ".yaml")).string();
+}
+
+}  // namespace chaoslab::sim

@@ -1,0 +1,79 @@
+// The simulator's calibration: what real guests of an image showed, with the number of samples
+// behind each figure. `chaoslab calibrate` writes it from VM runs; the simulator reads it and
+// refuses a missing file, one made for another version of the image (its recipe hash differs),
+// and impossible figures (file:line:column).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "lab/common/status.h"
+#include "lab/config/config.h"
+
+namespace chaoslab::sim {
+
+// Boots of hosts whose disk holds the bad channel file after the revert, on one network profile:
+// each boot is a race between fetching the reverted file and the first IPC notification.
+struct RaceFigures {
+  int64_t hosts = 0;  // hosts observed
+  int64_t boots = 0;  // boots after the revert with the bad file on disk
+  int64_t wins = 0;   // boots where the reverted file won (the host came up healthy)
+  // recovered_after[k]: hosts that came back on their k-th such boot (index 0 unused).
+  std::vector<int64_t> recovered_after;
+  int64_t never = 0;  // hosts that never came back within the runbook's reboots
+  // Probability that one boot wins the race (maximum-likelihood: wins / boots).
+  double WinProbability() const { return boots > 0 ? double(wins) / double(boots) : 0.0; }
+  SourceLocation where;
+};
+
+// A measured quantity: mean and standard deviation of `samples` observations.
+struct Figure {
+  double mean = 0, sd = 0;
+  int64_t samples = 0;
+  SourceLocation where;
+};
+
+// How often a runbook step's machine part succeeded on real guests.
+struct StepFigures {
+  int64_t ok = 0, attempts = 0;
+  double Rate() const { return attempts > 0 ? double(ok) / double(attempts) : 1.0; }
+  SourceLocation where;
+};
+
+struct Calibration {
+  std::string file;        // absolute path it was read from
+  std::string image;       // image name, e.g. "winsim"
+  std::string image_hash;  // RecipeHash() of the image when calibrated
+  std::string generated_at, generated_by;
+  std::map<config::Network, RaceFigures> race;
+  // boot_wall_s (one crash cycle of a real guest, wall), crash_detection_s (release → first crash,
+  // scenario), recovery_s (revert-phase reboot until healthy, scenario)...
+  std::map<std::string, Figure> figures;
+  std::map<config::StepKind, StepFigures> steps;
+
+  // Rate of the step's machine part (1 when not calibrated: the guest decides deterministically).
+  double StepRate(config::StepKind kind) const {
+    auto it = steps.find(kind);
+    return it == steps.end() ? 1.0 : it->second.Rate();
+  }
+};
+
+// A content hash of an image recipe (every file under images/<name>, names and bytes, sorted):
+// a calibration describes the image as built from exactly this recipe.
+Result<std::string> RecipeHash(const config::ImageConfig& image);
+
+// Reads and checks a calibration file against `image`: FailedPrecondition when missing or stale
+// (with what to run), InvalidArgument with file:line:column for impossible figures.
+Result<Calibration> LoadCalibration(const std::string& path, const config::ImageConfig& image);
+
+// Writes `cal` as YAML, `provenance` as its leading comment lines.
+Status SaveCalibration(const Calibration& cal, const std::string& provenance,
+                       const std::string& path);
+
+// The calibration file a scenario uses: its `calibration:` key, else
+// <playbooks>/calibration/<image>.yaml next to the scenario's folder.
+std::string DefaultCalibrationPath(const config::ScenarioConfig& scenario);
+
+}  // namespace chaoslab::sim

@@ -1,0 +1,43 @@
+// A world of organisations for the simulator (playbooks/mixes/*.yaml): archetypes, each an IT
+// setup and a recovery runbook, with the share of the world's hosts they hold and the size of one
+// organisation. The world is `hosts` hosts split into whole organisations; every organisation is
+// an independent copy of its archetype's setup scaled to `size` hosts (its own technicians, key
+// escrow, services), so organisations never share resources.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "lab/common/status.h"
+#include "lab/config/config.h"
+
+namespace chaoslab::sim {
+
+struct Archetype {
+  std::string name;    // "hospital"
+  std::string sector;  // free text ("healthcare")
+  double share = 0;    // of the world's hosts; the shares sum to 1
+  int64_t size = 1;    // hosts per organisation
+  int64_t organisations = 0;
+  // The archetype's setup scaled to `size` hosts, and its runbook.
+  config::SetupConfig setup;
+  config::RunbookConfig runbook;
+  SourceLocation where;
+};
+
+struct Mix {
+  std::string name, description, file;
+  int64_t hosts = 0;  // the world's hosts as written
+  std::vector<Archetype> archetypes;
+};
+
+// `setup` scaled to about `hosts` hosts: group counts, technicians, USB sticks and service needs
+// by the same factor (each group, site and need keeps at least 1). Up or down.
+config::SetupConfig ScaleSetupTo(const config::SetupConfig& setup, int64_t hosts);
+
+// Loads a mix; each archetype's setup and runbook are loaded, scaled and checked against each
+// other (config::CheckRunbookFitsSetup). Shares that do not sum to 1, sizes < 1: file:line:column.
+Result<Mix> LoadMix(const std::string& path, const config::ScenarioConfig& scenario);
+
+}  // namespace chaoslab::sim

@@ -1,0 +1,257 @@
+// The simulator: determinism (same seed → byte-identical results, whatever the thread count),
+// golden output on small scenarios, the engine's semantics on crafted calibrations, and the
+// errors for bad calibration and mix files.
+#include "lab/sim/sim.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "lab/config/config_loader.h"
+#include "lab/report/report.h"
+
+namespace chaoslab::sim {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string Source() {
+  const char* s = std::getenv("CHAOSLAB_SOURCE_DIR");
+  return s ? s : ".";
+}
+
+std::string TempDir() {
+  fs::path p = fs::temp_directory_path() / ("chaoslab-sim-test-" + std::to_string(getpid()));
+  fs::create_directories(p);
+  return p.string();
+}
+
+config::ScenarioConfig Scenario(const std::string& name) {
+  auto sc = config::LoadScenario(Source() + "/playbooks/scenarios/" + name + ".yaml",
+                                 Source() + "/images");
+  EXPECT_TRUE(sc.ok()) << sc.status().ToString();
+  return *sc;
+}
+
+// A calibration with the given win probability per boot (as counts), for the current recipe.
+std::string WriteCalibration(const config::ImageConfig& image, int wins, int boots,
+                             const std::string& name = "cal.yaml") {
+  Calibration cal;
+  cal.image = image.name;
+  cal.image_hash = *RecipeHash(image);
+  cal.generated_at = "test";
+  for (auto net : {config::Network::kWired, config::Network::kWifi, config::Network::kVpn}) {
+    RaceFigures r;
+    r.boots = boots;
+    r.wins = wins;
+    cal.race[net] = r;
+  }
+  const std::string path = TempDir() + "/" + name;
+  EXPECT_TRUE(SaveCalibration(cal, "test calibration", path).ok());
+  return path;
+}
+
+// The run's JSON without what differs between two runs of the same seed (wall clock, ids).
+std::string Stable(RunResult r) {
+  r.started_at.clear();
+  r.wall_s = 0;
+  r.run_id = "sim";
+  return ToJson(r).dump(1);
+}
+
+Result<RunResult> Simulate(const config::ScenarioConfig& sc, const std::string& cal_path,
+                           int threads = 1, int64_t host_rows = 20000, const Mix* mix = nullptr) {
+  ASSIGN_OR_RETURN(Calibration cal, LoadCalibration(cal_path, sc.image));
+  SimOptions o;
+  o.scenario = &sc;
+  o.calibration = &cal;
+  o.mix = mix;
+  o.threads = threads;
+  o.host_rows_limit = host_rows;
+  return RunSim(o);
+}
+
+TEST(SimTest, RebootRaceWonFirstTimeRecoversEveryCrashedHostWithOneReboot) {
+  auto sc = Scenario("channel-291");
+  auto r = Simulate(sc, WriteCalibration(sc.image, 1, 1));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->status, "finished");
+  EXPECT_EQ(r->fleet.hosts, 6);
+  EXPECT_EQ(r->fleet.exposed, 5);  // the offline host never sees the file
+  EXPECT_EQ(r->fleet.crashed, 4);  // 7.10 does not crash
+  EXPECT_EQ(r->fleet.recovered, 4);
+  for (const auto& h : r->hosts) {
+    if (h.crashes == 0) continue;
+    EXPECT_EQ(h.crashes, 2) << h.id;  // boot-loop, then parked until the revert
+    EXPECT_TRUE(h.boot_loop);
+    EXPECT_EQ(h.reboots, 1) << h.id;
+    EXPECT_EQ(h.recovered_by, "reboot");
+    // Recovered after the revert (05:27 = release + 78 min), one boot later.
+    ASSERT_TRUE(h.recovered_at_s);
+    EXPECT_GE(*h.recovered_at_s, 78 * 60.0);
+    EXPECT_LE(*h.recovered_at_s, 78 * 60.0 + 5 * 60);
+  }
+}
+
+TEST(SimTest, RebootRaceNeverWonFailsAfterTheRunbooksFifteenReboots) {
+  auto sc = Scenario("channel-291");
+  auto r = Simulate(sc, WriteCalibration(sc.image, 0, 10));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->fleet.recovered, 0);
+  EXPECT_EQ(r->fleet.failed, 4);
+  for (const auto& h : r->hosts) {
+    if (h.crashes == 0) continue;
+    EXPECT_EQ(h.reboots, 15) << h.id;
+    EXPECT_EQ(h.final_state, "failed");
+    EXPECT_NE(h.failed_why.find("still crashing after 15 reboot(s)"), std::string::npos)
+        << h.failed_why;
+  }
+}
+
+TEST(SimTest, BitLockerHostsWaitForTheEscrowItsDomainControllerServes) {
+  auto sc = Scenario("bitlocker-escrow");
+  auto r = Simulate(sc, WriteCalibration(sc.image, 1, 2));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->status, "finished");
+  EXPECT_EQ(r->fleet.recovered, r->fleet.crashed);
+  double dc_back = 0, last_locked_back = 0;
+  for (const auto& h : r->hosts) {
+    if (h.role == "domain-controller" && h.recovered_at_s) dc_back = *h.recovered_at_s;
+  }
+  for (const auto& h : r->hosts) {
+    if (!h.bitlocker || !h.recovered) continue;
+    EXPECT_EQ(h.keys_fetched, 1) << h.id;  // safe mode asks for the recovery password
+    EXPECT_EQ(h.recovered_by, "restart");
+    EXPECT_GT(h.technician_s, 0);
+    last_locked_back = std::max(last_locked_back, *h.recovered_at_s);
+  }
+  ASSERT_GT(dc_back, 0);
+  // The escrow's host is fixed first (priority key-escrow), so encrypted hosts come back after it.
+  EXPECT_GT(last_locked_back, dc_back);
+}
+
+TEST(SimTest, SameSeedGivesByteIdenticalResultsWhateverTheThreads) {
+  auto sc = Scenario("bitlocker-escrow");
+  const std::string cal = WriteCalibration(sc.image, 1, 3);
+  auto a = Simulate(sc, cal, 1);
+  auto b = Simulate(sc, cal, 1);
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(Stable(*a), Stable(*b));
+  sc.seed += 1;
+  auto c = Simulate(sc, cal, 1);
+  ASSERT_TRUE(c.ok());
+  EXPECT_NE(Stable(*a), Stable(*c)) << "another seed should give other durations";
+
+  // A world of several organisations, aggregated rows, 1 vs 3 threads.
+  auto world = Scenario("global-2024");
+  auto mix = LoadMix(world.mix_file, world);
+  ASSERT_TRUE(mix.ok()) << mix.status().ToString();
+  Mix small = *mix;
+  small.hosts = 40000;
+  for (auto& a2 : small.archetypes) {
+    a2.organisations = std::max<int64_t>(1, a2.organisations * 40000 / mix->hosts);
+    if (a2.size > 5000) {
+      a2.size = 5000;
+      a2.setup = ScaleSetupTo(a2.setup, 5000);
+    }
+  }
+  auto w1 = Simulate(world, cal, 1, 0, &small);
+  auto w3 = Simulate(world, cal, 3, 0, &small);
+  ASSERT_TRUE(w1.ok() && w3.ok()) << w1.status().ToString();
+  EXPECT_GT(w1->fleet.hosts, 30000);
+  EXPECT_LT(w1->hosts.size(), static_cast<size_t>(w1->fleet.hosts));  // folded rows
+  EXPECT_EQ(Stable(*w1), Stable(*w3));
+}
+
+// Golden output: the JSON of small scenarios on a fixed calibration. Set
+// CHAOSLAB_UPDATE_GOLDEN=1 to rewrite the files after an intended change, and review the diff.
+void CheckGolden(const std::string& scenario, int wins, int boots) {
+  auto sc = Scenario(scenario);
+  auto r = Simulate(sc, WriteCalibration(sc.image, wins, boots));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  const std::string got = Stable(*r) + "\n";
+  const std::string path = Source() + "/lab/sim/testdata/" + scenario + ".golden.json";
+  if (std::getenv("CHAOSLAB_UPDATE_GOLDEN")) {
+    std::ofstream(path) << got;
+    return;
+  }
+  std::ifstream in(path);
+  ASSERT_TRUE(in) << path << " missing: run with CHAOSLAB_UPDATE_GOLDEN=1";
+  std::stringstream want;
+  want << in.rdbuf();
+  EXPECT_EQ(got, want.str()) << "simulator output changed; if intended, regenerate " << path;
+}
+
+TEST(SimGoldenTest, Channel291) { CheckGolden("channel-291", 1, 3); }
+TEST(SimGoldenTest, BitlockerEscrow) { CheckGolden("bitlocker-escrow", 1, 2); }
+TEST(SimGoldenTest, StagedRollout) { CheckGolden("staged-rollout", 1, 2); }
+
+TEST(CalibrationTest, MissingFileSaysToCalibrate) {
+  auto sc = Scenario("channel-291");
+  auto cal = LoadCalibration(TempDir() + "/nope.yaml", sc.image);
+  ASSERT_FALSE(cal.ok());
+  EXPECT_EQ(cal.status().code(), ErrorCode::kFailedPrecondition);
+  EXPECT_NE(cal.status().message().find("chaoslab calibrate"), std::string::npos);
+}
+
+TEST(CalibrationTest, StaleImageHashIsRefused) {
+  auto sc = Scenario("channel-291");
+  const std::string path = TempDir() + "/stale.yaml";
+  std::ofstream(path) << "image: winsim\nimage_hash: \"fnv1a64:0000000000000000\"\n"
+                         "race:\n  wired: {boots: 2, wins: 1}\n";
+  auto cal = LoadCalibration(path, sc.image);
+  ASSERT_FALSE(cal.ok());
+  EXPECT_EQ(cal.status().code(), ErrorCode::kFailedPrecondition);
+  EXPECT_NE(cal.status().message().find(path + ":2:13: stale calibration"), std::string::npos)
+      << cal.status().message();
+}
+
+TEST(CalibrationTest, ImpossibleFiguresNameFileLineColumn) {
+  auto sc = Scenario("channel-291");
+  const std::string path = TempDir() + "/bad.yaml";
+  std::ofstream(path) << "image: winsim\nimage_hash: \"" << *RecipeHash(sc.image)
+                      << "\"\nrace:\n  wired: {boots: 2, wins: 3}\n";
+  auto cal = LoadCalibration(path, sc.image);
+  ASSERT_FALSE(cal.ok());
+  EXPECT_NE(cal.status().message().find(path + ":4:"), std::string::npos) << cal.status().message();
+  EXPECT_NE(cal.status().message().find("3 wins out of 2 boots is impossible"), std::string::npos);
+
+  std::ofstream(path) << "image: winsim\nimage_hash: \"" << *RecipeHash(sc.image)
+                      << "\"\nrace:\n  wired: {boots: 2, wins: 1}\n"
+                         "figures:\n  crash_cycle_wall_s: {mean: 1.2, sd: -1, samples: 3}\n";
+  cal = LoadCalibration(path, sc.image);
+  ASSERT_FALSE(cal.ok());
+  EXPECT_NE(cal.status().message().find(path + ":6:"), std::string::npos) << cal.status().message();
+}
+
+TEST(MixTest, SharesThatDoNotSumToOneAreAnErrorAtTheList) {
+  auto sc = Scenario("global-2024");
+  const std::string path = TempDir() + "/mix.yaml";
+  std::ofstream(path) << "name: m\nhosts: 1000\narchetypes:\n"
+                         "  - {name: a, setup: "
+                      << Source()
+                      << "/playbooks/setups/small-office.yaml, share: 0.5, size: 50}\n"
+                         "  - {name: b, setup: "
+                      << Source() << "/playbooks/setups/small-office.yaml, share: 0.4, size: 50}\n";
+  sc.runbook = *config::LoadRunbook(Source() + "/playbooks/runbooks/reboot-15.yaml");
+  auto mix = LoadMix(path, sc);
+  ASSERT_FALSE(mix.ok());
+  EXPECT_NE(mix.status().message().find(path + ":4:3: archetype shares add up to 0.9"),
+            std::string::npos)
+      << mix.status().message();
+}
+
+TEST(MixTest, WorldHoldsAboutEightAndAHalfMillionHosts) {
+  auto sc = Scenario("global-2024");
+  auto mix = LoadMix(sc.mix_file, sc);
+  ASSERT_TRUE(mix.ok()) << mix.status().ToString();
+  int64_t hosts = 0;
+  for (const auto& a : mix->archetypes) hosts += a.organisations * config::TotalHosts(a.setup);
+  EXPECT_NEAR(static_cast<double>(hosts), 8.5e6, 0.01 * 8.5e6);  // FACTS.md: ~8.5 million
+}
+
+}  // namespace
+}  // namespace chaoslab::sim

@@ -1,0 +1,126 @@
+#include "tests/bench/sim_bench.h"
+
+#include <fmt/format.h>
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+#include "lab/sim/sim.h"
+
+extern char** environ;
+
+namespace chaoslab::bench {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct ChildFigures {
+  double wall_s = 0, peak_rss_mib = 0;
+  nlohmann::json stats;
+};
+
+// Runs `chaoslab run SCENARIO --quiet --stats-json` with its own journal; wall and peak RSS of
+// that child alone (wait4).
+Result<ChildFigures> RunChild(const std::string& chaoslab, const std::string& scenario,
+                              const std::string& work) {
+  const std::string stats = work + "/sim-stats.json";
+  const std::string journal = "CHAOSLAB_JOURNAL=" + work + "/sim-journal.db";
+  std::vector<std::string> args = {chaoslab, "run", scenario, "--quiet", "--stats-json", stats};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::vector<std::string> env_store;
+  for (char** e = environ; *e; ++e)
+    if (std::string(*e).rfind("CHAOSLAB_JOURNAL=", 0) != 0) env_store.push_back(*e);
+  env_store.push_back(journal);
+  std::vector<char*> envp;
+  for (auto& e : env_store) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+  const auto start = std::chrono::steady_clock::now();
+  pid_t pid = 0;
+  int rc = posix_spawn(&pid, chaoslab.c_str(), &fa, nullptr, argv.data(), envp.data());
+  posix_spawn_file_actions_destroy(&fa);
+  if (rc != 0) return Status::FromErrno("spawning " + chaoslab, rc);
+  int status = 0;
+  rusage usage{};
+  if (wait4(pid, &status, 0, &usage) < 0) return Status::FromErrno("waiting for chaoslab", errno);
+  ChildFigures f;
+  f.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  f.peak_rss_mib = usage.ru_maxrss / 1024.0;  // kilobytes on Linux
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    return Status::Internal(fmt::format("chaoslab run {} exited with status {}", scenario, status));
+  std::ifstream in(stats);
+  f.stats = nlohmann::json::parse(in, nullptr, false);
+  return f;
+}
+
+// global-2024 with the mix's `hosts:` set to `hosts` (paths made absolute), in `work`.
+Result<std::string> ScaledScenario(const std::string& source_dir, const std::string& work,
+                                   long long hosts) {
+  const std::string pb = source_dir + "/playbooks";
+  std::ifstream mix_in(pb + "/mixes/world-2024.yaml"), sc_in(pb + "/scenarios/global-2024.yaml");
+  if (!mix_in || !sc_in) return Status::NotFound("global-2024 playbooks not found under " + pb);
+  std::stringstream mix, sc;
+  mix << mix_in.rdbuf();
+  sc << sc_in.rdbuf();
+  std::string m =
+      std::regex_replace(mix.str(), std::regex(R"(\.\./(setups|runbooks)/)"), pb + "/$1/");
+  m = std::regex_replace(m, std::regex(R"(\nhosts: \d+)"), "\nhosts: " + std::to_string(hosts));
+  const std::string mix_path = work + fmt::format("/world-{}.yaml", hosts);
+  std::ofstream(mix_path) << m;
+  std::string s = std::regex_replace(sc.str(), std::regex(R"(mix: \S+)"), "mix: " + mix_path);
+  s = std::regex_replace(s, std::regex(R"(\nbackend: sim)"),
+                         "\ncalibration: " + pb + "/calibration/winsim.yaml\nbackend: sim");
+  const std::string sc_path = work + fmt::format("/global-{}.yaml", hosts);
+  std::ofstream(sc_path) << s;
+  return sc_path;
+}
+
+}  // namespace
+
+Result<nlohmann::json> SimSection(const std::string& source_dir, const std::string& bin_dir,
+                                  const std::string& work_dir) {
+  nlohmann::json out = nlohmann::json::object();
+  // One core, the simulator's event heap: 20 M events over ~100,000 live entries (a large
+  // organisation's agenda).
+  out["engine_events_per_s"] = sim::SyntheticEventRate(20'000'000, 100'000);
+  const std::string work = work_dir + "/sim";
+  fs::create_directories(work);
+  const std::string chaoslab = bin_dir + "/chaoslab";
+  nlohmann::json scaling = nlohmann::json::array();
+  for (long long hosts : {10'000LL, 100'000LL, 1'000'000LL, 8'500'000LL}) {
+    ASSIGN_OR_RETURN(std::string scenario, ScaledScenario(source_dir, work, hosts));
+    ASSIGN_OR_RETURN(ChildFigures f, RunChild(chaoslab, scenario, work));
+    nlohmann::json row = {{"hosts_asked", hosts},
+                          {"hosts", f.stats.value("sim_hosts", 0LL)},
+                          {"wall_s", f.wall_s},
+                          {"sim_wall_s", f.stats.value("sim_wall_s", 0.0)},
+                          {"events", f.stats.value("sim_events", 0LL)},
+                          {"peak_rss_mib", f.peak_rss_mib}};
+    scaling.push_back(row);
+    if (hosts == 8'500'000LL) {
+      out["sim_global_2024_wall_s"] = f.wall_s;
+      out["sim_global_2024_sim_wall_s"] = f.stats.value("sim_wall_s", 0.0);
+      out["sim_global_2024_peak_rss_mib"] = f.peak_rss_mib;
+      out["sim_global_2024_events"] = f.stats.value("sim_events", 0LL);
+      out["sim_global_2024_hosts"] = f.stats.value("sim_hosts", 0LL);
+    }
+  }
+  out["sim_scaling"] = scaling;
+  double load[1] = {0};
+  if (getloadavg(load, 1) == 1) out["sim_loadavg_1m"] = load[0];
+  fs::remove_all(work);
+  return out;
+}
+
+}  // namespace chaoslab::bench
