@@ -372,12 +372,23 @@ double Run::Horizon() const {
 
 void Run::Note(double at, const std::string& host, const std::string& kind,
                const std::string& detail) {
+  const int64_t wall_us =
+      std::chrono::duration_cast<std::chrono::microseconds>(WallClock::now() - wall_start_).count();
+  if (o_.observer) {
+    LiveEvent live{at, wall_us, host, {}, kind, detail, {}, 0};
+    if (auto it = by_id_.find(host); it != by_id_.end()) {
+      const HostRun& h = hosts_[it->second];
+      live.group = h.plan.spec.group;
+      live.state = std::string(HostStateName(h.machine.state()));
+      live.crashes = h.crashes;
+    }
+    o_.observer(live);
+  }
   if (!o_.journal) return;
   JournalEvent ev;
   ev.run_id = o_.run_id;
   ev.scenario_s = at;
-  ev.wall_us =
-      std::chrono::duration_cast<std::chrono::microseconds>(WallClock::now() - wall_start_).count();
+  ev.wall_us = wall_us;
   ev.host_id = host;
   ev.kind = kind;
   ev.detail = detail;

@@ -49,6 +49,20 @@ struct ContentVersion {
   std::string bytes;
 };
 
+// One thing the engine journaled (an event or a host's state change), as a copy for a live view
+// such as the dashboard. `state` and `crashes` describe the host after the event (empty/0 for
+// fleet events).
+struct LiveEvent {
+  double scenario_s = 0;
+  int64_t wall_us = 0;  // since the run started
+  std::string host_id;  // empty for fleet events (release, revert, services, key escrow)
+  std::string group;
+  std::string kind;  // the journal's event kind: "state", "crash", "release", ...
+  std::string detail;
+  std::string state;  // the host's state after the event, e.g. "boot-loop"
+  int crashes = 0;
+};
+
 // Figures about the lab itself (not the scenario), for `make bench`.
 struct EngineStats {
   std::vector<double> event_to_journal_ms;  // QMP event received → its journal row written
@@ -81,6 +95,9 @@ struct EngineOptions {
   int max_booting = 0;
   std::string method;            // how the run measured (RunResult::method), for reports
   EngineStats* stats = nullptr;  // optional
+  // A live view (the dashboard): called on the engine's thread with every event it journals, in
+  // journal order. Gets copies; must return quickly and must not call back into the run. Optional.
+  std::function<void(const LiveEvent&)> observer;
 
   // Runbooks beyond rebooting (all optional; a step that needs a missing one fails on that host).
   // The key escrow: looks up a host's recovery password (a real request; the escrow counts it).

@@ -147,7 +147,8 @@ HostPlan Plan(const std::string& id, const std::string& group, bool online) {
 }
 
 std::map<std::string, HostResult> RunDemo(uint64_t seed, RunResult* whole = nullptr,
-                                          int max_booting = 0, int* max_booting_seen = nullptr) {
+                                          int max_booting = 0, int* max_booting_seen = nullptr,
+                                          std::vector<LiveEvent>* live = nullptr) {
   config::ScenarioConfig sc = DemoScenario(seed);
   FakeBackend backend(/*auto_events=*/false);
   Guests guests(&backend, {{"lucky", "7.11", true, 2},
@@ -168,6 +169,7 @@ std::map<std::string, HostResult> RunDemo(uint64_t seed, RunResult* whole = null
     guests.Publish(static_cast<int>(c.version));
     return Status::Ok();
   };
+  if (live) o.observer = [live](const LiveEvent& e) { live->push_back(e); };
   Result<RunResult> r = RunScenario(o);
   if (max_booting_seen) *max_booting_seen = guests.max_booting_seen();
   EXPECT_TRUE(r.ok()) << r.status().ToString();
@@ -222,6 +224,33 @@ TEST(EngineTest, BootLoopThenRecoveryAfterRevert) {
   EXPECT_DOUBLE_EQ(run.groups[0].boot_loop_rate, 1.0);
   EXPECT_DOUBLE_EQ(run.groups[1].crash_rate, 0.0);
   EXPECT_DOUBLE_EQ(run.groups[2].crash_rate, 0.0);
+}
+
+// The live view (the dashboard) sees every state change as it is journaled, with the host's group,
+// its state after the change and its crash count so far.
+TEST(EngineTest, ObserverSeesStateChangesWithCrashCounts) {
+  std::vector<LiveEvent> live;
+  RunResult run;
+  auto hosts = RunDemo(291, &run, 0, nullptr, &live);
+  std::vector<std::string> lucky_states;
+  bool release_seen = false;
+  for (const auto& e : live) {
+    if (e.kind == "release") {
+      release_seen = true;
+      EXPECT_TRUE(e.host_id.empty());
+    }
+    if (e.host_id != "lucky" || e.kind != "state") continue;
+    EXPECT_EQ(e.group, "ws-711");
+    lucky_states.push_back(e.state);
+    if (e.state == "boot-loop") {
+      EXPECT_EQ(e.crashes, 2);
+    }
+  }
+  EXPECT_TRUE(release_seen);
+  ASSERT_FALSE(lucky_states.empty());
+  EXPECT_EQ(lucky_states.front(), "booting");
+  EXPECT_NE(std::find(lucky_states.begin(), lucky_states.end(), "boot-loop"), lucky_states.end());
+  EXPECT_EQ(lucky_states.back(), hosts["lucky"].final_state);
 }
 
 // The boot gate is lab capacity: with one machine booting at a time the fleet goes through the

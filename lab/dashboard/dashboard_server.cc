@@ -1,0 +1,395 @@
+#include "lab/dashboard/dashboard_server.h"
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+#include <deque>
+#include <exception>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <random>
+#include <set>
+#include <sstream>
+#include <thread>
+#include <utility>
+
+namespace chaoslab::dashboard {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = boost::beast::http;
+namespace websocket = boost::beast::websocket;
+using tcp = asio::ip::tcp;
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr std::string_view kCookie = "chaoslab_token";
+
+std::string_view ToStd(beast::string_view s) { return {s.data(), s.size()}; }
+
+std::optional<std::string_view> QueryParam(std::string_view query, std::string_view key) {
+  while (!query.empty()) {
+    size_t amp = query.find('&');
+    std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    size_t eq = pair.find('=');
+    if (pair.substr(0, eq) == key) {
+      return eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1);
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string_view> CookieValue(std::string_view header, std::string_view name) {
+  while (!header.empty()) {
+    size_t semi = header.find(';');
+    std::string_view pair = header.substr(0, semi);
+    header = semi == std::string_view::npos ? std::string_view() : header.substr(semi + 1);
+    while (!pair.empty() && pair.front() == ' ') pair.remove_prefix(1);
+    size_t eq = pair.find('=');
+    if (eq != std::string_view::npos && pair.substr(0, eq) == name) return pair.substr(eq + 1);
+  }
+  return std::nullopt;
+}
+
+// Compares in time independent of where the first difference is.
+bool SameSecret(std::string_view a, std::string_view b) {
+  if (a.size() != b.size() || a.empty()) return false;
+  unsigned char diff = 0;
+  for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+  return diff == 0;
+}
+
+enum class Role { kNone, kTrainee, kInstructor };
+
+std::string_view ContentType(std::string_view name) {
+  if (name.ends_with(".html")) return "text/html; charset=utf-8";
+  if (name.ends_with(".js")) return "text/javascript; charset=utf-8";
+  if (name.ends_with(".css")) return "text/css; charset=utf-8";
+  return "application/octet-stream";
+}
+
+}  // namespace
+
+Result<std::string> NewToken() {
+  try {
+    std::random_device rd;  // /dev/urandom on Linux
+    std::string out;
+    for (int i = 0; i < 4; ++i) {
+      char buf[9];
+      std::snprintf(buf, sizeof buf, "%08x", static_cast<unsigned>(rd()));
+      out += buf;
+    }
+    return out;
+  } catch (const std::exception& e) {
+    return Status::IoError(std::string("no random source for the dashboard token: ") + e.what());
+  }
+}
+
+class WsSession;
+
+// What the io thread owns. Every member is touched only on the io thread once Start() returned,
+// except the tokens and port (immutable) and `io` itself (post is thread-safe).
+struct DashboardServer::Impl {
+  std::unique_ptr<asio::io_context> io = std::make_unique<asio::io_context>(1);
+  std::unique_ptr<tcp::acceptor> acceptor;
+  std::thread thread;
+  int port = 0;
+  std::string trainee, instructor;
+  std::map<std::string, std::string> assets;  // file name → bytes, read once at start
+  FleetView view;
+  std::set<std::shared_ptr<WsSession>> sockets;
+  bool stopped = false;
+
+  explicit Impl(RunInfo run) : view(std::move(run)) {}
+
+  Role RoleOf(const http::request<http::string_body>& req, bool* from_query) const;
+  bool HostAllowed(const http::request<http::string_body>& req) const;
+  bool OriginAllowed(const http::request<http::string_body>& req) const;
+  http::response<http::string_body> Handle(const http::request<http::string_body>& req);
+  void Broadcast(const nlohmann::json& msg);
+  void Accept();
+};
+
+// One browser's WebSocket: messages go out one at a time from a queue (Beast allows one write in
+// flight); reads only notice the close.
+class WsSession : public std::enable_shared_from_this<WsSession> {
+ public:
+  WsSession(tcp::socket socket, DashboardServer::Impl* server)
+      : ws_(std::move(socket)), server_(server) {}
+
+  void Run(http::request<http::string_body> req) {
+    req_ = std::move(req);  // kept until the handshake completes
+    ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
+    ws_.async_accept(req_, [self = shared_from_this()](beast::error_code ec) {
+      if (ec) return self->Drop();
+      self->Send(std::make_shared<const std::string>(self->server_->view.Snapshot().dump()));
+      self->Read();
+    });
+  }
+
+  void Send(std::shared_ptr<const std::string> text) {
+    queue_.push_back(std::move(text));
+    if (queue_.size() == 1) Write();
+  }
+
+ private:
+  void Write() {
+    ws_.text(true);
+    ws_.async_write(asio::buffer(*queue_.front()),
+                    [self = shared_from_this()](beast::error_code ec, size_t) {
+                      if (ec) return self->Drop();
+                      self->queue_.pop_front();
+                      if (!self->queue_.empty()) self->Write();
+                    });
+  }
+  void Read() {
+    ws_.async_read(in_, [self = shared_from_this()](beast::error_code ec, size_t) {
+      if (ec) return self->Drop();
+      self->in_.consume(self->in_.size());  // nothing to read from a dashboard yet
+      self->Read();
+    });
+  }
+  void Drop() { server_->sockets.erase(shared_from_this()); }
+
+  websocket::stream<beast::tcp_stream> ws_;
+  DashboardServer::Impl* server_;
+  http::request<http::string_body> req_;
+  std::deque<std::shared_ptr<const std::string>> queue_;
+  beast::flat_buffer in_;
+};
+
+// One HTTP connection; hands itself over to a WsSession on an authorized upgrade to /ws.
+class HttpSession : public std::enable_shared_from_this<HttpSession> {
+ public:
+  HttpSession(tcp::socket socket, DashboardServer::Impl* server)
+      : stream_(std::move(socket)), server_(server) {}
+
+  void Read() {
+    req_ = {};
+    stream_.expires_after(std::chrono::seconds(30));
+    http::async_read(stream_, buffer_, req_,
+                     [self = shared_from_this()](beast::error_code ec, size_t) {
+                       if (ec) return;  // closed, timed out or malformed: drop
+                       self->OnRequest();
+                     });
+  }
+
+ private:
+  void OnRequest() {
+    std::string_view target = ToStd(req_.target());
+    std::string_view path = target.substr(0, target.find('?'));
+    if (websocket::is_upgrade(req_) && path == "/ws") {
+      bool from_query = false;
+      if (server_->HostAllowed(req_) && server_->OriginAllowed(req_) &&
+          server_->RoleOf(req_, &from_query) != Role::kNone) {
+        stream_.expires_never();
+        auto ws = std::make_shared<WsSession>(stream_.release_socket(), server_);
+        server_->sockets.insert(ws);
+        ws->Run(std::move(req_));
+        return;
+      }
+    }
+    auto res = std::make_shared<http::response<http::string_body>>(server_->Handle(req_));
+    http::async_write(stream_, *res,
+                      [self = shared_from_this(), res](beast::error_code ec, size_t) {
+                        if (ec || res->need_eof()) {
+                          beast::error_code ignored;
+                          self->stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+                          return;
+                        }
+                        self->Read();
+                      });
+  }
+
+  beast::tcp_stream stream_;
+  DashboardServer::Impl* server_;
+  beast::flat_buffer buffer_;
+  http::request<http::string_body> req_;
+};
+
+Role DashboardServer::Impl::RoleOf(const http::request<http::string_body>& req,
+                                   bool* from_query) const {
+  std::string_view target = ToStd(req.target());
+  size_t q = target.find('?');
+  std::optional<std::string_view> token;
+  if (q != std::string_view::npos) token = QueryParam(target.substr(q + 1), "token");
+  *from_query = token.has_value();
+  if (!token) {
+    auto it = req.find(http::field::cookie);
+    if (it != req.end()) token = CookieValue(ToStd(it->value()), kCookie);
+  }
+  if (!token) return Role::kNone;
+  if (SameSecret(*token, instructor)) return Role::kInstructor;
+  if (SameSecret(*token, trainee)) return Role::kTrainee;
+  return Role::kNone;
+}
+
+bool DashboardServer::Impl::HostAllowed(const http::request<http::string_body>& req) const {
+  std::string_view host = ToStd(req[http::field::host]);
+  const std::string p = ":" + std::to_string(port);
+  return host == "127.0.0.1" + p || host == "localhost" + p;
+}
+
+bool DashboardServer::Impl::OriginAllowed(const http::request<http::string_body>& req) const {
+  auto it = req.find(http::field::origin);
+  if (it == req.end()) return true;  // not a browser page (a test client, curl)
+  std::string_view origin = ToStd(it->value());
+  const std::string p = ":" + std::to_string(port);
+  return origin == "http://127.0.0.1" + p || origin == "http://localhost" + p;
+}
+
+http::response<http::string_body> DashboardServer::Impl::Handle(
+    const http::request<http::string_body>& req) {
+  http::response<http::string_body> res;
+  res.version(req.version());
+  res.keep_alive(req.keep_alive());
+  res.set(http::field::server, "chaoslab-dashboard");
+  res.set(http::field::cache_control, "no-store");
+  auto finish = [&](http::status status, std::string body, std::string_view type) {
+    res.result(status);
+    res.set(http::field::content_type, std::string(type));
+    res.body() = std::move(body);
+    res.prepare_payload();
+    return res;
+  };
+  if (!HostAllowed(req)) return finish(http::status::forbidden, "bad Host\n", "text/plain");
+  bool from_query = false;
+  Role role = RoleOf(req, &from_query);
+  if (role == Role::kNone) {
+    return finish(http::status::unauthorized, "a valid token is needed (?token=...)\n",
+                  "text/plain");
+  }
+  if (req.method() != http::verb::get) {
+    return finish(http::status::method_not_allowed, "GET only\n", "text/plain");
+  }
+  std::string_view target = ToStd(req.target());
+  std::string path(target.substr(0, target.find('?')));
+  if (path == "/") path = "/index.html";
+
+  if (path == "/api/state") {
+    nlohmann::json snap = view.Snapshot();
+    snap["role"] = role == Role::kInstructor ? "instructor" : "trainee";
+    return finish(http::status::ok, snap.dump(), "application/json");
+  }
+  if (path.starts_with("/api/instructor")) {
+    if (role != Role::kInstructor) {
+      return finish(http::status::forbidden, "instructor only\n", "text/plain");
+    }
+    // Injects and the debrief come later (issue 8); the role check is what exists now.
+    return finish(http::status::ok, R"({"role":"instructor","actions":[]})", "application/json");
+  }
+  auto asset = assets.find(path.substr(1));
+  if (asset == assets.end()) return finish(http::status::not_found, "not found\n", "text/plain");
+  if (from_query) {
+    // The page's own requests (script, style, WebSocket) then carry the token as a cookie that
+    // other sites cannot send or read.
+    const std::string& token = role == Role::kInstructor ? instructor : trainee;
+    res.set(http::field::set_cookie,
+            std::string(kCookie) + "=" + token + "; Path=/; HttpOnly; SameSite=Strict");
+  }
+  const std::string p = std::to_string(port);
+  res.set("Content-Security-Policy",
+          "default-src 'self'; connect-src 'self' ws://127.0.0.1:" + p + " ws://localhost:" + p +
+              "; img-src 'self' data:; style-src 'self' 'unsafe-inline'");
+  res.set("X-Content-Type-Options", "nosniff");
+  res.set("Referrer-Policy", "no-referrer");
+  return finish(http::status::ok, asset->second, ContentType(path));
+}
+
+void DashboardServer::Impl::Broadcast(const nlohmann::json& msg) {
+  auto text = std::make_shared<const std::string>(msg.dump());
+  for (const auto& s : sockets) s->Send(text);
+}
+
+void DashboardServer::Impl::Accept() {
+  acceptor->async_accept([this](beast::error_code ec, tcp::socket socket) {
+    if (ec == asio::error::operation_aborted || !acceptor->is_open()) return;
+    if (!ec) std::make_shared<HttpSession>(std::move(socket), this)->Read();
+    Accept();
+  });
+}
+
+DashboardServer::DashboardServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+DashboardServer::~DashboardServer() { Stop(); }
+
+Result<std::unique_ptr<DashboardServer>> DashboardServer::Start(Options options) {
+  if (options.port < 0 || options.port > 65535) {
+    return Status::InvalidArgument("dashboard port out of range: " + std::to_string(options.port));
+  }
+  auto impl = std::make_unique<Impl>(options.run);
+  for (const char* name : {"index.html", "app.js", "app.css"}) {
+    fs::path file = fs::path(options.assets_dir) / name;
+    std::ifstream in(file, std::ios::binary);
+    if (!in) {
+      return Status::FailedPrecondition("dashboard asset " + file.string() +
+                                        " is missing: build the `dashboard_web` target");
+    }
+    std::ostringstream bytes;
+    bytes << in.rdbuf();
+    impl->assets[name] = bytes.str();
+  }
+  ASSIGN_OR_RETURN(impl->trainee, NewToken());
+  ASSIGN_OR_RETURN(impl->instructor, NewToken());
+  try {
+    tcp::endpoint endpoint(asio::ip::make_address("127.0.0.1"),
+                           static_cast<unsigned short>(options.port));
+    impl->acceptor = std::make_unique<tcp::acceptor>(*impl->io);
+    impl->acceptor->open(endpoint.protocol());
+    impl->acceptor->set_option(asio::socket_base::reuse_address(true));
+    impl->acceptor->bind(endpoint);
+    impl->acceptor->listen(asio::socket_base::max_listen_connections);
+    impl->port = impl->acceptor->local_endpoint().port();
+  } catch (const std::exception& e) {
+    return Status::IoError(std::string("dashboard: cannot listen on 127.0.0.1:") +
+                           std::to_string(options.port) + ": " + e.what());
+  }
+  Impl* raw = impl.get();
+  raw->Accept();
+  raw->thread = std::thread([raw] {
+    try {
+      raw->io->run();
+    } catch (const std::exception&) {
+      // A handler threw (allocation failure): the dashboard goes dark, the run goes on.
+    }
+  });
+  return std::unique_ptr<DashboardServer>(new DashboardServer(std::move(impl)));
+}
+
+int DashboardServer::port() const { return impl_->port; }
+const std::string& DashboardServer::trainee_token() const { return impl_->trainee; }
+const std::string& DashboardServer::instructor_token() const { return impl_->instructor; }
+
+std::string DashboardServer::Url(bool instructor) const {
+  return "http://127.0.0.1:" + std::to_string(impl_->port) +
+         "/?token=" + (instructor ? impl_->instructor : impl_->trainee);
+}
+
+void DashboardServer::Publish(const LiveEvent& event) {
+  Impl* impl = impl_.get();
+  asio::post(*impl->io, [impl, event] { impl->Broadcast(impl->view.Apply(event)); });
+}
+
+void DashboardServer::End(const std::string& status) {
+  Impl* impl = impl_.get();
+  asio::post(*impl->io, [impl, status] { impl->Broadcast(impl->view.End(status)); });
+}
+
+void DashboardServer::Stop() {
+  if (!impl_ || impl_->stopped) return;
+  impl_->stopped = true;
+  Impl* impl = impl_.get();
+  impl->io->stop();
+  if (impl->thread.joinable()) impl->thread.join();
+  // Pending handlers (and the sessions they keep alive) go with the io_context; the acceptor first
+  // because it refers to it.
+  impl->acceptor.reset();
+  impl->sockets.clear();
+  impl->io.reset();
+}
+
+}  // namespace chaoslab::dashboard

@@ -1,0 +1,58 @@
+// The game-day dashboard server: HTTP and WebSocket on loopback (Boost.Beast), one io thread.
+//
+// It serves the page built from lab/dashboard/web (static files from `assets_dir`) and pushes the
+// fleet as the engine journals it: a snapshot when a browser connects, then one JSON message per
+// event. Access needs a token: the trainee token or the separate instructor token, given once as
+// `?token=` (the page then holds it in an HttpOnly, SameSite=Strict cookie). Without one every
+// path answers 401; a trainee asking for an instructor path gets 403. Requests whose Host is not
+// the loopback address (DNS rebinding) and WebSockets opened from another origin are refused too.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "lab/common/status.h"
+#include "lab/dashboard/fleet_view.h"
+#include "lab/engine/engine.h"
+
+namespace chaoslab::dashboard {
+
+class DashboardServer {
+ public:
+  struct Options {
+    int port = 0;            // 0 = an ephemeral port
+    std::string assets_dir;  // index.html, app.js, app.css (the npm build's output)
+    RunInfo run;
+  };
+
+  // Binds 127.0.0.1:port and starts the io thread. FailedPrecondition when the assets are missing
+  // (the web build did not run), IoError when the port cannot be bound.
+  static Result<std::unique_ptr<DashboardServer>> Start(Options options);
+  ~DashboardServer();  // Stop()
+  DashboardServer(const DashboardServer&) = delete;
+  DashboardServer& operator=(const DashboardServer&) = delete;
+
+  int port() const;
+  const std::string& trainee_token() const;
+  const std::string& instructor_token() const;
+  // http://127.0.0.1:<port>/?token=<the role's token>
+  std::string Url(bool instructor) const;
+
+  // Both thread-safe (called on the engine's thread); they copy and hand over to the io thread.
+  void Publish(const LiveEvent& event);
+  void End(const std::string& status);
+
+  // Closes every connection and joins the io thread. Idempotent.
+  void Stop();
+
+  struct Impl;
+
+ private:
+  explicit DashboardServer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// A fresh random token (128 bits from the system's random source, hex).
+Result<std::string> NewToken();
+
+}  // namespace chaoslab::dashboard

@@ -1,0 +1,96 @@
+#include "lab/dashboard/fleet_view.h"
+
+#include <algorithm>
+
+namespace chaoslab::dashboard {
+namespace {
+
+using nlohmann::json;
+
+json HostJson(const HostView& h) {
+  return {{"id", h.id},
+          {"group", h.group},
+          {"state", h.state},
+          {"crashes", h.crashes},
+          {"boot_looped", h.boot_looped}};
+}
+
+json EventJson(const LiveEvent& e) {
+  return {{"t", e.scenario_s}, {"wall_us", e.wall_us}, {"host", e.host_id},
+          {"kind", e.kind},    {"detail", e.detail},   {"state", e.state}};
+}
+
+json CurveJson(const CurvePoint& p) { return json::array({p.scenario_s, p.up, p.down}); }
+
+}  // namespace
+
+bool IsUpState(const std::string& state) { return state == "healthy" || state == "recovered"; }
+
+json FleetView::Apply(const LiveEvent& e) {
+  now_s_ = std::max(now_s_, e.scenario_s);
+  json msg = {{"type", "event"}, {"event", EventJson(e)}, {"now", now_s_}};
+  timeline_.push_back(msg["event"]);
+  while (timeline_.size() > max_timeline_) timeline_.pop_front();
+  if (e.host_id.empty() || e.state.empty()) return msg;
+
+  HostView& h = hosts_[e.host_id];
+  const bool was_up = !h.state.empty() && IsUpState(h.state);
+  const bool known = !h.state.empty();
+  h.id = e.host_id;
+  h.group = e.group;
+  h.state = e.state;
+  h.crashes = e.crashes;
+  h.boot_looped |= e.state == "boot-loop";
+  msg["host"] = HostJson(h);
+  // A curve point whenever the number of hosts up or down changes (and for every host's first
+  // appearance, so the curve starts with the fleet's size).
+  if (!known || was_up != IsUpState(h.state) || e.kind == "state") {
+    CurvePoint p{now_s_, 0, 0};
+    for (const auto& [id, v] : hosts_) {
+      if (IsUpState(v.state)) {
+        p.up++;
+      } else if (v.state != "provisioning" && v.state != "booting") {
+        p.down++;
+      } else if (v.crashes > 0) {
+        p.down++;  // booting again after a crash: still an outage
+      }
+    }
+    if (curve_.empty() || curve_.back().up != p.up || curve_.back().down != p.down) {
+      if (!curve_.empty() && curve_.back().scenario_s == p.scenario_s) {
+        curve_.back() = p;
+      } else {
+        curve_.push_back(p);
+      }
+      msg["curve"] = CurveJson(p);
+    }
+  }
+  return msg;
+}
+
+json FleetView::Snapshot() const {
+  json hosts = json::array();
+  for (const auto& [id, h] : hosts_) hosts.push_back(HostJson(h));
+  json curve = json::array();
+  for (const auto& p : curve_) curve.push_back(CurveJson(p));
+  return {{"type", "snapshot"},
+          {"run",
+           {{"run_id", run_.run_id},
+            {"scenario", run_.scenario},
+            {"runbook", run_.runbook},
+            {"setup", run_.setup},
+            {"start", run_.start_s},
+            {"release", run_.release_s},
+            {"revert", run_.revert_s},
+            {"status", status_}}},
+          {"now", now_s_},
+          {"hosts", hosts},
+          {"events", json(timeline_)},
+          {"curve", curve}};
+}
+
+json FleetView::End(const std::string& status) {
+  status_ = status;
+  return {{"type", "end"}, {"status", status}, {"now", now_s_}};
+}
+
+}  // namespace chaoslab::dashboard

@@ -1,0 +1,67 @@
+// What the dashboard shows, built from the engine's live events: the fleet (state and crash count
+// per host), a timeline of events and the recovery curve so far. Plain data, no threads or sockets,
+// so it is tested on its own; the server keeps one and applies events to it on its io thread.
+#pragma once
+
+#include <cstddef>
+#include <deque>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "lab/engine/engine.h"
+
+namespace chaoslab::dashboard {
+
+struct RunInfo {
+  std::string run_id;
+  std::string scenario;
+  std::string runbook;
+  std::string setup;
+  double start_s = 0, release_s = 0, revert_s = 0;  // scenario times of the rollout
+};
+
+struct HostView {
+  std::string id, group, state;
+  int crashes = 0;
+  bool boot_looped = false;  // was in boot-loop at some point (it may have recovered since)
+};
+
+// One point of the recovery curve: after the event at `scenario_s`, how many hosts are up
+// (healthy or recovered) and how many are down (crashed, booting after a crash, boot-loop,
+// remediating, failed, lost).
+struct CurvePoint {
+  double scenario_s = 0;
+  int up = 0, down = 0;
+};
+
+class FleetView {
+ public:
+  explicit FleetView(RunInfo run, size_t max_timeline = 500)
+      : run_(std::move(run)), max_timeline_(max_timeline) {}
+
+  // Applies one event; returns the message to push to browsers ({"type":"event",...}).
+  nlohmann::json Apply(const LiveEvent& e);
+  // Everything so far ({"type":"snapshot",...}), sent to a browser when it connects.
+  nlohmann::json Snapshot() const;
+  // Marks the run as ended (status "finished", "interrupted", ...); returns the message to push.
+  nlohmann::json End(const std::string& status);
+
+  const std::map<std::string, HostView>& hosts() const { return hosts_; }
+  const std::vector<CurvePoint>& curve() const { return curve_; }
+
+ private:
+  RunInfo run_;
+  size_t max_timeline_;
+  std::map<std::string, HostView> hosts_;
+  std::deque<nlohmann::json> timeline_;
+  std::vector<CurvePoint> curve_;
+  std::string status_ = "running";
+  double now_s_ = 0;
+};
+
+// A host counts as up in the curve when it is healthy or recovered.
+bool IsUpState(const std::string& state);
+
+}  // namespace chaoslab::dashboard

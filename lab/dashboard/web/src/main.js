@@ -1,0 +1,152 @@
+// The game-day dashboard page: one WebSocket to the lab (same origin; the token travels as the
+// HttpOnly cookie the server set when the page was opened with ?token=), a snapshot on connect,
+// then one message per journaled event. Everything it needs is bundled by esbuild at build time.
+import uPlot from 'uplot';
+import 'uplot/dist/uPlot.min.css';
+import './style.css';
+
+const STATES = ['healthy', 'booting', 'crashed', 'boot-loop', 'remediating', 'recovered',
+  'failed', 'lost', 'provisioning'];
+const MAX_TIMELINE = 300;
+
+const hosts = new Map();  // id → {id, group, state, crashes, boot_looped}
+const curve = [[], [], []];  // scenario seconds, up, down
+let run = {};
+let chart = null;
+let messages = 0;
+
+function clock(s) {
+  const t = Math.max(0, Math.round(s));
+  const pad = (n) => String(n).padStart(2, '0');
+  return `${pad(Math.floor(t / 3600))}:${pad(Math.floor(t / 60) % 60)}:${pad(t % 60)}`;
+}
+
+function el(tag, attrs = {}, text = '') {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+  if (text) e.textContent = text;
+  return e;
+}
+
+function renderLegend() {
+  const legend = document.getElementById('legend');
+  for (const s of STATES) {
+    const item = el('span', { style: `--c: var(--${s})` }, s);
+    legend.appendChild(item);
+  }
+}
+
+function renderHost(h) {
+  let tile = document.querySelector(`.host[data-host="${CSS.escape(h.id)}"]`);
+  if (!tile) {
+    tile = el('div', { class: 'host', 'data-host': h.id });
+    tile.append(el('div', { class: 'id' }), el('div', { class: 'meta state' }),
+      el('div', { class: 'meta crashes' }));
+    const fleet = document.getElementById('fleet');
+    const after = [...fleet.children].find((c) => c.dataset.host > h.id);
+    fleet.insertBefore(tile, after || null);
+  }
+  tile.dataset.state = h.state;
+  tile.dataset.group = h.group;
+  tile.dataset.crashes = String(h.crashes);
+  tile.dataset.bootLooped = String(!!h.boot_looped);
+  tile.querySelector('.id').textContent = h.id;
+  tile.querySelector('.state').textContent = `${h.group} · ${h.state}`;
+  tile.querySelector('.crashes').textContent =
+    `${h.crashes} crash${h.crashes === 1 ? '' : 'es'}`;
+}
+
+function addEvent(e) {
+  const list = document.getElementById('timeline');
+  const li = el('li', { 'data-kind': e.kind, 'data-host': e.host || '' });
+  li.append(el('span', { class: 't' }, clock(e.t)), el('span', { class: 'kind' }, e.kind),
+    document.createTextNode(`${e.host ? e.host + ' ' : ''}${e.detail || ''}`));
+  list.insertBefore(li, list.firstChild);
+  while (list.children.length > MAX_TIMELINE) list.removeChild(list.lastChild);
+}
+
+function addCurvePoint(p) {
+  curve[0].push(p[0]);
+  curve[1].push(p[1]);
+  curve[2].push(p[2]);
+}
+
+function drawCurve() {
+  const box = document.getElementById('curve');
+  const opts = {
+    width: Math.max(300, box.clientWidth - 10),
+    height: 240,
+    scales: { x: { time: false } },
+    axes: [{ values: (u, ticks) => ticks.map(clock) }, { label: 'hosts' }],
+    series: [
+      { label: 'scenario time', value: (u, v) => (v == null ? '' : clock(v)) },
+      { label: 'up', stroke: '#2e7d32', width: 2, paths: uPlot.paths.stepped({ align: 1 }) },
+      { label: 'down', stroke: '#c62828', width: 2, paths: uPlot.paths.stepped({ align: 1 }) },
+    ],
+  };
+  if (!chart) {
+    chart = new uPlot(opts, curve, box);
+  } else {
+    chart.setData(curve);
+  }
+  box.dataset.points = String(curve[0].length);
+}
+
+function setClock(now) {
+  document.getElementById('clock').textContent = clock(now);
+}
+
+function onMessage(msg) {
+  messages++;
+  document.body.dataset.messages = String(messages);
+  if (msg.type === 'snapshot') {
+    run = msg.run;
+    document.getElementById('run').textContent =
+      `${run.scenario} · runbook ${run.runbook} · setup ${run.setup} · run ${run.run_id}`;
+    document.body.dataset.status = run.status;
+    for (const h of msg.hosts) {
+      hosts.set(h.id, h);
+      renderHost(h);
+    }
+    for (const e of msg.events) addEvent(e);
+    curve.forEach((a) => a.splice(0));
+    for (const p of msg.curve) addCurvePoint(p);
+    drawCurve();
+    setClock(msg.now);
+  } else if (msg.type === 'event') {
+    addEvent(msg.event);
+    if (msg.host) {
+      hosts.set(msg.host.id, msg.host);
+      renderHost(msg.host);
+    }
+    if (msg.curve) {
+      addCurvePoint(msg.curve);
+      drawCurve();
+    }
+    setClock(msg.now);
+  } else if (msg.type === 'end') {
+    document.body.dataset.status = msg.status;
+    document.getElementById('conn').textContent = `run ${msg.status}`;
+  }
+}
+
+function connect() {
+  const ws = new WebSocket(`ws://${location.host}/ws`);
+  const conn = document.getElementById('conn');
+  ws.onopen = () => {
+    document.body.dataset.ws = 'open';
+    conn.textContent = 'live';
+  };
+  ws.onmessage = (ev) => onMessage(JSON.parse(ev.data));
+  ws.onclose = () => {
+    document.body.dataset.ws = 'closed';
+    if (document.body.dataset.status === 'running' || !document.body.dataset.status) {
+      conn.textContent = 'disconnected';
+    }
+  };
+}
+
+renderLegend();
+// The token is in the cookie now; keep it out of the address bar and the history.
+if (location.search.includes('token=')) history.replaceState(null, '', '/');
+connect();
