@@ -26,6 +26,9 @@ LabPaths LabPaths::Discover() {
   p.runtime_root = Env("CHAOSLAB_RUNTIME_DIR", "/tmp/chaoslab-" + std::to_string(getuid()));
   p.journal = Env("CHAOSLAB_JOURNAL", Env("HOME", "/root") + "/.local/state/chaoslab/journal.db");
   p.qemu = Env("CHAOSLAB_QEMU", "qemu-system-x86_64");
+  p.dashboard_assets =
+      Env("CHAOSLAB_DASHBOARD_ASSETS",
+          (fs::path(p.bin_dir).parent_path() / "share/chaoslab/dashboard").string());
   return p;
 }
 

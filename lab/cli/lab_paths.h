@@ -13,6 +13,8 @@ struct LabPaths {
   std::string runtime_root;  // $CHAOSLAB_RUNTIME_DIR or /tmp/chaoslab-<uid> (sockets, overlays)
   std::string journal;       // $CHAOSLAB_JOURNAL or $HOME/.local/state/chaoslab/journal.db
   std::string qemu;          // $CHAOSLAB_QEMU or qemu-system-x86_64 (from PATH)
+  // The dashboard's built page: $CHAOSLAB_DASHBOARD_ASSETS or <bin>/../share/chaoslab/dashboard
+  std::string dashboard_assets;
 
   static LabPaths Discover();
 };

@@ -73,6 +73,14 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--threads", run.sim_threads, "sim: worker threads (default: all cores)");
   run_cmd->add_option("--host-rows", run.host_rows,
                       "sim: one result row per host up to this many hosts (default 20000)");
+  run_cmd->add_flag("--dashboard", run.dashboard,
+                    "serve the live game-day dashboard on 127.0.0.1 (prints its URL and tokens)");
+  run_cmd
+      ->add_option("--dashboard-port", run.dashboard_port,
+                   "the dashboard's port (default: a random free one)")
+      ->check(CLI::Range(0, 65535));
+  run_cmd->add_flag("--dashboard-hold", run.dashboard_hold,
+                    "after the run, keep serving the dashboard until Ctrl-C");
 
   CompareRequest cmp;
   auto* compare_cmd = app.add_subcommand(

@@ -24,6 +24,7 @@
 #include "lab/config/config_loader.h"
 #include "lab/content_server/content_server.h"
 #include "lab/content_server/key_escrow.h"
+#include "lab/dashboard/dashboard_server.h"
 #include "lab/engine/engine.h"
 #include "lab/journal/journal.h"
 #include "lab/report/compare.h"
@@ -360,6 +361,7 @@ struct OneRun {
   std::function<void(const std::string&)> progress;
   EngineStats* stats = nullptr;
   int max_booting = 0;
+  std::function<void(const LiveEvent&)> observer;  // the dashboard, when one is served
 
   Result<RunResult> Go(const config::ScenarioConfig& sc, const std::string& run_id,
                        const std::string& comparison_id, int repetition) {
@@ -508,6 +510,7 @@ struct OneRun {
     eo.cancel = cancel;
     eo.progress = progress;
     eo.stats = stats;
+    eo.observer = observer;
     eo.max_booting = max_booting;
     eo.method = MethodText(sc, max_booting);
     if (progress) {
@@ -566,6 +569,10 @@ int RunCommand(const LabPaths& paths, const RunRequest& request, const std::atom
   if (request.max_wall_s) sc.stop.max_wall = *request.max_wall_s;
   if (request.backend == "sim" ||
       (request.backend.empty() && sc.backend == config::BackendKind::kSim)) {
+    if (request.dashboard || request.dashboard_hold) {
+      return fail(Status::InvalidArgument("--dashboard shows real guests; not with the simulator"),
+                  2);
+    }
     return SimRunCommand(paths, request, std::move(sc), out, err);
   }
   if (!sc.mix_file.empty())
@@ -581,7 +588,24 @@ int RunCommand(const LabPaths& paths, const RunRequest& request, const std::atom
       paths, *image, journal->get(), cancel, nullptr, &stats, MaxBooting(request.max_booting)};
   if (!request.quiet) one.progress = [&err](const std::string& line) { err << line << std::endl; };
   if (!request.quiet) err << "journal: " << paths.journal << "\n";
-  Result<RunResult> result = one.Go(sc, NewRunId(), "", 0);
+  const std::string run_id = NewRunId();
+  std::unique_ptr<dashboard::DashboardServer> board;
+  if (request.dashboard || request.dashboard_hold) {
+    Result<std::unique_ptr<dashboard::DashboardServer>> started = dashboard::DashboardServer::Start(
+        {request.dashboard_port,
+         paths.dashboard_assets,
+         {run_id, sc.name, sc.runbook.name, sc.setup.name, sc.rollout.start, sc.rollout.release,
+          sc.rollout.revert}});
+    if (!started.ok()) return fail(started.status(), 2);
+    board = std::move(*started);
+    dashboard::DashboardServer* b = board.get();
+    one.observer = [b](const LiveEvent& e) { b->Publish(e); };
+    // Printed even with --quiet: asking for a dashboard means wanting its address.
+    err << "dashboard: " << board->Url(false) << " (trainee)\n"
+        << "dashboard: " << board->Url(true) << " (instructor)" << std::endl;
+  }
+  Result<RunResult> result = one.Go(sc, run_id, "", 0);
+  if (board) board->End(result.ok() ? result->status : "failed");
   if (!result.ok()) return fail(result.status(), SetupErrorCode(result.status()));
   if (!request.stats_json.empty()) {
     Status s = WriteStats(request.stats_json, stats, *result);
@@ -596,6 +620,12 @@ int RunCommand(const LabPaths& paths, const RunRequest& request, const std::atom
     Status s = WriteHtmlReport({*result}, "chaoslab run " + result->run_id, request.html);
     if (!s.ok()) return fail(s, 1);
     if (!request.quiet) err << "HTML report: " << request.html << "\n";
+  }
+  if (board && request.dashboard_hold && result->status != "interrupted") {
+    out << std::flush;
+    err << "dashboard: the run " << result->status << "; still serving " << board->Url(false)
+        << " until Ctrl-C" << std::endl;
+    while (!(cancel && cancel->load())) std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
   if (result->status == "interrupted") return 130;
   return 0;

@@ -34,6 +34,10 @@ struct RunRequest {
   std::string calibration;
   int sim_threads = 0;
   int64_t host_rows = 0;
+  // The game-day dashboard (lab/dashboard): serve it on 127.0.0.1 while the run goes.
+  bool dashboard = false;
+  int dashboard_port = 0;       // 0: a random free port
+  bool dashboard_hold = false;  // keep serving the final state after the run until Ctrl-C
 };
 
 // Exit codes: 0 finished, 1 the run failed, 2 bad input (nothing started), 130 interrupted.
@@ -56,7 +60,7 @@ struct CompareRequest {
   std::optional<double> max_wall_s;  // per run
   int max_vms = 0;
   int max_booting = -1;  // as in RunRequest
-  std::string backend;  // "sim": every cell on the simulator (lab/sim)
+  std::string backend;   // "sim": every cell on the simulator (lab/sim)
   std::string calibration;
 };
 int CompareCommand(const LabPaths& paths, const CompareRequest& request,

@@ -14,6 +14,7 @@ const curve = [[], [], []];  // scenario seconds, up, down
 let run = {};
 let chart = null;
 let messages = 0;
+let now = 0;  // scenario clock, seconds
 
 function clock(s) {
   const t = Math.max(0, Math.round(s));
@@ -58,10 +59,12 @@ function renderHost(h) {
 
 function addEvent(e) {
   const list = document.getElementById('timeline');
-  const li = el('li', { 'data-kind': e.kind, 'data-host': e.host || '' });
+  const li = el('li', { 'data-kind': e.kind, 'data-host': e.host || '', 'data-t': String(e.t) });
   li.append(el('span', { class: 't' }, clock(e.t)), el('span', { class: 'kind' }, e.kind),
     document.createTextNode(`${e.host ? e.host + ' ' : ''}${e.detail || ''}`));
-  list.insertBefore(li, list.firstChild);
+  // Newest (in scenario time) first; machines report slightly out of order.
+  const after = [...list.children].find((c) => Number(c.dataset.t) <= e.t);
+  list.insertBefore(li, after || null);
   while (list.children.length > MAX_TIMELINE) list.removeChild(list.lastChild);
 }
 
@@ -77,23 +80,31 @@ function drawCurve() {
     width: Math.max(300, box.clientWidth - 10),
     height: 240,
     scales: { x: { time: false } },
-    axes: [{ values: (u, ticks) => ticks.map(clock) }, { label: 'hosts' }],
+    axes: [
+      { values: (u, ticks) => ticks.map(clock), incrs: [60, 300, 600, 900, 1800, 3600, 7200] },
+      { label: 'hosts', incrs: [1, 2, 5, 10, 20, 50, 100] },
+    ],
     series: [
       { label: 'scenario time', value: (u, v) => (v == null ? '' : clock(v)) },
       { label: 'up', stroke: '#2e7d32', width: 2, paths: uPlot.paths.stepped({ align: 1 }) },
       { label: 'down', stroke: '#c62828', width: 2, paths: uPlot.paths.stepped({ align: 1 }) },
     ],
   };
+  // The curve holds its last value up to the scenario clock.
+  const n = curve[0].length;
+  const shown = n && now > curve[0][n - 1]
+    ? curve.map((a, i) => a.concat([i === 0 ? now : a[n - 1]])) : curve;
   if (!chart) {
-    chart = new uPlot(opts, curve, box);
+    chart = new uPlot(opts, shown, box);
   } else {
-    chart.setData(curve);
+    chart.setData(shown);
   }
   box.dataset.points = String(curve[0].length);
 }
 
-function setClock(now) {
-  document.getElementById('clock').textContent = clock(now);
+function setClock(t) {
+  now = t;
+  document.getElementById('clock').textContent = clock(t);
 }
 
 function onMessage(msg) {
@@ -111,19 +122,17 @@ function onMessage(msg) {
     for (const e of msg.events) addEvent(e);
     curve.forEach((a) => a.splice(0));
     for (const p of msg.curve) addCurvePoint(p);
-    drawCurve();
     setClock(msg.now);
+    drawCurve();
   } else if (msg.type === 'event') {
     addEvent(msg.event);
     if (msg.host) {
       hosts.set(msg.host.id, msg.host);
       renderHost(msg.host);
     }
-    if (msg.curve) {
-      addCurvePoint(msg.curve);
-      drawCurve();
-    }
     setClock(msg.now);
+    if (msg.curve) addCurvePoint(msg.curve);
+    if (msg.curve || msg.host) drawCurve();
   } else if (msg.type === 'end') {
     document.body.dataset.status = msg.status;
     document.getElementById('conn').textContent = `run ${msg.status}`;
