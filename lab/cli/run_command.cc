@@ -362,6 +362,7 @@ struct OneRun {
   EngineStats* stats = nullptr;
   int max_booting = 0;
   std::function<void(const LiveEvent&)> observer;  // the dashboard, when one is served
+  std::function<std::vector<std::pair<std::string, std::string>>()> console_input;  // its consoles
 
   Result<RunResult> Go(const config::ScenarioConfig& sc, const std::string& run_id,
                        const std::string& comparison_id, int repetition) {
@@ -511,6 +512,7 @@ struct OneRun {
     eo.progress = progress;
     eo.stats = stats;
     eo.observer = observer;
+    eo.console_input = console_input;
     eo.max_booting = max_booting;
     eo.method = MethodText(sc, max_booting);
     if (progress) {
@@ -600,6 +602,7 @@ int RunCommand(const LabPaths& paths, const RunRequest& request, const std::atom
     board = std::move(*started);
     dashboard::DashboardServer* b = board.get();
     one.observer = [b](const LiveEvent& e) { b->Publish(e); };
+    one.console_input = [b] { return b->TakeConsoleInput(); };
     // Printed even with --quiet: asking for a dashboard means wanting its address.
     err << "dashboard: " << board->Url(false) << " (trainee)\n"
         << "dashboard: " << board->Url(true) << " (instructor)" << std::endl;

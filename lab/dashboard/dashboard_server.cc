@@ -9,6 +9,7 @@
 #include <exception>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <optional>
 #include <random>
 #include <set>
@@ -104,6 +105,9 @@ struct DashboardServer::Impl {
   FleetView view;
   std::set<std::shared_ptr<WsSession>> sockets;
   bool stopped = false;
+  // Console keystrokes on their way to the engine (the only state shared with another thread).
+  std::mutex input_mu;
+  std::vector<std::pair<std::string, std::string>> input;
 
   explicit Impl(RunInfo run) : view(std::move(run)) {}
 
@@ -112,6 +116,7 @@ struct DashboardServer::Impl {
   bool OriginAllowed(const http::request<http::string_body>& req) const;
   http::response<http::string_body> Handle(const http::request<http::string_body>& req);
   void Broadcast(const nlohmann::json& msg);
+  void SendConsoleLine(const std::string& host, const nlohmann::json& msg);
   void Accept();
 };
 
@@ -119,15 +124,21 @@ struct DashboardServer::Impl {
 // flight); reads only notice the close.
 class WsSession : public std::enable_shared_from_this<WsSession> {
  public:
-  WsSession(tcp::socket socket, DashboardServer::Impl* server)
-      : ws_(std::move(socket)), server_(server) {}
+  // `console_host` empty: the dashboard feed; else that host's serial console.
+  WsSession(tcp::socket socket, DashboardServer::Impl* server, std::string console_host)
+      : ws_(std::move(socket)), server_(server), console_host_(std::move(console_host)) {}
+
+  const std::string& console_host() const { return console_host_; }
 
   void Run(http::request<http::string_body> req) {
     req_ = std::move(req);  // kept until the handshake completes
     ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
     ws_.async_accept(req_, [self = shared_from_this()](beast::error_code ec) {
       if (ec) return self->Drop();
-      self->Send(std::make_shared<const std::string>(self->server_->view.Snapshot().dump()));
+      const auto& view = self->server_->view;
+      nlohmann::json first =
+          self->console_host_.empty() ? view.Snapshot() : view.ConsoleBacklog(self->console_host_);
+      self->Send(std::make_shared<const std::string>(first.dump()));
       self->Read();
     });
   }
@@ -150,7 +161,13 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   void Read() {
     ws_.async_read(in_, [self = shared_from_this()](beast::error_code ec, size_t) {
       if (ec) return self->Drop();
-      self->in_.consume(self->in_.size());  // nothing to read from a dashboard yet
+      // The dashboard feed takes no input; a console takes what the person typed (bounded).
+      if (!self->console_host_.empty() && self->ws_.got_text() && self->in_.size() <= 4096) {
+        std::lock_guard lock(self->server_->input_mu);
+        self->server_->input.emplace_back(self->console_host_,
+                                          beast::buffers_to_string(self->in_.data()));
+      }
+      self->in_.consume(self->in_.size());
       self->Read();
     });
   }
@@ -158,6 +175,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
 
   websocket::stream<beast::tcp_stream> ws_;
   DashboardServer::Impl* server_;
+  std::string console_host_;
   http::request<http::string_body> req_;
   std::deque<std::shared_ptr<const std::string>> queue_;
   beast::flat_buffer in_;
@@ -183,12 +201,16 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void OnRequest() {
     std::string_view target = ToStd(req_.target());
     std::string_view path = target.substr(0, target.find('?'));
-    if (websocket::is_upgrade(req_) && path == "/ws") {
+    constexpr std::string_view kConsole = "/console/";
+    const bool console = path.starts_with(kConsole);
+    if (websocket::is_upgrade(req_) && (path == "/ws" || console)) {
       bool from_query = false;
+      std::string host(console ? path.substr(kConsole.size()) : "");
       if (server_->HostAllowed(req_) && server_->OriginAllowed(req_) &&
-          server_->RoleOf(req_, &from_query) != Role::kNone) {
+          server_->RoleOf(req_, &from_query) != Role::kNone &&
+          (!console || server_->view.HasHost(host))) {
         stream_.expires_never();
-        auto ws = std::make_shared<WsSession>(stream_.release_socket(), server_);
+        auto ws = std::make_shared<WsSession>(stream_.release_socket(), server_, host);
         server_->sockets.insert(ws);
         ws->Run(std::move(req_));
         return;
@@ -303,7 +325,18 @@ http::response<http::string_body> DashboardServer::Impl::Handle(
 
 void DashboardServer::Impl::Broadcast(const nlohmann::json& msg) {
   auto text = std::make_shared<const std::string>(msg.dump());
-  for (const auto& s : sockets) s->Send(text);
+  for (const auto& s : sockets) {
+    if (s->console_host().empty()) s->Send(text);
+  }
+}
+
+void DashboardServer::Impl::SendConsoleLine(const std::string& host, const nlohmann::json& msg) {
+  std::shared_ptr<const std::string> text;
+  for (const auto& s : sockets) {
+    if (s->console_host() != host) continue;
+    if (!text) text = std::make_shared<const std::string>(msg.dump());
+    s->Send(text);
+  }
 }
 
 void DashboardServer::Impl::Accept() {
@@ -371,7 +404,19 @@ std::string DashboardServer::Url(bool instructor) const {
 
 void DashboardServer::Publish(const LiveEvent& event) {
   Impl* impl = impl_.get();
-  asio::post(*impl->io, [impl, event] { impl->Broadcast(impl->view.Apply(event)); });
+  asio::post(*impl->io, [impl, event] {
+    nlohmann::json msg = impl->view.Apply(event);
+    if (event.kind == "tty") {
+      impl->SendConsoleLine(event.host_id, msg);
+    } else {
+      impl->Broadcast(msg);
+    }
+  });
+}
+
+std::vector<std::pair<std::string, std::string>> DashboardServer::TakeConsoleInput() {
+  std::lock_guard lock(impl_->input_mu);
+  return std::exchange(impl_->input, {});
 }
 
 void DashboardServer::End(const std::string& status) {

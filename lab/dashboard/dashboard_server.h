@@ -10,6 +10,8 @@
 
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "lab/common/status.h"
 #include "lab/dashboard/fleet_view.h"
@@ -41,6 +43,10 @@ class DashboardServer {
   // Both thread-safe (called on the engine's thread); they copy and hand over to the io thread.
   void Publish(const LiveEvent& event);
   void End(const std::string& status);
+
+  // What people typed at the consoles since the last call, as (host id, text); thread-safe. The
+  // engine polls it (EngineOptions::console_input) and journals every entry.
+  std::vector<std::pair<std::string, std::string>> TakeConsoleInput();
 
   // Closes every connection and joins the io thread. Idempotent.
   void Stop();

@@ -10,6 +10,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 namespace chaoslab::dashboard {
 namespace {
@@ -121,6 +122,10 @@ class WsClient {
     ws_.handshake("127.0.0.1:" + std::to_string(port), target, ec);
     return ec ? ec.message() : "";
   }
+  void Write(const std::string& text) {
+    ws_.text(true);
+    ws_.write(asio::buffer(text));
+  }
   nlohmann::json Read() {
     beast::flat_buffer buf;
     ws_.read(buf);
@@ -165,6 +170,40 @@ TEST_F(DashboardServerTest, TheWebSocketNeedsATokenAndOurOrigin) {
   EXPECT_NE(
       foreign.Open(server_->port(), "/ws?token=" + server_->trainee_token(), "http://evil.example"),
       "");
+}
+
+TEST_F(DashboardServerTest, AConsoleShowsTheHostsSerialLinesAndPassesTypedText) {
+  server_->Publish({0, 1, "ws-711-01", "ws-711", "state", "provisioning -> booting", "booting", 0});
+  server_->Publish({0, 2, "ws-711-01", "ws-711", "tty", "*** STOP: 0x00000050", "booting", 1});
+  WsClient feed;
+  ASSERT_EQ(feed.Open(server_->port(), "/ws?token=" + server_->trainee_token()), "");
+  EXPECT_EQ(feed.Read()["type"], "snapshot");
+  WsClient console;
+  ASSERT_EQ(console.Open(server_->port(), "/console/ws-711-01?token=" + server_->trainee_token()),
+            "");
+  auto backlog = console.Read();
+  EXPECT_EQ(backlog["type"], "tty-backlog");
+  EXPECT_EQ(backlog["lines"], nlohmann::json::array({"*** STOP: 0x00000050"}));
+  server_->Publish({0, 3, "ws-711-01", "ws-711", "tty", "Recovery console", "remediating", 2});
+  auto line = console.Read();
+  EXPECT_EQ(line["type"], "tty");
+  EXPECT_EQ(line["line"], "Recovery console");
+  console.Write("del C-00000291*.sys\n");
+  std::vector<std::pair<std::string, std::string>> typed;
+  for (int i = 0; i < 100 && typed.empty(); ++i) {
+    typed = server_->TakeConsoleInput();
+    if (typed.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_EQ(typed.size(), 1u);
+  EXPECT_EQ(typed[0].first, "ws-711-01");
+  EXPECT_EQ(typed[0].second, "del C-00000291*.sys\n");
+  // The fleet feed gets no console lines: its next message is the next journaled event.
+  server_->Publish({1, 4, "", "", "revert", "v3", "", 0});
+  EXPECT_EQ(feed.Read()["event"]["kind"], "revert");
+  // Unknown hosts have no console; a console needs the token like everything else.
+  WsClient unknown, anonymous;
+  EXPECT_NE(unknown.Open(server_->port(), "/console/nope?token=" + server_->trainee_token()), "");
+  EXPECT_NE(anonymous.Open(server_->port(), "/console/ws-711-01"), "");
 }
 
 TEST(DashboardServerStartTest, MissingAssetsSayWhatToBuild) {

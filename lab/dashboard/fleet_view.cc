@@ -27,6 +27,12 @@ json CurveJson(const CurvePoint& p) { return json::array({p.scenario_s, p.up, p.
 bool IsUpState(const std::string& state) { return state == "healthy" || state == "recovered"; }
 
 json FleetView::Apply(const LiveEvent& e) {
+  if (e.kind == "tty") {
+    auto& lines = consoles_[e.host_id];
+    lines.push_back(e.detail);
+    while (lines.size() > 300) lines.pop_front();
+    return {{"type", "tty"}, {"host", e.host_id}, {"line", e.detail}};
+  }
   now_s_ = std::max(now_s_, e.scenario_s);
   json msg = {{"type", "event"}, {"event", EventJson(e)}, {"now", now_s_}};
   timeline_.push_back(msg["event"]);
@@ -86,6 +92,12 @@ json FleetView::Snapshot() const {
           {"hosts", hosts},
           {"events", json(timeline_)},
           {"curve", curve}};
+}
+
+json FleetView::ConsoleBacklog(const std::string& host) const {
+  json lines = json::array();
+  if (auto it = consoles_.find(host); it != consoles_.end()) lines = json(it->second);
+  return {{"type", "tty-backlog"}, {"host", host}, {"lines", lines}};
 }
 
 json FleetView::End(const std::string& status) {

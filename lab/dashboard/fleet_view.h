@@ -41,8 +41,14 @@ class FleetView {
   explicit FleetView(RunInfo run, size_t max_timeline = 500)
       : run_(std::move(run)), max_timeline_(max_timeline) {}
 
-  // Applies one event; returns the message to push to browsers ({"type":"event",...}).
+  // Applies one event; returns the message to push to browsers ({"type":"event",...}). A console
+  // line (kind "tty") goes to the host's backlog instead, and the message is {"type":"tty",...}
+  // for that host's console viewers only.
   nlohmann::json Apply(const LiveEvent& e);
+  // The last lines a host's serial console printed ({"type":"tty-backlog",...}), for a console
+  // opened mid-run.
+  nlohmann::json ConsoleBacklog(const std::string& host) const;
+  bool HasHost(const std::string& host) const { return hosts_.count(host) > 0; }
   // Everything so far ({"type":"snapshot",...}), sent to a browser when it connects.
   nlohmann::json Snapshot() const;
   // Marks the run as ended (status "finished", "interrupted", ...); returns the message to push.
@@ -56,6 +62,7 @@ class FleetView {
   size_t max_timeline_;
   std::map<std::string, HostView> hosts_;
   std::deque<nlohmann::json> timeline_;
+  std::map<std::string, std::deque<std::string>> consoles_;  // host → last lines
   std::vector<CurvePoint> curve_;
   std::string status_ = "running";
   double now_s_ = 0;

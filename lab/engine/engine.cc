@@ -1579,6 +1579,11 @@ Result<RunResult> Run::Execute() {
     Status s = o_.backend->PollEvents(std::chrono::milliseconds(200), &events);
     if (!s.ok()) return s.WithContext("waiting for host events");
     for (const auto& e : events) {
+      if (o_.observer && e.kind == HostEventKind::kConsoleLine && by_id_.count(e.host_id)) {
+        const HostRun& h = hosts_[by_id_[e.host_id]];
+        o_.observer({h.cursor, 0, e.host_id, h.plan.spec.group, "tty", e.detail,
+                     std::string(HostStateName(h.machine.state())), h.crashes});
+      }
       if (e.kind != HostEventKind::kConsoleLine) {
         auto it = by_id_.find(e.host_id);
         double at = it == by_id_.end() ? now_ : hosts_[it->second].cursor;
@@ -1590,6 +1595,20 @@ Result<RunResult> Run::Execute() {
         }
       }
       Receive(e);
+    }
+    if (o_.console_input) {
+      // A person at the host's console: journaled first, so every keystroke is on record even when
+      // the machine is off or paused and the text goes nowhere.
+      for (auto& [host, text] : o_.console_input()) {
+        auto it = by_id_.find(host);
+        if (it == by_id_.end()) continue;
+        HostRun& h = hosts_[it->second];
+        std::string shown = text;
+        while (!shown.empty() && (shown.back() == '\n' || shown.back() == '\r')) shown.pop_back();
+        Note(std::max(h.cursor, now_), host, "console-input", shown);
+        Status s = h.vm->SendConsole(text);
+        if (!s.ok()) Note(std::max(h.cursor, now_), host, "console-input-failed", s.ToString());
+      }
     }
     EnforceGate();
   }

@@ -18,6 +18,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "lab/backend/backend.h"
@@ -96,8 +97,13 @@ struct EngineOptions {
   std::string method;            // how the run measured (RunResult::method), for reports
   EngineStats* stats = nullptr;  // optional
   // A live view (the dashboard): called on the engine's thread with every event it journals, in
-  // journal order. Gets copies; must return quickly and must not call back into the run. Optional.
+  // journal order, and with every serial console line of a host as kind "tty" (not journaled).
+  // Gets copies; must return quickly and must not call back into the run. Optional.
   std::function<void(const LiveEvent&)> observer;
+  // What people typed at the dashboard's consoles, as (host id, text): polled on the engine's
+  // thread once per loop round; each is journaled ("console-input") and typed on that host's serial
+  // console. Optional.
+  std::function<std::vector<std::pair<std::string, std::string>>()> console_input;
 
   // Runbooks beyond rebooting (all optional; a step that needs a missing one fails on that host).
   // The key escrow: looks up a host's recovery password (a real request; the escrow counts it).

@@ -165,6 +165,24 @@ TEST(GamedayDashboardTest, ARealRunIsWatchedLiveAndNeedsTheToken) {
   EXPECT_GT(messages, 5);
   RecordProperty("wall_s_to_boot_loop", std::to_string(to_boot_loop_s));
 
+  // A boot-looped host's serial console: what it printed (the bugcheck), and a typed line goes to
+  // the machine and into the journal.
+  const std::string console_host = *boot_looped.begin();
+  websocket::stream<beast::tcp_stream> console(io);
+  beast::get_lowest_layer(console).connect(
+      tcp::endpoint(asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)));
+  beast::get_lowest_layer(console).expires_after(std::chrono::seconds(30));
+  console.handshake("127.0.0.1:" + std::to_string(port),
+                    "/console/" + console_host + "?token=" + token);
+  beast::flat_buffer backlog_buf;
+  console.read(backlog_buf);
+  json backlog = json::parse(beast::buffers_to_string(backlog_buf.data()));
+  EXPECT_EQ(backlog["type"], "tty-backlog");
+  EXPECT_NE(backlog["lines"].dump().find("PAGE_FAULT_IN_NONPAGED_AREA"), std::string::npos)
+      << backlog.dump().substr(0, 3000);
+  console.text(true);
+  console.write(asio::buffer(std::string("dir C:\\\n")));
+
   // The page, as a browser renders it while the run goes: the fleet grid and the timeline.
   Browser chrome(lab.dir() / "chromium");
   const fs::path out = Artefacts();
@@ -179,6 +197,25 @@ TEST(GamedayDashboardTest, ARealRunIsWatchedLiveAndNeedsTheToken) {
     EXPECT_TRUE(std::regex_search(dom, tile)) << id << "\n" << dom.substr(0, 4000);
   }
   EXPECT_NE(dom.find("data-kind=\"crash\""), std::string::npos);
+  // The console in the page (xterm.js), opened by #console=<host> as a click on the tile would.
+  std::string console_dom;
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    console_dom = LiveDom(chrome, url + "#console=" + console_host);
+    if (console_dom.find("PAGE_FAULT_IN_NONPAGED_AREA", console_dom.find("xterm-rows")) !=
+        std::string::npos) {
+      break;
+    }
+  }
+  EXPECT_NE(console_dom.find("data-console=\"" + console_host + "\""), std::string::npos);
+  const size_t rows = console_dom.find("xterm-rows");
+  ASSERT_NE(rows, std::string::npos) << console_dom.substr(0, 3000);
+  EXPECT_NE(console_dom.find("PAGE_FAULT_IN_NONPAGED_AREA", rows), std::string::npos)
+      << console_dom.substr(rows, 3000);
+  auto console_shot =
+      chrome.Run({"--virtual-time-budget=5000", "--screenshot=" + (out / "console.png").string()},
+                 url + "#console=" + console_host);
+  EXPECT_TRUE(console_shot.ok());
+
   // Without the token the browser gets nothing of the page.
   auto refused = chrome.Run({"--dump-dom"}, "http://127.0.0.1:" + std::to_string(port) + "/");
   ASSERT_TRUE(refused.ok());
@@ -206,6 +243,13 @@ TEST(GamedayDashboardTest, ARealRunIsWatchedLiveAndNeedsTheToken) {
   EXPECT_EQ(lab.Wait(pid, std::chrono::seconds(60)), 0) << lab.StderrOf(pid);
   json run = json::parse(lab.StdoutOf(pid));
   EXPECT_EQ(run["status"], "finished");
+  // The typed line is in the journal, on that host.
+  auto journaled =
+      RunProcess({"sqlite3", lab.journal(),
+                  "SELECT host_id || '|' || detail FROM events WHERE run_id = '" +
+                      run["run_id"].get<std::string>() + "' AND kind = 'console-input'"});
+  ASSERT_TRUE(journaled.ok());
+  EXPECT_EQ(journaled->out, console_host + "|dir C:\\\n") << journaled->err;
   RecordProperty(
       "wall_s_total",
       std::to_string(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()));

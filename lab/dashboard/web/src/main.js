@@ -3,6 +3,8 @@
 // then one message per journaled event. Everything it needs is bundled by esbuild at build time.
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
+import { Terminal } from '@xterm/xterm';
+import '@xterm/xterm/css/xterm.css';
 import './style.css';
 
 const STATES = ['healthy', 'booting', 'crashed', 'boot-loop', 'remediating', 'recovered',
@@ -40,7 +42,8 @@ function renderLegend() {
 function renderHost(h) {
   let tile = document.querySelector(`.host[data-host="${CSS.escape(h.id)}"]`);
   if (!tile) {
-    tile = el('div', { class: 'host', 'data-host': h.id });
+    tile = el('div', { class: 'host', 'data-host': h.id, title: 'open the serial console' });
+    tile.addEventListener('click', () => openConsole(h.id));
     tile.append(el('div', { class: 'id' }), el('div', { class: 'meta state' }),
       el('div', { class: 'meta crashes' }));
     const fleet = document.getElementById('fleet');
@@ -81,7 +84,11 @@ function drawCurve() {
     height: 240,
     scales: { x: { time: false } },
     axes: [
-      { values: (u, ticks) => ticks.map(clock), incrs: [60, 300, 600, 900, 1800, 3600, 7200] },
+      {
+        values: (u, ticks) => ticks.map(clock),
+        incrs: [60, 300, 600, 900, 1800, 3600, 7200],
+        space: 90,
+      },
       { label: 'hosts', incrs: [1, 2, 5, 10, 20, 50, 100] },
     ],
     series: [
@@ -119,6 +126,9 @@ function onMessage(msg) {
       hosts.set(h.id, h);
       renderHost(h);
     }
+    // #console=<host> opens that host's console (a link to it, or a test).
+    const wanted = new URLSearchParams(location.hash.slice(1)).get('console');
+    if (wanted && hosts.has(wanted) && document.body.dataset.console !== wanted) openConsole(wanted);
     for (const e of msg.events) addEvent(e);
     curve.forEach((a) => a.splice(0));
     for (const p of msg.curve) addCurvePoint(p);
@@ -139,6 +149,65 @@ function onMessage(msg) {
   }
 }
 
+// The serial console of one host: xterm.js over /console/<host>. Lines come from the guest as it
+// prints them; what the person types is edited locally and sent on Enter, one journal row per line.
+let term = null;
+let consoleWs = null;
+let typed = '';
+
+function openConsole(id) {
+  closeConsole();
+  document.getElementById('console-panel').hidden = false;
+  document.getElementById('console-host').textContent = id;
+  document.querySelector(`.host[data-host="${CSS.escape(id)}"]`)?.classList.add('open');
+  document.body.dataset.console = id;
+  term = new Terminal({ convertEol: true, rows: 20, fontSize: 13, scrollback: 2000 });
+  term.open(document.getElementById('console'));
+  typed = '';
+  term.onData((data) => {
+    for (const ch of data) {
+      if (ch === '\r') {
+        term.write('\r\n');
+        if (consoleWs && consoleWs.readyState === WebSocket.OPEN) consoleWs.send(`${typed}\n`);
+        typed = '';
+      } else if (ch === '\x7f' || ch === '\b') {
+        if (typed) {
+          typed = typed.slice(0, -1);
+          term.write('\b \b');
+        }
+      } else if (ch >= ' ') {
+        typed += ch;
+        term.write(ch);
+      }
+    }
+  });
+  consoleWs = new WebSocket(`ws://${location.host}/console/${encodeURIComponent(id)}`);
+  consoleWs.onopen = () => { document.body.dataset.consoleWs = 'open'; };
+  consoleWs.onmessage = (ev) => {
+    const msg = JSON.parse(ev.data);
+    const lines = msg.type === 'tty-backlog' ? msg.lines : [msg.line];
+    for (const line of lines) term.writeln(line);
+    const count = Number(document.body.dataset.consoleLines || 0) + lines.length;
+    document.body.dataset.consoleLines = String(count);
+  };
+  consoleWs.onclose = () => {
+    document.body.dataset.consoleWs = 'closed';
+    term?.writeln('\r\n[console closed]');
+  };
+  term.focus();
+}
+
+function closeConsole() {
+  consoleWs?.close();
+  consoleWs = null;
+  term?.dispose();
+  term = null;
+  document.querySelectorAll('.host.open').forEach((t) => t.classList.remove('open'));
+  document.getElementById('console-panel').hidden = true;
+  delete document.body.dataset.console;
+  delete document.body.dataset.consoleLines;
+}
+
 function connect() {
   const ws = new WebSocket(`ws://${location.host}/ws`);
   const conn = document.getElementById('conn');
@@ -156,6 +225,7 @@ function connect() {
 }
 
 renderLegend();
+document.getElementById('console-close').addEventListener('click', closeConsole);
 // The token is in the cookie now; keep it out of the address bar and the history.
-if (location.search.includes('token=')) history.replaceState(null, '', '/');
+if (location.search.includes('token=')) history.replaceState(null, '', `/${location.hash}`);
 connect();
