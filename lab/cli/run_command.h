@@ -60,7 +60,7 @@ struct CompareRequest {
   std::optional<double> max_wall_s;  // per run
   int max_vms = 0;
   int max_booting = -1;  // as in RunRequest
-  std::string backend;   // "sim": every cell on the simulator (lab/sim)
+  std::string backend;  // "sim": every cell on the simulator (lab/sim)
   std::string calibration;
 };
 int CompareCommand(const LabPaths& paths, const CompareRequest& request,
