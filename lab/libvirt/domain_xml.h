@@ -1,0 +1,75 @@
+// Domain XML for one libvirt guest of the lab: a pure function of the host, its files and the boot.
+//
+// What the guest needs is what lab/vm's QemuArgs gives it, in libvirt's words: TCG ('qemu' domain
+// type) or KVM, machine 'pc', one vCPU, qboot as the ROM when present (no BIOS banner, one RESET
+// per crash), direct kernel boot with `winsim.boot=` (and `winsim.tpm=` only for a normal disk
+// boot), the system overlay as vda, the USB media (kUsb only, read-only) and the extra disks as
+// vdb..., the serial console on a unix socket with a log file. libvirt 9.0 has no usable panic
+// model for this guest (PLATFORM-NOTES.md), so the pvpanic-pci device and `-action panic=none`
+// (the guest reboots itself with panic=-1; QMP GUEST_PANICKED {"action":"run"}, then the reset,
+// which ends the domain: on_reboot=destroy, the backend starts it again cold, as lab/vm does) go
+// through the qemu:commandline namespace. So does the network: libvirt's user-mode interface has no
+// guestfwd, and the guest must reach exactly 10.0.2.100:80, relayed by chaoslab-relay to the
+// content server on loopback (restrict=on: nothing else). Windows guests get <panic
+// model='hyperv'/> instead of pvpanic.
+//
+// Ownership: <metadata><chaoslab:lab .../></metadata> names the run, the host, the orchestrator
+// (machine, pid, start time: gc leaves domains of a live orchestrator alone) and the files the lab
+// made for this domain, so that `chaoslab gc` can remove exactly those.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "lab/backend/backend.h"
+
+namespace chaoslab::libvirt {
+
+inline constexpr const char* kMetadataUri = "https://chaoslab.dev/xmlns/1";
+inline constexpr const char* kMetadataPrefix = "chaoslab";
+
+// Who made a domain and what it owns (the attributes of <chaoslab:lab>).
+struct Ownership {
+  std::string run_id;
+  std::string host_id;
+  std::string owner_machine;  // hostname of the orchestrator
+  int owner_pid = 0;
+  std::string owner_start;         // /proc/<pid>/stat field 22: names the process with the pid
+  std::vector<std::string> files;  // absolute paths the lab created for this domain
+};
+
+struct DomainFiles {
+  std::string overlay;         // qcow2 system disk
+  std::string console_socket;  // unix socket of the serial console (bound by QEMU)
+  std::string serial_log;      // everything the console printed
+};
+
+struct DomainXmlInput {
+  std::string name;  // domain name, unique on the hypervisor
+  HostSpec spec;     // paths absolute
+  DomainFiles files;
+  Ownership owner;
+  BootTarget boot = BootTarget::kDisk;
+  DiskImage usb_media;        // attached as the next disk for kUsb (read-only)
+  std::string accel = "tcg";  // "tcg" -> type 'qemu', "kvm" -> type 'kvm'
+  std::string emulator = "/usr/bin/qemu-system-x86_64";
+  std::string bios_rom;  // e.g. /usr/share/qemu/qboot.rom; empty = libvirt's default firmware
+  std::string relay;     // chaoslab-relay path; required when spec.network.online
+  int tsc_khz = 0;       // > 0: tsc_early_khz= on the kernel command line
+  bool windows = false;  // Hyper-V panic model instead of pvpanic
+};
+
+// The kernel command line of one boot (same words, same order, as the QEMU backend's).
+std::string KernelCmdline(const HostSpec& spec, BootTarget boot, int tsc_khz);
+
+// The whole <domain> document. Values are XML-escaped; QEMU option values have commas doubled.
+std::string DomainXml(const DomainXmlInput& in);
+
+// The <chaoslab:lab> element alone (what virDomainSetMetadata takes and GetMetadata returns).
+std::string OwnershipXml(const Ownership& owner);
+
+// Reads the attributes back from a <chaoslab:lab> element (as virDomainGetMetadata returns it).
+// InvalidArgument if it is not one.
+Result<Ownership> ParseOwnershipXml(const std::string& xml);
+
+}  // namespace chaoslab::libvirt

@@ -1,0 +1,164 @@
+#include "lab/libvirt/domain_xml.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+namespace chaoslab::libvirt {
+namespace {
+
+DomainXmlInput Sample() {
+  DomainXmlInput in;
+  in.name = "chaoslab-r1-ws-01";
+  in.spec.id = "ws-01";
+  in.spec.group = "ws";
+  in.spec.kernel = "/img/vmlinux";
+  in.spec.initrd = "/img/initramfs.cpio";
+  in.spec.base_disk = "/run/disks/ws.img";
+  in.spec.kernel_args = {"winsim.host=ws-01"};
+  in.spec.network.online = true;
+  in.spec.network.content_port = 4242;
+  in.spec.network.delay_ms = 40;
+  in.spec.network.jitter_ms = 30;
+  in.spec.tpm_secret = "abcd";
+  in.files = {"/rt/r1/ws-01/overlay.qcow2", "/rt/r1/ws-01/console.sock", "/rt/r1/ws-01/serial.log"};
+  in.owner = {"r1", "ws-01", "labbox", 123, "4567", {"/rt/r1/ws-01"}};
+  in.relay = "/build/bin/chaoslab-relay";
+  in.bios_rom = "/usr/share/qemu/qboot.rom";
+  in.tsc_khz = 2000000;
+  return in;
+}
+
+size_t Count(const std::string& s, const std::string& what) {
+  size_t n = 0;
+  for (size_t p = s.find(what); p != std::string::npos; p = s.find(what, p + 1)) ++n;
+  return n;
+}
+
+TEST(KernelCmdline, TpmOnlyForTheNormalDiskBoot) {
+  HostSpec spec;
+  spec.kernel_args = {"winsim.host=a"};
+  spec.tpm_secret = "beef";
+  std::string disk = KernelCmdline(spec, BootTarget::kDisk, 1000);
+  EXPECT_NE(disk.find("tsc_early_khz=1000 winsim.host=a winsim.boot=normal winsim.tpm=beef"),
+            std::string::npos)
+      << disk;
+  std::string safe = KernelCmdline(spec, BootTarget::kSafeMode, 0);
+  EXPECT_NE(safe.find("winsim.boot=safe"), std::string::npos);
+  EXPECT_EQ(safe.find("winsim.tpm"), std::string::npos);
+  EXPECT_EQ(safe.find("tsc_early_khz"), std::string::npos);
+}
+
+TEST(DomainXml, HasWhatTheGuestNeeds) {
+  std::string xml = DomainXml(Sample());
+  EXPECT_NE(xml.find("<domain type='qemu'"), std::string::npos);
+  EXPECT_NE(xml.find("machine='pc'"), std::string::npos);
+  EXPECT_NE(xml.find("<loader type='rom'>/usr/share/qemu/qboot.rom</loader>"), std::string::npos);
+  EXPECT_NE(xml.find("<kernel>/img/vmlinux</kernel>"), std::string::npos);
+  EXPECT_NE(xml.find("winsim.boot=normal winsim.tpm=abcd"), std::string::npos);
+  EXPECT_NE(xml.find("<on_reboot>destroy</on_reboot>"), std::string::npos);
+  EXPECT_NE(xml.find("<on_crash>preserve</on_crash>"), std::string::npos);
+  EXPECT_NE(xml.find("pvpanic-pci,bus=pci.0,addr=0x1f"), std::string::npos);
+  EXPECT_NE(xml.find("<qemu:arg value='panic=none'/>"), std::string::npos);
+  EXPECT_NE(xml.find("<source mode='bind' path='/rt/r1/ws-01/console.sock'/>"), std::string::npos);
+  EXPECT_NE(xml.find("<log file='/rt/r1/ws-01/serial.log' append='on'/>"), std::string::npos);
+  // Exactly one network path: user-mode, restricted, one guestfwd to the relay.
+  EXPECT_NE(xml.find("user,id=n0,restrict=on,guestfwd=tcp:10.0.2.100:80-cmd:/build/bin/"
+                     "chaoslab-relay --port 4242 --delay-ms 40 --jitter-ms 30"),
+            std::string::npos)
+      << xml;
+  EXPECT_EQ(Count(xml, "<interface"), 0u);
+  EXPECT_EQ(Count(xml, "-netdev"), 1u);
+  EXPECT_NE(xml.find("run=\"r1\" host=\"ws-01\""), std::string::npos);
+}
+
+TEST(DomainXml, DisksInGuestOrder) {
+  DomainXmlInput in = Sample();
+  in.spec.extra_disks = {{"/d/extra.qcow2", "qcow2", false}};
+  in.boot = BootTarget::kUsb;
+  in.usb_media = {"/d/winpe.img", "raw", false};
+  std::string xml = DomainXml(in);
+  size_t sys = xml.find("overlay.qcow2' /><target dev='vda'");
+  (void)sys;
+  size_t a = xml.find("<target dev='vda'"), b = xml.find("<target dev='vdb'"),
+         c = xml.find("<target dev='vdc'");
+  ASSERT_NE(a, std::string::npos);
+  ASSERT_NE(b, std::string::npos);
+  ASSERT_NE(c, std::string::npos);
+  EXPECT_LT(xml.find("overlay.qcow2"), a);
+  EXPECT_LT(xml.find("winpe.img"), b);
+  EXPECT_GT(xml.find("winpe.img"), a);
+  EXPECT_LT(xml.find("extra.qcow2"), c);
+  EXPECT_GT(xml.find("extra.qcow2"), b);
+  EXPECT_EQ(Count(xml, "<readonly/>"), 1u);  // the media only
+  EXPECT_NE(xml.find("winsim.boot=usb"), std::string::npos);
+  EXPECT_EQ(xml.find("winsim.tpm"), std::string::npos);
+}
+
+TEST(DomainXml, OfflineHostHasNoNetworkAndWindowsGetsHyperV) {
+  DomainXmlInput in = Sample();
+  in.spec.network.online = false;
+  in.windows = true;
+  std::string xml = DomainXml(in);
+  EXPECT_EQ(xml.find("-netdev"), std::string::npos);
+  EXPECT_NE(xml.find("<panic model='hyperv'/>"), std::string::npos);
+  EXPECT_EQ(xml.find("pvpanic"), std::string::npos);
+}
+
+TEST(DomainXml, EscapesValues) {
+  DomainXmlInput in = Sample();
+  in.files.overlay = "/tmp/a&b<c>'d.qcow2";
+  in.relay = "/bin/re,lay";
+  std::string xml = DomainXml(in);
+  EXPECT_NE(xml.find("/tmp/a&amp;b&lt;c&gt;&apos;d.qcow2"), std::string::npos);
+  EXPECT_NE(xml.find("cmd:/bin/re,,lay"), std::string::npos);
+}
+
+// libvirt's own schema accepts what we generate (virt-xml-validate from libvirt-clients).
+TEST(DomainXml, ValidatesAgainstLibvirtSchema) {
+  if (std::system("command -v virt-xml-validate >/dev/null 2>&1") != 0) {
+    GTEST_SKIP() << "virt-xml-validate not installed";
+  }
+  for (bool usb : {false, true}) {
+    DomainXmlInput in = Sample();
+    if (usb) {
+      in.boot = BootTarget::kUsb;
+      in.usb_media = {"/d/winpe.img", "raw", true};
+      in.windows = true;
+      in.accel = "kvm";
+    }
+    auto path = std::filesystem::temp_directory_path() /
+                ("chaoslab-domxml-" + std::to_string(getpid()) + ".xml");
+    std::ofstream(path) << DomainXml(in);
+    int rc = std::system(("virt-xml-validate " + path.string() + " domain >/dev/null").c_str());
+    std::filesystem::remove(path);
+    EXPECT_EQ(rc, 0) << DomainXml(in);
+  }
+}
+
+TEST(Ownership, RoundTripsThroughXml) {
+  Ownership o{"r1", "ws-01", "box", 42, "999", {"/rt/r1/ws-01", "/x/\"q\"&y"}};
+  auto back = ParseOwnershipXml(OwnershipXml(o));
+  ASSERT_TRUE(back.ok()) << back.status().message();
+  EXPECT_EQ(back->run_id, "r1");
+  EXPECT_EQ(back->host_id, "ws-01");
+  EXPECT_EQ(back->owner_machine, "box");
+  EXPECT_EQ(back->owner_pid, 42);
+  EXPECT_EQ(back->owner_start, "999");
+  EXPECT_EQ(back->files, o.files);
+  // As libvirt hands it back: its own formatting, single quotes.
+  auto libvirt_style = ParseOwnershipXml(
+      "<chaoslab:lab xmlns:chaoslab='https://chaoslab.dev/xmlns/1' run='r2' host='h'>\n"
+      "  <chaoslab:file path='/a'/>\n</chaoslab:lab>\n");
+  ASSERT_TRUE(libvirt_style.ok());
+  EXPECT_EQ(libvirt_style->run_id, "r2");
+  EXPECT_EQ(libvirt_style->files, std::vector<std::string>{"/a"});
+  EXPECT_FALSE(ParseOwnershipXml("<other:lab xmlns:other='urn:x' run='r'/>").ok());
+  EXPECT_FALSE(ParseOwnershipXml("<foo/>").ok());
+}
+
+}  // namespace
+}  // namespace chaoslab::libvirt

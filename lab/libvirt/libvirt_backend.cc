@@ -1,0 +1,1178 @@
+#include "lab/libvirt/libvirt_backend.h"
+
+#include <libvirt/libvirt-qemu.h>
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+#include "lab/common/subprocess.h"
+#include "lab/libvirt/domain_xml.h"
+#include "lab/vm/qemu_backend.h"
+
+namespace chaoslab::libvirt {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+constexpr milliseconds kDrainTimeout(2000);
+constexpr milliseconds kConsoleConnectTimeout(5000);
+constexpr milliseconds kReconnectEvery(1000);
+constexpr size_t kMaxConsoleLine = 64 * 1024;
+constexpr const char* kPreUpdateSnapshot = "pre-update";
+
+// libvirt prints every error to stderr unless told otherwise; the lab reports errors itself.
+void QuietErrors(void*, virErrorPtr) {}
+
+// One event loop per process (libvirt allows one), on its own thread, started before the first
+// connection is opened (libvirt requires that for events and keepalive).
+void EnsureEventLoop() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    virInitialize();
+    virSetErrorFunc(nullptr, QuietErrors);
+    virEventRegisterDefaultImpl();
+    std::thread([] {
+      while (true) {
+        if (virEventRunDefaultImpl() < 0) std::this_thread::sleep_for(milliseconds(10));
+      }
+    }).detach();
+  });
+}
+
+std::string LastError() {
+  const char* msg = virGetLastErrorMessage();
+  return msg ? msg : "unknown libvirt error";
+}
+
+bool IsIdChar(char c, bool allow_dot) {
+  return isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || (allow_dot && c == '.');
+}
+bool IsSafeId(const std::string& id, bool allow_dot) {
+  if (id.empty() || id.size() > 64 || id == "." || id == "..") return false;
+  return std::all_of(id.begin(), id.end(), [&](char c) { return IsIdChar(c, allow_dot); });
+}
+
+std::string ProcessStartTime(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat;
+  if (!std::getline(in, stat)) return "";
+  size_t paren = stat.rfind(')');
+  if (paren == std::string::npos) return "";
+  std::istringstream fields(stat.substr(paren + 2));
+  std::string field;
+  for (int i = 3; i <= 22 && fields >> field; ++i) {
+    if (i == 22) return field;
+  }
+  return "";
+}
+
+std::string MachineName() {
+  char buf[256] = {};
+  gethostname(buf, sizeof(buf) - 1);
+  return buf;
+}
+
+Status RunTool(const std::vector<std::string>& argv, const std::string& what) {
+  auto r = RunProcess(argv, std::chrono::seconds(60));
+  if (!r.ok()) return r.status().WithContext(what);
+  if (r->exit_code != 0) {
+    std::string msg = r->err.empty() ? r->out : r->err;
+    while (!msg.empty() && msg.back() == '\n') msg.pop_back();
+    if (msg.find("\" lock") != std::string::npos) {
+      return Status::FailedPrecondition(what + ": the disk is in use by another machine: " + msg);
+    }
+    return Status::IoError(what + ": " + argv[0] + " failed: " + msg);
+  }
+  return Status::Ok();
+}
+
+Result<std::string> MediaFormat(const std::string& path) {
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec)) {
+    return Status::NotFound("recovery media '" + path + "' is not a file");
+  }
+  std::ifstream in(path, std::ios::binary);
+  char magic[4] = {};
+  in.read(magic, sizeof(magic));
+  if (!in) return std::string("raw");
+  return std::string(std::memcmp(magic, "QFI\xfb", 4) == 0 ? "qcow2" : "raw");
+}
+
+// Events from all hosts, in arrival order.
+class EventQueue {
+ public:
+  void Push(const std::string& host_id, HostEventKind kind, std::string detail = {}) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      events_.push_back(HostEvent{host_id, kind, std::move(detail), WallClock::now()});
+    }
+    cv_.notify_all();
+  }
+  void PopAll(milliseconds timeout, std::vector<HostEvent>* out) {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait_for(lock, timeout, [&] { return !events_.empty(); });
+    while (!events_.empty()) {
+      out->push_back(std::move(events_.front()));
+      events_.pop_front();
+    }
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<HostEvent> events_;
+};
+
+class LibvirtBackend;
+
+// One hypervisor: its connection (replaced on reconnect) and callback ids.
+struct Hypervisor {
+  HypervisorConfig config;
+  size_t index = 0;
+  LibvirtBackend* backend = nullptr;
+  std::mutex mu;
+  virConnectPtr conn = nullptr;
+  bool up = false;
+  int qmp_callback = -1;
+  int lifecycle_callback = -1;
+
+  // A new reference to the current connection, or null when the hypervisor is down.
+  virConnectPtr Ref() {
+    std::lock_guard<std::mutex> lock(mu);
+    if (!up || !conn) return nullptr;
+    virConnectRef(conn);
+    return conn;
+  }
+};
+
+struct ConnRef {
+  virConnectPtr conn;
+  ~ConnRef() {
+    if (conn) virConnectClose(conn);
+  }
+};
+
+class LibvirtHost : public Host {
+ public:
+  LibvirtHost(LibvirtBackend* backend, Hypervisor* hv, HostSpec spec, std::string dir,
+              std::string name)
+      : backend_(backend),
+        hv_(hv),
+        spec_(std::move(spec)),
+        dir_(std::move(dir)),
+        name_(std::move(name)) {
+    files_.overlay = dir_ + "/overlay.qcow2";
+    files_.console_socket = dir_ + "/console.sock";
+    files_.serial_log = dir_ + "/serial.log";
+  }
+  ~LibvirtHost() override;
+
+  const HostSpec& spec() const override { return spec_; }
+  Status Start() override;
+  Status Reset() override;
+  Status Pause() override;
+  Status Resume() override;
+  Status PowerOff() override;
+  Status SendConsole(std::string_view text) override;
+  Status SetBoot(BootTarget target, const std::string& media) override;
+  Status RevertDisk() override;
+  Status ReimageDisk() override;
+  DiskImage SystemDisk() const override { return DiskImage{files_.overlay, "qcow2", false}; }
+  std::string ConsoleLogPath() const override { return files_.serial_log; }
+
+  const std::string& name() const { return name_; }
+  Hypervisor* hypervisor() const { return hv_; }
+  const DomainFiles& files() const { return files_; }
+  const std::string& dir() const { return dir_; }
+  Status MakeDisk();
+
+  // Event-loop thread.
+  void OnQmp(const std::string& event, const char* details);
+  void OnStopped(int detail);
+  void OnHypervisorLost(const std::string& why);
+  // The backend's worker thread: the cold restart after a reset.
+  void Relaunch();
+
+ private:
+  // Requires mu_. Creates the domain paused, attaches the console reader. The vCPUs do not run.
+  Status LaunchLocked(const std::string& what);
+  Status DomainOp(const std::string& what, int (*op)(virDomainPtr));
+  void ReadConsole(int fd);
+  void CloseConsole();
+  // Waits (bounded) for the console reader to see EOF, so the end event is the host's last.
+  void DrainConsole();
+  Status SendTo(int fd, std::string_view text);
+
+  LibvirtBackend* backend_;
+  Hypervisor* hv_;
+  const HostSpec spec_;
+  const std::string dir_;
+  const std::string name_;
+  DomainFiles files_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  virDomainPtr dom_ = nullptr;
+  bool running_ = false;  // powered on, including a relaunch under way
+  bool lost_ = false;
+  bool relaunching_ = false;  // between the reset's STOPPED and the new domain running
+  bool paused_in_relaunch_ = false;
+  bool power_off_requested_ = false;
+  std::string console_in_relaunch_;
+  std::string reboot_detail_;  // "guest"/"host": QEMU shut down for a reset (-no-reboot)
+  int stale_stops_ = 0;        // STOPPED events of our own PowerOff, already reported
+  std::atomic<bool> swallow_resume_{false};
+  BootTarget boot_ = BootTarget::kDisk;
+  DiskImage media_;
+  int console_fd_ = -1;
+  bool console_open_ = false;
+  std::thread reader_;
+  std::mutex write_mu_;
+};
+
+class LibvirtBackend : public Backend {
+ public:
+  LibvirtBackend(LibvirtOptions options, std::string run_dir, std::string accel)
+      : options_(std::move(options)),
+        run_dir_(std::move(run_dir)),
+        accel_(std::move(accel)),
+        placer_(&options_.inventory) {
+    machine_ = MachineName();
+    owner_start_ = ProcessStartTime(getpid());
+    std::error_code ec;
+    if (!options_.bios_rom.empty() && !fs::exists(options_.bios_rom, ec)) options_.bios_rom.clear();
+    for (size_t i = 0; i < options_.inventory.hypervisors.size(); ++i) {
+      auto hv = std::make_unique<Hypervisor>();
+      hv->config = options_.inventory.hypervisors[i];
+      hv->index = i;
+      hv->backend = this;
+      hvs_.push_back(std::move(hv));
+    }
+  }
+  ~LibvirtBackend() override { Destroy(); }
+
+  Status Connect() {
+    for (auto& hv : hvs_) RETURN_IF_ERROR(Open(hv.get()));
+    reconnector_ = std::thread([this] { ReconnectLoop(); });
+    return Status::Ok();
+  }
+
+  std::string_view name() const override { return "libvirt"; }
+  Result<Host*> CreateHost(const HostSpec& spec) override;
+  Status PollEvents(milliseconds timeout, std::vector<HostEvent>* out) override {
+    queue_.PopAll(timeout, out);
+    return Status::Ok();
+  }
+  Status Destroy() override;
+
+  EventQueue& queue() { return queue_; }
+  const LibvirtOptions& options() const { return options_; }
+  const std::string& accel() const { return accel_; }
+
+  std::string Xml(const LibvirtHost& host, BootTarget boot, const DiskImage& media) const {
+    DomainXmlInput in;
+    in.name = host.name();
+    in.spec = host.spec();
+    in.files = host.files();
+    in.owner = Owner(host);
+    in.boot = boot;
+    in.usb_media = media;
+    in.accel = accel_;
+    in.emulator = options_.emulator;
+    in.bios_rom = options_.bios_rom;
+    in.relay = options_.relay;
+    in.tsc_khz = accel_ == "tcg" ? vm::HostTscKhz() : 0;
+    return DomainXml(in);
+  }
+  Ownership Owner(const LibvirtHost& host) const {
+    Ownership o;
+    o.run_id = options_.run_id;
+    o.host_id = host.spec().id;
+    o.owner_machine = machine_;
+    o.owner_pid = getpid();
+    o.owner_start = owner_start_;
+    o.files = {host.dir()};
+    return o;
+  }
+
+  LibvirtHost* FindByDomain(virDomainPtr dom) {
+    const char* n = virDomainGetName(dom);
+    if (!n) return nullptr;
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = by_name_.find(n);
+    return it == by_name_.end() ? nullptr : it->second;
+  }
+
+  // Runs `task` on the backend's worker thread (relaunches: not on the event-loop thread, which
+  // must keep delivering events while a domain starts).
+  void Post(std::function<void()> task) {
+    {
+      std::lock_guard<std::mutex> lock(work_mu_);
+      work_.push_back(std::move(task));
+    }
+    work_cv_.notify_all();
+  }
+
+  void Notice(const std::string& text) {
+    if (options_.notice) options_.notice(text);
+  }
+
+  // Event-loop thread: the connection of `hv` closed.
+  void OnClosed(Hypervisor* hv, int reason);
+
+ private:
+  Status Open(Hypervisor* hv);
+  void ReconnectLoop();
+  Status ValidateSpec(const HostSpec& spec) const;
+  std::vector<bool> Usable() {
+    std::vector<bool> out;
+    for (auto& hv : hvs_) {
+      std::lock_guard<std::mutex> lock(hv->mu);
+      out.push_back(hv->up);
+    }
+    return out;
+  }
+
+  LibvirtOptions options_;
+  const std::string run_dir_;
+  const std::string accel_;
+  std::string machine_, owner_start_;
+  EventQueue queue_;
+  std::vector<std::unique_ptr<Hypervisor>> hvs_;
+
+  std::mutex mu_;  // hosts_, by_name_, placer_
+  std::condition_variable stop_cv_;
+  bool stopping_ = false;
+  std::map<std::string, std::unique_ptr<LibvirtHost>> hosts_;
+  std::map<std::string, LibvirtHost*> by_name_;
+  Placer placer_;
+  std::thread reconnector_;
+  bool destroyed_ = false;
+
+  std::mutex work_mu_;
+  std::condition_variable work_cv_;
+  std::deque<std::function<void()>> work_;
+  bool work_stop_ = false;
+  std::thread worker_ = std::thread([this] { WorkLoop(); });
+
+  void WorkLoop() {
+    std::unique_lock<std::mutex> lock(work_mu_);
+    while (true) {
+      work_cv_.wait(lock, [&] { return work_stop_ || !work_.empty(); });
+      if (work_.empty()) return;
+      auto task = std::move(work_.front());
+      work_.pop_front();
+      lock.unlock();
+      task();
+      lock.lock();
+    }
+  }
+  void StopWorker() {
+    {
+      std::lock_guard<std::mutex> lock(work_mu_);
+      work_stop_ = true;
+    }
+    work_cv_.notify_all();
+    if (worker_.joinable()) worker_.join();
+  }
+};
+
+// ---- callbacks (event-loop thread) ----
+
+void QmpCallback(virConnectPtr, virDomainPtr dom, const char* event, long long, unsigned int,
+                 const char* details, void* opaque) {
+  auto* hv = static_cast<Hypervisor*>(opaque);
+  if (LibvirtHost* host = hv->backend->FindByDomain(dom)) host->OnQmp(event ? event : "", details);
+}
+
+int LifecycleCallback(virConnectPtr, virDomainPtr dom, int event, int detail, void* opaque) {
+  auto* hv = static_cast<Hypervisor*>(opaque);
+  if (event != VIR_DOMAIN_EVENT_STOPPED) return 0;
+  if (LibvirtHost* host = hv->backend->FindByDomain(dom)) host->OnStopped(detail);
+  return 0;
+}
+
+void CloseCallback(virConnectPtr, int reason, void* opaque) {
+  auto* hv = static_cast<Hypervisor*>(opaque);
+  hv->backend->OnClosed(hv, reason);
+}
+
+// ---- host ----
+
+LibvirtHost::~LibvirtHost() {
+  CloseConsole();
+  if (dom_) virDomainFree(dom_);
+}
+
+Status LibvirtHost::MakeDisk() {
+  const std::string qemu_img = backend_->options().qemu_img;
+  RETURN_IF_ERROR(RunTool(
+      {qemu_img, "create", "-q", "-f", "qcow2", "-F", "raw", "-b", spec_.base_disk, files_.overlay},
+      "host '" + spec_.id + "': create overlay disk"));
+  return RunTool({qemu_img, "snapshot", "-c", kPreUpdateSnapshot, files_.overlay},
+                 "host '" + spec_.id + "': snapshot the overlay disk");
+}
+
+Status LibvirtHost::LaunchLocked(const std::string& what) {
+  ConnRef c{hv_->Ref()};
+  if (!c.conn)
+    return Status::Unavailable(what + ": hypervisor " + hv_->config.name + " is not connected");
+  std::error_code ec;
+  fs::remove(files_.console_socket, ec);
+  const std::string xml = backend_->Xml(*this, boot_, media_);
+  virDomainPtr dom = virDomainCreateXML(c.conn, xml.c_str(),
+                                        VIR_DOMAIN_START_PAUSED | VIR_DOMAIN_START_AUTODESTROY);
+  if (!dom) return Status::Unavailable(what + ": " + LastError());
+  // The console first, while the vCPUs wait: no line is missed.
+  int fd = -1;
+  const auto deadline = Clock::now() + kConsoleConnectTimeout;
+  std::string err;
+  while (Clock::now() < deadline) {
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, files_.console_socket.c_str(), sizeof(addr.sun_path) - 1);
+    if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) break;
+    err = std::strerror(errno);
+    close(fd);
+    fd = -1;
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  if (fd < 0) {
+    ++stale_stops_;
+    virDomainDestroy(dom);
+    virDomainFree(dom);
+    return Status::Unavailable(what + ": cannot connect to the console " + files_.console_socket +
+                               ": " + err);
+  }
+  if (dom_) virDomainFree(dom_);
+  dom_ = dom;
+  if (reader_.joinable()) reader_.join();  // the previous incarnation's reader has seen EOF
+  if (console_fd_ >= 0) close(console_fd_);
+  console_fd_ = fd;
+  console_open_ = true;
+  reboot_detail_.clear();
+  reader_ = std::thread([this, fd] { ReadConsole(fd); });
+  return Status::Ok();
+}
+
+Status LibvirtHost::Start() {
+  const std::string what = "start host " + spec_.id + " on " + hv_->config.name;
+  std::unique_lock<std::mutex> lock(mu_);
+  if (lost_) return Status::Unavailable(what + ": the host is lost");
+  if (running_) return Status::FailedPrecondition(what + ": already running");
+  RETURN_IF_ERROR(LaunchLocked(what));
+  running_ = true;
+  power_off_requested_ = false;
+  backend_->queue().Push(
+      spec_.id, HostEventKind::kStarted,
+      "domain=" + name_ + " hypervisor=" + hv_->config.name + " accel=" + backend_->accel());
+  swallow_resume_ = true;
+  if (virDomainResume(dom_) < 0) {
+    swallow_resume_ = false;
+    const std::string msg = LastError();
+    virDomainDestroy(dom_);  // its STOPPED event reports the end (kLost)
+    return Status::Unavailable(what + ": could not start the vCPUs: " + msg);
+  }
+  return Status::Ok();
+}
+
+void LibvirtHost::Relaunch() {
+  std::unique_lock<std::mutex> lock(mu_);
+  auto done = [&] {
+    relaunching_ = false;
+    cv_.notify_all();
+  };
+  if (lost_) return done();
+  if (power_off_requested_) {
+    running_ = false;
+    done();
+    backend_->queue().Push(spec_.id, HostEventKind::kShutdown, "killed");
+    return;
+  }
+  Status s = LaunchLocked("restart host " + spec_.id + " after a reset");
+  if (!s.ok()) {
+    running_ = false;
+    done();
+    backend_->queue().Push(spec_.id, HostEventKind::kLost, s.message());
+    return;
+  }
+  if (!console_in_relaunch_.empty()) {
+    (void)SendTo(console_fd_, console_in_relaunch_);
+    console_in_relaunch_.clear();
+  }
+  if (paused_in_relaunch_) {
+    // Stopped as asked; Resume() resumes it (and its RESUME is reported as kResumed).
+    backend_->queue().Push(spec_.id, HostEventKind::kStopped);
+    return done();
+  }
+  swallow_resume_ = true;
+  if (virDomainResume(dom_) < 0) {
+    swallow_resume_ = false;
+    virDomainDestroy(dom_);  // reported as kLost by its STOPPED event
+  }
+  done();
+}
+
+Status LibvirtHost::DomainOp(const std::string& what, int (*op)(virDomainPtr)) {
+  if (lost_) return Status::Unavailable(what + " host " + spec_.id + ": the host is lost");
+  if (!running_ || !dom_) {
+    return Status::FailedPrecondition(what + " host " + spec_.id + ": not running");
+  }
+  if (op(dom_) < 0) return Status::Unavailable(what + " host " + spec_.id + ": " + LastError());
+  return Status::Ok();
+}
+
+Status LibvirtHost::Reset() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (running_ && (relaunching_ || !reboot_detail_.empty())) return Status::Ok();  // resetting
+  return DomainOp("reset", [](virDomainPtr d) { return virDomainReset(d, 0); });
+}
+
+Status LibvirtHost::Pause() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (running_ && (relaunching_ || !reboot_detail_.empty())) {
+    paused_in_relaunch_ = true;
+    return Status::Ok();
+  }
+  return DomainOp("pause", [](virDomainPtr d) { return virDomainSuspend(d); });
+}
+
+Status LibvirtHost::Resume() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (running_ && (relaunching_ || !reboot_detail_.empty())) {
+    paused_in_relaunch_ = false;
+    return Status::Ok();
+  }
+  return DomainOp("resume", [](virDomainPtr d) { return virDomainResume(d); });
+}
+
+Status LibvirtHost::PowerOff() {
+  std::unique_lock<std::mutex> lock(mu_);
+  power_off_requested_ = true;
+  // A relaunch sees power_off_requested_ and ends by itself (kShutdown "killed").
+  // A reset under way (QEMU exiting, or the new domain starting) ends by itself.
+  cv_.wait_for(lock, std::chrono::seconds(30),
+               [&] { return lost_ || (!relaunching_ && reboot_detail_.empty()); });
+  if (!running_ || !dom_ || lost_) return Status::Ok();
+  if (virDomainDestroy(dom_) < 0) {
+    if (virDomainIsActive(dom_) == 1) {
+      return Status::Unavailable("power off host " + spec_.id + ": " + LastError());
+    }
+    return Status::Ok();  // gone this instant (guest power-off): its STOPPED event reports it
+  }
+  running_ = false;
+  ++stale_stops_;
+  lock.unlock();
+  DrainConsole();
+  backend_->queue().Push(spec_.id, HostEventKind::kShutdown, "host");
+  return Status::Ok();
+}
+
+Status LibvirtHost::SendTo(int fd, std::string_view text) {
+  std::lock_guard<std::mutex> lock(write_mu_);
+  size_t off = 0;
+  while (off < text.size()) {
+    ssize_t n = send(fd, text.data() + off, text.size() - off, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0)
+      return Status::Unavailable("console of host " + spec_.id + ": " + std::strerror(errno));
+    off += static_cast<size_t>(n);
+  }
+  return Status::Ok();
+}
+
+Status LibvirtHost::SendConsole(std::string_view text) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!running_ || lost_ || console_fd_ < 0) {
+    return Status::FailedPrecondition("console of host " + spec_.id + ": not running");
+  }
+  if (relaunching_ || !reboot_detail_.empty()) {
+    console_in_relaunch_.append(text);
+    return Status::Ok();
+  }
+  return SendTo(console_fd_, text);
+}
+
+Status LibvirtHost::SetBoot(BootTarget target, const std::string& media) {
+  const std::string what =
+      "set boot of host " + spec_.id + " to " + std::string(BootTargetWord(target));
+  DiskImage next;
+  if (target == BootTarget::kUsb) {
+    if (media.empty()) return Status::InvalidArgument(what + ": usb needs a media image");
+    next.path = fs::absolute(media).string();
+    auto format = MediaFormat(next.path);
+    if (!format.ok()) return format.status().WithContext(what);
+    next.format = *format;
+    next.read_only = true;
+  } else if (!media.empty()) {
+    return Status::InvalidArgument(what + ": only usb takes a media image");
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  boot_ = target;  // used by the next Start() or the restart after a reset
+  media_ = next;
+  return Status::Ok();
+}
+
+Status LibvirtHost::RevertDisk() {
+  const std::string what = "revert disk of host " + spec_.id;
+  std::lock_guard<std::mutex> lock(mu_);
+  if (running_)
+    return Status::FailedPrecondition(what + ": the host is powered on (PowerOff first)");
+  return RunTool(
+      {backend_->options().qemu_img, "snapshot", "-a", kPreUpdateSnapshot, files_.overlay}, what);
+}
+
+Status LibvirtHost::ReimageDisk() {
+  const std::string what = "reimage disk of host " + spec_.id;
+  std::lock_guard<std::mutex> lock(mu_);
+  if (running_)
+    return Status::FailedPrecondition(what + ": the host is powered on (PowerOff first)");
+  return MakeDisk().WithContext(what);
+}
+
+void LibvirtHost::ReadConsole(int fd) {
+  std::string pending;
+  char chunk[4096];
+  auto emit = [&](std::string line) {
+    line.erase(std::remove(line.begin(), line.end(), '\r'), line.end());
+    backend_->queue().Push(spec_.id, HostEventKind::kConsoleLine, std::move(line));
+  };
+  while (true) {
+    ssize_t n = read(fd, chunk, sizeof(chunk));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    pending.append(chunk, static_cast<size_t>(n));
+    size_t start = 0, nl;
+    while ((nl = pending.find('\n', start)) != std::string::npos) {
+      emit(pending.substr(start, nl - start));
+      start = nl + 1;
+    }
+    pending.erase(0, start);
+    if (pending.size() > kMaxConsoleLine) {
+      emit(pending);
+      pending.clear();
+    }
+  }
+  if (!pending.empty()) emit(pending);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    console_open_ = false;
+  }
+  cv_.notify_all();
+}
+
+void LibvirtHost::DrainConsole() {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (!cv_.wait_for(lock, kDrainTimeout, [&] { return !console_open_; }) && console_fd_ >= 0) {
+    shutdown(console_fd_, SHUT_RDWR);
+  }
+}
+
+void LibvirtHost::CloseConsole() {
+  std::thread reader;
+  int fd;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    fd = console_fd_;
+    reader.swap(reader_);
+    console_fd_ = -1;
+  }
+  if (fd >= 0) shutdown(fd, SHUT_RDWR);
+  if (reader.joinable()) reader.join();
+  if (fd >= 0) close(fd);
+}
+
+void LibvirtHost::OnQmp(const std::string& event, const char* details) {
+  nlohmann::json data = nlohmann::json::object();
+  if (details && *details) data = nlohmann::json::parse(details, nullptr, false);
+  auto flag = [&](const char* key) {
+    return data.is_object() && data.contains(key) && data[key].is_boolean() &&
+           data[key].get<bool>();
+  };
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (lost_ || !running_ || relaunching_) return;
+    if (event == "SHUTDOWN") {
+      const std::string reason =
+          data.is_object() && data.contains("reason") && data["reason"].is_string()
+              ? data["reason"].get<std::string>()
+              : "";
+      // -no-reboot: a reset ends QEMU; the STOPPED that follows starts the relaunch.
+      if (reason == "guest-reset") reboot_detail_ = "guest";
+      if (reason == "host-qmp-system-reset") reboot_detail_ = "host";
+      return;  // otherwise the lifecycle STOPPED that follows is the authoritative end
+    }
+  }
+  if (event == "GUEST_PANICKED") {
+    backend_->queue().Push(spec_.id, HostEventKind::kPanicked, data.dump());
+  } else if (event == "RESET") {
+    // Only with warm resets (not configured); kept so that the engine still hears of one.
+    backend_->queue().Push(spec_.id, HostEventKind::kReset, flag("guest") ? "guest" : "host");
+  } else if (event == "STOP") {
+    backend_->queue().Push(spec_.id, HostEventKind::kStopped);
+  } else if (event == "RESUME") {
+    if (swallow_resume_.exchange(false)) return;
+    backend_->queue().Push(spec_.id, HostEventKind::kResumed);
+  }
+}
+
+void LibvirtHost::OnStopped(int detail) {
+  std::string reboot;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stale_stops_ > 0) {
+      --stale_stops_;
+      return;
+    }
+    if (lost_ || !running_ || relaunching_) return;
+    reboot = reboot_detail_;
+    if (!reboot.empty()) {
+      relaunching_ = true;
+      reboot_detail_.clear();
+    } else {
+      running_ = false;
+    }
+  }
+  DrainConsole();
+  if (!reboot.empty()) {
+    // The engine sees what a warm reset would show: one kReset, then the new boot's console.
+    backend_->queue().Push(spec_.id, HostEventKind::kReset, reboot);
+    backend_->Post([this] { Relaunch(); });
+    return;
+  }
+  switch (detail) {
+    case VIR_DOMAIN_EVENT_STOPPED_SHUTDOWN:
+      backend_->queue().Push(spec_.id, HostEventKind::kShutdown, "guest");
+      break;
+    case VIR_DOMAIN_EVENT_STOPPED_DESTROYED:
+      backend_->queue().Push(spec_.id, HostEventKind::kLost,
+                             "domain " + name_ + " was destroyed outside the lab");
+      break;
+    default:
+      backend_->queue().Push(spec_.id, HostEventKind::kLost,
+                             "domain " + name_ + " stopped (libvirt detail " +
+                                 std::to_string(detail) + "): QEMU crashed or failed");
+  }
+}
+
+void LibvirtHost::OnHypervisorLost(const std::string& why) {
+  int fd;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (lost_) return;
+    lost_ = true;
+    running_ = false;
+    fd = console_fd_;
+  }
+  cv_.notify_all();
+  // QEMU may well still run there, unobserved: stop listening to it.
+  if (fd >= 0) shutdown(fd, SHUT_RDWR);
+  backend_->queue().Push(spec_.id, HostEventKind::kLost, why);
+}
+
+// ---- backend ----
+
+Status LibvirtBackend::Open(Hypervisor* hv) {
+  virConnectPtr conn = virConnectOpen(hv->config.uri.c_str());
+  if (!conn) {
+    return Status::FailedPrecondition("hypervisor " + hv->config.name + " (" + hv->config.uri +
+                                      "): cannot connect: " + LastError());
+  }
+  // A remote hypervisor that stops answering is noticed within ~10 s; a closed socket at once.
+  virConnectSetKeepAlive(conn, 2, 5);
+  int qmp =
+      virConnectDomainQemuMonitorEventRegister(conn, nullptr, nullptr, QmpCallback, hv, nullptr, 0);
+  int life =
+      virConnectDomainEventRegisterAny(conn, nullptr, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
+                                       VIR_DOMAIN_EVENT_CALLBACK(LifecycleCallback), hv, nullptr);
+  if (qmp < 0 || life < 0 ||
+      virConnectRegisterCloseCallback(conn, CloseCallback, hv, nullptr) < 0) {
+    std::string msg = LastError();
+    virConnectClose(conn);
+    return Status::FailedPrecondition("hypervisor " + hv->config.name + " (" + hv->config.uri +
+                                      "): cannot subscribe to events: " + msg);
+  }
+  std::lock_guard<std::mutex> lock(hv->mu);
+  hv->conn = conn;
+  hv->up = true;
+  hv->qmp_callback = qmp;
+  hv->lifecycle_callback = life;
+  return Status::Ok();
+}
+
+void LibvirtBackend::OnClosed(Hypervisor* hv, int reason) {
+  {
+    std::lock_guard<std::mutex> lock(hv->mu);
+    if (!hv->up) return;
+    hv->up = false;  // the reconnect thread closes the old connection and opens a new one
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) return;
+  }
+  static const char* kReasons[] = {"error", "end of file", "keepalive timeout", "client closed"};
+  const std::string why = "hypervisor " + hv->config.name + " (" + hv->config.uri +
+                          ") went away: " + (reason >= 0 && reason < 4 ? kReasons[reason] : "?");
+  Notice(why + "; its hosts are lost");
+  std::vector<LibvirtHost*> on_it;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& [id, host] : hosts_) {
+      if (host->hypervisor() == hv) on_it.push_back(host.get());
+    }
+  }
+  for (LibvirtHost* host : on_it) host->OnHypervisorLost(why);
+}
+
+void LibvirtBackend::ReconnectLoop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stopping_) {
+    stop_cv_.wait_for(lock, kReconnectEvery, [&] { return stopping_; });
+    if (stopping_) break;
+    lock.unlock();
+    for (auto& hv : hvs_) {
+      virConnectPtr old = nullptr;
+      {
+        std::lock_guard<std::mutex> hl(hv->mu);
+        if (hv->up) continue;
+        old = hv->conn;
+        hv->conn = nullptr;
+      }
+      if (old) {
+        virConnectDomainQemuMonitorEventDeregister(old, hv->qmp_callback);
+        virConnectDomainEventDeregisterAny(old, hv->lifecycle_callback);
+        virConnectUnregisterCloseCallback(old, CloseCallback);
+        virConnectClose(old);
+      }
+      if (!Open(hv.get()).ok()) continue;
+      // Back: the run's domains there belong to lost hosts; nothing may keep running.
+      int destroyed = 0;
+      ConnRef c{hv->Ref()};
+      virDomainPtr* doms = nullptr;
+      int n = c.conn ? virConnectListAllDomains(c.conn, &doms, 0) : 0;
+      for (int i = 0; i < n; ++i) {
+        char* meta = virDomainGetMetadata(doms[i], VIR_DOMAIN_METADATA_ELEMENT, kMetadataUri,
+                                          VIR_DOMAIN_AFFECT_LIVE);
+        if (meta) {
+          auto owner = ParseOwnershipXml(meta);
+          if (owner.ok() && owner->run_id == options_.run_id) {
+            if (virDomainDestroy(doms[i]) == 0) ++destroyed;
+          }
+          free(meta);
+        }
+        virDomainFree(doms[i]);
+      }
+      free(doms);
+      Notice("hypervisor " + hv->config.name + " (" + hv->config.uri + ") reconnected; " +
+             std::to_string(destroyed) + " domain(s) of lost hosts destroyed");
+    }
+    lock.lock();
+  }
+}
+
+Status LibvirtBackend::ValidateSpec(const HostSpec& spec) const {
+  const std::string where = "host '" + spec.id + "'";
+  if (!IsSafeId(spec.id, false)) {
+    return Status::InvalidArgument(where + ": id must be 1-64 letters, digits, '-' or '_'");
+  }
+  for (const auto& [file, what] :
+       {std::pair{spec.kernel, "kernel"}, std::pair{spec.initrd, "initrd"},
+        std::pair{spec.base_disk, "base disk"}}) {
+    std::error_code ec;
+    if (file.empty() || !fs::is_regular_file(file, ec)) {
+      return Status::NotFound(where + ": " + what + " '" + file + "' is not a file");
+    }
+  }
+  if (spec.memory_mib < 32 || spec.memory_mib > 65536) {
+    return Status::InvalidArgument(where + ": memory_mib outside 32..65536");
+  }
+  for (const auto& word : spec.kernel_args) {
+    bool bad = word.empty();
+    for (unsigned char c : word) bad |= c < 0x20 || c == 0x7f || c == ' ';
+    if (bad) return Status::InvalidArgument(where + ": bad kernel argument '" + word + "'");
+  }
+  if (spec.extra_disks.size() > 8)
+    return Status::InvalidArgument(where + ": at most 8 extra disks");
+  for (const auto& disk : spec.extra_disks) {
+    std::error_code ec;
+    if (!fs::is_regular_file(disk.path, ec)) {
+      return Status::NotFound(where + ": extra disk '" + disk.path + "' is not a file");
+    }
+    if (disk.format != "raw" && disk.format != "qcow2") {
+      return Status::InvalidArgument(where + ": extra disk format '" + disk.format + "'");
+    }
+  }
+  if (spec.tpm_secret.size() > 128 ||
+      spec.tpm_secret.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos) {
+    return Status::InvalidArgument(where + ": tpm_secret must be at most 128 hex digits");
+  }
+  if (spec.network.online) {
+    if (options_.relay.empty()) {
+      return Status::FailedPrecondition(where + " is online but the backend has no content relay");
+    }
+    const auto& n = spec.network;
+    if (n.content_port <= 0 || n.content_port > 65535 || n.loss_percent < 0 ||
+        n.loss_percent > 100 || n.delay_ms < 0 || n.jitter_ms < 0) {
+      return Status::InvalidArgument(where + ": bad network link settings");
+    }
+  }
+  return Status::Ok();
+}
+
+Result<Host*> LibvirtBackend::CreateHost(const HostSpec& spec) {
+  if (destroyed_) return Status::FailedPrecondition("libvirt backend: CreateHost after Destroy");
+  RETURN_IF_ERROR(ValidateSpec(spec));
+  HostSpec absolute = spec;
+  absolute.base_disk = fs::absolute(spec.base_disk).string();
+  absolute.kernel = fs::absolute(spec.kernel).string();
+  absolute.initrd = fs::absolute(spec.initrd).string();
+  for (auto& disk : absolute.extra_disks) disk.path = fs::absolute(disk.path).string();
+  const std::string dir = run_dir_ + "/" + spec.id;
+  if (dir.size() + 13 > sizeof(sockaddr_un{}.sun_path) - 1) {
+    return Status::InvalidArgument("console socket path under " + dir + " is too long");
+  }
+  std::vector<bool> usable = Usable();
+  std::lock_guard<std::mutex> lock(mu_);
+  if (hosts_.count(spec.id))
+    return Status::InvalidArgument("host '" + spec.id + "' exists already");
+  // A rescue VM borrows another host's disk: put it where that disk's machine is.
+  Result<size_t> placed = Status::NotFound("");
+  for (const auto& disk : absolute.extra_disks) {
+    for (auto& [id, other] : hosts_) {
+      if (other->SystemDisk().path != disk.path) continue;
+      std::vector<bool> only(hvs_.size(), false);
+      only[other->hypervisor()->index] = usable[other->hypervisor()->index];
+      placed = placer_.Place({spec.id, spec.group, spec.memory_mib}, only);
+    }
+  }
+  if (!placed.ok()) placed = placer_.Place({spec.id, spec.group, spec.memory_mib}, usable);
+  if (!placed.ok()) return placed.status();
+  Hypervisor* hv = hvs_[*placed].get();
+  if (mkdir(dir.c_str(), 0700) != 0) {
+    placer_.Release(*placed, spec.memory_mib);
+    return Status::FromErrno("create host folder " + dir, errno);
+  }
+  auto host = std::make_unique<LibvirtHost>(this, hv, std::move(absolute), dir,
+                                            DomainName(options_.run_id, spec.id));
+  if (Status s = host->MakeDisk(); !s.ok()) {
+    placer_.Release(*placed, spec.memory_mib);
+    return s;
+  }
+  LibvirtHost* raw = host.get();
+  by_name_[raw->name()] = raw;
+  hosts_.emplace(spec.id, std::move(host));
+  return static_cast<Host*>(raw);
+}
+
+Status LibvirtBackend::Destroy() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (destroyed_) return Status::Ok();
+    destroyed_ = true;
+    stopping_ = true;
+  }
+  stop_cv_.notify_all();
+  if (reconnector_.joinable()) reconnector_.join();
+  Status first;
+  std::vector<LibvirtHost*> all;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& [id, host] : hosts_) all.push_back(host.get());
+  }
+  for (LibvirtHost* host : all) {
+    Status s = host->PowerOff();
+    if (!s.ok() && first.ok()) first = s;
+  }
+  StopWorker();  // after the power-offs: pending relaunches have ended (as powered off)
+  // Lost hosts on a hypervisor that is back: their domains carry this run's id.
+  for (auto& hv : hvs_) {
+    ConnRef c{hv->Ref()};
+    if (!c.conn) continue;
+    virDomainPtr* doms = nullptr;
+    int n = virConnectListAllDomains(c.conn, &doms, VIR_CONNECT_LIST_DOMAINS_ACTIVE);
+    for (int i = 0; i < n; ++i) {
+      char* meta = virDomainGetMetadata(doms[i], VIR_DOMAIN_METADATA_ELEMENT, kMetadataUri,
+                                        VIR_DOMAIN_AFFECT_LIVE);
+      if (meta) {
+        auto owner = ParseOwnershipXml(meta);
+        if (owner.ok() && owner->run_id == options_.run_id) virDomainDestroy(doms[i]);
+        free(meta);
+      }
+      virDomainFree(doms[i]);
+    }
+    free(doms);
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    by_name_.clear();
+  }
+  // Hosts go before the connections: their domain handles reference them.
+  std::map<std::string, std::unique_ptr<LibvirtHost>> hosts;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    hosts.swap(hosts_);
+  }
+  hosts.clear();
+  for (auto& hv : hvs_) {
+    virConnectPtr conn;
+    {
+      std::lock_guard<std::mutex> lock(hv->mu);
+      conn = hv->conn;
+      hv->conn = nullptr;
+      hv->up = false;
+    }
+    if (!conn) continue;
+    virConnectDomainQemuMonitorEventDeregister(conn, hv->qmp_callback);
+    virConnectDomainEventDeregisterAny(conn, hv->lifecycle_callback);
+    virConnectUnregisterCloseCallback(conn, CloseCallback);
+    virConnectClose(conn);
+  }
+  std::error_code ec;
+  fs::remove_all(run_dir_, ec);
+  if (ec && first.ok())
+    first = Status::IoError("remove run folder " + run_dir_ + ": " + ec.message());
+  return first;
+}
+
+bool OwnerAlive(const Ownership& o, const std::string& machine) {
+  if (o.owner_machine != machine) return true;  // cannot judge another machine's processes
+  if (o.owner_pid <= 0) return false;
+  if (kill(o.owner_pid, 0) != 0 && errno != EPERM) return false;
+  return o.owner_start.empty() || ProcessStartTime(o.owner_pid) == o.owner_start;
+}
+
+}  // namespace
+
+std::string DomainName(const std::string& run_id, const std::string& host_id) {
+  return "chaoslab-" + run_id + "-" + host_id;
+}
+
+Status CheckReachable(const Inventory& inventory) {
+  EnsureEventLoop();
+  for (const auto& hv : inventory.hypervisors) {
+    virConnectPtr conn = virConnectOpen(hv.uri.c_str());
+    if (!conn) {
+      return Status::FailedPrecondition("inventory " + inventory.path + ": hypervisor " + hv.name +
+                                        " (" + hv.uri + ") is unreachable: " + LastError());
+    }
+    virConnectClose(conn);
+  }
+  return Status::Ok();
+}
+
+Result<std::unique_ptr<Backend>> MakeLibvirtBackend(LibvirtOptions options) {
+  EnsureEventLoop();
+  if (!IsSafeId(options.run_id, true)) {
+    return Status::InvalidArgument("run id '" + options.run_id +
+                                   "' must be 1-64 letters, digits, '.', '-' or '_'");
+  }
+  if (options.inventory.hypervisors.empty()) {
+    return Status::InvalidArgument("libvirt backend: the inventory lists no hypervisor");
+  }
+  ASSIGN_OR_RETURN(std::string accel, vm::ResolveAccel(options.emulator, options.accel));
+  if (options.runtime_root.empty()) options.runtime_root = vm::DefaultRuntimeRoot();
+  std::error_code ec;
+  fs::create_directories(options.runtime_root, ec);
+  if (ec)
+    return Status::IoError("create runtime root " + options.runtime_root + ": " + ec.message());
+  const std::string run_dir = fs::absolute(options.runtime_root).string() + "/" + options.run_id;
+  auto backend = std::make_unique<LibvirtBackend>(options, run_dir, accel);
+  // Connect before creating anything: an unreachable hypervisor is bad input.
+  if (Status s = backend->Connect(); !s.ok()) {
+    (void)backend->Destroy();
+    return s;
+  }
+  if (mkdir(run_dir.c_str(), 0700) != 0) {
+    int err = errno;
+    (void)backend->Destroy();
+    if (err == EEXIST)
+      return Status::FailedPrecondition("run folder " + run_dir + " exists already");
+    return Status::FromErrno("create run folder " + run_dir, err);
+  }
+  std::ofstream(run_dir + "/owner.pid") << getpid() << " " << ProcessStartTime(getpid()) << "\n";
+  return std::unique_ptr<Backend>(std::move(backend));
+}
+
+Status CollectLibvirtGarbage(const Inventory& inventory, std::ostream& log) {
+  EnsureEventLoop();
+  const std::string machine = MachineName();
+  Status first;
+  int removed = 0, kept = 0;
+  for (const auto& hv : inventory.hypervisors) {
+    virConnectPtr conn = virConnectOpen(hv.uri.c_str());
+    if (!conn) {
+      log << "gc: hypervisor " << hv.name << " (" << hv.uri << ") unreachable: " << LastError()
+          << "\n";
+      if (first.ok()) first = Status::Unavailable("gc: hypervisor " + hv.name + " unreachable");
+      continue;
+    }
+    virDomainPtr* doms = nullptr;
+    int n = virConnectListAllDomains(conn, &doms, 0);
+    for (int i = 0; i < n; ++i) {
+      virDomainPtr d = doms[i];
+      const std::string name = virDomainGetName(d) ? virDomainGetName(d) : "?";
+      char* meta = virDomainGetMetadata(
+          d, VIR_DOMAIN_METADATA_ELEMENT, kMetadataUri,
+          virDomainIsActive(d) == 1 ? VIR_DOMAIN_AFFECT_LIVE : VIR_DOMAIN_AFFECT_CONFIG);
+      Result<Ownership> owner = Status::NotFound("no chaoslab metadata");
+      if (meta) {
+        owner = ParseOwnershipXml(meta);
+        free(meta);
+      }
+      if (!owner.ok()) {
+        virDomainFree(d);
+        continue;  // not the lab's: never touched
+      }
+      if (OwnerAlive(*owner, machine)) {
+        log << "gc: " << hv.name << ": " << name << ": orchestrator " << owner->owner_machine
+            << " pid " << owner->owner_pid << " is alive, left alone\n";
+        ++kept;
+        virDomainFree(d);
+        continue;
+      }
+      bool ok = true;
+      if (virDomainIsActive(d) == 1 && virDomainDestroy(d) < 0) ok = false;
+      if (ok && virDomainIsPersistent(d) == 1 && virDomainUndefine(d) < 0) ok = false;
+      if (!ok) {
+        log << "gc: " << hv.name << ": " << name << ": " << LastError() << "\n";
+        if (first.ok()) first = Status::Internal("gc: cannot remove domain " + name);
+      } else {
+        for (const auto& f : owner->files) {
+          std::error_code ec;
+          fs::remove_all(f, ec);
+        }
+        log << "gc: " << hv.name << ": " << name << ": removed (run " << owner->run_id << ", "
+            << owner->files.size() << " file(s))\n";
+        ++removed;
+      }
+      virDomainFree(d);
+    }
+    free(doms);
+    virConnectClose(conn);
+  }
+  log << "gc: " << removed << " libvirt domain(s) removed, " << kept << " left alone\n";
+  return first;
+}
+
+}  // namespace chaoslab::libvirt

@@ -1,0 +1,75 @@
+// The libvirt backend: the lab's hosts as transient libvirt domains spread over the hypervisors of
+// an inventory (lab/libvirt/inventory.h), behind the same Host/Backend interface as lab/vm.
+//
+// Files: like the QEMU backend, one run folder `<runtime_root>/<run_id>/` (0700, owner.pid) with a
+// folder per host: `overlay.qcow2` over the group's raw base disk (internal snapshot `pre-update`
+// taken before the first boot), `console.sock` (the serial console, bound by QEMU), `serial.log`.
+// These are local paths: the hypervisors must see this machine's files (local libvirtd instances,
+// or a shared filesystem at the same path). Uploading volumes to remote storage pools is not done.
+// The hypervisor's qemu.conf must allow what the lab needs: QEMU reads the run folder (user root
+// or a shared group), and `seccomp_sandbox = 0`, because libvirt's default sandbox forbids the
+// process spawn of the guestfwd relay (spawn=deny) and the guest would have no network.
+//
+// Domains (lab/libvirt/domain_xml.h): named `chaoslab-<run_id>-<host_id>`, started paused with
+// VIR_DOMAIN_START_AUTODESTROY (they die when the lab's connection closes, the analogue of the QEMU
+// backend's PR_SET_PDEATHSIG), carrying <chaoslab:lab> metadata so `chaoslab gc` finds them.
+//
+// Events, from libvirt's default event loop (one thread per process): the domain's raw QMP events
+// through virConnectDomainQemuMonitorEventRegister give kPanicked (GUEST_PANICKED, detail = its
+// data JSON), kReset ("guest"/"host"), kStopped, kResumed — the same events, from the same QEMU
+// events, as the QEMU backend. A crash: GUEST_PANICKED then RESET "guest" (the guest reboots
+// itself, panic=-1; the domain has <on_crash>preserve</on_crash> and `-action panic=none`). Resets
+// are warm (QEMU resets in place; no relaunch, so no cold TCG cache). The domain's end comes from
+// the lifecycle event STOPPED: kShutdown ("guest" for a guest power-off, "host" for PowerOff()), or
+// kLost when QEMU crashed or someone else destroyed the domain. kStarted is the first event of each
+// Start(): the console reader attaches while the domain is still paused, and the RESUME of that
+// first resume is not reported. Console lines come from a reader thread per host and may overtake
+// or trail a QMP event of the same millisecond, as with the QEMU backend.
+//
+// Faults of the lab itself: when a hypervisor's connection closes (libvirtd killed, network), every
+// host on it turns kLost ("hypervisor ... went away") and the run goes on with the others. A thread
+// reconnects every second; once the hypervisor is back, the run's domains still on it are
+// destroyed (their hosts are lost to the run) and new hosts may be placed there again. `notice`
+// hears about both.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <ostream>
+#include <string>
+
+#include "lab/backend/backend.h"
+#include "lab/common/status.h"
+#include "lab/libvirt/inventory.h"
+
+namespace chaoslab::libvirt {
+
+struct LibvirtOptions {
+  std::string run_id;        // letters, digits, '-', '_', '.'
+  std::string runtime_root;  // parent of run folders; empty = /tmp/chaoslab-<uid>
+  Inventory inventory;
+  std::string relay;  // chaoslab-relay; required for online hosts
+  std::string emulator = "/usr/bin/qemu-system-x86_64";  // on the hypervisors
+  std::string qemu_img = "qemu-img";
+  std::string accel = "auto";  // "auto" (as the QEMU backend decides it, on this machine), kvm, tcg
+  std::string bios_rom = "/usr/share/qemu/qboot.rom";  // used when it exists here
+  std::function<void(const std::string&)> notice;      // hypervisor lost / reconnected
+};
+
+// Connects to every hypervisor of the inventory and creates the run folder. Nothing is started.
+// FailedPrecondition naming the hypervisor if one cannot be reached.
+Result<std::unique_ptr<Backend>> MakeLibvirtBackend(LibvirtOptions options);
+
+// Opens each hypervisor once: FailedPrecondition naming the first that cannot be reached.
+Status CheckReachable(const Inventory& inventory);
+
+// `chaoslab gc` for libvirt: on every hypervisor of the inventory, destroys (and undefines) the
+// domains carrying chaoslab metadata whose orchestrator is gone, and removes the files that
+// metadata lists. Domains without the metadata, or of a live orchestrator, are never touched.
+// An unreachable hypervisor is reported and makes the result an error; the others are still done.
+Status CollectLibvirtGarbage(const Inventory& inventory, std::ostream& log);
+
+// Domain name of a host: "chaoslab-<run_id>-<host_id>".
+std::string DomainName(const std::string& run_id, const std::string& host_id);
+
+}  // namespace chaoslab::libvirt
