@@ -3,6 +3,7 @@
 
 #include <CLI/CLI.hpp>
 #include <atomic>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 
@@ -12,6 +13,8 @@
 #include "lab/cli/sim_command.h"
 #include "lab/config/config_loader.h"
 #include "lab/journal/journal.h"
+#include "lab/libvirt/inventory.h"
+#include "lab/libvirt/libvirt_backend.h"
 #include "lab/report/compare.h"
 #include "lab/report/html.h"
 #include "lab/report/report.h"
@@ -68,7 +71,11 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, 100000));
   run_cmd->add_option("--html", run.html, "also write a self-contained HTML report");
   // The simulator (lab/sim): modelled hosts calibrated on real guests, millions of them.
-  run_cmd->add_option("--backend", run.backend, "qemu (real guests) or sim (the simulator)");
+  // libvirt (lab/libvirt): real guests as libvirt domains on the hypervisors of --inventory.
+  run_cmd->add_option("--backend", run.backend,
+                      "qemu (real guests), libvirt (real guests on the hypervisors of --inventory) "
+                      "or sim (the simulator)");
+  run_cmd->add_option("--inventory", run.inventory, "libvirt: hypervisor inventory YAML");
   run_cmd->add_option("--calibration", run.calibration, "sim: calibration file");
   run_cmd->add_option("--threads", run.sim_threads, "sim: worker threads (default: all cores)");
   run_cmd->add_option("--host-rows", run.host_rows,
@@ -133,6 +140,11 @@ int main(int argc, char** argv) {
   validate_cmd->add_option("files", validate_files, "scenario, setup or runbook YAML")->required();
 
   auto* gc_cmd = app.add_subcommand("gc", "remove VMs and files left behind by killed runs");
+  std::string gc_inventory;
+  if (const char* env = std::getenv("CHAOSLAB_INVENTORY")) gc_inventory = env;
+  gc_cmd->add_option("--inventory", gc_inventory,
+                     "also clean the lab's libvirt domains on these hypervisors (default: "
+                     "$CHAOSLAB_INVENTORY)");
 
   std::string image_name = "winsim";
   auto* image_cmd = app.add_subcommand("image", "guest images");
@@ -168,7 +180,15 @@ int main(int argc, char** argv) {
   }
 
   if (*gc_cmd) {
+    Status lv;
+    if (!gc_inventory.empty()) {
+      // Domains first: they use files in the run folders that the QEMU gc then removes.
+      Result<libvirt::Inventory> inv = libvirt::LoadInventory(gc_inventory);
+      if (!inv.ok()) return Fail(inv.status(), 2);
+      lv = libvirt::CollectLibvirtGarbage(*inv, std::cout);
+    }
     Status s = vm::CollectGarbage(paths.runtime_root, std::cout);
+    if (s.ok()) s = lv;
     return s.ok() ? 0 : Fail(s, 1);
   }
 

@@ -27,6 +27,8 @@
 #include "lab/dashboard/dashboard_server.h"
 #include "lab/engine/engine.h"
 #include "lab/journal/journal.h"
+#include "lab/libvirt/inventory.h"
+#include "lab/libvirt/libvirt_backend.h"
 #include "lab/report/compare.h"
 #include "lab/report/html.h"
 #include "lab/report/report.h"
@@ -351,6 +353,60 @@ std::string MethodText(const config::ScenarioConfig& sc, int max_booting) {
       std::thread::hardware_concurrency());
 }
 
+// Which backend runs the machines, and what it needs beyond the lab's paths.
+struct BackendChoice {
+  std::string kind = "qemu";
+  std::optional<libvirt::Inventory> inventory;  // libvirt
+};
+
+// The one place that knows the backends: every run gets a fresh one for its run id.
+Result<std::unique_ptr<Backend>> MakeBackend(const LabPaths& paths, const BackendChoice& choice,
+                                             const std::string& run_id,
+                                             std::function<void(const std::string&)> notice) {
+  const std::string relay = paths.bin_dir + "/chaoslab-relay";
+  if (choice.kind == "libvirt") {
+    libvirt::LibvirtOptions lo;
+    lo.run_id = run_id;
+    lo.runtime_root = paths.runtime_root;
+    lo.inventory = *choice.inventory;
+    lo.relay = relay;
+    lo.notice = std::move(notice);
+    return libvirt::MakeLibvirtBackend(std::move(lo));
+  }
+  vm::QemuOptions qo;
+  qo.run_id = run_id;
+  qo.runtime_root = paths.runtime_root;
+  qo.relay = relay;
+  qo.qemu = paths.qemu;
+  return vm::MakeQemuBackend(qo);
+}
+
+// Before anything starts: the inventory loads, every group fits on it, every hypervisor answers.
+Result<BackendChoice> CheckBackend(const RunRequest& request, const config::ScenarioConfig& sc) {
+  BackendChoice choice;
+  choice.kind = request.backend.empty() ? "qemu" : request.backend;  // sim is handled before
+  if (choice.kind == "qemu") return choice;
+  if (choice.kind != "libvirt") {
+    return Status::InvalidArgument("backend '" + choice.kind +
+                                   "' is not one of qemu, libvirt, sim");
+  }
+  if (request.inventory.empty()) {
+    return Status::InvalidArgument("--backend libvirt needs --inventory FILE");
+  }
+  ASSIGN_OR_RETURN(libvirt::Inventory inv, libvirt::LoadInventory(request.inventory));
+  std::vector<libvirt::PlacementRequest> hosts;
+  std::vector<std::string> groups;
+  for (const auto& g : sc.setup.groups) {
+    groups.push_back(g.name);
+    for (int i = 1; i <= g.count; ++i)
+      hosts.push_back({fmt::format("{}-{:02}", g.name, i), g.name, 256});
+  }
+  RETURN_IF_ERROR(libvirt::PlanPlacement(inv, hosts, groups).status());
+  RETURN_IF_ERROR(libvirt::CheckReachable(inv));
+  choice.inventory = std::move(inv);
+  return choice;
+}
+
 // One run of a scenario on real guests: its own QEMU backend, content server, key escrow and
 // disks; everything it started is gone when it returns.
 struct OneRun {
@@ -363,16 +419,12 @@ struct OneRun {
   int max_booting = 0;
   std::function<void(const LiveEvent&)> observer;  // the dashboard, when one is served
   std::function<std::vector<std::pair<std::string, std::string>>()> console_input;  // its consoles
+  BackendChoice backend_choice;
 
   Result<RunResult> Go(const config::ScenarioConfig& sc, const std::string& run_id,
                        const std::string& comparison_id, int repetition) {
-    std::string relay = paths.bin_dir + "/chaoslab-relay";
-    vm::QemuOptions qo;
-    qo.run_id = run_id;
-    qo.runtime_root = paths.runtime_root;
-    qo.relay = relay;
-    qo.qemu = paths.qemu;
-    ASSIGN_OR_RETURN(std::unique_ptr<Backend> backend, vm::MakeQemuBackend(qo));
+    ASSIGN_OR_RETURN(std::unique_ptr<Backend> backend,
+                     MakeBackend(paths, backend_choice, run_id, progress));
     // From here on, the backend's Destroy() runs on every path out.
     struct Cleanup {
       Backend* b;
@@ -582,12 +634,15 @@ int RunCommand(const LabPaths& paths, const RunRequest& request, const std::atom
   Result<GuestImage> image = FindBuiltImage(paths, sc.image);
   if (!image.ok()) return fail(image.status(), 2);
   if (Status s = Preflight(paths, sc); !s.ok()) return fail(s, 2);
+  Result<BackendChoice> backend = CheckBackend(request, sc);
+  if (!backend.ok()) return fail(backend.status(), 2);
   Result<std::unique_ptr<Journal>> journal = Journal::Open(paths.journal);
   if (!journal.ok()) return fail(journal.status(), 2);
 
   EngineStats stats;
   OneRun one{
       paths, *image, journal->get(), cancel, nullptr, &stats, MaxBooting(request.max_booting)};
+  one.backend_choice = std::move(*backend);
   if (!request.quiet) one.progress = [&err](const std::string& line) { err << line << std::endl; };
   if (!request.quiet) err << "journal: " << paths.journal << "\n";
   const std::string run_id = NewRunId();

@@ -38,6 +38,7 @@ struct RunRequest {
   bool dashboard = false;
   int dashboard_port = 0;       // 0: a random free port
   bool dashboard_hold = false;  // keep serving the final state after the run until Ctrl-C
+  std::string inventory;        // --backend libvirt: the hypervisor inventory (YAML)
 };
 
 // Exit codes: 0 finished, 1 the run failed, 2 bad input (nothing started), 130 interrupted.
@@ -60,7 +61,7 @@ struct CompareRequest {
   std::optional<double> max_wall_s;  // per run
   int max_vms = 0;
   int max_booting = -1;  // as in RunRequest
-  std::string backend;  // "sim": every cell on the simulator (lab/sim)
+  std::string backend;   // "sim": every cell on the simulator (lab/sim)
   std::string calibration;
 };
 int CompareCommand(const LabPaths& paths, const CompareRequest& request,

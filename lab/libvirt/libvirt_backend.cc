@@ -981,6 +981,7 @@ Result<Host*> LibvirtBackend::CreateHost(const HostSpec& spec) {
   }
   LibvirtHost* raw = host.get();
   by_name_[raw->name()] = raw;
+  Notice("placed " + spec.id + " on hypervisor " + hv->config.name);
   hosts_.emplace(spec.id, std::move(host));
   return static_cast<Host*>(raw);
 }
