@@ -484,6 +484,8 @@ Status LibvirtHost::Start() {
   RETURN_IF_ERROR(LaunchLocked(what));
   running_ = true;
   power_off_requested_ = false;
+  paused_in_relaunch_ = false;
+  console_in_relaunch_.clear();
   backend_->queue().Push(
       spec_.id, HostEventKind::kStarted,
       "domain=" + name_ + " hypervisor=" + hv_->config.name + " accel=" + backend_->accel());
@@ -523,6 +525,7 @@ void LibvirtHost::Relaunch() {
   }
   if (paused_in_relaunch_) {
     // Stopped as asked; Resume() resumes it (and its RESUME is reported as kResumed).
+    paused_in_relaunch_ = false;
     backend_->queue().Push(spec_.id, HostEventKind::kStopped);
     return done();
   }
@@ -546,7 +549,11 @@ Status LibvirtHost::DomainOp(const std::string& what, int (*op)(virDomainPtr)) {
 Status LibvirtHost::Reset() {
   std::lock_guard<std::mutex> lock(mu_);
   if (running_ && (relaunching_ || !reboot_detail_.empty())) return Status::Ok();  // resetting
-  return DomainOp("reset", [](virDomainPtr d) { return virDomainReset(d, 0); });
+  // Known as a reset from now on, not only once QEMU's SHUTDOWN arrives: a Pause/Resume that
+  // follows at once belongs to the restarted domain.
+  Status s = DomainOp("reset", [](virDomainPtr d) { return virDomainReset(d, 0); });
+  if (s.ok()) reboot_detail_ = "host";
+  return s;
 }
 
 Status LibvirtHost::Pause() {
@@ -564,6 +571,7 @@ Status LibvirtHost::Resume() {
     paused_in_relaunch_ = false;
     return Status::Ok();
   }
+  paused_in_relaunch_ = false;
   return DomainOp("resume", [](virDomainPtr d) { return virDomainResume(d); });
 }
 
@@ -712,7 +720,8 @@ void LibvirtHost::OnQmp(const std::string& event, const char* details) {
   };
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (lost_ || !running_ || relaunching_) return;
+    // During a relaunch these are the new domain's (the old one's all came before its STOPPED).
+    if (lost_ || !running_) return;
     if (event == "SHUTDOWN") {
       const std::string reason =
           data.is_object() && data.contains("reason") && data["reason"].is_string()
