@@ -126,7 +126,9 @@ Result<Ownership> ParseOwnershipXml(const std::string& xml) {
     return out;
   };
   Ownership o;
-  bool namespaced = false;
+  // virDomainGetMetadata, asked for our namespace URI, returns the element without prefix or
+  // xmlns: the namespace is then implied. Any other namespace is not ours.
+  bool namespaced = true;
   for (const auto& [k, v] : attrs(m[2])) {
     if (k == "run")
       o.run_id = v;
@@ -138,8 +140,8 @@ Result<Ownership> ParseOwnershipXml(const std::string& xml) {
       o.owner_pid = std::atoi(v.c_str());
     else if (k == "owner-start")
       o.owner_start = v;
-    else if (k.starts_with("xmlns") && v == kMetadataUri)
-      namespaced = true;
+    else if (k.starts_with("xmlns"))
+      namespaced = v == kMetadataUri;
   }
   if (!namespaced || o.run_id.empty()) {
     return Status::InvalidArgument("lab element without the chaoslab namespace or a run id");

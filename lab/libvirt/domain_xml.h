@@ -68,8 +68,9 @@ std::string DomainXml(const DomainXmlInput& in);
 // The <chaoslab:lab> element alone (what virDomainSetMetadata takes and GetMetadata returns).
 std::string OwnershipXml(const Ownership& owner);
 
-// Reads the attributes back from a <chaoslab:lab> element (as virDomainGetMetadata returns it).
-// InvalidArgument if it is not one.
+// Reads the attributes back from a <chaoslab:lab> element, or from the bare <lab> element that
+// virDomainGetMetadata returns for our namespace URI. InvalidArgument if it is not one (another
+// namespace, no run id).
 Result<Ownership> ParseOwnershipXml(const std::string& xml);
 
 }  // namespace chaoslab::libvirt

@@ -156,6 +156,10 @@ TEST(Ownership, RoundTripsThroughXml) {
   ASSERT_TRUE(libvirt_style.ok());
   EXPECT_EQ(libvirt_style->run_id, "r2");
   EXPECT_EQ(libvirt_style->files, std::vector<std::string>{"/a"});
+  // What virDomainGetMetadata(..., kMetadataUri) really returns (libvirt 9.0): no prefix, no xmlns.
+  auto bare = ParseOwnershipXml("<lab run=\"old\" host=\"h1\" owner-pid=\"7\"/>\n");
+  ASSERT_TRUE(bare.ok());
+  EXPECT_EQ(bare->owner_pid, 7);
   EXPECT_FALSE(ParseOwnershipXml("<other:lab xmlns:other='urn:x' run='r'/>").ok());
   EXPECT_FALSE(ParseOwnershipXml("<foo/>").ok());
 }

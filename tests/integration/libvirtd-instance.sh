@@ -4,7 +4,8 @@
 #
 # libvirtd as root always uses the system paths (/run/libvirt, /var/lib/libvirt, /etc/libvirt...),
 # so two of them would share state. Each instance therefore runs in a private mount namespace with
-# DIR's folders bound over those paths (a tmpfs over /run); only its sockets, in DIR/sock, are
+# DIR's folders bound over those paths (a tmpfs over /run, DIR/run as /run/libvirt: a restarted
+# daemon finds the status of the QEMUs it left running and reattaches); only its sockets, in DIR/sock, are
 # reached from outside, by `qemu:///system?socket=DIR/sock/libvirt-sock`. A system libvirtd, if
 # one runs, is not touched: nothing outside the namespace changes. QEMUs it starts stay in the
 # namespace, and see /tmp (the lab's files) as everyone does.
@@ -35,6 +36,7 @@ seccomp_sandbox = 0
 EOC
 exec unshare --mount --propagation private sh -c "
   mount -t tmpfs -o mode=0755 none /run && mkdir -p /run/libvirt &&
+  mount --bind '$D/run' /run/libvirt &&
   mount --bind '$D/lib' /var/lib/libvirt && mount --bind '$D/cache' /var/cache/libvirt &&
   mount --bind '$D/log' /var/log/libvirt && mount --bind '$D/etc' /etc/libvirt &&
   exec libvirtd -f /etc/libvirt/libvirtd.conf"
