@@ -131,6 +131,38 @@ TEST_F(LibvirtTest, DefaultScenarioOnTwoHypervisors) {
   ExpectNothingLeft(run["run_id"]);
 }
 
+// The runbooks that drive the machine hardest: power off, revert the disk to the pre-update
+// snapshot and start again; boot a recovery stick (SetBoot usb: the media as vdb), type the
+// BitLocker recovery password on the console, delete, restart.
+TEST_F(LibvirtTest, SnapshotRevertAndUsbRunbooksOnTwoHypervisors) {
+  const std::string inventory = hvs_->WriteInventory(4);
+  for (const std::string runbook : {"snapshot-revert", "winpe-usb"}) {
+    auto r = lab_.Run({"run", lab_.scenario("bitlocker-escrow"), "--max-vms", "4", "--runbook",
+                       runbook, "--backend", "libvirt", "--inventory", inventory, "--json"});
+    ASSERT_TRUE(r.ok());
+    ASSERT_EQ(r->exit_code, 0) << r->err;
+    json run = json::parse(r->out);
+    auto placed = Placement(r->err);
+    std::set<std::string> used;
+    for (const auto& [host, hv] : placed) used.insert(hv);
+    EXPECT_EQ(used.size(), 2u) << r->err;
+    int recovered = 0, bitlocker = 0;
+    for (const auto& h : run["hosts"]) {
+      if (h["crashes"].get<int>() == 0) continue;
+      EXPECT_TRUE(h["recovered"].get<bool>()) << runbook << " " << h.dump();
+      recovered += h["recovered"].get<bool>();
+      bitlocker += h["bitlocker"].get<bool>();
+      if (runbook == "snapshot-revert") {
+        EXPECT_EQ(h["recovered_by"], "revert-snapshot") << h.dump();
+        EXPECT_EQ(h["data_lost"], "since-snapshot") << h.dump();
+      }
+    }
+    EXPECT_GE(recovered, 3) << runbook;
+    EXPECT_GE(bitlocker, 1) << runbook << ": no BitLocker host crashed";
+    ExpectNothingLeft(run["run_id"]);
+  }
+}
+
 TEST_F(LibvirtTest, HypervisorLostMidRunThenReconnects) {
   const std::string inventory = hvs_->WriteInventory(3);
   pid_t pid = lab_.Start({"run", lab_.scenario("channel-291"), "--max-vms", "4", "--backend",
