@@ -562,7 +562,12 @@ Status LibvirtHost::Pause() {
     paused_in_relaunch_ = true;
     return Status::Ok();
   }
-  return DomainOp("pause", [](virDomainPtr d) { return virDomainSuspend(d); });
+  // Idempotent, as QEMU's "stop" is (libvirt would refuse some states).
+  return DomainOp("pause", [](virDomainPtr d) {
+    int state = 0;
+    if (virDomainGetState(d, &state, nullptr, 0) == 0 && state == VIR_DOMAIN_PAUSED) return 0;
+    return virDomainSuspend(d);
+  });
 }
 
 Status LibvirtHost::Resume() {
@@ -572,7 +577,12 @@ Status LibvirtHost::Resume() {
     return Status::Ok();
   }
   paused_in_relaunch_ = false;
-  return DomainOp("resume", [](virDomainPtr d) { return virDomainResume(d); });
+  // Idempotent, as QEMU's "cont" is: libvirt refuses to resume a running domain.
+  return DomainOp("resume", [](virDomainPtr d) {
+    int state = 0;
+    if (virDomainGetState(d, &state, nullptr, 0) == 0 && state == VIR_DOMAIN_RUNNING) return 0;
+    return virDomainResume(d);
+  });
 }
 
 Status LibvirtHost::PowerOff() {
