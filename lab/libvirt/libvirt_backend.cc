@@ -245,7 +245,12 @@ class LibvirtHost : public Host {
   BootTarget boot_ = BootTarget::kDisk;
   DiskImage media_;
   int console_fd_ = -1;
-  bool console_open_ = false;
+  // The reader's own state: it never takes mu_, so an incarnation's start may join the previous
+  // reader while holding mu_.
+  std::mutex console_mu_;
+  std::condition_variable console_cv_;
+  bool console_open_ = false;  // the reader has not seen EOF yet
+  int reading_fd_ = -1;
   std::thread reader_;
   std::mutex write_mu_;
 };
@@ -470,7 +475,11 @@ Status LibvirtHost::LaunchLocked(const std::string& what) {
   if (reader_.joinable()) reader_.join();  // the previous incarnation's reader has seen EOF
   if (console_fd_ >= 0) close(console_fd_);
   console_fd_ = fd;
-  console_open_ = true;
+  {
+    std::lock_guard<std::mutex> console_lock(console_mu_);
+    console_open_ = true;
+    reading_fd_ = fd;
+  }
   reboot_detail_.clear();
   reader_ = std::thread([this, fd] { ReadConsole(fd); });
   return Status::Ok();
@@ -694,16 +703,17 @@ void LibvirtHost::ReadConsole(int fd) {
   }
   if (!pending.empty()) emit(pending);
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::lock_guard<std::mutex> lock(console_mu_);
     console_open_ = false;
   }
-  cv_.notify_all();
+  console_cv_.notify_all();
 }
 
 void LibvirtHost::DrainConsole() {
-  std::unique_lock<std::mutex> lock(mu_);
-  if (!cv_.wait_for(lock, kDrainTimeout, [&] { return !console_open_; }) && console_fd_ >= 0) {
-    shutdown(console_fd_, SHUT_RDWR);
+  std::unique_lock<std::mutex> lock(console_mu_);
+  if (!console_cv_.wait_for(lock, kDrainTimeout, [&] { return !console_open_; }) &&
+      reading_fd_ >= 0) {
+    shutdown(reading_fd_, SHUT_RDWR);  // the reader ends; the fd is closed by its owner
   }
 }
 
@@ -853,7 +863,6 @@ void LibvirtBackend::OnClosed(Hypervisor* hv, int reason) {
   static const char* kReasons[] = {"error", "end of file", "keepalive timeout", "client closed"};
   const std::string why = "hypervisor " + hv->config.name + " (" + hv->config.uri +
                           ") went away: " + (reason >= 0 && reason < 4 ? kReasons[reason] : "?");
-  Notice(why + "; its hosts are lost");
   std::vector<LibvirtHost*> on_it;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -861,7 +870,13 @@ void LibvirtBackend::OnClosed(Hypervisor* hv, int reason) {
       if (host->hypervisor() == hv) on_it.push_back(host.get());
     }
   }
-  for (LibvirtHost* host : on_it) host->OnHypervisorLost(why);
+  // Not here: libvirt calls this while it is closing the connection, and fails the calls still
+  // waiting on it (an engine call holding a host's lock, say) only once this returns. Taking a
+  // host's lock here would wait for that call forever.
+  Post([this, why, on_it] {
+    Notice(why + "; its hosts are lost");
+    for (LibvirtHost* host : on_it) host->OnHypervisorLost(why);
+  });
 }
 
 void LibvirtBackend::ReconnectLoop() {
