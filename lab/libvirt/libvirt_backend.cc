@@ -445,9 +445,19 @@ Status LibvirtHost::LaunchLocked(const std::string& what) {
   std::error_code ec;
   fs::remove(files_.console_socket, ec);
   const std::string xml = backend_->Xml(*this, boot_, media_);
-  virDomainPtr dom = virDomainCreateXML(c.conn, xml.c_str(),
-                                        VIR_DOMAIN_START_PAUSED | VIR_DOMAIN_START_AUTODESTROY);
-  if (!dom) return Status::Unavailable(what + ": " + LastError());
+  // After a reset, libvirt reports the old domain STOPPED a moment before it drops the transient
+  // domain from its list; a create in between is refused with "already exists". Retry briefly.
+  virDomainPtr dom = nullptr;
+  for (int attempt = 0;; ++attempt) {
+    dom = virDomainCreateXML(c.conn, xml.c_str(),
+                             VIR_DOMAIN_START_PAUSED | VIR_DOMAIN_START_AUTODESTROY);
+    if (dom) break;
+    const std::string msg = LastError();
+    if (attempt >= 50 || msg.find("already exists") == std::string::npos) {
+      return Status::Unavailable(what + ": " + msg);
+    }
+    std::this_thread::sleep_for(milliseconds(100));
+  }
   // The console first, while the vCPUs wait: no line is missed.
   int fd = -1;
   const auto deadline = Clock::now() + kConsoleConnectTimeout;
