@@ -8,7 +8,7 @@ endif
 CHAOSLAB := $(BUILD_DIR)/bin/chaoslab
 SCENARIO ?= playbooks/scenarios/channel-291.yaml
 
-.PHONY: all setup configure build image demo test test-unit test-vm bench fuzz gc format clean
+.PHONY: all setup configure build image demo test test-long test-unit test-vm bench fuzz gc format clean
 
 all: build
 
@@ -35,7 +35,11 @@ demo: image
 	  --html $(BUILD_DIR)/demo-report.html
 
 test: image
-	cd $(BUILD_DIR) && ctest --output-on-failure -j 2 --timeout 900
+	cd $(BUILD_DIR) && ctest --output-on-failure -j 2 --timeout 900 -LE long
+
+# Slow VM tests kept out of CI (the runbooks on libvirt).
+test-long: image
+	cd $(BUILD_DIR) && ctest --output-on-failure -L long
 
 test-unit: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j 2 -LE vm
