@@ -23,6 +23,7 @@
 #include <sstream>
 #include <thread>
 
+#include "lab/backend/host_event_inbox.h"
 #include "lab/common/subprocess.h"
 #include "lab/libvirt/domain_xml.h"
 #include "lab/vm/qemu_backend.h"
@@ -117,31 +118,6 @@ Result<std::string> MediaFormat(const std::string& path) {
   if (!in) return std::string("raw");
   return std::string(std::memcmp(magic, "QFI\xfb", 4) == 0 ? "qcow2" : "raw");
 }
-
-// Events from all hosts, in arrival order.
-class EventQueue {
- public:
-  void Push(const std::string& host_id, HostEventKind kind, std::string detail = {}) {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      events_.push_back(HostEvent{host_id, kind, std::move(detail), WallClock::now()});
-    }
-    cv_.notify_all();
-  }
-  void PopAll(milliseconds timeout, std::vector<HostEvent>* out) {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait_for(lock, timeout, [&] { return !events_.empty(); });
-    while (!events_.empty()) {
-      out->push_back(std::move(events_.front()));
-      events_.pop_front();
-    }
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<HostEvent> events_;
-};
 
 class LibvirtBackend;
 
@@ -290,7 +266,7 @@ class LibvirtBackend : public Backend {
   }
   Status Destroy() override;
 
-  EventQueue& queue() { return queue_; }
+  HostEventInbox& queue() { return queue_; }
   const LibvirtOptions& options() const { return options_; }
   const std::string& accel() const { return accel_; }
 
@@ -362,7 +338,7 @@ class LibvirtBackend : public Backend {
   const std::string run_dir_;
   const std::string accel_;
   std::string machine_, owner_start_;
-  EventQueue queue_;
+  HostEventInbox queue_;
   std::vector<std::unique_ptr<Hypervisor>> hvs_;
 
   std::mutex mu_;  // hosts_, by_name_, placer_

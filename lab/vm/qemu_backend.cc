@@ -31,6 +31,7 @@
 #include <sstream>
 #include <thread>
 
+#include "lab/backend/host_event_inbox.h"
 #include "lab/qmp/qmp_client.h"
 
 namespace chaoslab::vm {
@@ -258,36 +259,11 @@ Status RunTool(const std::string& program, const std::vector<std::string>& args,
   return Status::Ok();
 }
 
-// Events from all hosts, in arrival order. Thread-safe.
-class EventQueue {
- public:
-  void Push(const std::string& host_id, HostEventKind kind, std::string detail = {}) {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      events_.push_back(HostEvent{host_id, kind, std::move(detail), WallClock::now()});
-    }
-    cv_.notify_all();
-  }
-  void PopAll(milliseconds timeout, std::vector<HostEvent>* out) {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait_for(lock, timeout, [&] { return !events_.empty(); });
-    while (!events_.empty()) {
-      out->push_back(std::move(events_.front()));
-      events_.pop_front();
-    }
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<HostEvent> events_;
-};
-
 // One run of a QEMU process, from Start() until it exited and its readers finished. Its threads
 // (process watcher, console reader, QMP reader) only touch this object and the event queue.
 struct Incarnation {
   std::string host_id;
-  EventQueue* queue = nullptr;
+  HostEventInbox* queue = nullptr;
   std::string qemu_log;
 
   std::mutex mu;
@@ -584,7 +560,7 @@ class QemuBackend : public Backend {
   const std::string& qemu_img() const { return qemu_img_; }
   const std::string& relay() const { return relay_; }
   const std::string& accel() const { return accel_; }
-  EventQueue& queue() { return queue_; }
+  HostEventInbox& queue() { return queue_; }
   Launcher& launcher() { return launcher_; }
 
  private:
@@ -596,7 +572,7 @@ class QemuBackend : public Backend {
   const std::string qemu_img_;
   const std::string relay_;
   const std::string accel_;
-  EventQueue queue_;
+  HostEventInbox queue_;
   Launcher launcher_;
   std::map<std::string, std::unique_ptr<QemuHost>> hosts_;
   bool destroyed_ = false;
