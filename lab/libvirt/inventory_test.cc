@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <filesystem>
+
 namespace chaoslab::libvirt {
 namespace {
 
@@ -101,6 +104,21 @@ TEST(Placement, SkipsHypervisorsThatAreDown) {
   ASSERT_TRUE(a.ok());
   EXPECT_EQ(*a, 1u);
   EXPECT_FALSE(placer.Place({"b", "srv", 256}, {true, false}).ok());
+}
+
+// Every inventory shipped in playbooks/inventory loads.
+TEST(Inventory, ShippedInventoriesLoad) {
+  const char* source = std::getenv("CHAOSLAB_SOURCE_DIR");
+  const std::string dir = std::string(source ? source : ".") + "/playbooks/inventory";
+  int count = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    if (entry.path().extension() != ".yaml") continue;
+    Result<Inventory> inventory = LoadInventory(entry.path().string());
+    ASSERT_TRUE(inventory.ok()) << inventory.status().ToString();
+    EXPECT_FALSE(inventory->hypervisors.empty()) << entry.path();
+    ++count;
+  }
+  EXPECT_GE(count, 1);
 }
 
 }  // namespace
