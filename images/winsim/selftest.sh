@@ -191,7 +191,9 @@ expect_in_order() {
   local file="$1" after=0 marker line
   shift
   for marker in "$@"; do
-    line="$(tr -d '\r' < "$file" | awk -v m="$marker" -v a="$after" 'NR > a && index($0, m) { print NR; exit }')"
+    # awk reads the file itself: in a pipeline (tr | awk) its early exit could SIGPIPE the writer,
+    # and with pipefail and set -e the script then died silently (seen as a flaky test under ctest).
+    line="$(awk -v m="$marker" -v a="$after" 'NR > a && index($0, m) { print NR; exit }' "$file")"
     if [[ -z "$line" ]]; then
       fail "${file#"$tmp"/}: '$marker' missing (or out of order)"
       return
