@@ -185,27 +185,7 @@ Result<GuestImage> BuildImage(const LabPaths& paths, const std::string& name, st
 config::SetupConfig ScaleSetup(const config::SetupConfig& setup, int max_vms) {
   const int64_t total = config::TotalHosts(setup);
   if (max_vms <= 0 || total <= max_vms) return setup;
-  const double f = static_cast<double>(max_vms) / static_cast<double>(total);
-  const auto scaled = [f](int n) { return std::max(1, static_cast<int>(std::lround(n * f))); };
-  config::SetupConfig s = setup;
-  std::map<std::string, std::pair<int, int>> counts;  // group → (before, after)
-  for (auto& g : s.groups) {
-    int before = g.count;
-    g.count = scaled(g.count);
-    counts[g.name] = {before, g.count};
-  }
-  for (auto& site : s.sites) {
-    site.technicians = scaled(site.technicians);
-    if (site.usb_sticks > 0) site.usb_sticks = scaled(site.usb_sticks);
-  }
-  for (auto& svc : s.services) {
-    for (auto& need : svc.needs) {
-      auto [before, after] = counts[need.group];
-      need.at_least = std::clamp(
-          static_cast<int>(std::ceil(need.at_least * static_cast<double>(after) / before)), 1,
-          after);
-    }
-  }
+  config::SetupConfig s = config::ScaleSetupTo(setup, max_vms);
   s.description += fmt::format(" (scaled to {} of {} hosts)", config::TotalHosts(s), total);
   return s;
 }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <map>
 #include <numbers>
 #include <utility>
 
@@ -84,7 +85,8 @@ const NameTable<Resource>& ResourceTable() {
 }
 
 const NameTable<BackendKind>& BackendKindTable() {
-  static const auto* table = new NameTable<BackendKind>{{BackendKind::kQemu, "qemu"}, {BackendKind::kSim, "sim"}};
+  static const auto* table =
+      new NameTable<BackendKind>{{BackendKind::kQemu, "qemu"}, {BackendKind::kSim, "sim"}};
   return *table;
 }
 
@@ -193,6 +195,36 @@ int64_t TotalHosts(const SetupConfig& setup) {
   int64_t total = 0;
   for (const GroupConfig& group : setup.groups) total += group.count;
   return total;
+}
+
+SetupConfig ScaleSetupTo(const SetupConfig& setup, int64_t hosts) {
+  const int64_t total = TotalHosts(setup);
+  if (total == hosts || total == 0) return setup;
+  const double f = static_cast<double>(hosts) / static_cast<double>(total);
+  const auto scaled = [f](int n) {
+    return static_cast<int>(std::max<int64_t>(1, std::llround(n * f)));
+  };
+  SetupConfig s = setup;
+  std::map<std::string, std::pair<int, int>> counts;  // group → (before, after)
+  for (auto& g : s.groups) {
+    int before = g.count;
+    g.count = scaled(g.count);
+    counts[g.name] = {before, g.count};
+  }
+  for (auto& site : s.sites) {
+    site.technicians = scaled(site.technicians);
+    if (site.usb_sticks > 0) site.usb_sticks = scaled(site.usb_sticks);
+  }
+  for (auto& svc : s.services) {
+    for (auto& need : svc.needs) {
+      auto [before, after] = counts[need.group];
+      // The epsilon keeps an exact share (3 of 6 → 2 of 4) from rounding up on float noise.
+      need.at_least = std::clamp(
+          static_cast<int>(std::ceil(need.at_least * static_cast<double>(after) / before - 1e-9)),
+          1, after);
+    }
+  }
+  return s;
 }
 
 // z of the standard normal at the 90th percentile: p90 = median * exp(sigma * z90).

@@ -227,6 +227,11 @@ struct SetupConfig {
 // Hosts in all groups of a setup.
 int64_t TotalHosts(const SetupConfig& setup);
 
+// The setup with about `hosts` hosts (fewer for VMs, more for the simulator): group counts,
+// technicians and USB sticks scaled by the same factor (at least 1 each), services' needs by their
+// group's new count. Unchanged when it already has that many.
+SetupConfig ScaleSetupTo(const SetupConfig& setup, int64_t hosts);
+
 struct FaultConfig {
   FaultKind kind = FaultKind::kChannel291;
   int channel = 291;  // the channel the faulty file is published on (the sensor knows 291)

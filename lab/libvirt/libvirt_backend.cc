@@ -23,6 +23,7 @@
 #include <sstream>
 #include <thread>
 
+#include "lab/backend/console_lines.h"
 #include "lab/backend/host_event_inbox.h"
 #include "lab/common/subprocess.h"
 #include "lab/libvirt/domain_xml.h"
@@ -38,7 +39,6 @@ using std::chrono::milliseconds;
 constexpr milliseconds kDrainTimeout(2000);
 constexpr milliseconds kConsoleConnectTimeout(5000);
 constexpr milliseconds kReconnectEvery(1000);
-constexpr size_t kMaxConsoleLine = 64 * 1024;
 constexpr const char* kPreUpdateSnapshot = "pre-update";
 
 // libvirt prints every error to stderr unless told otherwise; the lab reports errors itself.
@@ -665,29 +665,9 @@ Status LibvirtHost::ReimageDisk() {
 }
 
 void LibvirtHost::ReadConsole(int fd) {
-  std::string pending;
-  char chunk[4096];
-  auto emit = [&](std::string line) {
-    line.erase(std::remove(line.begin(), line.end(), '\r'), line.end());
+  ReadConsoleLines(fd, [this](std::string line) {
     backend_->queue().Push(spec_.id, HostEventKind::kConsoleLine, std::move(line));
-  };
-  while (true) {
-    ssize_t n = read(fd, chunk, sizeof(chunk));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    pending.append(chunk, static_cast<size_t>(n));
-    size_t start = 0, nl;
-    while ((nl = pending.find('\n', start)) != std::string::npos) {
-      emit(pending.substr(start, nl - start));
-      start = nl + 1;
-    }
-    pending.erase(0, start);
-    if (pending.size() > kMaxConsoleLine) {
-      emit(pending);
-      pending.clear();
-    }
-  }
-  if (!pending.empty()) emit(pending);
+  });
   {
     std::lock_guard<std::mutex> lock(console_mu_);
     console_open_ = false;

@@ -10,35 +10,6 @@
 
 namespace chaoslab::sim {
 
-config::SetupConfig ScaleSetupTo(const config::SetupConfig& setup, int64_t hosts) {
-  const int64_t total = config::TotalHosts(setup);
-  if (total == hosts || total == 0) return setup;
-  const double f = static_cast<double>(hosts) / static_cast<double>(total);
-  const auto scaled = [f](int n) {
-    return static_cast<int>(std::max<int64_t>(1, std::llround(n * f)));
-  };
-  config::SetupConfig s = setup;
-  std::map<std::string, std::pair<int, int>> counts;
-  for (auto& g : s.groups) {
-    int before = g.count;
-    g.count = scaled(g.count);
-    counts[g.name] = {before, g.count};
-  }
-  for (auto& site : s.sites) {
-    site.technicians = scaled(site.technicians);
-    if (site.usb_sticks > 0) site.usb_sticks = scaled(site.usb_sticks);
-  }
-  for (auto& svc : s.services) {
-    for (auto& need : svc.needs) {
-      auto [before, after] = counts[need.group];
-      need.at_least = std::clamp(
-          static_cast<int>(std::ceil(need.at_least * static_cast<double>(after) / before - 1e-9)),
-          1, after);
-    }
-  }
-  return s;
-}
-
 namespace {
 
 Result<Mix> Parse(const std::string& path, const config::ScenarioConfig& scenario) {

@@ -32,9 +32,8 @@ struct Mix {
   std::vector<Archetype> archetypes;
 };
 
-// `setup` scaled to about `hosts` hosts: group counts, technicians, USB sticks and service needs
-// by the same factor (each group, site and need keeps at least 1). Up or down.
-config::SetupConfig ScaleSetupTo(const config::SetupConfig& setup, int64_t hosts);
+// Scaling a setup up or down: config::ScaleSetupTo.
+using config::ScaleSetupTo;
 
 // Loads a mix; each archetype's setup and runbook are loaded, scaled and checked against each
 // other (config::CheckRunbookFitsSetup). Shares that do not sum to 1, sizes < 1: file:line:column.

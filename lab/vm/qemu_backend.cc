@@ -31,6 +31,7 @@
 #include <sstream>
 #include <thread>
 
+#include "lab/backend/console_lines.h"
 #include "lab/backend/host_event_inbox.h"
 #include "lab/qmp/qmp_client.h"
 
@@ -50,7 +51,6 @@ constexpr milliseconds kKillWait(5000);
 constexpr milliseconds kDrainTimeout(2000);
 constexpr milliseconds kProbeTimeout(2500);
 constexpr size_t kMaxSocketPath = sizeof(sockaddr_un{}.sun_path) - 1;
-constexpr size_t kMaxConsoleLine = 64 * 1024;
 
 bool IsIdChar(char c, bool allow_dot) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
@@ -364,35 +364,14 @@ struct Incarnation {
   }
 
   void ReadConsole() {
-    std::string pending;
-    char chunk[4096];
-    while (true) {
-      ssize_t n = read(console_fd, chunk, sizeof(chunk));
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;
-      pending.append(chunk, static_cast<size_t>(n));
-      size_t start = 0, nl;
-      while ((nl = pending.find('\n', start)) != std::string::npos) {
-        EmitLine(pending.substr(start, nl - start));
-        start = nl + 1;
-      }
-      pending.erase(0, start);
-      if (pending.size() > kMaxConsoleLine) {
-        EmitLine(pending);
-        pending.clear();
-      }
-    }
-    if (!pending.empty()) EmitLine(pending);
+    ReadConsoleLines(console_fd, [this](std::string line) {
+      queue->Push(host_id, HostEventKind::kConsoleLine, std::move(line));
+    });
     {
       std::lock_guard<std::mutex> lock(mu);
       console_open = false;
     }
     cv.notify_all();
-  }
-
-  void EmitLine(std::string line) {
-    line.erase(std::remove(line.begin(), line.end(), '\r'), line.end());
-    queue->Push(host_id, HostEventKind::kConsoleLine, std::move(line));
   }
 
   void Watch() {
