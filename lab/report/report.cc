@@ -236,8 +236,6 @@ void PrintRebootRace(const std::vector<const RunResult*>& runs, std::ostream& ou
   out << '\n';
 }
 
-namespace {}  // namespace
-
 void PrintTable(const RunResult& run, std::ostream& out) {
   out << fmt::format("Run {}  [{}]\n", run.run_id, run.status);
   out << fmt::format("  scenario {}  runbook {}  setup {}  backend {}  seed {}\n", run.scenario,
