@@ -272,6 +272,11 @@ class Boot:
         return float(w.group(1)) if w else (float(m[-1]) if m else None)
 
 
+def mistype(password):
+    """The password with its first digit changed to one it is not (a password may start with 1)."""
+    return ("2" if password[0] == "1" else "1") + password[1:]
+
+
 def check_ciphertext(lab, plain, enc, password):
     """Host side: without a key nothing of the volume is visible, and a wrong key is refused."""
     with open(plain, "rb") as f:
@@ -297,8 +302,7 @@ def check_ciphertext(lab, plain, enc, password):
     bde = lab.tool["chaoslab-bde"]
     if run([bde, "check", enc, "--recovery-password", WRONG_PASSWORD], check=False).returncode != 1:
         raise Failure("chaoslab-bde accepted a wrong recovery password")
-    # One digit changed (to one it is not: a password may well start with 1).
-    mistyped = ("2" if password[0] == "1" else "1") + password[1:]
+    mistyped = mistype(password)
     if run([bde, "check", enc, "--recovery-password", mistyped], check=False).returncode != 1:
         raise Failure("chaoslab-bde accepted a mistyped recovery password")
     run([bde, "check", enc, "--recovery-password", password])
@@ -327,7 +331,7 @@ def scenario_bitlocker(lab):
     b.command("dir C:\\", "@@winsim cmd=dir rc=1 reason=locked")
     b.command("manage-bde -unlock C: -RecoveryPassword " + WRONG_PASSWORD,
               "@@winsim cmd=unlock rc=1 reason=bad-password")
-    b.command("manage-bde -unlock C: -RecoveryPassword 1" + password[1:],
+    b.command("manage-bde -unlock C: -RecoveryPassword " + mistype(password),
               "@@winsim cmd=unlock rc=1 reason=bad-password")
     b.command(DEL_UNQUOTED, "@@winsim cmd=del rc=1 reason=locked deleted=0")
     b.command("restart", "@@winsim cmd=restart rc=0")

@@ -60,8 +60,9 @@ struct Calibration {
   }
 };
 
-// A content hash of an image recipe (every file under images/<name>, names and bytes, sorted):
-// a calibration describes the image as built from exactly this recipe.
+// A content hash of an image recipe (every file under images/<name> that goes into the guest —
+// not docs (*.md) nor the image's test scripts (*selftest*) — names and bytes, sorted): a
+// calibration describes the image as built from exactly this recipe.
 Result<std::string> RecipeHash(const config::ImageConfig& image);
 
 // Reads and checks a calibration file against `image`: FailedPrecondition when missing or stale

@@ -209,6 +209,22 @@ TEST(CalibrationTest, StaleImageHashIsRefused) {
       << cal.status().message();
 }
 
+TEST(CalibrationTest, RecipeHashCoversGuestFilesOnly) {
+  config::ImageConfig image;
+  image.name = "recipe";
+  image.recipe_dir = TempDir() + "/recipe";
+  fs::create_directories(image.recipe_dir);
+  std::ofstream(image.recipe_dir + "/init") << "#!/bin/sh\n";
+  const std::string before = *RecipeHash(image);
+
+  std::ofstream(image.recipe_dir + "/selftest.sh") << "echo test\n";
+  std::ofstream(image.recipe_dir + "/NOTES.md") << "# notes\n";
+  EXPECT_EQ(*RecipeHash(image), before) << "test scripts and docs are not the guest";
+
+  std::ofstream(image.recipe_dir + "/init") << "#!/bin/sh\nexit 1\n";
+  EXPECT_NE(*RecipeHash(image), before) << "a guest file changed";
+}
+
 TEST(CalibrationTest, ImpossibleFiguresNameFileLineColumn) {
   auto sc = Scenario("channel-291");
   const std::string path = TempDir() + "/bad.yaml";
