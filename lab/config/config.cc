@@ -74,6 +74,22 @@ const NameTable<BootTarget>& BootTargetTable() {
                                                        {BootTarget::kPxe, "pxe"}};
   return *table;
 }
+const NameTable<ImageKind>& ImageKindTable() {
+  static const auto* table =
+      new NameTable<ImageKind>{{ImageKind::kWinsim, "winsim"}, {ImageKind::kWindows, "windows"}};
+  return *table;
+}
+const NameTable<RecoveryPath>& RecoveryPathTable() {
+  static const auto* table = new NameTable<RecoveryPath>{{RecoveryPath::kSafeMode, "safe-mode"},
+                                                         {RecoveryPath::kWinRE, "winre"},
+                                                         {RecoveryPath::kUsb, "usb"},
+                                                         {RecoveryPath::kPxe, "pxe"},
+                                                         {RecoveryPath::kBitlocker, "bitlocker"},
+                                                         {RecoveryPath::kRescueDisk, "rescue-disk"},
+                                                         {RecoveryPath::kSnapshot, "snapshot"},
+                                                         {RecoveryPath::kReimage, "reimage"}};
+  return *table;
+}
 
 const NameTable<Resource>& ResourceTable() {
   static const auto* table = new NameTable<Resource>{{Resource::kTechnician, "technician"},
@@ -124,6 +140,8 @@ std::string_view StepKindName(StepKind k) { return NameIn(StepKindTable(), k); }
 std::string_view BootTargetName(BootTarget t) { return NameIn(BootTargetTable(), t); }
 std::string_view ResourceName(Resource r) { return NameIn(ResourceTable(), r); }
 std::string_view BackendKindName(BackendKind b) { return NameIn(BackendKindTable(), b); }
+std::string_view ImageKindName(ImageKind k) { return NameIn(ImageKindTable(), k); }
+std::string_view RecoveryPathName(RecoveryPath r) { return NameIn(RecoveryPathTable(), r); }
 
 std::optional<Role> ParseRole(std::string_view name) { return ParseIn(RoleTable(), name); }
 std::optional<Network> ParseNetwork(std::string_view name) { return ParseIn(NetworkTable(), name); }
@@ -147,6 +165,12 @@ std::optional<Resource> ParseResource(std::string_view name) {
 }
 std::optional<BackendKind> ParseBackendKind(std::string_view name) {
   return ParseIn(BackendKindTable(), name);
+}
+std::optional<ImageKind> ParseImageKind(std::string_view name) {
+  return ParseIn(ImageKindTable(), name);
+}
+std::optional<RecoveryPath> ParseRecoveryPath(std::string_view name) {
+  return ParseIn(RecoveryPathTable(), name);
 }
 
 const std::vector<Role>& AllRoles() {
@@ -184,6 +208,51 @@ const std::vector<Resource>& AllResources() {
 const std::vector<BackendKind>& AllBackendKinds() {
   static const auto* all = new std::vector<BackendKind>(ValuesOf(BackendKindTable()));
   return *all;
+}
+const std::vector<ImageKind>& AllImageKinds() {
+  static const auto* all = new std::vector<ImageKind>(ValuesOf(ImageKindTable()));
+  return *all;
+}
+const std::vector<RecoveryPath>& AllRecoveryPaths() {
+  static const auto* all = new std::vector<RecoveryPath>(ValuesOf(RecoveryPathTable()));
+  return *all;
+}
+
+std::optional<RecoveryPath> StepRecoveryPath(StepKind kind, BootTarget into) {
+  switch (kind) {
+    case StepKind::kBoot:
+      switch (into) {
+        case BootTarget::kSafeMode:
+          return RecoveryPath::kSafeMode;
+        case BootTarget::kWinRE:
+          return RecoveryPath::kWinRE;
+        case BootTarget::kUsb:
+          return RecoveryPath::kUsb;
+        case BootTarget::kPxe:
+          return RecoveryPath::kPxe;
+      }
+      return std::nullopt;
+    case StepKind::kUnlockBitlocker:
+      return RecoveryPath::kBitlocker;
+    case StepKind::kRescueDisk:
+      return RecoveryPath::kRescueDisk;
+    case StepKind::kRevertSnapshot:
+      return RecoveryPath::kSnapshot;
+    case StepKind::kReimage:
+      return RecoveryPath::kReimage;
+    case StepKind::kReboot:
+    case StepKind::kDelete:
+    case StepKind::kRestart:
+      return std::nullopt;
+  }
+  return std::nullopt;
+}
+
+bool ImageSupports(const ImageConfig& image, RecoveryPath path) {
+  for (RecoveryPath p : image.recovery) {
+    if (p == path) return true;
+  }
+  return false;
 }
 
 const std::vector<std::string>& SensorVersions() {

@@ -57,6 +57,15 @@ enum class BootTarget { kSafeMode, kWinRE, kUsb, kPxe };
 enum class Resource { kTechnician, kRemoteConsole, kUsbStick, kKeyEscrow, kPxeServer };
 // qemu: real guests (lab/vm); sim: modelled hosts (lab/sim), calibrated on real guests.
 enum class BackendKind { kQemu, kSim };
+// What an image is. YAML: winsim (the Linux stand-in of images/winsim, default when image.yaml
+// names no kind), windows (a golden image made from a user's ISO by images/windows/build.sh).
+enum class ImageKind { kWinsim, kWindows };
+// The ways out of the boot loop an image can be taken (image.yaml `recovery:`), each the ability a
+// runbook step relies on. YAML: safe-mode, winre, usb, pxe (boot into), bitlocker (unlock with the
+// recovery password on the console), rescue-disk (its disk repaired from a rescue VM), snapshot
+// (revert-snapshot), reimage. `reboot`, `delete` and `restart` need none: every image can be reset,
+// and delete runs in whatever environment a previous step booted.
+enum class RecoveryPath { kSafeMode, kWinRE, kUsb, kPxe, kBitlocker, kRescueDisk, kSnapshot, kReimage };
 
 // The spelling of each enum value in YAML ("domain-controller", "channel-291", "after-revert"...).
 std::string_view RoleName(Role r);
@@ -68,6 +77,8 @@ std::string_view StepKindName(StepKind k);
 std::string_view BootTargetName(BootTarget t);
 std::string_view ResourceName(Resource r);
 std::string_view BackendKindName(BackendKind b);
+std::string_view ImageKindName(ImageKind k);
+std::string_view RecoveryPathName(RecoveryPath r);
 
 // The reverse: the enum value for a YAML spelling, or nullopt if there is none (exact match).
 std::optional<Role> ParseRole(std::string_view name);
@@ -79,6 +90,8 @@ std::optional<StepKind> ParseStepKind(std::string_view name);
 std::optional<BootTarget> ParseBootTarget(std::string_view name);
 std::optional<Resource> ParseResource(std::string_view name);
 std::optional<BackendKind> ParseBackendKind(std::string_view name);
+std::optional<ImageKind> ParseImageKind(std::string_view name);
+std::optional<RecoveryPath> ParseRecoveryPath(std::string_view name);
 
 // Every value of each enum, in declaration order (for help texts and "allowed: ..." messages).
 const std::vector<Role>& AllRoles();
@@ -90,6 +103,11 @@ const std::vector<StepKind>& AllStepKinds();
 const std::vector<BootTarget>& AllBootTargets();
 const std::vector<Resource>& AllResources();
 const std::vector<BackendKind>& AllBackendKinds();
+const std::vector<ImageKind>& AllImageKinds();
+const std::vector<RecoveryPath>& AllRecoveryPaths();
+
+// The recovery path a runbook step needs from the image, or nullopt for steps every image can do.
+std::optional<RecoveryPath> StepRecoveryPath(StepKind kind, BootTarget into);
 
 // Sensor versions a group may run: "7.10" predates the IPC template type (never affected), "7.11"
 // is the affected sensor, "7.11-fixed" has the bounds check and validator fix.
@@ -131,7 +149,7 @@ struct PhaseTiming {
 
 struct ImageConfig {
   std::string name;  // "winsim"
-  std::string kind;  // free text from image.yaml, e.g. "winsim"
+  ImageKind kind = ImageKind::kWinsim;  // `kind:`, winsim when not written
   std::string description;
   std::string recipe_dir;  // absolute path of images/<name>
   std::string file;        // absolute path of images/<name>/image.yaml
@@ -144,8 +162,14 @@ struct ImageConfig {
   // meanwhile; if newer content arrives first, the boot survives (`winsim.ipc_ms`).
   int race_window_ms = 450;
   std::map<Role, PhaseTiming> timing;
+  // `recovery:`, as written, no duplicates. Not written: every path (the winsim guest implements
+  // them all); a windows image must list its own.
+  std::vector<RecoveryPath> recovery = AllRecoveryPaths();
   SourceLocation where;
 };
+
+// Whether the image can be taken down `path`.
+bool ImageSupports(const ImageConfig& image, RecoveryPath path);
 
 // A time-of-day window when a site's technicians are at work: "08:00-16:00"; an end before the
 // start runs over midnight ("22:00-06:00").

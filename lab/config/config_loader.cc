@@ -1165,7 +1165,7 @@ Result<ImageConfig> ReadImageFile(const std::string& images_root, const std::str
   YamlFile file(path);
   ASSIGN_OR_RETURN(Fields fields, Fields::Open(file, root, "an image recipe",
                                                {"name", "kind", "description", "kernel",
-                                                "race_window_ms", "timing"}));
+                                                "race_window_ms", "timing", "recovery"}));
   ImageConfig image;
   image.recipe_dir = AbsolutePath(recipe_dir);
   image.file = AbsolutePath(path);
@@ -1179,7 +1179,31 @@ Result<ImageConfig> ReadImageFile(const std::string& images_root, const std::str
                       "image name '" + image.name + "' does not match its folder '" + name + "'");
   }
   if (fields.Has("kind")) {
-    ASSIGN_OR_RETURN(image.kind, ReadName(file, fields.Get("kind"), "kind"));
+    ASSIGN_OR_RETURN(image.kind, ReadEnum(file, fields.Get("kind"), "image kind", ParseImageKind,
+                                          AllImageKinds(), ImageKindName));
+  }
+  if (fields.Has("recovery")) {
+    YAML::Node list = fields.Get("recovery");
+    RETURN_IF_ERROR(ExpectNonEmptyList(file, list, "recovery"));
+    image.recovery.clear();
+    std::map<RecoveryPath, SourceLocation> seen;
+    for (const auto& item : list) {
+      ASSIGN_OR_RETURN(RecoveryPath path, ReadEnum(file, item, "recovery path", ParseRecoveryPath,
+                                                   AllRecoveryPaths(), RecoveryPathName));
+      if (seen.count(path)) {
+        return file.Error(item, "duplicate recovery path '" + std::string(RecoveryPathName(path)) +
+                                    "' (first at " + seen[path].ToString() + ")");
+      }
+      seen[path] = file.At(item);
+      image.recovery.push_back(path);
+    }
+  } else if (image.kind != ImageKind::kWinsim) {
+    // What a real Windows image can be taken through depends on how it was built (WinRE present,
+    // BitLocker on, a rescue VM that reads NTFS...): the recipe has to say it.
+    return file.Error(fields.where(),
+                      "an image of kind " + std::string(ImageKindName(image.kind)) +
+                          " must list the recovery paths it supports (recovery: [...], from " +
+                          AllowedNames(AllRecoveryPaths(), RecoveryPathName) + ")");
   }
   if (fields.Has("description")) {
     ASSIGN_OR_RETURN(image.description, ReadString(file, fields.Get("description"), "description"));
@@ -1597,6 +1621,7 @@ Result<ScenarioConfig> ReadScenarioFile(const std::string& as_written, const std
 
   ASSIGN_OR_RETURN(scenario.image,
                    ReadImageFile(images_root, scenario.setup.image, &scenario.setup.image_where));
+  RETURN_IF_ERROR(CheckRunbookFitsImage(scenario.runbook, scenario.setup, scenario.image));
   RETURN_IF_ERROR(CheckRunbookFitsSetup(scenario.runbook, scenario.setup));
   RETURN_IF_ERROR(CheckRolloutFitsSetup(scenario.rollout, scenario.setup));
   return scenario;
@@ -1863,6 +1888,26 @@ Status CheckRunbookFitsSetup(const RunbookConfig& runbook, const SetupConfig& se
   return PriorityRanks(runbook, setup).status();
 }
 
+Status CheckRunbookFitsImage(const RunbookConfig& runbook, const SetupConfig& setup,
+                             const ImageConfig& image) {
+  for (size_t i = 0; i < runbook.steps.size(); ++i) {
+    const StepConfig& step = runbook.steps[i];
+    const std::optional<RecoveryPath> path = StepRecoveryPath(step.kind, step.into);
+    if (!path || ImageSupports(image, *path)) continue;
+    bool applies = false;
+    for (const GroupConfig& g : setup.groups) applies = applies || ConditionsMatch(step.when, g);
+    if (!applies) continue;  // skipped for every host of this setup: never asked of the image
+    return Status::AtLocation(
+        step.where, StepLabel(step, i) + " of runbook '" + runbook.name + "' needs recovery path " +
+                        std::string(RecoveryPathName(*path)) + ", which image '" + image.name +
+                        "' (kind " + std::string(ImageKindName(image.kind)) + ", " + image.file +
+                        ") does not support; it supports: " +
+                        AllowedNames(image.recovery, RecoveryPathName) +
+                        " (its recovery: list); pick a runbook without this step or another image");
+  }
+  return Status::Ok();
+}
+
 Result<std::map<std::string, int>> PriorityRanks(const RunbookConfig& runbook,
                                                  const SetupConfig& setup) {
   ASSIGN_OR_RETURN(PriorityGraph graph, GroupPriorityGraph(runbook, setup));
@@ -1889,6 +1934,7 @@ Result<ScenarioConfig> Recombine(ScenarioConfig base, const SetupConfig* setup,
                        return ReadImageFile(images_root, base.setup.image, &base.setup.image_where);
                      }));
   }
+  RETURN_IF_ERROR(CheckRunbookFitsImage(base.runbook, base.setup, base.image));
   RETURN_IF_ERROR(CheckRunbookFitsSetup(base.runbook, base.setup));
   RETURN_IF_ERROR(CheckRolloutFitsSetup(base.rollout, base.setup));
   return base;
@@ -2006,8 +2052,9 @@ Status ValidateFile(const std::string& path, const std::string& images_root, std
       const fs::path dir = fs::path(AbsolutePath(path)).parent_path();
       const std::string root = dir.parent_path().string();
       ASSIGN_OR_RETURN(ImageConfig image, LoadImage(root, dir.filename().string()));
-      line = "image '" + image.name + "'" + (image.kind.empty() ? "" : " (" + image.kind + ")") +
-             ": timing for " + std::to_string(image.timing.size()) + " roles";
+      line = "image '" + image.name + "' (" + std::string(ImageKindName(image.kind)) +
+             "): timing for " + std::to_string(image.timing.size()) + " roles, recovery " +
+             AllowedNames(image.recovery, RecoveryPathName);
       break;
     }
   }

@@ -26,6 +26,12 @@ Result<ImageConfig> LoadImage(const std::string& images_root, const std::string&
 // form no cycle. Errors carry the location of the step or rule.
 Status CheckRunbookFitsSetup(const RunbookConfig& runbook, const SetupConfig& setup);
 
+// Whether `image` supports every step of `runbook` that applies to some host of `setup` (its
+// `recovery:` list; StepRecoveryPath). The error is at the step (runbook file:line:column) and
+// names the step, the image and what the image supports. LoadScenario and Recombine check it.
+Status CheckRunbookFitsImage(const RunbookConfig& runbook, const SetupConfig& setup,
+                             const ImageConfig& image);
+
 // Whether the rollout's `pinned` groups exist in `setup` (LoadScenario and Recombine check it).
 Status CheckRolloutFitsSetup(const RolloutConfig& rollout, const SetupConfig& setup);
 

@@ -357,7 +357,7 @@ TEST_F(ConfigLoaderTest, ImageRecipeMistakes) {
   Write("images/winsim/image.yaml", std::string(kImage) + "packages: [busybox]\n");
   ExpectError(LoadImage(Images(), "winsim").status(), Path("images/winsim/image.yaml") + ":7:1",
               {"unknown key 'packages' in an image recipe",
-               "allowed keys: name, kind, description, kernel, race_window_ms, timing"});
+               "allowed keys: name, kind, description, kernel, race_window_ms, timing, recovery"});
 
   Write("images/winsim/image.yaml", "name: winsim\ntiming:\n  laptop: {boot: 1m}\n");
   ExpectError(LoadImage(Images(), "winsim").status(), Path("images/winsim/image.yaml") + ":3:3",
@@ -431,6 +431,101 @@ TEST_F(ConfigLoaderTest, ValidateFileDetectsKindByKeysThenFolder) {
   Status st = ValidateFile(path, Images());
   ASSERT_FALSE(st.ok());
   EXPECT_NE(st.message().find("cannot tell what kind of playbook"), std::string::npos);
+}
+
+// --- Image kinds and recovery paths (issue 9) ---------------------------------------------------
+
+TEST(ImageKindNamesTest, RoundTrip) {
+  for (ImageKind v : AllImageKinds()) EXPECT_EQ(ParseImageKind(ImageKindName(v)), v);
+  for (RecoveryPath v : AllRecoveryPaths()) EXPECT_EQ(ParseRecoveryPath(RecoveryPathName(v)), v);
+  EXPECT_EQ(ParseRecoveryPath("safe_mode"), std::nullopt);  // YAML values use hyphens
+  EXPECT_EQ(StepRecoveryPath(StepKind::kBoot, BootTarget::kUsb), RecoveryPath::kUsb);
+  EXPECT_EQ(StepRecoveryPath(StepKind::kUnlockBitlocker, {}), RecoveryPath::kBitlocker);
+  EXPECT_EQ(StepRecoveryPath(StepKind::kRevertSnapshot, {}), RecoveryPath::kSnapshot);
+  EXPECT_EQ(StepRecoveryPath(StepKind::kDelete, {}), std::nullopt);
+}
+
+TEST_F(ConfigLoaderTest, ImageKindDefaultsToWinsimWithEveryRecoveryPath) {
+  Write("images/winsim/image.yaml", "name: winsim\n");
+  Result<ImageConfig> image = LoadImage(Images(), "winsim");
+  ASSERT_TRUE(image.ok()) << image.status().ToString();
+  EXPECT_EQ(image->kind, ImageKind::kWinsim);
+  EXPECT_EQ(image->recovery, AllRecoveryPaths());
+}
+
+TEST_F(ConfigLoaderTest, ImageKindAndRecoveryMistakes) {
+  const std::string file = Path("images/winsim/image.yaml");
+  Write("images/winsim/image.yaml", "name: winsim\nkind: linux\n");
+  ExpectError(LoadImage(Images(), "winsim").status(), file + ":2:7",
+              {"unknown image kind 'linux'", "allowed: winsim, windows"});
+  Write("images/winsim/image.yaml", "name: winsim\nrecovery: [safe-mode, floppy]\n");
+  ExpectError(LoadImage(Images(), "winsim").status(), file + ":2:23",
+              {"unknown recovery path 'floppy'",
+               "allowed: safe-mode, winre, usb, pxe, bitlocker, rescue-disk, snapshot, reimage"});
+  Write("images/winsim/image.yaml", "name: winsim\nrecovery: [winre, winre]\n");
+  ExpectError(LoadImage(Images(), "winsim").status(), file + ":2:19",
+              {"duplicate recovery path 'winre'", "first at"});
+  Write("images/winsim/image.yaml", "name: winsim\nrecovery: []\n");
+  ExpectError(LoadImage(Images(), "winsim").status(), file + ":2:11",
+              {"recovery: expected at least one entry"});
+  // A windows image must say what it supports.
+  const std::string win = Write("images/win/image.yaml", "name: win\nkind: windows\n");
+  ExpectError(LoadImage(Images(), "win").status(), win + ":1:1",
+              {"kind windows must list the recovery paths it supports"});
+}
+
+TEST_F(ConfigLoaderTest, RunbookStepTheImageCannotDoIsRefusedAtTheStep) {
+  Write("images/win/image.yaml",
+        "name: win\nkind: windows\nrecovery: [safe-mode, bitlocker, snapshot]\n");
+  Write("playbooks/setups/small.yaml",
+        std::string(testing::kSetup).replace(std::string(testing::kSetup).find("image: winsim"),
+                                             13, "image: win"));
+  const std::string runbook = Write("playbooks/runbooks/reboot-3.yaml",
+                                    "name: usb-fix\nsteps:\n  - boot: safe-mode\n"
+                                    "  - delete: \"C-00000291*.sys\"\n  - restart\n"
+                                    "  - boot: {into: usb, needs: [technician]}\n");
+  Status st = LoadScenario(Path("playbooks/scenarios/s.yaml"), Images()).status();
+  ExpectError(st, runbook + ":6:5",
+              {"step 4 (boot usb) of runbook 'usb-fix'", "needs recovery path usb",
+               "image 'win' (kind windows, " + Path("images/win/image.yaml") + ")",
+               "it supports: safe-mode, bitlocker, snapshot"});
+  // The image is checked before the setup (small has no USB sticks either): the image is the
+  // harder limit.
+  EXPECT_EQ(st.message().find("usb-stick"), std::string::npos) << st.message();
+
+  // A step no host of the setup takes is never asked of the image.
+  Write("playbooks/runbooks/reboot-3.yaml",
+        "name: usb-fix\nsteps:\n  - boot: safe-mode\n  - restart\n"
+        "  - boot: {into: usb, when: {role: kiosk}}\n");
+  Result<ScenarioConfig> ok = LoadScenario(Path("playbooks/scenarios/s.yaml"), Images());
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  EXPECT_EQ(ok->image.kind, ImageKind::kWindows);
+
+  // Recombine (compare's cells) checks the same.
+  RunbookConfig reimage = ok->runbook;
+  reimage.steps.resize(1);
+  reimage.steps[0].kind = StepKind::kReimage;
+  reimage.steps[0].when = {};
+  Status re = Recombine(*ok, nullptr, &reimage).status();
+  ASSERT_FALSE(re.ok());
+  EXPECT_NE(re.message().find("needs recovery path reimage"), std::string::npos) << re.message();
+}
+
+TEST_F(ConfigLoaderTest, ShippedImagesDeclareTheirKinds) {
+  const std::string images = SourceDir() + "/images";
+  Result<ImageConfig> winsim = LoadImage(images, "winsim");
+  ASSERT_TRUE(winsim.ok()) << winsim.status().ToString();
+  EXPECT_EQ(winsim->kind, ImageKind::kWinsim);
+  EXPECT_EQ(winsim->recovery, AllRecoveryPaths());
+  Result<ImageConfig> windows = LoadImage(images, "windows");
+  ASSERT_TRUE(windows.ok()) << windows.status().ToString();
+  EXPECT_EQ(windows->kind, ImageKind::kWindows);
+  EXPECT_TRUE(ImageSupports(*windows, RecoveryPath::kSafeMode));
+  EXPECT_TRUE(ImageSupports(*windows, RecoveryPath::kBitlocker));
+  // The lab's USB stick and PXE image are winsim media, and its rescue VM reads no NTFS.
+  EXPECT_FALSE(ImageSupports(*windows, RecoveryPath::kUsb));
+  EXPECT_FALSE(ImageSupports(*windows, RecoveryPath::kPxe));
+  EXPECT_FALSE(ImageSupports(*windows, RecoveryPath::kRescueDisk));
 }
 
 }  // namespace

@@ -3,6 +3,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <string>
 
 #include "tests/integration/lab_harness.h"
 
@@ -130,6 +132,26 @@ TEST_F(BadInputTest, ServiceOverAnUnknownGroup) {
   EXPECT_EQ(r->exit_code, 2) << r->err;
   EXPECT_NE(r->err.find("demo-lab.yaml:"), std::string::npos) << r->err;
   EXPECT_NE(r->err.find("exchange"), std::string::npos) << r->err;
+}
+
+// Issue 9: a runbook step the setup's image cannot do (images/windows has no WinPE stick) is refused
+// at the step, naming the image and what it supports.
+TEST_F(BadInputTest, RunbookStepTheImageCannotDo) {
+  Scenario(kGood);
+  std::ifstream in(lab_.dir() / "setups" / "demo-lab.yaml");
+  std::string setup((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  setup.replace(setup.find("image: winsim"), 13, "image: windows");
+  std::ofstream(lab_.dir() / "setups" / "demo-lab.yaml") << setup;
+  auto r = lab_.Run({"run", (lab_.dir() / "scenarios" / "s.yaml").string(), "--runbook", "winpe-usb"});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->exit_code, 2) << r->err;
+  // winpe-usb.yaml's first step, `- boot:` on line 14.
+  EXPECT_NE(r->err.find("winpe-usb.yaml:14:5"), std::string::npos) << r->err;
+  EXPECT_NE(r->err.find("step 1 (boot usb)"), std::string::npos) << r->err;
+  EXPECT_NE(r->err.find("image 'windows'"), std::string::npos) << r->err;
+  EXPECT_NE(r->err.find("it supports: safe-mode, winre, bitlocker, snapshot, reimage"),
+            std::string::npos)
+      << r->err;
 }
 
 }  // namespace
