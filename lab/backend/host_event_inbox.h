@@ -6,20 +6,33 @@
 #include <condition_variable>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "lab/backend/backend.h"
+#include "lab/backend/bugcheck.h"
 
 namespace chaoslab {
 
 class HostEventInbox {
  public:
-  // Stamps the event with the time it arrived.
+  // Stamps the event with the time it arrived. A kPanicked whose GUEST_PANICKED carries a
+  // Windows bugcheck (Hyper-V crash MSRs, bugcheck.h) is preceded by the `@@bugcheck` console line
+  // that bugcheck gives: a real Windows guest cannot print one on its serial console after it has
+  // stopped, and the engine takes a host's stop code from that line (GUEST-PROTOCOL.md), so both
+  // kinds of guest are journalled the same way. Both in one lock: nothing comes between them.
   void Push(const std::string& host_id, HostEventKind kind, std::string detail = {}) {
+    std::optional<Bugcheck> bugcheck;
+    if (kind == HostEventKind::kPanicked) bugcheck = DecodeGuestPanicked(detail);
     {
       std::lock_guard<std::mutex> lock(mu_);
-      events_.push_back(HostEvent{host_id, kind, std::move(detail), WallClock::now()});
+      const WallClock::time_point now = WallClock::now();
+      if (bugcheck) {
+        events_.push_back(
+            HostEvent{host_id, HostEventKind::kConsoleLine, BugcheckSignalLine(*bugcheck), now});
+      }
+      events_.push_back(HostEvent{host_id, kind, std::move(detail), now});
     }
     cv_.notify_all();
   }

@@ -65,7 +65,16 @@ enum class ImageKind { kWinsim, kWindows };
 // recovery password on the console), rescue-disk (its disk repaired from a rescue VM), snapshot
 // (revert-snapshot), reimage. `reboot`, `delete` and `restart` need none: every image can be reset,
 // and delete runs in whatever environment a previous step booted.
-enum class RecoveryPath { kSafeMode, kWinRE, kUsb, kPxe, kBitlocker, kRescueDisk, kSnapshot, kReimage };
+enum class RecoveryPath {
+  kSafeMode,
+  kWinRE,
+  kUsb,
+  kPxe,
+  kBitlocker,
+  kRescueDisk,
+  kSnapshot,
+  kReimage
+};
 
 // The spelling of each enum value in YAML ("domain-controller", "channel-291", "after-revert"...).
 std::string_view RoleName(Role r);
@@ -148,7 +157,7 @@ struct PhaseTiming {
 };
 
 struct ImageConfig {
-  std::string name;  // "winsim"
+  std::string name;                     // "winsim"
   ImageKind kind = ImageKind::kWinsim;  // `kind:`, winsim when not written
   std::string description;
   std::string recipe_dir;  // absolute path of images/<name>

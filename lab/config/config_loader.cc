@@ -1510,11 +1510,10 @@ Result<ScenarioConfig> ReadScenarioFile(const std::string& as_written, const std
                                         const std::string& images_root) {
   ASSIGN_OR_RETURN(YAML::Node root, ParseFile("scenario", as_written, path, nullptr));
   YamlFile file(path);
-  ASSIGN_OR_RETURN(Fields fields,
-                   Fields::Open(file, root, "a scenario",
-                                {"name", "description", "setup", "fault", "rollout", "runbook",
-                                 "backend", "repetitions", "seed", "stop", "race_window_ms",
-                                 "mix", "calibration"}));
+  ASSIGN_OR_RETURN(Fields fields, Fields::Open(file, root, "a scenario",
+                                               {"name", "description", "setup", "fault", "rollout",
+                                                "runbook", "backend", "repetitions", "seed", "stop",
+                                                "race_window_ms", "mix", "calibration"}));
   ScenarioConfig scenario;
   scenario.file = AbsolutePath(path);
   scenario.where = fields.where();
@@ -1898,12 +1897,12 @@ Status CheckRunbookFitsImage(const RunbookConfig& runbook, const SetupConfig& se
     for (const GroupConfig& g : setup.groups) applies = applies || ConditionsMatch(step.when, g);
     if (!applies) continue;  // skipped for every host of this setup: never asked of the image
     return Status::AtLocation(
-        step.where, StepLabel(step, i) + " of runbook '" + runbook.name + "' needs recovery path " +
-                        std::string(RecoveryPathName(*path)) + ", which image '" + image.name +
-                        "' (kind " + std::string(ImageKindName(image.kind)) + ", " + image.file +
-                        ") does not support; it supports: " +
-                        AllowedNames(image.recovery, RecoveryPathName) +
-                        " (its recovery: list); pick a runbook without this step or another image");
+        step.where,
+        StepLabel(step, i) + " of runbook '" + runbook.name + "' needs recovery path " +
+            std::string(RecoveryPathName(*path)) + ", which image '" + image.name + "' (kind " +
+            std::string(ImageKindName(image.kind)) + ", " + image.file +
+            ") does not support; it supports: " + AllowedNames(image.recovery, RecoveryPathName) +
+            " (its recovery: list); pick a runbook without this step or another image");
   }
   return Status::Ok();
 }

@@ -478,8 +478,8 @@ TEST_F(ConfigLoaderTest, RunbookStepTheImageCannotDoIsRefusedAtTheStep) {
   Write("images/win/image.yaml",
         "name: win\nkind: windows\nrecovery: [safe-mode, bitlocker, snapshot]\n");
   Write("playbooks/setups/small.yaml",
-        std::string(testing::kSetup).replace(std::string(testing::kSetup).find("image: winsim"),
-                                             13, "image: win"));
+        std::string(testing::kSetup)
+            .replace(std::string(testing::kSetup).find("image: winsim"), 13, "image: win"));
   const std::string runbook = Write("playbooks/runbooks/reboot-3.yaml",
                                     "name: usb-fix\nsteps:\n  - boot: safe-mode\n"
                                     "  - delete: \"C-00000291*.sys\"\n  - restart\n"

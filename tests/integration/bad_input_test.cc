@@ -134,15 +134,16 @@ TEST_F(BadInputTest, ServiceOverAnUnknownGroup) {
   EXPECT_NE(r->err.find("exchange"), std::string::npos) << r->err;
 }
 
-// Issue 9: a runbook step the setup's image cannot do (images/windows has no WinPE stick) is refused
-// at the step, naming the image and what it supports.
+// Issue 9: a runbook step the setup's image cannot do (images/windows has no WinPE stick) is
+// refused at the step, naming the image and what it supports.
 TEST_F(BadInputTest, RunbookStepTheImageCannotDo) {
   Scenario(kGood);
   std::ifstream in(lab_.dir() / "setups" / "demo-lab.yaml");
   std::string setup((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   setup.replace(setup.find("image: winsim"), 13, "image: windows");
   std::ofstream(lab_.dir() / "setups" / "demo-lab.yaml") << setup;
-  auto r = lab_.Run({"run", (lab_.dir() / "scenarios" / "s.yaml").string(), "--runbook", "winpe-usb"});
+  auto r =
+      lab_.Run({"run", (lab_.dir() / "scenarios" / "s.yaml").string(), "--runbook", "winpe-usb"});
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->exit_code, 2) << r->err;
   // winpe-usb.yaml's first step, `- boot:` on line 14.
