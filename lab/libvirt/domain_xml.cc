@@ -1,5 +1,6 @@
 #include "lab/libvirt/domain_xml.h"
 
+#include <algorithm>
 #include <regex>
 
 namespace chaoslab::libvirt {
@@ -155,33 +156,135 @@ Result<Ownership> ParseOwnershipXml(const std::string& xml) {
   return o;
 }
 
-std::string DomainXml(const DomainXmlInput& in) {
+namespace {
+
+// The guest's only network path: user-mode, restricted, one guestfwd to chaoslab-relay.
+void NetworkArgs(std::string* xml, const DomainXmlInput& in, const std::string& device) {
   const HostSpec& spec = in.spec;
+  if (!spec.network.online) return;
+  // The guest reaches exactly one thing: 10.0.2.100:80, relayed to the content server's port.
+  // libslirp splits the cmd: string into words itself (no shell); nothing here is unchecked.
+  std::string cmd = in.relay + " --port " + std::to_string(spec.network.content_port);
+  if (spec.network.loss_percent > 0) {
+    cmd += " --loss-percent " + std::to_string(spec.network.loss_percent);
+  }
+  if (spec.network.delay_ms > 0 || spec.network.jitter_ms > 0) {
+    cmd += " --delay-ms " + std::to_string(spec.network.delay_ms) + " --jitter-ms " +
+           std::to_string(spec.network.jitter_ms);
+  }
+  Arg(xml, "-netdev");
+  Arg(xml, "user,id=n0,restrict=on,guestfwd=tcp:10.0.2.100:80-cmd:" + OptEscape(cmd));
+  Arg(xml, "-device");
+  Arg(xml, device);
+}
+
+std::string SerialXml(const DomainXmlInput& in) {
+  return "    <serial type='unix'>\n      <source mode='bind' path='" +
+         Esc(in.files.console_socket) + "'/>\n      <log file='" + Esc(in.files.serial_log) +
+         "' append='on'/>\n      <target port='0'/>\n    </serial>\n";
+}
+
+// Resets are cold, as with the QEMU backend: on_reboot=destroy makes QEMU exit on any reset
+// (-no-reboot) and the backend starts the domain again with the boot target of that moment
+// (SetBoot applies to the next reset). A crash is left to the guest (panic=-1 reboots winsim,
+// AutoReboot a Windows guest), so libvirt neither pauses nor restarts it behind our back.
+constexpr char kLifecycle[] =
+    "  <on_poweroff>destroy</on_poweroff>\n  <on_reboot>destroy</on_reboot>\n"
+    "  <on_crash>preserve</on_crash>\n";
+
+std::string Head(const DomainXmlInput& in, int memory_mib, int vcpus) {
   std::string xml = "<domain type='" + std::string(in.accel == "kvm" ? "kvm" : "qemu") +
                     "' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>\n";
   xml += "  <name>" + Esc(in.name) + "</name>\n";
   xml += "  <metadata>\n    " + OwnershipXml(in.owner) + "\n  </metadata>\n";
-  xml += "  <memory unit='MiB'>" + std::to_string(spec.memory_mib) + "</memory>\n";
-  xml += "  <vcpu>1</vcpu>\n";
+  xml += "  <memory unit='MiB'>" + std::to_string(memory_mib) + "</memory>\n";
+  xml += "  <vcpu>" + std::to_string(vcpus) + "</vcpu>\n";
+  return xml;
+}
+
+std::string WindowsDomainXml(const DomainXmlInput& in) {
+  const bool kvm = in.accel == "kvm";
+  // Windows Setup and Windows 11 refuse less than 2 GiB; winsim's 256 MiB default is no use here.
+  std::string xml = Head(in, std::max(in.spec.memory_mib, 2048), std::max(in.vcpus, 1));
+  xml += "  <os>\n    <type arch='x86_64' machine='q35'>hvm</type>\n";
+  xml += "    <loader readonly='yes' secure='" + std::string(in.secure_boot ? "yes" : "no") +
+         "' type='pflash'>" + Esc(in.ovmf_code) + "</loader>\n";
+  xml += "    <nvram template='" + Esc(in.ovmf_vars_template) + "'>" + Esc(in.nvram) + "</nvram>\n";
+  xml += "    <boot dev='hd'/>\n  </os>\n";
+  // Under TCG QEMU 7.2 refuses hv-vpindex ("kernel doesn't allow setting HyperV VP_INDEX"), and
+  // synic and stimer need it: TCG gets the enlightenments that need no KVM support.
+  xml += "  <features>\n    <acpi/>\n    <apic/>\n    <hyperv mode='custom'>\n";
+  xml +=
+      "      <relaxed state='on'/>\n      <vapic state='on'/>\n"
+      "      <spinlocks state='on' retries='8191'/>\n";
+  if (kvm) {
+    xml +=
+        "      <vpindex state='on'/>\n      <runtime state='on'/>\n      <synic state='on'/>\n"
+        "      <stimer state='on'/>\n      <reset state='on'/>\n"
+        "      <frequencies state='on'/>\n";
+  }
+  xml += "    </hyperv>\n";
+  if (in.secure_boot) xml += "    <smm state='on'/>\n";
+  xml += "  </features>\n";
+  if (kvm) xml += "  <cpu mode='host-passthrough'/>\n";
+  // Windows keeps the RTC in local time.
+  xml += "  <clock offset='localtime'>\n    <timer name='rtc' tickpolicy='catchup'/>\n";
+  if (kvm) xml += "    <timer name='hypervclock' present='yes'/>\n";
+  xml += "  </clock>\n";
+  xml += kLifecycle;
+  xml += "  <devices>\n    <emulator>" + Esc(in.emulator) + "</emulator>\n";
+  // SATA (AHCI) has an in-box driver; virtio-blk would need virtio-win in the golden image.
+  char next = 'a';
+  auto sata = [&](const DiskImage& disk) {
+    std::string d = "    <disk type='file' device='disk'>\n      <driver name='qemu' type='" +
+                    Esc(disk.format) + "'/>\n      <source file='" + Esc(disk.path) +
+                    "'/>\n      <target dev='sd" + std::string(1, next++) + "' bus='sata'/>\n";
+    if (disk.read_only) d += "      <readonly/>\n";
+    return d + "    </disk>\n";
+  };
+  xml += sata(DiskImage{in.files.overlay, "qcow2", false});
+  for (const auto& disk : in.spec.extra_disks) xml += sata(disk);
+  // COM1: Windows' Emergency Management Services (bcdedit /ems on) put SAC here, the lab's console.
+  xml += SerialXml(in);
+  if (!in.guest_agent_socket.empty()) {
+    xml += "    <channel type='unix'>\n      <source mode='bind' path='" +
+           Esc(in.guest_agent_socket) +
+           "'/>\n      <target type='virtio' name='org.qemu.guest_agent.0'/>\n    </channel>\n";
+  }
+  xml += "    <tpm model='tpm-crb'>\n";
+  if (in.tpm_socket.empty()) {
+    xml += "      <backend type='emulator' version='2.0'/>\n";
+  } else {
+    xml += "      <backend type='external'>\n        <source type='unix' mode='connect' path='" +
+           Esc(in.tpm_socket) + "'/>\n      </backend>\n";
+  }
+  xml += "    </tpm>\n";
+  xml += "    <controller type='usb' model='none'/>\n    <memballoon model='none'/>\n";
+  // hv-crash: Windows writes its bugcheck to the crash MSRs, QEMU sends them in GUEST_PANICKED.
+  xml += "    <panic model='hyperv'/>\n";
+  xml += "  </devices>\n  <qemu:commandline>\n";
+  Arg(&xml, "-action");
+  Arg(&xml, "panic=none");
+  // e1000e: in-box driver. On q35's root complex, at a slot libvirt does not hand out.
+  NetworkArgs(&xml, in, "e1000e,netdev=n0,romfile=,bus=pcie.0,addr=0x1e");
+  xml += "  </qemu:commandline>\n</domain>\n";
+  return xml;
+}
+
+}  // namespace
+
+std::string DomainXml(const DomainXmlInput& in) {
+  if (in.windows) return WindowsDomainXml(in);
+  const HostSpec& spec = in.spec;
+  std::string xml = Head(in, spec.memory_mib, 1);
   xml += "  <os>\n    <type arch='x86_64' machine='pc'>hvm</type>\n";
   if (!in.bios_rom.empty()) xml += "    <loader type='rom'>" + Esc(in.bios_rom) + "</loader>\n";
   xml += "    <kernel>" + Esc(spec.kernel) + "</kernel>\n";
   xml += "    <initrd>" + Esc(spec.initrd) + "</initrd>\n";
   xml += "    <cmdline>" + Esc(KernelCmdline(spec, in.boot, in.tsc_khz)) + "</cmdline>\n";
   xml += "  </os>\n";
-  if (in.windows) {
-    xml +=
-        "  <features>\n    <acpi/>\n    <hyperv mode='custom'>\n      <relaxed state='on'/>\n"
-        "    </hyperv>\n  </features>\n";
-  }
   if (in.accel == "kvm") xml += "  <cpu mode='host-passthrough'/>\n";
-  // Resets are cold, as with the QEMU backend: on_reboot=destroy makes QEMU exit on any reset
-  // (-no-reboot) and the backend starts the domain again with the boot target of that moment
-  // (SetBoot applies to the next reset). A crash is left to the guest (panic=-1 reboots it), so
-  // libvirt neither pauses nor restarts it behind our back.
-  xml +=
-      "  <on_poweroff>destroy</on_poweroff>\n  <on_reboot>destroy</on_reboot>\n"
-      "  <on_crash>preserve</on_crash>\n";
+  xml += kLifecycle;
   xml += "  <devices>\n    <emulator>" + Esc(in.emulator) + "</emulator>\n";
   // virtio disks in target order get PCI slots in this order, so the guest names them likewise.
   char next = 'a';
@@ -193,35 +296,15 @@ std::string DomainXml(const DomainXmlInput& in) {
     xml += DiskXml(media, target());
   }
   for (const auto& disk : spec.extra_disks) xml += DiskXml(disk, target());
-  xml += "    <serial type='unix'>\n      <source mode='bind' path='" +
-         Esc(in.files.console_socket) + "'/>\n      <log file='" + Esc(in.files.serial_log) +
-         "' append='on'/>\n      <target port='0'/>\n    </serial>\n";
+  xml += SerialXml(in);
   xml += "    <controller type='usb' model='none'/>\n    <memballoon model='none'/>\n";
-  if (in.windows) xml += "    <panic model='hyperv'/>\n";
   xml += "  </devices>\n  <qemu:commandline>\n";
-  if (!in.windows) {
-    // Without an explicit address pvpanic-pci collides with libvirt's own slot 2.
-    Arg(&xml, "-device");
-    Arg(&xml, "pvpanic-pci,bus=pci.0,addr=0x1f");
-  }
+  // Without an explicit address pvpanic-pci collides with libvirt's own slot 2.
+  Arg(&xml, "-device");
+  Arg(&xml, "pvpanic-pci,bus=pci.0,addr=0x1f");
   Arg(&xml, "-action");
   Arg(&xml, "panic=none");
-  if (spec.network.online) {
-    // The guest reaches exactly one thing: 10.0.2.100:80, relayed to the content server's port.
-    // libslirp splits the cmd: string into words itself (no shell); nothing here is unchecked.
-    std::string cmd = in.relay + " --port " + std::to_string(spec.network.content_port);
-    if (spec.network.loss_percent > 0) {
-      cmd += " --loss-percent " + std::to_string(spec.network.loss_percent);
-    }
-    if (spec.network.delay_ms > 0 || spec.network.jitter_ms > 0) {
-      cmd += " --delay-ms " + std::to_string(spec.network.delay_ms) + " --jitter-ms " +
-             std::to_string(spec.network.jitter_ms);
-    }
-    Arg(&xml, "-netdev");
-    Arg(&xml, "user,id=n0,restrict=on,guestfwd=tcp:10.0.2.100:80-cmd:" + OptEscape(cmd));
-    Arg(&xml, "-device");
-    Arg(&xml, "virtio-net-pci,netdev=n0,romfile=,bus=pci.0,addr=0x1e");
-  }
+  NetworkArgs(&xml, in, "virtio-net-pci,netdev=n0,romfile=,bus=pci.0,addr=0x1e");
   xml += "  </qemu:commandline>\n</domain>\n";
   return xml;
 }

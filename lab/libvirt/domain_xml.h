@@ -10,8 +10,17 @@
 // which ends the domain: on_reboot=destroy, the backend starts it again cold, as lab/vm does) go
 // through the qemu:commandline namespace. So does the network: libvirt's user-mode interface has no
 // guestfwd, and the guest must reach exactly 10.0.2.100:80, relayed by chaoslab-relay to the
-// content server on loopback (restrict=on: nothing else). Windows guests get <panic
-// model='hyperv'/> instead of pvpanic.
+// content server on loopback (restrict=on: nothing else).
+//
+// Windows guests (`windows`, images of kind windows: docs/WINDOWS.md) are a different machine: q35
+// with UEFI (OVMF pflash code, read-only, and per-domain NVRAM vars made from the firmware's
+// template; Secure Boot with SMM), a TPM 2.0 (swtpm: libvirt's own emulator, or an swtpm the lab
+// runs with the golden image's TPM state, which BitLocker's TPM protector is sealed to), Hyper-V
+// enlightenments, <panic model='hyperv'/> (QEMU's hv-crash: the bugcheck code and parameters arrive
+// in GUEST_PANICKED, lab/backend/bugcheck.h), the golden image's overlay as a SATA disk and an
+// e1000e NIC (Windows has drivers for both in the box; virtio needs virtio-win), the serial console
+// as COM1 for EMS/SAC, and optionally the QEMU guest agent channel. Its network is the same single
+// guestfwd. No kernel, no command line: boot targets are chosen inside Windows (bcdedit over SAC).
 //
 // Ownership: <metadata><chaoslab:lab .../></metadata> names the run, the host, the orchestrator
 // (machine, pid, start time: gc leaves domains of a live orchestrator alone) and the files the lab
@@ -56,7 +65,19 @@ struct DomainXmlInput {
   std::string bios_rom;  // e.g. /usr/share/qemu/qboot.rom; empty = libvirt's default firmware
   std::string relay;     // chaoslab-relay path; required when spec.network.online
   int tsc_khz = 0;       // > 0: tsc_early_khz= on the kernel command line
-  bool windows = false;  // Hyper-V panic model instead of pvpanic
+  bool windows = false;  // a Windows guest: everything below; the kernel fields are unused
+  // Windows only. UEFI code (read-only pflash) and the template of its variable store; `nvram` is
+  // this domain's copy (libvirt creates it from the template when it does not exist).
+  std::string ovmf_code = "/usr/share/OVMF/OVMF_CODE_4M.ms.fd";
+  std::string ovmf_vars_template = "/usr/share/OVMF/OVMF_VARS_4M.ms.fd";
+  std::string nvram;
+  bool secure_boot = true;  // Windows 11 needs it; BitLocker binds to it (PCR 7)
+  // The TPM: empty = libvirt runs swtpm itself (a fresh TPM per domain: BitLocker then asks for
+  // the recovery password at every boot); a path = connect to the swtpm the lab started on this
+  // unix socket with a copy of the golden image's TPM state (backend type 'external').
+  std::string tpm_socket;
+  std::string guest_agent_socket;  // non-empty: the QEMU guest agent channel on this socket
+  int vcpus = 2;                   // Windows Setup refuses fewer than 2 for Windows 11
 };
 
 // The kernel command line of one boot (same words, same order, as the QEMU backend's).

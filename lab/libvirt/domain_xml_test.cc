@@ -6,6 +6,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <utility>
+#include <vector>
 
 namespace chaoslab::libvirt {
 namespace {
@@ -117,25 +119,108 @@ TEST(DomainXml, EscapesValues) {
   EXPECT_NE(xml.find("cmd:/bin/re,,lay"), std::string::npos);
 }
 
-// libvirt's own schema accepts what we generate (virt-xml-validate from libvirt-clients).
+DomainXmlInput WindowsSample() {
+  DomainXmlInput in = Sample();
+  in.name = "chaoslab-r1-win-01";
+  in.windows = true;
+  in.files = {"/rt/r1/win-01/overlay.qcow2", "/rt/r1/win-01/console.sock",
+              "/rt/r1/win-01/serial.log"};
+  in.nvram = "/rt/r1/win-01/OVMF_VARS.fd";
+  return in;
+}
+
+TEST(DomainXml, WindowsIsUefiWithTpmHyperVAndEms) {
+  std::string xml = DomainXml(WindowsSample());
+  EXPECT_NE(xml.find("machine='q35'"), std::string::npos);
+  EXPECT_NE(xml.find("<loader readonly='yes' secure='yes' type='pflash'>/usr/share/OVMF/"
+                     "OVMF_CODE_4M.ms.fd</loader>"),
+            std::string::npos)
+      << xml;
+  EXPECT_NE(xml.find("<nvram template='/usr/share/OVMF/OVMF_VARS_4M.ms.fd'>/rt/r1/win-01/"
+                     "OVMF_VARS.fd</nvram>"),
+            std::string::npos);
+  EXPECT_NE(xml.find("<smm state='on'/>"), std::string::npos);
+  EXPECT_NE(xml.find("<tpm model='tpm-crb'>\n      <backend type='emulator' version='2.0'/>"),
+            std::string::npos);
+  EXPECT_NE(xml.find("<hyperv mode='custom'>"), std::string::npos);
+  EXPECT_NE(xml.find("<relaxed state='on'/>"), std::string::npos);
+  // TCG: QEMU 7.2 refuses hv-vpindex without KVM, so none of what needs it.
+  EXPECT_EQ(xml.find("vpindex"), std::string::npos);
+  EXPECT_EQ(xml.find("synic"), std::string::npos);
+  EXPECT_NE(xml.find("<panic model='hyperv'/>"), std::string::npos);
+  EXPECT_EQ(xml.find("pvpanic"), std::string::npos);
+  // No direct kernel boot, no winsim words.
+  EXPECT_EQ(xml.find("<kernel>"), std::string::npos);
+  EXPECT_EQ(xml.find("winsim."), std::string::npos);
+  // In-box drivers: SATA disk, e1000e NIC; still exactly one network path.
+  EXPECT_NE(xml.find("<target dev='sda' bus='sata'/>"), std::string::npos);
+  EXPECT_EQ(xml.find("bus='virtio'"), std::string::npos);
+  EXPECT_NE(xml.find("guestfwd=tcp:10.0.2.100:80-cmd:/build/bin/chaoslab-relay --port 4242"),
+            std::string::npos);
+  EXPECT_NE(xml.find("e1000e,netdev=n0,romfile=,bus=pcie.0"), std::string::npos);
+  EXPECT_EQ(Count(xml, "-netdev"), 1u);
+  EXPECT_EQ(Count(xml, "<interface"), 0u);
+  // The EMS/SAC console is the serial port, logged.
+  EXPECT_NE(xml.find("<source mode='bind' path='/rt/r1/win-01/console.sock'/>"), std::string::npos);
+  EXPECT_NE(xml.find("<memory unit='MiB'>2048</memory>"), std::string::npos);
+  EXPECT_NE(xml.find("<vcpu>2</vcpu>"), std::string::npos);
+  EXPECT_EQ(xml.find("guest_agent"), std::string::npos);  // only when asked for
+}
+
+TEST(DomainXml, WindowsOnKvmWithGoldenTpmAndGuestAgent) {
+  DomainXmlInput in = WindowsSample();
+  in.accel = "kvm";
+  in.tpm_socket = "/rt/r1/win-01/swtpm.sock";
+  in.guest_agent_socket = "/rt/r1/win-01/qga.sock";
+  in.secure_boot = false;
+  in.ovmf_code = "/usr/share/OVMF/OVMF_CODE_4M.fd";
+  in.ovmf_vars_template = "/usr/share/OVMF/OVMF_VARS_4M.fd";
+  std::string xml = DomainXml(in);
+  EXPECT_NE(xml.find("<domain type='kvm'"), std::string::npos);
+  EXPECT_NE(xml.find("secure='no' type='pflash'>/usr/share/OVMF/OVMF_CODE_4M.fd"),
+            std::string::npos);
+  EXPECT_EQ(xml.find("<smm"), std::string::npos);
+  EXPECT_NE(xml.find("<vpindex state='on'/>"), std::string::npos);
+  EXPECT_NE(xml.find("<timer name='hypervclock' present='yes'/>"), std::string::npos);
+  EXPECT_NE(xml.find("<backend type='external'>\n        <source type='unix' mode='connect' "
+                     "path='/rt/r1/win-01/swtpm.sock'/>"),
+            std::string::npos)
+      << xml;
+  EXPECT_NE(xml.find("<target type='virtio' name='org.qemu.guest_agent.0'/>"), std::string::npos);
+  EXPECT_NE(xml.find("path='/rt/r1/win-01/qga.sock'"), std::string::npos);
+}
+
+// libvirt's own schema accepts what we generate (virt-xml-validate from libvirt-clients), for both
+// kinds of guest, each in its variants.
 TEST(DomainXml, ValidatesAgainstLibvirtSchema) {
   if (std::system("command -v virt-xml-validate >/dev/null 2>&1") != 0) {
     GTEST_SKIP() << "virt-xml-validate not installed";
   }
-  for (bool usb : {false, true}) {
-    DomainXmlInput in = Sample();
-    if (usb) {
-      in.boot = BootTarget::kUsb;
-      in.usb_media = {"/d/winpe.img", "raw", true};
-      in.windows = true;
-      in.accel = "kvm";
-    }
+  std::vector<std::pair<std::string, DomainXmlInput>> cases;
+  cases.emplace_back("winsim", Sample());
+  DomainXmlInput usb = Sample();
+  usb.boot = BootTarget::kUsb;
+  usb.usb_media = {"/d/winpe.img", "raw", true};
+  usb.accel = "kvm";
+  cases.emplace_back("winsim usb kvm", usb);
+  cases.emplace_back("windows tcg", WindowsSample());
+  DomainXmlInput win = WindowsSample();
+  win.accel = "kvm";
+  win.tpm_socket = "/rt/r1/win-01/swtpm.sock";
+  win.guest_agent_socket = "/rt/r1/win-01/qga.sock";
+  win.spec.network.online = false;
+  win.spec.extra_disks = {{"/d/data.qcow2", "qcow2", true}};
+  cases.emplace_back("windows kvm external tpm agent offline", win);
+  DomainXmlInput insecure = WindowsSample();
+  insecure.secure_boot = false;
+  cases.emplace_back("windows without secure boot", insecure);
+  for (const auto& [what, in] : cases) {
     auto path = std::filesystem::temp_directory_path() /
                 ("chaoslab-domxml-" + std::to_string(getpid()) + ".xml");
     std::ofstream(path) << DomainXml(in);
     int rc = std::system(("virt-xml-validate " + path.string() + " domain >/dev/null").c_str());
     std::filesystem::remove(path);
-    EXPECT_EQ(rc, 0) << DomainXml(in);
+    EXPECT_EQ(rc, 0) << what << ":\n" << DomainXml(in);
   }
 }
 
