@@ -146,8 +146,8 @@ TEST_F(BadInputTest, RunbookStepTheImageCannotDo) {
       lab_.Run({"run", (lab_.dir() / "scenarios" / "s.yaml").string(), "--runbook", "winpe-usb"});
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->exit_code, 2) << r->err;
-  // winpe-usb.yaml's first step, `- boot:` on line 14.
-  EXPECT_NE(r->err.find("winpe-usb.yaml:14:5"), std::string::npos) << r->err;
+  // winpe-usb.yaml's first step, `- boot:` on line 13.
+  EXPECT_NE(r->err.find("winpe-usb.yaml:13:5"), std::string::npos) << r->err;
   EXPECT_NE(r->err.find("step 1 (boot usb)"), std::string::npos) << r->err;
   EXPECT_NE(r->err.find("image 'windows'"), std::string::npos) << r->err;
   EXPECT_NE(r->err.find("it supports: safe-mode, winre, bitlocker, snapshot, reimage"),
