@@ -1,50 +1,15 @@
 #include "agents/sensor/cloud_client.h"
 
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
-#include <cerrno>
+#include <cctype>
 #include <charconv>
-#include <cstring>
 
 #include "agents/sensor/channel_file.h"
+#include "agents/sensor/platform.h"
 
 namespace chaoslab::content {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-// Closes the socket on every path.
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() {
-    if (fd_ >= 0) close(fd_);
-  }
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
-
-// Waits for `events` on fd until the deadline. Timeout when it passes.
-Status WaitFor(int fd, short events, Clock::time_point deadline, std::string_view what) {
-  for (;;) {
-    const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-    if (left <= 0) return Status::Timeout(std::string(what) + ": deadline passed");
-    pollfd p{fd, events, 0};
-    const int n = poll(&p, 1, static_cast<int>(left));
-    if (n > 0) return Status::Ok();
-    if (n < 0 && errno != EINTR) return Status::FromErrno(what, errno);
-  }
-}
 
 bool ParseU32(std::string_view text, uint32_t* out) {
   if (text.empty() || text.size() > 10) return false;
@@ -52,16 +17,32 @@ bool ParseU32(std::string_view text, uint32_t* out) {
   return ec == std::errc() && end == text.data() + text.size();
 }
 
+// A dotted IPv4 literal as inet_pton(AF_INET) takes it: four decimal numbers 0..255, no leading
+// zeros, nothing else. Written out so that Linux and Windows accept exactly the same text.
+bool IsIpv4Literal(std::string_view text) {
+  for (int part = 0; part < 4; ++part) {
+    const size_t dot = text.find('.');
+    if ((part < 3) == (dot == std::string_view::npos)) return false;
+    const std::string_view number = text.substr(0, dot);
+    uint32_t value = 0;
+    if (number.size() > 3 || (number.size() > 1 && number[0] == '0') || !ParseU32(number, &value) ||
+        value > 255) {
+      return false;
+    }
+    text = dot == std::string_view::npos ? std::string_view() : text.substr(dot + 1);
+  }
+  return true;
+}
+
 }  // namespace
 
 Result<Endpoint> ParseEndpoint(std::string_view text) {
   const size_t colon = text.rfind(':');
   uint32_t port = 0;
-  in_addr addr{};
   Endpoint ep;
   if (colon != std::string_view::npos) ep.ip = std::string(text.substr(0, colon));
   if (colon == std::string_view::npos || !ParseU32(text.substr(colon + 1), &port) || port == 0 ||
-      port > 65535 || inet_pton(AF_INET, ep.ip.c_str(), &addr) != 1) {
+      port > 65535 || !IsIpv4Literal(ep.ip)) {
     return Status::InvalidArgument("'" + std::string(text) +
                                    "' is not an IPv4 endpoint like 10.0.2.100:80");
   }
@@ -73,49 +54,12 @@ Result<HttpResponse> HttpGet(const Endpoint& server, std::string_view target,
                              std::chrono::milliseconds timeout) {
   const auto deadline = Clock::now() + timeout;
   const std::string where = "GET http://" + server.ToString() + std::string(target);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(server.port);
-  if (inet_pton(AF_INET, server.ip.c_str(), &addr.sin_addr) != 1) {
-    return Status::InvalidArgument(where + ": not an IPv4 address");
-  }
-  Fd sock(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-  if (sock.get() < 0) return Status::FromErrno(where + ": socket", errno);
-  if (connect(sock.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    if (errno != EINPROGRESS) return Status::Unavailable(where + ": connect: " + strerror(errno));
-    RETURN_IF_ERROR(WaitFor(sock.get(), POLLOUT, deadline, where + ": connect"));
-    int err = 0;
-    socklen_t len = sizeof err;
-    getsockopt(sock.get(), SOL_SOCKET, SO_ERROR, &err, &len);
-    if (err != 0) return Status::Unavailable(where + ": connect: " + strerror(err));
-  }
   const std::string request = "GET " + std::string(target) +
                               " HTTP/1.0\r\nHost: " + server.ToString() +
                               "\r\nUser-Agent: csagent\r\n\r\n";
-  for (size_t sent = 0; sent < request.size();) {
-    RETURN_IF_ERROR(WaitFor(sock.get(), POLLOUT, deadline, where + ": send"));
-    const ssize_t n = send(sock.get(), request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
-    if (n < 0 && errno != EAGAIN && errno != EINTR) {
-      return Status::Unavailable(where + ": send: " + strerror(errno));
-    }
-    if (n > 0) sent += static_cast<size_t>(n);
-  }
-  std::string raw;
-  char buf[16384];
-  for (;;) {
-    RETURN_IF_ERROR(WaitFor(sock.get(), POLLIN, deadline, where + ": read"));
-    const ssize_t n = recv(sock.get(), buf, sizeof buf, 0);
-    if (n == 0) break;
-    if (n < 0) {
-      if (errno == EAGAIN || errno == EINTR) continue;
-      return Status::Unavailable(where + ": read: " + strerror(errno));
-    }
-    raw.append(buf, static_cast<size_t>(n));
-    if (raw.size() > kMaxHttpResponseBytes) {
-      return Status::Corruption(where + ": response larger than " +
-                                std::to_string(kMaxHttpResponseBytes) + " bytes");
-    }
-  }
+  ASSIGN_OR_RETURN(const std::string raw,
+                   platform::TcpExchange(server.ip, server.port, request, deadline, where,
+                                         kMaxHttpResponseBytes));
   // Status line "HTTP/1.x NNN reason", headers, blank line, body.
   size_t header_end = raw.find("\r\n\r\n");
   size_t body_at = header_end + 4;

@@ -1,34 +1,23 @@
 #include "agents/sensor/content_interpreter.h"
 
-#include <sys/mman.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <utility>
+
+#include "agents/sensor/platform.h"
 
 namespace chaoslab::content {
 
 Result<IpcNotification> IpcNotification::Create(std::vector<std::string> values) {
-  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
   const size_t array_bytes = values.size() * sizeof(InputValue);
-  if (array_bytes > page) {
+  if (array_bytes > platform::PageSize()) {
     return Status::InvalidArgument("too many inputs for one page: " +
                                    std::to_string(values.size()));
   }
-  void* mapping =
-      mmap(nullptr, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (mapping == MAP_FAILED) return Status::FromErrno("mmap input array", errno);
-  char* guard = static_cast<char*>(mapping) + page;
-  if (mprotect(guard, page, PROT_NONE) != 0) {
-    const int err = errno;
-    munmap(mapping, 2 * page);
-    return Status::FromErrno("mprotect guard page", err);
-  }
+  ASSIGN_OR_RETURN(const platform::GuardedPage page, platform::MapGuardedPage());
   IpcNotification n;
-  n.mapping_ = mapping;
-  n.mapping_size_ = 2 * page;
+  n.mapping_ = page.mapping;
+  n.mapping_size_ = page.mapping_size;
   n.values_ = std::move(values);
-  n.inputs_ = reinterpret_cast<InputValue*>(guard - array_bytes);
+  n.inputs_ = reinterpret_cast<InputValue*>(page.guard - array_bytes);
   for (size_t i = 0; i < n.values_.size(); ++i) {
     n.inputs_[i] = InputValue{n.values_[i].data(), n.values_[i].size()};
   }
@@ -64,7 +53,7 @@ IpcNotification::IpcNotification(IpcNotification&& other) noexcept { *this = std
 
 IpcNotification& IpcNotification::operator=(IpcNotification&& other) noexcept {
   if (this != &other) {
-    if (mapping_ != nullptr) munmap(mapping_, mapping_size_);
+    platform::UnmapGuardedPage({mapping_, mapping_size_});
     // Moving the vector keeps its buffer, so the inputs' pointers into it stay valid.
     values_ = std::move(other.values_);
     mapping_ = std::exchange(other.mapping_, nullptr);
@@ -74,9 +63,7 @@ IpcNotification& IpcNotification::operator=(IpcNotification&& other) noexcept {
   return *this;
 }
 
-IpcNotification::~IpcNotification() {
-  if (mapping_ != nullptr) munmap(mapping_, mapping_size_);
-}
+IpcNotification::~IpcNotification() { platform::UnmapGuardedPage({mapping_, mapping_size_}); }
 
 bool GlobMatch(std::string_view glob, std::string_view text) {
   // Greedy matching with backtracking to the last '*'.

@@ -1,9 +1,10 @@
 // The content interpreter: evaluates a channel file's template instances against the inputs of an
 // IPC (named-pipe) notification.
 //
-// The inputs live in an array whose last entry ends exactly where a PROT_NONE guard page begins,
-// so an interpreter that reads one input too many (sensor 7.11 on the Channel File 291 content)
-// takes a real, deterministic SIGSEGV instead of reading whatever happens to follow.
+// The inputs live in an array whose last entry ends exactly where an inaccessible guard page
+// begins (platform.h), so an interpreter that reads one input too many (sensor 7.11 on the Channel
+// File 291 content) takes a real, deterministic fault (Linux: SIGSEGV; Windows: an access
+// violation, 0xC0000005) instead of reading whatever happens to follow.
 #pragma once
 
 #include <cstddef>
