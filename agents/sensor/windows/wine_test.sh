@@ -1,0 +1,190 @@
+#!/usr/bin/env bash
+# The Windows sensor's tests under Wine (Debian's wine64), registered with ctest by
+# agents/sensor/CMakeLists.txt (label "windows"). Exit 77 = skipped (ctest SKIP_RETURN_CODE).
+#
+#   wine_test.sh prefix  PREFIX                  make a fresh Wine prefix (the fixture's setup)
+#   wine_test.sh unit    PREFIX TEST_EXE          sensor_windows_test.exe: loader, interpreter,
+#                                                 protocol parsers, Windows platform layer
+#   wine_test.sh csagent PREFIX CSAGENT_EXE CHANNEL_TOOL
+#                                                 csagent.exe --console on a system-disk folder:
+#                                                 7.11 faults on the 291 file, 7.11-fixed rejects
+#                                                 it, a fetch from a loopback content server, safe
+#                                                 mode, and the critical flag under Wine
+#
+# What Wine cannot show: the bugcheck itself. Wine has no kernel to stop; it lacks
+# RtlSetProcessIsCritical and refuses ProcessBreakOnTermination, so csagent reports the critical
+# flag as refused and its fault ends only the process. The tests check exactly that.
+set -euo pipefail
+
+mode="${1:?usage: wine_test.sh prefix|unit|csagent PREFIX ...}"
+prefix="${2:?prefix folder}"
+
+wine=""
+for candidate in wine64 /usr/lib/wine/wine64 wine; do
+  if command -v "$candidate" >/dev/null 2>&1; then
+    wine="$(command -v "$candidate")"
+    break
+  fi
+done
+if [[ -z "$wine" ]]; then
+  echo "SKIPPED: wine64 is not installed (apt-get install wine64; make setup does), so the" \
+    "Windows sensor's tests cannot run here" >&2
+  exit 77
+fi
+wineserver="$(dirname "$wine")/wineserver"
+export WINEPREFIX="$prefix" WINEDEBUG=-all WINEARCH=win64 WINEDLLOVERRIDES="mscoree,mshtml="
+# No X server: Wine must not try to open windows (it falls back to no display anyway).
+unset DISPLAY
+
+fail() {
+  echo "FAIL: $*" >&2
+  exit 1
+}
+
+case "$mode" in
+prefix)
+  start=$SECONDS
+  # The last run's wineserver lingers a few seconds after its last client; a new prefix in the
+  # same folder must wait for it, or wineboot talks to a server whose prefix is gone.
+  if [[ -d "$prefix" ]]; then "$wineserver" -w 2>/dev/null || true; fi
+  rm -rf "$prefix"
+  mkdir -p "$(dirname "$prefix")"
+  if ! "$wine" wineboot --init >"$prefix.log" 2>&1; then
+    cat "$prefix.log" >&2
+    fail "wineboot --init failed in $prefix"
+  fi
+  "$wineserver" -w 2>/dev/null || true # wait until the prefix is written
+  [[ -f "$prefix/system.reg" ]] || fail "no system.reg in $prefix after wineboot"
+  echo "wine prefix ready in $((SECONDS - start)) s: $prefix ($("$wine" --version))"
+  ;;
+
+unit)
+  exe="${3:?test exe}"
+  [[ -f "$prefix/system.reg" ]] || fail "no Wine prefix at $prefix (the prefix test runs first)"
+  "$wine" "$exe" --gtest_brief=1
+  ;;
+
+csagent)
+  exe="${3:?csagent.exe}"
+  channel_tool="${4:?chaoslab-channel}"
+  [[ -f "$prefix/system.reg" ]] || fail "no Wine prefix at $prefix (the prefix test runs first)"
+  work="$(mktemp -d "${TMPDIR:-/tmp}/csagent-wine.XXXXXX")"
+  server_pid=""
+  cleanup() {
+    if [[ -n "$server_pid" ]]; then kill "$server_pid" 2>/dev/null || true; fi
+    "$wine" reg delete 'HKLM\SYSTEM\CurrentControlSet\Control\SafeBoot' /f >/dev/null 2>&1 || true
+    rm -rf "$work"
+  }
+  trap cleanup EXIT
+
+  # A system disk folder: sensor.ini and the content folder, as C:\ would have them. Wine maps
+  # the Unix root to Z:, so the agent sees it as Z:/<work>/root.
+  disk() { # disk NAME SENSOR_VERSION [CHANNEL_KIND]
+    local root="$work/$1"
+    mkdir -p "$root/ProgramData/CrowdStrike" "$root/Windows/System32/drivers/CrowdStrike"
+    echo "version=$2" >"$root/ProgramData/CrowdStrike/sensor.ini"
+    if [[ -n "${3:-}" ]]; then
+      "$channel_tool" make "$3" --version 291 \
+        -o "$root/Windows/System32/drivers/CrowdStrike/C-00000291-00000000-00000291.sys" >/dev/null
+    fi
+    echo "Z:$root"
+  }
+  run() { # run LOG ARGS...: csagent.exe's output to LOG, its exit code to $rc
+    local log="$1"
+    shift
+    rc=0
+    timeout 60 "$wine" "$exe" "$@" >"$log" 2>&1 || rc=$?
+  }
+  expect() { # expect LOG TEXT
+    grep -qF -- "$2" "$1" || {
+      cat "$1" >&2
+      fail "$(basename "$1"): no line with '$2'"
+    }
+  }
+
+  # 1. Sensor 7.11, the 291 file, console mode with --critical: the fault path is reached, the
+  #    critical flag is asked for (and refused by Wine), the fault ends the process with 80.
+  root="$(disk s711 7.11 channel-291)"
+  run "$work/711.log" --console --critical --root "$root" --ipc-ms 10 --heartbeats 1
+  expect "$work/711.log" "@@csagent critical="
+  expect "$work/711.log" "@@csagent loaded sensor=7.11 channel=291 version=291"
+  expect "$work/711.log" "@@csagent fault code=0xc0000005"
+  if grep -qF "@@csagent critical=set" "$work/711.log"; then
+    expect "$work/711.log" "critical=yes stop=CRITICAL_PROCESS_DIED"
+  else
+    expect "$work/711.log" "@@csagent critical=refused"
+    expect "$work/711.log" "critical=no stop=none"
+  fi
+  [[ $rc -eq 80 ]] || fail "7.11 on the 291 file: exit $rc, expected 80 (the bugcheck exit)"
+  echo "ok 1: 7.11 + 291 file faults (exit $rc): $(grep -F '@@csagent critical=' "$work/711.log")"
+
+  # 2. Without --critical the flag is not even asked for (a developer's machine must not stop).
+  run "$work/nocrit.log" --console --root "$root" --ipc-ms 10 --heartbeats 1
+  expect "$work/nocrit.log" "@@csagent critical=off"
+  [[ $rc -eq 80 ]] || fail "7.11 without --critical: exit $rc, expected 80"
+  echo "ok 2: console mode without --critical leaves the flag off"
+
+  # 3. 7.11-fixed rejects the same file and keeps running; good content on 7.11 runs.
+  root="$(disk fixed 7.11-fixed channel-291)"
+  run "$work/fixed.log" --console --root "$root" --ipc-ms 10 --poll-ms 10 --heartbeats 2
+  expect "$work/fixed.log" "@@csagent rejected sensor=7.11-fixed channel=291 version=291"
+  expect "$work/fixed.log" "@@csagent heartbeat channel=291 version=0"
+  [[ $rc -eq 0 ]] || fail "7.11-fixed: exit $rc, expected 0"
+  root="$(disk good 7.11 good)"
+  run "$work/good.log" --console --root "$root" --ipc-ms 10 --poll-ms 10 --heartbeats 2
+  expect "$work/good.log" "@@csagent heartbeat channel=291 version=291"
+  [[ $rc -eq 0 ]] || fail "7.11 on good content: exit $rc, expected 0"
+  [[ -f "$work/good/ProgramData/CrowdStrike/csagent.ready" ]] || fail "no ready file"
+  echo "ok 3: 7.11-fixed rejects the 291 file; good content runs; ready file written"
+
+  # 4. The boot race over Winsock: no cached content, the content server (here a Python HTTP
+  #    server on the loopback serving the protocol's paths as files) offers the 291 file.
+  root="$(disk fetch 7.11)"
+  site="$work/site"
+  mkdir -p "$site/v1/content"
+  "$channel_tool" make channel-291 --version 292 \
+    -o "$site/v1/content/C-00000291-00000000-00000292.sys" >/dev/null
+  echo "291 292 C-00000291-00000000-00000292.sys" >"$site/v1/manifest"
+  port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+  python3 -m http.server "$port" --bind 127.0.0.1 --directory "$site" >"$work/server.log" 2>&1 &
+  server_pid=$!
+  for _ in $(seq 50); do
+    python3 -c "import socket; socket.create_connection(('127.0.0.1',$port),0.2)" 2>/dev/null && break
+    sleep 0.1
+  done
+  run "$work/fetch.log" --console --root "$root" --cloud "127.0.0.1:$port" --ipc-ms 3000 \
+    --poll-ms 10 --heartbeats 1
+  expect "$work/fetch.log" "@@csagent fetched channel=291 version=292"
+  expect "$work/fetch.log" "@@csagent fault code=0xc0000005"
+  [[ $rc -eq 80 ]] || fail "fetched 291 file: exit $rc, expected 80"
+  cmp -s "$site/v1/content/C-00000291-00000000-00000292.sys" \
+    "$work/fetch/Windows/System32/drivers/CrowdStrike/C-00000291-00000000-00000292.sys" ||
+    fail "the fetched file on disk differs from the server's"
+  kill "$server_pid"
+  server_pid=""
+  echo "ok 4: fetched the 291 file over Winsock, stored it, faulted"
+
+  # 5. Safe mode (the SafeBoot\Option key Windows sets in a safe boot): the sensor does not start.
+  "$wine" reg add 'HKLM\SYSTEM\CurrentControlSet\Control\SafeBoot\Option' /v OptionValue \
+    /t REG_DWORD /d 1 /f >/dev/null 2>&1 || fail "reg add SafeBoot\\Option"
+  root="$(disk safe 7.11 channel-291)"
+  run "$work/safe.log" --console --critical --root "$root" --ipc-ms 10 --heartbeats 1
+  expect "$work/safe.log" "@@csagent not-started reason=safe-mode"
+  grep -qF "@@csagent loaded" "$work/safe.log" && fail "the sensor loaded content in safe mode"
+  [[ $rc -eq 5 ]] || fail "safe mode: exit $rc, expected 5"
+  "$wine" reg delete 'HKLM\SYSTEM\CurrentControlSet\Control\SafeBoot' /f >/dev/null 2>&1
+  echo "ok 5: in safe mode the sensor does not start"
+
+  # 6. --service outside the service control manager fails clearly; usage errors are exit 2.
+  run "$work/service.log" --service --root "$root"
+  expect "$work/service.log" "StartServiceCtrlDispatcher"
+  [[ $rc -eq 6 ]] || fail "--service from a console: exit $rc, expected 6"
+  run "$work/usage.log" --console --root "$root" --bogus 1
+  [[ $rc -eq 2 ]] || fail "unknown flag: exit $rc, expected 2"
+  echo "ok 6: --service needs the SCM; bad flags are usage errors"
+  ;;
+
+*)
+  fail "unknown mode $mode"
+  ;;
+esac
