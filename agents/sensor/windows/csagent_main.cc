@@ -105,18 +105,23 @@ std::string SystemDrive() {
   return n > 0 && n < sizeof drive ? std::string(drive, n) : "C:";
 }
 
+// The value of --root in sensor flags ("" when absent).
+std::string RootOf(const std::vector<std::string>& args) {
+  std::string root;
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--root" && i + 1 < args.size()) root = args[i + 1];
+    if (args[i].starts_with("--root=")) root = args[i].substr(7);
+  }
+  return root;
+}
+
 // The sensor's own flags, with the Windows defaults filled in.
 std::vector<std::string> SensorArgs(std::vector<std::string> args) {
   if (!HasFlag(args, "--root")) {
     args.insert(args.begin(), {"--root", SystemDrive()});
   }
   if (!HasFlag(args, "--ready-file")) {
-    std::string root;
-    for (size_t i = 0; i < args.size(); ++i) {
-      if (args[i] == "--root" && i + 1 < args.size()) root = args[i + 1];
-      if (args[i].starts_with("--root=")) root = args[i].substr(7);
-    }
-    args.push_back("--ready-file=" + root + "/ProgramData/CrowdStrike/csagent.ready");
+    args.push_back("--ready-file=" + RootOf(args) + "/ProgramData/CrowdStrike/csagent.ready");
   }
   return args;
 }
@@ -147,8 +152,13 @@ void OpenSinks(const std::string& log, const std::string& serial) {
 }
 
 // ---- Service ----
+// ServiceMain runs the sensor on a thread of its own and waits for a stop request or for the
+// sensor to end (a configuration error; a fault ends the whole process instead).
 SERVICE_STATUS_HANDLE g_status_handle = nullptr;
 std::vector<std::string> g_service_args;
+HANDLE g_stop_event = nullptr;
+volatile LONG g_agent_exit = -1;              // the sensor's exit code once it returned
+const char* volatile g_stop_reason = "exit";  // "stop" or "shutdown" when the SCM asked
 
 void Report(DWORD state, DWORD exit_code = NO_ERROR) {
   SERVICE_STATUS status{};
@@ -158,21 +168,24 @@ void Report(DWORD state, DWORD exit_code = NO_ERROR) {
       state == SERVICE_RUNNING ? SERVICE_ACCEPT_STOP | SERVICE_ACCEPT_SHUTDOWN : 0;
   status.dwWin32ExitCode = exit_code == NO_ERROR ? NO_ERROR : ERROR_SERVICE_SPECIFIC_ERROR;
   status.dwServiceSpecificExitCode = exit_code;
+  status.dwWaitHint = state == SERVICE_STOP_PENDING ? 5000 : 0;
   SetServiceStatus(g_status_handle, &status);
 }
 
 DWORD WINAPI OnControl(DWORD control, DWORD, void*, void*) {
   if (control == SERVICE_CONTROL_STOP || control == SERVICE_CONTROL_SHUTDOWN) {
-    // A critical process may not simply end: clear the flag first, or stopping the service
-    // (or shutting Windows down) would itself bugcheck.
+    g_stop_reason = control == SERVICE_CONTROL_STOP ? "stop" : "shutdown";
     Report(SERVICE_STOP_PENDING);
-    platform::DisarmSystemCrash();
-    platform::WriteLine("@@csagent stopped reason=" +
-                        std::string(control == SERVICE_CONTROL_STOP ? "stop" : "shutdown"));
-    Report(SERVICE_STOPPED);
-    ExitProcess(0);
+    SetEvent(g_stop_event);
+    return NO_ERROR;
   }
   return control == SERVICE_CONTROL_INTERROGATE ? NO_ERROR : ERROR_CALL_NOT_IMPLEMENTED;
+}
+
+DWORD WINAPI RunSensor(void*) {
+  InterlockedExchange(&g_agent_exit, AgentMain(g_service_args));
+  SetEvent(g_stop_event);
+  return 0;
 }
 
 void WINAPI ServiceMain(DWORD, char**) {
@@ -183,10 +196,24 @@ void WINAPI ServiceMain(DWORD, char**) {
     Report(SERVICE_STOPPED);  // not an error: no recovery action, no restart
     return;
   }
+  g_stop_event = CreateEventA(nullptr, TRUE, FALSE, nullptr);
   Report(SERVICE_RUNNING);
-  // Runs until stopped (OnControl ends the process) or a fault ends it.
-  const int code = AgentMain(g_service_args);
-  Report(SERVICE_STOPPED, static_cast<DWORD>(code));
+  HANDLE sensor = CreateThread(nullptr, 0, RunSensor, nullptr, 0, nullptr);
+  if (sensor == nullptr) {
+    platform::WriteLine("csagent: " + LastError("CreateThread"));
+    Report(SERVICE_STOPPED, kAgentExitInternal);
+    return;
+  }
+  WaitForSingleObject(g_stop_event, INFINITE);
+  // A critical process may not simply end: clear the flag first, or stopping the service (or
+  // shutting Windows down) would itself bugcheck.
+  platform::DisarmSystemCrash();
+  const LONG code = g_agent_exit;
+  platform::WriteLine(std::string("@@csagent stopped reason=") + g_stop_reason +
+                      (code >= 0 ? " exit=" + std::to_string(code) : ""));
+  Report(SERVICE_STOPPED, code > 0 ? static_cast<DWORD>(code) : NO_ERROR);
+  // The SCM has the final status; end here rather than unwind under the running sensor thread.
+  TerminateProcess(GetCurrentProcess(), code > 0 ? static_cast<UINT>(code) : 0);
 }
 
 // The service's command line: this executable, --service and the given flags, quoted.
@@ -203,9 +230,11 @@ std::string ServiceCommandLine(const std::vector<std::string>& args) {
 int Install(std::vector<std::string> args) {
   const std::string version = TakeValue(args, "--sensor-version");
   if (!version.empty()) {
-    std::string root = TakeValue(args, "--root");
-    if (root.empty()) root = SystemDrive();
-    args.insert(args.begin(), {"--root", root});
+    std::string root = RootOf(args);
+    if (root.empty()) {
+      root = SystemDrive();
+      args.insert(args.begin(), {"--root", root});
+    }
     const std::string ini = "version=" + version + "\n";
     Status written =
         platform::WriteFileDurably(root + "/ProgramData/CrowdStrike", "sensor.ini", ini);
@@ -297,13 +326,7 @@ int Main(std::vector<std::string> args) {
     std::string log = TakeValue(args, "--log");
     const std::string serial = TakeValue(args, "--serial");
     g_service_args = SensorArgs(std::move(args));
-    if (log.empty()) {
-      std::string root;
-      for (size_t i = 0; i + 1 < g_service_args.size(); ++i) {
-        if (g_service_args[i] == "--root") root = g_service_args[i + 1];
-      }
-      log = root + "/ProgramData/CrowdStrike/csagent.log";
-    }
+    if (log.empty()) log = RootOf(g_service_args) + "/ProgramData/CrowdStrike/csagent.log";
     OpenSinks(log, serial);
     SERVICE_TABLE_ENTRYA table[] = {{const_cast<char*>(kServiceName), ServiceMain},
                                     {nullptr, nullptr}};

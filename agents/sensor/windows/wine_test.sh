@@ -10,6 +10,11 @@
 #                                                 7.11 faults on the 291 file, 7.11-fixed rejects
 #                                                 it, a fetch from a loopback content server, safe
 #                                                 mode, and the critical flag under Wine
+#   wine_test.sh service PREFIX CSAGENT_EXE CHANNEL_TOOL
+#                                                 csagent.exe as a service in Wine's service
+#                                                 control manager: --install, net start/stop, an
+#                                                 automatic start at a (Wine) reboot that loads
+#                                                 the 291 file and faults, --uninstall
 #
 # What Wine cannot show: the bugcheck itself. Wine has no kernel to stop; it lacks
 # RtlSetProcessIsCritical and refuses ProcessBreakOnTermination, so csagent reports the critical
@@ -19,8 +24,9 @@ set -euo pipefail
 mode="${1:?usage: wine_test.sh prefix|unit|csagent PREFIX ...}"
 prefix="${2:?prefix folder}"
 
+# CHAOSLAB_WINE: the Wine loader to use instead of searching (empty: behave as if none).
 wine=""
-for candidate in wine64 /usr/lib/wine/wine64 wine; do
+for candidate in ${CHAOSLAB_WINE-wine64 /usr/lib/wine/wine64 wine}; do
   if command -v "$candidate" >/dev/null 2>&1; then
     wine="$(command -v "$candidate")"
     break
@@ -182,6 +188,74 @@ csagent)
   run "$work/usage.log" --console --root "$root" --bogus 1
   [[ $rc -eq 2 ]] || fail "unknown flag: exit $rc, expected 2"
   echo "ok 6: --service needs the SCM; bad flags are usage errors"
+  ;;
+
+service)
+  exe="${3:?csagent.exe}"
+  channel_tool="${4:?chaoslab-channel}"
+  [[ -f "$prefix/system.reg" ]] || fail "no Wine prefix at $prefix (the prefix test runs first)"
+  work="$(mktemp -d "${TMPDIR:-/tmp}/csagent-wine-service.XXXXXX")"
+  installed=0
+  cleanup() {
+    if ((installed)); then "$wine" "$exe" --uninstall >/dev/null 2>&1 || true; fi
+    rm -rf "$work"
+  }
+  trap cleanup EXIT
+  root="$work/disk"
+  content="$root/Windows/System32/drivers/CrowdStrike"
+  log="$root/ProgramData/CrowdStrike/csagent.log"
+  mkdir -p "$root/ProgramData/CrowdStrike" "$content"
+  "$channel_tool" make good --version 5 -o "$content/C-00000291-00000000-00000005.sys" >/dev/null
+  wait_for() { # wait_for TEXT SECONDS: until the service's log has a line with TEXT
+    local end=$((SECONDS + $2))
+    while ((SECONDS < end)); do
+      grep -qF -- "$1" "$log" 2>/dev/null && return 0
+      sleep 0.2
+    done
+    cat "$log" >&2 2>/dev/null || true
+    fail "the service's log has no '$1' after $2 s"
+  }
+
+  # --install writes sensor.ini (--sensor-version) and registers an automatic-start service.
+  "$wine" "$exe" --install --sensor-version 7.11 --root "Z:$root" --poll-ms 200 \
+    >"$work/install.log" 2>&1 || { cat "$work/install.log" >&2; fail "--install"; }
+  installed=1
+  grep -qx "version=7.11" "$root/ProgramData/CrowdStrike/sensor.ini" || fail "no sensor.ini"
+  # (Wine's sc.exe has no "qc": read the service's registry key.)
+  key='HKLM\SYSTEM\CurrentControlSet\Services\CSAgent'
+  "$wine" reg query "$key" >"$work/key.log" 2>&1 || fail "the service is not registered"
+  grep -Eq "Start +REG_DWORD +0x2\b" "$work/key.log" || { cat "$work/key.log" >&2; fail "not automatic start"; }
+  grep -qF -- "--service --root Z:$root" "$work/key.log" ||
+    { cat "$work/key.log" >&2; fail "ImagePath lacks --service and the flags"; }
+
+  # 1. Started by the SCM on good content: it runs, asks for the critical flag, stops cleanly.
+  "$wine" net start CSAgent >/dev/null 2>&1 || fail "net start CSAgent"
+  wait_for "@@csagent heartbeat channel=291 version=5" 20
+  grep -qF "@@csagent critical=" "$log" || fail "the service did not ask for the critical flag"
+  "$wine" net stop CSAgent >/dev/null 2>&1 || fail "net stop CSAgent"
+  wait_for "@@csagent stopped reason=stop" 10
+  echo "ok 1: service started, ran good content, stopped (critical flag cleared first)"
+
+  # 2. A reboot with the 291 file in the content folder: Wine's SCM starts the service by
+  #    itself (automatic start), the sensor loads the file and faults, as at every boot on
+  #    19 July 2024. On Windows the critical flag turns this into CRITICAL_PROCESS_DIED.
+  timeout 30 "$wineserver" -w || fail "Wine did not shut down"
+  "$channel_tool" make channel-291 --version 291 \
+    -o "$content/C-00000291-00000000-00000291.sys" >/dev/null
+  : >"$log"
+  "$wine" wineboot --restart >/dev/null 2>&1 || fail "wineboot --restart"
+  wait_for "@@csagent fault code=0xc0000005" 30
+  grep -qF "@@csagent loaded sensor=7.11 channel=291 version=291" "$log" ||
+    fail "the fault came before the 291 file was loaded"
+  echo "ok 2: at the (Wine) reboot the service started by itself, loaded the 291 file, faulted:" \
+    "$(grep -F '@@csagent critical=' "$log")"
+
+  # 3. --uninstall removes it.
+  "$wine" "$exe" --uninstall >"$work/uninstall.log" 2>&1 ||
+    { cat "$work/uninstall.log" >&2; fail "--uninstall"; }
+  installed=0
+  if "$wine" reg query "$key" >/dev/null 2>&1; then fail "CSAgent still registered"; fi
+  echo "ok 3: --uninstall removed the service"
   ;;
 
 *)
