@@ -5,7 +5,7 @@
 //   csagent.exe --install [--log FILE] [--serial COMn] [--sensor-version V] [sensor flags]
 //   csagent.exe --uninstall
 //   csagent.exe --console [--critical] [--log FILE] [sensor flags]
-//   csagent.exe --service [--log FILE] [--serial COMn] [sensor flags]   (what the SCM runs)
+//   csagent.exe [--service] [--log FILE] [--serial COMn] [sensor flags]   (what the SCM runs)
 //
 // Sensor flags are those of the Linux csagent (agent.h); --root defaults to %SystemDrive% and
 // --ready-file to <root>/ProgramData/CrowdStrike/csagent.ready.
@@ -34,6 +34,8 @@ std::string Usage() {
          "       csagent.exe --install [--log FILE] [--serial COMn] [--sensor-version V] "
          "[sensor flags]\n"
          "       csagent.exe --uninstall\n"
+         "       csagent.exe [--service] [--log FILE] [--serial COMn] [sensor flags]  (the "
+         "service, run by the SCM)\n"
          "sensor flags (as the Linux csagent; --root defaults to %SystemDrive%):\n" +
          AgentUsage();
 }
@@ -301,44 +303,52 @@ int Uninstall() {
   return kAgentExitOk;
 }
 
+// What the SCM runs: the service's command line is "csagent.exe [--service] [flags]", so that a
+// service created with sc.exe and only sensor flags works too.
+int RunService(std::vector<std::string> args) {
+  TakeSwitch(args, "--service");
+  std::string log = TakeValue(args, "--log");
+  const std::string serial = TakeValue(args, "--serial");
+  g_service_args = SensorArgs(std::move(args));
+  // Bad flags fail here, before the SCM is told the service runs.
+  if (auto parsed = ParseAgentArgs(g_service_args); !parsed.ok()) {
+    platform::WriteErr("csagent: " + parsed.status().message() + "\n" + Usage());
+    return kAgentExitUsage;
+  }
+  if (log.empty()) log = RootOf(g_service_args) + "/ProgramData/CrowdStrike/csagent.log";
+  OpenSinks(log, serial);
+  SERVICE_TABLE_ENTRYA table[] = {{const_cast<char*>(kServiceName), ServiceMain},
+                                  {nullptr, nullptr}};
+  if (!StartServiceCtrlDispatcherA(table)) {
+    platform::WriteErr("csagent: " + LastError("StartServiceCtrlDispatcher") +
+                       " (without a mode csagent.exe is the service, for the service control "
+                       "manager; run it by hand with --console)\n" +
+                       Usage());
+    return kExitService;
+  }
+  return kAgentExitOk;
+}
+
 int Main(std::vector<std::string> args) {
-  if (args.empty() || args[0] == "--help" || args[0] == "-h") {
+  const std::string mode = args.empty() ? "" : args[0];
+  if (mode == "--help" || mode == "-h") {
     platform::WriteOut(Usage());
-    return args.empty() ? kAgentExitUsage : kAgentExitOk;
-  }
-  const std::string mode = args[0];
-  args.erase(args.begin());
-  if (mode == "--install") return Install(std::move(args));
-  if (mode == "--uninstall") return Uninstall();
-  if (mode == "--console") {
-    const bool critical = TakeSwitch(args, "--critical");
-    OpenSinks(TakeValue(args, "--log"), "");
-    if (InSafeMode()) {
-      platform::WriteLine("@@csagent not-started reason=safe-mode");
-      return kExitSafeMode;
-    }
-    // A developer's own machine must not stop: console mode sets the critical flag only when
-    // asked to (--critical), the counterpart of Linux's "only inside a winsim guest".
-    if (!critical && !HasFlag(args, "--no-panic")) args.push_back("--no-panic");
-    return AgentMain(SensorArgs(std::move(args)));
-  }
-  if (mode == "--service") {
-    std::string log = TakeValue(args, "--log");
-    const std::string serial = TakeValue(args, "--serial");
-    g_service_args = SensorArgs(std::move(args));
-    if (log.empty()) log = RootOf(g_service_args) + "/ProgramData/CrowdStrike/csagent.log";
-    OpenSinks(log, serial);
-    SERVICE_TABLE_ENTRYA table[] = {{const_cast<char*>(kServiceName), ServiceMain},
-                                    {nullptr, nullptr}};
-    if (!StartServiceCtrlDispatcherA(table)) {
-      platform::WriteErr("csagent: " + LastError("StartServiceCtrlDispatcher") +
-                         " (--service is for the service control manager; try --console)\n");
-      return kExitService;
-    }
     return kAgentExitOk;
   }
-  platform::WriteErr("csagent: unknown mode " + mode + "\n" + Usage());
-  return kAgentExitUsage;
+  if (mode == "--install") return Install({args.begin() + 1, args.end()});
+  if (mode == "--uninstall") return Uninstall();
+  if (mode != "--console") return RunService(std::move(args));
+  args.erase(args.begin());
+  const bool critical = TakeSwitch(args, "--critical");
+  OpenSinks(TakeValue(args, "--log"), "");
+  if (InSafeMode()) {
+    platform::WriteLine("@@csagent not-started reason=safe-mode");
+    return kExitSafeMode;
+  }
+  // A developer's own machine must not stop: console mode sets the critical flag only when
+  // asked to (--critical), the counterpart of Linux's "only inside a winsim guest".
+  if (!critical && !HasFlag(args, "--no-panic")) args.push_back("--no-panic");
+  return AgentMain(SensorArgs(std::move(args)));
 }
 
 }  // namespace
