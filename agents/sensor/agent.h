@@ -1,6 +1,7 @@
 // csagent, the guest sensor: loads cached channel files at boot, races the cloud for newer content,
 // interprets IPC notifications, and turns an interpreter fault into a Windows-style bugcheck and a
-// real guest kernel panic. The console contract is docs/GUEST-PROTOCOL.md.
+// real guest kernel panic. The console contract is docs/GUEST-PROTOCOL.md. The same source runs on
+// Windows (agents/sensor/windows): everything system-specific is in platform.h.
 #pragma once
 
 #include <string>
@@ -34,7 +35,7 @@ Result<AgentOptions> ParseAgentArgs(const std::vector<std::string>& args);
 std::string AgentUsage();
 
 // Runs the sensor; returns only with an exit code above (or never, with heartbeats == 0).
-// Installs process-wide SIGSEGV/SIGBUS handlers: call once per process.
+// Installs the process-wide fault handler (platform::InstallBugcheckHandler): call once per process.
 int RunAgent(const AgentOptions& options);
 
 // The csagent command: argv[1..] → usage text (--help, exit 0), a usage error on stderr

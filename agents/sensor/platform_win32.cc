@@ -128,25 +128,27 @@ CriticalResult SetProcessCritical(bool critical) {
 volatile LONG g_critical = 0;  // the critical flag is set: this process's death stops Windows
 volatile LONG g_faulted = 0;   // first fault wins; a second one (another thread) just waits
 
-LONG CALLBACK OnException(EXCEPTION_POINTERS* info) {
+// The process's last-chance handler: an exception nothing else handled, on any thread. That is
+// the 7.11 interpreter's read of the guard page (an access violation), or any other crash of the
+// sensor, which on real Windows would end the critical process just the same.
+LONG WINAPI OnUnhandledException(EXCEPTION_POINTERS* info) {
   const DWORD code = info->ExceptionRecord->ExceptionCode;
-  if (code != EXCEPTION_ACCESS_VIOLATION && code != EXCEPTION_IN_PAGE_ERROR) {
-    return EXCEPTION_CONTINUE_SEARCH;
-  }
   if (InterlockedExchange(&g_faulted, 1) != 0) {
     Sleep(INFINITE);  // the first faulting thread ends the process
   }
   // For an access violation, parameter 1 is the address that was accessed.
+  const bool access = code == EXCEPTION_ACCESS_VIOLATION || code == EXCEPTION_IN_PAGE_ERROR;
   const uint64_t address =
-      info->ExceptionRecord->NumberParameters >= 2
+      access && info->ExceptionRecord->NumberParameters >= 2
           ? static_cast<uint64_t>(info->ExceptionRecord->ExceptionInformation[1])
           : 0;
   const bool critical = g_critical != 0;
   char line[200];
-  std::snprintf(line, sizeof line,
-                "csagent: access violation reading 0x%016llx in the content interpreter\n",
-                static_cast<unsigned long long>(address));
-  WriteToSinks(line, std::strlen(line));
+  if (access) {
+    std::snprintf(line, sizeof line, "csagent: access violation at 0x%016llx\n",
+                  static_cast<unsigned long long>(address));
+    WriteToSinks(line, std::strlen(line));
+  }
   std::snprintf(line, sizeof line,
                 "@@csagent fault code=0x%08lx address=0x%016llx module=csagent.exe critical=%s\n",
                 static_cast<unsigned long>(code), static_cast<unsigned long long>(address),
@@ -156,7 +158,7 @@ LONG CALLBACK OnException(EXCEPTION_POINTERS* info) {
   // With the critical flag set, Windows bugchecks 0xEF as this process ends. Without it (console
   // mode, or the flag was refused, as under Wine) the process just ends with this code.
   TerminateProcess(GetCurrentProcess(), kAgentExitBugcheck);
-  return EXCEPTION_CONTINUE_SEARCH;  // not reached
+  return EXCEPTION_EXECUTE_HANDLER;  // not reached
 }
 
 // ---- Winsock ----
@@ -402,7 +404,9 @@ Result<std::string> TcpExchange(const std::string& ip, uint16_t port, std::strin
 }
 
 void InstallBugcheckHandler(bool crash_system) {
-  AddVectoredExceptionHandler(1, OnException);  // first: before any frame-based handler
+  // The last-chance filter, not a vectored handler: system code may take and handle access
+  // violations of its own (first-chance); only what nobody handles is the sensor's crash.
+  SetUnhandledExceptionFilter(OnUnhandledException);
   if (!crash_system) {
     WriteLine("@@csagent critical=off");
     return;
