@@ -35,7 +35,8 @@ Result<AgentOptions> ParseAgentArgs(const std::vector<std::string>& args);
 std::string AgentUsage();
 
 // Runs the sensor; returns only with an exit code above (or never, with heartbeats == 0).
-// Installs the process-wide fault handler (platform::InstallBugcheckHandler): call once per process.
+// Installs the process-wide fault handler (platform::InstallBugcheckHandler): call once per
+// process.
 int RunAgent(const AgentOptions& options);
 
 // The csagent command: argv[1..] → usage text (--help, exit 0), a usage error on stderr
