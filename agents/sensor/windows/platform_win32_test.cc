@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <string>
 
 #include "agents/sensor/channel_file.h"
@@ -15,18 +16,22 @@
 namespace chaoslab::content::platform {
 namespace {
 
-// A fresh folder under %TEMP%, with '/' separators as the sensor writes its paths.
-std::string FreshDir(const std::string& name) {
+// A new, empty folder under %TEMP%, with '/' separators as the sensor writes its paths. Unique
+// also when the prefix keeps the folders of an earlier run (Wine reuses small process ids).
+std::string NewDir(const std::string& name) {
   char temp[MAX_PATH] = {};
   GetTempPathA(sizeof temp, temp);
-  std::string dir =
-      std::string(temp) + "chaoslab-" + name + "-" + std::to_string(GetCurrentProcessId());
-  std::replace(dir.begin(), dir.end(), '\\', '/');
-  return dir;
+  for (unsigned n = 0; n < 10000; ++n) {
+    std::string dir = std::string(temp) + "chaoslab-" + name + "-" +
+                      std::to_string(GetCurrentProcessId()) + "-" + std::to_string(n);
+    std::replace(dir.begin(), dir.end(), '\\', '/');
+    if (CreateDirectoryA(dir.c_str(), nullptr)) return dir;
+  }
+  std::abort();  // %TEMP% is unusable: nothing below can be tested
 }
 
 TEST(Win32PlatformTest, WritesDurablyCreatingFoldersAndReadsBack) {
-  const std::string dir = FreshDir("write") + "/Windows/System32/drivers/CrowdStrike";
+  const std::string dir = NewDir("write") + "/Windows/System32/drivers/CrowdStrike";
   const std::string name = ChannelFileName(7);
   const std::string bytes = MakeChannelFile(ChannelFileKind::kChannel291, 7);
   ASSERT_TRUE(WriteFileDurably(dir, name, bytes).ok());
@@ -44,16 +49,17 @@ TEST(Win32PlatformTest, WritesDurablyCreatingFoldersAndReadsBack) {
 }
 
 TEST(Win32PlatformTest, MissingFilesAreIoErrorsThatNameThePath) {
-  auto missing = ReadWholeFile(FreshDir("missing") + "/nothing.sys");
+  const std::string dir = NewDir("missing");
+  auto missing = ReadWholeFile(dir + "/nothing.sys");
   ASSERT_FALSE(missing.ok());
   EXPECT_EQ(missing.status().code(), ErrorCode::kIoError);
   EXPECT_NE(missing.status().message().find("nothing.sys"), std::string::npos);
-  EXPECT_TRUE(ListDirectory(FreshDir("missing")).empty());
+  EXPECT_TRUE(ListDirectory(dir + "/absent").empty());
+  EXPECT_TRUE(ListDirectory(dir).empty());
 }
 
 TEST(Win32PlatformTest, TouchCreatesAnEmptyFile) {
-  const std::string dir = FreshDir("touch");
-  ASSERT_TRUE(CreateDirectoryA(dir.c_str(), nullptr));
+  const std::string dir = NewDir("touch");
   ASSERT_TRUE(TouchFile(dir + "/csagent.ready").ok());
   EXPECT_EQ(ReadWholeFile(dir + "/csagent.ready").value(), "");
   EXPECT_FALSE(TouchFile(dir + "/no/such/folder/ready").ok());
