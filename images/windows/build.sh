@@ -28,11 +28,12 @@
 #   --computer-name NAME (CHAOSLAB-GOLD)  --escrow-host ID (golden)  --locale L (en-US)
 #   --no-auto-reboot     a bugcheck stays on the blue screen (default: reboot, the 2024 boot loop)
 #   --agent-args "..."   the service's arguments (default "--root C:\ --cloud 10.0.2.100:80")
+#   --sensor-version V   the sensor version written to sensor.ini: 7.11 (default), 7.10, 7.11-fixed
 #   --no-secure-boot     OVMF_CODE_4M.fd without Secure Boot (Windows Server; not Windows 11)
 #   --vnc N              show the screen on VNC display 127.0.0.1:N (to watch or debug Setup)
 #   --media-only         make only the answer media (answer.iso) in --out, then stop
 #   --dry-run            print what would run (swtpm, qemu-system-x86_64) and change nothing
-#   --boot-check N       boot the machine for N seconds without expecting Windows to finish, then
+#   --boot-check N       boot the machine for up to N seconds (until UEFI has tried disk and CD), then
 #                        check that UEFI ran (its boot manager on COM1), the TPM answered and the
 #                        answer media was attached; for checking the machine where no ISO boots
 #   --check              what `chaoslab run` asks every image: Windows guests are not started by
@@ -69,6 +70,7 @@ escrow_host=golden
 locale=en-US
 auto_reboot=1
 agent_args='--root C:\ --cloud 10.0.2.100:80'
+sensor_version=7.11
 secure_boot=1
 vnc=""
 media_only=0
@@ -95,6 +97,7 @@ while (($# > 0)); do
     --locale) need $# "$1"; locale="$2"; shift 2 ;;
     --no-auto-reboot) auto_reboot=0; shift ;;
     --agent-args) need $# "$1"; agent_args="$2"; shift 2 ;;
+    --sensor-version) need $# "$1"; sensor_version="$2"; shift 2 ;;
     --no-secure-boot) secure_boot=0; shift ;;
     --vnc) need $# "$1"; vnc="$2"; shift 2 ;;
     --media-only) media_only=1; shift ;;
@@ -131,6 +134,7 @@ is_count --image-index "$image_index" 1
 [[ "$admin_user" =~ ^[A-Za-z0-9._-]{1,20}$ ]] || die "--admin-user must be 1-20 of [A-Za-z0-9._-], got '$admin_user'"
 [[ "$escrow_host" =~ ^[A-Za-z0-9._-]+$ ]] || die "--escrow-host must be letters, digits, '.', '_' or '-'"
 [[ "$locale" =~ ^[a-z]{2,3}-[A-Za-z]{2,4}$ ]] || die "--locale must look like en-US, got '$locale'"
+[[ "$sensor_version" =~ ^(7\.10|7\.11|7\.11-fixed)$ ]] || die "--sensor-version must be 7.10, 7.11 or 7.11-fixed, got '$sensor_version'"
 [[ -z "$product_key" || "$product_key" =~ ^([A-Z0-9]{5}-){4}[A-Z0-9]{5}$ ]] ||
   die "--product-key must look like XXXXX-XXXXX-XXXXX-XXXXX-XXXXX"
 # QEMU splits guestfwd's cmd: on spaces and options on commas: keep the output path plain.
@@ -196,6 +200,7 @@ make_media() {
     echo "\$EscrowUrl = 'http://10.0.2.100/v1/escrow/key'"
     echo "\$AutoReboot = $auto_reboot"
     echo "\$AgentArgs = $(ps_quote "$agent_args")"
+    echo "\$SensorVersion = $(ps_quote "$sensor_version")"
   } >"$dir/chaoslab-params.ps1"
   cp -- "$csagent" "$dir/csagent.exe"
   # Windows Setup looks for autounattend.xml at the root of every removable drive and CD.
@@ -298,7 +303,12 @@ for _ in range(120):
 PY
 keys_pid=$!
 if ((boot_check)); then
-  sleep "$boot_check"
+  # Up to N seconds, but done as soon as UEFI has tried the disk and the CD (a loaded TCG host
+  # needs far longer than an idle one, so a fixed sleep is either slow or flaky).
+  for ((waited = 0; waited < boot_check; waited++)); do
+    grep -q 'failed to load Boot.*DVD-ROM' "$out/serial.log" 2>/dev/null && break
+    sleep 1
+  done
   kill -0 "$qemu_pid" 2>/dev/null || { echo "build.sh: QEMU exited early" >&2; exit 1; }
   # HMP over the monitor socket: what the running machine has.
   info="$(python3 - "$out/monitor.sock" <<'PY'

@@ -18,7 +18,7 @@
 # (no Windows ISO there): see docs/WINDOWS.md.
 param([string]$Media = "D:")
 $ErrorActionPreference = "Stop"
-. (Join-Path $Media "chaoslab-params.ps1")   # $EscrowHost, $AutoReboot, $AgentArgs, $EscrowUrl
+. (Join-Path $Media "chaoslab-params.ps1")   # $EscrowHost, $AutoReboot, $AgentArgs, $EscrowUrl, $SensorVersion
 
 $Log = "C:\chaoslab-setup.log"
 function Say([string]$line) {
@@ -50,6 +50,10 @@ if ($done -notcontains "agent") {
     New-Item -ItemType Directory -Force -Path $dir | Out-Null
     New-Item -ItemType Directory -Force -Path "C:\Windows\System32\drivers\CrowdStrike" | Out-Null
     Copy-Item (Join-Path $Media "csagent.exe") (Join-Path $dir "csagent.exe") -Force
+    # The sensor refuses to run without its version file (as csagent.exe --install would write it).
+    $conf = "C:\ProgramData\CrowdStrike"
+    New-Item -ItemType Directory -Force -Path $conf | Out-Null
+    Set-Content -Path (Join-Path $conf "sensor.ini") -Value "version=$SensorVersion" -Encoding ascii
     $bin = "`"$dir\csagent.exe`" $AgentArgs"
     & sc.exe create CSAgent binPath= $bin start= auto DisplayName= "CrowdStrike Falcon (chaoslab)"
     if ($LASTEXITCODE -ne 0) { throw "sc-create-failed-$LASTEXITCODE" }

@@ -44,6 +44,8 @@ expect_in "$T/err" "--disk-gb must be a whole number >= 32" "disk size limit is 
 expect_rc 2 "bad accel" -- "$BUILD" --iso "$T/win.iso" --accel hvf --dry-run
 expect_rc 2 "bad product key" -- "$BUILD" --iso "$T/win.iso" --product-key 12345 --dry-run
 expect_rc 2 "computer name too long" -- "$BUILD" --iso "$T/win.iso" --computer-name ABCDEFGHIJKLMNOPQ --dry-run
+expect_rc 2 "unknown sensor version" -- "$BUILD" --iso "$T/win.iso" --sensor-version 7.12 --dry-run
+expect_in "$T/err" "--sensor-version must be 7.10, 7.11 or 7.11-fixed, got '7.12'" "bad sensor version is named"
 expect_rc 2 "out path with a space" -- "$BUILD" --iso "$T/win.iso" --out "$T/a b" --dry-run
 expect_rc 2 "no csagent.exe for a real build" -- "$BUILD" --iso "$T/win.iso" --out "$T/o" --csagent "$T/none.exe"
 expect_in "$T/err" "csagent.exe not found" "missing agent is named"
@@ -120,10 +122,11 @@ expect_in "$A" "chaoslab-setup.ps1 -Media %d:" "first logon runs chaoslab-setup.
 P="$T/m/media/chaoslab-params.ps1"
 expect_in "$P" "\$AutoReboot = 0" "--no-auto-reboot reaches the guest"
 expect_in "$P" "\$EscrowHost = 'gold-01'" "escrow host reaches the guest"
+expect_in "$P" "\$SensorVersion = '7.11'" "the sensor version (default 7.11) reaches the guest"
 expect_in "$P" "\$EscrowUrl = 'http://10.0.2.100/v1/escrow/key'" "escrow at the lab's guestfwd address"
 S="$T/m/media/chaoslab-setup.ps1"
 for want in "bcdedit /ems" "bcdedit /bootems" "CrashDumpEnabled" "-TpmProtector" "-RecoveryPasswordProtector" \
-  "Invoke-WebRequest -UseBasicParsing -Method Post" "sc.exe create CSAgent" "Stop-Computer" "reagentc /enable"; do
+  "Invoke-WebRequest -UseBasicParsing -Method Post" "sc.exe create CSAgent" "version=\$SensorVersion" "Stop-Computer" "reagentc /enable"; do
   expect_in "$S" "$want" "setup script: $want"
 done
 [[ "$(stat -c %a "$T/m/admin-password.txt")" == 600 ]] && ok "admin password file is 0600" || fail "admin-password.txt mode"
