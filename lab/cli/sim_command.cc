@@ -190,6 +190,7 @@ int CalibrateCommand(const LabPaths& paths, const CalibrateRequest& request,
   cal.generated_at = IsoNowUtc();
   std::map<config::Network, sim::RaceFigures> race;
   Moments detection, cycle_wall, recovery;
+  std::map<config::StepKind, sim::StepFigures> steps;
   const auto wall_start = std::chrono::steady_clock::now();
   int64_t guests = 0;
   Result<std::unique_ptr<Journal>> journal = Journal::Open(paths.journal);
@@ -238,13 +239,18 @@ int CalibrateCommand(const LabPaths& paths, const CalibrateRequest& request,
     }
     // Wall time of one crash cycle of a real guest: its first crash to its second.
     auto events = (*journal)->LoadEvents(run_id);
-    if (events.ok()) {
-      std::map<std::string, std::vector<long long>> crashes;
-      for (const auto& e : *events)
-        if (e.kind == "crash") crashes[e.host_id].push_back(e.wall_us);
-      for (const auto& [host, at] : crashes)
-        if (at.size() >= 2) cycle_wall.Add((at[1] - at[0]) / 1e6);
+    if (!events.ok()) return fail(events.status(), 1);
+    std::map<std::string, std::vector<long long>> crashes;
+    std::vector<sim::StepEvent> step_events;
+    for (const auto& e : *events) {
+      if (e.kind == "crash") crashes[e.host_id].push_back(e.wall_us);
+      if (e.kind == "step" || e.kind == "step-failed" || e.kind == "console" || e.kind == "command")
+        step_events.push_back({e.host_id, e.kind, e.detail});
     }
+    for (const auto& [host, at] : crashes)
+      if (at.size() >= 2) cycle_wall.Add((at[1] - at[0]) / 1e6);
+    // What the runbook's machine parts did on the real guests (the simulator draws the same).
+    sim::AddStepOutcomes(step_events, &steps);
   }
   for (auto& [net, f] : race) {
     if (f.recovered_after.empty()) f.recovered_after.push_back(0);
@@ -259,6 +265,8 @@ int CalibrateCommand(const LabPaths& paths, const CalibrateRequest& request,
   if (detection.n) cal.figures["crash_detection_s"] = detection.Figure();
   if (cycle_wall.n) cal.figures["crash_cycle_wall_s"] = cycle_wall.Figure();
   if (recovery.n) cal.figures["reboot_recovery_s"] = recovery.Figure();
+  for (const auto& [kind, f] : steps)
+    if (f.attempts > 0) cal.steps[kind] = f;
   const double wall =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
   cal.generated_by = fmt::format("chaoslab calibrate --samples {}", request.samples);
@@ -268,7 +276,9 @@ int CalibrateCommand(const LabPaths& paths, const CalibrateRequest& request,
       "below). race: per network profile, the boots after the revert of hosts whose disk held the\n"
       "bad file and how many the reverted file won (the simulator draws each boot with\n"
       "p = wins / boots); recovered_after[k] = hosts back on their k-th such boot. figures: mean,\n"
-      "sd and samples of what the runs measured. Regenerate after changing images/{}.",
+      "sd and samples of what the runs measured. steps: per step kind, how often its machine part\n"
+      "succeeded on the guests (boot to a console, typed unlock, del on an unlocked volume), when\n"
+      "the runbook had such steps. Regenerate after changing images/{}.",
       request.samples, fs::path(scenario_path).filename().string(), guests, wall, cal.image,
       cal.image);
   fs::create_directories(fs::path(out_path).parent_path());
@@ -277,6 +287,10 @@ int CalibrateCommand(const LabPaths& paths, const CalibrateRequest& request,
   for (const auto& [net, f] : cal.race) {
     out << fmt::format("{:<6} {} hosts, {} boots, {} wins: p(win) = {:.3f}\n",
                        config::NetworkName(net), f.hosts, f.boots, f.wins, f.WinProbability());
+  }
+  for (const auto& [kind, f] : cal.steps) {
+    out << fmt::format("step {:<16} {} of {} succeeded\n", config::StepKindName(kind), f.ok,
+                       f.attempts);
   }
   out << "calibration: " << out_path << "\n";
   return 0;

@@ -178,21 +178,25 @@ std::vector<RaceFigures> RebootRace(const std::vector<const RunResult*>& runs) {
     out.back().network = net;
     return out.back();
   };
+  std::vector<std::map<int, long long>> recovered;  // per profile: reboots -> hosts
   for (const RunResult* run : runs) {
     for (const HostResult& h : run->hosts) {
       if (h.reboots <= 0) continue;
       RaceFigures& f = find(h.network.empty() ? "-" : h.network);
-      f.hosts++;
-      f.attempts += h.reboots;
+      recovered.resize(out.size());
+      const long long w = h.weight;
+      f.hosts += w;
+      f.attempts += w * h.reboots;
       if (h.recovered && h.recovered_by == "reboot") {
-        f.recovered_after.push_back(h.reboots);
+        recovered[static_cast<size_t>(&f - out.data())][h.reboots] += w;
       } else {
-        f.never++;
+        f.never += w;
       }
       f.fetch_ms.insert(f.fetch_ms.end(), h.race_fetch_ms.begin(), h.race_fetch_ms.end());
     }
   }
-  for (auto& f : out) std::sort(f.recovered_after.begin(), f.recovered_after.end());
+  for (size_t i = 0; i < out.size(); ++i)
+    out[i].recovered_after.assign(recovered[i].begin(), recovered[i].end());
   return out;
 }
 
@@ -200,20 +204,27 @@ void PrintRebootRace(const std::vector<const RunResult*>& runs, std::ostream& ou
   std::vector<RaceFigures> race = RebootRace(runs);
   if (race.empty()) return;
   out << fmt::format(
-      "  Reboots until recovery by network profile (boot attempts after the revert, real "
-      "guests{}):\n",
+      "  Reboots until recovery by network profile (boot attempts after the revert, {}{}):\n",
+      runs.front()->backend == "sim" ? "simulated hosts" : "real guests",
       runs.size() > 1 ? fmt::format(", {} runs", runs.size()) : "");
   TextTable table({"network", "hosts", "attempts", "recovered after N reboots (N×hosts)", "median",
                    "never", "won per boot", "fetch ms p50 [p10-p90]"},
                   {false, true, true, false, true, true, true, false});
   for (const RaceFigures& f : race) {
     std::string hist;
-    for (size_t i = 0; i < f.recovered_after.size();) {
-      size_t k = i;
-      while (k < f.recovered_after.size() && f.recovered_after[k] == f.recovered_after[i]) k++;
-      hist += fmt::format("{}{}×{}", hist.empty() ? "" : " ", f.recovered_after[i], k - i);
-      i = k;
-    }
+    for (const auto& [reboots, hosts] : f.recovered_after)
+      hist += fmt::format("{}{}×{}", hist.empty() ? "" : " ", reboots, hosts);
+    // Weighted median of the reboots (the mean of the two middle ones for an even count).
+    const long long recovered = f.recovered();
+    auto nth = [&](long long k) {  // k-th smallest, 0-based
+      for (const auto& [reboots, hosts] : f.recovered_after) {
+        if (k < hosts) return reboots;
+        k -= hosts;
+      }
+      return 0;
+    };
+    const double median =
+        recovered % 2 ? nth(recovered / 2) : (nth(recovered / 2 - 1) + nth(recovered / 2)) / 2.0;
     std::string fetch = "-";
     if (!f.fetch_ms.empty()) {
       std::vector<int> v = f.fetch_ms;
@@ -221,12 +232,13 @@ void PrintRebootRace(const std::vector<const RunResult*>& runs, std::ostream& ou
       auto at = [&](double q) { return v[static_cast<size_t>(q * (v.size() - 1) + 0.5)]; };
       fetch = fmt::format("{:.0f} [{}-{}] n={}", Median(v), at(0.1), at(0.9), v.size());
     }
-    table.AddRow(
-        {f.network, std::to_string(f.hosts), std::to_string(f.attempts), hist.empty() ? "-" : hist,
-         f.recovered_after.empty() ? "-" : fmt::format("{:g}", Median(f.recovered_after)),
-         std::to_string(f.never),
-         f.attempts ? fmt::format("{:.0f} %", 100.0 * f.recovered_after.size() / f.attempts) : "-",
-         fetch});
+    table.AddRow({f.network, std::to_string(f.hosts), std::to_string(f.attempts),
+                  hist.empty() ? "-" : hist, recovered == 0 ? "-" : fmt::format("{:g}", median),
+                  std::to_string(f.never),
+                  f.attempts ? fmt::format("{:.0f} %", 100.0 * static_cast<double>(recovered) /
+                                                           static_cast<double>(f.attempts))
+                             : "-",
+                  fetch});
   }
   table.Print(out);
   out << "  (won per boot: hosts that came back ÷ boot attempts, the chance one boot wins the "

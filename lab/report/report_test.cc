@@ -289,12 +289,12 @@ TEST(RebootRaceTest, AggregatesRunsPerNetworkProfile) {
   EXPECT_EQ(race[0].network, "wired");
   EXPECT_EQ(race[0].hosts, 2);
   EXPECT_EQ(race[0].attempts, 3);
-  EXPECT_EQ(race[0].recovered_after, (std::vector<int>{1, 2}));
+  EXPECT_EQ(race[0].recovered_after, (std::vector<std::pair<int, long long>>{{1, 1}, {2, 1}}));
   EXPECT_EQ(race[0].never, 0);
   EXPECT_EQ(race[0].fetch_ms.size(), 3u);
   EXPECT_EQ(race[1].network, "wifi");
   EXPECT_EQ(race[1].attempts, 18);
-  EXPECT_EQ(race[1].recovered_after, (std::vector<int>{3}));
+  EXPECT_EQ(race[1].recovered_after, (std::vector<std::pair<int, long long>>{{3, 1}}));
   EXPECT_EQ(race[1].never, 1);
 
   std::ostringstream out;
@@ -303,6 +303,36 @@ TEST(RebootRaceTest, AggregatesRunsPerNetworkProfile) {
   EXPECT_NE(text.find("real guests, 2 runs"), std::string::npos) << text;
   EXPECT_NE(text.find("310 [300-470] n=3"), std::string::npos) << text;  // wired fetch ms
   EXPECT_NE(text.find("How measured: At most 2 guests booted at once."), std::string::npos) << text;
+}
+
+// A simulated run's rows stand for many hosts each: the race table counts hosts, not rows.
+TEST(RebootRaceTest, WeighsRowsByHosts) {
+  auto row = [](int reboots, bool recovered, long long weight) {
+    HostResult h;
+    h.network = "wired";
+    h.reboots = reboots;
+    h.recovered = recovered;
+    if (recovered) h.recovered_by = "reboot";
+    h.weight = weight;
+    return h;
+  };
+  RunResult run;
+  run.backend = "sim";
+  run.hosts = {row(1, true, 600), row(2, true, 300), row(15, false, 100), row(2, true, 1)};
+  std::vector<RaceFigures> race = RebootRace({&run});
+  ASSERT_EQ(race.size(), 1u);
+  EXPECT_EQ(race[0].hosts, 1001);
+  EXPECT_EQ(race[0].attempts, 600 + 2 * 301 + 1500);
+  EXPECT_EQ(race[0].recovered_after, (std::vector<std::pair<int, long long>>{{1, 600}, {2, 301}}));
+  EXPECT_EQ(race[0].recovered(), 901);
+  EXPECT_EQ(race[0].never, 100);
+  std::ostringstream out;
+  PrintRebootRace({&run}, out);
+  const std::string text = out.str();
+  EXPECT_NE(text.find("simulated hosts"), std::string::npos) << text;
+  // 1001 hosts, 2702 attempts, 1×600 2×301, median 1 (the 451st of 901), 100 never, 33 %.
+  EXPECT_NE(text.find("wired     1001      2702  1×600 2×301"), std::string::npos) << text;
+  EXPECT_NE(text.find("  1    100          33 %"), std::string::npos) << text;
 }
 
 }  // namespace chaoslab

@@ -224,4 +224,60 @@ std::string DefaultCalibrationPath(const config::ScenarioConfig& scenario) {
   return (playbooks / "calibration" / (scenario.image.name + ".yaml")).string();
 }
 
+namespace {
+
+// The value of `key=` in a guest line ("@@winsim cmd=del rc=0 deleted=1"), "" when absent.
+std::string GuestValue(const std::string& line, const std::string& key) {
+  const std::string k = " " + key + "=";
+  size_t at = line.find(k);
+  if (at == std::string::npos) return "";
+  at += k.size();
+  return line.substr(at, line.find(' ', at) - at);
+}
+
+}  // namespace
+
+void AddStepOutcomes(const std::vector<StepEvent>& events,
+                     std::map<config::StepKind, StepFigures>* steps) {
+  using config::StepKind;
+  struct HostSeen {
+    std::string step;  // the running step's label ("boot:safe-mode", "delete", ...)
+    bool locked = false;
+  };
+  std::map<std::string, HostSeen> seen;
+  for (const StepEvent& e : events) {
+    if (e.host.empty()) continue;
+    HostSeen& h = seen[e.host];
+    if (e.kind == "step") {
+      h.step = e.detail;
+      if (e.detail.rfind("boot:", 0) == 0 && e.detail != "boot:pxe") {
+        (*steps)[StepKind::kBoot].attempts++;
+        (*steps)[StepKind::kBoot].ok++;  // taken back below if the guest reports a failed boot
+      }
+    } else if (e.kind == "step-failed") {
+      if (h.step.rfind("boot:", 0) == 0 && h.step != "boot:pxe") {
+        // The guest reported a failed boot: a failed attempt. Anything else (the lab could not
+        // reset the VM) was not the guest's doing: no attempt.
+        StepFigures& f = (*steps)[StepKind::kBoot];
+        f.ok--;
+        if (e.detail.rfind("boot: boot failed", 0) != 0) f.attempts--;
+      }
+      h.step.clear();
+    } else if (e.kind == "console") {
+      h.locked = GuestValue(e.detail, "bitlocker") == "locked";
+    } else if (e.kind == "command") {
+      const std::string cmd = GuestValue(e.detail, "cmd");
+      const bool ok = GuestValue(e.detail, "rc") == "0";
+      if (cmd == "unlock" && h.step == "unlock-bitlocker") {
+        (*steps)[StepKind::kUnlockBitlocker].attempts++;
+        if (ok) (*steps)[StepKind::kUnlockBitlocker].ok++;
+      } else if (cmd == "del" && h.step == "delete" && !h.locked) {
+        (*steps)[StepKind::kDelete].attempts++;
+        if (ok) (*steps)[StepKind::kDelete].ok++;
+      }
+      if (cmd == "unlock" && ok) h.locked = false;
+    }
+  }
+}
+
 }  // namespace chaoslab::sim

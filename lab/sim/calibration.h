@@ -60,6 +60,23 @@ struct Calibration {
   }
 };
 
+// One journal event of a VM run, as far as step outcomes need it (lab/journal's JournalEvent).
+struct StepEvent {
+  std::string host, kind, detail;
+};
+
+// Adds to `steps` what the machine parts of a VM run's runbook steps did, from its journal events
+// in order — the same outcomes the simulator draws with StepRate:
+//   boot (into safe-mode, winre or usb): attempts = `step boot:...`; fails on `step-failed boot:
+//     boot failed...` (the guest reported a failed boot);
+//   unlock-bitlocker: the typed `manage-bde -unlock` (`command cmd=unlock`) during that step, ok
+//     when rc=0;
+//   delete: the typed `del` (`command cmd=del`) during that step on a volume that was not locked
+//     (on a locked one it fails by design in both), ok when rc=0.
+// Failures that are not the machine's (no technician, escrow down, not at a console) do not count.
+void AddStepOutcomes(const std::vector<StepEvent>& events,
+                     std::map<config::StepKind, StepFigures>* steps);
+
 // A content hash of an image recipe (every file under images/<name> that goes into the guest —
 // not docs (*.md) nor the image's test scripts (*selftest*) — names and bytes, sorted): a
 // calibration describes the image as built from exactly this recipe.

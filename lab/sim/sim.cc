@@ -19,6 +19,7 @@
 #include "lab/config/config_loader.h"
 #include "lab/engine/host_state.h"
 #include "lab/sim/event_heap.h"
+#include "lab/sim/event_queue.h"
 
 namespace chaoslab::sim {
 namespace {
@@ -338,7 +339,7 @@ class OrgSim {
   const std::vector<std::string>& ring_names_;
 
   std::vector<Host> hosts_;
-  EventHeap<Ev> q_;
+  CalendarQueue<Ev> q_;
   double now_ = 0;
   double rescue_boot_ = 60;
   bool reverted_ = false, halted_ = false;
@@ -1630,8 +1631,11 @@ std::vector<double> HealthyShareAt(const RunResult& run, const std::vector<doubl
   return share;
 }
 
-double SyntheticEventRate(uint64_t events, int live) {
-  EventHeap<Ev> q;
+namespace {
+
+template <typename Queue>
+double EventRate(uint64_t events, int live) {
+  Queue q;
   uint64_t state = 291;
   for (int i = 0; i < live; ++i)
     q.Push(Unit(&state) * 3600.0, Ev{static_cast<uint32_t>(i), 0, Ev::kReady});
@@ -1653,6 +1657,12 @@ double SyntheticEventRate(uint64_t events, int live) {
                    static_cast<double>(t1.tv_nsec - t0.tv_nsec) / 1e9;
   if (checksum == 42) std::fputs("", stderr);  // keeps the loop from being optimised away
   return static_cast<double>(events) / std::max(s, 1e-9);
+}
+
+}  // namespace
+
+double SyntheticEventRate(uint64_t events, int live, bool heap) {
+  return heap ? EventRate<EventHeap<Ev>>(events, live) : EventRate<CalendarQueue<Ev>>(events, live);
 }
 
 }  // namespace chaoslab::sim

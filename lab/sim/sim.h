@@ -56,9 +56,10 @@ Result<RunResult> RunSim(const SimOptions& options, SimStats* stats = nullptr);
 // result's (weighted) host rows: the world's recovery curve.
 std::vector<double> HealthyShareAt(const RunResult& run, const std::vector<double>& times_s);
 
-// A synthetic event mix on the simulator's event heap (for `make bench`): `events` pops of a heap
-// holding about `live` entries, each pop scheduling a successor at a random later time. Returns
-// events per second of CPU time on the calling thread.
-double SyntheticEventRate(uint64_t events, int live);
+// A synthetic event mix on the simulator's event queue (for `make bench`): `events` pops of a
+// queue holding about `live` entries, each pop scheduling a successor at a random later time.
+// Returns events per second of CPU time on the calling thread. `heap`: on the 4-ary heap the
+// simulator used before its calendar queue (event_heap.h), for comparison under the same load.
+double SyntheticEventRate(uint64_t events, int live, bool heap = false);
 
 }  // namespace chaoslab::sim

@@ -271,3 +271,47 @@ TEST(MixTest, WorldHoldsAboutEightAndAHalfMillionHosts) {
 
 }  // namespace
 }  // namespace chaoslab::sim
+
+namespace chaoslab::sim {
+namespace {
+
+// What `chaoslab calibrate` counts from a VM run's journal: only the machine parts the simulator
+// draws (a boot reaching its console, a typed unlock, a del on an unlocked volume).
+TEST(StepOutcomes, CountsTheGuestsAnswersOnly) {
+  std::vector<StepEvent> ev = {
+      {"a", "step", "boot:safe-mode"},
+      {"a", "console", "@@winsim phase=console env=safe bitlocker=locked"},
+      {"a", "step", "unlock-bitlocker"},
+      {"a", "command", "@@winsim cmd=unlock rc=1 reason=bad-password"},
+      {"a", "step-failed", "unlock-bitlocker: @@winsim cmd=unlock rc=1 reason=bad-password"},
+      {"a", "step", "delete"},
+      {"a", "command", "@@winsim cmd=del rc=1 reason=locked deleted=0"},  // locked: by design
+      {"a", "step-failed", "delete: @@winsim cmd=del rc=1 reason=locked deleted=0"},
+      {"b", "step", "boot:winre"},
+      {"b", "step-failed", "boot: boot failed: no-console"},
+      {"b", "step", "boot:usb"},
+      {"b", "console", "@@winsim phase=console env=usb bitlocker=locked"},
+      {"b", "step", "unlock-bitlocker"},
+      {"b", "command", "@@winsim cmd=unlock rc=0"},
+      {"b", "step", "delete"},
+      {"b", "command", "@@winsim cmd=del rc=0 deleted=1"},
+      {"c", "step", "boot:pxe"},  // the repair image: not a console boot
+      {"d", "step", "boot:safe-mode"},
+      {"d", "step-failed",
+       "boot: could not boot: qemu gone"},  // the lab's failure, not the guest's
+      {"e", "step", "rescue-disk"},
+      {"e", "command", "@@winsim cmd=unlock rc=0"},  // on the rescue VM: not counted
+      {"e", "command", "@@winsim cmd=del rc=0 deleted=1"},
+  };
+  std::map<config::StepKind, StepFigures> steps;
+  AddStepOutcomes(ev, &steps);
+  EXPECT_EQ(steps[config::StepKind::kBoot].attempts, 3);
+  EXPECT_EQ(steps[config::StepKind::kBoot].ok, 2);
+  EXPECT_EQ(steps[config::StepKind::kUnlockBitlocker].attempts, 2);
+  EXPECT_EQ(steps[config::StepKind::kUnlockBitlocker].ok, 1);
+  EXPECT_EQ(steps[config::StepKind::kDelete].attempts, 1);
+  EXPECT_EQ(steps[config::StepKind::kDelete].ok, 1);
+}
+
+}  // namespace
+}  // namespace chaoslab::sim
