@@ -20,6 +20,7 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <limits>
 #include <vector>
@@ -42,6 +43,7 @@ class CalendarQueue {
     if (x < near_limit_) {
       late_.push_back(e);
       std::push_heap(late_.begin(), late_.end(), After);
+      if (heap_mode_ && late_.size() > kLarge) Spill();
     } else if (x < bucket_limit_) {
       buckets_[static_cast<size_t>(x)].push_back(e);
     } else {
@@ -99,32 +101,63 @@ class CalendarQueue {
 
   // Moves bucket `b` (index `lo`) into `run_`, sorted latest first. A comparison sort of a few
   // hundred entries was a third of an event's cost; instead a counting sort on a finer index
-  // (about one entry per slot, computed exactly like the bucket index, so monotone in time) and an
-  // insertion sort that only fixes the order within a slot.
+  // (about one entry per slot, computed exactly like the bucket index, so monotone in time), then
+  // each slot sorted on its own: by insertion when small, else by std::sort (a fleet booting at
+  // once is one slot of 100,000 entries at one time).
   void LoadBucket(std::vector<Entry>& b, double lo) {
     const size_t m = b.size();
     run_.resize(m);
     if (m <= 16) {
-      std::copy(b.begin(), b.end(), run_.begin());
-    } else {
-      const double scale = static_cast<double>(m);
-      auto slot = [&](const Entry& e) {  // latest first: slot 0 holds the latest times
-        const double y = ((e.time - base_) * inv_width_ - lo) * scale;
-        const size_t k = y <= 0 ? 0 : y >= scale ? m - 1 : static_cast<size_t>(y);
-        return m - 1 - k;
-      };
-      counts_.assign(m + 1, 0);
-      for (const Entry& e : b) counts_[slot(e) + 1]++;
-      for (size_t i = 1; i <= m; ++i) counts_[i] += counts_[i - 1];
-      for (const Entry& e : b) run_[counts_[slot(e)]++] = e;
+      std::copy(b.rbegin(), b.rend(), run_.begin());  // b is in push order: latest seq first
+      InsertionSort(0, m);
+      b.clear();
+      return;
     }
+    const double scale = static_cast<double>(m);
+    auto slot = [&](const Entry& e) {  // latest first: slot 0 holds the latest times
+      const double y = ((e.time - base_) * inv_width_ - lo) * scale;
+      const size_t k = y <= 0 ? 0 : y >= scale ? m - 1 : static_cast<size_t>(y);
+      return m - 1 - k;
+    };
+    counts_.assign(m + 1, 0);
+    for (const Entry& e : b) counts_[slot(e) + 1]++;
+    for (size_t i = 1; i <= m; ++i) counts_[i] += counts_[i - 1];
+    // Backwards, so that equal times already stand latest sequence first within a slot.
+    for (auto it = b.rbegin(); it != b.rend(); ++it) run_[counts_[slot(*it)]++] = *it;
     b.clear();  // keeps its capacity for the next window
-    for (size_t i = 1; i < m; ++i) {
+    // counts_[i] is now where slot i ends.
+    size_t begin = 0;
+    for (size_t i = 0; i < m; ++i) {
+      const size_t end = counts_[i];
+      if (end - begin > 16) {
+        std::sort(run_.begin() + static_cast<std::ptrdiff_t>(begin),
+                  run_.begin() + static_cast<std::ptrdiff_t>(end), After);
+      } else if (end - begin > 1) {
+        InsertionSort(begin, end);
+      }
+      begin = end;
+    }
+  }
+  void InsertionSort(size_t begin, size_t end) {
+    for (size_t i = begin + 1; i < end; ++i) {
       const Entry e = run_[i];
       size_t j = i;
-      for (; j > 0 && After(e, run_[j - 1]); --j) run_[j] = run_[j - 1];
+      for (; j > begin && After(e, run_[j - 1]); --j) run_[j] = run_[j - 1];
       run_[j] = e;
     }
+  }
+
+  // Heap mode outgrew the cache: everything back to far_ (unsorted), so that the next Ready()
+  // builds a window of buckets from it. (In heap mode the buckets are empty and run_ is empty or
+  // holds only what came before heap mode began.)
+  void Spill() {
+    far_.insert(far_.end(), run_.begin(), run_.end());
+    far_.insert(far_.end(), late_.begin(), late_.end());
+    run_.clear();
+    late_.clear();
+    near_limit_ = bucket_limit_ = -std::numeric_limits<double>::infinity();
+    buckets_used_ = next_ = 0;
+    heap_mode_ = false;
   }
 
   // All buckets are used up and the current one is empty, so every entry is in `far_`.
@@ -132,17 +165,21 @@ class CalendarQueue {
     const size_t n = far_.size();
     double t0 = std::numeric_limits<double>::infinity();
     for (const Entry& e : far_) t0 = std::min(t0, e.time);
-    if (!std::isfinite(t0)) {
-      // Only infinite (or NaN) times left: one heap, in (time, seq) order; from now on finite
-      // times go to that heap too (x = 0) and infinite ones (x = NaN) after it, to far_.
-      run_.swap(far_);
-      std::sort(run_.begin(), run_.end(), After);
+    if (n <= kSmall || !std::isfinite(t0)) {
+      // Few entries (most organisations' agendas), or only infinite times: one binary heap,
+      // small enough to stay in cache, where the buckets' bookkeeping would cost more than it
+      // saves. Every finite time goes to that heap (x = 0); an infinite one (x = NaN) to far_,
+      // after everything the heap holds. Spill() returns to buckets if the heap grows large.
+      late_.swap(far_);
+      std::make_heap(late_.begin(), late_.end(), After);
       base_ = 0;
       inv_width_ = 0;
       near_limit_ = std::numeric_limits<double>::infinity();
       buckets_used_ = next_ = 0;
+      heap_mode_ = true;
       return;
     }
+    heap_mode_ = false;
     // Median of up to 63 sampled times (those after t0 when any): the window spans twice that.
     double sample[63];
     int k = 0;
@@ -184,6 +221,10 @@ class CalendarQueue {
   // ~this many entries per bucket when a window is built: fewer, fuller buckets keep the bucket
   // array and the buckets' tails in the L2 cache (measured: 256 beats 1 by 2x at 100,000 live).
   static constexpr size_t kPerBucket = 256;
+  // At most kSmall entries when a window would be built: a plain heap instead (heap_mode_), until
+  // it holds more than kLarge.
+  static constexpr size_t kSmall = 4096, kLarge = 16384;
+  bool heap_mode_ = false;
   std::vector<std::vector<Entry>> buckets_;
   std::vector<uint32_t> counts_;  // LoadBucket's counting sort
   std::vector<Entry> far_;

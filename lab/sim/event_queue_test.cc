@@ -99,6 +99,35 @@ TEST(CalendarQueue, SameOrderWithHeavyTailsPastTimesAndInfinity) {
   });
 }
 
+// A fleet booting at once: hundreds of thousands of entries at one time (and a few a hair later)
+// land in one bucket; they must come out in push order without a quadratic sort.
+TEST(CalendarQueue, OneHugeSameTimeBucket) {
+  CalendarQueue<P> q;
+  q.Push(1e6, P{0, 0, 0});  // a far event first, so the clump is not the first window
+  q.Pop();
+  const uint32_t n = 300000;
+  for (uint32_t i = 0; i < n; ++i) q.Push(i % 7 == 0 ? 900.000000001 : 900.0, P{i, 0, 0});
+  q.Push(2e6, P{n, 0, 0});
+  uint32_t last_plain = 0, plain = 0, late = 0;
+  bool first = true;
+  while (q.size() > 1) {
+    auto e = q.Pop();
+    if (e.time == 900.0) {
+      ASSERT_EQ(late, 0u) << "a later time came out first";
+      if (!first) {
+        ASSERT_GT(e.payload.id, last_plain);
+      }
+      first = false;
+      last_plain = e.payload.id;
+      plain++;
+    } else {
+      late++;
+    }
+  }
+  EXPECT_EQ(plain + late, n);
+  EXPECT_EQ(q.Pop().payload.id, n);
+}
+
 TEST(CalendarQueue, FewEntriesAndRefillAfterEmpty) {
   CalendarQueue<P> q;
   EXPECT_TRUE(q.empty());
