@@ -7,7 +7,7 @@
 // appended to the bucket of its time (O(1), no comparison) and is compared only with the few
 // events of the same bucket when that bucket becomes current.
 //
-// Layout: `run_` (sorted) and `late_` (a small binary heap) hold every entry of the current
+// Layout: `run_` (sorted) and `late_` (a small 4-ary heap) hold every entry of the current
 // bucket and any entry scheduled before it; `buckets_[i]` holds, unsorted, the entries with
 // floor((time - base_) / width) == i for i after the current bucket; `far_` holds, unsorted, the
 // entries beyond the last bucket. Routing is monotone in time, so everything in `run_`/`late_`
@@ -41,8 +41,7 @@ class CalendarQueue {
     ++size_;
     const double x = (time - base_) * inv_width_;
     if (x < near_limit_) {
-      late_.push_back(e);
-      std::push_heap(late_.begin(), late_.end(), After);
+      HeapPush(e);
       if (heap_mode_ && late_.size() > kLarge) Spill();
     } else if (x < bucket_limit_) {
       buckets_[static_cast<size_t>(x)].push_back(e);
@@ -64,10 +63,7 @@ class CalendarQueue {
     Ready();
     --size_;
     if (!late_.empty() && (run_.empty() || Before(late_.front(), run_.back()))) {
-      std::pop_heap(late_.begin(), late_.end(), After);
-      Entry e = late_.back();
-      late_.pop_back();
-      return e;
+      return HeapPop();
     }
     Entry e = run_.back();
     run_.pop_back();
@@ -147,6 +143,40 @@ class CalendarQueue {
     }
   }
 
+  // `late_` is a 4-ary min-heap on (time, seq), as EventHeap: half the depth of a binary heap.
+  void HeapPush(const Entry& e) {
+    size_t i = late_.size();
+    late_.push_back(e);
+    while (i > 0) {
+      const size_t parent = (i - 1) / 4;
+      if (!Before(e, late_[parent])) break;
+      late_[i] = late_[parent];
+      i = parent;
+    }
+    late_[i] = e;
+  }
+  Entry HeapPop() {
+    const Entry top = late_.front();
+    const Entry last = late_.back();
+    late_.pop_back();
+    const size_t n = late_.size();
+    if (n == 0) return top;
+    size_t i = 0;
+    while (true) {
+      const size_t first = 4 * i + 1;
+      if (first >= n) break;
+      size_t best = first;
+      const size_t end = std::min(first + 4, n);
+      for (size_t c = first + 1; c < end; ++c)
+        if (Before(late_[c], late_[best])) best = c;
+      if (!Before(late_[best], last)) break;
+      late_[i] = late_[best];
+      i = best;
+    }
+    late_[i] = last;
+    return top;
+  }
+
   // Heap mode outgrew the cache: everything back to far_ (unsorted), so that the next Ready()
   // builds a window of buckets from it. (In heap mode the buckets are empty and run_ is empty or
   // holds only what came before heap mode began.)
@@ -166,12 +196,12 @@ class CalendarQueue {
     double t0 = std::numeric_limits<double>::infinity();
     for (const Entry& e : far_) t0 = std::min(t0, e.time);
     if (n <= kSmall || !std::isfinite(t0)) {
-      // Few entries (most organisations' agendas), or only infinite times: one binary heap,
+      // Few entries (most organisations' agendas), or only infinite times: one 4-ary heap,
       // small enough to stay in cache, where the buckets' bookkeeping would cost more than it
       // saves. Every finite time goes to that heap (x = 0); an infinite one (x = NaN) to far_,
       // after everything the heap holds. Spill() returns to buckets if the heap grows large.
-      late_.swap(far_);
-      std::make_heap(late_.begin(), late_.end(), After);
+      for (const Entry& e : far_) HeapPush(e);
+      far_.clear();
       base_ = 0;
       inv_width_ = 0;
       near_limit_ = std::numeric_limits<double>::infinity();
@@ -215,7 +245,7 @@ class CalendarQueue {
   }
 
   // The current bucket: `run_` sorted latest first (its earliest entry is at the back), and what
-  // was scheduled into it (or before it) since it became current, a binary heap on After (a
+  // was scheduled into it (or before it) since it became current, a 4-ary heap (HeapPush) (a
   // sorted insert would move every same-time entry: a fleet booting at once is one bucket).
   std::vector<Entry> run_, late_;
   // ~this many entries per bucket when a window is built: fewer, fuller buckets keep the bucket
@@ -223,7 +253,9 @@ class CalendarQueue {
   static constexpr size_t kPerBucket = 256;
   // At most kSmall entries when a window would be built: a plain heap instead (heap_mode_), until
   // it holds more than kLarge.
-  static constexpr size_t kSmall = 4096, kLarge = 16384;
+  // (A 4-ary heap of 32,768 entries is 768 KB, about the L2 cache; measured on global-2024, whose
+  // enterprises of 20,000 hosts ran as fast on the heap as on buckets.)
+  static constexpr size_t kSmall = 32768, kLarge = 131072;
   bool heap_mode_ = false;
   std::vector<std::vector<Entry>> buckets_;
   std::vector<uint32_t> counts_;  // LoadBucket's counting sort

@@ -58,7 +58,7 @@ void Agree(uint64_t seed, int initial, int operations, NextTime next_time) {
 }
 
 TEST(CalendarQueue, SameOrderAsTheHeapOnSpreadTimes) {
-  Agree(1, 5000, 200000, [](std::mt19937_64& r, double now) {
+  Agree(1, 150000, 200000, [](std::mt19937_64& r, double now) {
     return now + 1.0 + 120.0 * std::uniform_real_distribution<>(0, 1)(r);
   });
 }
@@ -83,7 +83,7 @@ TEST(CalendarQueue, SameOrderWithManyEqualTimesAndPushesAtNow) {
 }
 
 TEST(CalendarQueue, SameOrderWithHeavyTailsPastTimesAndInfinity) {
-  Agree(3, 1000, 100000, [](std::mt19937_64& r, double now) {
+  Agree(3, 40000, 100000, [](std::mt19937_64& r, double now) {
     switch (r() % 6) {
       case 0:
         return now - 10.0;  // before the current bucket
@@ -126,6 +126,13 @@ TEST(CalendarQueue, OneHugeSameTimeBucket) {
   }
   EXPECT_EQ(plain + late, n);
   EXPECT_EQ(q.Pop().payload.id, n);
+}
+
+// Small queues are one heap; past 131,072 entries they spill into buckets, mid-run.
+TEST(CalendarQueue, SameOrderFromHeapToBuckets) {
+  Agree(4, 100, 450000, [](std::mt19937_64& r, double now) {
+    return now + (r() % 4 == 0 ? 0.0 : 600.0 * std::uniform_real_distribution<>(0, 1)(r));
+  });
 }
 
 TEST(CalendarQueue, FewEntriesAndRefillAfterEmpty) {
