@@ -148,7 +148,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   gameday_cmd->add_option("--calibration", gd.calibration, "the baseline simulator's calibration");
   gameday_cmd->add_flag("--start-now", gd.start_now, "start without waiting for the instructor");
-  gameday_cmd->add_flag("!--hold", gd.hold, "exit after the debrief instead of serving it");
+  gameday_cmd->add_flag("--no-hold{false}", gd.hold,
+                        "exit after the debrief instead of serving it");
   gameday_cmd->add_flag("--json", gd.json, "print the run's results as JSON");
   gameday_cmd->add_flag("--quiet,-q", gd.quiet, "no progress lines");
 
