@@ -95,6 +95,7 @@ TEST(DebriefTest, CurvesTimesAndMistakes) {
   RunResult team;
   team.run_id = "r1";
   team.release_s = 14940;
+  team.scenario_end_s = 15400;
   HostResult a, b;
   a.id = "a";
   a.first_crash_s = 10;
@@ -140,6 +141,7 @@ TEST(DebriefTest, CurvesTimesAndMistakes) {
   EXPECT_EQ(d["baseline"]["runbook"], "safe-mode-delete");
   EXPECT_EQ(d["baseline"]["curve"], d["team"]["curve"]);
   EXPECT_EQ(d["eta"].size(), 1u);
+  EXPECT_EQ(d["team"]["end_s"], 460);
 }
 
 }  // namespace

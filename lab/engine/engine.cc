@@ -1585,6 +1585,9 @@ void Run::ApplyAction(const OperatorAction& a, std::string* ending) {
     ManualBoot(*h, a.detail, at);
   } else if (a.kind == "reimage" && h) {
     ManualReimage(*h, at);
+  } else if (a.kind == "key-fetch" && h) {
+    h->keys_fetched++;
+    Note(at, a.host, "key-fetched", "recovery password read on the key-escrow page");
   } else if (a.kind == "pause") {
     PauseFleet(at);
   } else if (a.kind == "resume") {

@@ -75,7 +75,8 @@ struct LiveEvent {
 //   end      the instructor ends the exercise (status "finished")
 //   escrow-down / escrow-up   the key escrow fails (or comes back) whatever its hosts do
 //   second-update   EngineOptions::second_fault goes out to every online host
-// Anything else (key fetched, ETA asked or answered, console opened) is journaled only.
+//   key-fetch  someone read `host`'s recovery password on the escrow page (counted per host)
+// Anything else (a failed key lookup, an ETA asked or answered) is journaled only.
 struct OperatorAction {
   std::string role;  // "trainee" or "instructor"
   std::string kind;

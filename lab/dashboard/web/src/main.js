@@ -211,7 +211,13 @@ function renderDebrief(d) {
     for (const p of curve) if (p[0] <= x) v = p[1];
     return v;
   };
-  const data = [xs, xs.map((x) => at(d.team.curve, x))];
+  // The team's curve stops where the exercise ended; the baseline runs on to its own end.
+  const end = d.team.end_s ?? Infinity;
+  if (end > 0 && end < Infinity && !xs.includes(end)) {
+    xs.push(end);
+    xs.sort((a, c) => a - c);
+  }
+  const data = [xs, xs.map((x) => (x > end ? null : at(d.team.curve, x)))];
   const series = [{ label: 'since release', value: (u, v) => (v == null ? '' : secondsText(v)) },
     { label: 'team: hosts down', stroke: '#c62828', width: 2,
       paths: uPlot.paths.stepped({ align: 1 }) }];
