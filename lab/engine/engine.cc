@@ -1573,6 +1573,11 @@ void Run::ApplyAction(const OperatorAction& a, std::string* ending) {
   HostRun* h = nullptr;
   if (auto it = by_id_.find(a.host); it != by_id_.end()) h = &hosts_[it->second];
   Record(a, at);
+  if (paused_ && h && (a.kind == "boot" || a.kind == "reimage")) {
+    // A paused exercise stays paused: no machine is started behind the instructor's back.
+    Note(at, a.host, "action-refused", a.kind + ": the exercise is paused");
+    return;
+  }
   if (a.kind == "console" && h) {
     std::string line = a.detail;
     while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
