@@ -8,6 +8,7 @@
 #include <iostream>
 
 #include "agents/sensor/channel_tool.h"
+#include "lab/cli/gameday_command.h"
 #include "lab/cli/lab_paths.h"
 #include "lab/cli/run_command.h"
 #include "lab/cli/sim_command.h"
@@ -122,6 +123,36 @@ int main(int argc, char** argv) {
                             "scenario to measure (default reboot-race)");
   calibrate_cmd->add_flag("--quiet,-q", cal.quiet, "no progress lines");
 
+  GamedayRequest gd;
+  auto* gameday_cmd = app.add_subcommand(
+      "gameday",
+      "a training exercise: the scenario in real time on real guests, trainees fix hosts through "
+      "the dashboard's consoles (prints the trainee and instructor URLs)");
+  gameday_cmd->add_option("scenario", gd.scenario_path, "scenario YAML")->required();
+  gameday_cmd->add_option("--setup", gd.setup, "setup name or YAML (instead of the scenario's)");
+  gameday_cmd->add_option("--runbook", gd.runbook, "the trainees' checklist (runbook name or YAML)")
+      ->capture_default_str();
+  gameday_cmd->add_option("--port", gd.port, "dashboard port (default: a random free one)")
+      ->check(CLI::Range(0, 65535));
+  gameday_cmd->add_option("--max-vms", gd.max_vms, "scale a bigger setup down to about N VMs");
+  gameday_cmd
+      ->add_option("--max-booting", gd.max_booting,
+                   "guests booting at once (lab capacity; default: the machine's cores, 0: all)")
+      ->check(CLI::Range(0, 100000));
+  gameday_cmd->add_option("--lead", gd.lead_s, "seconds from the start to the release")
+      ->capture_default_str();
+  gameday_cmd->add_option("--revert-after", gd.revert_after_s,
+                          "seconds from the release to the vendor's revert (default: the "
+                          "scenario's)");
+  gameday_cmd->add_option("--baseline", gd.baseline, "automated runbook the debrief compares with")
+      ->capture_default_str();
+  gameday_cmd->add_option("--calibration", gd.calibration, "the baseline simulator's calibration");
+  gameday_cmd->add_flag("--start-now", gd.start_now, "start without waiting for the instructor");
+  gameday_cmd->add_flag("--no-hold{false}", gd.hold,
+                        "exit after the debrief instead of serving it");
+  gameday_cmd->add_flag("--json", gd.json, "print the run's results as JSON");
+  gameday_cmd->add_flag("--quiet,-q", gd.quiet, "no progress lines");
+
   auto* runs_cmd = app.add_subcommand("runs", "list the runs in the journal");
   std::string report_id;
   bool report_json = false;
@@ -163,6 +194,7 @@ int main(int argc, char** argv) {
   if (*run_cmd) return RunCommand(paths, run, &g_cancel, std::cout, std::cerr);
   if (*compare_cmd) return CompareCommand(paths, cmp, &g_cancel, std::cout, std::cerr);
   if (*calibrate_cmd) return CalibrateCommand(paths, cal, &g_cancel, std::cout, std::cerr);
+  if (*gameday_cmd) return GamedayCommand(paths, gd, &g_cancel, std::cout, std::cerr);
 
   if (*validate_cmd) {
     int bad = 0;

@@ -400,6 +400,7 @@ struct OneRun {
   std::function<void(const LiveEvent&)> observer;  // the dashboard, when one is served
   std::function<std::vector<std::pair<std::string, std::string>>()> console_input;  // its consoles
   BackendChoice backend_choice;
+  std::function<void(EngineOptions*)> wire_engine;  // RunRequest::wire_engine
 
   Result<RunResult> Go(const config::ScenarioConfig& sc, const std::string& run_id,
                        const std::string& comparison_id, int repetition) {
@@ -551,6 +552,7 @@ struct OneRun {
       progress(fmt::format("run {}: scenario {} ({} hosts, setup {}, runbook {}, seed {})", run_id,
                            sc.name, eo.hosts.size(), sc.setup.name, sc.runbook.name, sc.seed));
     }
+    if (wire_engine) wire_engine(&eo);
     Result<RunResult> result = RunScenario(eo);
     (void)backend->Destroy();  // before measuring the guests' CPU: they are reaped here
     return result;
@@ -601,6 +603,9 @@ int RunCommand(const LabPaths& paths, const RunRequest& request, const std::atom
   config::ScenarioConfig sc = std::move(*loaded);
   if (request.seed) sc.seed = *request.seed;
   if (request.max_wall_s) sc.stop.max_wall = *request.max_wall_s;
+  if (request.adjust_scenario) {
+    if (Status s = request.adjust_scenario(&sc); !s.ok()) return fail(s, 2);
+  }
   if (request.backend == "sim" ||
       (request.backend.empty() && sc.backend == config::BackendKind::kSim)) {
     if (request.dashboard || request.dashboard_hold) {
@@ -623,6 +628,7 @@ int RunCommand(const LabPaths& paths, const RunRequest& request, const std::atom
   OneRun one{
       paths, *image, journal->get(), cancel, nullptr, &stats, MaxBooting(request.max_booting)};
   one.backend_choice = std::move(*backend);
+  one.wire_engine = request.wire_engine;
   if (!request.quiet) one.progress = [&err](const std::string& line) { err << line << std::endl; };
   if (!request.quiet) err << "journal: " << paths.journal << "\n";
   const std::string run_id = NewRunId();

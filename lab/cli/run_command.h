@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <ostream>
 #include <string>
@@ -15,6 +16,8 @@
 #include "lab/config/config.h"
 
 namespace chaoslab {
+
+struct EngineOptions;
 
 struct RunRequest {
   std::string scenario_path;
@@ -39,6 +42,10 @@ struct RunRequest {
   int dashboard_port = 0;       // 0: a random free port
   bool dashboard_hold = false;  // keep serving the final state after the run until Ctrl-C
   std::string inventory;        // --backend libvirt: the hypervisor inventory (YAML)
+  // `chaoslab gameday` (gameday_command.cc) builds on a run: it changes the loaded scenario (an
+  // error stops before anything starts), and wires the engine just before it starts.
+  std::function<Status(config::ScenarioConfig*)> adjust_scenario;
+  std::function<void(EngineOptions*)> wire_engine;
 };
 
 // Exit codes: 0 finished, 1 the run failed, 2 bad input (nothing started), 130 interrupted.

@@ -67,6 +67,18 @@ bool SameSecret(std::string_view a, std::string_view b) {
 
 enum class Role { kNone, kTrainee, kInstructor };
 
+std::string RoleName(Role role) { return role == Role::kInstructor ? "instructor" : "trainee"; }
+
+// What a role may ask for through POST /api/action.
+bool TraineeAction(std::string_view kind) {
+  return kind == "boot" || kind == "reimage" || kind == "eta-answer";
+}
+bool InstructorAction(std::string_view kind) {
+  return kind == "start" || kind == "pause" || kind == "resume" || kind == "end" ||
+         kind == "escrow-down" || kind == "escrow-up" || kind == "second-update" ||
+         kind == "shift-end" || kind == "shift-start" || kind == "eta-ask";
+}
+
 std::string_view ContentType(std::string_view name) {
   if (name.ends_with(".html")) return "text/html; charset=utf-8";
   if (name.ends_with(".js")) return "text/javascript; charset=utf-8";
@@ -105,11 +117,31 @@ struct DashboardServer::Impl {
   FleetView view;
   std::set<std::shared_ptr<WsSession>> sockets;
   bool stopped = false;
-  // Console keystrokes on their way to the engine (the only state shared with another thread).
+  // What people did, on its way to the engine (shared with the engine's thread).
   std::mutex input_mu;
-  std::vector<std::pair<std::string, std::string>> input;
+  std::vector<OperatorAction> actions;
+  // The key escrow's lookup while the run goes (set from the engine's thread).
+  std::mutex escrow_mu;
+  std::function<Result<std::string>(const std::string&)> escrow;
+  // Game day (io thread only).
+  bool gameday = false;
+  std::map<std::string, int> technicians;      // site → on shift at the start
+  std::map<std::string, int> shift_ended;      // site → technicians whose shift ended
+  std::map<std::string, std::string> site_of;  // host → site
+  nlohmann::json eta = nullptr;                // {"question", "answers": [...]}
+  nlohmann::json debrief = nullptr;
 
   explicit Impl(RunInfo run) : view(std::move(run)) {}
+
+  nlohmann::json SnapshotFor(Role role) const;
+  nlohmann::json Technicians() const;
+  bool ConsoleAllowed(const std::string& host, std::string* why) const;
+  http::response<http::string_body> HandleAction(const http::request<http::string_body>& req,
+                                                 Role role);
+  void Push(OperatorAction a) {
+    std::lock_guard lock(input_mu);
+    actions.push_back(std::move(a));
+  }
 
   Role RoleOf(const http::request<http::string_body>& req, bool* from_query) const;
   bool HostAllowed(const http::request<http::string_body>& req) const;
@@ -125,20 +157,29 @@ struct DashboardServer::Impl {
 class WsSession : public std::enable_shared_from_this<WsSession> {
  public:
   // `console_host` empty: the dashboard feed; else that host's serial console.
-  WsSession(tcp::socket socket, DashboardServer::Impl* server, std::string console_host)
-      : ws_(std::move(socket)), server_(server), console_host_(std::move(console_host)) {}
+  WsSession(tcp::socket socket, DashboardServer::Impl* server, std::string console_host, Role role)
+      : ws_(std::move(socket)),
+        server_(server),
+        console_host_(std::move(console_host)),
+        role_(role) {}
 
   const std::string& console_host() const { return console_host_; }
+  Role role() const { return role_; }
 
   void Run(http::request<http::string_body> req) {
     req_ = std::move(req);  // kept until the handshake completes
     ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
     ws_.async_accept(req_, [self = shared_from_this()](beast::error_code ec) {
       if (ec) return self->Drop();
-      const auto& view = self->server_->view;
-      nlohmann::json first =
-          self->console_host_.empty() ? view.Snapshot() : view.ConsoleBacklog(self->console_host_);
+      auto* server = self->server_;
+      nlohmann::json first = self->console_host_.empty()
+                                 ? server->SnapshotFor(self->role_)
+                                 : server->view.ConsoleBacklog(self->console_host_);
       self->Send(std::make_shared<const std::string>(first.dump()));
+      // A console held by a technician: everybody sees who is busy.
+      if (!self->console_host_.empty() && server->gameday) {
+        server->Broadcast({{"type", "technicians"}, {"technicians", server->Technicians()}});
+      }
       self->Read();
     });
   }
@@ -163,19 +204,32 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
       if (ec) return self->Drop();
       // The dashboard feed takes no input; a console takes what the person typed (bounded).
       if (!self->console_host_.empty() && self->ws_.got_text() && self->in_.size() <= 4096) {
-        std::lock_guard lock(self->server_->input_mu);
-        self->server_->input.emplace_back(self->console_host_,
-                                          beast::buffers_to_string(self->in_.data()));
+        // A line, or (the page) {"line": ..., "keys": the raw keystrokes that made it}.
+        std::string text = beast::buffers_to_string(self->in_.data());
+        OperatorAction a{RoleName(self->role_), "console", self->console_host_, text, ""};
+        if (!text.empty() && text.front() == '{') {
+          auto j = nlohmann::json::parse(text, nullptr, false);
+          if (j.is_object() && j.contains("line") && j["line"].is_string()) {
+            a.detail = j["line"].get<std::string>();
+            if (j.contains("keys") && j["keys"].is_string()) a.keys = j["keys"].get<std::string>();
+          }
+        }
+        self->server_->Push(std::move(a));
       }
       self->in_.consume(self->in_.size());
       self->Read();
     });
   }
-  void Drop() { server_->sockets.erase(shared_from_this()); }
+  void Drop() {
+    if (server_->sockets.erase(shared_from_this()) && !console_host_.empty() && server_->gameday) {
+      server_->Broadcast({{"type", "technicians"}, {"technicians", server_->Technicians()}});
+    }
+  }
 
   websocket::stream<beast::tcp_stream> ws_;
   DashboardServer::Impl* server_;
   std::string console_host_;
+  Role role_;
   http::request<http::string_body> req_;
   std::deque<std::shared_ptr<const std::string>> queue_;
   beast::flat_buffer in_;
@@ -206,11 +260,13 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     if (websocket::is_upgrade(req_) && (path == "/ws" || console)) {
       bool from_query = false;
       std::string host(console ? path.substr(kConsole.size()) : "");
-      if (server_->HostAllowed(req_) && server_->OriginAllowed(req_) &&
-          server_->RoleOf(req_, &from_query) != Role::kNone &&
-          (!console || server_->view.HasHost(host))) {
+      const Role role = server_->RoleOf(req_, &from_query);
+      std::string busy;
+      if (server_->HostAllowed(req_) && server_->OriginAllowed(req_) && role != Role::kNone &&
+          (!console || server_->view.HasHost(host)) &&
+          (!console || server_->ConsoleAllowed(host, &busy))) {
         stream_.expires_never();
-        auto ws = std::make_shared<WsSession>(stream_.release_socket(), server_, host);
+        auto ws = std::make_shared<WsSession>(stream_.release_socket(), server_, host, role);
         server_->sockets.insert(ws);
         ws->Run(std::move(req_));
         return;
@@ -286,24 +342,71 @@ http::response<http::string_body> DashboardServer::Impl::Handle(
     return finish(http::status::unauthorized, "a valid token is needed (?token=...)\n",
                   "text/plain");
   }
+  std::string_view target = ToStd(req.target());
+  std::string path(target.substr(0, target.find('?')));
+  if (req.method() == http::verb::post && path == "/api/action") {
+    http::response<http::string_body> r = HandleAction(req, role);
+    r.version(req.version());
+    r.keep_alive(req.keep_alive());
+    r.set(http::field::cache_control, "no-store");
+    r.prepare_payload();
+    return r;
+  }
   if (req.method() != http::verb::get) {
     return finish(http::status::method_not_allowed, "GET only\n", "text/plain");
   }
-  std::string_view target = ToStd(req.target());
-  std::string path(target.substr(0, target.find('?')));
   if (path == "/") path = "/index.html";
 
   if (path == "/api/state") {
-    nlohmann::json snap = view.Snapshot();
-    snap["role"] = role == Role::kInstructor ? "instructor" : "trainee";
-    return finish(http::status::ok, snap.dump(), "application/json");
+    return finish(http::status::ok, SnapshotFor(role).dump(), "application/json");
   }
   if (path.starts_with("/api/instructor")) {
     if (role != Role::kInstructor) {
       return finish(http::status::forbidden, "instructor only\n", "text/plain");
     }
-    // Injects and the debrief come later (issue 8); the role check is what exists now.
-    return finish(http::status::ok, R"({"role":"instructor","actions":[]})", "application/json");
+    nlohmann::json kinds = nlohmann::json::array();
+    if (gameday) {
+      kinds = {"start",     "pause",         "resume",    "end",         "escrow-down",
+               "escrow-up", "second-update", "shift-end", "shift-start", "eta-ask"};
+    }
+    return finish(http::status::ok,
+                  nlohmann::json{{"role", "instructor"}, {"actions", kinds}}.dump(),
+                  "application/json");
+  }
+  if (path == "/api/debrief") {
+    if (debrief.is_null()) return finish(http::status::not_found, "no debrief yet\n", "text/plain");
+    return finish(http::status::ok, debrief.dump(), "application/json");
+  }
+  if (path == "/api/escrow/key" && gameday) {
+    // The lab's key-escrow page: a host's BitLocker recovery password, as a help desk reads it
+    // out of Active Directory. Every lookup is an action in the journal.
+    size_t q = target.find('?');
+    std::string host(q == std::string_view::npos
+                         ? std::string_view()
+                         : QueryParam(target.substr(q + 1), "host").value_or(""));
+    if (!view.HasHost(host)) {
+      return finish(http::status::not_found, R"({"error":"no such host"})", "application/json");
+    }
+    Result<std::string> key = Status::Unavailable("the exercise is not running");
+    {
+      std::lock_guard lock(escrow_mu);
+      if (escrow) key = escrow(host);
+    }
+    if (key.ok()) {
+      Push({RoleName(role), "key-fetch", host, "", ""});
+      return finish(http::status::ok, nlohmann::json{{"host", host}, {"password", *key}}.dump(),
+                    "application/json");
+    }
+    Push({RoleName(role), "key-fetch-failed", host, key.status().message(), ""});
+    const bool unknown = key.status().code() == ErrorCode::kNotFound;
+    return finish(
+        unknown ? http::status::not_found : http::status::service_unavailable,
+        nlohmann::json{{"host", host},
+                       {"error", unknown ? "the escrow has no recovery password for " + host +
+                                               " (not encrypted?)"
+                                         : "the key escrow is down: " + key.status().message()}}
+            .dump(),
+        "application/json");
   }
   auto asset = assets.find(path.substr(1));
   if (asset == assets.end()) return finish(http::status::not_found, "not found\n", "text/plain");
@@ -321,6 +424,110 @@ http::response<http::string_body> DashboardServer::Impl::Handle(
   res.set("X-Content-Type-Options", "nosniff");
   res.set("Referrer-Policy", "no-referrer");
   return finish(http::status::ok, asset->second, ContentType(path));
+}
+
+nlohmann::json DashboardServer::Impl::SnapshotFor(Role role) const {
+  nlohmann::json snap = view.Snapshot();
+  snap["role"] = RoleName(role);
+  if (gameday) {
+    snap["technicians"] = Technicians();
+    snap["eta"] = eta;
+    snap["debrief"] = debrief;
+  }
+  return snap;
+}
+
+nlohmann::json DashboardServer::Impl::Technicians() const {
+  std::map<std::string, std::set<std::string>> busy;  // site → hosts with a console open
+  for (const auto& s : sockets) {
+    if (s->console_host().empty()) continue;
+    auto it = site_of.find(s->console_host());
+    if (it != site_of.end()) busy[it->second].insert(s->console_host());
+  }
+  nlohmann::json out = nlohmann::json::object();
+  for (const auto& [site, count] : technicians) {
+    const int on_shift = std::max(0, count - (shift_ended.count(site) ? shift_ended.at(site) : 0));
+    const int working = static_cast<int>(busy[site].size());
+    nlohmann::json hosts = busy[site];
+    out[site] = {{"on_shift", on_shift},
+                 {"busy", working},
+                 {"free", std::max(0, on_shift - working)},
+                 {"hosts", hosts}};
+  }
+  return out;
+}
+
+bool DashboardServer::Impl::ConsoleAllowed(const std::string& host, std::string* why) const {
+  if (!gameday) return true;
+  auto site = site_of.find(host);
+  if (site == site_of.end()) return true;
+  nlohmann::json t = Technicians();
+  if (!t.contains(site->second)) return true;
+  const auto& s = t[site->second];
+  // A technician already at this host can open another window on it.
+  for (const auto& h : s["hosts"])
+    if (h == host) return true;
+  if (s["free"].get<int>() > 0) return true;
+  *why = "every technician of site " + site->second + " is busy or off shift";
+  return false;
+}
+
+http::response<http::string_body> DashboardServer::Impl::HandleAction(
+    const http::request<http::string_body>& req, Role role) {
+  http::response<http::string_body> res;
+  res.set(http::field::content_type, "application/json");
+  auto answer = [&](http::status status, nlohmann::json body) {
+    res.result(status);
+    res.body() = body.dump();
+    return res;
+  };
+  if (!gameday) return answer(http::status::conflict, {{"error", "only in chaoslab gameday"}});
+  // Another site cannot make a browser send this: JSON needs a CORS preflight, and the Origin of
+  // a same-site page is ours.
+  if (!OriginAllowed(req) ||
+      ToStd(req[http::field::content_type]).find("application/json") == std::string_view::npos) {
+    return answer(http::status::forbidden, {{"error", "same-origin JSON only"}});
+  }
+  auto body = nlohmann::json::parse(req.body(), nullptr, false);
+  if (!body.is_object() || !body.contains("kind") || !body["kind"].is_string()) {
+    return answer(http::status::bad_request, {{"error", "expected {\"kind\": ...}"}});
+  }
+  const std::string kind = body["kind"];
+  const std::string host = body.value("host", std::string());
+  std::string detail = body.value("detail", std::string());
+  if (detail.size() > 500) detail.resize(500);
+  if (InstructorAction(kind)) {
+    if (role != Role::kInstructor) {
+      return answer(http::status::forbidden, {{"error", "instructor only"}});
+    }
+  } else if (!TraineeAction(kind)) {
+    return answer(http::status::bad_request, {{"error", "unknown action '" + kind + "'"}});
+  }
+  if ((kind == "boot" || kind == "reimage") && !view.HasHost(host)) {
+    return answer(http::status::not_found, {{"error", "no such host"}});
+  }
+  if (kind == "shift-end" || kind == "shift-start") {
+    std::string site = detail;
+    if (site.empty() && !technicians.empty()) site = technicians.begin()->first;
+    if (!technicians.count(site))
+      return answer(http::status::not_found, {{"error", "no such site"}});
+    if (kind == "shift-end" && shift_ended[site] < technicians[site]) shift_ended[site]++;
+    if (kind == "shift-start" && shift_ended[site] > 0) shift_ended[site]--;
+    detail = site;
+    Broadcast({{"type", "technicians"}, {"technicians", Technicians()}});
+  }
+  if (kind == "eta-ask") {
+    eta = {{"question", detail.empty() ? "When will we be back?" : detail},
+           {"answers", nlohmann::json::array()}};
+    Broadcast({{"type", "eta"}, {"eta", eta}});
+  }
+  if (kind == "eta-answer") {
+    if (eta.is_null()) return answer(http::status::conflict, {{"error", "nobody asked"}});
+    eta["answers"].push_back({{"role", RoleName(role)}, {"answer", detail}});
+    Broadcast({{"type", "eta"}, {"eta", eta}});
+  }
+  Push({RoleName(role), kind, host, detail, ""});
+  return answer(http::status::ok, {{"ok", true}, {"kind", kind}});
 }
 
 void DashboardServer::Impl::Broadcast(const nlohmann::json& msg) {
@@ -355,6 +562,9 @@ Result<std::unique_ptr<DashboardServer>> DashboardServer::Start(Options options)
     return Status::InvalidArgument("dashboard port out of range: " + std::to_string(options.port));
   }
   auto impl = std::make_unique<Impl>(options.run);
+  impl->gameday = options.gameday;
+  impl->technicians = options.technicians;
+  impl->site_of = options.site_of;
   for (const char* name : {"index.html", "app.js", "app.css"}) {
     fs::path file = fs::path(options.assets_dir) / name;
     std::ifstream in(file, std::ios::binary);
@@ -415,8 +625,39 @@ void DashboardServer::Publish(const LiveEvent& event) {
 }
 
 std::vector<std::pair<std::string, std::string>> DashboardServer::TakeConsoleInput() {
+  std::vector<std::pair<std::string, std::string>> lines;
+  for (auto& a : TakeActions())
+    if (a.kind == "console") lines.emplace_back(a.host, std::move(a.detail));
+  return lines;
+}
+
+std::vector<OperatorAction> DashboardServer::TakeActions() {
   std::lock_guard lock(impl_->input_mu);
-  return std::exchange(impl_->input, {});
+  return std::exchange(impl_->actions, {});
+}
+
+void DashboardServer::SetKeyEscrow(std::function<Result<std::string>(const std::string&)> lookup) {
+  std::lock_guard lock(impl_->escrow_mu);
+  impl_->escrow = std::move(lookup);
+}
+
+void DashboardServer::SetRunInfo(RunInfo run) {
+  Impl* impl = impl_.get();
+  asio::post(*impl->io, [impl, run = std::move(run)]() mutable {
+    impl->view.SetRun(std::move(run));
+    for (const auto& ws : impl->sockets) {
+      if (ws->console_host().empty())
+        ws->Send(std::make_shared<const std::string>(impl->SnapshotFor(ws->role()).dump()));
+    }
+  });
+}
+
+void DashboardServer::SetDebrief(nlohmann::json debrief) {
+  Impl* impl = impl_.get();
+  asio::post(*impl->io, [impl, debrief = std::move(debrief)]() mutable {
+    impl->debrief = std::move(debrief);
+    impl->Broadcast({{"type", "debrief"}, {"debrief", impl->debrief}});
+  });
 }
 
 void DashboardServer::End(const std::string& status) {

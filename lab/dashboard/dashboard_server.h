@@ -6,8 +6,19 @@
 // `?token=` (the page then holds it in an HttpOnly, SameSite=Strict cookie). Without one every
 // path answers 401; a trainee asking for an instructor path gets 403. Requests whose Host is not
 // the loopback address (DNS rebinding) and WebSockets opened from another origin are refused too.
+//
+// Game day (`Options::gameday`, `chaoslab gameday`): people act through POST /api/action (JSON,
+// same origin only): trainees choose a host's boot (safe mode, WinRE, normal), reimage it and
+// answer the ETA question; only the instructor starts, pauses, resumes and ends the exercise and
+// injects trouble (403 for a trainee). GET /api/escrow/key?host= is the lab's key-escrow page
+// (BitLocker recovery passwords; 503 while the escrow is down). A console may be opened only
+// while a technician of the host's site is free (the setup's count, less the shifts that ended).
+// Everything people do becomes an OperatorAction for the engine, which carries it out and
+// journals it.
 #pragma once
 
+#include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <utility>
@@ -25,6 +36,9 @@ class DashboardServer {
     int port = 0;            // 0 = an ephemeral port
     std::string assets_dir;  // index.html, app.js, app.css (the npm build's output)
     RunInfo run;
+    bool gameday = false;
+    std::map<std::string, int> technicians;      // site → technicians (game day)
+    std::map<std::string, std::string> site_of;  // host → site (game day)
   };
 
   // Binds 127.0.0.1:port and starts the io thread. FailedPrecondition when the assets are missing
@@ -45,8 +59,18 @@ class DashboardServer {
   void End(const std::string& status);
 
   // What people typed at the consoles since the last call, as (host id, text); thread-safe. The
-  // engine polls it (EngineOptions::console_input) and journals every entry.
+  // engine polls it (EngineOptions::console_input) and journals every entry. Not in a game day.
   std::vector<std::pair<std::string, std::string>> TakeConsoleInput();
+  // Game day: everything people did since the last call (console lines included); thread-safe.
+  // The engine polls it (EngineOptions::operator_actions).
+  std::vector<OperatorAction> TakeActions();
+
+  // Thread-safe setters for a game day. The key escrow's lookup (the real one, which counts and
+  // fails while the escrow is down); nullptr once the run is over.
+  void SetKeyEscrow(std::function<Result<std::string>(const std::string& host)> lookup);
+  void SetRunInfo(RunInfo run);
+  // The debrief, pushed to every browser ({"type":"debrief",...}) and served at /api/debrief.
+  void SetDebrief(nlohmann::json debrief);
 
   // Closes every connection and joins the io thread. Idempotent.
   void Stop();

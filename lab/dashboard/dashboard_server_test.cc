@@ -212,5 +212,142 @@ TEST(DashboardServerStartTest, MissingAssetsSayWhatToBuild) {
   EXPECT_NE(s.status().message().find("dashboard_web"), std::string::npos);
 }
 
+// A game day: actions by role, the key-escrow page, technicians as console capacity.
+class GamedayServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    DashboardServer::Options o;
+    o.assets_dir = CHAOSLAB_DASHBOARD_ASSETS;
+    o.run = {"run-g", "channel-291", "manual", "lab", 14400, 14940, 19620};
+    o.run.gameday = true;
+    o.run.services = {"check-in"};
+    o.gameday = true;
+    o.technicians = {{"hq", 1}};
+    o.site_of = {{"a", "hq"}, {"b", "hq"}};
+    auto s = DashboardServer::Start(std::move(o));
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    server_ = std::move(*s);
+    for (const char* h : {"a", "b"})
+      server_->Publish({14500, 0, h, "ws", "state", "-> boot-loop", "boot-loop", 2});
+  }
+
+  http::response<http::string_body> Send(http::verb verb, const std::string& target,
+                                         const std::string& body = {},
+                                         const std::string& origin = {}) {
+    asio::io_context io;
+    beast::tcp_stream stream(io);
+    stream.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), server_->port()));
+    http::request<http::string_body> req(verb, target, 11);
+    req.set(http::field::host, "127.0.0.1:" + std::to_string(server_->port()));
+    if (!origin.empty()) req.set(http::field::origin, origin);
+    if (!body.empty()) {
+      req.set(http::field::content_type, "application/json");
+      req.body() = body;
+      req.prepare_payload();
+    }
+    http::write(stream, req);
+    beast::flat_buffer buf;
+    http::response<http::string_body> res;
+    http::read(stream, buf, res);
+    return res;
+  }
+  std::string T() const { return "?token=" + server_->trainee_token(); }
+  std::string I() const { return "?token=" + server_->instructor_token(); }
+
+  std::unique_ptr<DashboardServer> server_;
+};
+
+TEST_F(GamedayServerTest, ActionsFollowTheRoles) {
+  EXPECT_EQ(Send(http::verb::post, "/api/action", R"({"kind":"start"})").result(),
+            http::status::unauthorized);
+  for (const char* kind : {"start", "pause", "resume", "end", "escrow-down", "second-update",
+                           "shift-end", "eta-ask"}) {
+    EXPECT_EQ(
+        Send(http::verb::post, "/api/action" + T(), nlohmann::json{{"kind", kind}}.dump()).result(),
+        http::status::forbidden)
+        << kind;
+  }
+  EXPECT_TRUE(server_->TakeActions().empty());
+  EXPECT_EQ(Send(http::verb::post, "/api/action" + I(), R"({"kind":"start"})").result(),
+            http::status::ok);
+  EXPECT_EQ(Send(http::verb::post, "/api/action" + T(),
+                 R"({"kind":"boot","host":"a","detail":"safe-mode"})")
+                .result(),
+            http::status::ok);
+  EXPECT_EQ(Send(http::verb::post, "/api/action" + T(), R"({"kind":"boot","host":"zz"})").result(),
+            http::status::not_found);
+  EXPECT_EQ(Send(http::verb::post, "/api/action" + T(), R"({"kind":"format-c"})").result(),
+            http::status::bad_request);
+  // Another site's page cannot post (its Origin is not ours).
+  EXPECT_EQ(Send(http::verb::post, "/api/action" + I(), R"({"kind":"end"})", "http://evil.example")
+                .result(),
+            http::status::forbidden);
+  auto actions = server_->TakeActions();
+  ASSERT_EQ(actions.size(), 2u);
+  EXPECT_EQ(actions[0].role, "instructor");
+  EXPECT_EQ(actions[0].kind, "start");
+  EXPECT_EQ(actions[1].role, "trainee");
+  EXPECT_EQ(actions[1].kind, "boot");
+  EXPECT_EQ(actions[1].host, "a");
+  EXPECT_EQ(actions[1].detail, "safe-mode");
+}
+
+TEST_F(GamedayServerTest, TheKeyEscrowPageReadsTheEscrowAndJournalsEveryLookup) {
+  EXPECT_EQ(Send(http::verb::get, "/api/escrow/key" + T() + "&host=a").result(),
+            http::status::service_unavailable);  // no run yet
+  bool up = true;
+  server_->SetKeyEscrow([&up](const std::string& host) -> Result<std::string> {
+    if (!up) return Status::Unavailable("escrow down");
+    if (host != "a") return Status::NotFound("no key");
+    return std::string("111111-222222");
+  });
+  auto ok = Send(http::verb::get, "/api/escrow/key" + T() + "&host=a");
+  ASSERT_EQ(ok.result(), http::status::ok);
+  EXPECT_EQ(nlohmann::json::parse(ok.body())["password"], "111111-222222");
+  EXPECT_EQ(Send(http::verb::get, "/api/escrow/key" + T() + "&host=b").result(),
+            http::status::not_found);
+  up = false;
+  EXPECT_EQ(Send(http::verb::get, "/api/escrow/key" + T() + "&host=a").result(),
+            http::status::service_unavailable);
+  EXPECT_EQ(Send(http::verb::get, "/api/escrow/key?host=a").result(), http::status::unauthorized);
+  auto actions = server_->TakeActions();
+  ASSERT_EQ(actions.size(), 4u);
+  EXPECT_EQ(actions[0].kind, "key-fetch-failed");
+  EXPECT_EQ(actions[1].kind, "key-fetch");
+  EXPECT_EQ(actions[1].host, "a");
+  EXPECT_EQ(actions[3].kind, "key-fetch-failed");
+  server_->SetKeyEscrow(nullptr);
+}
+
+TEST_F(GamedayServerTest, AConsoleNeedsAFreeTechnicianAndSendsKeystrokes) {
+  asio::io_context io;
+  auto open = [&](const std::string& host, websocket::stream<beast::tcp_stream>& ws) {
+    beast::get_lowest_layer(ws).connect(
+        tcp::endpoint(asio::ip::make_address("127.0.0.1"), server_->port()));
+    beast::error_code ec;
+    ws.handshake("127.0.0.1:" + std::to_string(server_->port()), "/console/" + host + T(), ec);
+    return !ec;
+  };
+  websocket::stream<beast::tcp_stream> a(io), b(io);
+  ASSERT_TRUE(open("a", a));
+  beast::flat_buffer buf;
+  a.read(buf);  // the backlog
+  // hq's one technician is at host a: nobody can take host b.
+  EXPECT_FALSE(open("b", b));
+  a.text(true);
+  a.write(asio::buffer(std::string(R"({"line":"dir C:\\","keys":"dix\u007fr C:\\"})")));
+  std::vector<OperatorAction> actions;
+  for (int i = 0; i < 50 && actions.empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    actions = server_->TakeActions();
+  }
+  ASSERT_EQ(actions.size(), 1u);
+  EXPECT_EQ(actions[0].kind, "console");
+  EXPECT_EQ(actions[0].role, "trainee");
+  EXPECT_EQ(actions[0].host, "a");
+  EXPECT_EQ(actions[0].detail, "dir C:\\");
+  EXPECT_EQ(actions[0].keys, "dix\x7fr C:\\");
+}
+
 }  // namespace
 }  // namespace chaoslab::dashboard

@@ -34,7 +34,13 @@ json FleetView::Apply(const LiveEvent& e) {
     return {{"type", "tty"}, {"host", e.host_id}, {"line", e.detail}};
   }
   now_s_ = std::max(now_s_, e.scenario_s);
-  json msg = {{"type", "event"}, {"event", EventJson(e)}, {"now", now_s_}};
+  if (e.kind == "service-up" || e.kind == "service-down")
+    services_[e.detail] = e.kind == "service-up";
+  if (e.kind == "key-escrow") escrow_ = e.detail;
+  if (e.kind == "key-fetched") keys_fetched_++;
+  if (e.kind == "started" || e.kind == "resumed") phase_ = "running";
+  if (e.kind == "paused") phase_ = "paused";
+  json msg = {{"type", "event"}, {"event", EventJson(e)}, {"now", now_s_}, {"fleet", Fleet()}};
   timeline_.push_back(msg["event"]);
   while (timeline_.size() > max_timeline_) timeline_.pop_front();
   if (e.host_id.empty() || e.state.empty()) return msg;
@@ -73,6 +79,19 @@ json FleetView::Apply(const LiveEvent& e) {
   return msg;
 }
 
+void FleetView::SetRun(RunInfo run) {
+  run_ = std::move(run);
+  for (const auto& name : run_.services) services_.emplace(name, false);
+  if (run_.gameday && phase_.empty()) phase_ = "waiting";
+}
+
+json FleetView::Fleet() const {
+  return {{"services", services_},
+          {"escrow", escrow_},
+          {"keys_fetched", keys_fetched_},
+          {"phase", status_ == "running" ? phase_ : status_}};
+}
+
 json FleetView::Snapshot() const {
   json hosts = json::array();
   for (const auto& [id, h] : hosts_) hosts.push_back(HostJson(h));
@@ -87,7 +106,10 @@ json FleetView::Snapshot() const {
             {"start", run_.start_s},
             {"release", run_.release_s},
             {"revert", run_.revert_s},
-            {"status", status_}}},
+            {"status", status_},
+            {"gameday", run_.gameday},
+            {"checklist", run_.checklist}}},
+          {"fleet", Fleet()},
           {"now", now_s_},
           {"hosts", hosts},
           {"events", json(timeline_)},

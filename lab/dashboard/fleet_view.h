@@ -20,6 +20,11 @@ struct RunInfo {
   std::string runbook;
   std::string setup;
   double start_s = 0, release_s = 0, revert_s = 0;  // scenario times of the rollout
+  // Game day: the setup's services (listed from the start, up or down), and the runbook the
+  // trainees follow by hand (one line per step), shown as their checklist.
+  std::vector<std::string> services;
+  std::vector<std::string> checklist;
+  bool gameday = false;
 };
 
 struct HostView {
@@ -38,8 +43,9 @@ struct CurvePoint {
 
 class FleetView {
  public:
-  explicit FleetView(RunInfo run, size_t max_timeline = 500)
-      : run_(std::move(run)), max_timeline_(max_timeline) {}
+  explicit FleetView(RunInfo run, size_t max_timeline = 500) : max_timeline_(max_timeline) {
+    SetRun(std::move(run));
+  }
 
   // Applies one event; returns the message to push to browsers ({"type":"event",...}). A console
   // line (kind "tty") goes to the host's backlog instead, and the message is {"type":"tty",...}
@@ -54,6 +60,11 @@ class FleetView {
   // Marks the run as ended (status "finished", "interrupted", ...); returns the message to push.
   nlohmann::json End(const std::string& status);
 
+  // The fleet-wide state a game day shows beside the grid: services, key escrow, keys fetched,
+  // whether the exercise is waiting, running, paused or over ({"services":{...},...}).
+  nlohmann::json Fleet() const;
+  void SetRun(RunInfo run);
+
   const std::map<std::string, HostView>& hosts() const { return hosts_; }
   const std::vector<CurvePoint>& curve() const { return curve_; }
 
@@ -66,6 +77,10 @@ class FleetView {
   std::vector<CurvePoint> curve_;
   std::string status_ = "running";
   double now_s_ = 0;
+  std::map<std::string, bool> services_;  // name → up
+  std::string escrow_ = "unknown";
+  int keys_fetched_ = 0;
+  std::string phase_;  // game day: "waiting", "running", "paused"; empty otherwise
 };
 
 // A host counts as up in the curve when it is healthy or recovered.

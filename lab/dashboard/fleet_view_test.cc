@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "lab/dashboard/debrief.h"
+
 namespace chaoslab::dashboard {
 namespace {
 
@@ -63,6 +65,83 @@ TEST(FleetViewTest, FleetEventsGoToTheTimelineOnlyAndItIsBounded) {
   ASSERT_EQ(snap["events"].size(), 3u);
   EXPECT_DOUBLE_EQ(snap["events"][0]["t"].get<double>(), 102);  // the oldest ones went
   EXPECT_TRUE(snap["hosts"].empty());
+}
+
+TEST(FleetViewTest, GamedayFleetStateFollowsTheEvents) {
+  RunInfo run{"r1", "channel-291", "manual", "lab", 14400, 14940, 19620};
+  run.gameday = true;
+  run.services = {"check-in"};
+  FleetView view(run);
+  auto snap = view.Snapshot();
+  EXPECT_EQ(snap["fleet"]["phase"], "waiting");
+  EXPECT_EQ(snap["fleet"]["services"]["check-in"], false);
+  view.Apply({14400, 0, "", "", "started", "04:00:00", "", 0});
+  view.Apply({14400, 0, "", "", "key-escrow", "up", "", 0});
+  auto m = view.Apply({14450, 0, "", "", "service-up", "check-in", "", 0});
+  EXPECT_EQ(m["fleet"]["services"]["check-in"], true);
+  EXPECT_EQ(m["fleet"]["phase"], "running");
+  view.Apply({15000, 0, "a", "ws", "key-fetched", "escrow page", "remediating", 2});
+  m = view.Apply({15010, 0, "", "", "paused", "", "", 0});
+  EXPECT_EQ(m["fleet"]["phase"], "paused");
+  EXPECT_EQ(m["fleet"]["keys_fetched"], 1);
+  EXPECT_EQ(m["fleet"]["escrow"], "up");
+  view.Apply({15010, 0, "", "", "key-escrow", "down", "", 0});
+  EXPECT_EQ(view.Fleet()["escrow"], "down");
+  EXPECT_EQ(view.End("finished")["status"], "finished");
+  EXPECT_EQ(view.Fleet()["phase"], "finished");
+}
+
+TEST(DebriefTest, CurvesTimesAndMistakes) {
+  RunResult team;
+  team.run_id = "r1";
+  team.release_s = 14940;
+  team.scenario_end_s = 15400;
+  HostResult a, b;
+  a.id = "a";
+  a.first_crash_s = 10;
+  a.recovered_at_s = 300;
+  a.time_to_recover_s = 290;
+  a.bitlocker = true;
+  b.id = "b";
+  b.first_crash_s = 12;
+  team.hosts = {a, b};
+  team.fleet.crashed = 2;
+  team.fleet.recovered = 1;
+  EXPECT_EQ(DownCurve(team), nlohmann::json::parse("[[0.0,0],[10.0,1],[12.0,2],[300.0,1]]"));
+  std::vector<JournalEvent> events = {
+      {"r1", 1, 15000, 0, "a", "boot-menu", "safe-mode"},
+      {"r1", 2, 15050, 0, "a", "command", "@@winsim cmd=unlock rc=1 reason=bad-password"},
+      {"r1", 3, 15060, 0, "a", "console-input", "restart"},  // before the delete
+      {"r1", 4, 15070, 0, "a", "boot-menu", "safe-mode"},
+      {"r1", 5, 15100, 0, "a", "command", "@@winsim cmd=del rc=0 deleted=1"},
+      {"r1", 6, 15200, 0, "a", "console-input", "restart"},  // fine: after the revert (15100)
+      {"r1", 7, 15050, 0, "b", "boot-menu", "safe-mode"},
+      {"r1", 8, 15060, 0, "b", "command", "@@winsim cmd=del rc=0 deleted=1"},
+      {"r1", 9, 15070, 0, "b", "console-input", "restart"},  // before the revert
+  };
+  std::vector<JournalAction> actions = {
+      {"r1", 1, 15040, 0, "trainee", "a", "key-fetch", "", ""},
+      {"r1", 2, 15300, 0, "trainee", "b", "reimage", "", ""},
+      {"r1", 3, 15310, 0, "instructor", "", "eta-ask", "when?", ""},
+  };
+  Baseline base;
+  base.available = true;
+  base.how = "simulated";
+  base.run = team;
+  base.run.runbook = "safe-mode-delete";
+  auto d = MakeDebrief(team, events, actions, base, 15100);
+  std::vector<std::string> kinds;
+  for (const auto& m : d["mistakes"]) kinds.push_back(m["kind"]);
+  EXPECT_EQ(kinds, (std::vector<std::string>{"wrong-password", "restart-before-delete",
+                                             "restart-before-revert", "reimage"}));
+  EXPECT_EQ(d["keys_fetched"], 1);
+  EXPECT_EQ(d["hosts"].size(), 2u);
+  EXPECT_EQ(d["hosts"][0]["first_action_s"], 15000 - 14940);
+  EXPECT_EQ(d["hosts"][0]["hands_on_s"], 300 - 60);
+  EXPECT_EQ(d["baseline"]["runbook"], "safe-mode-delete");
+  EXPECT_EQ(d["baseline"]["curve"], d["team"]["curve"]);
+  EXPECT_EQ(d["eta"].size(), 1u);
+  EXPECT_EQ(d["team"]["end_s"], 460);
 }
 
 }  // namespace

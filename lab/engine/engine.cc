@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <ctime>
 #include <deque>
@@ -10,6 +11,7 @@
 #include <map>
 #include <optional>
 #include <random>
+#include <thread>
 
 #include "lab/common/clock_text.h"
 #include "lab/engine/event_queue.h"
@@ -220,6 +222,28 @@ class Run {
   // order.
   void EnforceGate();
 
+  // Game day (EngineOptions::realtime, manual, operator_actions).
+  // The scenario clock read from the wall clock (frozen while paused).
+  double RealNow() const {
+    const auto wall = paused_ ? pause_started_ : WallClock::now();
+    return sc_.rollout.start +
+           std::chrono::duration<double>(wall - wall_start_ - paused_total_).count();
+  }
+  // When a machine's signal counts: modelled from the timing profile, or in real time, now.
+  double Stamp(double modelled) const { return o_.realtime ? RealNow() : modelled; }
+  // Carries out and journals what people did; false once the exercise should end.
+  void TakeActions(std::string* ending);
+  void ApplyAction(const OperatorAction& a, std::string* ending);
+  void Record(const OperatorAction& a, double at);
+  void ManualBoot(HostRun& h, const std::string& target, double at);
+  void ManualReimage(HostRun& h, double at);
+  void PauseFleet(double at);
+  void ResumeFleet(double at);
+  void SecondUpdate(double at);
+  // Realtime: every host is done (recovered, failed, lost) or healthy and not expecting content.
+  bool Settled() const;
+  void UpdateEscrow(double at);
+
   // Runbook machinery.
   void Continue(HostRun& h, double at) {
     agenda_.Push(at, {AgendaItem::Kind::kContinue, h.index, h.token});
@@ -292,6 +316,13 @@ class Run {
   int remediating_ = 0;                          // hosts admitted (for `parallelism`)
   std::map<std::string, int> group_up_;          // group → hosts up
   bool escrow_up_ = true;
+  bool escrow_forced_down_ = false;  // the "escrow-down" inject
+  // Game day: pause (EngineOptions::realtime).
+  bool paused_ = false;
+  WallClock::time_point pause_started_;
+  WallClock::duration paused_total_{};
+  std::vector<size_t> paused_hosts_;  // machines the pause stopped (to resume exactly those)
+  bool second_released_ = false;
   // Service outages: per service, [down, up) intervals in scenario time (up = inf while down).
   std::vector<std::vector<std::pair<double, double>>> outages_;
 };
@@ -525,13 +556,13 @@ void Run::OnConsole(HostRun& h, const std::string& line, bool from_rescue) {
     if (sig->kind == K::kPhase && sig->Str("phase") == "console" && h.phase == Phase::kBooting) {
       h.console_env = sig->Str("env");
       h.console_bitlocker = sig->Str("bitlocker");
-      h.cursor = std::max(h.cursor, h.phase_start + rescue_boot_);
+      h.cursor = std::max(h.cursor, Stamp(h.phase_start + rescue_boot_));
       h.phase = Phase::kConsole;
       Note(h.cursor, h.plan.spec.id, "rescue-console", line.substr(line.find("@@")));
       Proceed(h, h.cursor);
     } else if (sig->kind == K::kCommand && h.phase == Phase::kCommand &&
                sig->Str("cmd") == h.expect_cmd) {
-      h.cursor = std::max(h.cursor, h.command_at + kConsoleCommand);
+      h.cursor = std::max(h.cursor, Stamp(h.command_at + kConsoleCommand));
       h.phase = Phase::kConsole;
       h.expect_cmd.clear();
       Note(h.cursor, h.plan.spec.id, "rescue-command", line.substr(line.find("@@")));
@@ -547,7 +578,7 @@ void Run::OnConsole(HostRun& h, const std::string& line, bool from_rescue) {
   }
   switch (sig->kind) {
     case K::kReady:
-      if (h.phase == Phase::kBooting) OnReady(h, h.phase_start + h.timing.boot);
+      if (h.phase == Phase::kBooting) OnReady(h, Stamp(h.phase_start + h.timing.boot));
       break;
     case K::kBugcheck:
       h.stop_code = sig->Str("name");
@@ -562,9 +593,9 @@ void Run::OnConsole(HostRun& h, const std::string& line, bool from_rescue) {
     case K::kFetched: {
       // While running, a fetch nobody awaited (content published while the engine thought the
       // host would not hear of it yet) counts now: never before what the fleet has seen.
-      double at = h.phase != Phase::kRunning ? h.phase_start + h.timing.driver_load
-                  : h.awaiting               ? h.await_since + FetchDelay(h)
-                                             : std::max(h.cursor, now_);
+      double at = Stamp(h.phase != Phase::kRunning ? h.phase_start + h.timing.driver_load
+                        : h.awaiting               ? h.await_since + FetchDelay(h)
+                                                   : std::max(h.cursor, now_));
       if (h.phase == Phase::kBooting && sig->Int("ms") > 0)
         h.race_fetch_ms.push_back(static_cast<int>(sig->Int("ms")));
       h.cursor = std::max(h.cursor, at);
@@ -611,7 +642,7 @@ void Run::OnConsole(HostRun& h, const std::string& line, bool from_rescue) {
       if (sig->Str("phase") == "console" && h.phase == Phase::kBooting) {
         h.console_env = sig->Str("env");
         h.console_bitlocker = sig->Str("bitlocker");
-        h.cursor = std::max(h.cursor, h.phase_start + h.timing.boot);
+        h.cursor = std::max(h.cursor, Stamp(h.phase_start + h.timing.boot));
         h.phase = Phase::kConsole;
         Note(h.cursor, h.plan.spec.id, "console", line.substr(line.find("@@")));
         if (in_machine) {
@@ -625,7 +656,7 @@ void Run::OnConsole(HostRun& h, const std::string& line, bool from_rescue) {
       break;
     case K::kCommand:
       if (h.phase == Phase::kCommand && sig->Str("cmd") == h.expect_cmd) {
-        h.cursor = std::max(h.cursor, h.command_at + kConsoleCommand);
+        h.cursor = std::max(h.cursor, Stamp(h.command_at + kConsoleCommand));
         h.phase = Phase::kConsole;
         h.expect_cmd.clear();
         Note(h.cursor, h.plan.spec.id, "command", line.substr(line.find("@@")));
@@ -634,11 +665,16 @@ void Run::OnConsole(HostRun& h, const std::string& line, bool from_rescue) {
         if (in_machine)
           Settle(h, h.cursor, ok ? Outcome::Kind::kOk : Outcome::Kind::kFailed,
                  ok ? "" : line.substr(line.find("@@")));
+      } else if (o_.manual && h.expect_cmd.empty()) {
+        // Someone typed it: journal what the console answered (the debrief reads mistakes here).
+        h.cursor = std::max(h.cursor, Stamp(h.cursor));
+        Note(h.cursor, h.plan.spec.id, "command", line.substr(line.find("@@")));
+        if (sig->Str("cmd") == "unlock" && sig->Int("rc") == 0) h.console_bitlocker = "unlocked";
       }
       break;
     case K::kRepair:
       if (h.phase == Phase::kBooting) {
-        h.cursor = std::max(h.cursor, h.phase_start + h.timing.boot + kPxeRepair);
+        h.cursor = std::max(h.cursor, Stamp(h.phase_start + h.timing.boot + kPxeRepair));
         Note(h.cursor, h.plan.spec.id, "repair", line.substr(line.find("@@")));
         bool ok = sig->Str("result") == "ok";
         h.image_repaired = ok;
@@ -657,7 +693,7 @@ void Run::OnConsole(HostRun& h, const std::string& line, bool from_rescue) {
       break;
     case K::kBootFailed:
       if (h.phase == Phase::kBooting) {
-        h.cursor = std::max(h.cursor, h.phase_start + h.timing.boot);
+        h.cursor = std::max(h.cursor, Stamp(h.phase_start + h.timing.boot));
         h.phase = Phase::kConsole;
         if (in_machine)
           Settle(h, h.cursor, Outcome::Kind::kFailed, "boot failed: " + sig->Str("reason"));
@@ -717,6 +753,7 @@ void Run::OnPanicked(HostRun& h) {
     at = h.phase_start + h.timing.driver_load;
   }
   bool was_running = h.phase == Phase::kRunning;
+  at = Stamp(at);
   h.cursor = std::max(h.cursor, at);
   h.crash_at = h.cursor;
   h.phase = Phase::kCrashDump;
@@ -752,19 +789,29 @@ void Run::OnPanicked(HostRun& h) {
   } else {
     Move(h, HostState::kCrashed, h.crash_at, why);
   }
-  if (!h.runbook_active && runbook().starts == config::RunbookStart::kAtDetection) {
+  if (!o_.manual && !h.runbook_active && runbook().starts == config::RunbookStart::kAtDetection) {
     agenda_.Push(h.crash_at, {AgendaItem::Kind::kRetry, h.index, 1, false});
   }
 }
 
 void Run::OnReset(HostRun& h) {
+  if (o_.manual && (h.phase == Phase::kConsole || h.phase == Phase::kCommand)) {
+    // Someone typed `restart` at a recovery console: the machine boots again.
+    h.phase = Phase::kBooting;
+    h.phase_start = h.cursor = std::max(h.cursor, Stamp(h.cursor));
+    h.expect_cmd.clear();
+    h.console_env.clear();
+    h.console_bitlocker.clear();
+    return;
+  }
   if (h.phase != Phase::kCrashDump) return;  // resets the engine asked for are accounted already
-  double at = h.crash_at + h.timing.crash_dump;
+  double at = Stamp(h.crash_at + h.timing.crash_dump);
   h.phase_start = at;
   h.cursor = std::max(h.cursor, at);
   bool keep_running = h.stage == Stage::kMachine && h.outcome.kind == Outcome::Kind::kPending &&
                       h.steps[h.step]->kind == config::StepKind::kReboot;
-  bool park = h.runbook_active ? !keep_running : h.crashes_since_healthy >= 2;
+  // A game day's boot-looping hosts keep looping: nobody parks a real one.
+  bool park = o_.manual ? false : h.runbook_active ? !keep_running : h.crashes_since_healthy >= 2;
   if (park) {
     // Boot-loop and nobody acts on it yet (or the runbook moves on): park the machine.
     Status s = h.vm->Pause();
@@ -1272,14 +1319,7 @@ void Run::SetUp(HostRun& h, bool up, double at) {
   if (h.up == up) return;
   h.up = up;
   group_up_[h.plan.spec.group] += up ? 1 : -1;
-  const std::string& hosted_on = sc_.setup.key_escrow.hosted_on;
-  bool escrow = hosted_on.empty() || group_up_[hosted_on] > 0;
-  if (escrow != escrow_up_) {
-    escrow_up_ = escrow;
-    if (o_.set_escrow_available) o_.set_escrow_available(escrow);
-    Note(at, "", "key-escrow", escrow ? "up" : "down");
-    Progress(at, std::string("key escrow ") + (escrow ? "up" : "down"));
-  }
+  UpdateEscrow(at);
   for (size_t i = 0; i < sc_.setup.services.size(); ++i) {
     const auto& svc = sc_.setup.services[i];
     bool svc_up = true;
@@ -1287,18 +1327,31 @@ void Run::SetUp(HostRun& h, bool up, double at) {
       if (group_up_[need.group] < need.at_least) svc_up = false;
     auto& outages = outages_[i];
     bool down_now = !outages.empty() && outages.back().second == kInf;
+    // A game day shows services from the start (the dashboard lists them up or down).
+    const bool shown = at >= sc_.rollout.release || o_.realtime;
     if (!svc_up && !down_now) {
       outages.push_back({at, kInf});
-      if (at >= sc_.rollout.release) Note(at, "", "service-down", svc.name);
+      if (shown) Note(at, "", "service-down", svc.name);
     } else if (svc_up && down_now) {
       outages.back().second = at;
-      if (at >= sc_.rollout.release) {
+      if (shown) {
         Note(at, "", "service-up", svc.name);
         Progress(at, "service " + svc.name + " up");
       }
     }
   }
   agenda_.Push(at, {AgendaItem::Kind::kRetry, h.index, 0, false});
+}
+
+void Run::UpdateEscrow(double at) {
+  const std::string& hosted_on = sc_.setup.key_escrow.hosted_on;
+  bool escrow = !escrow_forced_down_ && (hosted_on.empty() || group_up_[hosted_on] > 0);
+  if (escrow != escrow_up_) {
+    escrow_up_ = escrow;
+    if (o_.set_escrow_available) o_.set_escrow_available(escrow);
+    Note(at, "", "key-escrow", escrow ? "up" : "down");
+    Progress(at, std::string("key escrow ") + (escrow ? "up" : "down"));
+  }
 }
 
 void Run::ServiceFigures(RunResult* result) const {
@@ -1446,7 +1499,7 @@ void Run::ProcessFleetEvent(double at, AgendaItem::Kind e) {
           h.fetched_at.reset();
         }
       }
-      if (runbook().starts == config::RunbookStart::kAfterRevert) {
+      if (!o_.manual && runbook().starts == config::RunbookStart::kAfterRevert) {
         for (auto& h : hosts_)
           if (h.crashes > 0 && !h.runbook_active) ActivateRunbook(h, at);
       }
@@ -1454,6 +1507,226 @@ void Run::ProcessFleetEvent(double at, AgendaItem::Kind e) {
     }
     default:
       return;
+  }
+}
+
+// --- Game day -----------------------------------------------------------------------------------
+
+bool IsRestartLine(std::string line) {
+  std::transform(line.begin(), line.end(), line.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  while (!line.empty() && (line.back() == ' ' || line.back() == '\t')) line.pop_back();
+  while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) line.erase(0, 1);
+  return line == "restart" || line == "reboot" || line == "wpeutil reboot";
+}
+
+bool Run::Settled() const {
+  for (const auto& h : hosts_) {
+    const HostState s = h.machine.state();
+    if (IsTerminal(s)) continue;
+    if ((s == HostState::kHealthy || s == HostState::kRecovered) && h.phase == Phase::kRunning &&
+        !h.awaiting)
+      continue;
+    return false;
+  }
+  return true;
+}
+
+void Run::TakeActions(std::string* ending) {
+  if (!o_.operator_actions) return;
+  for (const OperatorAction& a : o_.operator_actions()) ApplyAction(a, ending);
+}
+
+void Run::Record(const OperatorAction& a, double at) {
+  const int64_t wall_us =
+      std::chrono::duration_cast<std::chrono::microseconds>(WallClock::now() - wall_start_).count();
+  if (o_.journal) {
+    JournalAction j;
+    j.run_id = o_.run_id;
+    j.scenario_s = at;
+    j.wall_us = wall_us;
+    j.role = a.role;
+    j.host_id = a.host;
+    j.kind = a.kind;
+    j.detail = a.detail;
+    j.keys = a.keys;
+    Status s = o_.journal->AppendAction(j);
+    if (!s.ok()) Progress(at, "journal: " + s.ToString());
+  }
+  // Console lines reach the live view as "console-input" events (Note); the rest as "action".
+  if (o_.observer && a.kind != "console") {
+    LiveEvent live{at, wall_us,  a.host,
+                   {}, "action", a.role + " " + a.kind + (a.detail.empty() ? "" : ": " + a.detail),
+                   {}, 0};
+    if (auto it = by_id_.find(a.host); it != by_id_.end()) {
+      const HostRun& h = hosts_[it->second];
+      live.group = h.plan.spec.group;
+      live.state = std::string(HostStateName(h.machine.state()));
+      live.crashes = h.crashes;
+    }
+    o_.observer(live);
+  }
+}
+
+void Run::ApplyAction(const OperatorAction& a, std::string* ending) {
+  const double at = o_.realtime ? std::max(now_, RealNow()) : now_;
+  HostRun* h = nullptr;
+  if (auto it = by_id_.find(a.host); it != by_id_.end()) h = &hosts_[it->second];
+  Record(a, at);
+  if (paused_ && h && (a.kind == "boot" || a.kind == "reimage")) {
+    // A paused exercise stays paused: no machine is started behind the instructor's back.
+    Note(at, a.host, "action-refused", a.kind + ": the exercise is paused");
+    return;
+  }
+  if (a.kind == "console" && h) {
+    std::string line = a.detail;
+    while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
+    Note(std::max(h->cursor, at), a.host, "console-input", line);
+    // A boot-menu choice holds for one boot, as F8 does: leaving the console boots Windows.
+    if (o_.manual && IsRestartLine(line)) (void)h->vm->SetBoot(BootTarget::kDisk);
+    Status s = h->vm->SendConsole(line + "\n");
+    if (!s.ok()) Note(std::max(h->cursor, at), a.host, "console-input-failed", s.ToString());
+  } else if (a.kind == "boot" && h) {
+    ManualBoot(*h, a.detail, at);
+  } else if (a.kind == "reimage" && h) {
+    ManualReimage(*h, at);
+  } else if (a.kind == "key-fetch" && h) {
+    h->keys_fetched++;
+    Note(at, a.host, "key-fetched", "recovery password read on the key-escrow page");
+  } else if (a.kind == "pause") {
+    PauseFleet(at);
+  } else if (a.kind == "resume") {
+    ResumeFleet(at);
+  } else if (a.kind == "end") {
+    if (paused_) ResumeFleet(at);
+    Note(at, "", "ended", "the instructor ended the exercise");
+    *ending = "finished";
+  } else if (a.kind == "escrow-down" || a.kind == "escrow-up") {
+    escrow_forced_down_ = a.kind == "escrow-down";
+    Note(at, "", "inject", escrow_forced_down_ ? "the key escrow fails" : "the key escrow is back");
+    UpdateEscrow(at);
+  } else if (a.kind == "second-update") {
+    SecondUpdate(at);
+  }
+}
+
+void Run::ManualBoot(HostRun& h, const std::string& target, double at) {
+  BootTarget t;
+  if (target == "safe-mode") {
+    t = BootTarget::kSafeMode;
+  } else if (target == "winre") {
+    t = BootTarget::kWinRE;
+  } else if (target == "normal") {
+    t = BootTarget::kDisk;
+  } else {
+    Note(at, h.plan.spec.id, "boot-failed", "unknown boot choice '" + target + "'");
+    return;
+  }
+  if (h.phase == Phase::kDone) return;
+  const bool was_paused = h.phase == Phase::kParked || h.gated;
+  Status s = h.vm->SetBoot(t);
+  if (s.ok()) s = h.phase == Phase::kOff ? h.vm->Start() : h.vm->Reset();
+  if (s.ok() && was_paused) s = h.vm->Resume();
+  if (!s.ok()) {
+    Note(at, h.plan.spec.id, "boot-failed", s.ToString());
+    return;
+  }
+  h.gated = false;
+  h.boot_slot = false;
+  h.phase = Phase::kBooting;
+  h.phase_start = at;
+  h.cursor = std::max(h.cursor, at);
+  h.awaiting = false;
+  h.expect_cmd.clear();
+  h.console_env.clear();
+  h.console_bitlocker.clear();
+  h.last_heard = WallClock::now();
+  h.last_step = "trainee";
+  Note(at, h.plan.spec.id, "boot-menu", target);
+  const HostState st = h.machine.state();
+  if (h.crashes > 0 &&
+      (st == HostState::kCrashed || st == HostState::kBootLoop || st == HostState::kBooting))
+    Move(h, HostState::kRemediating, at, "boot menu: " + target);
+}
+
+void Run::ManualReimage(HostRun& h, double at) {
+  if (h.phase == Phase::kDone) return;
+  Status s = Status::Ok();
+  if (h.phase != Phase::kOff) {
+    s = h.vm->PowerOff();
+    if (s.ok()) h.ignore_shutdowns++;
+  }
+  if (s.ok()) s = h.vm->ReimageDisk();
+  if (s.ok()) s = h.vm->SetBoot(BootTarget::kDisk);
+  if (s.ok()) s = h.vm->Start();
+  if (!s.ok()) {
+    h.phase = Phase::kOff;
+    Note(at, h.plan.spec.id, "reimage-failed", s.ToString());
+    return;
+  }
+  h.gated = false;
+  h.boot_slot = false;
+  h.phase = Phase::kBooting;
+  h.phase_start = at;
+  h.cursor = std::max(h.cursor, at);
+  h.awaiting = false;
+  h.last_heard = WallClock::now();
+  h.last_step = "reimage";
+  h.data_lost = "all";
+  Note(at, h.plan.spec.id, "data-lost", "all local data (reimaged)");
+  const HostState st = h.machine.state();
+  if (h.crashes > 0 &&
+      (st == HostState::kCrashed || st == HostState::kBootLoop || st == HostState::kBooting))
+    Move(h, HostState::kRemediating, at, "reimage");
+}
+
+void Run::PauseFleet(double at) {
+  if (paused_ || !o_.realtime) return;
+  paused_hosts_.clear();
+  for (auto& h : hosts_) {
+    const bool running = h.phase == Phase::kBooting || h.phase == Phase::kRunning ||
+                         h.phase == Phase::kCrashDump || h.phase == Phase::kConsole ||
+                         h.phase == Phase::kCommand;
+    if (running && !h.gated && h.vm->Pause().ok()) paused_hosts_.push_back(h.index);
+  }
+  pause_started_ = WallClock::now();
+  paused_ = true;
+  Note(at, "", "paused", fmt::format("{} machine(s) paused", paused_hosts_.size()));
+  Progress(at, "paused by the instructor");
+}
+
+void Run::ResumeFleet(double at) {
+  if (!paused_) return;
+  const auto wall = WallClock::now();
+  paused_total_ += wall - pause_started_;
+  paused_ = false;
+  for (size_t i : paused_hosts_) (void)hosts_[i].vm->Resume();
+  paused_hosts_.clear();
+  for (auto& h : hosts_) h.last_heard = wall;  // the watchdog does not count the pause
+  Note(at, "", "resumed", "");
+  Progress(at, "resumed");
+}
+
+void Run::SecondUpdate(double at) {
+  const ContentVersion& c = o_.second_fault;
+  if (c.version == 0 || second_released_) {
+    Note(at, "", "inject", "second bad update: not available in this lab");
+    return;
+  }
+  Status s = o_.publish ? o_.publish(c) : Status::Ok();
+  second_released_ = true;
+  Note(at, "", "release",
+       fmt::format("second bad update: channel {} version {} {}{}", c.channel, c.version,
+                   c.file_name, s.ok() ? "" : " (" + s.ToString() + ")"));
+  Progress(at,
+           fmt::format("inject: second bad update, channel {} version {}", c.channel, c.version));
+  for (auto& h : hosts_) {
+    if (h.phase == Phase::kRunning && h.plan.online && !h.plan.pinned) {
+      h.awaiting = true;
+      h.await_since = at;
+      h.await_version = c.version;
+      h.fetched_at.reset();
+    }
   }
 }
 
@@ -1518,8 +1791,31 @@ Result<RunResult> Run::Execute() {
   agenda_.Push(sc_.rollout.revert, {AgendaItem::Kind::kRevert});
   agenda_.Push(deadline_, {AgendaItem::Kind::kDeadline});
 
+  std::string ending;
+  if (o_.realtime && o_.wait_for_start && o_.operator_actions) {
+    Progress(now_, "waiting for the instructor to start the exercise");
+    bool started = false;
+    while (!started && ending.empty()) {
+      if (o_.cancel && o_.cancel->load()) {
+        ending = "interrupted";
+        break;
+      }
+      for (const OperatorAction& a : o_.operator_actions()) {
+        Record(a, now_);
+        if (a.kind == "start") started = true;
+        if (a.kind == "end") ending = "finished";
+      }
+      if (!started) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    wall_start_ = WallClock::now();  // the scenario clock starts now
+  }
+  if (o_.realtime) {
+    Note(now_, "", "started", ClockText(now_));
+    Note(now_, "", "key-escrow", escrow_up_ ? "up" : "down");
+  }
   Progress(now_, fmt::format("powering on {} hosts", hosts_.size()));
   for (auto& h : hosts_) {
+    if (!ending.empty()) break;
     h.phase_start = h.cursor = sc_.rollout.start;
     h.last_heard = WallClock::now();
     Status s = h.vm->Start();
@@ -1531,11 +1827,13 @@ Result<RunResult> Run::Execute() {
   }
   EnforceGate();
 
-  std::string ending;
   std::vector<HostEvent> events;
+  // In real time the clock decides what is due; paused, nothing is.
+  const auto due = [&] { return o_.realtime ? (paused_ ? -kInf : RealNow()) : Horizon(); };
   while (ending.empty()) {
+    if (o_.realtime && !paused_) now_ = std::max(now_, RealNow());
     // Process everything on the agenda that no machine can still precede.
-    double horizon = Horizon();
+    double horizon = due();
     while (!agenda_.empty() && agenda_.next_time() <= horizon) {
       if (horizon == kInf && agenda_.next_time() >= deadline_) {
         // Quiet until the deadline: settled, unless work was still planned past it.
@@ -1555,9 +1853,13 @@ Result<RunResult> Run::Execute() {
         break;
       }
       ProcessAgenda(entry.time, entry.payload);
-      horizon = Horizon();
+      horizon = due();
     }
     if (!ending.empty()) break;
+    if (o_.realtime && !paused_ && reverted_ && Settled()) {
+      ending = "finished";
+      break;
+    }
 
     if (o_.cancel && o_.cancel->load()) {
       ending = "interrupted";
@@ -1570,6 +1872,7 @@ Result<RunResult> Run::Execute() {
       break;
     }
     for (auto& h : hosts_) {
+      if (paused_) break;
       if (LowerBound(h) < kInf && !h.gated && wall - h.last_heard > o_.watchdog) {
         Fail(h, h.cursor, fmt::format("no sign of life for {} s (wall)", o_.watchdog.count()));
       }
@@ -1610,7 +1913,8 @@ Result<RunResult> Run::Execute() {
         if (!s.ok()) Note(std::max(h.cursor, now_), host, "console-input-failed", s.ToString());
       }
     }
-    EnforceGate();
+    TakeActions(&ending);
+    if (!paused_) EnforceGate();
   }
 
   for (auto& h : hosts_) {

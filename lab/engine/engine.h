@@ -64,6 +64,27 @@ struct LiveEvent {
   int crashes = 0;
 };
 
+// Something a person did through the game-day dashboard (`chaoslab gameday`), handed to the engine
+// (EngineOptions::operator_actions), which carries it out on its thread and journals it
+// (Journal::AppendAction). Kinds the engine acts on:
+//   console  type `detail` (one line) on `host`'s serial console; `keys` = its raw keystrokes
+//   boot     one-time boot choice for `host` ("safe-mode", "winre", "normal"): the machine resets
+//   reimage  power `host` off, replace its disk by a fresh image, start it (all local data lost)
+//   start    the exercise begins (EngineOptions::wait_for_start)
+//   pause / resume   the scenario clock stops and every running machine is paused, then both go on
+//   end      the instructor ends the exercise (status "finished")
+//   escrow-down / escrow-up   the key escrow fails (or comes back) whatever its hosts do
+//   second-update   EngineOptions::second_fault goes out to every online host
+//   key-fetch  someone read `host`'s recovery password on the escrow page (counted per host)
+// Anything else (a failed key lookup, an ETA asked or answered) is journaled only.
+struct OperatorAction {
+  std::string role;  // "trainee" or "instructor"
+  std::string kind;
+  std::string host;
+  std::string detail;
+  std::string keys;
+};
+
 // Figures about the lab itself (not the scenario), for `make bench`.
 struct EngineStats {
   std::vector<double> event_to_journal_ms;  // QMP event received → its journal row written
@@ -104,6 +125,19 @@ struct EngineOptions {
   // thread once per loop round; each is journaled ("console-input") and typed on that host's serial
   // console. Optional.
   std::function<std::vector<std::pair<std::string, std::string>>()> console_input;
+
+  // Game day (`chaoslab gameday`).
+  // The scenario clock is the wall clock (1:1, minus paused time) from rollout.start: machines'
+  // signals are stamped when they arrive, and fleet events and runbook steps wait for the clock.
+  bool realtime = false;
+  // The runbook is not carried out (it is the trainees' checklist): boot-looping hosts are not
+  // parked and keep crashing by themselves; people remediate them through operator actions.
+  bool manual = false;
+  // Powers nothing on until a "start" action (realtime only).
+  bool wait_for_start = false;
+  // Polled on the engine's thread once per loop round (and while waiting for "start").
+  std::function<std::vector<OperatorAction>()> operator_actions;
+  ContentVersion second_fault;  // the "second-update" inject; version 0 = none
 
   // Runbooks beyond rebooting (all optional; a step that needs a missing one fails on that host).
   // The key escrow: looks up a host's recovery password (a real request; the escrow counts it).

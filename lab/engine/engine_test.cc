@@ -4,8 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <map>
+#include <mutex>
 #include <thread>
 
 #include "lab/backend/fake_backend.h"
@@ -316,6 +318,116 @@ TEST(EngineTest, CancelStopsTheRun) {
   Result<RunResult> r = RunScenario(o);
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->status, "interrupted");
+}
+
+// A game day (realtime, manual runbook, operator actions) on a scripted host: the clock runs with
+// the wall and stops while paused; the host boot-loops unparked; a person's boot choice, typed
+// lines and restart recover it; everything they did reaches the live view.
+TEST(EngineTest, GamedayRunsInRealTimeAndPeopleRemediate) {
+  config::ScenarioConfig sc = DemoScenario(8);
+  sc.rollout.start = 100;
+  sc.rollout.release = 101;
+  sc.rollout.revert = 102;
+  sc.stop.max_scenario = 120;
+  FakeBackend backend(/*auto_events=*/false);
+  std::mutex mu;
+  std::vector<OperatorAction> queue;
+  std::vector<LiveEvent> live;
+  auto push = [&](OperatorAction a) {
+    std::lock_guard lock(mu);
+    queue.push_back(std::move(a));
+  };
+  auto seen = [&](const std::string& kind, const std::string& detail = {}) -> const LiveEvent* {
+    std::lock_guard lock(mu);
+    for (const auto& e : live)
+      if (e.kind == kind && e.detail.find(detail) != std::string::npos) return &e;
+    return nullptr;
+  };
+  auto wait = [&](const std::function<bool()>& ok) {
+    for (int i = 0; i < 1000 && !ok(); ++i) std::this_thread::sleep_for(10ms);
+    return ok();
+  };
+  EngineOptions o;
+  o.scenario = &sc;
+  o.run_id = "gameday";
+  o.backend = &backend;
+  o.hosts = {Plan("h", "ws-711", true)};
+  o.fault = {291, 2, "C-00000291-00000000-00000002.sys", "bad"};
+  o.revert = {291, 3, "C-00000291-00000000-00000003.sys", "good"};
+  o.realtime = o.manual = o.wait_for_start = true;
+  o.observer = [&](const LiveEvent& e) {
+    std::lock_guard lock(mu);
+    live.push_back(e);
+  };
+  o.operator_actions = [&] {
+    std::lock_guard lock(mu);
+    return std::exchange(queue, {});
+  };
+  auto called = [&](FakeOp op) {
+    FakeHost* h = backend.host("h");
+    if (!h) return 0;
+    auto calls = h->calls();
+    return static_cast<int>(std::count(calls.begin(), calls.end(), op));
+  };
+  std::thread script([&] {
+    std::this_thread::sleep_for(300ms);
+    EXPECT_EQ(called(FakeOp::kStart), 0);  // nothing before the instructor starts
+    push({"instructor", "start", "", "", ""});
+    ASSERT_TRUE(wait([&] { return called(FakeOp::kStart) == 1; }));
+    backend.Emit("h", HostEventKind::kConsoleLine, "@@winsim ready");
+    push({"instructor", "pause", "", "", ""});
+    ASSERT_TRUE(wait([&] { return called(FakeOp::kPause) == 1; }));
+    std::this_thread::sleep_for(1500ms);
+    EXPECT_EQ(seen("release"), nullptr);  // the clock stood still
+    push({"instructor", "resume", "", "", ""});
+    ASSERT_TRUE(wait([&] { return seen("release") != nullptr; }));
+    for (int crash = 0; crash < 2; ++crash) {
+      backend.Emit(
+          "h", HostEventKind::kConsoleLine,
+          "@@bugcheck code=0x00000050 name=PAGE_FAULT_IN_NONPAGED_AREA module=csagent.sys");
+      backend.Emit("h", HostEventKind::kPanicked);
+      backend.Emit("h", HostEventKind::kReset, "guest");
+    }
+    ASSERT_TRUE(wait([&] { return seen("state", "boot-loop") != nullptr; }));
+    std::this_thread::sleep_for(200ms);
+    EXPECT_EQ(called(FakeOp::kPause), 1);  // boot-looping, not parked
+    push({"trainee", "boot", "h", "safe-mode", ""});
+    ASSERT_TRUE(wait([&] { return backend.host("h")->boot() == BootTarget::kSafeMode; }));
+    backend.Emit("h", HostEventKind::kReset, "host");
+    backend.Emit("h", HostEventKind::kConsoleLine, "@@winsim phase=console env=safe bitlocker=off");
+    push({"trainee", "console", "h", "del C-00000291*.sys", "del C-00000291*.sys"});
+    ASSERT_TRUE(
+        wait([&] { return backend.host("h")->console_input().find("del") != std::string::npos; }));
+    backend.Emit("h", HostEventKind::kConsoleLine, "@@winsim cmd=del rc=0 deleted=1");
+    ASSERT_TRUE(wait([&] { return seen("revert") != nullptr; }));
+    push({"trainee", "console", "h", "restart", "restart"});
+    ASSERT_TRUE(wait([&] { return backend.host("h")->boot() == BootTarget::kDisk; }));
+    backend.Emit("h", HostEventKind::kConsoleLine, "@@winsim cmd=restart rc=0");
+    backend.Emit("h", HostEventKind::kReset, "guest");
+    backend.Emit("h", HostEventKind::kConsoleLine, "@@winsim ready");
+    ASSERT_TRUE(wait([&] { return seen("state", "-> recovered") != nullptr; }));
+    push({"instructor", "end", "", "", ""});
+  });
+  Result<RunResult> r = RunScenario(o);
+  script.join();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->status, "finished");
+  ASSERT_EQ(r->hosts.size(), 1u);
+  EXPECT_EQ(r->hosts[0].final_state, "recovered");
+  EXPECT_EQ(r->hosts[0].recovered_by, "trainee");
+  EXPECT_TRUE(r->hosts[0].boot_loop);
+  const LiveEvent* started = seen("started");
+  const LiveEvent* release = seen("release");
+  ASSERT_TRUE(started && release);
+  // 1 scenario second after the start, plus the 1.5 s pause: the wall and the clock agree.
+  EXPECT_NEAR(release->scenario_s, 101, 0.3);
+  EXPECT_GE(release->wall_us - started->wall_us, 2'400'000);
+  EXPECT_NE(seen("state", "remediating"), nullptr);
+  EXPECT_NE(seen("boot-menu", "safe-mode"), nullptr);
+  EXPECT_NE(seen("command", "cmd=del rc=0"), nullptr);
+  EXPECT_NE(seen("console-input", "restart"), nullptr);
+  EXPECT_NE(seen("action", "instructor pause"), nullptr);
+  EXPECT_NE(seen("ended"), nullptr);
 }
 
 }  // namespace

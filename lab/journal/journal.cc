@@ -19,12 +19,14 @@ namespace {
 // Version 3: hosts.ring and hosts.network (added in place, like version 2's columns).
 // Version 4: hosts.race_fetch_ms (comma-separated) and runs.method (how the run measured).
 // Version 5: hosts.weight (a simulator row standing for many hosts; 1 elsewhere).
+// Version 6 (issue 8): table actions (what people did in a game day; created in older files by
+// kSchema's CREATE TABLE IF NOT EXISTS, like version 2's tables).
 // Version 2 (issue 4): runs gain setup, release_s, comparison_id, repetition; hosts gain the
 // runbook figures; new tables comparisons and services. Older files are migrated when opened:
 // kSchema creates any missing table in its version-1 shape and kAddedColumns then adds every
 // column a table lacks, so new and migrated files end up alike. Bump, and add to kAddedColumns,
 // when a table changes.
-constexpr int kSchemaVersion = 5;
+constexpr int kSchemaVersion = 6;
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
@@ -61,6 +63,12 @@ CREATE TABLE IF NOT EXISTS services (
   run_id TEXT NOT NULL REFERENCES runs (id), ord INTEGER NOT NULL, name TEXT NOT NULL,
   downtime_s REAL NOT NULL, down_at_s REAL, up_again_s REAL, up_at_end INTEGER NOT NULL,
   PRIMARY KEY (run_id, ord));
+CREATE TABLE IF NOT EXISTS actions (
+  run_id TEXT NOT NULL REFERENCES runs (id), seq INTEGER NOT NULL,
+  scenario_s REAL NOT NULL, wall_us INTEGER NOT NULL,
+  role TEXT NOT NULL, host_id TEXT NOT NULL, kind TEXT NOT NULL, detail TEXT NOT NULL,
+  keys TEXT NOT NULL DEFAULT '',
+  PRIMARY KEY (run_id, seq)) WITHOUT ROWID;
 )sql";
 
 struct AddedColumn {
@@ -304,6 +312,44 @@ class SqliteJournal : public Journal {
     s.Bind(6, e.kind);
     s.Bind(7, e.detail);
     return Step(s, "append event to run '" + e.run_id + "'").status();
+  }
+
+  Status AppendAction(const JournalAction& a) override {
+    Statement s;
+    RETURN_IF_ERROR(Prepare(
+        "INSERT INTO actions (run_id, seq, scenario_s, wall_us, role, host_id, kind, detail, keys) "
+        "VALUES (?1, CASE WHEN ?2 > 0 THEN ?2 ELSE "
+        "(SELECT COALESCE(MAX(seq), 0) + 1 FROM actions WHERE run_id = ?1) END, "
+        "?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        &s));
+    s.Bind(1, a.run_id);
+    s.Bind(2, a.seq);
+    s.Bind(3, a.scenario_s);
+    s.Bind(4, a.wall_us);
+    s.Bind(5, a.role);
+    s.Bind(6, a.host_id);
+    s.Bind(7, a.kind);
+    s.Bind(8, a.detail);
+    s.Bind(9, a.keys);
+    return Step(s, "append action to run '" + a.run_id + "'").status();
+  }
+
+  Result<std::vector<JournalAction>> LoadActions(const std::string& run_id) override {
+    ASSIGN_OR_RETURN(std::string id, ResolveRunId(run_id));
+    Statement s;
+    RETURN_IF_ERROR(
+        Prepare("SELECT seq, scenario_s, wall_us, role, host_id, kind, detail, keys FROM actions "
+                "WHERE run_id = ?1 ORDER BY seq",
+                &s));
+    s.Bind(1, id);
+    std::vector<JournalAction> actions;
+    while (true) {
+      ASSIGN_OR_RETURN(bool row, Step(s, "load actions"));
+      if (!row) break;
+      actions.push_back(JournalAction{id, s.Int(0), s.Real(1), s.Int(2), s.Text(3), s.Text(4),
+                                      s.Text(5), s.Text(6), s.Text(7)});
+    }
+    return actions;
   }
 
   Status SaveHost(const std::string& run_id, const HostResult& h) override {

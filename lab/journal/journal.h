@@ -27,6 +27,22 @@ struct JournalEvent {
   std::string detail;
 };
 
+// One thing a person did during a game day (`chaoslab gameday`): a line typed at a host's console,
+// a boot-menu choice, a key fetched from the escrow page, an instructor's inject, an answer to an
+// ETA question. Kept apart from `events` (what the lab and the machines did) so a debrief can list
+// people's actions on their own.
+struct JournalAction {
+  std::string run_id;
+  long long seq = 0;      // order within the run (assigned by the journal when 0)
+  double scenario_s = 0;  // scenario clock when the engine took it
+  long long wall_us = 0;  // microseconds since the run started
+  std::string role;       // "trainee" or "instructor"
+  std::string host_id;    // empty when the action is not about one host
+  std::string kind;       // e.g. "console", "boot", "key-fetch", "pause", "inject", "eta-answer"
+  std::string detail;     // the typed line, the boot target, the inject, the answer
+  std::string keys;       // console: the raw keystrokes of the line (edits included), else empty
+};
+
 struct RunSummaryRow {
   std::string run_id, scenario, runbook, backend, status, started_at;
   int hosts = 0;
@@ -56,6 +72,9 @@ class Journal {
   // A run of a comparison needs BeginComparison first (FailedPrecondition otherwise).
   virtual Status BeginRun(const RunResult& run, const std::string& config_json) = 0;
   virtual Status AppendEvent(const JournalEvent& event) = 0;
+  // A person's action in a game day (schema version 6).
+  virtual Status AppendAction(const JournalAction& action) = 0;
+  virtual Result<std::vector<JournalAction>> LoadActions(const std::string& run_id) = 0;
   // Writes the current per-host results (upsert); called whenever a host's figures change.
   virtual Status SaveHost(const std::string& run_id, const HostResult& host) = 0;
   // Replaces the run's service results (also done by FinishRun).

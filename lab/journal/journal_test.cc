@@ -575,7 +575,7 @@ TEST_F(JournalTest, Version1FileIsMigratedAndStillLoads) {
 
   auto journal = OpenJournal();
   ASSERT_TRUE(journal);
-  EXPECT_EQ(SchemaVersion(path_), 5);
+  EXPECT_EQ(SchemaVersion(path_), 6);
   auto old = journal->LoadRun("r-old");
   ASSERT_TRUE(old.ok()) << old.status().ToString();
   EXPECT_EQ(old->status, "finished");
@@ -606,7 +606,7 @@ TEST_F(JournalTest, Version1FileIsMigratedAndStillLoads) {
 
   journal = OpenJournal();  // opening a migrated file again changes nothing
   ASSERT_TRUE(journal);
-  EXPECT_EQ(SchemaVersion(path_), 5);
+  EXPECT_EQ(SchemaVersion(path_), 6);
   auto loaded = journal->LoadRun("r-new");
   ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
   EXPECT_EQ(loaded->hosts[0].recovered_at_s, 1875);
@@ -616,6 +616,55 @@ TEST_F(JournalTest, Version1FileIsMigratedAndStillLoads) {
   EXPECT_EQ(loaded->services.size(), 2u);
   EXPECT_EQ(journal->ListRuns()->size(), 2u);
   EXPECT_EQ(journal->LoadComparison("c-1")->runs.size(), 1u);
+}
+
+// Version 6 (issue 8) adds the actions table; a version-5 file gains it in place and keeps its
+// runs.
+TEST_F(JournalTest, Version5FileGainsTheActionsTable) {
+  {
+    auto journal = OpenJournal();
+    ASSERT_TRUE(journal);
+    RunResult run = RunbookRun("r-5", "", 0);
+    ASSERT_TRUE(journal->BeginRun(run, "{}").ok());
+    ASSERT_TRUE(journal->FinishRun(run).ok());
+  }
+  // What a version-5 chaoslab wrote: no actions table, version 5.
+  RawSql("DROP TABLE actions; UPDATE schema_version SET version = 5;");
+  ASSERT_EQ(SchemaVersion(path_), 5);
+
+  auto journal = OpenJournal();
+  ASSERT_TRUE(journal);
+  EXPECT_EQ(SchemaVersion(path_), 6);
+  EXPECT_TRUE(journal->LoadRun("r-5").ok());
+  EXPECT_TRUE(journal->LoadActions("r-5")->empty());
+  JournalAction typed{"r-5",
+                      0,
+                      15000,
+                      1234,
+                      "trainee",
+                      "ws-01",
+                      "console",
+                      "del 'C:\\Windows\\System32\\drivers\\CrowdStrike\\C-00000291*.sys'",
+                      "del 'C:\\x\x7f\x7fWindows"};
+  ASSERT_TRUE(journal->AppendAction(typed).ok());
+  ASSERT_TRUE(
+      journal
+          ->AppendAction({"r-5", 0, 15100, 2000, "instructor", "", "inject", "key-escrow-down", ""})
+          .ok());
+  auto actions = journal->LoadActions("r-5");
+  ASSERT_TRUE(actions.ok()) << actions.status().ToString();
+  ASSERT_EQ(actions->size(), 2u);
+  EXPECT_EQ((*actions)[0].seq, 1);
+  EXPECT_EQ((*actions)[0].role, "trainee");
+  EXPECT_EQ((*actions)[0].detail, typed.detail);
+  EXPECT_EQ((*actions)[0].keys, typed.keys);
+  EXPECT_EQ((*actions)[1].seq, 2);
+  EXPECT_EQ((*actions)[1].kind, "inject");
+  EXPECT_EQ((*actions)[1].host_id, "");
+  journal.reset();
+  journal = OpenJournal();  // opening it again changes nothing
+  EXPECT_EQ(SchemaVersion(path_), 6);
+  EXPECT_EQ(journal->LoadActions("r-5")->size(), 2u);
 }
 
 }  // namespace
