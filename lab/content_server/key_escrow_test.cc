@@ -45,7 +45,9 @@ TEST_F(KeyEscrowFileTest, WhatIsNotAPasswordIsRefusedWithoutQuotingIt) {
     Status s = escrow_.LoadFromFile("win-01", path_.string());
     EXPECT_EQ(s.code(), ErrorCode::kInvalidArgument) << bad;
     EXPECT_NE(s.message().find(path_.string()), std::string::npos);
-    if (!bad.empty()) EXPECT_EQ(s.message().find(bad.substr(0, 13)), std::string::npos);
+    if (!bad.empty()) {
+      EXPECT_EQ(s.message().find(bad.substr(0, 13)), std::string::npos);
+    }
   }
   EXPECT_EQ(escrow_.Lookup("win-01").status().code(), ErrorCode::kNotFound);
   fs::remove(path_);

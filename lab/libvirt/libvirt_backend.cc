@@ -120,7 +120,9 @@ std::string DiskFormat(const std::string& path) {
 bool IsSwtpmOf(pid_t pid, const std::string& socket) {
   std::ifstream f("/proc/" + std::to_string(pid) + "/cmdline", std::ios::binary);
   std::string cmd((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  if (cmd.find("swtpm") == std::string::npos || cmd.find(socket) == std::string::npos) return false;
+  // argv[0] must be swtpm: QEMU's command line names the same socket.
+  const std::string argv0 = cmd.substr(0, cmd.find('\0'));
+  if (fs::path(argv0).filename() != "swtpm" || cmd.find(socket) == std::string::npos) return false;
   std::ifstream st("/proc/" + std::to_string(pid) + "/stat");
   std::string stat;
   std::getline(st, stat);

@@ -312,6 +312,7 @@ TEST_F(LibvirtTest, WindowsGuestFromAFakeGoldenImage) {
           ("qemu-img create -q -f qcow2 " + (golden / "windows.qcow2").string() + " 64M").c_str()),
       0);
   fs::copy_file("/usr/share/OVMF/OVMF_VARS_4M.ms.fd", golden / "OVMF_VARS.fd");
+  fs::create_directories(golden / "tpm");  // swtpm_setup fills an existing folder
   ASSERT_EQ(system(("swtpm_setup --tpm2 --createek --tpmstate " + (golden / "tpm").string() +
                     " --overwrite >/dev/null 2>&1")
                        .c_str()),
@@ -380,7 +381,9 @@ TEST_F(LibvirtTest, WindowsGuestFromAFakeGoldenImage) {
       if (name.find_first_not_of("0123456789") != std::string::npos) continue;
       std::ifstream f(entry.path() / "cmdline", std::ios::binary);
       std::string cmd((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-      if (cmd.find("swtpm") != std::string::npos && cmd.find(tpm_socket) != std::string::npos) {
+      // argv[0] is swtpm (QEMU's command line names the socket too).
+      const std::string argv0 = cmd.substr(0, cmd.find('\0'));
+      if (fs::path(argv0).filename() == "swtpm" && cmd.find(tpm_socket) != std::string::npos) {
         found.push_back(std::stoi(name));
       }
     }
