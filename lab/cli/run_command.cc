@@ -29,6 +29,7 @@
 #include "lab/journal/journal.h"
 #include "lab/libvirt/inventory.h"
 #include "lab/libvirt/libvirt_backend.h"
+#include "lab/libvirt/windows_golden.h"
 #include "lab/report/compare.h"
 #include "lab/report/html.h"
 #include "lab/report/report.h"
@@ -156,6 +157,12 @@ Status WriteStats(const std::string& path, const EngineStats& stats, const RunRe
 
 Result<GuestImage> FindBuiltImage(const LabPaths& paths, const config::ImageConfig& image) {
   const std::string& name = image.name;
+  if (image.kind == config::ImageKind::kWindows) {
+    // No kernel or initrd: the golden image the user built from an ISO (windows_golden.h).
+    ASSIGN_OR_RETURN(libvirt::WindowsGolden golden,
+                     libvirt::FindWindowsGolden(libvirt::DefaultWindowsGoldenDir()));
+    return GuestImage{golden.dir, "", ""};
+  }
   if (!fs::exists(paths.bin_dir + "/csagent")) {
     return Status::FailedPrecondition("csagent not found next to chaoslab in " + paths.bin_dir +
                                       ": run `make build`");
@@ -342,10 +349,15 @@ struct BackendChoice {
 // The one place that knows the backends: every run gets a fresh one for its run id.
 Result<std::unique_ptr<Backend>> MakeBackend(const LabPaths& paths, const BackendChoice& choice,
                                              const std::string& run_id,
-                                             std::function<void(const std::string&)> notice) {
+                                             std::function<void(const std::string&)> notice,
+                                             const std::optional<libvirt::WindowsGolden>& windows) {
   const std::string relay = paths.bin_dir + "/chaoslab-relay";
+  if (windows && choice.kind != "libvirt") {
+    return Status::InvalidArgument("images of kind windows run only with --backend libvirt");
+  }
   if (choice.kind == "libvirt") {
     libvirt::LibvirtOptions lo;
+    lo.windows = windows;
     lo.run_id = run_id;
     lo.runtime_root = paths.runtime_root;
     lo.inventory = *choice.inventory;
@@ -376,10 +388,12 @@ Result<BackendChoice> CheckBackend(const RunRequest& request, const config::Scen
   ASSIGN_OR_RETURN(libvirt::Inventory inv, libvirt::LoadInventory(request.inventory));
   std::vector<libvirt::PlacementRequest> hosts;
   std::vector<std::string> groups;
+  // What the backend gives each domain: a Windows domain gets at least 2 GiB.
+  const int memory_mib = sc.image.kind == config::ImageKind::kWindows ? 2048 : 256;
   for (const auto& g : sc.setup.groups) {
     groups.push_back(g.name);
     for (int i = 1; i <= g.count; ++i)
-      hosts.push_back({fmt::format("{}-{:02}", g.name, i), g.name, 256});
+      hosts.push_back({fmt::format("{}-{:02}", g.name, i), g.name, memory_mib});
   }
   RETURN_IF_ERROR(libvirt::PlanPlacement(inv, hosts, groups).status());
   RETURN_IF_ERROR(libvirt::CheckReachable(inv));
@@ -404,8 +418,13 @@ struct OneRun {
 
   Result<RunResult> Go(const config::ScenarioConfig& sc, const std::string& run_id,
                        const std::string& comparison_id, int repetition) {
+    // A Windows image: every host a clone of the golden image (no winsim disks, media or keys).
+    std::optional<libvirt::WindowsGolden> windows;
+    if (sc.image.kind == config::ImageKind::kWindows) {
+      ASSIGN_OR_RETURN(windows, libvirt::FindWindowsGolden(image.dir));
+    }
     ASSIGN_OR_RETURN(std::unique_ptr<Backend> backend,
-                     MakeBackend(paths, backend_choice, run_id, progress));
+                     MakeBackend(paths, backend_choice, run_id, progress, windows));
     // From here on, the backend's Destroy() runs on every path out.
     struct Cleanup {
       Backend* b;
@@ -430,8 +449,8 @@ struct OneRun {
 
     // Recovery media (WinPE): the USB stick, and the rescue VM's own disk.
     std::string media;
-    if (RunbookUses(sc.runbook, config::StepKind::kBoot) ||
-        RunbookUses(sc.runbook, config::StepKind::kRescueDisk)) {
+    if (!windows && (RunbookUses(sc.runbook, config::StepKind::kBoot) ||
+                     RunbookUses(sc.runbook, config::StepKind::kRescueDisk))) {
       media = (run_dir / "winpe.img").string();
       std::string mkmedia = paths.images_dir + "/" + sc.image.name + "/mkmedia.sh";
       ASSIGN_OR_RETURN(ProcessOutput made, RunProcess({mkmedia, media}, std::chrono::seconds(60)));
@@ -445,11 +464,15 @@ struct OneRun {
     std::vector<HostPlan> plans;
     for (const auto& g : sc.setup.groups) {
       std::string disk = (run_dir / "disks" / (g.name + ".img")).string();
-      ASSIGN_OR_RETURN(ProcessOutput made, RunProcess({mkdisk, disk, "--sensor", g.sensor_version,
-                                                       "--content", cached_file},
-                                                      std::chrono::seconds(60)));
-      if (made.exit_code != 0)
-        return Status::Internal("making the system disk of group " + g.name + ": " + made.err);
+      if (windows) {
+        disk = windows->disk;  // the golden image has the sensor and its cached content
+      } else {
+        ASSIGN_OR_RETURN(ProcessOutput made, RunProcess({mkdisk, disk, "--sensor", g.sensor_version,
+                                                         "--content", cached_file},
+                                                        std::chrono::seconds(60)));
+        if (made.exit_code != 0)
+          return Status::Internal("making the system disk of group " + g.name + ": " + made.err);
+      }
       bool online = g.online_in_window && g.network != config::Network::kOffline;
       for (int i = 1; i <= g.count; ++i) {
         HostPlan p;
@@ -472,7 +495,12 @@ struct OneRun {
         p.spec.network.content_port = server->port();
         ApplyNetworkProfile(g.network, &p.spec.network);
         if (online) p.spec.kernel_args.push_back("winsim.cloud=10.0.2.100:80");
-        if (g.bitlocker) {
+        if (g.bitlocker && windows) {
+          // BitLocker is the golden image's own: every clone has its recovery password (one for
+          // all clones; a real fleet has one per machine) and its TPM state (the backend's copy).
+          RETURN_IF_ERROR(escrow.LoadFromFile(p.spec.id, windows->recovery_password)
+                              .WithContext("key escrow for host " + p.spec.id));
+        } else if (g.bitlocker) {
           fs::path dir = run_dir / "disks" / p.spec.id;
           fs::create_directories(dir);
           fs::permissions(dir, fs::perms::owner_all, fs::perm_options::replace);
@@ -580,6 +608,7 @@ int SetupErrorCode(const Status& s) {
 Status Preflight(const LabPaths& paths, const config::ScenarioConfig& sc) {
   if (!fs::exists(paths.bin_dir + "/chaoslab-relay"))
     return Status::FailedPrecondition("chaoslab-relay not found in " + paths.bin_dir);
+  if (sc.image.kind == config::ImageKind::kWindows) return Status::Ok();  // BitLocker: the image's
   bool bitlocker = false;
   for (const auto& g : sc.setup.groups) bitlocker |= g.bitlocker && g.count > 0;
   if (bitlocker && !fs::exists(paths.bin_dir + "/chaoslab-bde"))
@@ -619,6 +648,12 @@ int RunCommand(const LabPaths& paths, const RunRequest& request, const std::atom
   Result<GuestImage> image = FindBuiltImage(paths, sc.image);
   if (!image.ok()) return fail(image.status(), 2);
   if (Status s = Preflight(paths, sc); !s.ok()) return fail(s, 2);
+  if (sc.image.kind == config::ImageKind::kWindows && request.backend != "libvirt") {
+    return fail(Status::InvalidArgument("image '" + sc.image.name +
+                                        "' is of kind windows: run it with --backend libvirt "
+                                        "--inventory FILE (docs/WINDOWS.md)"),
+                2);
+  }
   Result<BackendChoice> backend = CheckBackend(request, sc);
   if (!backend.ok()) return fail(backend.status(), 2);
   Result<std::unique_ptr<Journal>> journal = Journal::Open(paths.journal);
@@ -702,6 +737,13 @@ int CompareCommand(const LabPaths& paths, const CompareRequest& request,
   }
   const int repeat = request.repeat > 0 ? request.repeat : cells.front().repetitions;
   const bool sim = cells.front().backend == config::BackendKind::kSim;
+  if (!sim && cells.front().image.kind == config::ImageKind::kWindows) {
+    return fail(Status::InvalidArgument("compare runs on the QEMU backend; image '" +
+                                        cells.front().image.name +
+                                        "' is of kind windows, which needs `chaoslab run "
+                                        "--backend libvirt`"),
+                2);
+  }
   Result<GuestImage> image =
       sim ? Result<GuestImage>(GuestImage{}) : FindBuiltImage(paths, cells.front().image);
   if (!image.ok()) return fail(image.status(), 2);

@@ -1,6 +1,49 @@
 #include "lab/content_server/key_escrow.h"
 
+#include <cctype>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
 namespace chaoslab {
+namespace {
+
+bool IsBitLockerRecoveryPassword(const std::string& pw) {
+  if (pw.size() != 55) return false;
+  for (size_t group = 0; group < 8; ++group) {
+    const size_t at = group * 7;
+    if (group > 0 && pw[at - 1] != '-') return false;
+    int value = 0;
+    for (size_t i = at; i < at + 6; ++i) {
+      if (!std::isdigit(static_cast<unsigned char>(pw[i]))) return false;
+      value = value * 10 + (pw[i] - '0');
+    }
+    if (value % 11 != 0 || value >= 720896) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+Status KeyEscrow::LoadFromFile(const std::string& host_id, const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) {
+    return Status::NotFound("recovery password file " + path + " does not exist");
+  }
+  std::ifstream in(path, std::ios::binary);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (!in.good() && !in.eof()) return Status::IoError("cannot read " + path);
+  const size_t begin = text.find_first_not_of(" \t\r\n");
+  const size_t end = text.find_last_not_of(" \t\r\n");
+  const std::string pw = begin == std::string::npos ? "" : text.substr(begin, end - begin + 1);
+  if (!IsBitLockerRecoveryPassword(pw)) {
+    return Status::InvalidArgument(path +
+                                   " holds no BitLocker recovery password (8 groups of 6 digits, "
+                                   "each a multiple of 11 below 720896)");
+  }
+  Store(host_id, pw);
+  return Status::Ok();
+}
 
 void KeyEscrow::Store(const std::string& host_id, const std::string& recovery_password) {
   std::lock_guard<std::mutex> lock(mu_);

@@ -21,6 +21,13 @@ class KeyEscrow {
   // Keeps `recovery_password` for `host_id`, replacing an earlier one.
   void Store(const std::string& host_id, const std::string& recovery_password);
 
+  // Stores the recovery password in `path` for `host_id`: a file holding one BitLocker recovery
+  // password (8 groups of 6 digits, each group a multiple of 11 below 720896, as BitLocker makes
+  // them), such as the recovery-password.txt of a golden Windows image (images/windows/build.sh).
+  // Surrounding whitespace is ignored. NotFound or IoError naming the file if it cannot be read,
+  // InvalidArgument (without the file's contents) if it holds no such password.
+  Status LoadFromFile(const std::string& host_id, const std::string& path);
+
   // While unavailable every Lookup fails with Unavailable (the escrow's servers are down).
   // Available from the start.
   void SetAvailable(bool available);

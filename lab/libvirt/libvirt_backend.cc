@@ -107,6 +107,29 @@ Status RunTool(const std::vector<std::string>& argv, const std::string& what) {
   return Status::Ok();
 }
 
+// "qcow2" when the file starts with qcow2's magic, "raw" otherwise (also when unreadable).
+std::string DiskFormat(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  char magic[4] = {};
+  in.read(magic, sizeof(magic));
+  return in && std::memcmp(magic, "QFI\xfb", 4) == 0 ? "qcow2" : "raw";
+}
+
+// Whether `pid` is a live swtpm serving `socket` (a pid file may outlive its process, and the pid
+// be reused: only that exact process is ever signalled).
+bool IsSwtpmOf(pid_t pid, const std::string& socket) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/cmdline", std::ios::binary);
+  std::string cmd((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  // argv[0] must be swtpm: QEMU's command line names the same socket.
+  const std::string argv0 = cmd.substr(0, cmd.find('\0'));
+  if (fs::path(argv0).filename() != "swtpm" || cmd.find(socket) == std::string::npos) return false;
+  std::ifstream st("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat;
+  std::getline(st, stat);
+  size_t paren = stat.rfind(')');
+  return paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] != 'Z';
+}
+
 Result<std::string> MediaFormat(const std::string& path) {
   std::error_code ec;
   if (!fs::is_regular_file(path, ec)) {
@@ -160,6 +183,13 @@ class LibvirtHost : public Host {
     files_.overlay = dir_ + "/overlay.qcow2";
     files_.console_socket = dir_ + "/console.sock";
     files_.serial_log = dir_ + "/serial.log";
+    windows_ = backend_windows();
+    if (windows_) {
+      nvram_ = dir_ + "/OVMF_VARS.fd";
+      tpm_dir_ = dir_ + "/tpm";
+      tpm_socket_ = dir_ + "/swtpm.sock";
+      swtpm_pid_ = dir_ + "/swtpm.pid";
+    }
   }
   ~LibvirtHost() override;
 
@@ -180,7 +210,11 @@ class LibvirtHost : public Host {
   Hypervisor* hypervisor() const { return hv_; }
   const DomainFiles& files() const { return files_; }
   const std::string& dir() const { return dir_; }
+  const std::string& nvram() const { return nvram_; }
+  const std::string& tpm_socket() const { return tpm_socket_; }
   Status MakeDisk();
+  // Windows: the swtpm of the current boot, if it runs (by its pid file; only that process).
+  void StopSwtpm();
 
   // Event-loop thread.
   void OnQmp(const std::string& event, const char* details);
@@ -198,6 +232,9 @@ class LibvirtHost : public Host {
   // Waits (bounded) for the console reader to see EOF, so the end event is the host's last.
   void DrainConsole();
   Status SendTo(int fd, std::string_view text);
+  bool backend_windows() const;
+  // Windows: a fresh swtpm on this host's copy of the golden TPM state, for the next domain.
+  Status StartSwtpm(const std::string& what);
 
   LibvirtBackend* backend_;
   Hypervisor* hv_;
@@ -205,6 +242,8 @@ class LibvirtHost : public Host {
   const std::string dir_;
   const std::string name_;
   DomainFiles files_;
+  bool windows_ = false;
+  std::string nvram_, tpm_dir_, tpm_socket_, swtpm_pid_;
 
   std::mutex mu_;
   std::condition_variable cv_;
@@ -283,6 +322,16 @@ class LibvirtBackend : public Backend {
     in.bios_rom = options_.bios_rom;
     in.relay = options_.relay;
     in.tsc_khz = accel_ == "tcg" ? vm::HostTscKhz() : 0;
+    if (options_.windows) {
+      in.windows = true;
+      in.ovmf_code = options_.windows->ovmf_code();
+      in.ovmf_vars_template = options_.windows->ovmf_vars_template();
+      in.secure_boot = options_.windows->secure_boot;
+      in.nvram = host.nvram();
+      in.tpm_socket = host.tpm_socket();
+      in.vcpus = options_.windows_vcpus;
+      in.spec.memory_mib = std::max(in.spec.memory_mib, options_.windows_memory_mib);
+    }
     return DomainXml(in);
   }
   Ownership Owner(const LibvirtHost& host) const {
@@ -403,15 +452,76 @@ void CloseCallback(virConnectPtr, int reason, void* opaque) {
 LibvirtHost::~LibvirtHost() {
   CloseConsole();
   if (dom_) virDomainFree(dom_);
+  if (windows_) StopSwtpm();
 }
+
+bool LibvirtHost::backend_windows() const { return backend_->options().windows.has_value(); }
 
 Status LibvirtHost::MakeDisk() {
   const std::string qemu_img = backend_->options().qemu_img;
-  RETURN_IF_ERROR(RunTool(
-      {qemu_img, "create", "-q", "-f", "qcow2", "-F", "raw", "-b", spec_.base_disk, files_.overlay},
-      "host '" + spec_.id + "': create overlay disk"));
-  return RunTool({qemu_img, "snapshot", "-c", kPreUpdateSnapshot, files_.overlay},
-                 "host '" + spec_.id + "': snapshot the overlay disk");
+  std::error_code ec;
+  fs::remove(files_.overlay, ec);
+  // The winsim group disks are raw; the golden Windows disk is qcow2.
+  RETURN_IF_ERROR(RunTool({qemu_img, "create", "-q", "-f", "qcow2", "-F",
+                           DiskFormat(spec_.base_disk), "-b", spec_.base_disk, files_.overlay},
+                          "host '" + spec_.id + "': create overlay disk"));
+  RETURN_IF_ERROR(RunTool({qemu_img, "snapshot", "-c", kPreUpdateSnapshot, files_.overlay},
+                          "host '" + spec_.id + "': snapshot the overlay disk"));
+  if (!windows_) return Status::Ok();
+  // The clone's firmware variables (boot entries, Secure Boot keys) and TPM (BitLocker's sealed
+  // key) are the golden machine's, so that it boots and unlocks as that machine did.
+  const WindowsGolden& golden = *backend_->options().windows;
+  const std::string what = "host '" + spec_.id + "': copy the golden image's ";
+  fs::copy_file(golden.ovmf_vars, nvram_, fs::copy_options::overwrite_existing, ec);
+  if (ec) return Status::IoError(what + "UEFI variables " + golden.ovmf_vars + ": " + ec.message());
+  fs::remove_all(tpm_dir_, ec);
+  fs::copy(golden.tpm_state, tpm_dir_, fs::copy_options::recursive, ec);
+  if (ec) return Status::IoError(what + "TPM state " + golden.tpm_state + ": " + ec.message());
+  fs::permissions(tpm_dir_, fs::perms::owner_all, fs::perm_options::replace, ec);
+  return Status::Ok();
+}
+
+void LibvirtHost::StopSwtpm() {
+  pid_t pid = 0;
+  {
+    std::ifstream in(swtpm_pid_);
+    in >> pid;
+  }
+  if (pid > 0 && IsSwtpmOf(pid, tpm_socket_)) {
+    kill(pid, SIGTERM);
+    for (int i = 0; i < 50 && IsSwtpmOf(pid, tpm_socket_); ++i) {
+      std::this_thread::sleep_for(milliseconds(20));
+    }
+    if (IsSwtpmOf(pid, tpm_socket_)) kill(pid, SIGKILL);
+    for (int i = 0; i < 50 && IsSwtpmOf(pid, tpm_socket_); ++i) {
+      std::this_thread::sleep_for(milliseconds(20));
+    }
+  }
+  std::error_code ec;
+  fs::remove(swtpm_pid_, ec);
+  fs::remove(tpm_socket_, ec);
+}
+
+Status LibvirtHost::StartSwtpm(const std::string& what) {
+  // One swtpm per boot: QEMU shuts its TPM down when it exits (every reset ends the domain), and
+  // --terminate ends swtpm when that connection closes. The previous one must be gone first: it
+  // holds the state folder's lock.
+  StopSwtpm();
+  const std::string swtpm = backend_->options().swtpm;
+  RETURN_IF_ERROR(RunTool({swtpm, "socket", "--tpm2", "--tpmstate", "dir=" + tpm_dir_, "--ctrl",
+                           "type=unixio,path=" + tpm_socket_, "--terminate", "--daemon", "--pid",
+                           "file=" + swtpm_pid_, "--log", "file=" + dir_ + "/swtpm.log"},
+                          what + ": start swtpm"));
+  std::error_code ec;
+  for (int i = 0; i < 250 && !fs::exists(tpm_socket_, ec); ++i) {
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  if (!fs::exists(tpm_socket_, ec)) {
+    StopSwtpm();
+    return Status::Unavailable(what + ": swtpm did not create " + tpm_socket_ + " (see " + dir_ +
+                               "/swtpm.log)");
+  }
+  return Status::Ok();
 }
 
 Status LibvirtHost::LaunchLocked(const std::string& what) {
@@ -420,6 +530,7 @@ Status LibvirtHost::LaunchLocked(const std::string& what) {
     return Status::Unavailable(what + ": hypervisor " + hv_->config.name + " is not connected");
   std::error_code ec;
   fs::remove(files_.console_socket, ec);
+  if (windows_) RETURN_IF_ERROR(StartSwtpm(what));
   const std::string xml = backend_->Xml(*this, boot_, media_);
   // After a reset, libvirt reports the old domain STOPPED a moment before it drops the transient
   // domain from its list; a create in between is refused with "already exists". Retry briefly.
@@ -430,6 +541,7 @@ Status LibvirtHost::LaunchLocked(const std::string& what) {
     if (dom) break;
     const std::string msg = LastError();
     if (attempt >= 50 || msg.find("already exists") == std::string::npos) {
+      if (windows_) StopSwtpm();
       return Status::Unavailable(what + ": " + msg);
     }
     std::this_thread::sleep_for(milliseconds(100));
@@ -453,6 +565,7 @@ Status LibvirtHost::LaunchLocked(const std::string& what) {
     ++stale_stops_;
     virDomainDestroy(dom);
     virDomainFree(dom);
+    if (windows_) StopSwtpm();
     return Status::Unavailable(what + ": cannot connect to the console " + files_.console_socket +
                                ": " + err);
   }
@@ -596,6 +709,7 @@ Status LibvirtHost::PowerOff() {
   }
   running_ = false;
   ++stale_stops_;
+  if (windows_) StopSwtpm();
   lock.unlock();
   DrainConsole();
   backend_->queue().Push(spec_.id, HostEventKind::kShutdown, "host");
@@ -749,6 +863,8 @@ void LibvirtHost::OnStopped(int detail) {
       running_ = false;
     }
   }
+  // --terminate ends it with QEMU's connection; this makes sure before the host may start again.
+  if (windows_ && reboot.empty()) StopSwtpm();
   DrainConsole();
   if (!reboot.empty()) {
     // The engine sees what a warm reset would show: one kReset, then the new boot's console.
@@ -899,6 +1015,7 @@ Status LibvirtBackend::ValidateSpec(const HostSpec& spec) const {
   for (const auto& [file, what] :
        {std::pair{spec.kernel, "kernel"}, std::pair{spec.initrd, "initrd"},
         std::pair{spec.base_disk, "base disk"}}) {
+    if (options_.windows && std::string_view(what) != "base disk") continue;  // UEFI boots the disk
     std::error_code ec;
     if (file.empty() || !fs::is_regular_file(file, ec)) {
       return Status::NotFound(where + ": " + what + " '" + file + "' is not a file");
@@ -945,8 +1062,12 @@ Result<Host*> LibvirtBackend::CreateHost(const HostSpec& spec) {
   RETURN_IF_ERROR(ValidateSpec(spec));
   HostSpec absolute = spec;
   absolute.base_disk = fs::absolute(spec.base_disk).string();
-  absolute.kernel = fs::absolute(spec.kernel).string();
-  absolute.initrd = fs::absolute(spec.initrd).string();
+  if (!spec.kernel.empty()) absolute.kernel = fs::absolute(spec.kernel).string();
+  if (!spec.initrd.empty()) absolute.initrd = fs::absolute(spec.initrd).string();
+  // Placement counts what the domain gets (a Windows domain has at least 2 GiB).
+  if (options_.windows) {
+    absolute.memory_mib = std::max(absolute.memory_mib, options_.windows_memory_mib);
+  }
   for (auto& disk : absolute.extra_disks) disk.path = fs::absolute(disk.path).string();
   const std::string dir = run_dir_ + "/" + spec.id;
   if (dir.size() + 13 > sizeof(sockaddr_un{}.sun_path) - 1) {
@@ -963,20 +1084,21 @@ Result<Host*> LibvirtBackend::CreateHost(const HostSpec& spec) {
       if (other->SystemDisk().path != disk.path) continue;
       std::vector<bool> only(hvs_.size(), false);
       only[other->hypervisor()->index] = usable[other->hypervisor()->index];
-      placed = placer_.Place({spec.id, spec.group, spec.memory_mib}, only);
+      placed = placer_.Place({spec.id, spec.group, absolute.memory_mib}, only);
     }
   }
-  if (!placed.ok()) placed = placer_.Place({spec.id, spec.group, spec.memory_mib}, usable);
+  if (!placed.ok()) placed = placer_.Place({spec.id, spec.group, absolute.memory_mib}, usable);
   if (!placed.ok()) return placed.status();
   Hypervisor* hv = hvs_[*placed].get();
   if (mkdir(dir.c_str(), 0700) != 0) {
-    placer_.Release(*placed, spec.memory_mib);
+    placer_.Release(*placed, absolute.memory_mib);
     return Status::FromErrno("create host folder " + dir, errno);
   }
+  const int memory_mib = absolute.memory_mib;
   auto host = std::make_unique<LibvirtHost>(this, hv, std::move(absolute), dir,
                                             DomainName(options_.run_id, spec.id));
   if (Status s = host->MakeDisk(); !s.ok()) {
-    placer_.Release(*placed, spec.memory_mib);
+    placer_.Release(*placed, memory_mib);
     return s;
   }
   LibvirtHost* raw = host.get();

@@ -35,12 +35,14 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <ostream>
 #include <string>
 
 #include "lab/backend/backend.h"
 #include "lab/common/status.h"
 #include "lab/libvirt/inventory.h"
+#include "lab/libvirt/windows_golden.h"
 
 namespace chaoslab::libvirt {
 
@@ -54,6 +56,20 @@ struct LibvirtOptions {
   std::string accel = "auto";  // "auto" (as the QEMU backend decides it, on this machine), kvm, tcg
   std::string bios_rom = "/usr/share/qemu/qboot.rom";  // used when it exists here
   std::function<void(const std::string&)> notice;      // hypervisor lost / reconnected
+  // Images of kind windows: every host is a clone of this golden image. Its HostSpec's kernel and
+  // initrd are unused, base_disk is the golden windows.qcow2 (the overlay's backing file), and it
+  // boots the Windows domain (domain_xml.h, windows = true) with at least 2 GiB. Per host, in its
+  // folder: `OVMF_VARS.fd` (a copy of the golden NVRAM), `tpm/` (a copy of the golden TPM state)
+  // and, per boot, an swtpm the lab starts on `swtpm.sock` over that copy (the domain's external
+  // TPM backend), stopped by pid when the domain ends. ReimageDisk copies NVRAM and TPM afresh;
+  // RevertDisk reverts only the disk. The swtpm runs on THIS machine: the hypervisors must be
+  // local (as for the run folder). Boot targets other than the disk are not applied to a Windows
+  // domain (there is no kernel command line; safe mode is bcdedit over SAC,
+  // lab/backend/sac_console.h).
+  std::optional<WindowsGolden> windows;
+  std::string swtpm = "swtpm";
+  int windows_vcpus = 2;
+  int windows_memory_mib = 2048;
 };
 
 // Connects to every hypervisor of the inventory and creates the run folder. Nothing is started.

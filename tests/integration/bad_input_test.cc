@@ -155,5 +155,24 @@ TEST_F(BadInputTest, RunbookStepTheImageCannotDo) {
       << r->err;
 }
 
+// Issue 9: an image of kind windows whose golden image was never built (no Windows ISO here) is
+// refused before anything starts, naming the missing path and the command that builds it.
+TEST_F(BadInputTest, WindowsGoldenImageNotBuilt) {
+  Scenario(kGood);
+  std::ifstream in(lab_.dir() / "setups" / "demo-lab.yaml");
+  std::string setup((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  setup.replace(setup.find("image: winsim"), 13, "image: windows");
+  std::ofstream(lab_.dir() / "setups" / "demo-lab.yaml") << setup;
+  const fs::path cache = lab_.dir() / "empty-cache";
+  setenv("CHAOSLAB_CACHE_DIR", cache.c_str(), 1);
+  unsetenv("CHAOSLAB_WINDOWS_DIR");
+  ExpectRejected((lab_.dir() / "scenarios" / "s.yaml").string(),
+                 "the golden Windows image is not built: the folder " +
+                     (cache / "windows").string() + " is missing");
+  ExpectRejected((lab_.dir() / "scenarios" / "s.yaml").string(),
+                 "`images/windows/build.sh --iso YOUR.iso`");
+  unsetenv("CHAOSLAB_CACHE_DIR");
+}
+
 }  // namespace
 }  // namespace chaoslab::testing

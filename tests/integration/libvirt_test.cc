@@ -2,8 +2,11 @@
 // two hypervisors (libvirt_hypervisors.h). The default scenario spreads over both with the QEMU
 // backend's crash and boot-loop results; a daemon killed mid-run loses its hosts while the others
 // finish, and the lab reconnects when it is back; `chaoslab gc` removes exactly the lab's
-// domains after a SIGKILL of the orchestrator, and never a domain the lab did not create.
+// domains after a SIGKILL of the orchestrator, and never a domain the lab did not create. A
+// Windows guest (a fake golden image: no Windows here) starts with UEFI, NVRAM and swtpm copies.
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -288,6 +291,114 @@ TEST(LibvirtInventory, BadInventoryStopsBeforeAnythingStarts) {
   ASSERT_TRUE(missing.ok());
   EXPECT_EQ(missing->exit_code, 2);
   EXPECT_NE(missing->err.find("needs --inventory"), std::string::npos) << missing->err;
+}
+
+// Issue 9: `chaoslab run` starts a Windows guest. No Windows image exists here, so the "golden
+// image" is a blank qcow2 disk with OVMF's Secure Boot variable store and a TPM state made by
+// swtpm_setup: the domain must start under libvirt with UEFI (OVMF reaching its boot manager on
+// COM1, the EMS console), the host's own NVRAM and swtpm on a copy of the golden TPM state, and
+// leave nothing behind. A golden recovery password the escrow cannot take stops the run first.
+TEST_F(LibvirtTest, WindowsGuestFromAFakeGoldenImage) {
+  for (const char* tool : {"swtpm", "swtpm_setup"}) {
+    if (system((std::string("command -v ") + tool + " >/dev/null").c_str()) != 0) {
+      GTEST_SKIP() << tool << " not installed (make setup)";
+    }
+  }
+  if (!fs::exists("/usr/share/OVMF/OVMF_VARS_4M.ms.fd")) GTEST_SKIP() << "ovmf not installed";
+  const fs::path golden = lab_.dir() / "golden";
+  fs::create_directories(golden);
+  ASSERT_EQ(
+      system(
+          ("qemu-img create -q -f qcow2 " + (golden / "windows.qcow2").string() + " 64M").c_str()),
+      0);
+  fs::copy_file("/usr/share/OVMF/OVMF_VARS_4M.ms.fd", golden / "OVMF_VARS.fd");
+  fs::create_directories(golden / "tpm");  // swtpm_setup fills an existing folder
+  ASSERT_EQ(system(("swtpm_setup --tpm2 --createek --tpmstate " + (golden / "tpm").string() +
+                    " --overwrite >/dev/null 2>&1")
+                       .c_str()),
+            0);
+  std::ofstream(golden / "image.json") << R"({"kind": "windows", "secure_boot": 1})"
+                                       << "\n";
+  setenv("CHAOSLAB_WINDOWS_DIR", golden.c_str(), 1);
+
+  fs::create_directories(lab_.dir() / "win");
+  std::ofstream(lab_.dir() / "win" / "setup.yaml")
+      << "name: win-lab\nimage: windows\nsites:\n  - {name: hq, technicians: 1}\n"
+         "groups:\n  - {name: win, role: workstation, count: 1, site: hq, sensor: \"7.11\", "
+         "network: wired, bitlocker: true}\n";
+  const std::string scenario = (lab_.dir() / "win" / "s.yaml").string();
+  std::ofstream(scenario) << "name: win\nsetup: setup.yaml\nrunbook: " << lab_.source_dir()
+                          << "/playbooks/runbooks/reboot-15.yaml\nfault: {kind: channel-291}\n";
+  const std::string inventory = hvs_->WriteInventory(2);
+
+  // Not a BitLocker recovery password: the escrow refuses it before any domain starts.
+  std::ofstream(golden / "recovery-password.txt") << "not-a-password\n";
+  auto bad = lab_.Run({"run", scenario, "--backend", "libvirt", "--inventory", inventory});
+  ASSERT_TRUE(bad.ok());
+  EXPECT_EQ(bad->exit_code, 2) << bad->err;
+  EXPECT_NE(bad->err.find("key escrow for host win-01"), std::string::npos) << bad->err;
+  EXPECT_NE(bad->err.find((golden / "recovery-password.txt").string()), std::string::npos);
+  EXPECT_TRUE(hvs_->Domains(0).empty() && hvs_->Domains(1).empty());
+
+  std::ofstream(golden / "recovery-password.txt")
+      << "111111-222222-333333-444444-555555-666666-700007-123453\n";
+  pid_t pid = lab_.Start(
+      {"run", scenario, "--backend", "libvirt", "--inventory", inventory, "--max-wall", "900"});
+  ASSERT_TRUE(lab_.WaitForStderr(pid, "placed win-01 on hypervisor", 120s)) << lab_.StderrOf(pid);
+  ASSERT_TRUE(lab_.WaitForStderr(pid, "run ", 60s)) << lab_.StderrOf(pid);
+  const std::string run_id = LabHarness::RunIdFrom(lab_.StderrOf(pid));
+  ASSERT_FALSE(run_id.empty()) << lab_.StderrOf(pid);
+  const int hv = Placement(lab_.StderrOf(pid))["win-01"] == "hv1" ? 0 : 1;
+  const fs::path host_dir = fs::path(lab_.runtime_root()) / run_id / "win-01";
+  const std::string domain = "chaoslab-" + run_id + "-win-01";
+  const std::string tpm_socket = (host_dir / "swtpm.sock").string();
+
+  // UEFI on COM1: OVMF's boot manager tries the (blank) SATA disk and falls through.
+  std::string serial;
+  const bool booted = Eventually(
+      [&] {
+        std::ifstream f(host_dir / "serial.log", std::ios::binary);
+        serial.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+        return serial.find("BdsDxe") != std::string::npos ||
+               serial.find("Shell>") != std::string::npos;
+      },
+      600s);
+  EXPECT_TRUE(booted) << "serial.log: " << serial << "\nstderr: " << lab_.StderrOf(pid);
+
+  // The domain as libvirt runs it: q35 + OVMF with this host's NVRAM copy, the external TPM.
+  const std::string xml = hvs_->Virsh(hv, {"dumpxml", domain});
+  EXPECT_NE(xml.find("OVMF_CODE_4M.ms.fd"), std::string::npos) << xml;
+  EXPECT_NE(xml.find((host_dir / "OVMF_VARS.fd").string()), std::string::npos) << xml;
+  EXPECT_NE(xml.find(tpm_socket), std::string::npos) << xml;
+  EXPECT_NE(xml.find("<panic model='hyperv'/>"), std::string::npos) << xml;
+  EXPECT_NE(hvs_->Virsh(hv, {"qemu-monitor-command", "--hmp", domain, "info tpm"}).find("tpm-crb"),
+            std::string::npos);
+  // The host's swtpm, on its copy of the golden state.
+  auto swtpms = [&] {
+    std::vector<pid_t> found;
+    for (const auto& entry : fs::directory_iterator("/proc")) {
+      const std::string name = entry.path().filename().string();
+      if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+      std::ifstream f(entry.path() / "cmdline", std::ios::binary);
+      std::string cmd((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+      // argv[0] is swtpm (QEMU's command line names the socket too).
+      const std::string argv0 = cmd.substr(0, cmd.find('\0'));
+      if (fs::path(argv0).filename() == "swtpm" && cmd.find(tpm_socket) != std::string::npos) {
+        found.push_back(std::stoi(name));
+      }
+    }
+    return found;
+  };
+  EXPECT_EQ(swtpms().size(), 1u);
+  EXPECT_TRUE(fs::exists(host_dir / "tpm" / "tpm2-00.permall"));
+
+  kill(pid, SIGINT);
+  EXPECT_EQ(lab_.Wait(pid, 180s), 130) << lab_.StderrOf(pid);
+  ExpectNothingLeft(run_id);
+  EXPECT_TRUE(Eventually([&] { return swtpms().empty(); }, 10s));
+  // The golden image is only ever read.
+  EXPECT_TRUE(fs::exists(golden / "tpm" / "tpm2-00.permall"));
+  unsetenv("CHAOSLAB_WINDOWS_DIR");
 }
 
 }  // namespace
