@@ -36,9 +36,9 @@
 #   --boot-check N       boot the machine for up to N seconds (until UEFI has tried disk and CD), then
 #                        check that UEFI ran (its boot manager on COM1), the TPM answered and the
 #                        answer media was attached; for checking the machine where no ISO boots
-#   --check              what `chaoslab run` asks every image: Windows guests are not started by
-#                        `chaoslab run` yet, so this explains that and exits 4
-# Exit status: 0 done, 2 usage or input errors, 1 the build failed, 4 --check.
+#   --check              is the golden image in --out built? (windows.qcow2, OVMF_VARS.fd, tpm/,
+#                        recovery-password.txt): exit 0 if so, else 3 naming what is missing
+# Exit status: 0 done, 2 usage or input errors, 1 the build failed, 3 --check: not built.
 set -euo pipefail
 
 RECIPE_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -55,7 +55,7 @@ usage() {
 }
 
 iso=""
-out="${CHAOSLAB_CACHE_DIR:-${HOME:-/root}/.cache/chaoslab}/windows"
+out="${CHAOSLAB_WINDOWS_DIR:-${CHAOSLAB_CACHE_DIR:-${HOME:-/root}/.cache/chaoslab}/windows}"
 csagent="$REPO_DIR/build/windows/csagent.exe"
 accel=auto
 memory_mib=4096
@@ -110,11 +110,16 @@ while (($# > 0)); do
 done
 
 if ((check)); then
-  echo "images/windows: \`chaoslab run\` does not start Windows guests yet. The golden image is made" \
-    "by images/windows/build.sh --iso YOUR.iso, and the libvirt domain for it by" \
-    "lab/libvirt/domain_xml.h (windows = true); the run does not wire them together." \
-    "See docs/WINDOWS.md." >&2
-  exit 4
+  # The same files the libvirt backend clones for every Windows host (lab/libvirt/windows_golden.h).
+  for f in windows.qcow2 OVMF_VARS.fd tpm recovery-password.txt; do
+    [[ -e "$out/$f" ]] || {
+      echo "images/windows: the golden image is not built: $out/$f is missing; make it with" \
+        "images/windows/build.sh --iso YOUR.iso (see docs/WINDOWS.md)" >&2
+      exit 3
+    }
+  done
+  echo "images/windows: golden image in $out"
+  exit 0
 fi
 
 # --- Inputs -----------------------------------------------------------------------------------------

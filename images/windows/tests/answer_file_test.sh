@@ -50,8 +50,11 @@ expect_rc 2 "out path with a space" -- "$BUILD" --iso "$T/win.iso" --out "$T/a b
 expect_rc 2 "no csagent.exe for a real build" -- "$BUILD" --iso "$T/win.iso" --out "$T/o" --csagent "$T/none.exe"
 expect_in "$T/err" "csagent.exe not found" "missing agent is named"
 # What `chaoslab run` asks every recipe.
-expect_rc 4 "--check explains that runs do not start Windows yet" -- "$BUILD" --csagent x --kernel custom --check
-expect_in "$T/err" "docs/WINDOWS.md" "--check points at the docs"
+expect_rc 3 "--check: no golden image yet" -- "$BUILD" --out "$T/none" --check
+expect_in "$T/err" "$T/none/windows.qcow2 is missing" "--check names the missing file"
+expect_in "$T/err" "build.sh --iso YOUR.iso" "--check gives the build command"
+mkdir -p "$T/gold/tpm" && touch "$T/gold/windows.qcow2" "$T/gold/OVMF_VARS.fd" "$T/gold/recovery-password.txt"
+expect_rc 0 "--check: a built golden image" -- "$BUILD" --out "$T/gold" --check
 
 # --- Dry run: the exact commands, nothing created ------------------------------------------------
 expect_rc 0 "dry run" -- "$BUILD" --iso "$T/win.iso" --out "$T/dry" --csagent "$T/csagent.exe" --accel tcg --dry-run
