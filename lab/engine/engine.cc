@@ -237,6 +237,7 @@ class Run {
   void Record(const OperatorAction& a, double at);
   void ManualBoot(HostRun& h, const std::string& target, double at);
   void ManualReimage(HostRun& h, double at);
+  void BootedByTrainee(HostRun& h, double at, const std::string& step, const std::string& why);
   void PauseFleet(double at);
   void ResumeFleet(double at);
   void SecondUpdate(double at);
@@ -1631,22 +1632,28 @@ void Run::ManualBoot(HostRun& h, const std::string& target, double at) {
     Note(at, h.plan.spec.id, "boot-failed", s.ToString());
     return;
   }
+  h.expect_cmd.clear();
+  h.console_env.clear();
+  h.console_bitlocker.clear();
+  Note(at, h.plan.spec.id, "boot-menu", target);
+  BootedByTrainee(h, at, "trainee", "boot menu: " + target);
+}
+
+// A trainee's action (boot menu, reimage) restarted the machine: it boots again, and a host that
+// was down is now being remediated by hand.
+void Run::BootedByTrainee(HostRun& h, double at, const std::string& step, const std::string& why) {
   h.gated = false;
   h.boot_slot = false;
   h.phase = Phase::kBooting;
   h.phase_start = at;
   h.cursor = std::max(h.cursor, at);
   h.awaiting = false;
-  h.expect_cmd.clear();
-  h.console_env.clear();
-  h.console_bitlocker.clear();
   h.last_heard = WallClock::now();
-  h.last_step = "trainee";
-  Note(at, h.plan.spec.id, "boot-menu", target);
+  h.last_step = step;
   const HostState st = h.machine.state();
   if (h.crashes > 0 &&
       (st == HostState::kCrashed || st == HostState::kBootLoop || st == HostState::kBooting))
-    Move(h, HostState::kRemediating, at, "boot menu: " + target);
+    Move(h, HostState::kRemediating, at, why);
 }
 
 void Run::ManualReimage(HostRun& h, double at) {
@@ -1664,20 +1671,9 @@ void Run::ManualReimage(HostRun& h, double at) {
     Note(at, h.plan.spec.id, "reimage-failed", s.ToString());
     return;
   }
-  h.gated = false;
-  h.boot_slot = false;
-  h.phase = Phase::kBooting;
-  h.phase_start = at;
-  h.cursor = std::max(h.cursor, at);
-  h.awaiting = false;
-  h.last_heard = WallClock::now();
-  h.last_step = "reimage";
   h.data_lost = "all";
   Note(at, h.plan.spec.id, "data-lost", "all local data (reimaged)");
-  const HostState st = h.machine.state();
-  if (h.crashes > 0 &&
-      (st == HostState::kCrashed || st == HostState::kBootLoop || st == HostState::kBooting))
-    Move(h, HostState::kRemediating, at, "reimage");
+  BootedByTrainee(h, at, "reimage", "reimage");
 }
 
 void Run::PauseFleet(double at) {

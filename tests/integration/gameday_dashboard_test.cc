@@ -15,6 +15,7 @@
 #include <set>
 
 #include "tests/integration/lab_harness.h"
+#include "tests/integration/loopback_http.h"
 
 namespace chaoslab::testing {
 namespace {
@@ -28,16 +29,7 @@ using tcp = asio::ip::tcp;
 using nlohmann::json;
 
 http::status Get(int port, const std::string& target) {
-  asio::io_context io;
-  beast::tcp_stream stream(io);
-  stream.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
-  http::request<http::string_body> req(http::verb::get, target, 11);
-  req.set(http::field::host, "127.0.0.1:" + std::to_string(port));
-  http::write(stream, req);
-  beast::flat_buffer buf;
-  http::response<http::string_body> res;
-  http::read(stream, buf, res);
-  return res.result();
+  return LoopbackRequest(port, http::verb::get, target).status;
 }
 
 class Browser {

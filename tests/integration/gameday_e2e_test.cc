@@ -23,6 +23,7 @@
 #include <thread>
 
 #include "tests/integration/lab_harness.h"
+#include "tests/integration/loopback_http.h"
 
 namespace chaoslab::testing {
 namespace {
@@ -36,27 +37,10 @@ using tcp = asio::ip::tcp;
 using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
-struct Reply {
-  http::status status;
-  std::string body;
-};
+using Reply = HttpReply;
 
 Reply Request(int port, http::verb verb, const std::string& target, const std::string& body = "") {
-  asio::io_context io;
-  beast::tcp_stream stream(io);
-  stream.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
-  http::request<http::string_body> req(verb, target, 11);
-  req.set(http::field::host, "127.0.0.1:" + std::to_string(port));
-  if (!body.empty()) {
-    req.set(http::field::content_type, "application/json");
-    req.body() = body;
-    req.prepare_payload();
-  }
-  http::write(stream, req);
-  beast::flat_buffer buf;
-  http::response<http::string_body> res;
-  http::read(stream, buf, res);
-  return {res.result(), res.body()};
+  return LoopbackRequest(port, verb, target, body);
 }
 
 std::string Base64Decode(const std::string& in) {
