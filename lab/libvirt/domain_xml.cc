@@ -178,10 +178,10 @@ void NetworkArgs(std::string* xml, const DomainXmlInput& in, const std::string& 
   Arg(xml, device);
 }
 
-std::string SerialXml(const DomainXmlInput& in) {
-  return "    <serial type='unix'>\n      <source mode='bind' path='" +
-         Esc(in.files.console_socket) + "'/>\n      <log file='" + Esc(in.files.serial_log) +
-         "' append='on'/>\n      <target port='0'/>\n    </serial>\n";
+std::string SerialXml(const std::string& socket, const std::string& log, int port) {
+  return "    <serial type='unix'>\n      <source mode='bind' path='" + Esc(socket) +
+         "'/>\n      <log file='" + Esc(log) + "' append='on'/>\n      <target port='" +
+         std::to_string(port) + "'/>\n    </serial>\n";
 }
 
 // Resets are cold, as with the QEMU backend: on_reboot=destroy makes QEMU exit on any reset
@@ -245,7 +245,10 @@ std::string WindowsDomainXml(const DomainXmlInput& in) {
   xml += sata(DiskImage{in.files.overlay, "qcow2", false});
   for (const auto& disk : in.spec.extra_disks) xml += sata(disk);
   // COM1: Windows' Emergency Management Services (bcdedit /ems on) put SAC here, the lab's console.
-  xml += SerialXml(in);
+  xml += SerialXml(in.files.console_socket, in.files.serial_log, 0);
+  // COM2: the agent's protocol lines (`csagent.exe --serial COM2`; `@@winsim ready` and the rest).
+  if (!in.files.agent_socket.empty())
+    xml += SerialXml(in.files.agent_socket, in.files.agent_log, 1);
   if (!in.guest_agent_socket.empty()) {
     xml += "    <channel type='unix'>\n      <source mode='bind' path='" +
            Esc(in.guest_agent_socket) +
@@ -296,7 +299,7 @@ std::string DomainXml(const DomainXmlInput& in) {
     xml += DiskXml(media, target());
   }
   for (const auto& disk : spec.extra_disks) xml += DiskXml(disk, target());
-  xml += SerialXml(in);
+  xml += SerialXml(in.files.console_socket, in.files.serial_log, 0);
   xml += "    <controller type='usb' model='none'/>\n    <memballoon model='none'/>\n";
   xml += "  </devices>\n  <qemu:commandline>\n";
   // Without an explicit address pvpanic-pci collides with libvirt's own slot 2.

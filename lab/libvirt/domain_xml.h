@@ -51,6 +51,9 @@ struct DomainFiles {
   std::string overlay;         // qcow2 system disk
   std::string console_socket;  // unix socket of the serial console (bound by QEMU)
   std::string serial_log;      // everything the console printed
+  // Windows only: COM2, where the lab's agent writes its protocol lines (COM1 belongs to EMS).
+  std::string agent_socket;  // unix socket (bound by QEMU); empty: no COM2
+  std::string agent_log;
 };
 
 struct DomainXmlInput {

@@ -124,7 +124,7 @@ DomainXmlInput WindowsSample() {
   in.name = "chaoslab-r1-win-01";
   in.windows = true;
   in.files = {"/rt/r1/win-01/overlay.qcow2", "/rt/r1/win-01/console.sock",
-              "/rt/r1/win-01/serial.log"};
+              "/rt/r1/win-01/serial.log", "/rt/r1/win-01/agent.sock", "/rt/r1/win-01/agent.log"};
   in.nvram = "/rt/r1/win-01/OVMF_VARS.fd";
   return in;
 }
@@ -162,6 +162,14 @@ TEST(DomainXml, WindowsIsUefiWithTpmHyperVAndEms) {
   EXPECT_EQ(Count(xml, "<interface"), 0u);
   // The EMS/SAC console is the serial port, logged.
   EXPECT_NE(xml.find("<source mode='bind' path='/rt/r1/win-01/console.sock'/>"), std::string::npos);
+  // COM2 carries the agent's protocol lines, logged too.
+  const size_t com2 = xml.find("<source mode='bind' path='/rt/r1/win-01/agent.sock'/>");
+  ASSERT_NE(com2, std::string::npos) << xml;
+  EXPECT_NE(
+      xml.find("<log file='/rt/r1/win-01/agent.log' append='on'/>\n      <target port='1'/>", com2),
+      std::string::npos)
+      << xml;
+  EXPECT_EQ(Count(xml, "<serial type='unix'>"), 2u);
   EXPECT_NE(xml.find("<memory unit='MiB'>2048</memory>"), std::string::npos);
   EXPECT_NE(xml.find("<vcpu>2</vcpu>"), std::string::npos);
   EXPECT_EQ(xml.find("guest_agent"), std::string::npos);  // only when asked for
