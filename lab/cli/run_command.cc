@@ -482,6 +482,7 @@ struct OneRun {
         p.bitlocker = g.bitlocker;
         p.oob_console = g.oob_console;
         p.cloud = g.cloud;
+        p.reset_is_crash = windows.has_value();
         p.network = std::string(config::NetworkName(g.network));
         p.spec.id = fmt::format("{}-{:02}", g.name, i);
         p.spec.group = g.name;

@@ -138,6 +138,7 @@ struct HostRun {
   bool rejected_fault = false;  // its sensor refused the faulty content (fixed sensors)
   int crashes = 0;
   int crashes_since_healthy = 0;
+  bool expect_guest_reset = false;  // the console's `restart` was typed: its reset is no crash
   bool boot_loop = false;
   int reboots = 0;
   std::optional<double> first_crash_at;
@@ -521,6 +522,13 @@ void Run::Receive(const HostEvent& e) {
       OnPanicked(h);
       break;
     case HostEventKind::kReset:
+      if (h.plan.reset_is_crash && e.detail == "guest") {
+        // A Windows bugcheck the hypervisor did not report (AutoReboot): the reset is the crash.
+        if (h.expect_guest_reset)
+          h.expect_guest_reset = false;
+        else if (h.phase == Phase::kBooting || h.phase == Phase::kRunning)
+          OnPanicked(h);
+      }
       OnReset(h);
       break;
     case HostEventKind::kLost:
@@ -1076,6 +1084,7 @@ void Run::BootInto(HostRun& h, BootTarget target, double at) {
   h.console_env.clear();
   h.console_bitlocker.clear();
   h.image_repaired = false;
+  h.expect_guest_reset = false;
   h.last_heard = WallClock::now();
 }
 
@@ -1164,6 +1173,7 @@ void Run::StartMachine(HostRun& h, const config::StepConfig& step, double at) {
           Settle(h, at, Outcome::Kind::kFailed, "restart: " + s.ToString());
           return;
         }
+        h.expect_guest_reset = true;
         // The guest resets itself; that reset is accounted here, not when QEMU reports it.
         h.phase = Phase::kBooting;
         h.phase_start = at + kConsoleCommand;

@@ -29,6 +29,7 @@ struct Machine {
   BootTarget mode = BootTarget::kDisk;
   std::string rescue_target;  // for rescue VMs: the host whose disk is attached
   int ring = 0;               // rollout ring: offered the faulty version once it is released
+  bool silent_crash = false;  // real Windows under TCG: a bugcheck shows only as a guest reset
   size_t console_seen = 0;
   WallClock::time_point next = WallClock::now();
 };
@@ -126,9 +127,11 @@ class Model {
   }
 
   void Crash(const std::string& id, Machine& g) {
-    Emit(id, HostEventKind::kConsoleLine,
-         "@@bugcheck code=0x00000050 name=PAGE_FAULT_IN_NONPAGED_AREA module=csagent.sys");
-    Emit(id, HostEventKind::kPanicked);
+    if (!g.silent_crash) {
+      Emit(id, HostEventKind::kConsoleLine,
+           "@@bugcheck code=0x00000050 name=PAGE_FAULT_IN_NONPAGED_AREA module=csagent.sys");
+      Emit(id, HostEventKind::kPanicked);
+    }
     Emit(id, HostEventKind::kReset, "guest");
     Boot(g, g.mode);
   }
@@ -340,6 +343,33 @@ TEST(EngineRunbookTest, SafeModeDeleteRecoversEveryHostWithOneTechnician) {
   EXPECT_DOUBLE_EQ(done[1] - done[0], 300);
   EXPECT_GT(r->hosts[2].waited_s, 0);
   EXPECT_EQ(r->hosts[2].waited_for, "technician");
+}
+
+// Real Windows under TCG: no panic event, a bugcheck is only the guest's own reset. With
+// reset_is_crash the engine counts those resets as crashes, but not the reset of the `restart`
+// typed at the console.
+TEST(EngineRunbookTest, WindowsResetsWithoutPanicEventsAreCrashesButRestartIsNot) {
+  for (bool reset_is_crash : {true, false}) {
+    Fleet f;
+    f.sc.runbook = SafeModeDelete();
+    f.Add("win-01", "win", config::Role::kWorkstation, false);
+    f.plans[0].reset_is_crash = reset_is_crash;
+    f.machines["win-01"].silent_crash = true;
+    f.sc.stop.max_wall = 5;
+    Result<RunResult> r = RunFleet(f);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    const HostResult& h = r->hosts[0];
+    if (reset_is_crash) {
+      EXPECT_TRUE(h.boot_loop);
+      EXPECT_EQ(h.crashes, 2);  // the two before the runbook parked it; not the restart
+      EXPECT_TRUE(h.recovered) << h.failed_why;
+      EXPECT_EQ(h.recovered_by, "restart");
+    } else {
+      // Without it the crashes go unseen: the lab never learns the host is down.
+      EXPECT_EQ(h.crashes, 0);
+      EXPECT_FALSE(h.boot_loop);
+    }
+  }
 }
 
 Fleet EscrowFleet() {

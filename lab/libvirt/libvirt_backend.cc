@@ -25,6 +25,7 @@
 
 #include "lab/backend/console_lines.h"
 #include "lab/backend/host_event_inbox.h"
+#include "lab/backend/windows_console.h"
 #include "lab/common/subprocess.h"
 #include "lab/libvirt/domain_xml.h"
 #include "lab/vm/qemu_backend.h"
@@ -171,6 +172,16 @@ struct ConnRef {
   }
 };
 
+// The administrator SAC's cmd channel logs on as: build.sh's admin-password.txt, first line.
+sac::Credentials AdministratorOf(const WindowsGolden& golden) {
+  sac::Credentials c;
+  std::ifstream in(golden.admin_password);
+  std::getline(in, c.password);
+  while (!c.password.empty() && (c.password.back() == '\r' || c.password.back() == ' '))
+    c.password.pop_back();
+  return c;
+}
+
 class LibvirtHost : public Host {
  public:
   LibvirtHost(LibvirtBackend* backend, Hypervisor* hv, HostSpec spec, std::string dir,
@@ -189,6 +200,9 @@ class LibvirtHost : public Host {
       tpm_dir_ = dir_ + "/tpm";
       tpm_socket_ = dir_ + "/swtpm.sock";
       swtpm_pid_ = dir_ + "/swtpm.pid";
+      files_.agent_socket = dir_ + "/agent.sock";
+      files_.agent_log = dir_ + "/agent.log";
+      wincon_ = MakeWindowsConsole();
     }
   }
   ~LibvirtHost() override;
@@ -228,11 +242,16 @@ class LibvirtHost : public Host {
   Status LaunchLocked(const std::string& what);
   Status DomainOp(const std::string& what, int (*op)(virDomainPtr));
   void ReadConsole(int fd);
+  void ReadAgent(int fd);
+  void ReaderEnded();
+  // Windows: what the lab's hands on COM1 type and report (lines become console events).
+  void Apply(const WindowsConsole::Output& out);
   void CloseConsole();
   // Waits (bounded) for the console reader to see EOF, so the end event is the host's last.
   void DrainConsole();
   Status SendTo(int fd, std::string_view text);
   bool backend_windows() const;
+  std::unique_ptr<WindowsConsole> MakeWindowsConsole() const;
   // Windows: a fresh swtpm on this host's copy of the golden TPM state, for the next domain.
   Status StartSwtpm(const std::string& what);
 
@@ -260,14 +279,19 @@ class LibvirtHost : public Host {
   BootTarget boot_ = BootTarget::kDisk;
   DiskImage media_;
   int console_fd_ = -1;
-  // The reader's own state: it never takes mu_, so an incarnation's start may join the previous
-  // reader while holding mu_.
+  int agent_fd_ = -1;  // Windows: COM2, the agent's protocol lines
+  // The readers' own state: they never take mu_, so an incarnation's start may join the previous
+  // readers while holding mu_.
   std::mutex console_mu_;
   std::condition_variable console_cv_;
-  bool console_open_ = false;  // the reader has not seen EOF yet
-  int reading_fd_ = -1;
-  std::thread reader_;
+  int open_readers_ = 0;  // readers that have not seen EOF yet
+  std::vector<int> reading_fds_;
+  std::thread reader_, agent_reader_;
   std::mutex write_mu_;
+  // Windows: the engine's boot targets and commands as keystrokes on EMS (lab/backend/
+  // windows_console.h). Fed by the console reader, typed into by the engine thread.
+  std::mutex wincon_mu_;
+  std::unique_ptr<WindowsConsole> wincon_;
 };
 
 class LibvirtBackend : public Backend {
@@ -457,6 +481,10 @@ LibvirtHost::~LibvirtHost() {
 
 bool LibvirtHost::backend_windows() const { return backend_->options().windows.has_value(); }
 
+std::unique_ptr<WindowsConsole> LibvirtHost::MakeWindowsConsole() const {
+  return std::make_unique<WindowsConsole>(AdministratorOf(*backend_->options().windows));
+}
+
 Status LibvirtHost::MakeDisk() {
   const std::string qemu_img = backend_->options().qemu_img;
   std::error_code ec;
@@ -524,12 +552,28 @@ Status LibvirtHost::StartSwtpm(const std::string& what) {
   return Status::Ok();
 }
 
+// Connects to a unix socket QEMU binds, retrying until `deadline` (QEMU creates it as it starts).
+int ConnectUnixSocket(const std::string& path, Clock::time_point deadline, std::string* err) {
+  while (Clock::now() < deadline) {
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
+    if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) return fd;
+    *err = std::strerror(errno);
+    close(fd);
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  return -1;
+}
+
 Status LibvirtHost::LaunchLocked(const std::string& what) {
   ConnRef c{hv_->Ref()};
   if (!c.conn)
     return Status::Unavailable(what + ": hypervisor " + hv_->config.name + " is not connected");
   std::error_code ec;
   fs::remove(files_.console_socket, ec);
+  if (!files_.agent_socket.empty()) fs::remove(files_.agent_socket, ec);
   if (windows_) RETURN_IF_ERROR(StartSwtpm(what));
   const std::string xml = backend_->Xml(*this, boot_, media_);
   // After a reset, libvirt reports the old domain STOPPED a moment before it drops the transient
@@ -546,41 +590,50 @@ Status LibvirtHost::LaunchLocked(const std::string& what) {
     }
     std::this_thread::sleep_for(milliseconds(100));
   }
-  // The console first, while the vCPUs wait: no line is missed.
-  int fd = -1;
+  // The consoles first, while the vCPUs wait: no line is missed.
   const auto deadline = Clock::now() + kConsoleConnectTimeout;
   std::string err;
-  while (Clock::now() < deadline) {
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    std::strncpy(addr.sun_path, files_.console_socket.c_str(), sizeof(addr.sun_path) - 1);
-    if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) break;
-    err = std::strerror(errno);
-    close(fd);
-    fd = -1;
-    std::this_thread::sleep_for(milliseconds(20));
+  const std::string* failed = &files_.console_socket;
+  int fd = ConnectUnixSocket(files_.console_socket, deadline, &err);
+  int agent_fd = -1;
+  if (fd >= 0 && !files_.agent_socket.empty()) {
+    agent_fd = ConnectUnixSocket(files_.agent_socket, deadline, &err);
+    failed = &files_.agent_socket;
   }
-  if (fd < 0) {
+  if (fd < 0 || (!files_.agent_socket.empty() && agent_fd < 0)) {
+    if (fd >= 0) close(fd);
     ++stale_stops_;
     virDomainDestroy(dom);
     virDomainFree(dom);
     if (windows_) StopSwtpm();
-    return Status::Unavailable(what + ": cannot connect to the console " + files_.console_socket +
-                               ": " + err);
+    return Status::Unavailable(what + ": cannot connect to the console " + *failed + ": " + err);
   }
   if (dom_) virDomainFree(dom_);
   dom_ = dom;
-  if (reader_.joinable()) reader_.join();  // the previous incarnation's reader has seen EOF
+  // The previous incarnation's readers have seen EOF.
+  if (reader_.joinable()) reader_.join();
+  if (agent_reader_.joinable()) agent_reader_.join();
   if (console_fd_ >= 0) close(console_fd_);
+  if (agent_fd_ >= 0) close(agent_fd_);
   console_fd_ = fd;
+  agent_fd_ = agent_fd;
   {
     std::lock_guard<std::mutex> console_lock(console_mu_);
-    console_open_ = true;
-    reading_fd_ = fd;
+    open_readers_ = agent_fd >= 0 ? 2 : 1;
+    reading_fds_ = {fd, agent_fd};
   }
   reboot_detail_.clear();
+  if (wincon_) {
+    // A new boot: commands of the last one that never ran are answered now.
+    WindowsConsole::Output out;
+    {
+      std::lock_guard<std::mutex> wincon_lock(wincon_mu_);
+      out = wincon_->OnBoot(boot_);
+    }
+    Apply(out);
+  }
   reader_ = std::thread([this, fd] { ReadConsole(fd); });
+  if (agent_fd >= 0) agent_reader_ = std::thread([this, agent_fd] { ReadAgent(agent_fd); });
   return Status::Ok();
 }
 
@@ -628,7 +681,16 @@ void LibvirtHost::Relaunch() {
     return;
   }
   if (!console_in_relaunch_.empty()) {
-    (void)SendTo(console_fd_, console_in_relaunch_);
+    if (wincon_) {
+      WindowsConsole::Output out;
+      {
+        std::lock_guard<std::mutex> wincon_lock(wincon_mu_);
+        out = wincon_->Type(console_in_relaunch_);
+      }
+      Apply(out);
+    } else {
+      (void)SendTo(console_fd_, console_in_relaunch_);
+    }
     console_in_relaunch_.clear();
   }
   if (paused_in_relaunch_) {
@@ -738,7 +800,25 @@ Status LibvirtHost::SendConsole(std::string_view text) {
     console_in_relaunch_.append(text);
     return Status::Ok();
   }
+  if (wincon_) {
+    WindowsConsole::Output out;
+    {
+      std::lock_guard<std::mutex> wincon_lock(wincon_mu_);
+      out = wincon_->Type(text);
+    }
+    Apply(out);
+    return Status::Ok();
+  }
   return SendTo(console_fd_, text);
+}
+
+void LibvirtHost::Apply(const WindowsConsole::Output& out) {
+  // Requires mu_ (console_fd_). A console that is gone shows as the domain's end, reported by its
+  // own events.
+  if (!out.send.empty() && console_fd_ >= 0) (void)SendTo(console_fd_, out.send);
+  for (const std::string& line : out.lines) {
+    backend_->queue().Push(spec_.id, HostEventKind::kConsoleLine, line);
+  }
 }
 
 Status LibvirtHost::SetBoot(BootTarget target, const std::string& media) {
@@ -779,36 +859,71 @@ Status LibvirtHost::ReimageDisk() {
 }
 
 void LibvirtHost::ReadConsole(int fd) {
+  const LineSink push = [this](std::string line) {
+    backend_->queue().Push(spec_.id, HostEventKind::kConsoleLine, std::move(line));
+  };
+  if (!wincon_) {
+    ReadConsoleLines(fd, push);
+  } else {
+    // EMS: SAC's prompts and the boot screens do not end in a newline, so the lab's hands read
+    // the bytes as they come; the lines still go to the engine (and the journal) as for winsim.
+    ConsoleLineSplitter lines;
+    ReadConsoleChunks(fd, [&](std::string_view bytes) {
+      lines.Feed(bytes, push);
+      WindowsConsole::Output out;
+      {
+        std::lock_guard<std::mutex> wincon_lock(wincon_mu_);
+        out = wincon_->Feed(bytes);
+      }
+      if (!out.send.empty()) (void)SendTo(fd, out.send);
+      for (const std::string& line : out.lines) push(line);
+    });
+    lines.Flush(push);
+  }
+  ReaderEnded();
+}
+
+void LibvirtHost::ReadAgent(int fd) {
   ReadConsoleLines(fd, [this](std::string line) {
     backend_->queue().Push(spec_.id, HostEventKind::kConsoleLine, std::move(line));
   });
+  ReaderEnded();
+}
+
+void LibvirtHost::ReaderEnded() {
   {
     std::lock_guard<std::mutex> lock(console_mu_);
-    console_open_ = false;
+    --open_readers_;
   }
   console_cv_.notify_all();
 }
 
 void LibvirtHost::DrainConsole() {
   std::unique_lock<std::mutex> lock(console_mu_);
-  if (!console_cv_.wait_for(lock, kDrainTimeout, [&] { return !console_open_; }) &&
-      reading_fd_ >= 0) {
-    shutdown(reading_fd_, SHUT_RDWR);  // the reader ends; the fd is closed by its owner
+  if (!console_cv_.wait_for(lock, kDrainTimeout, [&] { return open_readers_ <= 0; })) {
+    // The readers end; the fds are closed by their owner.
+    for (int fd : reading_fds_)
+      if (fd >= 0) shutdown(fd, SHUT_RDWR);
   }
 }
 
 void LibvirtHost::CloseConsole() {
-  std::thread reader;
-  int fd;
+  std::thread reader, agent_reader;
+  int fds[2];
   {
     std::lock_guard<std::mutex> lock(mu_);
-    fd = console_fd_;
+    fds[0] = console_fd_;
+    fds[1] = agent_fd_;
     reader.swap(reader_);
-    console_fd_ = -1;
+    agent_reader.swap(agent_reader_);
+    console_fd_ = agent_fd_ = -1;
   }
-  if (fd >= 0) shutdown(fd, SHUT_RDWR);
+  for (int fd : fds)
+    if (fd >= 0) shutdown(fd, SHUT_RDWR);
   if (reader.joinable()) reader.join();
-  if (fd >= 0) close(fd);
+  if (agent_reader.joinable()) agent_reader.join();
+  for (int fd : fds)
+    if (fd >= 0) close(fd);
 }
 
 void LibvirtHost::OnQmp(const std::string& event, const char* details) {
@@ -888,17 +1003,19 @@ void LibvirtHost::OnStopped(int detail) {
 }
 
 void LibvirtHost::OnHypervisorLost(const std::string& why) {
-  int fd;
+  int fds[2];
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (lost_) return;
     lost_ = true;
     running_ = false;
-    fd = console_fd_;
+    fds[0] = console_fd_;
+    fds[1] = agent_fd_;
   }
   cv_.notify_all();
   // QEMU may well still run there, unobserved: stop listening to it.
-  if (fd >= 0) shutdown(fd, SHUT_RDWR);
+  for (int fd : fds)
+    if (fd >= 0) shutdown(fd, SHUT_RDWR);
   backend_->queue().Push(spec_.id, HostEventKind::kLost, why);
 }
 

@@ -47,6 +47,7 @@ Result<WindowsGolden> FindWindowsGolden(const std::string& dir) {
   g.ovmf_vars = g.dir + "/OVMF_VARS.fd";
   g.tpm_state = g.dir + "/tpm";
   g.recovery_password = g.dir + "/recovery-password.txt";
+  g.admin_password = g.dir + "/admin-password.txt";
   if (!fs::is_directory(g.dir, ec)) return Missing(dir, g.dir, "the folder");
   if (!fs::is_regular_file(g.disk, ec)) return Missing(dir, g.disk, "its system disk");
   {
@@ -65,6 +66,9 @@ Result<WindowsGolden> FindWindowsGolden(const std::string& dir) {
   }
   if (!fs::is_regular_file(g.recovery_password, ec)) {
     return Missing(dir, g.recovery_password, "its escrowed recovery password");
+  }
+  if (!fs::is_regular_file(g.admin_password, ec)) {
+    return Missing(dir, g.admin_password, "its administrator password (for SAC's cmd channel)");
   }
   std::ifstream info(g.dir + "/image.json");
   if (info) {

@@ -5,6 +5,7 @@
 //   tpm/                   its swtpm state (BitLocker's TPM protector is sealed to it); each host's
 //                          swtpm runs on a copy, so the clone unlocks as the golden machine did
 //   recovery-password.txt  the BitLocker recovery password the build escrowed
+//   admin-password.txt     the local administrator's password (SAC's cmd channel logs on with it)
 //   image.json             how it was built (secure_boot decides the firmware)
 // Clones of one golden image share its BitLocker recovery password and TPM identity: a real fleet
 // has one per machine. The lab cannot re-key an image it cannot boot here.
@@ -22,6 +23,7 @@ struct WindowsGolden {
   std::string ovmf_vars;          // <dir>/OVMF_VARS.fd
   std::string tpm_state;          // <dir>/tpm
   std::string recovery_password;  // <dir>/recovery-password.txt
+  std::string admin_password;     // <dir>/admin-password.txt
   bool secure_boot = true;        // image.json "secure_boot" (absent: true, build.sh's default)
   // The firmware that goes with the variable store (Debian's ovmf package).
   std::string ovmf_code() const;

@@ -29,6 +29,7 @@ class WindowsGoldenTest : public ::testing::Test {
     fs::create_directories(dir_ / "tpm");
     Write("tpm/tpm2-00.permall", "state");
     Write("recovery-password.txt", "111111-222222-333333-444444-555555-666666-777777-888888\n");
+    Write("admin-password.txt", "s3cret\n");
   }
   std::string Error() {
     auto g = FindWindowsGolden(dir_.string());
@@ -58,7 +59,8 @@ TEST_F(WindowsGoldenTest, CompleteFolderIsFoundWithItsFirmware) {
 
 TEST_F(WindowsGoldenTest, EachMissingPartIsNamedWithTheBuildCommand) {
   MakeComplete();
-  for (const std::string part : {"windows.qcow2", "OVMF_VARS.fd", "tpm", "recovery-password.txt"}) {
+  for (const std::string part :
+       {"windows.qcow2", "OVMF_VARS.fd", "tpm", "recovery-password.txt", "admin-password.txt"}) {
     fs::rename(dir_ / part, dir_ / (part + ".away"));
     std::string err = Error();
     EXPECT_NE(err.find((dir_ / part).string() + " is missing"), std::string::npos) << err;

@@ -317,6 +317,7 @@ TEST_F(LibvirtTest, WindowsGuestFromAFakeGoldenImage) {
                     " --overwrite >/dev/null 2>&1")
                        .c_str()),
             0);
+  std::ofstream(golden / "admin-password.txt") << "s3cret\n";
   std::ofstream(golden / "image.json") << R"({"kind": "windows", "secure_boot": 1})"
                                        << "\n";
   setenv("CHAOSLAB_WINDOWS_DIR", golden.c_str(), 1);
