@@ -371,6 +371,8 @@ TEST_F(LibvirtTest, WindowsGuestFromAFakeGoldenImage) {
   EXPECT_NE(xml.find("OVMF_CODE_4M.ms.fd"), std::string::npos) << xml;
   EXPECT_NE(xml.find((host_dir / "OVMF_VARS.fd").string()), std::string::npos) << xml;
   EXPECT_NE(xml.find(tpm_socket), std::string::npos) << xml;
+  // COM1 for EMS/SAC and COM2 for the agent's lines, both read by the lab.
+  EXPECT_NE(xml.find((host_dir / "agent.sock").string()), std::string::npos) << xml;
   EXPECT_NE(xml.find("<panic model='hyperv'/>"), std::string::npos) << xml;
   EXPECT_NE(hvs_->Virsh(hv, {"qemu-monitor-command", "--hmp", domain, "info tpm"}).find("tpm-crb"),
             std::string::npos);
