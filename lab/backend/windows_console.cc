@@ -92,6 +92,7 @@ WindowsConsole::Output WindowsConsole::OnBoot(BootTarget target) {
   target_ = target;
   menu_chosen_ = false;
   buf_.clear();
+  partial_escape_.clear();
   recovery_screen_.clear();
   return out;
 }
@@ -162,8 +163,24 @@ void WindowsConsole::StartNextJob(Output* out) {
   }
 }
 
-WindowsConsole::Output WindowsConsole::Feed(std::string_view bytes) {
+WindowsConsole::Output WindowsConsole::Feed(std::string_view chunk) {
   Output out;
+  // An escape sequence cut by the read ends is held back until it is whole: half of one would
+  // show as text ("[2J") and break the screens' parsing.
+  std::string data = std::move(partial_escape_) + std::string(chunk);
+  partial_escape_.clear();
+  if (const size_t esc = data.rfind('\x1b'); esc != std::string::npos) {
+    size_t end = esc + 1;
+    if (end < data.size() && data[end] == '[') {
+      ++end;
+      while (end < data.size() && !(data[end] >= 0x40 && data[end] <= 0x7e)) ++end;
+    }
+    if (end >= data.size() && data.size() - esc < 32) {
+      partial_escape_ = data.substr(esc);
+      data.resize(esc);
+    }
+  }
+  const std::string_view bytes = data;
   if (sac_.busy()) {
     sac::SacDriver::Output o = sac_.Feed(bytes);
     out.send += o.send;

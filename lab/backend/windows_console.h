@@ -78,6 +78,7 @@ class WindowsConsole {
   bool menu_chosen_ = false;     // this boot's recovery mode came from the one-time F8 choice
   std::string buf_;              // COM1 text not yet consumed by a stage (escapes removed)
   std::string recovery_screen_;  // BitLocker's recovery screen as shown, for the key job
+  std::string partial_escape_;   // an escape sequence the last read cut off
   std::deque<Pending> queue_;
   std::string running_;  // name of the job sac_ runs ("" when none)
 };

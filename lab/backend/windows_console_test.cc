@@ -95,7 +95,12 @@ struct Guest {
     typed += out.send;
     lines.insert(lines.end(), out.lines.begin(), out.lines.end());
   }
+  bool byte_by_byte = false;  // a serial port may hand over one byte per read
   void Show(const std::string& screen) {
+    if (byte_by_byte) {
+      for (char c : screen) Take(console.Feed(std::string(1, c)));
+      return;
+    }
     const size_t half = screen.size() / 2;
     Take(console.Feed(screen.substr(0, half)));
     Take(console.Feed(screen.substr(half)));
@@ -140,6 +145,19 @@ TEST(WindowsConsole, SafeModeFromTheF8MenuThenDeleteAndRestartOverSac) {
   g.Turn("\r", "\r\nSAC>");
   EXPECT_EQ(g.typed, "restart\r");
   EXPECT_EQ(g.lines, std::vector<std::string>{"@@winsim cmd=restart rc=0 via=sac"});
+}
+
+TEST(WindowsConsole, EscapeSequencesCutByReadsAreNotText) {
+  Guest g;
+  g.byte_by_byte = true;
+  g.Take(g.console.OnBoot(BootTarget::kSafeMode));
+  g.Show(kBootManager);
+  g.Turn(
+      "\x1b"
+      "8",
+      AdvancedMenu(true));
+  g.Turn("\x1b[B\r", kSacUp);
+  EXPECT_TRUE(g.Said("@@winsim phase=console env=safe bitlocker=unlocked via=sac"));
 }
 
 TEST(WindowsConsole, WithoutWinReSafeModeIsTheFirstEntry) {
