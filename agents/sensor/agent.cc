@@ -241,7 +241,7 @@ int AgentMain(const std::vector<std::string>& args) {
 
 std::string AgentUsage() {
   return "usage: csagent --root DIR [--host ID] [--cloud IP:PORT] [--poll-ms N] [--ipc-ms N]\n"
-         "               [--ready-file PATH] [--no-panic] [--heartbeats N]\n";
+         "               [--ready-file PATH] [--no-panic] [--say-ready] [--heartbeats N]\n";
 }
 
 Result<AgentOptions> ParseAgentArgs(const std::vector<std::string>& args) {
@@ -255,6 +255,10 @@ Result<AgentOptions> ParseAgentArgs(const std::vector<std::string>& args) {
     }
     if (flag == "--no-panic" && !value) {
       o.no_panic = true;
+      continue;
+    }
+    if (flag == "--say-ready" && !value) {
+      o.say_ready = true;
       continue;
     }
     if (!value) {
@@ -323,6 +327,10 @@ int RunAgent(const AgentOptions& options) {
       Say("csagent: ready file: " + s.message());
     }
   }
+  // The moment winsim's boot manager says "@@winsim ready": the sensor survived its cached
+  // content and the first IPC notification. Said even if the ready file could not be written:
+  // the line, not the file, is what the lab reads.
+  if (options.say_ready) Say("@@winsim ready os=" + std::string(platform::SystemName()));
   if (fetcher.joinable()) fetcher.join();
 
   for (int beat = 0; options.heartbeats == 0 || beat < options.heartbeats; ++beat) {

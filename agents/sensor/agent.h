@@ -28,6 +28,10 @@ struct AgentOptions {
   std::string ready_file = "/run/csagent.ready";
   bool no_panic = false;  // never write /proc/sysrq-trigger
   int heartbeats = 0;     // exit after this many heartbeats; 0 = run forever
+  // Print "@@winsim ready os=<platform::SystemName()>" once the ready file is written. On winsim
+  // the boot manager says "@@winsim ready" when it sees that file, so it never sets this; on
+  // Windows nothing else would say it, so csagent.exe does (windows/csagent_main.cc).
+  bool say_ready = false;
 };
 
 // argv[1..] of csagent, as "--flag value" or "--flag=value". InvalidArgument names the flag.

@@ -125,6 +125,33 @@ TEST_F(CsagentTest, GoodContentRunsAndBecomesReady) {
   EXPECT_TRUE(run.Has("@@csagent heartbeat channel=291 version=1 cloud=unreachable\n"));
   EXPECT_FALSE(run.Has("@@bugcheck"));
   EXPECT_TRUE(fs::exists(ready_file()));
+  // On winsim the boot manager says "@@winsim ready" when it sees the ready file; the sensor
+  // itself must not, or the lab would read it twice.
+  EXPECT_FALSE(run.Has("@@winsim ready")) << run.output;
+}
+
+// --say-ready (what csagent.exe sets on Windows, where no boot manager says it): the ready line
+// right after the first IPC notification, once; never when the content faults first.
+TEST_F(CsagentTest, SayReadyPrintsTheReadyLineOnceWhenReady) {
+  SetSensor("7.11");
+  AddContent(ChannelFileKind::kGood, 1);
+  std::vector<std::string> args = Args(2);
+  args.push_back("--say-ready");
+  AgentRun run = RunCsagent(args);
+  EXPECT_EQ(run.exit_code, kAgentExitOk) << run.output;
+  EXPECT_TRUE(
+      std::regex_search(run.output, std::regex("@@csagent ipc-notification ms=[0-9]+\n"
+                                               "@@winsim ready os=linux\n"
+                                               "@@csagent heartbeat channel=291 version=1 ")))
+      << run.output;
+  EXPECT_EQ(run.output.find("@@winsim ready"), run.output.rfind("@@winsim ready"));
+  EXPECT_TRUE(fs::exists(ready_file()));
+
+  AddContent(ChannelFileKind::kChannel291, 2);
+  fs::remove(ready_file());
+  run = RunCsagent(args);
+  EXPECT_EQ(run.exit_code, kAgentExitBugcheck) << run.output;
+  EXPECT_FALSE(run.Has("@@winsim ready")) << run.output;
 }
 
 TEST_F(CsagentTest, Channel291ContentBugchecksSensor711) {

@@ -52,6 +52,9 @@ void WriteLine(std::string line);
 void WriteOut(std::string_view text);
 void WriteErr(std::string_view text);
 
+// "linux" or "windows": the system this platform layer is for (the os= of "@@winsim ready").
+std::string_view SystemName();
+
 // " uptime=<seconds>" since the system started (the lab reads the guest's clock from console
 // lines), or "" when it cannot be read.
 std::string UptimeField();

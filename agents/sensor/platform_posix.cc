@@ -253,6 +253,8 @@ void WriteLine(std::string line) {
 void WriteOut(std::string_view text) { WriteAll(STDOUT_FILENO, text.data(), text.size()); }
 void WriteErr(std::string_view text) { WriteAll(STDERR_FILENO, text.data(), text.size()); }
 
+std::string_view SystemName() { return "linux"; }
+
 std::string UptimeField() {
   auto text = ReadWholeFile("/proc/uptime");
   if (!text.ok()) return "";

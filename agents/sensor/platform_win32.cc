@@ -336,6 +336,8 @@ void WriteErr(std::string_view text) {
   if (Usable(err)) WriteAll(err, text.data(), text.size());
 }
 
+std::string_view SystemName() { return "windows"; }
+
 std::string UptimeField() {
   const ULONGLONG ms = GetTickCount64();  // since Windows started, as /proc/uptime on Linux
   char text[40];

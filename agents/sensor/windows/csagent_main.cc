@@ -4,11 +4,12 @@
 //
 //   csagent.exe --install [--log FILE] [--serial COMn] [--sensor-version V] [sensor flags]
 //   csagent.exe --uninstall
-//   csagent.exe --console [--critical] [--log FILE] [sensor flags]
+//   csagent.exe --console [--critical] [--log FILE] [--serial COMn] [sensor flags]
 //   csagent.exe [--service] [--log FILE] [--serial COMn] [sensor flags]   (what the SCM runs)
 //
-// Sensor flags are those of the Linux csagent (agent.h); --root defaults to %SystemDrive% and
-// --ready-file to <root>/ProgramData/CrowdStrike/csagent.ready.
+// Sensor flags are those of the Linux csagent (agent.h); --root defaults to %SystemDrive%,
+// --ready-file to <root>/ProgramData/CrowdStrike/csagent.ready, and --say-ready is always on:
+// on Windows no boot manager says "@@winsim ready", so the sensor says it (os=windows) itself.
 #include <windows.h>
 
 #include <string>
@@ -30,13 +31,14 @@ constexpr int kExitSafeMode = 5;
 constexpr int kExitService = 6;  // the service could not be installed, removed or dispatched
 
 std::string Usage() {
-  return "usage: csagent.exe --console [--critical] [--log FILE] [sensor flags]\n"
+  return "usage: csagent.exe --console [--critical] [--log FILE] [--serial COMn] [sensor flags]\n"
          "       csagent.exe --install [--log FILE] [--serial COMn] [--sensor-version V] "
          "[sensor flags]\n"
          "       csagent.exe --uninstall\n"
          "       csagent.exe [--service] [--log FILE] [--serial COMn] [sensor flags]  (the "
          "service, run by the SCM)\n"
-         "sensor flags (as the Linux csagent; --root defaults to %SystemDrive%):\n" +
+         "sensor flags (as the Linux csagent; --root defaults to %SystemDrive%, --say-ready is "
+         "always on):\n" +
          AgentUsage();
 }
 
@@ -125,15 +127,25 @@ std::vector<std::string> SensorArgs(std::vector<std::string> args) {
   if (!HasFlag(args, "--ready-file")) {
     args.push_back("--ready-file=" + RootOf(args) + "/ProgramData/CrowdStrike/csagent.ready");
   }
+  // The lab's health signal: winsim's boot manager prints "@@winsim ready" when it sees the ready
+  // file; Windows has no such boot manager, so the sensor prints it itself at that moment.
+  if (!HasFlag(args, "--say-ready")) args.push_back("--say-ready");
   return args;
 }
 
-// Console lines to a log file (appended) and/or a serial port the lab reads.
+// Console lines to a log file (appended) and/or a serial port the lab reads (COM2 on the lab's
+// Windows guests: COM1 belongs to EMS/SAC). A sink that cannot be opened is reported on the
+// others (and stdout) and left out; the sensor runs anyway.
 void OpenSinks(const std::string& log, const std::string& serial) {
+  std::string problems;
   if (!log.empty()) {
     HANDLE h = CreateFileA(log.c_str(), FILE_APPEND_DATA, FILE_SHARE_READ, nullptr, OPEN_ALWAYS,
                            FILE_ATTRIBUTE_NORMAL, nullptr);
-    if (h != INVALID_HANDLE_VALUE) platform::win32::AddConsoleSink(h);
+    if (h != INVALID_HANDLE_VALUE) {
+      platform::win32::AddConsoleSink(h);
+    } else {
+      problems += "csagent: " + LastError("--log " + log) + "\n";
+    }
   }
   if (!serial.empty()) {
     HANDLE h = CreateFileA(("\\\\.\\" + serial).c_str(), GENERIC_WRITE, 0, nullptr, OPEN_EXISTING,
@@ -148,8 +160,20 @@ void OpenSinks(const std::string& log, const std::string& serial) {
         dcb.StopBits = ONESTOPBIT;
         SetCommState(h, &dcb);
       }
+      // A write never blocks the sensor for long (a port nobody drains must not stall the fault
+      // path): 1 ms per byte plus 1 s, far above 115200 baud's ~0.09 ms per byte.
+      COMMTIMEOUTS timeouts{};
+      timeouts.WriteTotalTimeoutMultiplier = 1;
+      timeouts.WriteTotalTimeoutConstant = 1000;
+      SetCommTimeouts(h, &timeouts);  // fails harmlessly on what is not a UART (Wine: a FIFO)
       platform::win32::AddConsoleSink(h);
+    } else {
+      problems += "csagent: " + LastError("--serial " + serial) + "\n";
     }
+  }
+  if (!problems.empty()) {
+    problems.pop_back();
+    platform::WriteLine(problems);
   }
 }
 
@@ -340,7 +364,8 @@ int Main(std::vector<std::string> args) {
   if (mode != "--console") return RunService(std::move(args));
   args.erase(args.begin());
   const bool critical = TakeSwitch(args, "--critical");
-  OpenSinks(TakeValue(args, "--log"), "");
+  const std::string log = TakeValue(args, "--log");
+  OpenSinks(log, TakeValue(args, "--serial"));
   if (InSafeMode()) {
     platform::WriteLine("@@csagent not-started reason=safe-mode");
     return kExitSafeMode;
