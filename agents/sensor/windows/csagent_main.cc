@@ -148,8 +148,10 @@ void OpenSinks(const std::string& log, const std::string& serial) {
     }
   }
   if (!serial.empty()) {
-    HANDLE h = CreateFileA(("\\\\.\\" + serial).c_str(), GENERIC_WRITE, 0, nullptr, OPEN_EXISTING,
-                           0, nullptr);
+    // Read access too, as Microsoft's serial examples open ports: Wine (and possibly Windows)
+    // refuses GetCommState's ioctls on a write-only handle, which left the port at its old speed.
+    HANDLE h = CreateFileA(("\\\\.\\" + serial).c_str(), GENERIC_READ | GENERIC_WRITE, 0, nullptr,
+                           OPEN_EXISTING, 0, nullptr);
     if (h != INVALID_HANDLE_VALUE) {
       DCB dcb{};
       dcb.DCBlength = sizeof dcb;

@@ -9,7 +9,9 @@
 #                                                 csagent.exe --console on a system-disk folder:
 #                                                 7.11 faults on the 291 file, 7.11-fixed rejects
 #                                                 it, a fetch from a loopback content server, safe
-#                                                 mode, and the critical flag under Wine
+#                                                 mode, the critical flag under Wine, the ready
+#                                                 line, and --serial COM2 (a pty behind the
+#                                                 prefix's dosdevices/com2) carrying the lines
 #   wine_test.sh service PREFIX CSAGENT_EXE CHANNEL_TOOL
 #                                                 csagent.exe as a service in Wine's service
 #                                                 control manager: --install, net start/stop, an
@@ -76,8 +78,12 @@ csagent)
   [[ -f "$prefix/system.reg" ]] || fail "no Wine prefix at $prefix (the prefix test runs first)"
   work="$(mktemp -d "${TMPDIR:-/tmp}/csagent-wine.XXXXXX")"
   server_pid=""
+  reader_pid=""
+  com2="$prefix/dosdevices/com2"
   cleanup() {
     if [[ -n "$server_pid" ]]; then kill "$server_pid" 2>/dev/null || true; fi
+    if [[ -n "$reader_pid" ]]; then kill "$reader_pid" 2>/dev/null || true; fi
+    rm -f "$com2"
     "$wine" reg delete 'HKLM\SYSTEM\CurrentControlSet\Control\SafeBoot' /f >/dev/null 2>&1 || true
     rm -rf "$work"
   }
@@ -107,6 +113,74 @@ csagent)
       fail "$(basename "$1"): no line with '$2'"
     }
   }
+  ready_line="@@winsim ready os=windows"
+  # The ready line comes once, right after the first IPC notification (when the ready file is
+  # written, the moment winsim's boot manager says "@@winsim ready"), before any heartbeat.
+  expect_ready() { # expect_ready LOG
+    [[ "$(grep -cxF -- "$ready_line" "$1")" == 1 ]] || {
+      cat "$1" >&2
+      fail "$(basename "$1"): not exactly one '$ready_line'"
+    }
+    grep -A1 -F "@@csagent ipc-notification" "$1" | grep -qxF -- "$ready_line" || {
+      cat "$1" >&2
+      fail "$(basename "$1"): '$ready_line' does not follow the IPC notification"
+    }
+  }
+  expect_no_ready() { # expect_no_ready LOG
+    if grep -qF -- "@@winsim ready" "$1"; then
+      cat "$1" >&2
+      fail "$(basename "$1"): a ready line although the sensor did not get ready"
+    fi
+  }
+  # COM2 under Wine: \\.\COM2 is whatever $WINEPREFIX/dosdevices/com2 links to. A pty stands in
+  # for the UART (Wine's serial driver works on any tty: GetCommState/SetCommState are tcgetattr/
+  # tcsetattr); a reader copies what arrives to a file, and at the end records the pty's output
+  # speed, which csagent sets to 115200 through SetCommState. The reader makes the pty its own
+  # controlling terminal, so that wineserver (a session leader that opens it for csagent.exe)
+  # does not, and gets no SIGHUP when the reader ends.
+  com_reader() { # com_reader OUT: start the reader; $reader_pid; returns once com2 links to it
+    rm -f "$com2" "$1" "$1.speed"
+    python3 -c '
+import fcntl, os, signal, sys, termios, tty
+master, slave = os.openpty()
+try:
+    os.setsid()
+    fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
+except OSError:
+    pass  # already a process group leader: the pty is just not our controlling terminal
+tty.setraw(slave)
+attrs = termios.tcgetattr(slave)
+attrs[4] = attrs[5] = termios.B9600  # not 115200, so that the test sees csagent set the speed
+termios.tcsetattr(slave, termios.TCSANOW, attrs)
+def stop(*_):
+    with open(sys.argv[2] + ".speed", "w") as f:
+        f.write("115200\n" if termios.tcgetattr(slave)[5] == termios.B115200 else "other\n")
+    sys.exit(0)
+signal.signal(signal.SIGTERM, stop)
+signal.signal(signal.SIGHUP, signal.SIG_IGN)
+os.symlink(os.ttyname(slave), sys.argv[1] + ".new")
+os.replace(sys.argv[1] + ".new", sys.argv[1])
+with open(sys.argv[2], "ab", buffering=0) as out:
+    while True:
+        out.write(os.read(master, 4096))
+' "$com2" "$1" &
+    reader_pid=$!
+    for _ in $(seq 50); do
+      [[ -L "$com2" ]] && return 0
+      sleep 0.1
+    done
+    fail "the COM2 reader did not start"
+  }
+  com_reader_stop() { # com_reader_stop OUT LAST_TEXT: once LAST_TEXT arrived (or 5 s), stop it
+    for _ in $(seq 50); do
+      grep -qF -- "$2" "$1" 2>/dev/null && break
+      sleep 0.1
+    done
+    kill "$reader_pid"
+    wait "$reader_pid" || true
+    reader_pid=""
+    rm -f "$com2"
+  }
 
   # 1. Sensor 7.11, the 291 file, console mode with --critical: the fault path is reached, the
   #    critical flag is asked for (and refused by Wine), the fault ends the process with 80.
@@ -122,6 +196,7 @@ csagent)
     expect "$work/711.log" "critical=no stop=none"
   fi
   [[ $rc -eq 80 ]] || fail "7.11 on the 291 file: exit $rc, expected 80 (the bugcheck exit)"
+  expect_no_ready "$work/711.log"
   echo "ok 1: 7.11 + 291 file faults (exit $rc): $(grep -F '@@csagent critical=' "$work/711.log")"
 
   # 2. Without --critical the flag is not even asked for (a developer's machine must not stop).
@@ -141,7 +216,9 @@ csagent)
   expect "$work/good.log" "@@csagent heartbeat channel=291 version=291"
   [[ $rc -eq 0 ]] || fail "7.11 on good content: exit $rc, expected 0"
   [[ -f "$work/good/ProgramData/CrowdStrike/csagent.ready" ]] || fail "no ready file"
-  echo "ok 3: 7.11-fixed rejects the 291 file; good content runs; ready file written"
+  expect_ready "$work/good.log"
+  expect_ready "$work/fixed.log" # the rejected file leaves the sensor running: healthy
+  echo "ok 3: 7.11-fixed rejects the 291 file; good content runs; ready file and ready line"
 
   # 4. The boot race over Winsock: no cached content, the content server (here a Python HTTP
   #    server on the loopback serving the protocol's paths as files) offers the 291 file.
@@ -195,6 +272,36 @@ csagent)
   expect "$work/usage.log" "csagent.exe --install"
   [[ $rc -eq 0 ]] || fail "--help: exit $rc"
   echo "ok 6: the service mode needs the SCM; bad flags are usage errors; --help"
+
+  # 7. --serial COM2, the lab's protocol port on Windows guests (COM1 is EMS/SAC's): the lines
+  #    arrive there, with the ready line on good content; with 7.11 on the 291 file, the fault
+  #    line and no ready line.
+  root="$(disk serial-good 7.11 good)"
+  com_reader "$work/com2-good.txt"
+  run "$work/serial-good.log" --console --serial COM2 --root "$root" --ipc-ms 10 --poll-ms 10 \
+    --heartbeats 1
+  com_reader_stop "$work/com2-good.txt" "@@csagent heartbeat"
+  [[ $rc -eq 0 ]] || { cat "$work/serial-good.log" >&2; fail "--serial COM2 on good content: exit $rc"; }
+  expect "$work/com2-good.txt" "@@csagent loaded sensor=7.11 channel=291 version=291"
+  expect_ready "$work/com2-good.txt"
+  expect "$work/com2-good.txt" "@@csagent heartbeat channel=291 version=291"
+  expect "$work/com2-good.txt.speed" "115200"
+  cmp -s "$work/serial-good.log" "$work/com2-good.txt" ||
+    fail "COM2 did not get the same lines as the console: $(diff "$work/serial-good.log" "$work/com2-good.txt")"
+  root="$(disk serial-291 7.11 channel-291)"
+  com_reader "$work/com2-291.txt"
+  run "$work/serial-291.log" --console --serial COM2 --root "$root" --ipc-ms 10 --heartbeats 1
+  com_reader_stop "$work/com2-291.txt" "@@csagent fault"
+  [[ $rc -eq 80 ]] || fail "--serial COM2 on the 291 file: exit $rc, expected 80"
+  expect "$work/com2-291.txt" "@@csagent loaded sensor=7.11 channel=291 version=291"
+  expect "$work/com2-291.txt" "@@csagent fault code=0xc0000005"
+  expect_no_ready "$work/com2-291.txt"
+  # A port that does not exist is reported, and the sensor runs anyway.
+  run "$work/serial-missing.log" --console --serial COM7 --root "$root" --ipc-ms 10 --heartbeats 1
+  expect "$work/serial-missing.log" "csagent: --serial COM7:"
+  expect "$work/serial-missing.log" "@@csagent fault code=0xc0000005"
+  echo "ok 7: --serial COM2 (a pty, set to 115200 by csagent) carried the lines: ready on good" \
+    "content; the fault and no ready line on the 291 file; a missing port is reported"
   ;;
 
 service)
@@ -238,6 +345,7 @@ service)
   # 1. Started by the SCM on good content: it runs, asks for the critical flag, stops cleanly.
   "$wine" net start CSAgent >/dev/null 2>&1 || fail "net start CSAgent"
   wait_for "@@csagent heartbeat channel=291 version=5" 20
+  grep -qxF "@@winsim ready os=windows" "$log" || fail "the service did not say it is ready"
   grep -qF "@@csagent critical=" "$log" || fail "the service did not ask for the critical flag"
   "$wine" net stop CSAgent >/dev/null 2>&1 || fail "net stop CSAgent"
   wait_for "@@csagent stopped reason=stop" 10
@@ -254,6 +362,7 @@ service)
   wait_for "@@csagent fault code=0xc0000005" 30
   grep -qF "@@csagent loaded sensor=7.11 channel=291 version=291" "$log" ||
     fail "the fault came before the 291 file was loaded"
+  if grep -qF "@@winsim ready" "$log"; then fail "a ready line before the fault"; fi
   echo "ok 2: at the (Wine) reboot the service started by itself, loaded the 291 file, faulted:" \
     "$(grep -F '@@csagent critical=' "$log")"
 
