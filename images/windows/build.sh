@@ -7,7 +7,7 @@
 # second CD, the answer media (label CHAOSLAB, made with xorriso): autounattend.xml (filled from
 # autounattend.xml.in), chaoslab-setup.ps1, chaoslab-params.ps1 and csagent.exe. Windows Setup
 # partitions the disk (UEFI/GPT), installs, logs on once and runs chaoslab-setup.ps1: csagent.exe as
-# a service, EMS on COM1, crash dumps, WinRE, BitLocker (TPM + recovery password), the password
+# a service (its protocol lines on COM2), EMS on COM1 with the F8 boot menu, crash dumps, WinRE, BitLocker (TPM + recovery password), the password
 # POSTed to 10.0.2.100:80 (escrow_receiver.py, the guest's only network path), shutdown.
 #
 # Output in --out (default ${CHAOSLAB_CACHE_DIR:-~/.cache/chaoslab}/windows):
@@ -17,6 +17,7 @@
 #   recovery-password.txt  the escrowed 48-digit recovery password (0600)
 #   admin-password.txt     the local administrator's password (0600)
 #   serial.log             the guest's COM1 (@@winbuild step=... lines), image.json (what was built)
+#   agent.log              the guest's COM2: csagent's lines whenever its service ran during the build
 #
 # Options:
 #   --csagent PATH       the Windows agent (default build/windows/csagent.exe of this checkout)
@@ -27,7 +28,8 @@
 #   --admin-user NAME (chaoslab)  --admin-password PW (default: random, saved)
 #   --computer-name NAME (CHAOSLAB-GOLD)  --escrow-host ID (golden)  --locale L (en-US)
 #   --no-auto-reboot     a bugcheck stays on the blue screen (default: reboot, the 2024 boot loop)
-#   --agent-args "..."   the service's arguments (default "--root C:\ --cloud 10.0.2.100:80")
+#   --agent-args "..."   the service's arguments (default "--root C:\ --cloud 10.0.2.100:80 --serial
+#                        COM2": COM1 belongs to EMS/SAC, so the lab reads the agent's lines on COM2)
 #   --sensor-version V   the sensor version written to sensor.ini: 7.11 (default), 7.10, 7.11-fixed
 #   --no-secure-boot     OVMF_CODE_4M.fd without Secure Boot (Windows Server; not Windows 11)
 #   --vnc N              show the screen on VNC display 127.0.0.1:N (to watch or debug Setup)
@@ -69,7 +71,7 @@ computer_name=CHAOSLAB-GOLD
 escrow_host=golden
 locale=en-US
 auto_reboot=1
-agent_args='--root C:\ --cloud 10.0.2.100:80'
+agent_args='--root C:\ --cloud 10.0.2.100:80 --serial COM2'
 sensor_version=7.11
 secure_boot=1
 vnc=""
@@ -241,6 +243,8 @@ qemu_cmd=(qemu-system-x86_64
   -device e1000e,netdev=n0
   -rtc base=localtime
   -chardev "file,id=ser0,path=$out/serial.log" -serial chardev:ser0
+  # COM2 (the second -serial): the agent's port, so that Windows has it from the first boot on.
+  -chardev "file,id=ser1,path=$out/agent.log" -serial chardev:ser1
   -monitor "unix:$out/monitor.sock,server=on,wait=off"
   -display "$([[ -n "$vnc" ]] && echo "vnc=127.0.0.1:$vnc" || echo none)"
   -usb -device usb-tablet)
@@ -278,7 +282,7 @@ echo "build.sh: answer media $out/answer.iso" >&2
 
 ((boot_check)) && rm -f -- "$out/windows.qcow2"
 [[ ! -e "$out/windows.qcow2" ]] || die "$out/windows.qcow2 exists already: remove it (or use another --out) to build anew"
-rm -f -- "$out/recovery-password.txt" "$out/serial.log"
+rm -f -- "$out/recovery-password.txt" "$out/serial.log" "$out/agent.log"
 qemu-img create -q -f qcow2 "$out/windows.qcow2" "${disk_gb}G"
 cp -- "$ovmf_vars" "$out/OVMF_VARS.fd"
 mkdir -p -- "$out/tpm"

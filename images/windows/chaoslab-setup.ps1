@@ -5,7 +5,9 @@
 #      service; its content folder C:\Windows\System32\drivers\CrowdStrike created. Services do not
 #      start in safe mode unless listed under SafeBoot, so it stays off there as the real driver did.
 #   2. Emergency Management Services on COM1 (bcdedit /ems, /bootems): the lab's console (SAC) for
-#      safe mode, key entry and file deletion; the boot menu shows on the serial port too.
+#      safe mode, key entry and file deletion; the boot menu shows on the serial port too, with the
+#      legacy policy, so that F8 (ESC 8 over EMS) offers Advanced Boot Options (Safe Mode, Repair
+#      Your Computer). The agent's own lines go to COM2 (build.sh's --agent-args: --serial COM2).
 #   3. Crash dumps: small memory dump; AutoReboot as build.sh was told (on: the host boot-loops as
 #      the 2024 hosts did).
 #   4. WinRE enabled (the 'winre' recovery path).
@@ -67,13 +69,20 @@ if ($done -notcontains "agent") {
 
 if ($done -notcontains "ems") {
   Step "ems" {
-    & bcdedit /emssettings EMSPORT:1 EMSBAUDRATE:115200
-    & bcdedit /ems "{current}" on
-    & bcdedit /bootems "{bootmgr}" on
+    # Each bcdedit is checked: a silently missing setting would only show at the lab's first
+    # recovery, as a menu that never comes.
+    function Bcd { & bcdedit @args; if ($LASTEXITCODE -ne 0) { throw "bcdedit-$($args[0])-failed-$LASTEXITCODE" } }
+    Bcd /emssettings EMSPORT:1 EMSBAUDRATE:115200
+    Bcd /ems "{current}" on
+    Bcd /bootems "{bootmgr}" on
     # A boot menu the lab can answer over the serial port (safe mode, WinRE), not a silent boot.
-    & bcdedit /set "{bootmgr}" displaybootmenu yes
-    & bcdedit /timeout 5
-    if ($LASTEXITCODE -ne 0) { throw "bcdedit-failed-$LASTEXITCODE" }
+    Bcd /set "{bootmgr}" displaybootmenu yes
+    Bcd /timeout 5
+    # The legacy (text) boot menu policy: the boot manager then takes F8 during the timeout and
+    # shows "Advanced Boot Options" (Safe Mode, Repair Your Computer) over EMS. The lab picks Safe
+    # Mode there with F8 (ESC 8 on the serial port) and the arrow keys. The default "standard"
+    # policy ignores F8 and has no text menu for it.
+    Bcd /set "{default}" bootmenupolicy legacy
   }
   Mark "ems"
 }

@@ -77,6 +77,13 @@ for want in "-machine q35,accel=tcg,smm=on" \
   "-device e1000e,netdev=n0" "-chardev file,id=ser0,path=$T/dry/serial.log"; do
   [[ "$joined" == *" $want"* ]] && ok "qemu has: $want" || fail "qemu lacks '$want': $q"
 done
+# COM1 (EMS/SAC, the build's serial.log) first, then COM2, the agent's port: QEMU numbers the ports
+# in the order of -serial.
+serials="$(grep -o -- "-serial [^ ]*" <<<"$q" | tr '\n' ' ')"
+[[ "$serials" == "-serial chardev:ser0 -serial chardev:ser1 " ]] && ok "two serial ports, COM1 then COM2" ||
+  fail "serial ports: '$serials'"
+[[ "$joined" == *" -chardev file,id=ser1,path=$T/dry/agent.log "* ]] && ok "COM2 goes to agent.log" ||
+  fail "no COM2 chardev to agent.log: $q"
 # Exactly one network, restricted: the guest reaches nothing but the escrow receiver.
 n=$(grep -o -- "-netdev" <<<"$q" | wc -l)
 ((n == 1)) && ok "one -netdev" || fail "$n -netdev options"
@@ -127,11 +134,24 @@ expect_in "$P" "\$AutoReboot = 0" "--no-auto-reboot reaches the guest"
 expect_in "$P" "\$EscrowHost = 'gold-01'" "escrow host reaches the guest"
 expect_in "$P" "\$SensorVersion = '7.11'" "the sensor version (default 7.11) reaches the guest"
 expect_in "$P" "\$EscrowUrl = 'http://10.0.2.100/v1/escrow/key'" "escrow at the lab's guestfwd address"
+expect_in "$P" "\$AgentArgs = '--root C:\\ --cloud 10.0.2.100:80 --serial COM2'" \
+  "the service writes its lines to COM2 by default (COM1 is EMS/SAC's)"
 S="$T/m/media/chaoslab-setup.ps1"
-for want in "bcdedit /ems" "bcdedit /bootems" "CrashDumpEnabled" "-TpmProtector" "-RecoveryPasswordProtector" \
+for want in "Bcd /ems" "Bcd /bootems" "CrashDumpEnabled" "-TpmProtector" "-RecoveryPasswordProtector" \
   "Invoke-WebRequest -UseBasicParsing -Method Post" "sc.exe create CSAgent" "version=\$SensorVersion" "Stop-Computer" "reagentc /enable"; do
   expect_in "$S" "$want" "setup script: $want"
 done
+# The F8 menu (Advanced Boot Options: Safe Mode over EMS), set in the EMS step, every bcdedit checked.
+ems_step="$(sed -n '/Step "ems"/,/Mark "ems"/p' "$S")"
+grep -qxF '    Bcd /set "{default}" bootmenupolicy legacy' <<<"$ems_step" &&
+  ok "EMS step: bootmenupolicy legacy (F8 Advanced Boot Options)" || fail "EMS step lacks bootmenupolicy legacy: $ems_step"
+n=$(grep -c '^    Bcd /' <<<"$ems_step")
+((n == 6)) && ! grep -q '& bcdedit /' <<<"$ems_step" && ok "EMS step: six bcdedit calls, each checked" ||
+  fail "EMS step: $n checked bcdedit calls"
+# An explicit --agent-args replaces the default, COM2 included.
+expect_rc 0 "answer media with --agent-args" -- "$BUILD" --iso "$T/win.iso" --out "$T/a" --csagent "$T/csagent.exe" \
+  --media-only --agent-args '--root C:\ --serial COM3'
+expect_in "$T/a/media/chaoslab-params.ps1" "\$AgentArgs = '--root C:\\ --serial COM3'" "--agent-args reaches the guest"
 [[ "$(stat -c %a "$T/m/admin-password.txt")" == 600 ]] && ok "admin password file is 0600" || fail "admin-password.txt mode"
 files="$(xorriso -indev "$T/m/answer.iso" -ls / 2>/dev/null | tr -d "'" | sort | tr '\n' ' ')"
 [[ "$files" == "autounattend.xml chaoslab-params.ps1 chaoslab-setup.ps1 csagent.exe " ]] &&
