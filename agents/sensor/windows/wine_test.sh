@@ -49,6 +49,59 @@ fail() {
   exit 1
 }
 
+# COM2 under Wine (the csagent and service modes): \\.\COM2 is whatever
+# $WINEPREFIX/dosdevices/com2 links to. A pty stands in for the UART (Wine's serial driver works on
+# any tty: GetCommState/SetCommState are tcgetattr/tcsetattr). A reader copies what arrives to a
+# file and, when stopped, records whether the pty's speed is 115200, which csagent sets through
+# SetCommState (the reader starts it at 9600). The reader makes the pty its own controlling
+# terminal, so that wineserver (a session leader, which opens it for csagent.exe) does not, and
+# gets no SIGHUP when the reader ends.
+reader_pid=""
+com2="$prefix/dosdevices/com2"
+com_reader() { # com_reader OUT: starts the reader ($reader_pid); returns once com2 links to it
+  rm -f "$com2" "$1" "$1.speed"
+  python3 -c '
+import fcntl, os, signal, sys, termios, tty
+master, slave = os.openpty()
+try:
+    os.setsid()
+    fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
+except OSError:
+    pass  # already a process group leader: the pty is just not our controlling terminal
+tty.setraw(slave)
+attrs = termios.tcgetattr(slave)
+attrs[4] = attrs[5] = termios.B9600
+termios.tcsetattr(slave, termios.TCSANOW, attrs)
+def stop(*_):
+    with open(sys.argv[2] + ".speed", "w") as f:
+        f.write("115200\n" if termios.tcgetattr(slave)[5] == termios.B115200 else "other\n")
+    sys.exit(0)
+signal.signal(signal.SIGTERM, stop)
+signal.signal(signal.SIGHUP, signal.SIG_IGN)
+os.symlink(os.ttyname(slave), sys.argv[1] + ".new")
+os.replace(sys.argv[1] + ".new", sys.argv[1])
+with open(sys.argv[2], "ab", buffering=0) as out:
+    while True:
+        out.write(os.read(master, 4096))
+' "$com2" "$1" &
+  reader_pid=$!
+  for _ in $(seq 50); do
+    [[ -L "$com2" ]] && return 0
+    sleep 0.1
+  done
+  fail "the COM2 reader did not start"
+}
+com_reader_stop() { # com_reader_stop OUT LAST_TEXT: once LAST_TEXT arrived (or 5 s), stops it
+  for _ in $(seq 50); do
+    grep -qF -- "$2" "$1" 2>/dev/null && break
+    sleep 0.1
+  done
+  kill "$reader_pid"
+  wait "$reader_pid" || true
+  reader_pid=""
+  rm -f "$com2"
+}
+
 case "$mode" in
 prefix)
   start=$SECONDS
@@ -78,8 +131,6 @@ csagent)
   [[ -f "$prefix/system.reg" ]] || fail "no Wine prefix at $prefix (the prefix test runs first)"
   work="$(mktemp -d "${TMPDIR:-/tmp}/csagent-wine.XXXXXX")"
   server_pid=""
-  reader_pid=""
-  com2="$prefix/dosdevices/com2"
   cleanup() {
     if [[ -n "$server_pid" ]]; then kill "$server_pid" 2>/dev/null || true; fi
     if [[ -n "$reader_pid" ]]; then kill "$reader_pid" 2>/dev/null || true; fi
@@ -131,55 +182,6 @@ csagent)
       cat "$1" >&2
       fail "$(basename "$1"): a ready line although the sensor did not get ready"
     fi
-  }
-  # COM2 under Wine: \\.\COM2 is whatever $WINEPREFIX/dosdevices/com2 links to. A pty stands in
-  # for the UART (Wine's serial driver works on any tty: GetCommState/SetCommState are tcgetattr/
-  # tcsetattr); a reader copies what arrives to a file, and at the end records the pty's output
-  # speed, which csagent sets to 115200 through SetCommState. The reader makes the pty its own
-  # controlling terminal, so that wineserver (a session leader that opens it for csagent.exe)
-  # does not, and gets no SIGHUP when the reader ends.
-  com_reader() { # com_reader OUT: start the reader; $reader_pid; returns once com2 links to it
-    rm -f "$com2" "$1" "$1.speed"
-    python3 -c '
-import fcntl, os, signal, sys, termios, tty
-master, slave = os.openpty()
-try:
-    os.setsid()
-    fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
-except OSError:
-    pass  # already a process group leader: the pty is just not our controlling terminal
-tty.setraw(slave)
-attrs = termios.tcgetattr(slave)
-attrs[4] = attrs[5] = termios.B9600  # not 115200, so that the test sees csagent set the speed
-termios.tcsetattr(slave, termios.TCSANOW, attrs)
-def stop(*_):
-    with open(sys.argv[2] + ".speed", "w") as f:
-        f.write("115200\n" if termios.tcgetattr(slave)[5] == termios.B115200 else "other\n")
-    sys.exit(0)
-signal.signal(signal.SIGTERM, stop)
-signal.signal(signal.SIGHUP, signal.SIG_IGN)
-os.symlink(os.ttyname(slave), sys.argv[1] + ".new")
-os.replace(sys.argv[1] + ".new", sys.argv[1])
-with open(sys.argv[2], "ab", buffering=0) as out:
-    while True:
-        out.write(os.read(master, 4096))
-' "$com2" "$1" &
-    reader_pid=$!
-    for _ in $(seq 50); do
-      [[ -L "$com2" ]] && return 0
-      sleep 0.1
-    done
-    fail "the COM2 reader did not start"
-  }
-  com_reader_stop() { # com_reader_stop OUT LAST_TEXT: once LAST_TEXT arrived (or 5 s), stop it
-    for _ in $(seq 50); do
-      grep -qF -- "$2" "$1" 2>/dev/null && break
-      sleep 0.1
-    done
-    kill "$reader_pid"
-    wait "$reader_pid" || true
-    reader_pid=""
-    rm -f "$com2"
   }
 
   # 1. Sensor 7.11, the 291 file, console mode with --critical: the fault path is reached, the
@@ -312,6 +314,8 @@ service)
   installed=0
   cleanup() {
     if ((installed)); then "$wine" "$exe" --uninstall >/dev/null 2>&1 || true; fi
+    if [[ -n "$reader_pid" ]]; then kill "$reader_pid" 2>/dev/null || true; fi
+    rm -f "$com2"
     rm -rf "$work"
   }
   trap cleanup EXIT
@@ -331,7 +335,7 @@ service)
   }
 
   # --install writes sensor.ini (--sensor-version) and registers an automatic-start service.
-  "$wine" "$exe" --install --sensor-version 7.11 --root "Z:$root" --poll-ms 200 \
+  "$wine" "$exe" --install --sensor-version 7.11 --root "Z:$root" --poll-ms 200 --serial COM2 \
     >"$work/install.log" 2>&1 || { cat "$work/install.log" >&2; fail "--install"; }
   installed=1
   grep -qx "version=7.11" "$root/ProgramData/CrowdStrike/sensor.ini" || fail "no sensor.ini"
@@ -342,14 +346,23 @@ service)
   grep -qF -- "--service --root Z:$root" "$work/key.log" ||
     { cat "$work/key.log" >&2; fail "ImagePath lacks --service and the flags"; }
 
-  # 1. Started by the SCM on good content: it runs, asks for the critical flag, stops cleanly.
+  # 1. Started by the SCM on good content: it runs, asks for the critical flag, says it is ready
+  #    (in its log and on COM2), stops cleanly.
+  com_reader "$work/com2-start.txt"
   "$wine" net start CSAgent >/dev/null 2>&1 || fail "net start CSAgent"
   wait_for "@@csagent heartbeat channel=291 version=5" 20
   grep -qxF "@@winsim ready os=windows" "$log" || fail "the service did not say it is ready"
   grep -qF "@@csagent critical=" "$log" || fail "the service did not ask for the critical flag"
   "$wine" net stop CSAgent >/dev/null 2>&1 || fail "net stop CSAgent"
   wait_for "@@csagent stopped reason=stop" 10
-  echo "ok 1: service started, ran good content, stopped (critical flag cleared first)"
+  com_reader_stop "$work/com2-start.txt" "@@csagent stopped reason=stop"
+  for want in "@@csagent loaded sensor=7.11 channel=291 version=5" "@@winsim ready os=windows" \
+    "@@csagent heartbeat channel=291 version=5" "@@csagent stopped reason=stop"; do
+    grep -qF -- "$want" "$work/com2-start.txt" ||
+      { cat "$work/com2-start.txt" >&2; fail "the service's COM2 has no '$want'"; }
+  done
+  echo "ok 1: service started, ran good content, said ready (log and COM2), stopped (critical" \
+    "flag cleared first)"
 
   # 2. A reboot with the 291 file in the content folder: Wine's SCM starts the service by
   #    itself (automatic start), the sensor loads the file and faults, as at every boot on
@@ -358,12 +371,18 @@ service)
   "$channel_tool" make channel-291 --version 291 \
     -o "$content/C-00000291-00000000-00000291.sys" >/dev/null
   : >"$log"
+  com_reader "$work/com2-boot.txt"
   "$wine" wineboot --restart >/dev/null 2>&1 || fail "wineboot --restart"
   wait_for "@@csagent fault code=0xc0000005" 30
   grep -qF "@@csagent loaded sensor=7.11 channel=291 version=291" "$log" ||
     fail "the fault came before the 291 file was loaded"
   if grep -qF "@@winsim ready" "$log"; then fail "a ready line before the fault"; fi
-  echo "ok 2: at the (Wine) reboot the service started by itself, loaded the 291 file, faulted:" \
+  com_reader_stop "$work/com2-boot.txt" "@@csagent fault"
+  grep -qF "@@csagent fault code=0xc0000005" "$work/com2-boot.txt" ||
+    { cat "$work/com2-boot.txt" >&2; fail "the fault line did not reach COM2"; }
+  if grep -qF "@@winsim ready" "$work/com2-boot.txt"; then fail "a ready line on COM2"; fi
+  echo "ok 2: at the (Wine) reboot the service started by itself, loaded the 291 file, faulted" \
+    "(the fault line on COM2, no ready line):" \
     "$(grep -F '@@csagent critical=' "$log")"
 
   # 3. --uninstall removes it.
