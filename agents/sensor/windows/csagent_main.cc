@@ -167,7 +167,7 @@ void OpenSinks(const std::string& log, const std::string& serial) {
       COMMTIMEOUTS timeouts{};
       timeouts.WriteTotalTimeoutMultiplier = 1;
       timeouts.WriteTotalTimeoutConstant = 1000;
-      SetCommTimeouts(h, &timeouts);  // fails harmlessly on what is not a UART (Wine: a FIFO)
+      SetCommTimeouts(h, &timeouts);  // fails harmlessly where the port is not a tty/UART
       platform::win32::AddConsoleSink(h);
     } else {
       problems += "csagent: " + LastError("--serial " + serial) + "\n";

@@ -349,7 +349,8 @@ service)
   # 1. Started by the SCM on good content: it runs, asks for the critical flag, says it is ready
   #    (in its log and on COM2), stops cleanly.
   com_reader "$work/com2-start.txt"
-  "$wine" net start CSAgent >/dev/null 2>&1 || fail "net start CSAgent"
+  "$wine" net start CSAgent >"$work/net-start.log" 2>&1 ||
+    { cat "$work/net-start.log" "$log" >&2 2>/dev/null; fail "net start CSAgent"; }
   wait_for "@@csagent heartbeat channel=291 version=5" 20
   grep -qxF "@@winsim ready os=windows" "$log" || fail "the service did not say it is ready"
   grep -qF "@@csagent critical=" "$log" || fail "the service did not ask for the critical flag"
@@ -389,7 +390,12 @@ service)
   "$wine" "$exe" --uninstall >"$work/uninstall.log" 2>&1 ||
     { cat "$work/uninstall.log" >&2; fail "--uninstall"; }
   installed=0
-  if "$wine" reg query "$key" >/dev/null 2>&1; then fail "CSAgent still registered"; fi
+  # DeleteService only marks the service; the SCM removes its key once it has stopped and the last
+  # handle is closed. After the fault the SCM restarts it every second (the failure action), so
+  # one of those starts may still be ending: give it a few seconds.
+  end=$((SECONDS + 10))
+  while ((SECONDS < end)) && "$wine" reg query "$key" >/dev/null 2>&1; do sleep 0.2; done
+  if "$wine" reg query "$key" >/dev/null 2>&1; then fail "CSAgent still registered 10 s after --uninstall"; fi
   echo "ok 3: --uninstall removed the service"
   ;;
 
