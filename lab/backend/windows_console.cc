@@ -107,6 +107,12 @@ WindowsConsole::Output WindowsConsole::Type(std::string_view text) {
     start = end + 1;
     if (line.empty()) continue;
     const std::string name = CommandName(line);
+    if (stage_ == Stage::kStuck) {
+      // Nothing on this screen takes a command: say so rather than wait for a SAC that never
+      // comes.
+      Reply(&out, name, "rc=1 reason=no-console via=ems");
+      continue;
+    }
     if (stage_ == Stage::kRecoveryKey || stage_ == Stage::kKeyTyped) {
       // Only the key can be typed at BitLocker's recovery screen; C: is locked for the rest.
       if (name != "unlock" || stage_ == Stage::kKeyTyped) {
@@ -266,7 +272,7 @@ void WindowsConsole::Step(Output* out) {
     auto it = std::find(shown.begin(), shown.end(), want);
     buf_.clear();
     if (it == shown.end()) {
-      stage_ = Stage::kLoading;
+      stage_ = Stage::kStuck;
       out->lines.push_back(std::string("@@winsim boot-failed reason=no-menu-entry entry=") +
                            (target_ == BootTarget::kWinRE ? "winre" : "safe") + " via=ems");
       return;

@@ -61,6 +61,7 @@ class WindowsConsole {
     kRecoveryKey,   // at BitLocker's recovery screen, waiting for the engine's unlock
     kKeyTyped,      // the recovery key job runs (sac_ types it and reads the verdict)
     kSacReady,      // SAC's cmd channel can be opened: jobs run
+    kStuck,         // the boot failed where no console answers (a menu without the entry)
   };
   struct Pending {
     std::string name;  // the engine's command name, for the result line

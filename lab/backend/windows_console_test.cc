@@ -190,6 +190,13 @@ TEST(WindowsConsole, WinReIsRepairYourComputerAndMissingItFailsTheBoot) {
       AdvancedMenu(false));
   EXPECT_EQ(without.typed, "");
   EXPECT_TRUE(without.Said("@@winsim boot-failed reason=no-menu-entry entry=winre via=ems"));
+  // The runbook's next step types on: answered at once, not left waiting for SAC.
+  without.lines.clear();
+  without.Take(
+      without.console.Type("del 'C:\\Windows\\System32\\drivers\\CrowdStrike\\C-00000291*.sys'\n"));
+  EXPECT_EQ(without.lines,
+            std::vector<std::string>{"@@winsim cmd=del rc=1 reason=no-console via=ems"});
+  EXPECT_EQ(without.typed, "");
 }
 
 TEST(WindowsConsole, ANormalBootSkipsTheMenuTimeoutAndReportsNothing) {
