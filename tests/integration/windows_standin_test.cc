@@ -151,8 +151,10 @@ void WindowsStandinTest::RunSafeModeDelete(bool bitlocker) {
   std::ofstream(lab_.dir() / "win" / "setup.yaml")
       << "name: win-lab\nimage: windows\nsites:\n  - {name: hq, technicians: 1}\n"
          "groups:\n  - {name: win, role: workstation, count: 1, site: hq, sensor: \"7.11\", "
-         "network: wired, bitlocker: "
+         "network: offline, bitlocker: "
       << (bitlocker ? "true" : "false") << "}\n";
+  // Offline: the stand-in has no network, so no sensor fetches the revert; its "C:" already holds
+  // the faulty file (version 2, the scenario's release).
   const std::string scenario = (lab_.dir() / "win" / "s.yaml").string();
   std::ofstream(scenario) << "name: win\nsetup: setup.yaml\nrunbook: " << lab_.source_dir()
                           << "/playbooks/runbooks/safe-mode-delete.yaml\n"
@@ -193,6 +195,9 @@ void WindowsStandinTest::RunSafeModeDelete(bool bitlocker) {
   EXPECT_EQ(h["state"], "recovered") << h.dump();
   EXPECT_TRUE(h["recovered"].get<bool>()) << h.dump();
   EXPECT_GE(h["crashes"].get<int>(), 1) << h.dump();
+  EXPECT_TRUE(h["boot_loop"].get<bool>()) << h.dump();
+  EXPECT_TRUE(h["exposed"].get<bool>()) << h.dump();  // loaded version 2 from disk
+  EXPECT_EQ(h["stop_code"], "PAGE_FAULT_IN_NONPAGED_AREA") << h.dump();
   EXPECT_EQ(h["recovered_by"], "restart") << h.dump();  // the runbook's last step
   EXPECT_EQ(h["bitlocker"].get<bool>(), bitlocker) << h.dump();
   EXPECT_EQ(h["keys_fetched"].get<int>(), bitlocker ? 1 : 0) << h.dump();
@@ -248,7 +253,7 @@ void WindowsStandinTest::RunSafeModeDelete(bool bitlocker) {
                     (golden / "windows.qcow2").string() + " " + (lab_.dir() / "g.raw").string() +
                     " && MTOOLS_SKIP_CHECK=1 MTOOLSRC=/dev/null mdir -i " +
                     (lab_.dir() / "g.raw").string() +
-                    " ::/Windows/System32/drivers/CrowdStrike/C-00000291-00000000-00000001.sys"
+                    " ::/Windows/System32/drivers/CrowdStrike/C-00000291-00000000-00000002.sys"
                     " >/dev/null")
                        .c_str()),
             0);

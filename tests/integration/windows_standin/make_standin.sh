@@ -15,7 +15,8 @@
 # The disk (windows.qcow2) is one FAT32 volume without a partition table: OVMF's FAT driver mounts
 # it as FS0 (the shell runs startup.nsh from it: the EFI stub of /boot/vmlinuz-*, the initramfs),
 # and the stand-in mounts it read-write as "C:" (/dev/sda): ProgramData\CrowdStrike\sensor.ini
-# says 7.11, Windows\System32\drivers\CrowdStrike holds C-00000291-00000000-00000001.sys.
+# says 7.11, Windows\System32\drivers\CrowdStrike holds C-00000291-00000000-00000002.sys (the
+# faulty version 2 the lab's scenarios release).
 # image.json says secure_boot 0, so the lab picks OVMF_CODE_4M.fd (which has the UEFI shell).
 set -euo pipefail
 
@@ -41,6 +42,9 @@ out=""
 csagent=""
 chaoslab=""
 bitlocker=0
+# The lab's fault is channel 291 version 2 (version 1 the good content before it): a sensor that
+# loads version 2 from disk is "exposed" in the run's report.
+fault_version=2
 while (($# > 0)); do
   case "$1" in
     --csagent) (($# >= 2)) || usage; csagent="$2"; shift 2 ;;
@@ -104,8 +108,8 @@ mkfs.vfat -C -F 32 -n WINDOWS "$disk" "$DISK_KIB" > /dev/null
 printf 'fs0:\r\n\\vmlinuz initrd=\\initrd.img quiet loglevel=0 console=tty0 panic=-1 winsim.standin=1\r\n' \
   > "$work/startup.nsh"
 printf 'version=7.11\n' > "$work/sensor.ini"
-channel_file="$work/C-00000291-00000000-00000001.sys"
-"$chaoslab" channel make channel-291 --version 1 -o "$channel_file" > /dev/null ||
+channel_file="$work/C-00000291-00000000-0000000${fault_version}.sys"
+"$chaoslab" channel make channel-291 --version "$fault_version" -o "$channel_file" > /dev/null ||
   die "chaoslab channel make channel-291 failed"
 mmd -i "$disk" ::/ProgramData ::/ProgramData/CrowdStrike ::/Windows ::/Windows/System32 \
   ::/Windows/System32/drivers ::/Windows/System32/drivers/CrowdStrike ::/standin
