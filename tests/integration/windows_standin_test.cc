@@ -223,6 +223,12 @@ void WindowsStandinTest::RunSafeModeDelete(bool bitlocker) {
   const size_t ready = com2.rfind("@@winsim ready os=windows");
   ASSERT_NE(ready, std::string::npos) << com2;
   EXPECT_EQ(com2.find("@@bugcheck", ready), std::string::npos) << com2;
+  // The stand-in's note of each boot's choice: normal boots, then Safe Mode (not "Repair Your
+  // Computer", the first entry), then normal again.
+  const size_t safe = com2.find("standin: boot=safe");
+  EXPECT_NE(safe, std::string::npos) << com2;
+  EXPECT_EQ(com2.find("standin: boot=winre"), std::string::npos) << com2;
+  EXPECT_LT(safe, ready) << com2;
   // COM1: the F8 menu, (the key,) SAC's cmd channel deleting the file, SAC's restart.
   const size_t menu = com1.find("Advanced Boot Options");
   ASSERT_NE(menu, std::string::npos) << com1;
