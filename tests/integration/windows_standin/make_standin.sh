@@ -59,7 +59,7 @@ done
 [[ -x "$csagent" ]] || die "csagent '$csagent' is not an executable file (build the csagent target)"
 [[ -x "$chaoslab" ]] || die "chaoslab '$chaoslab' is not an executable file (build the chaoslab target)"
 if ldd "$csagent" > /dev/null 2>&1; then die "csagent '$csagent' is not statically linked"; fi
-[[ -x "$BUSYBOX" ]] && ! ldd "$BUSYBOX" > /dev/null 2>&1 || die "$BUSYBOX: apt-get install busybox-static"
+if [[ ! -x "$BUSYBOX" ]] || ldd "$BUSYBOX" > /dev/null 2>&1; then die "$BUSYBOX: apt-get install busybox-static"; fi
 [[ -f "$VARS_TEMPLATE" ]] || die "$VARS_TEMPLATE missing: apt-get install ovmf"
 for tool in mkfs.vfat mmd mcopy qemu-img swtpm_setup cpio sha256sum; do
   command -v "$tool" > /dev/null || die "$tool not found"
