@@ -56,6 +56,8 @@ const std::string kRecoveryScreen =
     "Use the number keys or function keys F1-F10 (use F10 for 0).\r\n\r\nRecovery key ID: "
     "1A2B3C4D\r\n";
 
+const std::string kF8 = std::string(1, '\x1b') + "8";  // as EMS reads function key 8
+
 constexpr char kPassword[] = "111111-222222-333333-444444-555555-666666-777777-888888";
 
 // The SAC conversation of one cmd-channel job (channel Cmd0001), as in sac_console_test.cc.
@@ -117,6 +119,12 @@ struct Guest {
       if (::testing::Test::HasFatalFailure()) return;
     }
   }
+  // Boots into `target`, presses F8 at the boot manager and shows "Advanced Boot Options".
+  void AtAdvancedMenu(BootTarget target, bool with_winre) {
+    Take(console.OnBoot(target));
+    Show(kBootManager);
+    Turn(kF8, AdvancedMenu(with_winre));
+  }
   bool Said(const std::string& line) const {
     return std::find(lines.begin(), lines.end(), line) != lines.end();
   }
@@ -127,10 +135,7 @@ TEST(WindowsConsole, SafeModeFromTheF8MenuThenDeleteAndRestartOverSac) {
   g.Take(g.console.OnBoot(BootTarget::kSafeMode));
   g.Show(kBootManager);
   // F8, then in the menu one step down past "Repair Your Computer" to "Safe Mode".
-  g.Turn(
-      "\x1b"
-      "8",
-      AdvancedMenu(true));
+  g.Turn(kF8, AdvancedMenu(true));
   g.Turn("\x1b[B\r", "\x1b[2J\x1b[1;1HLoading files...\r\n" + kSacUp);
   EXPECT_TRUE(g.Said("@@winsim phase=console env=safe bitlocker=unlocked via=sac"));
   g.lines.clear();
@@ -150,44 +155,24 @@ TEST(WindowsConsole, SafeModeFromTheF8MenuThenDeleteAndRestartOverSac) {
 TEST(WindowsConsole, EscapeSequencesCutByReadsAreNotText) {
   Guest g;
   g.byte_by_byte = true;
-  g.Take(g.console.OnBoot(BootTarget::kSafeMode));
-  g.Show(kBootManager);
-  g.Turn(
-      "\x1b"
-      "8",
-      AdvancedMenu(true));
+  g.AtAdvancedMenu(BootTarget::kSafeMode, true);
   g.Turn("\x1b[B\r", kSacUp);
   EXPECT_TRUE(g.Said("@@winsim phase=console env=safe bitlocker=unlocked via=sac"));
 }
 
 TEST(WindowsConsole, WithoutWinReSafeModeIsTheFirstEntry) {
   Guest g;
-  g.Take(g.console.OnBoot(BootTarget::kSafeMode));
-  g.Show(kBootManager);
-  g.Turn(
-      "\x1b"
-      "8",
-      AdvancedMenu(false));
+  g.AtAdvancedMenu(BootTarget::kSafeMode, false);
   EXPECT_EQ(g.typed, "\r");
 }
 
 TEST(WindowsConsole, WinReIsRepairYourComputerAndMissingItFailsTheBoot) {
   Guest with;
-  with.Take(with.console.OnBoot(BootTarget::kWinRE));
-  with.Show(kBootManager);
-  with.Turn(
-      "\x1b"
-      "8",
-      AdvancedMenu(true));
+  with.AtAdvancedMenu(BootTarget::kWinRE, true);
   EXPECT_EQ(with.typed, "\r");  // the first entry
 
   Guest without;
-  without.Take(without.console.OnBoot(BootTarget::kWinRE));
-  without.Show(kBootManager);
-  without.Turn(
-      "\x1b"
-      "8",
-      AdvancedMenu(false));
+  without.AtAdvancedMenu(BootTarget::kWinRE, false);
   EXPECT_EQ(without.typed, "");
   EXPECT_TRUE(without.Said("@@winsim boot-failed reason=no-menu-entry entry=winre via=ems"));
   // The runbook's next step types on: answered at once, not left waiting for SAC.
@@ -217,12 +202,7 @@ TEST(WindowsConsole, SafeModeWithoutAMenuIsAFailedBootNotAHang) {
 
 TEST(WindowsConsole, BitLockerRecoveryScreenTakesTheKeyAndLockedCommandsFail) {
   Guest g;
-  g.Take(g.console.OnBoot(BootTarget::kSafeMode));
-  g.Show(kBootManager);
-  g.Turn(
-      "\x1b"
-      "8",
-      AdvancedMenu(true));
+  g.AtAdvancedMenu(BootTarget::kSafeMode, true);
   g.Turn("\x1b[B\r", kRecoveryScreen);
   EXPECT_EQ(g.lines, (std::vector<std::string>{
                          "@@winsim phase=bitlocker-recovery reason=tpm-refused key-id=1A2B3C4D "
@@ -271,12 +251,7 @@ TEST(WindowsConsole, CommandsWaitForSacAndARebootAnswersThem) {
 
 TEST(WindowsConsole, QueuedCommandRunsOnceSacIsUp) {
   Guest g;
-  g.Take(g.console.OnBoot(BootTarget::kSafeMode));
-  g.Show(kBootManager);
-  g.Turn(
-      "\x1b"
-      "8",
-      AdvancedMenu(true));
+  g.AtAdvancedMenu(BootTarget::kSafeMode, true);
   g.Take(g.console.Type("del 'C:\\Windows\\System32\\drivers\\CrowdStrike\\C-00000291*.sys'\n"));
   g.Turn("\x1b[B\r", kSacUp);  // the menu choice; then SAC comes up and the job begins
   g.Play(CmdJob("del /f /q \"C:\\Windows\\System32\\drivers\\CrowdStrike\\C-00000291*.sys\"",
