@@ -6,11 +6,24 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <filesystem>
+#include <functional>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace chaoslab::testing {
+
+// Polls `pred` every 200 ms until it holds or `timeout` passes; its last answer.
+inline bool Eventually(const std::function<bool()>& pred, std::chrono::seconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  return pred();
+}
 
 class Hypervisors {
  public:

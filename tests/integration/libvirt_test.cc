@@ -53,15 +53,6 @@ std::vector<pid_t> RunQemus(const std::string& run_id) {
   return found;
 }
 
-bool Eventually(const std::function<bool()>& pred, std::chrono::seconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(200ms);
-  }
-  return pred();
-}
-
 class LibvirtTest : public ::testing::Test {
  protected:
   void SetUp() override {

@@ -52,15 +52,6 @@ std::vector<pid_t> Processes(const std::string& exe, const std::string& needle) 
   return found;
 }
 
-bool Eventually(const std::function<bool()>& pred, std::chrono::seconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(200ms);
-  }
-  return pred();
-}
-
 // Keeps the last contents of every *.log in a host's runtime folder while the run goes on: the
 // lab removes the folder when the run ends.
 class LogKeeper {
