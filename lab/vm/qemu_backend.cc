@@ -498,6 +498,8 @@ class QemuHost : public Host {
   Status SendConsoleTo(Incarnation* inc, std::string_view text);
   // Joins and frees incarnations replaced by a relaunch. Not from their own watcher thread.
   void ReapRetired();
+  // Ends an incarnation that was launched but never ran (its vCPUs never started), silently.
+  void Discard(std::unique_ptr<Incarnation> inc);
 
   QemuBackend* backend_;
   const HostSpec spec_;
@@ -690,14 +692,25 @@ void QemuHost::Relaunch(const std::string& detail) {
   done.clear();
 
   Result<std::unique_ptr<Incarnation>> launched = Status::Cancelled("powered off");
-  bool power_off;
-  BootChoice boot;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    power_off = power_off_requested_;
-    boot = boot_;  // SetBoot before the reset applies to this boot
+  for (;;) {
+    BootChoice boot;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (power_off_requested_) break;
+      boot = boot_;  // SetBoot before the reset applies to this boot
+    }
+    launched = Launch(boot);
+    if (!launched.ok()) break;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (power_off_requested_ || boot_.SameAs(boot)) break;
+    }
+    // SetBoot (and the engine's Reset, absorbed by this relaunch) came while this QEMU was being
+    // started: it has not run an instruction yet (-S), so start over with the new choice rather
+    // than boot the old one. A technician's "boot into safe mode" landed in a normal boot here.
+    Discard(std::move(*launched));
+    launched = Status::Cancelled("powered off");
   }
-  if (!power_off) launched = Launch(boot);
 
   std::lock_guard<std::mutex> lock(mu_);
   relaunching_ = false;
@@ -746,6 +759,17 @@ void QemuHost::Relaunch(const std::string& detail) {
     inc->swallow_resume = false;
     inc->Kill("could not start the vCPUs after a reset: " + cont.status().message());
   }
+}
+
+void QemuHost::Discard(std::unique_ptr<Incarnation> inc) {
+  {
+    std::lock_guard<std::mutex> lock(inc->mu);
+    inc->started = false;  // its watcher reports nothing: the engine never saw this QEMU
+  }
+  inc->expected_exit = true;
+  inc->Kill("superseded by a new boot choice before it ran");
+  inc->WaitExited(kKillWait);
+  inc->Join();
 }
 
 void QemuHost::ReapRetired() {

@@ -106,6 +106,11 @@ HostPaths PathsFor(const std::string& run_dir, const std::string& host_id);
 struct BootChoice {
   BootTarget target = BootTarget::kDisk;
   DiskImage media;  // path empty unless target is kUsb
+
+  bool SameAs(const BootChoice& o) const {
+    return target == o.target && media.path == o.media.path && media.format == o.media.format &&
+           media.read_only == o.media.read_only;
+  }
 };
 
 // The name of the snapshot RevertDisk goes back to.

@@ -202,6 +202,80 @@ TEST(QemuLifecycleTest, RepeatedResetsNeverLoseTheHost) {
   ASSERT_TRUE((*backend)->Destroy().ok());
 }
 
+// The engine's "boot into safe mode" is SetBoot + Reset. When the guest had just reset by itself
+// (a boot loop), the Reset is absorbed by the relaunch under way, which may have read the boot
+// choice already: that QEMU must not run the old choice. A QEMU that takes a second to start
+// (a wrapper that sleeps) holds the relaunch open long enough to land in that window every time.
+TEST(QemuLifecycleTest, BootChoiceMadeDuringARelaunchAppliesToThatBoot) {
+  std::string kernel;
+  for (const auto& e : fs::directory_iterator("/boot")) {
+    if (e.path().filename().string().rfind("vmlinuz-", 0) == 0) kernel = e.path().string();
+  }
+  if (kernel.empty()) GTEST_SKIP() << "no /boot/vmlinuz-*: apt-get install linux-image-amd64";
+  const std::string qemu = bp::search_path("qemu-system-x86_64").string();
+  if (qemu.empty()) GTEST_SKIP() << "QEMU is not installed";
+  auto accel = ResolveAccel(qemu, "auto");
+  ASSERT_TRUE(accel.ok()) << accel.status().ToString();
+  TempDir dir;
+  WriteFile(dir.path() + "/initrd", "");
+  WriteFile(dir.path() + "/base.img", std::string(1 << 20, '\0'));
+  const std::string slow_qemu = dir.path() + "/slow-qemu";
+  WriteFile(slow_qemu, "#!/bin/sh\nsleep 1\nexec " + qemu + " \"$@\"\n");
+  fs::permissions(slow_qemu, fs::perms::owner_all);
+  QemuOptions options = Options(dir, "choice");
+  options.qemu = slow_qemu;
+  options.accel = *accel;
+  auto backend = MakeQemuBackend(options);
+  ASSERT_TRUE(backend.ok()) << backend.status().ToString();
+  HostSpec spec;
+  spec.id = "h1";
+  spec.kernel = kernel;
+  spec.initrd = dir.path() + "/initrd";
+  spec.base_disk = dir.path() + "/base.img";
+  // No root file system: the kernel panics and (panic=-1) resets at once, a boot loop. The kernel
+  // prints its command line, which carries the boot choice (winsim.boot=...).
+  spec.kernel_args = {"ignore_loglevel"};
+  spec.network.online = false;
+  Host* host = *(*backend)->CreateHost(spec);
+  EventLog log(backend->get());
+  const auto command_line = [](const HostEvent& e) {
+    return e.host_id == "h1" && e.kind == HostEventKind::kConsoleLine &&
+           e.detail.find("Command line:") != std::string::npos;
+  };
+  ASSERT_TRUE(host->Start().ok());
+  int first = log.WaitFor(command_line, seconds(60));
+  ASSERT_GE(first, 0) << log.Dump();
+  EXPECT_NE(log.events[first].detail.find("winsim.boot=normal"), std::string::npos)
+      << log.events[first].detail;
+  int reset = log.WaitKind("h1", HostEventKind::kReset, seconds(120), first);
+  ASSERT_GT(reset, first) << log.Dump();
+  EXPECT_EQ(log.events[reset].detail, "guest");
+  // The relaunch has read the choice and is starting QEMU (one second).
+  std::this_thread::sleep_for(milliseconds(300));
+  ASSERT_TRUE(host->SetBoot(BootTarget::kSafeMode).ok());
+  ASSERT_TRUE(host->Reset().ok());
+  int next = log.WaitFor(command_line, seconds(60), reset);
+  ASSERT_GT(next, reset) << log.Dump();
+  EXPECT_NE(log.events[next].detail.find("winsim.boot=safe"), std::string::npos)
+      << "the boot after SetBoot(safe-mode) + Reset: " << log.events[next].detail;
+  // One kReset for that reset, and the host was never lost nor seen starting again.
+  int resets_between = 0;
+  for (int i = reset; i < next; ++i) {
+    resets_between += log.events[i].kind == HostEventKind::kReset;
+  }
+  EXPECT_EQ(resets_between, 1) << log.Dump();
+  for (const auto& e : log.events) {
+    EXPECT_NE(e.kind, HostEventKind::kLost) << log.Dump();
+    EXPECT_NE(e.kind, HostEventKind::kShutdown) << log.Dump();
+  }
+  EXPECT_EQ(std::count_if(log.events.begin(), log.events.end(),
+                          [](const HostEvent& e) { return e.kind == HostEventKind::kStarted; }),
+            1)
+      << log.Dump();
+  ASSERT_TRUE(host->PowerOff().ok());
+  ASSERT_TRUE((*backend)->Destroy().ok());
+}
+
 // The winsim guest, if `make image` has built it.
 class WinsimTest : public ::testing::Test {
  protected:
