@@ -110,7 +110,10 @@ int main(int argc, char** argv) {
   compare_cmd->add_option("--csv", cmp.csv, "also write the table as CSV");
   compare_cmd->add_option("--html", cmp.html, "also write a self-contained HTML report");
   compare_cmd->add_flag("--quiet,-q", cmp.quiet, "no progress lines");
-  compare_cmd->add_option("--backend", cmp.backend, "qemu (real guests) or sim (the simulator)");
+  compare_cmd->add_option("--backend", cmp.backend,
+                          "qemu (real guests), libvirt (real guests on the hypervisors of "
+                          "--inventory) or sim (the simulator)");
+  compare_cmd->add_option("--inventory", cmp.inventory, "libvirt: hypervisor inventory YAML");
   compare_cmd->add_option("--calibration", cmp.calibration, "sim: calibration file");
 
   CalibrateRequest cal;

@@ -374,18 +374,27 @@ Result<std::unique_ptr<Backend>> MakeBackend(const LabPaths& paths, const Backen
 }
 
 // Before anything starts: the inventory loads, every group fits on it, every hypervisor answers.
-Result<BackendChoice> CheckBackend(const RunRequest& request, const config::ScenarioConfig& sc) {
+// `backend` and `inventory` as given on the command line (--backend, --inventory).
+Result<BackendChoice> CheckBackend(const std::string& backend, const std::string& inventory,
+                                   const config::ScenarioConfig& sc) {
   BackendChoice choice;
-  choice.kind = request.backend.empty() ? "qemu" : request.backend;  // sim is handled before
-  if (choice.kind == "qemu") return choice;
+  choice.kind = backend.empty() ? "qemu" : backend;  // sim is handled before
+  if (choice.kind == "qemu") {
+    if (sc.image.kind == config::ImageKind::kWindows) {
+      return Status::InvalidArgument("image '" + sc.image.name +
+                                     "' is of kind windows: run it with --backend libvirt "
+                                     "--inventory FILE (docs/WINDOWS.md)");
+    }
+    return choice;
+  }
   if (choice.kind != "libvirt") {
     return Status::InvalidArgument("backend '" + choice.kind +
                                    "' is not one of qemu, libvirt, sim");
   }
-  if (request.inventory.empty()) {
+  if (inventory.empty()) {
     return Status::InvalidArgument("--backend libvirt needs --inventory FILE");
   }
-  ASSIGN_OR_RETURN(libvirt::Inventory inv, libvirt::LoadInventory(request.inventory));
+  ASSIGN_OR_RETURN(libvirt::Inventory inv, libvirt::LoadInventory(inventory));
   std::vector<libvirt::PlacementRequest> hosts;
   std::vector<std::string> groups;
   // What the backend gives each domain: a Windows domain gets at least 2 GiB.
@@ -399,6 +408,30 @@ Result<BackendChoice> CheckBackend(const RunRequest& request, const config::Scen
   RETURN_IF_ERROR(libvirt::CheckReachable(inv));
   choice.inventory = std::move(inv);
   return choice;
+}
+
+// What the journal keeps of a run's inputs (RunResult::inputs): the files it was read from, the
+// image and the lab's settings, so that a run found later can be told apart and run again.
+nlohmann::json RunInputs(const config::ScenarioConfig& sc, const GuestImage& image,
+                         const BackendChoice& backend, int max_booting) {
+  nlohmann::json inputs = {
+      {"scenario_file", sc.file},
+      {"setup_file", sc.setup.file},
+      {"runbook_file", sc.runbook.file},
+      {"image",
+       {{"name", sc.image.name},
+        {"kind", std::string(config::ImageKindName(sc.image.kind))},
+        {"dir", image.dir}}},
+      {"backend", backend.kind},
+      {"seed", sc.seed},
+      {"fault", std::string(config::FaultKindName(sc.fault.kind))},
+      {"race_window_ms", sc.race_window_ms.value_or(sc.image.race_window_ms)},
+      {"max_booting", max_booting},
+      {"max_wall_s", sc.stop.max_wall},
+      {"max_scenario_s", sc.stop.max_scenario},
+  };
+  if (backend.inventory) inputs["inventory_file"] = backend.inventory->path;
+  return inputs;
 }
 
 // One run of a scenario on real guests: its own QEMU backend, content server, key escrow and
@@ -577,6 +610,7 @@ struct OneRun {
     eo.console_input = console_input;
     eo.max_booting = max_booting;
     eo.method = MethodText(sc, max_booting);
+    eo.config_json = RunInputs(sc, image, backend_choice, max_booting).dump();
     if (progress) {
       progress(fmt::format("run {}: scenario {} ({} hosts, setup {}, runbook {}, seed {})", run_id,
                            sc.name, eo.hosts.size(), sc.setup.name, sc.runbook.name, sc.seed));
@@ -649,13 +683,7 @@ int RunCommand(const LabPaths& paths, const RunRequest& request, const std::atom
   Result<GuestImage> image = FindBuiltImage(paths, sc.image);
   if (!image.ok()) return fail(image.status(), 2);
   if (Status s = Preflight(paths, sc); !s.ok()) return fail(s, 2);
-  if (sc.image.kind == config::ImageKind::kWindows && request.backend != "libvirt") {
-    return fail(Status::InvalidArgument("image '" + sc.image.name +
-                                        "' is of kind windows: run it with --backend libvirt "
-                                        "--inventory FILE (docs/WINDOWS.md)"),
-                2);
-  }
-  Result<BackendChoice> backend = CheckBackend(request, sc);
+  Result<BackendChoice> backend = CheckBackend(request.backend, request.inventory, sc);
   if (!backend.ok()) return fail(backend.status(), 2);
   Result<std::unique_ptr<Journal>> journal = Journal::Open(paths.journal);
   if (!journal.ok()) return fail(journal.status(), 2);
@@ -722,6 +750,7 @@ int CompareCommand(const LabPaths& paths, const CompareRequest& request,
   if (runbooks.empty()) runbooks.push_back("");
   if (setups.empty()) setups.push_back("");
   std::vector<config::ScenarioConfig> cells;
+  BackendChoice backend_choice;
   for (const auto& setup : setups) {
     for (const auto& runbook : runbooks) {
       Result<config::ScenarioConfig> sc =
@@ -729,22 +758,23 @@ int CompareCommand(const LabPaths& paths, const CompareRequest& request,
       if (!sc.ok()) return fail(sc.status(), 2);
       if (request.max_wall_s) sc->stop.max_wall = *request.max_wall_s;
       if (request.seed) sc->seed = *request.seed;
-      if (request.backend == "sim") sc->backend = config::BackendKind::kSim;
+      // --backend overrides the scenario's `backend:`, as in `run`.
+      if (!request.backend.empty()) {
+        sc->backend =
+            request.backend == "sim" ? config::BackendKind::kSim : config::BackendKind::kQemu;
+      }
       if (sc->backend != config::BackendKind::kSim) {
         if (Status s = Preflight(paths, *sc); !s.ok()) return fail(s, 2);
+        // Every cell's fleet must fit the inventory (setups differ), before anything starts.
+        Result<BackendChoice> backend = CheckBackend(request.backend, request.inventory, *sc);
+        if (!backend.ok()) return fail(backend.status(), 2);
+        backend_choice = std::move(*backend);
       }
       cells.push_back(std::move(*sc));
     }
   }
   const int repeat = request.repeat > 0 ? request.repeat : cells.front().repetitions;
   const bool sim = cells.front().backend == config::BackendKind::kSim;
-  if (!sim && cells.front().image.kind == config::ImageKind::kWindows) {
-    return fail(Status::InvalidArgument("compare runs on the QEMU backend; image '" +
-                                        cells.front().image.name +
-                                        "' is of kind windows, which needs `chaoslab run "
-                                        "--backend libvirt`"),
-                2);
-  }
   Result<GuestImage> image =
       sim ? Result<GuestImage>(GuestImage{}) : FindBuiltImage(paths, cells.front().image);
   if (!image.ok()) return fail(image.status(), 2);
@@ -754,7 +784,11 @@ int CompareCommand(const LabPaths& paths, const CompareRequest& request,
   Comparison comparison;
   comparison.id = NewRunId();
   comparison.scenario = cells.front().name;
-  nlohmann::json cfg = {{"runbooks", runbooks}, {"setups", setups}, {"repeat", repeat}};
+  nlohmann::json cfg = {{"runbooks", runbooks},
+                        {"setups", setups},
+                        {"repeat", repeat},
+                        {"backend", sim ? "sim" : backend_choice.kind}};
+  if (backend_choice.inventory) cfg["inventory_file"] = backend_choice.inventory->path;
   if (Status s = (*journal)->BeginComparison(comparison.id, comparison.scenario, cfg.dump());
       !s.ok())
     return fail(s, 1);
@@ -764,6 +798,7 @@ int CompareCommand(const LabPaths& paths, const CompareRequest& request,
   }
   OneRun one{
       paths, *image, journal->get(), cancel, nullptr, nullptr, MaxBooting(request.max_booting)};
+  one.backend_choice = backend_choice;
   if (!request.quiet) one.progress = [&err](const std::string& line) { err << line << std::endl; };
   bool interrupted = false;
   for (int rep = 0; rep < repeat && !interrupted; ++rep) {

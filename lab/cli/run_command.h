@@ -67,8 +67,9 @@ struct CompareRequest {
   std::optional<uint64_t> seed;
   std::optional<double> max_wall_s;  // per run
   int max_vms = 0;
-  int max_booting = -1;  // as in RunRequest
-  std::string backend;   // "sim": every cell on the simulator (lab/sim)
+  int max_booting = -1;   // as in RunRequest
+  std::string backend;    // "qemu" (default), "libvirt" or "sim" (every cell on the simulator)
+  std::string inventory;  // libvirt: the hypervisor inventory YAML
   std::string calibration;
 };
 int CompareCommand(const LabPaths& paths, const CompareRequest& request,

@@ -78,15 +78,20 @@ Result<RunResult> RunSimOnce(const config::ScenarioConfig& sc, const std::string
   so.progress = progress;
   if (progress) progress("sim: calibration " + cal.file + " (" + cal.generated_at + ")");
   ASSIGN_OR_RETURN(RunResult result, sim::RunSim(so, options.stats));
+  result.inputs = nlohmann::json{{"scenario_file", sc.file},
+                                 {"setup_file", sc.setup.file},
+                                 {"runbook_file", sc.runbook.file},
+                                 {"backend", "sim"},
+                                 {"seed", sc.seed},
+                                 {"calibration", cal.file},
+                                 {"mix", sc.mix_file},
+                                 {"host_rows_limit", options.host_rows}}
+                      .dump();
   if (journal) {
-    nlohmann::json cfg = {{"backend", "sim"},
-                          {"calibration", cal.file},
-                          {"mix", sc.mix_file},
-                          {"host_rows_limit", options.host_rows}};
     RunResult begun = result;
     begun.hosts.clear();
     begun.status = "running";
-    RETURN_IF_ERROR(journal->BeginRun(begun, cfg.dump()));
+    RETURN_IF_ERROR(journal->BeginRun(begun, result.inputs));
     RETURN_IF_ERROR(journal->FinishRun(result));
   }
   return result;

@@ -561,8 +561,8 @@ class SqliteJournal : public Journal {
     Statement s;
     RETURN_IF_ERROR(Prepare(
         "SELECT scenario, runbook, backend, seed, status, started_at, wall_s, scenario_end_s, "
-        "pid, pid_start, setup, release_s, comparison_id, repetition, method FROM runs WHERE id = "
-        "?1",
+        "pid, pid_start, setup, release_s, comparison_id, repetition, method, config_json FROM "
+        "runs WHERE id = ?1",
         &s));
     s.Bind(1, id);
     ASSIGN_OR_RETURN(bool found, Step(s, "load run"));
@@ -582,6 +582,7 @@ class SqliteJournal : public Journal {
     run.comparison_id = s.Text(12);
     run.repetition = static_cast<int>(s.Int(13));
     run.method = s.Text(14);
+    run.inputs = s.Text(15);
     s.Reset();
 
     if (run.status == "running" || run.status == "interrupted") {

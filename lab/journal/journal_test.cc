@@ -107,6 +107,7 @@ TEST_F(JournalTest, RoundTrip) {
   EXPECT_EQ(loaded->backend, "sim");
   EXPECT_EQ(loaded->seed, 18446744073709551615ull);
   EXPECT_EQ(loaded->started_at, "2024-07-19T04:09:00Z");
+  EXPECT_EQ(loaded->inputs, R"({"hosts":2})");  // what BeginRun was given
   EXPECT_DOUBLE_EQ(loaded->wall_s, 12.5);
   EXPECT_DOUBLE_EQ(loaded->scenario_end_s, 23230);
   ASSERT_EQ(loaded->hosts.size(), 2u);

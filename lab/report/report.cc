@@ -358,6 +358,14 @@ void PrintTable(const RunResult& run, std::ostream& out) {
   }
 }
 
+namespace {
+// The journal keeps a run's inputs as JSON text; an older or damaged row reads as no inputs.
+nlohmann::json InputsJson(const std::string& text) {
+  nlohmann::json inputs = nlohmann::json::parse(text, nullptr, false);
+  return inputs.is_object() ? inputs : nlohmann::json::object();
+}
+}  // namespace
+
 nlohmann::json ToJson(const RunResult& run) {
   nlohmann::json groups = nlohmann::json::array();
   for (const GroupResult& g : run.groups) groups.push_back(GroupJson(g));
@@ -380,6 +388,7 @@ nlohmann::json ToJson(const RunResult& run) {
           {"release_s", run.release_s},
           {"scenario_end_s", run.scenario_end_s},
           {"method", run.method},
+          {"inputs", InputsJson(run.inputs)},
           {"fleet", GroupJson(run.fleet)},
           {"groups", std::move(groups)},
           {"hosts", std::move(hosts)},

@@ -204,6 +204,18 @@ TEST(PrintTableTest, PlainRunHasNoSiteRoleOrServiceTable) {
   EXPECT_EQ(text.find("comparison"), std::string::npos) << text;
 }
 
+TEST(ToJsonTest, InputsAreAnObjectEvenWhenTheJournalRowIsNot) {
+  RunResult run = SampleRun();
+  EXPECT_EQ(ToJson(run)["inputs"], nlohmann::json::object());  // not known: "{}"
+  run.inputs = R"({"scenario_file":"/lab/playbooks/scenarios/channel-291.yaml","seed":42})";
+  EXPECT_EQ(ToJson(run)["inputs"]["seed"], 42);
+  EXPECT_EQ(ToJson(run)["inputs"]["scenario_file"], "/lab/playbooks/scenarios/channel-291.yaml");
+  for (const char* damaged : {"", "[1,2]", "{\"cut", "null"}) {
+    run.inputs = damaged;
+    EXPECT_EQ(ToJson(run)["inputs"], nlohmann::json::object()) << damaged;
+  }
+}
+
 TEST(ToJsonTest, RunbookFieldsAndServices) {
   const nlohmann::json j = ToJson(RunbookRun());
   EXPECT_EQ(j["setup"], "hospital");

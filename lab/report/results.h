@@ -102,6 +102,9 @@ struct RunResult {
   // How the run measured, in one or two sentences for reports (lab settings that shape real-time
   // figures: the race window, boots at once, network profiles, the machine's load).
   std::string method;
+  // What the run was made of, as a JSON object's text: the files it was read from, the image, the
+  // backend and the lab's settings (journal runs.config_json). "{}" when not known.
+  std::string inputs = "{}";
 };
 
 // When a host was out of service, in scenario seconds after release: from its first crash until it

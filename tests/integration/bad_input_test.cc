@@ -174,5 +174,26 @@ TEST_F(BadInputTest, WindowsGoldenImageNotBuilt) {
   unsetenv("CHAOSLAB_CACHE_DIR");
 }
 
+// `compare` checks its backend as `run` does, for every cell, before the first VM starts.
+TEST_F(BadInputTest, CompareWithAnUnknownBackendOrNoInventory) {
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"--backend", "nope"}, "backend 'nope' is not one of qemu, libvirt, sim"},
+      {{"--backend", "libvirt"}, "--backend libvirt needs --inventory FILE"},
+      {{"--backend", "libvirt", "--inventory", (lab_.dir() / "absent.yaml").string()},
+       "absent.yaml"},
+  };
+  for (const auto& [extra, expected] : cases) {
+    std::vector<std::string> args = {"compare",    lab_.scenario("channel-291"),
+                                     "--runbooks", "reboot-15,reimage",
+                                     "--repeat",   "1"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    auto r = lab_.Run(args);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(r->exit_code, 2) << r->err;
+    EXPECT_NE(r->err.find(expected), std::string::npos) << "stderr was: " << r->err;
+    EXPECT_FALSE(fs::exists(lab_.runtime_root()) && !fs::is_empty(lab_.runtime_root()));
+  }
+}
+
 }  // namespace
 }  // namespace chaoslab::testing

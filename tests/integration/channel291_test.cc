@@ -60,6 +60,17 @@ TEST(Channel291OnRealGuests, ExposedHostsBootLoopAndControlGroupsStayUp) {
   json reloaded = json::parse(again->out);
   EXPECT_EQ(reloaded["fleet"], run["fleet"]);
   EXPECT_EQ(reloaded["groups"], run["groups"]);
+  // What the run was made of, kept with it: the files, the image, the lab's settings.
+  const json& inputs = run["inputs"];
+  EXPECT_EQ(std::filesystem::path(inputs["scenario_file"].get<std::string>()),
+            std::filesystem::absolute(lab.scenario("channel-291")).lexically_normal())
+      << inputs.dump();
+  EXPECT_NE(inputs["setup_file"].get<std::string>().find("playbooks/setups/"), std::string::npos)
+      << inputs.dump();
+  EXPECT_EQ(inputs["image"]["kind"], "winsim") << inputs.dump();
+  EXPECT_EQ(inputs["backend"], "qemu") << inputs.dump();
+  EXPECT_EQ(inputs["seed"], run["seed"]) << inputs.dump();
+  EXPECT_EQ(reloaded["inputs"], inputs);
   // Nothing is left behind after a normal exit.
   EXPECT_TRUE(LabHarness::LabQemus(run_id).empty());
   EXPECT_FALSE(std::filesystem::exists(lab.runtime_root() + "/" + run_id));

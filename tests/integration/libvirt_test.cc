@@ -125,21 +125,32 @@ TEST_F(LibvirtTest, DefaultScenarioOnTwoHypervisors) {
   ExpectNothingLeft(run["run_id"]);
 }
 
-// The runbooks that drive the machine hardest: power off, revert the disk to the pre-update
-// snapshot and start again; boot a recovery stick (SetBoot usb: the media as vdb), type the
-// BitLocker recovery password on the console, delete, restart.
-TEST_F(LibvirtTest, SnapshotRevertAndUsbRunbooksOnTwoHypervisors) {
+// The runbooks that drive the machine hardest, compared: power off, revert the disk to the
+// pre-update snapshot and start again; boot a recovery stick (SetBoot usb: the media as vdb), type
+// the BitLocker recovery password on the console, delete, restart. `compare` on libvirt: one
+// repetition of each, both cells journaled as a comparison.
+TEST_F(LibvirtTest, SnapshotRevertAndUsbRunbooksComparedOnTwoHypervisors) {
   const std::string inventory = hvs_->WriteInventory(4);
-  for (const std::string runbook : {"snapshot-revert", "winpe-usb"}) {
-    auto r = lab_.Run({"run", lab_.scenario("bitlocker-escrow"), "--max-vms", "4", "--runbook",
-                       runbook, "--backend", "libvirt", "--inventory", inventory, "--json"});
-    ASSERT_TRUE(r.ok());
-    ASSERT_EQ(r->exit_code, 0) << r->err;
-    json run = json::parse(r->out);
-    auto placed = Placement(r->err);
-    std::set<std::string> used;
-    for (const auto& [host, hv] : placed) used.insert(hv);
-    EXPECT_EQ(used.size(), 2u) << r->err;
+  auto r = lab_.Run({"compare", lab_.scenario("bitlocker-escrow"), "--max-vms", "4", "--runbooks",
+                     "snapshot-revert,winpe-usb", "--repeat", "1", "--backend", "libvirt",
+                     "--inventory", inventory, "--json"});
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->exit_code, 0) << r->err;
+  json comparison = json::parse(r->out);
+  ASSERT_EQ(comparison["cells"].size(), 2u) << comparison.dump(2);
+  auto placed = Placement(r->err);
+  std::set<std::string> used;
+  for (const auto& [host, hv] : placed) used.insert(hv);
+  EXPECT_EQ(used.size(), 2u) << r->err;
+  for (const auto& cell : comparison["cells"]) {
+    const std::string runbook = cell["runbook"];
+    ASSERT_EQ(cell["runs"].size(), 1u) << cell.dump();
+    auto report = lab_.Run({"report", cell["runs"][0], "--json"});
+    ASSERT_TRUE(report.ok());
+    ASSERT_EQ(report->exit_code, 0) << report->err;
+    json run = json::parse(report->out);
+    EXPECT_EQ(run["backend"], "libvirt");
+    EXPECT_EQ(run["inputs"]["inventory_file"], inventory) << run["inputs"].dump();
     int recovered = 0, bitlocker = 0;
     for (const auto& h : run["hosts"]) {
       if (h["crashes"].get<int>() == 0) continue;
