@@ -114,6 +114,11 @@ prefix)
     cat "$prefix.log" >&2
     fail "wineboot --init failed in $prefix"
   fi
+  # Wine's SCM gives a starting service 10 s to connect to it (Windows: 30 s) and reads the limit
+  # from ServicesPipeTimeout, as a string. A loaded CI machine can take longer to start a process;
+  # `net start CSAgent` failed about once in 20 runs, possibly so (the cause was not captured).
+  "$wine" reg add 'HKLM\System\CurrentControlSet\Control' /v ServicesPipeTimeout /t REG_SZ \
+    /d 60000 /f >"$prefix.reg.log" 2>&1 || { cat "$prefix.reg.log" >&2; fail "reg add ServicesPipeTimeout"; }
   "$wineserver" -w 2>/dev/null || true # wait until the prefix is written
   [[ -f "$prefix/system.reg" ]] || fail "no system.reg in $prefix after wineboot"
   echo "wine prefix ready in $((SECONDS - start)) s: $prefix ($("$wine" --version))"
@@ -345,6 +350,9 @@ service)
   grep -Eq "Start +REG_DWORD +0x2\b" "$work/key.log" || { cat "$work/key.log" >&2; fail "not automatic start"; }
   grep -qF -- "--service --root Z:$root" "$work/key.log" ||
     { cat "$work/key.log" >&2; fail "ImagePath lacks --service and the flags"; }
+
+  "$wine" reg query 'HKLM\System\CurrentControlSet\Control' /v ServicesPipeTimeout 2>/dev/null |
+    grep -q "60000" || fail "the prefix has no ServicesPipeTimeout (the prefix test sets it)"
 
   # 1. Started by the SCM on good content: it runs, asks for the critical flag, says it is ready
   #    (in its log and on COM2), stops cleanly.
