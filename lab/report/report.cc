@@ -13,6 +13,31 @@
 namespace chaoslab {
 namespace {
 
+// The journal keeps a run's inputs as JSON text; an older or damaged row reads as no inputs.
+nlohmann::json InputsJson(const std::string& text) {
+  nlohmann::json inputs = nlohmann::json::parse(text, nullptr, false);
+  return inputs.is_object() ? inputs : nlohmann::json::object();
+}
+
+// "name (kind)" of the image and the files a run was read from, when the journal has them.
+std::string InputsLine(const nlohmann::json& inputs) {
+  auto text = [&](const nlohmann::json& j, const char* key) {
+    return j.is_object() && j.contains(key) && j[key].is_string() ? j[key].get<std::string>()
+                                                                  : std::string();
+  };
+  std::string line;
+  const auto add = [&](const std::string& label, const std::string& value) {
+    if (value.empty()) return;
+    line += (line.empty() ? "" : "  ") + label + " " + value;
+  };
+  add("from", text(inputs, "scenario_file"));
+  if (inputs.contains("image")) {
+    const std::string kind = text(inputs["image"], "kind");
+    add("image", text(inputs["image"], "name") + (kind.empty() ? "" : " (" + kind + ")"));
+  }
+  return line;
+}
+
 using report_internal::TextTable;
 
 constexpr const char* kNone = "–";  // shown for values that do not exist (no recovery, no crash)
@@ -252,6 +277,9 @@ void PrintTable(const RunResult& run, std::ostream& out) {
   out << fmt::format("Run {}  [{}]\n", run.run_id, run.status);
   out << fmt::format("  scenario {}  runbook {}  setup {}  backend {}  seed {}\n", run.scenario,
                      run.runbook, run.setup.empty() ? kNone : run.setup, run.backend, run.seed);
+  if (std::string inputs = InputsLine(InputsJson(run.inputs)); !inputs.empty()) {
+    out << "  " << inputs << "\n";
+  }
   if (!run.comparison_id.empty()) {
     out << fmt::format("  comparison {}  repetition {}\n", run.comparison_id, run.repetition + 1);
   }
@@ -357,14 +385,6 @@ void PrintTable(const RunResult& run, std::ostream& out) {
         run.hosts.size() - shown.size());
   }
 }
-
-namespace {
-// The journal keeps a run's inputs as JSON text; an older or damaged row reads as no inputs.
-nlohmann::json InputsJson(const std::string& text) {
-  nlohmann::json inputs = nlohmann::json::parse(text, nullptr, false);
-  return inputs.is_object() ? inputs : nlohmann::json::object();
-}
-}  // namespace
 
 nlohmann::json ToJson(const RunResult& run) {
   nlohmann::json groups = nlohmann::json::array();

@@ -204,6 +204,20 @@ TEST(PrintTableTest, PlainRunHasNoSiteRoleOrServiceTable) {
   EXPECT_EQ(text.find("comparison"), std::string::npos) << text;
 }
 
+TEST(PrintTableTest, SaysWhichFilesAndImageTheRunWasMadeOf) {
+  RunResult run = SampleRun();
+  std::ostringstream without;
+  PrintTable(run, without);
+  EXPECT_EQ(without.str().find("  from "), std::string::npos) << without.str();
+  run.inputs = R"({"scenario_file":"/lab/playbooks/scenarios/channel-291.yaml",)"
+               R"("image":{"name":"winsim","kind":"winsim","dir":"/cache/winsim"}})";
+  std::ostringstream with;
+  PrintTable(run, with);
+  EXPECT_EQ(LineStartingWith(with.str(), "from"),
+            "  from /lab/playbooks/scenarios/channel-291.yaml  image winsim (winsim)")
+      << with.str();
+}
+
 TEST(ToJsonTest, InputsAreAnObjectEvenWhenTheJournalRowIsNot) {
   RunResult run = SampleRun();
   EXPECT_EQ(ToJson(run)["inputs"], nlohmann::json::object());  // not known: "{}"
