@@ -692,27 +692,24 @@ void QemuHost::Relaunch(const std::string& detail) {
   done.clear();
 
   Result<std::unique_ptr<Incarnation>> launched = Status::Cancelled("powered off");
-  for (;;) {
-    BootChoice boot;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (power_off_requested_) break;
-      boot = boot_;  // SetBoot before the reset applies to this boot
-    }
+  // Leaves the loop holding mu_, so that no SetBoot slips in between the last check and the end
+  // of the relaunch (a Reset() then would still be absorbed as "resetting already").
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!power_off_requested_) {
+    const BootChoice boot = boot_;  // SetBoot before the reset applies to this boot
+    lock.unlock();
     launched = Launch(boot);
-    if (!launched.ok()) break;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (power_off_requested_ || boot_.SameAs(boot)) break;
-    }
+    lock.lock();
+    if (!launched.ok() || power_off_requested_ || boot_.SameAs(boot)) break;
     // SetBoot (and the engine's Reset, absorbed by this relaunch) came while this QEMU was being
     // started: it has not run an instruction yet (-S), so start over with the new choice rather
     // than boot the old one. A technician's "boot into safe mode" landed in a normal boot here.
+    lock.unlock();
     Discard(std::move(*launched));
     launched = Status::Cancelled("powered off");
+    lock.lock();
   }
 
-  std::lock_guard<std::mutex> lock(mu_);
   relaunching_ = false;
   cv_.notify_all();
   if (power_off_requested_) {
