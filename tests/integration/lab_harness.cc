@@ -114,21 +114,23 @@ bool LabHarness::WaitForStderr(pid_t pid, const std::string& text, std::chrono::
   return false;
 }
 
-std::vector<pid_t> LabHarness::LabQemus(const std::string& run_id) {
+std::vector<pid_t> LabHarness::Processes(const std::string& exe, const std::string& needle) {
   std::vector<pid_t> found;
-  std::string tag = "chaoslab:" + run_id;
   for (const auto& entry : fs::directory_iterator("/proc")) {
-    std::string name = entry.path().filename().string();
+    const std::string name = entry.path().filename().string();
     if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::string cmdline = Slurp(entry.path() / "cmdline");
-    for (auto& c : cmdline)
-      if (c == '\0') c = ' ';
-    if (cmdline.find("qemu-system") != std::string::npos &&
-        cmdline.find(tag) != std::string::npos) {
+    const std::string cmd = Slurp(entry.path() / "cmdline");
+    const std::string argv0 = cmd.substr(0, cmd.find('\0'));
+    if (fs::path(argv0).filename().string().starts_with(exe) &&
+        cmd.find(needle) != std::string::npos) {
       found.push_back(std::stoi(name));
     }
   }
   return found;
+}
+
+std::vector<pid_t> LabHarness::LabQemus(const std::string& run_id) {
+  return Processes("qemu-system", "chaoslab:" + run_id);
 }
 
 std::string LabHarness::RunIdFrom(const std::string& text) {

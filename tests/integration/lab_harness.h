@@ -43,6 +43,9 @@ class LabHarness {
 
   // Pids of live QEMU processes whose command line carries the lab tag of `run_id` ("" = any run).
   static std::vector<pid_t> LabQemus(const std::string& run_id);
+  // Pids of live processes whose executable's name starts with `exe` ("qemu-system", "swtpm") and
+  // whose command line contains `needle`.
+  static std::vector<pid_t> Processes(const std::string& exe, const std::string& needle);
   // The run id that `chaoslab run` printed on stderr ("run <id>: ...").
   static std::string RunIdFrom(const std::string& stderr_text);
   // True when the guest image is built (so VM tests can run).

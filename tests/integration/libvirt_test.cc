@@ -39,18 +39,7 @@ std::map<std::string, std::string> Placement(const std::string& err) {
 
 // QEMU processes (anywhere on the machine) of a libvirt domain of this run.
 std::vector<pid_t> RunQemus(const std::string& run_id) {
-  std::vector<pid_t> found;
-  const std::string tag = "chaoslab-" + run_id + "-";
-  for (const auto& entry : fs::directory_iterator("/proc")) {
-    const std::string name = entry.path().filename().string();
-    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream f(entry.path() / "cmdline", std::ios::binary);
-    std::string cmd((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-    if (cmd.find("qemu-system") != std::string::npos && cmd.find(tag) != std::string::npos) {
-      found.push_back(std::stoi(name));
-    }
-  }
-  return found;
+  return LabHarness::Processes("qemu-system", "chaoslab-" + run_id + "-");
 }
 
 class LibvirtTest : public ::testing::Test {
@@ -379,21 +368,7 @@ TEST_F(LibvirtTest, WindowsGuestFromAFakeGoldenImage) {
   EXPECT_NE(hvs_->Virsh(hv, {"qemu-monitor-command", "--hmp", domain, "info tpm"}).find("tpm-crb"),
             std::string::npos);
   // The host's swtpm, on its copy of the golden state.
-  auto swtpms = [&] {
-    std::vector<pid_t> found;
-    for (const auto& entry : fs::directory_iterator("/proc")) {
-      const std::string name = entry.path().filename().string();
-      if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-      std::ifstream f(entry.path() / "cmdline", std::ios::binary);
-      std::string cmd((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-      // argv[0] is swtpm (QEMU's command line names the socket too).
-      const std::string argv0 = cmd.substr(0, cmd.find('\0'));
-      if (fs::path(argv0).filename() == "swtpm" && cmd.find(tpm_socket) != std::string::npos) {
-        found.push_back(std::stoi(name));
-      }
-    }
-    return found;
-  };
+  auto swtpms = [&] { return LabHarness::Processes("swtpm", tpm_socket); };
   EXPECT_EQ(swtpms().size(), 1u);
   EXPECT_TRUE(fs::exists(host_dir / "tpm" / "tpm2-00.permall"));
 

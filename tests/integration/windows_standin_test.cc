@@ -36,22 +36,6 @@ std::string ReadAll(const fs::path& p) {
   return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
 }
 
-// Live processes whose command line contains `needle`, by the name of their executable.
-std::vector<pid_t> Processes(const std::string& exe, const std::string& needle) {
-  std::vector<pid_t> found;
-  for (const auto& entry : fs::directory_iterator("/proc")) {
-    const std::string name = entry.path().filename().string();
-    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    const std::string cmd = ReadAll(entry.path() / "cmdline");
-    const std::string argv0 = cmd.substr(0, cmd.find('\0'));
-    if (fs::path(argv0).filename().string().starts_with(exe) &&
-        cmd.find(needle) != std::string::npos) {
-      found.push_back(std::stoi(name));
-    }
-  }
-  return found;
-}
-
 // Keeps the last contents of every *.log in a host's runtime folder while the run goes on: the
 // lab removes the folder when the run ends.
 class LogKeeper {
@@ -241,9 +225,9 @@ void WindowsStandinTest::RunSafeModeDelete(bool bitlocker) {
 
   // Nothing left behind: no domain, no QEMU, no swtpm, no runtime folder.
   for (const auto& d : hvs_->Domains(0)) EXPECT_EQ(d.find("chaoslab-" + run_id), std::string::npos);
-  EXPECT_TRUE(
-      Eventually([&] { return Processes("qemu-system", "chaoslab-" + run_id).empty(); }, 10s));
-  EXPECT_TRUE(Eventually([&] { return Processes("swtpm", tpm_socket).empty(); }, 10s));
+  EXPECT_TRUE(Eventually(
+      [&] { return LabHarness::Processes("qemu-system", "chaoslab-" + run_id).empty(); }, 10s));
+  EXPECT_TRUE(Eventually([&] { return LabHarness::Processes("swtpm", tpm_socket).empty(); }, 10s));
   EXPECT_FALSE(fs::exists(fs::path(lab_.runtime_root()) / run_id));
   // The golden image is only read: its channel file is still there for the next run.
   EXPECT_EQ(system(("MTOOLS_SKIP_CHECK=1 MTOOLSRC=/dev/null qemu-img convert -q -O raw " +
