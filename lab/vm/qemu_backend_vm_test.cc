@@ -48,6 +48,29 @@ QemuOptions Options(const TempDir& dir, const std::string& run_id) {
   return o;  // accel "auto": exercised here, where QEMU really runs
 }
 
+// Debian's kernel, for machines whose guest does not matter; "" when none is installed.
+std::string DebianKernel() {
+  std::string kernel;
+  for (const auto& e : fs::directory_iterator("/boot")) {
+    if (e.path().filename().string().rfind("vmlinuz-", 0) == 0) kernel = e.path().string();
+  }
+  return kernel;
+}
+
+// Host "h1", offline: `kernel` with an empty initrd and a blank 1 MiB disk (written in `dir`), so
+// no root file system: the kernel panics.
+HostSpec BareSpec(const TempDir& dir, const std::string& kernel) {
+  WriteFile(dir.path() + "/initrd", "");
+  WriteFile(dir.path() + "/base.img", std::string(1 << 20, '\0'));
+  HostSpec spec;
+  spec.id = "h1";
+  spec.kernel = kernel;
+  spec.initrd = dir.path() + "/initrd";
+  spec.base_disk = dir.path() + "/base.img";
+  spec.network.online = false;
+  return spec;
+}
+
 TEST(AccelTest, AutoPicksAWorkingAcceleratorAndCachesIt) {
   if (bp::search_path("qemu-system-x86_64").empty()) GTEST_SKIP() << "QEMU is not installed";
   auto first = ResolveAccel("qemu-system-x86_64", "auto");
@@ -61,22 +84,12 @@ TEST(AccelTest, AutoPicksAWorkingAcceleratorAndCachesIt) {
 
 // A machine's lifecycle without caring what the guest does: Debian's kernel and an empty initrd.
 TEST(QemuLifecycleTest, PauseResumeResetLostRestartPowerOff) {
-  std::string kernel;
-  for (const auto& e : fs::directory_iterator("/boot")) {
-    if (e.path().filename().string().rfind("vmlinuz-", 0) == 0) kernel = e.path().string();
-  }
+  const std::string kernel = DebianKernel();
   if (kernel.empty()) GTEST_SKIP() << "no /boot/vmlinuz-*: apt-get install linux-image-amd64";
   TempDir dir;
-  WriteFile(dir.path() + "/initrd", "");
-  WriteFile(dir.path() + "/base.img", std::string(1 << 20, '\0'));
   auto backend = MakeQemuBackend(Options(dir, "life"));
   ASSERT_TRUE(backend.ok()) << backend.status().ToString();
-  HostSpec spec;
-  spec.id = "h1";
-  spec.kernel = kernel;
-  spec.initrd = dir.path() + "/initrd";
-  spec.base_disk = dir.path() + "/base.img";
-  spec.network.online = false;
+  HostSpec spec = BareSpec(dir, kernel);
   Host* host = *(*backend)->CreateHost(spec);
   EventLog log(backend->get());
   const std::string pid_file = dir.path() + "/rt/life/h1/qemu.pid";
@@ -152,23 +165,13 @@ TEST(QemuLifecycleTest, PauseResumeResetLostRestartPowerOff) {
 // QMP before its reply to system_reset (and its SHUTDOWN event) got out. That is still a reset:
 // Reset() succeeds and the host is relaunched, never lost.
 TEST(QemuLifecycleTest, RepeatedResetsNeverLoseTheHost) {
-  std::string kernel;
-  for (const auto& e : fs::directory_iterator("/boot")) {
-    if (e.path().filename().string().rfind("vmlinuz-", 0) == 0) kernel = e.path().string();
-  }
+  const std::string kernel = DebianKernel();
   if (kernel.empty()) GTEST_SKIP() << "no /boot/vmlinuz-*: apt-get install linux-image-amd64";
   TempDir dir;
-  WriteFile(dir.path() + "/initrd", "");
-  WriteFile(dir.path() + "/base.img", std::string(1 << 20, '\0'));
   auto backend = MakeQemuBackend(Options(dir, "resets"));
   ASSERT_TRUE(backend.ok()) << backend.status().ToString();
-  HostSpec spec;
-  spec.id = "h1";
-  spec.kernel = kernel;
-  spec.initrd = dir.path() + "/initrd";
-  spec.base_disk = dir.path() + "/base.img";
+  HostSpec spec = BareSpec(dir, kernel);
   spec.kernel_args = {"panic=0"};  // no root file system: the kernel panics and waits, no reset
-  spec.network.online = false;
   Host* host = *(*backend)->CreateHost(spec);
   EventLog log(backend->get());
   ASSERT_TRUE(host->Start().ok());
@@ -207,18 +210,13 @@ TEST(QemuLifecycleTest, RepeatedResetsNeverLoseTheHost) {
 // choice already: that QEMU must not run the old choice. A QEMU that takes a second to start
 // (a wrapper that sleeps) holds the relaunch open long enough to land in that window every time.
 TEST(QemuLifecycleTest, BootChoiceMadeDuringARelaunchAppliesToThatBoot) {
-  std::string kernel;
-  for (const auto& e : fs::directory_iterator("/boot")) {
-    if (e.path().filename().string().rfind("vmlinuz-", 0) == 0) kernel = e.path().string();
-  }
+  const std::string kernel = DebianKernel();
   if (kernel.empty()) GTEST_SKIP() << "no /boot/vmlinuz-*: apt-get install linux-image-amd64";
   const std::string qemu = bp::search_path("qemu-system-x86_64").string();
   if (qemu.empty()) GTEST_SKIP() << "QEMU is not installed";
   auto accel = ResolveAccel(qemu, "auto");
   ASSERT_TRUE(accel.ok()) << accel.status().ToString();
   TempDir dir;
-  WriteFile(dir.path() + "/initrd", "");
-  WriteFile(dir.path() + "/base.img", std::string(1 << 20, '\0'));
   const std::string slow_qemu = dir.path() + "/slow-qemu";
   WriteFile(slow_qemu, "#!/bin/sh\nsleep 1\nexec " + qemu + " \"$@\"\n");
   fs::permissions(slow_qemu, fs::perms::owner_all);
@@ -227,15 +225,10 @@ TEST(QemuLifecycleTest, BootChoiceMadeDuringARelaunchAppliesToThatBoot) {
   options.accel = *accel;
   auto backend = MakeQemuBackend(options);
   ASSERT_TRUE(backend.ok()) << backend.status().ToString();
-  HostSpec spec;
-  spec.id = "h1";
-  spec.kernel = kernel;
-  spec.initrd = dir.path() + "/initrd";
-  spec.base_disk = dir.path() + "/base.img";
+  HostSpec spec = BareSpec(dir, kernel);
   // No root file system: the kernel panics and (panic=-1) resets at once, a boot loop. The kernel
   // prints its command line, which carries the boot choice (winsim.boot=...).
   spec.kernel_args = {"ignore_loglevel"};
-  spec.network.online = false;
   Host* host = *(*backend)->CreateHost(spec);
   EventLog log(backend->get());
   const auto command_line = [](const HostEvent& e) {
