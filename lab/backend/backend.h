@@ -30,6 +30,8 @@ struct DiskImage {
   std::string path;            // absolute
   std::string format = "raw";  // "raw" or "qcow2"
   bool read_only = false;
+
+  bool operator==(const DiskImage&) const = default;
 };
 
 // What the machine boots into next (the F8 menu, a USB stick, the network). The guest reads it

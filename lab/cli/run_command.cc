@@ -610,7 +610,7 @@ struct OneRun {
     eo.console_input = console_input;
     eo.max_booting = max_booting;
     eo.method = MethodText(sc, max_booting);
-    eo.config_json = RunInputs(sc, image, backend_choice, max_booting).dump();
+    eo.inputs = RunInputs(sc, image, backend_choice, max_booting).dump();
     if (progress) {
       progress(fmt::format("run {}: scenario {} ({} hosts, setup {}, runbook {}, seed {})", run_id,
                            sc.name, eo.hosts.size(), sc.setup.name, sc.runbook.name, sc.seed));

@@ -91,7 +91,7 @@ Result<RunResult> RunSimOnce(const config::ScenarioConfig& sc, const std::string
     RunResult begun = result;
     begun.hosts.clear();
     begun.status = "running";
-    RETURN_IF_ERROR(journal->BeginRun(begun, result.inputs));
+    RETURN_IF_ERROR(journal->BeginRun(begun));
     RETURN_IF_ERROR(journal->FinishRun(result));
   }
   return result;

@@ -1741,7 +1741,7 @@ Result<RunResult> Run::Execute() {
   RunResult result;
   result.run_id = o_.run_id;
   result.method = o_.method;
-  result.inputs = o_.config_json;
+  result.inputs = o_.inputs;
   result.comparison_id = o_.comparison_id;
   result.repetition = o_.repetition;
   result.scenario = sc_.name;
@@ -1776,7 +1776,7 @@ Result<RunResult> Run::Execute() {
     h.vm = *vm;
   }
   if (o_.journal) {
-    RETURN_IF_ERROR(o_.journal->BeginRun(result, result.inputs));
+    RETURN_IF_ERROR(o_.journal->BeginRun(result));
     for (auto& h : hosts_) (void)o_.journal->SaveHost(o_.run_id, Figures(h));
   }
   // Nothing is up before the fleet boots: an escrow on fleet hosts waits for them too.

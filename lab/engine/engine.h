@@ -118,9 +118,9 @@ struct EngineOptions {
   // are paused until a boot ends. Keeps CPU contention out of the real-time boot race. 0 = no
   // limit.
   int max_booting = 0;
-  std::string method;              // how the run measured (RunResult::method), for reports
-  std::string config_json = "{}";  // what the run was made of (RunResult::inputs), a JSON object
-  EngineStats* stats = nullptr;    // optional
+  std::string method;            // how the run measured (RunResult::method), for reports
+  std::string inputs = "{}";     // what the run was made of (RunResult::inputs), a JSON object
+  EngineStats* stats = nullptr;  // optional
   // A live view (the dashboard): called on the engine's thread with every event it journals, in
   // journal order, and with every serial console line of a host as kind "tty" (not journaled).
   // Gets copies; must return quickly and must not call back into the run. Optional.

@@ -258,7 +258,7 @@ class SqliteJournal : public Journal {
     return Prepare(HostUpsertSql().c_str(), &save_host_);
   }
 
-  Status BeginRun(const RunResult& run, const std::string& config_json) override {
+  Status BeginRun(const RunResult& run) override {
     if (run.run_id.empty()) return Status::InvalidArgument("run id is empty");
     if (!run.comparison_id.empty()) {
       ASSIGN_OR_RETURN(bool known,
@@ -291,7 +291,7 @@ class SqliteJournal : public Journal {
       insert.Bind(6, run.started_at);
       insert.Bind(7, static_cast<long long>(getpid()));
       insert.Bind(8, ProcessStartTicks(getpid()));
-      insert.Bind(9, config_json);
+      insert.Bind(9, run.inputs);
       insert.Bind(10, run.setup);
       insert.Bind(11, run.release_s);
       insert.Bind(12, run.comparison_id);

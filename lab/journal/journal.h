@@ -68,9 +68,10 @@ class Journal {
   static Result<std::unique_ptr<Journal>> Open(const std::string& path);
   virtual ~Journal() = default;
 
-  // Records a run as "running" with its hosts, setup, release_s, comparison_id and repetition.
+  // Records a run as "running" with its hosts, setup, release_s, comparison_id, repetition and
+  // inputs.
   // A run of a comparison needs BeginComparison first (FailedPrecondition otherwise).
-  virtual Status BeginRun(const RunResult& run, const std::string& config_json) = 0;
+  virtual Status BeginRun(const RunResult& run) = 0;
   virtual Status AppendEvent(const JournalEvent& event) = 0;
   // A person's action in a game day (schema version 6).
   virtual Status AppendAction(const JournalAction& action) = 0;

@@ -69,8 +69,9 @@ TEST_F(JournalTest, RoundTrip) {
   auto journal = OpenJournal();
   ASSERT_TRUE(journal);
   RunResult run = MakeRun("r-1", "2024-07-19T04:09:00Z");
-  ASSERT_TRUE(journal->BeginRun(run, R"({"hosts":2})").ok());
-  EXPECT_EQ(journal->BeginRun(run, "{}").code(), ErrorCode::kFailedPrecondition);
+  run.inputs = R"({"hosts":2})";
+  ASSERT_TRUE(journal->BeginRun(run).ok());
+  EXPECT_EQ(journal->BeginRun(run).code(), ErrorCode::kFailedPrecondition);
 
   ASSERT_TRUE(journal->AppendEvent({"r-1", 0, 100.5, 10, "", "release", "C-00000291"}).ok());
   ASSERT_TRUE(journal->AppendEvent({"r-1", 0, 170, 2500, "ws-01", "crash", "PAGE_FAULT"}).ok());
@@ -107,7 +108,7 @@ TEST_F(JournalTest, RoundTrip) {
   EXPECT_EQ(loaded->backend, "sim");
   EXPECT_EQ(loaded->seed, 18446744073709551615ull);
   EXPECT_EQ(loaded->started_at, "2024-07-19T04:09:00Z");
-  EXPECT_EQ(loaded->inputs, R"({"hosts":2})");  // what BeginRun was given
+  EXPECT_EQ(loaded->inputs, R"({"hosts":2})");  // as BeginRun was given it
   EXPECT_DOUBLE_EQ(loaded->wall_s, 12.5);
   EXPECT_DOUBLE_EQ(loaded->scenario_end_s, 23230);
   ASSERT_EQ(loaded->hosts.size(), 2u);
@@ -150,7 +151,7 @@ TEST_F(JournalTest, KilledRunIsReportedInterrupted) {
   {
     auto journal = OpenJournal();
     ASSERT_TRUE(journal);
-    ASSERT_TRUE(journal->BeginRun(MakeRun("r-killed", "2024-07-19T04:09:00Z"), "{}").ok());
+    ASSERT_TRUE(journal->BeginRun(MakeRun("r-killed", "2024-07-19T04:09:00Z")).ok());
     ASSERT_TRUE(
         journal->AppendEvent({"r-killed", 0, 14400 + 90, 3'500'000, "ws-01", "crash", ""}).ok());
     HostResult ws = MakeRun("", "").hosts[0];
@@ -189,10 +190,10 @@ TEST_F(JournalTest, KilledRunIsReportedInterrupted) {
 TEST_F(JournalTest, PrefixAndLastLookup) {
   auto journal = OpenJournal();
   ASSERT_TRUE(journal);
-  ASSERT_TRUE(journal->BeginRun(MakeRun("r-20240719-aaaa", "2024-07-19T04:00:00Z"), "{}").ok());
-  ASSERT_TRUE(journal->BeginRun(MakeRun("r-20240719-aabb", "2024-07-19T05:00:00Z"), "{}").ok());
-  ASSERT_TRUE(journal->BeginRun(MakeRun("r-20240719-b", "2024-07-19T03:00:00Z"), "{}").ok());
-  ASSERT_TRUE(journal->BeginRun(MakeRun("r-20240719-bc", "2024-07-19T02:00:00Z"), "{}").ok());
+  ASSERT_TRUE(journal->BeginRun(MakeRun("r-20240719-aaaa", "2024-07-19T04:00:00Z")).ok());
+  ASSERT_TRUE(journal->BeginRun(MakeRun("r-20240719-aabb", "2024-07-19T05:00:00Z")).ok());
+  ASSERT_TRUE(journal->BeginRun(MakeRun("r-20240719-b", "2024-07-19T03:00:00Z")).ok());
+  ASSERT_TRUE(journal->BeginRun(MakeRun("r-20240719-bc", "2024-07-19T02:00:00Z")).ok());
 
   EXPECT_EQ(journal->LoadRun("r-20240719-aaa")->run_id, "r-20240719-aaaa");
   EXPECT_EQ(journal->LoadRun("last")->run_id, "r-20240719-aabb");
@@ -222,11 +223,10 @@ TEST_F(JournalTest, ListRunsNewestFirst) {
   EXPECT_TRUE(empty->empty());
   EXPECT_EQ(journal->LoadRun("last").status().code(), ErrorCode::kNotFound);
 
-  ASSERT_TRUE(journal->BeginRun(MakeRun("r-b", "2024-07-19T05:00:00Z"), "{}").ok());
-  ASSERT_TRUE(journal->BeginRun(MakeRun("r-a", "2024-07-19T06:00:00Z"), "{}").ok());
-  ASSERT_TRUE(journal->BeginRun(MakeRun("r-c", "2024-07-19T04:00:00Z"), "{}").ok());
-  ASSERT_TRUE(
-      journal->BeginRun(MakeRun("r-d", "2024-07-19T06:00:00Z"), "{}").ok());  // tie: later wins
+  ASSERT_TRUE(journal->BeginRun(MakeRun("r-b", "2024-07-19T05:00:00Z")).ok());
+  ASSERT_TRUE(journal->BeginRun(MakeRun("r-a", "2024-07-19T06:00:00Z")).ok());
+  ASSERT_TRUE(journal->BeginRun(MakeRun("r-c", "2024-07-19T04:00:00Z")).ok());
+  ASSERT_TRUE(journal->BeginRun(MakeRun("r-d", "2024-07-19T06:00:00Z")).ok());  // tie: later wins
   RunResult finished = MakeRun("r-c", "2024-07-19T04:00:00Z");
   finished.status = "failed";
   finished.wall_s = 7;
@@ -288,7 +288,7 @@ TEST_F(JournalTest, DirectoryPathIsAnErrorNotACrash) {
 TEST_F(JournalTest, ManyEventsKeepTheirOrder) {
   auto journal = OpenJournal();
   ASSERT_TRUE(journal);
-  ASSERT_TRUE(journal->BeginRun(MakeRun("r-many", "2024-07-19T04:09:00Z"), "{}").ok());
+  ASSERT_TRUE(journal->BeginRun(MakeRun("r-many", "2024-07-19T04:09:00Z")).ok());
   for (int i = 0; i < 2000; ++i) {
     ASSERT_TRUE(journal
                     ->AppendEvent({"r-many", 0, double(i), i, "ws-01", "console",
@@ -364,7 +364,7 @@ TEST_F(JournalTest, RunbookFieldsAndServicesRoundTrip) {
   ASSERT_TRUE(journal);
   ASSERT_TRUE(journal->BeginComparison("c-1", "channel-291", R"({"repeat":2})").ok());
   RunResult run = RunbookRun("r-1", "c-1", 1);
-  ASSERT_TRUE(journal->BeginRun(run, "{}").ok());
+  ASSERT_TRUE(journal->BeginRun(run).ok());
   // Services saved on their own while running, then replaced by FinishRun's.
   ASSERT_TRUE(journal->SaveServices("r-1", {{"stale", 1, {}, {}, true}}).ok());
   EXPECT_EQ(journal->LoadRun("r-1")->services.size(), 1u);
@@ -432,7 +432,7 @@ TEST_F(JournalTest, ComparisonKeepsFinishedRepetitionsOfAKilledCompare) {
     ASSERT_TRUE(journal->BeginComparison("c-20240719-aa", "channel-291", "{}").ok());
     EXPECT_EQ(journal->BeginComparison("c-20240719-aa", "x", "{}").code(),
               ErrorCode::kFailedPrecondition);
-    EXPECT_EQ(journal->BeginRun(RunbookRun("r-x", "c-nope", 0), "{}").code(),
+    EXPECT_EQ(journal->BeginRun(RunbookRun("r-x", "c-nope", 0)).code(),
               ErrorCode::kFailedPrecondition);
     // Two cells × two repetitions, each written as it finishes; the fifth run is under way
     // when the compare is killed.
@@ -442,14 +442,14 @@ TEST_F(JournalTest, ComparisonKeepsFinishedRepetitionsOfAKilledCompare) {
         RunResult run = RunbookRun("r-" + std::to_string(++n), "c-20240719-aa", rep);
         run.runbook = runbook;
         run.hosts[0].recovered_at_s = 600.0 * n;
-        ASSERT_TRUE(journal->BeginRun(run, "{}").ok());
+        ASSERT_TRUE(journal->BeginRun(run).ok());
         run.status = "finished";
         ASSERT_TRUE(journal->FinishRun(run).ok());
       }
     }
     RunResult last = RunbookRun("r-5", "c-20240719-aa", 2);
     last.runbook = "safe-mode-delete";
-    ASSERT_TRUE(journal->BeginRun(last, "{}").ok());
+    ASSERT_TRUE(journal->BeginRun(last).ok());
 
     auto rows = journal->ListComparisons();
     ASSERT_TRUE(rows.ok()) << rows.status().ToString();
@@ -601,7 +601,7 @@ TEST_F(JournalTest, Version1FileIsMigratedAndStillLoads) {
   RunResult run = RunbookRun("r-new", "c-1", 0);
   run.method = "At most 2 guests booted at once.";
   run.hosts[0].race_fetch_ms = {257, 486, 1203};
-  ASSERT_TRUE(journal->BeginRun(run, "{}").ok());
+  ASSERT_TRUE(journal->BeginRun(run).ok());
   ASSERT_TRUE(journal->FinishRun(run).ok());
   journal.reset();
 
@@ -626,7 +626,7 @@ TEST_F(JournalTest, Version5FileGainsTheActionsTable) {
     auto journal = OpenJournal();
     ASSERT_TRUE(journal);
     RunResult run = RunbookRun("r-5", "", 0);
-    ASSERT_TRUE(journal->BeginRun(run, "{}").ok());
+    ASSERT_TRUE(journal->BeginRun(run).ok());
     ASSERT_TRUE(journal->FinishRun(run).ok());
   }
   // What a version-5 chaoslab wrote: no actions table, version 5.

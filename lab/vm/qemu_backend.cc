@@ -700,7 +700,7 @@ void QemuHost::Relaunch(const std::string& detail) {
     lock.unlock();
     launched = Launch(boot);
     lock.lock();
-    if (!launched.ok() || power_off_requested_ || boot_.SameAs(boot)) break;
+    if (!launched.ok() || power_off_requested_ || boot_ == boot) break;
     // SetBoot (and the engine's Reset, absorbed by this relaunch) came while this QEMU was being
     // started: it has not run an instruction yet (-S), so start over with the new choice rather
     // than boot the old one. A technician's "boot into safe mode" landed in a normal boot here.

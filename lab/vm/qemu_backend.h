@@ -107,10 +107,7 @@ struct BootChoice {
   BootTarget target = BootTarget::kDisk;
   DiskImage media;  // path empty unless target is kUsb
 
-  bool SameAs(const BootChoice& o) const {
-    return target == o.target && media.path == o.media.path && media.format == o.media.format &&
-           media.read_only == o.media.read_only;
-  }
+  bool operator==(const BootChoice&) const = default;
 };
 
 // The name of the snapshot RevertDisk goes back to.

@@ -20,7 +20,7 @@ Result<nlohmann::json> JournalSection(const std::string& work_dir, int events) {
   run.backend = "bench";
   run.status = "running";
   run.started_at = "2024-07-19T04:09:00Z";
-  RETURN_IF_ERROR(journal->BeginRun(run, "{}"));
+  RETURN_IF_ERROR(journal->BeginRun(run));
 
   std::vector<double> micros;
   micros.reserve(events);
