@@ -171,6 +171,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
     ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
     ws_.async_accept(req_, [self = shared_from_this()](beast::error_code ec) {
       if (ec) return self->Drop();
+      self->open_ = true;
       auto* server = self->server_;
       nlohmann::json first = self->console_host_.empty()
                                  ? server->SnapshotFor(self->role_)
@@ -184,7 +185,10 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
     });
   }
 
+  // Before the handshake is done nothing may be written (Beast would frame it as a client, masked);
+  // the snapshot or backlog sent when it completes already holds whatever is dropped here.
   void Send(std::shared_ptr<const std::string> text) {
+    if (!open_) return;
     queue_.push_back(std::move(text));
     if (queue_.size() == 1) Write();
   }
@@ -232,6 +236,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   Role role_;
   http::request<http::string_body> req_;
   std::deque<std::shared_ptr<const std::string>> queue_;
+  bool open_ = false;  // the handshake completed
   beast::flat_buffer in_;
 };
 

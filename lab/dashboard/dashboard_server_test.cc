@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
@@ -159,6 +160,39 @@ TEST_F(DashboardServerTest, TheWebSocketPushesASnapshotThenEveryEvent) {
   EXPECT_DOUBLE_EQ(ev["now"].get<double>(), 600);
   server_->End("finished");
   EXPECT_EQ(ws.Read()["status"], "finished");
+}
+
+// Events published while a browser's handshake is still going on must not reach its socket before
+// the handshake is done (Beast would send them as a client would, masked); the snapshot taken when
+// the handshake completes already holds them.
+TEST_F(DashboardServerTest, EventsDuringTheHandshakeNeverCorruptTheFeed) {
+  std::atomic<bool> stop = false;
+  std::thread publisher([&] {
+    for (int seq = 0; !stop; ++seq) {
+      server_->Publish({static_cast<double>(seq), seq, "ws-711-01", "ws-711", "state",
+                        "booting -> booting", "booting", 0});
+      std::this_thread::sleep_for(std::chrono::microseconds(50));
+    }
+  });
+  int opened = 0;
+  for (int i = 0; i < 150; ++i) {
+    WsClient ws;
+    const std::string handshake =
+        ws.Open(server_->port(), "/ws?token=" + server_->trainee_token(), "http://" + host_);
+    EXPECT_EQ(handshake, "") << "connection " << i;
+    if (!handshake.empty()) break;
+    try {
+      EXPECT_EQ(ws.Read()["type"], "snapshot") << "connection " << i;
+      EXPECT_EQ(ws.Read()["type"], "event") << "connection " << i;
+      ++opened;
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << "connection " << i << ": " << e.what();
+      break;
+    }
+  }
+  stop = true;
+  publisher.join();
+  EXPECT_EQ(opened, 150);
 }
 
 TEST_F(DashboardServerTest, TheWebSocketNeedsATokenAndOurOrigin) {
