@@ -197,6 +197,14 @@ config::SetupConfig ScaleSetup(const config::SetupConfig& setup, int max_vms) {
   return s;
 }
 
+nlohmann::json ScenarioInputs(const config::ScenarioConfig& sc, const std::string& backend) {
+  return {{"scenario_file", sc.file},
+          {"setup_file", sc.setup.file},
+          {"runbook_file", sc.runbook.file},
+          {"seed", sc.seed},
+          {"backend", backend}};
+}
+
 namespace {
 
 // Loads the scenario and applies --setup/--runbook/--max-vms/--seed/--max-wall.
@@ -373,17 +381,20 @@ Result<std::unique_ptr<Backend>> MakeBackend(const LabPaths& paths, const Backen
   return vm::MakeQemuBackend(qo);
 }
 
-// Before anything starts: the inventory loads, every group fits on it, every hypervisor answers.
-// `backend` and `inventory` as given on the command line (--backend, --inventory).
+// Before anything starts: the inventory loads, every fleet's groups fit on it, every hypervisor
+// answers. `backend` and `inventory` as given on the command line (--backend, --inventory);
+// `fleets`: the run's scenario, or every cell of a comparison (setups differ).
 Result<BackendChoice> CheckBackend(const std::string& backend, const std::string& inventory,
-                                   const config::ScenarioConfig& sc) {
+                                   std::span<const config::ScenarioConfig> fleets) {
   BackendChoice choice;
   choice.kind = backend.empty() ? "qemu" : backend;  // sim is handled before
   if (choice.kind == "qemu") {
-    if (sc.image.kind == config::ImageKind::kWindows) {
-      return Status::InvalidArgument("image '" + sc.image.name +
-                                     "' is of kind windows: run it with --backend libvirt "
-                                     "--inventory FILE (docs/WINDOWS.md)");
+    for (const auto& sc : fleets) {
+      if (sc.image.kind == config::ImageKind::kWindows) {
+        return Status::InvalidArgument("image '" + sc.image.name +
+                                       "' is of kind windows: run it with --backend libvirt "
+                                       "--inventory FILE (docs/WINDOWS.md)");
+      }
     }
     return choice;
   }
@@ -395,17 +406,19 @@ Result<BackendChoice> CheckBackend(const std::string& backend, const std::string
     return Status::InvalidArgument("--backend libvirt needs --inventory FILE");
   }
   ASSIGN_OR_RETURN(libvirt::Inventory inv, libvirt::LoadInventory(inventory));
-  std::vector<libvirt::PlacementRequest> hosts;
-  std::vector<std::string> groups;
-  // What the backend gives each domain: a Windows domain gets at least 2 GiB.
-  const int memory_mib = sc.image.kind == config::ImageKind::kWindows ? 2048 : 256;
-  for (const auto& g : sc.setup.groups) {
-    groups.push_back(g.name);
-    for (int i = 1; i <= g.count; ++i)
-      hosts.push_back({fmt::format("{}-{:02}", g.name, i), g.name, memory_mib});
+  for (const auto& sc : fleets) {
+    std::vector<libvirt::PlacementRequest> hosts;
+    std::vector<std::string> groups;
+    // What the backend gives each domain: a Windows domain gets at least 2 GiB.
+    const int memory_mib = sc.image.kind == config::ImageKind::kWindows ? 2048 : 256;
+    for (const auto& g : sc.setup.groups) {
+      groups.push_back(g.name);
+      for (int i = 1; i <= g.count; ++i)
+        hosts.push_back({fmt::format("{}-{:02}", g.name, i), g.name, memory_mib});
+    }
+    RETURN_IF_ERROR(libvirt::PlanPlacement(inv, hosts, groups).status());
   }
-  RETURN_IF_ERROR(libvirt::PlanPlacement(inv, hosts, groups).status());
-  RETURN_IF_ERROR(libvirt::CheckReachable(inv));
+  RETURN_IF_ERROR(libvirt::CheckReachable(inv));  // once: the hypervisors are the same for all
   choice.inventory = std::move(inv);
   return choice;
 }
@@ -414,22 +427,15 @@ Result<BackendChoice> CheckBackend(const std::string& backend, const std::string
 // image and the lab's settings, so that a run found later can be told apart and run again.
 nlohmann::json RunInputs(const config::ScenarioConfig& sc, const GuestImage& image,
                          const BackendChoice& backend, int max_booting) {
-  nlohmann::json inputs = {
-      {"scenario_file", sc.file},
-      {"setup_file", sc.setup.file},
-      {"runbook_file", sc.runbook.file},
-      {"image",
-       {{"name", sc.image.name},
-        {"kind", std::string(config::ImageKindName(sc.image.kind))},
-        {"dir", image.dir}}},
-      {"backend", backend.kind},
-      {"seed", sc.seed},
-      {"fault", std::string(config::FaultKindName(sc.fault.kind))},
-      {"race_window_ms", sc.race_window_ms.value_or(sc.image.race_window_ms)},
-      {"max_booting", max_booting},
-      {"max_wall_s", sc.stop.max_wall},
-      {"max_scenario_s", sc.stop.max_scenario},
-  };
+  nlohmann::json inputs = ScenarioInputs(sc, backend.kind);
+  inputs["image"] = {{"name", sc.image.name},
+                     {"kind", std::string(config::ImageKindName(sc.image.kind))},
+                     {"dir", image.dir}};
+  inputs["fault"] = std::string(config::FaultKindName(sc.fault.kind));
+  inputs["race_window_ms"] = sc.race_window_ms.value_or(sc.image.race_window_ms);
+  inputs["max_booting"] = max_booting;
+  inputs["max_wall_s"] = sc.stop.max_wall;
+  inputs["max_scenario_s"] = sc.stop.max_scenario;
   if (backend.inventory) inputs["inventory_file"] = backend.inventory->path;
   return inputs;
 }
@@ -683,7 +689,8 @@ int RunCommand(const LabPaths& paths, const RunRequest& request, const std::atom
   Result<GuestImage> image = FindBuiltImage(paths, sc.image);
   if (!image.ok()) return fail(image.status(), 2);
   if (Status s = Preflight(paths, sc); !s.ok()) return fail(s, 2);
-  Result<BackendChoice> backend = CheckBackend(request.backend, request.inventory, sc);
+  Result<BackendChoice> backend =
+      CheckBackend(request.backend, request.inventory, std::span(&sc, 1));
   if (!backend.ok()) return fail(backend.status(), 2);
   Result<std::unique_ptr<Journal>> journal = Journal::Open(paths.journal);
   if (!journal.ok()) return fail(journal.status(), 2);
@@ -750,7 +757,6 @@ int CompareCommand(const LabPaths& paths, const CompareRequest& request,
   if (runbooks.empty()) runbooks.push_back("");
   if (setups.empty()) setups.push_back("");
   std::vector<config::ScenarioConfig> cells;
-  BackendChoice backend_choice;
   for (const auto& setup : setups) {
     for (const auto& runbook : runbooks) {
       Result<config::ScenarioConfig> sc =
@@ -765,16 +771,18 @@ int CompareCommand(const LabPaths& paths, const CompareRequest& request,
       }
       if (sc->backend != config::BackendKind::kSim) {
         if (Status s = Preflight(paths, *sc); !s.ok()) return fail(s, 2);
-        // Every cell's fleet must fit the inventory (setups differ), before anything starts.
-        Result<BackendChoice> backend = CheckBackend(request.backend, request.inventory, *sc);
-        if (!backend.ok()) return fail(backend.status(), 2);
-        backend_choice = std::move(*backend);
       }
       cells.push_back(std::move(*sc));
     }
   }
   const int repeat = request.repeat > 0 ? request.repeat : cells.front().repetitions;
   const bool sim = cells.front().backend == config::BackendKind::kSim;
+  BackendChoice backend_choice;
+  if (!sim) {
+    Result<BackendChoice> backend = CheckBackend(request.backend, request.inventory, cells);
+    if (!backend.ok()) return fail(backend.status(), 2);
+    backend_choice = std::move(*backend);
+  }
   Result<GuestImage> image =
       sim ? Result<GuestImage>(GuestImage{}) : FindBuiltImage(paths, cells.front().image);
   if (!image.ok()) return fail(image.status(), 2);

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <ostream>
 #include <string>
@@ -78,6 +79,10 @@ int CompareCommand(const LabPaths& paths, const CompareRequest& request,
 // A setup scaled down to about `max_vms` hosts: every group keeps at least one host, counts,
 // technicians, USB sticks and service needs shrink by the same factor. Unchanged when it fits.
 config::SetupConfig ScaleSetup(const config::SetupConfig& setup, int max_vms);
+
+// What every backend records of a run's inputs (RunResult::inputs): the files the scenario, setup
+// and runbook were read from, the seed and the backend; each backend adds its own settings.
+nlohmann::json ScenarioInputs(const config::ScenarioConfig& sc, const std::string& backend);
 
 // The folder of the built guest image `name` (kernel + initramfs), or FailedPrecondition saying how
 // to build it.

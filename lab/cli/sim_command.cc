@@ -78,15 +78,11 @@ Result<RunResult> RunSimOnce(const config::ScenarioConfig& sc, const std::string
   so.progress = progress;
   if (progress) progress("sim: calibration " + cal.file + " (" + cal.generated_at + ")");
   ASSIGN_OR_RETURN(RunResult result, sim::RunSim(so, options.stats));
-  result.inputs = nlohmann::json{{"scenario_file", sc.file},
-                                 {"setup_file", sc.setup.file},
-                                 {"runbook_file", sc.runbook.file},
-                                 {"backend", "sim"},
-                                 {"seed", sc.seed},
-                                 {"calibration", cal.file},
-                                 {"mix", sc.mix_file},
-                                 {"host_rows_limit", options.host_rows}}
-                      .dump();
+  nlohmann::json inputs = ScenarioInputs(sc, "sim");
+  inputs["calibration"] = cal.file;
+  inputs["mix"] = sc.mix_file;
+  inputs["host_rows_limit"] = options.host_rows;
+  result.inputs = inputs.dump();
   if (journal) {
     RunResult begun = result;
     begun.hosts.clear();
