@@ -10,7 +10,24 @@ function(chaoslab_test name)
   endif()
   set_tests_properties(${name} PROPERTIES TIMEOUT ${T_TIMEOUT}
     ENVIRONMENT "CHAOSLAB_SOURCE_DIR=${CMAKE_SOURCE_DIR};CHAOSLAB_BUILD_DIR=${CMAKE_BINARY_DIR}")
+  chaoslab_gtest_skips_are_skips(${name})
   if(T_LABELS)
     set_tests_properties(${name} PROPERTIES LABELS "${T_LABELS}")
   endif()
+endfunction()
+
+# CTest counts a GoogleTest binary as passed even when some of its tests called GTEST_SKIP. This
+# makes such a run "Skipped" in CTest's eyes, so `make test` (tests/no_skips.sh) can refuse it.
+function(chaoslab_gtest_skips_are_skips test_name)
+  set_tests_properties(${test_name} PROPERTIES SKIP_REGULAR_EXPRESSION "\\[  SKIPPED \\]")
+endfunction()
+
+# chaoslab_missing_prerequisite(NAME WHY): what the tests need is missing, so the tests that would
+# use it cannot even be registered. A test that says so and is skipped takes their place,
+# and `make test`, which installs every prerequisite, fails on it instead of passing without them.
+function(chaoslab_missing_prerequisite name why)
+  add_test(NAME prerequisite_${name}
+    COMMAND ${CMAKE_COMMAND} -E echo "SKIPPED: ${why}")
+  # `cmake -E echo` exits 0; its message is the skip, matched like GoogleTest's.
+  set_tests_properties(prerequisite_${name} PROPERTIES SKIP_REGULAR_EXPRESSION "^SKIPPED: ")
 endfunction()
