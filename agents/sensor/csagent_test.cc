@@ -177,9 +177,8 @@ TEST_F(CsagentTest, Channel291ContentBugchecksSensor711) {
 TEST_F(CsagentTest, BugcheckOnATerminalArrivesWholeAndExits) {
   SetSensor("7.11");
   AddContent(ChannelFileKind::kChannel291, 2);
-  const auto start = std::chrono::steady_clock::now();
+  // A sensor stuck in tcdrain is killed at RunCsagent's 20 s deadline and has no exit code.
   AgentRun run = RunCsagent(Args(), /*on_terminal=*/true);
-  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
   EXPECT_EQ(run.exit_code, kAgentExitBugcheck) << run.output;
   EXPECT_TRUE(run.Has("\nStop code: PAGE_FAULT_IN_NONPAGED_AREA\nWhat failed: csagent.sys\n"))
       << run.output;

@@ -272,10 +272,9 @@ TEST(QmpClientTest, ServerClosingMidCommandGivesUnavailableAndOneOnClosed) {
   Recorder rec;
   auto client = Connect(server.path(), rec.callbacks(), milliseconds(5000));
   ASSERT_TRUE(client.ok()) << client.status().ToString();
-  auto start = Clock::now();
+  // kUnavailable, not the kTimeout that 20 s without an answer would give: the close woke it.
   auto r = (*client)->Execute("query-status", nullptr, milliseconds(20000));
   EXPECT_EQ(r.status().code(), ErrorCode::kUnavailable) << r.status().ToString();
-  EXPECT_LT(Clock::now() - start, std::chrono::seconds(5));
   EXPECT_EQ((*client)->Execute("query-status").status().code(), ErrorCode::kUnavailable);
   EXPECT_FALSE((*client)->connected());
   ASSERT_TRUE(rec.WaitFor([&] { return !rec.closes.empty(); }));
@@ -334,10 +333,8 @@ TEST(QmpClientTest, TimeoutThenLateReplyIsIgnored) {
   });
   auto client = Connect(server.path(), {}, milliseconds(5000));
   ASSERT_TRUE(client.ok()) << client.status().ToString();
-  auto start = Clock::now();
   auto r = (*client)->Execute("slow", nullptr, milliseconds(100));
   EXPECT_EQ(r.status().code(), ErrorCode::kTimeout);
-  EXPECT_LT(Clock::now() - start, std::chrono::seconds(2));
   auto next = (*client)->Execute("next");
   ASSERT_TRUE(next.ok()) << next.status().ToString();
   EXPECT_EQ(*next, "on time");
@@ -345,23 +342,26 @@ TEST(QmpClientTest, TimeoutThenLateReplyIsIgnored) {
 
 TEST(QmpClientTest, CloseUnblocksPendingExecute) {
   FakeQmpServer server;
-  server.Serve([](Conn& c) {
+  std::atomic<bool> command_read{false};
+  server.Serve([&](Conn& c) {
     c.Handshake();
     c.ReadCommand();
+    command_read = true;
     c.ReadCommand();  // never answers; returns at EOF
   });
   Recorder rec;
   auto client = Connect(server.path(), rec.callbacks(), milliseconds(5000));
   ASSERT_TRUE(client.ok()) << client.status().ToString();
   Result<json> r = Status::Internal("unset");
-  auto start = Clock::now();
   std::thread t([&] { r = (*client)->Execute("never", nullptr, milliseconds(30000)); });
-  std::this_thread::sleep_for(milliseconds(100));
+  // The command is on the wire, so Execute is waiting for its answer when Close comes.
+  bool sent = rec.WaitFor([&] { return command_read.load(); }, milliseconds(10000));
   (*client)->Close();
   (*client)->Close();  // idempotent
   t.join();
+  ASSERT_TRUE(sent) << "the server never read the command (waited 10 s)";
+  // kUnavailable, not the kTimeout of 30 s without an answer: Close woke the waiting Execute.
   EXPECT_EQ(r.status().code(), ErrorCode::kUnavailable);
-  EXPECT_LT(Clock::now() - start, std::chrono::seconds(5));
   client->reset();
   EXPECT_EQ(rec.closes.size(), 1u);
 }
@@ -397,11 +397,11 @@ TEST(QmpClientTest, ExecuteFromEventCallbackFailsInsteadOfDeadlocking) {
 
 TEST(QmpClientTest, ConnectToMissingSocketGivesUpAtTheDeadline) {
   Recorder rec;
-  auto start = Clock::now();
   auto client = Connect("/tmp/chaoslab-no-such-dir/qmp.sock", rec.callbacks(), milliseconds(200));
   EXPECT_EQ(client.status().code(), ErrorCode::kUnavailable) << client.status().ToString();
-  EXPECT_GE(Clock::now() - start, milliseconds(190));
-  EXPECT_LT(Clock::now() - start, std::chrono::seconds(2));
+  // It retried a missing socket (QEMU still starting) until the deadline, not just once.
+  EXPECT_NE(client.status().message().find("gave up at the deadline"), std::string::npos)
+      << client.status().ToString();
   EXPECT_TRUE(rec.closes.empty());
 }
 
@@ -424,10 +424,8 @@ TEST(QmpClientTest, GarbageGreetingIsCorruption) {
 TEST(QmpClientTest, SilentServerTimesOut) {
   FakeQmpServer server;
   server.Serve([](Conn& c) { c.ReadCommand(); });
-  auto start = Clock::now();
   auto client = Connect(server.path(), {}, milliseconds(300));
   EXPECT_EQ(client.status().code(), ErrorCode::kTimeout) << client.status().ToString();
-  EXPECT_LT(Clock::now() - start, std::chrono::seconds(3));
 }
 
 TEST(QmpClientTest, ServerClosingDuringNegotiationFailsConnectWithoutOnClosed) {

@@ -532,13 +532,11 @@ TEST(StartTest, QemuThatCannotBootFailsStartWithItsOwnMessageAndNoEvents) {
   auto backend = MakeQemuBackend(Options(dir));
   ASSERT_TRUE(backend.ok()) << backend.status().ToString();
   Host* host = *(*backend)->CreateHost(BasicSpec(dir.path()));  // the "kernel" is text
-  auto start = std::chrono::steady_clock::now();
   Status s = host->Start();
   EXPECT_FALSE(s.ok());
   EXPECT_NE(s.message().find("start host ws-01"), std::string::npos) << s.ToString();
   EXPECT_NE(s.message().find("kernel"), std::string::npos)
       << "QEMU's own complaint: " << s.ToString();
-  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
   std::vector<HostEvent> events;
   ASSERT_TRUE((*backend)->PollEvents(milliseconds(300), &events).ok());
   EXPECT_TRUE(events.empty()) << "a failed Start reports through its Status only";

@@ -53,9 +53,10 @@ TEST(RebootRaceOnRealGuests, FetchTimesFollowTheNetworkProfile) {
   }
   ASSERT_GE(fetch["wired"].size(), 1u);
   ASSERT_GE(fetch["vpn"].size(), 1u);
-  // Manifest and file: two connections through the relay, each delayed both ways.
+  // Manifest and file: two connections through the relay, each delayed both ways. A floor the
+  // delays guarantee whatever the machine's load (no ceiling: how long a fetch takes on a busy
+  // machine is a figure for `make bench`, not a pass/fail line).
   for (int ms : fetch["vpn"]) EXPECT_GE(ms, 4 * 60);
-  for (int ms : fetch["wired"]) EXPECT_LT(ms, 3000);
 
   // The text report shows the same per-profile figures and how they were measured.
   auto text = lab.Run({"report", "last"});
