@@ -60,7 +60,8 @@ class Lab:
     def __init__(self, args):
         self.bin = args.bin
         self.tool = {n: os.path.join(args.bin, n) for n in
-                     ("csagent", "bde", "chaoslab-bde", "chaoslab-channel", "chaoslab-content-fixture")}
+                     ("csagent", "bde", "chaoslab-bde", "chaoslab-channel", "chaoslab-content-fixture",
+                      "chaoslab-relay")}
         for name, path in self.tool.items():
             if not os.access(path, os.X_OK):
                 raise Failure("%s not found in %s (build it first)" % (name, args.bin))
@@ -140,7 +141,7 @@ class Lab:
 class Boot:
     """One boot of one machine: a QEMU process that ends when the guest resets."""
 
-    def __init__(self, lab, name, disks, words, net_port=None):
+    def __init__(self, lab, name, disks, words, net_port=None, credential=None):
         self.lab, self.name = lab, name
         self.dir = lab.path("boot-%02d-%s" % (len(lab.boots) + 1, name))
         os.makedirs(self.dir)
@@ -164,8 +165,11 @@ class Boot:
                  % (self.dir, self.log),
                  "-serial", "chardev:s0"]
         if net_port:
-            argv += ["-netdev", "user,id=n0,restrict=on,guestfwd=tcp:10.0.2.100:80-cmd:"
-                     "busybox nc 127.0.0.1 %d" % net_port,
+            # The lab's own relay, presenting the host's escrow credential as a run does.
+            relay = "%s --port %d" % (lab.tool["chaoslab-relay"], net_port)
+            if credential:
+                relay += " --credential-file " + credential
+            argv += ["-netdev", "user,id=n0,restrict=on,guestfwd=tcp:10.0.2.100:80-cmd:" + relay,
                      "-device", "virtio-net-pci,netdev=n0,romfile="]
         self.cpu0 = self._children_cpu()
         self.t0 = time.time()
@@ -424,13 +428,16 @@ def scenario_pxe(lab):
     log = open(lab.path("fixture.log"), "w")
     fixture = subprocess.Popen(
         [lab.tool["chaoslab-content-fixture"], "--escrow", "px-01=" + lab.path("px.pw"),
+         "--credential-out", "px-01=" + lab.path("px.credential"),
          "--pxe-plan", plan, "--escrow-down"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True)
     lab.procs.append(fixture)
     port = int(fixture.stdout.readline().split()[1])
     words = "winsim.host=px-01 winsim.cloud=10.0.2.100:80 "
 
-    b = Boot(lab, "pxe-escrow-down", vda, words + "winsim.boot=pxe", net_port=port)
+    credential = lab.path("px.credential")
+    b = Boot(lab, "pxe-escrow-down", vda, words + "winsim.boot=pxe", net_port=port,
+             credential=credential)
     b.expect("@@winsim phase=bootmgr mode=pxe")
     b.expect("@@winsim phase=network state=up")
     b.expect("@@winsim repair result=failed reason=escrow-unavailable")
@@ -440,12 +447,14 @@ def scenario_pxe(lab):
 
     fixture.stdin.write("escrow up\n")
     fixture.stdin.flush()
-    b = Boot(lab, "pxe-repair", vda, words + "winsim.boot=pxe", net_port=port)
+    b = Boot(lab, "pxe-repair", vda, words + "winsim.boot=pxe", net_port=port,
+             credential=credential)
     b.expect("@@winsim repair result=ok deleted=1")
     b.refute("@@winsim phase=console")
     b.wait_end()
 
-    b = Boot(lab, "normal-ready", vda, words + "winsim.tpm=" + secret, net_port=port)
+    b = Boot(lab, "normal-ready", vda, words + "winsim.tpm=" + secret, net_port=port,
+             credential=credential)
     b.expect("@@winsim ready")
     b.refute("@@bugcheck")
     b.kill()

@@ -23,6 +23,9 @@ struct NetworkLink {
   int delay_ms = 0;      // added by the lab-side relay, per connection
   int jitter_ms = 0;
   int loss_percent = 0;  // share of connections the relay drops
+  // A 0600 file with the host's escrow credential; the relay presents it to the content server,
+  // which then hands this host (and only this host) its recovery password. Empty: none.
+  std::string credential_file;
 };
 
 // A further disk attached to a machine (virtio, after the system disk: /dev/vdb, /dev/vdc...).

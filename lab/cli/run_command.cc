@@ -1,5 +1,6 @@
 #include "lab/cli/run_command.h"
 
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <stdlib.h>
 #include <sys/resource.h>
@@ -54,6 +55,25 @@ Result<std::string> WriteFile(const fs::path& path, const std::string& bytes) {
   f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
   if (!f) return Status::IoError("cannot write " + path.string());
   return path.string();
+}
+
+// The host's escrow credential (KeyEscrow::IssueCredential) in a file only its owner may read,
+// created anew (O_EXCL, no symlink followed): the path goes on QEMU's command line, the secret not.
+Result<std::string> WriteCredentialFile(const fs::path& dir, const std::string& host_id,
+                                        const std::string& credential) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return Status::IoError("cannot create " + dir.string() + ": " + ec.message());
+  fs::permissions(dir, fs::perms::owner_all, fs::perm_options::replace, ec);
+  const std::string path = (dir / host_id).string();
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) return Status::FromErrno("credential file " + path, errno);
+  ssize_t n = write(fd, credential.data(), credential.size());
+  close(fd);
+  if (n != static_cast<ssize_t>(credential.size())) {
+    return Status::IoError("cannot write credential file " + path);
+  }
+  return path;
 }
 
 ContentVersion MakeContent(content::ChannelFileKind kind, uint32_t version) {
@@ -478,10 +498,12 @@ struct OneRun {
     ContentVersion revert = MakeContent(content::ChannelFileKind::kGood, kRevertVersion);
     ASSIGN_OR_RETURN(std::string cached_file, WriteFile(run_dir / cached.file_name, cached.bytes));
 
+    // The escrow before the server: the server (and its io thread) goes first, so no request can
+    // reach an escrow that is gone.
+    KeyEscrow escrow;
     ASSIGN_OR_RETURN(std::unique_ptr<ContentServer> server, ContentServer::Start({}));
     RETURN_IF_ERROR(
         server->Publish(cached.channel, cached.version, cached.file_name, cached.bytes));
-    KeyEscrow escrow;
     server->AttachEscrow(&escrow);
     // What a PXE boot runs: unlock with the escrowed key when encrypted, delete the bad file.
     server->SetPxePlan("unlock escrow\ndelete C-00000291*.sys\n");
@@ -534,7 +556,13 @@ struct OneRun {
         p.spec.network.online = online;
         p.spec.network.content_port = server->port();
         ApplyNetworkProfile(g.network, &p.spec.network);
-        if (online) p.spec.kernel_args.push_back("winsim.cloud=10.0.2.100:80");
+        if (online) {
+          p.spec.kernel_args.push_back("winsim.cloud=10.0.2.100:80");
+          // The host's own credential: the escrow gives its link this host's key, no other.
+          ASSIGN_OR_RETURN(p.spec.network.credential_file,
+                           WriteCredentialFile(run_dir / "credentials", p.spec.id,
+                                               escrow.IssueCredential(p.spec.id)));
+        }
         if (g.bitlocker && windows) {
           // BitLocker is the golden image's own: every clone has its recovery password (one for
           // all clones; a real fleet has one per machine) and its TPM state (the backend's copy).

@@ -1,11 +1,17 @@
 // chaoslab-content-fixture: the real ContentServer with a key escrow and a PXE plan, for tests
 // that boot guests (images/winsim/recovery_selftest.py) without the whole lab.
 //
-//   chaoslab-content-fixture [--escrow HOST=PASSWORD_FILE]... [--pxe-plan FILE] [--escrow-down]
+//   chaoslab-content-fixture [--escrow HOST=PASSWORD_FILE]... [--credential-out HOST=FILE]...
+//                            [--pxe-plan FILE] [--escrow-down]
 //
+// --credential-out issues HOST's escrow credential and writes it to FILE (0600, new), for the
+// chaoslab-relay that the test puts on the guest's link (host_credential.h).
 // Prints "port <n>" once listening (127.0.0.1), logs each request to stderr as
 // "<status> <path> host=<id>", and reads commands on stdin: "escrow up", "escrow down". Exits 0
 // at the end of stdin, 2 on bad arguments, 1 if it cannot start.
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -30,7 +36,7 @@ bool ReadFile(const std::string& path, std::string* out) {
 int Usage(const std::string& why) {
   std::cerr << "chaoslab-content-fixture: " << why
             << "\nusage: chaoslab-content-fixture [--escrow HOST=PASSWORD_FILE]... "
-               "[--pxe-plan FILE] [--escrow-down]\n";
+               "[--credential-out HOST=FILE]... [--pxe-plan FILE] [--escrow-down]\n";
   return 2;
 }
 
@@ -45,6 +51,18 @@ int main(int argc, char** argv) {
     const std::string& a = args[i];
     if (a == "--escrow-down") {
       escrow.SetAvailable(false);
+    } else if (a == "--credential-out" && i + 1 < args.size()) {
+      // HOST=FILE: a credential for HOST, written to FILE (0600) for the test's relay.
+      const std::string& v = args[++i];
+      size_t eq = v.find('=');
+      if (eq == std::string::npos) return Usage("--credential-out needs HOST=FILE, got '" + v + "'");
+      const std::string path = v.substr(eq + 1);
+      int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+      const std::string credential = escrow.IssueCredential(v.substr(0, eq));
+      const bool written =
+          fd >= 0 && write(fd, credential.data(), credential.size()) == ssize_t(credential.size());
+      if (fd >= 0) close(fd);
+      if (!written) return Usage("cannot write the credential file " + path);
     } else if ((a == "--escrow" || a == "--pxe-plan") && i + 1 < args.size()) {
       const std::string& v = args[++i];
       if (a == "--pxe-plan") {

@@ -13,6 +13,8 @@
 #include <thread>
 #include <utility>
 
+#include "lab/content_server/host_credential.h"
+
 namespace chaoslab {
 namespace {
 
@@ -98,11 +100,22 @@ struct Catalog {
   // The escrow is asked with the catalog lock held, so that AttachEscrow(nullptr) waits for a
   // lookup in flight (the escrow never calls back into the server: no lock-order problem).
   // Returns the HTTP status and fills `body`.
-  http::status EscrowKey(const std::string& host_id, std::string* body) const {
+  // `link_host` is the host whose credential the connection presented (empty: none).
+  http::status EscrowKey(const std::string& host_id, const std::string& link_host,
+                         std::string* body) const {
     std::lock_guard<std::mutex> lock(mu);
     if (escrow == nullptr) {
       *body = "no key escrow\n";
       return http::status::service_unavailable;
+    }
+    if (link_host.empty()) {
+      *body = "no host credential on this connection: the escrow gives a host its key only over "
+              "that host's own link\n";
+      return http::status::forbidden;
+    }
+    if (link_host != host_id) {
+      *body = "this link is host " + link_host + "'s: it may not have host " + host_id + "'s key\n";
+      return http::status::forbidden;
     }
     Result<std::string> key = escrow->Lookup(host_id);
     if (key.ok()) {
@@ -112,6 +125,13 @@ struct Catalog {
     *body = key.status().message() + "\n";
     return key.status().code() == ErrorCode::kNotFound ? http::status::not_found
                                                        : http::status::service_unavailable;
+  }
+
+  // The host `credential` was issued to, by the attached escrow; nullopt if none.
+  std::optional<std::string> HostOfCredential(std::string_view credential) const {
+    std::lock_guard<std::mutex> lock(mu);
+    if (escrow == nullptr) return std::nullopt;
+    return escrow->HostOfCredential(credential);
   }
 
   std::string PxePlan() const {
@@ -182,7 +202,27 @@ class Session : public std::enable_shared_from_this<Session> {
     Handle(parser_->get());
   }
 
+  // The relay's identify request (host_credential.h): binds this connection to a host, answers
+  // nothing. Refused (and the connection closed) unless it is the connection's first request. A
+  // credential nobody issued (or no escrow to ask) leaves the connection anonymous: manifests and
+  // content still flow, the escrow answers it 403 (or 503 without an escrow).
+  void Identify(const http::request<http::empty_body>& req) {
+    std::string method(ToStd(req.method_string()));
+    if (requests_ > 1) {
+      return SendError(http::status::bad_request, req.version(), false, method, "/", {},
+                       "CHAOSLAB-RELAY is only a connection's first request");
+    }
+    auto credential = req.find(beast::string_view(kRelayCredentialHeader.data(),
+                                                  kRelayCredentialHeader.size()));
+    std::optional<std::string> host;
+    if (credential != req.end()) host = catalog_->HostOfCredential(ToStd(credential->value()));
+    link_host_ = host.value_or("");
+    ReadRequest();
+  }
+
   void Handle(const http::request<http::empty_body>& req) {
+    ++requests_;
+    if (ToStd(req.method_string()) == kRelayIdentifyMethod) return Identify(req);
     std::string_view target = ToStd(req.target());
     size_t question = target.find('?');
     std::string_view path = target.substr(0, question);
@@ -216,7 +256,7 @@ class Session : public std::enable_shared_from_this<Session> {
                          host_id, "host= is required");
       }
       std::string body;
-      http::status status = catalog_->EscrowKey(host_id, &body);
+      http::status status = catalog_->EscrowKey(host_id, link_host_, &body);
       body_ = std::make_shared<const std::string>(std::move(body));
       return Send(status, req.version(), req.keep_alive(), content_type, method, path, host_id);
     }
@@ -298,6 +338,8 @@ class Session : public std::enable_shared_from_this<Session> {
   std::shared_ptr<const Catalog> catalog_;
   Limits limits_;
   std::shared_ptr<std::atomic<int>> open_connections_;
+  int requests_ = 0;       // requests read on this connection
+  std::string link_host_;  // the host whose relay opened it (Identify); empty: unknown
   std::optional<http::request_parser<http::empty_body>> parser_;
   std::shared_ptr<const std::string> body_;  // the response body, kept alive during the write
   std::optional<Response> response_;

@@ -6,8 +6,10 @@
 //   channel GET /v1/content/<file-name>?host=<id>   200 application/octet-stream with the bytes, or
 //   404
 //   GET /v1/escrow/key?host=<id>           200 the host's BitLocker recovery password (one line),
-//                                          404 unknown host, 503 escrow down or none attached,
-//                                          400 without host=
+//                                          only on a connection that host's relay opened
+//                                          (host_credential.h), 403 on any other, 404 unknown
+//                                          host, 503 escrow down or none attached, 400 without
+//                                          host=
 //   GET /v1/pxe/boot?host=<id>             200 the PXE repair plan (text), 404 if none is set
 // Anything else is 404 (unknown path), 405 (method other than GET), 400 (malformed request),
 // 431 (headers too large) or 413 (a body on a GET). Idle or slow connections are closed after

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "lab/content_server/content_server.h"
+#include "lab/content_server/host_credential.h"
 #include "lab/content_server/key_escrow.h"
 #include "lab/content_server/test_socket.h"
 
@@ -26,6 +27,12 @@ std::unique_ptr<ContentServer> StartServer() {
 
 HttpResponse Get(int port, const std::string& target) {
   return ParseHttpResponse(RawExchange(port, "GET " + target + " HTTP/1.0\r\n\r\n"));
+}
+
+// A GET on a connection that the relay of the host holding `credential` opened.
+HttpResponse GetAs(int port, const std::string& credential, const std::string& target) {
+  return ParseHttpResponse(RawExchange(
+      port, RelayIdentifyRequest(credential) + "GET " + target + " HTTP/1.0\r\n\r\n"));
 }
 
 TEST(KeyEscrowTest, LooksUpStoredPasswordsAndCountsOnlySuccesses) {
@@ -71,8 +78,9 @@ TEST(ContentServerEscrowTest, ServesTheHostsPassword) {
   auto server = StartServer();
   KeyEscrow escrow;
   escrow.Store("ws-01", kPassword);
+  const std::string credential = escrow.IssueCredential("ws-01");
   server->AttachEscrow(&escrow);
-  HttpResponse r = Get(server->port(), "/v1/escrow/key?host=ws-01");
+  HttpResponse r = GetAs(server->port(), credential, "/v1/escrow/key?host=ws-01");
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.headers["content-type"], "text/plain");
   EXPECT_EQ(r.body, std::string(kPassword) + "\n");
@@ -86,29 +94,80 @@ TEST(ContentServerEscrowTest, UnknownHostIs404DownIs503MissingHostIs400) {
   EXPECT_EQ(Get(server->port(), "/v1/escrow/key?host=ws-01").status, 503);
   KeyEscrow escrow;
   escrow.Store("ws-01", kPassword);
+  const std::string ws01 = escrow.IssueCredential("ws-01");
+  const std::string ws02 = escrow.IssueCredential("ws-02");
   server->AttachEscrow(&escrow);
-  EXPECT_EQ(Get(server->port(), "/v1/escrow/key?host=ws-02").status, 404);
-  EXPECT_EQ(Get(server->port(), "/v1/escrow/key").status, 400);
-  EXPECT_EQ(Get(server->port(), "/v1/escrow/key?host=bad/id").status, 400);
+  EXPECT_EQ(GetAs(server->port(), ws02, "/v1/escrow/key?host=ws-02").status, 404);
+  EXPECT_EQ(GetAs(server->port(), ws01, "/v1/escrow/key").status, 400);
+  EXPECT_EQ(GetAs(server->port(), ws01, "/v1/escrow/key?host=bad/id").status, 400);
   escrow.SetAvailable(false);
-  HttpResponse down = Get(server->port(), "/v1/escrow/key?host=ws-01");
+  HttpResponse down = GetAs(server->port(), ws01, "/v1/escrow/key?host=ws-01");
   EXPECT_EQ(down.status, 503);
   EXPECT_EQ(down.body.find(kPassword), std::string::npos);
   escrow.SetAvailable(true);
-  EXPECT_EQ(Get(server->port(), "/v1/escrow/key?host=ws-01").status, 200);
+  EXPECT_EQ(GetAs(server->port(), ws01, "/v1/escrow/key?host=ws-01").status, 200);
   EXPECT_EQ(escrow.lookups(), 1);
   // Only GET.
   HttpResponse post = ParseHttpResponse(RawExchange(
       server->port(), "POST /v1/escrow/key?host=ws-01 HTTP/1.0\r\nContent-Length: 0\r\n\r\n"));
   EXPECT_EQ(post.status, 405);
   server->AttachEscrow(nullptr);
-  EXPECT_EQ(Get(server->port(), "/v1/escrow/key?host=ws-01").status, 503);
+  EXPECT_EQ(GetAs(server->port(), ws01, "/v1/escrow/key?host=ws-01").status, 503);
+}
+
+// A real escrow releases a key only to a principal allowed to have it: a guest that asks for
+// another host's key gets 403, and so does anyone on loopback without a host's credential.
+TEST(ContentServerEscrowTest, AHostGetsOnlyItsOwnKey) {
+  auto server = StartServer();
+  KeyEscrow escrow;
+  escrow.Store("ws-01", kPassword);
+  escrow.Store("ws-02", "654321-234567-345678-456789-567890-678901-789012-890123");
+  const std::string ws01 = escrow.IssueCredential("ws-01");
+  server->AttachEscrow(&escrow);
+  HttpResponse other = GetAs(server->port(), ws01, "/v1/escrow/key?host=ws-02");
+  EXPECT_EQ(other.status, 403);
+  EXPECT_EQ(other.body.find("654321"), std::string::npos);
+  EXPECT_NE(other.body.find("ws-01"), std::string::npos) << other.body;
+  HttpResponse anonymous = Get(server->port(), "/v1/escrow/key?host=ws-01");
+  EXPECT_EQ(anonymous.status, 403);
+  EXPECT_EQ(anonymous.body.find(kPassword), std::string::npos);
+  HttpResponse forged = GetAs(server->port(), "00112233445566778899aabbccddeeff",
+                              "/v1/escrow/key?host=ws-01");
+  EXPECT_EQ(forged.status, 403);
+  EXPECT_EQ(escrow.lookups(), 0);
+  EXPECT_EQ(GetAs(server->port(), ws01, "/v1/escrow/key?host=ws-01").status, 200);
+  // A credential issued anew replaces the old one.
+  const std::string again = escrow.IssueCredential("ws-01");
+  EXPECT_NE(again, ws01);
+  EXPECT_EQ(GetAs(server->port(), ws01, "/v1/escrow/key?host=ws-01").status, 403);
+  EXPECT_EQ(GetAs(server->port(), again, "/v1/escrow/key?host=ws-01").status, 200);
+  server->AttachEscrow(nullptr);
+}
+
+// The relay's identify request counts only as a connection's first: a guest that sends one of its
+// own (after the relay's) cannot switch to another host.
+TEST(ContentServerEscrowTest, OnlyTheFirstRequestOfAConnectionIdentifiesIt) {
+  auto server = StartServer();
+  KeyEscrow escrow;
+  escrow.Store("ws-02", kPassword);
+  const std::string ws01 = escrow.IssueCredential("ws-01");
+  const std::string ws02 = escrow.IssueCredential("ws-02");
+  server->AttachEscrow(&escrow);
+  HttpResponse r = ParseHttpResponse(
+      RawExchange(server->port(), RelayIdentifyRequest(ws01) + RelayIdentifyRequest(ws02) +
+                                      "GET /v1/escrow/key?host=ws-02 HTTP/1.0\r\n\r\n"));
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(r.body.find(kPassword), std::string::npos);
+  // Manifests and content need no credential.
+  EXPECT_EQ(Get(server->port(), "/v1/manifest?host=ws-01").status, 200);
+  server->AttachEscrow(nullptr);
 }
 
 TEST(ContentServerEscrowTest, ObserverSeesEscrowRequests) {
   auto server = StartServer();
   KeyEscrow escrow;
   escrow.Store("ws-01", kPassword);
+  const std::string credential = escrow.IssueCredential("ws-01");
   server->AttachEscrow(&escrow);
   std::mutex mu;
   std::vector<ContentServer::Request> seen;
@@ -116,7 +175,7 @@ TEST(ContentServerEscrowTest, ObserverSeesEscrowRequests) {
     std::lock_guard<std::mutex> lock(mu);
     seen.push_back(r);
   });
-  Get(server->port(), "/v1/escrow/key?host=ws-01");
+  GetAs(server->port(), credential, "/v1/escrow/key?host=ws-01");
   server->Stop();
   ASSERT_EQ(seen.size(), 1u);
   EXPECT_EQ(seen[0].path, "/v1/escrow/key");

@@ -1,9 +1,11 @@
 #include "lab/content_server/key_escrow.h"
 
 #include <cctype>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <random>
 
 namespace chaoslab {
 namespace {
@@ -74,6 +76,27 @@ Result<std::string> KeyEscrow::Lookup(const std::string& host_id) {
 int KeyEscrow::lookups() const {
   std::lock_guard<std::mutex> lock(mu_);
   return lookups_;
+}
+
+std::string KeyEscrow::IssueCredential(const std::string& host_id) {
+  std::random_device entropy;  // the kernel's random source, not a seeded stream
+  std::string credential;
+  for (int i = 0; i < 4; ++i) {
+    char word[9];
+    std::snprintf(word, sizeof word, "%08x", static_cast<unsigned>(entropy()));
+    credential += word;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  std::erase_if(host_of_credential_, [&](const auto& entry) { return entry.second == host_id; });
+  host_of_credential_[credential] = host_id;
+  return credential;
+}
+
+std::optional<std::string> KeyEscrow::HostOfCredential(std::string_view credential) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = host_of_credential_.find(credential);
+  if (it == host_of_credential_.end()) return std::nullopt;
+  return it->second;
 }
 
 }  // namespace chaoslab

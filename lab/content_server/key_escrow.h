@@ -6,7 +6,9 @@
 
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include "lab/common/status.h"
 
@@ -38,9 +40,17 @@ class KeyEscrow {
   Result<std::string> Lookup(const std::string& host_id);
   int lookups() const;
 
+  // A new credential for `host_id` (32 random hex digits), replacing any earlier one: what the
+  // host's link presents to the content server (lab/content_server/host_credential.h).
+  std::string IssueCredential(const std::string& host_id);
+
+  // The host that `credential` was issued to; nullopt for a credential this escrow never issued.
+  std::optional<std::string> HostOfCredential(std::string_view credential) const;
+
  private:
   mutable std::mutex mu_;
   std::map<std::string, std::string> passwords_;
+  std::map<std::string, std::string, std::less<>> host_of_credential_;
   bool available_ = true;
   int lookups_ = 0;
 };

@@ -6,6 +6,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -13,6 +14,8 @@
 #include <chrono>
 #include <cstring>
 #include <random>
+
+#include "lab/content_server/host_credential.h"
 
 namespace chaoslab {
 namespace {
@@ -93,17 +96,15 @@ void EndOutput(int fd) {
   if (shutdown(fd, SHUT_WR) != 0 && errno == ENOTSOCK) close(fd);
 }
 
-// One direction of the copy: bytes from `src` held until `release_at`, then written to `dst`.
+// One direction of the copy: bytes from `src` held by `gate`, then written to `dst`.
 struct Direction {
   int src = -1;
   int dst = -1;
-  std::chrono::milliseconds delay{0};
+  FirstByteDelay gate{std::chrono::milliseconds(0)};
   std::string buffer;
   bool src_done = false;
-  bool started = false;  // the first byte has arrived; release_at is set
-  Clock::time_point release_at;
 
-  bool Released(Clock::time_point now) const { return started && now >= release_at; }
+  bool Released(Clock::time_point now) const { return gate.Released(now); }
 };
 
 // Writes everything still buffered in `dir`, waiting up to `limit` for the reader.
@@ -115,7 +116,7 @@ void Drain(Direction& dir, Clock::time_point limit) {
       pollfd none{};
       poll(&none, 0,
            static_cast<int>(
-               std::chrono::ceil<std::chrono::milliseconds>(dir.release_at - now).count()));
+               std::chrono::ceil<std::chrono::milliseconds>(dir.gate.release_at() - now).count()));
       continue;
     }
     pollfd p{dir.dst, POLLOUT, 0};
@@ -131,7 +132,7 @@ void Drain(Direction& dir, Clock::time_point limit) {
 
 std::string RelayUsage() {
   return "usage: chaoslab-relay --port N [--host 127.0.0.1] [--delay-ms D] [--jitter-ms J] "
-         "[--loss-percent P] [--seed S] [--idle-timeout-ms T]\n"
+         "[--loss-percent P] [--seed S] [--idle-timeout-ms T] [--credential-file F]\n"
          "Copies stdin to a loopback TCP service and its replies to stdout (QEMU guestfwd "
          "helper).\n";
 }
@@ -167,7 +168,7 @@ Result<RelayOptions> ParseRelayArgs(const std::vector<std::string>& args) {
       flag = flag.substr(0, eq);
     } else if (flag == "--port" || flag == "--host" || flag == "--delay-ms" ||
                flag == "--jitter-ms" || flag == "--seed" || flag == "--idle-timeout-ms" ||
-               flag == "--loss-percent") {
+               flag == "--loss-percent" || flag == "--credential-file") {
       if (i + 1 >= args.size()) return Status::InvalidArgument(flag + ": missing value");
       value = args[++i];
     }
@@ -177,6 +178,9 @@ Result<RelayOptions> ParseRelayArgs(const std::vector<std::string>& args) {
       have_port = true;
     } else if (flag == "--host") {
       options.host = value;
+    } else if (flag == "--credential-file") {
+      if (value.empty()) return Status::InvalidArgument("--credential-file: empty path");
+      options.credential_file = value;
     } else if (flag == "--delay-ms") {
       ASSIGN_OR_RETURN(int64_t ms, ParseInt(flag, value, 0, 600000));
       options.delay_ms = static_cast<int>(ms);
@@ -229,6 +233,11 @@ Status RunRelay(const RelayOptions& options, int in_fd, int out_fd) {
   // A lost connection: the guest sees it close without an answer (as a dropped link would).
   if (RelayDropsConnection(options))
     return Status::Unavailable("connection dropped (simulated loss)");
+  std::string identify;
+  if (!options.credential_file.empty()) {
+    ASSIGN_OR_RETURN(std::string credential, ReadCredentialFile(options.credential_file));
+    identify = RelayIdentifyRequest(credential);
+  }
   ASSIGN_OR_RETURN(Endpoint ep, ResolveLoopback(options.host, options.port));
   int sock = socket(ep.family, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (sock < 0) return Status::FromErrno("socket", errno);
@@ -241,11 +250,18 @@ Status RunRelay(const RelayOptions& options, int in_fd, int out_fd) {
   }
   int one = 1;
   setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  // Who this link is, before any byte of the guest's (still a blocking socket here).
+  for (size_t sent = 0; sent < identify.size();) {
+    ssize_t n = send(sock, identify.data() + sent, identify.size() - sent, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return Status::FromErrno("relay: presenting the host credential", errno);
+    sent += static_cast<size_t>(n);
+  }
   fcntl(sock, F_SETFL, fcntl(sock, F_GETFL) | O_NONBLOCK);
 
   auto [up_ms, down_ms] = RelayDelays(options);
-  Direction up{in_fd, sock, std::chrono::milliseconds(up_ms)};       // guest -> service
-  Direction down{sock, out_fd, std::chrono::milliseconds(down_ms)};  // service -> guest
+  Direction up{in_fd, sock, FirstByteDelay(std::chrono::milliseconds(up_ms))};  // guest -> service
+  Direction down{sock, out_fd, FirstByteDelay(std::chrono::milliseconds(down_ms))};  // service -> guest
   const auto idle = std::chrono::milliseconds(options.idle_timeout_ms);
   const auto linger = std::min<std::chrono::milliseconds>(idle, kHalfCloseLinger);
   Clock::time_point last_activity = Clock::now();
@@ -257,7 +273,7 @@ Status RunRelay(const RelayOptions& options, int in_fd, int out_fd) {
     auto now = Clock::now();
     // The service closed: hand over what it said, then tell the guest and leave.
     if (down.src_done) {
-      Drain(down, now + std::max(idle, down.delay + kHalfCloseLinger));
+      Drain(down, now + std::max(idle, down.gate.delay() + kHalfCloseLinger));
       EndOutput(out_fd);
       return Status::Ok();
     }
@@ -293,7 +309,7 @@ Status RunRelay(const RelayOptions& options, int in_fd, int out_fd) {
           write_slot[d] = nfds;
           fds[nfds++] = {dir.dst, POLLOUT, 0};
         } else {
-          wake = std::min(wake, dir.release_at);
+          wake = std::min(wake, dir.gate.release_at());
         }
       }
     }
@@ -322,16 +338,42 @@ Status RunRelay(const RelayOptions& options, int in_fd, int out_fd) {
         if (n == 0) {
           dir.src_done = true;
         } else if (n > 0) {
-          if (!dir.started) {
-            dir.started = true;
-            dir.release_at = now + dir.delay;
-          }
+          dir.gate.OnBytes(now);
           dir.buffer.append(chunk, static_cast<size_t>(n));
           last_activity = now;
         }
       }
     }
   }
+}
+
+Result<std::string> ReadCredentialFile(const std::string& path) {
+  int fd = open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0 && errno == ENOENT) return Status::NotFound("credential file " + path + " does not exist");
+  if (fd < 0) return Status::FromErrno("credential file " + path, errno);
+  struct Closer {
+    int fd;
+    ~Closer() { close(fd); }
+  } closer{fd};
+  struct stat st {};
+  if (fstat(fd, &st) != 0) return Status::FromErrno("credential file " + path, errno);
+  if (!S_ISREG(st.st_mode)) return Status::InvalidArgument("credential file " + path + " is not a file");
+  if ((st.st_mode & 077) != 0) {
+    return Status::FailedPrecondition("credential file " + path +
+                                    " may be read by others (it must be mode 0600)");
+  }
+  char buf[257];
+  ssize_t n = read(fd, buf, sizeof buf);
+  if (n < 0) return Status::FromErrno("credential file " + path, errno);
+  std::string text(buf, static_cast<size_t>(n));
+  const size_t begin = text.find_first_not_of(" \t\r\n");
+  const size_t end = text.find_last_not_of(" \t\r\n");
+  std::string credential = begin == std::string::npos ? "" : text.substr(begin, end - begin + 1);
+  if (credential.empty() || credential.size() > 128 ||
+      credential.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos) {
+    return Status::InvalidArgument("credential file " + path + " holds no credential (1-128 hex digits)");
+  }
+  return credential;
 }
 
 Result<std::vector<std::string>> RelayCommand(const std::string& relay_binary,
@@ -364,6 +406,10 @@ Result<std::vector<std::string>> RelayCommand(const std::string& relay_binary,
   if (options.seed) {
     argv.push_back("--seed");
     argv.push_back(std::to_string(*options.seed));
+  }
+  if (!options.credential_file.empty()) {
+    argv.push_back("--credential-file");
+    argv.push_back(options.credential_file);
   }
   return argv;
 }

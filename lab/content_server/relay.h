@@ -7,6 +7,7 @@
 // delay before the first byte of each direction models the host's network profile.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -25,10 +26,14 @@ struct RelayOptions {
   int loss_percent = 0;  // this share of connections is dropped before anything is forwarded
   std::optional<uint64_t> seed;  // for the jitter and the loss; random when absent
   int idle_timeout_ms = 30000;   // exit when nothing moved for this long
+  // The host's escrow credential (a 0600 file of hex digits): presented to the service before the
+  // guest's first byte (host_credential.h). Empty: none.
+  std::string credential_file;
 };
 
 // Parses `args` (argv without the program name): --port N [--host H] [--delay-ms D]
-// [--jitter-ms J] [--loss-percent P] [--seed S] [--idle-timeout-ms T]; "--flag=value" works too.
+// [--jitter-ms J] [--loss-percent P] [--seed S] [--idle-timeout-ms T] [--credential-file F];
+// "--flag=value" works too.
 // InvalidArgument with the offending flag for anything else, including a non-loopback --host.
 Result<RelayOptions> ParseRelayArgs(const std::vector<std::string>& args);
 
@@ -42,8 +47,36 @@ Status CheckLoopbackHost(std::string_view host);
 // Whether this connection is lost (a `loss_percent` draw; seeded like the delays).
 bool RelayDropsConnection(const RelayOptions& options);
 
+// The credential in `path`: a regular file (not a symlink) that only its owner may read or write,
+// holding 1..128 hex digits (surrounding whitespace ignored). FailedPrecondition if others may read
+// it, InvalidArgument for other contents (not quoted), IoError/NotFound naming the file otherwise.
+Result<std::string> ReadCredentialFile(const std::string& path);
+
 // The per-direction delays (milliseconds) that `options` implies: {in->service, service->out}.
 std::pair<int, int> RelayDelays(const RelayOptions& options);
+
+// One direction's delay: its bytes are held until `delay` after the first byte arrived; later bytes
+// are not held again. Pure (time is passed in), so the rule is tested without a clock.
+class FirstByteDelay {
+ public:
+  using Clock = std::chrono::steady_clock;
+  explicit FirstByteDelay(std::chrono::milliseconds delay) : delay_(delay) {}
+  // Bytes arrived at `now`; the first call starts the delay.
+  void OnBytes(Clock::time_point now) {
+    if (started_) return;
+    started_ = true;
+    release_at_ = now + delay_;
+  }
+  bool Released(Clock::time_point now) const { return started_ && now >= release_at_; }
+  bool started() const { return started_; }
+  Clock::time_point release_at() const { return release_at_; }
+  std::chrono::milliseconds delay() const { return delay_; }
+
+ private:
+  std::chrono::milliseconds delay_;
+  bool started_ = false;
+  Clock::time_point release_at_;
+};
 
 // Connects and copies in_fd -> service and service -> out_fd until one side closes (the fds may be
 // the same socket). Returns OK when a side closed normally, Unavailable if the service cannot be

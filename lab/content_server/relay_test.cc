@@ -4,14 +4,17 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <thread>
 
 #include "lab/content_server/content_server.h"
+#include "lab/content_server/key_escrow.h"
 #include "lab/content_server/test_socket.h"
 
 extern char** environ;
@@ -271,10 +274,9 @@ TEST(RelayProcessTest, HalfCloseFromTheGuestIsPassedOnAndTheRelayLeaves) {
   EXPECT_TRUE(closed) << "the service should see end-of-stream";
   ASSERT_TRUE(SendAll(service, "late answer"));
   EXPECT_EQ(ReadUntil(relay.stdout_fd(), "answer", 3s), "late answer");
-  // The service never closes: the relay still leaves, shortly after things go quiet.
-  auto start = Clock::now();
+  // The service never closes: the relay still leaves once things go quiet (exit 0, not the idle
+  // timeout's 1), within the 5 s this waits.
   EXPECT_EQ(relay.WaitExit(5s), 0);
-  EXPECT_LT(Clock::now() - start, 2s);
   close(service);
 }
 
@@ -283,42 +285,43 @@ TEST(RelayProcessTest, ExitsAfterTheIdleTimeout) {
   RelayProcess relay({"--port", std::to_string(listener.port()), "--idle-timeout-ms", "300"});
   int service = listener.Accept(5s);
   ASSERT_GE(service, 0);
-  auto start = Clock::now();
   EXPECT_EQ(relay.WaitExit(5s), 1);
-  EXPECT_GE(Clock::now() - start, 200ms);
-  EXPECT_NE(relay.Stderr().find("nothing moved"), std::string::npos);
+  EXPECT_NE(relay.Stderr().find("nothing moved for 300 ms"), std::string::npos) << relay.Stderr();
   close(service);
 }
 
-TEST(RelayProcessTest, DelaysTheFirstByteOfEachDirection) {
+// The delay rule itself, on made-up instants: no clock, so no load can change the answer.
+TEST(FirstByteDelayTest, HoldsUntilTheDelayAfterTheFirstByteAndNeverAgain) {
+  using namespace std::chrono;
+  const FirstByteDelay::Clock::time_point t0{seconds(1000)};
+  FirstByteDelay gate(500ms);
+  EXPECT_FALSE(gate.Released(t0)) << "nothing arrived yet";
+  gate.OnBytes(t0);
+  EXPECT_FALSE(gate.Released(t0 + 499ms));
+  EXPECT_TRUE(gate.Released(t0 + 500ms));
+  gate.OnBytes(t0 + 2s);  // later bytes: not held back by another whole delay
+  EXPECT_TRUE(gate.Released(t0 + 2s));
+  EXPECT_EQ(gate.release_at(), t0 + 500ms);
+  FirstByteDelay none(0ms);
+  none.OnBytes(t0);
+  EXPECT_TRUE(none.Released(t0));
+}
+
+// With a delay, the bytes of both directions still arrive, whole and in order (the delay's length
+// is the unit test's above; its wall-clock figures belong to `make bench`).
+TEST(RelayProcessTest, DelayedDirectionsStillCarryEveryByte) {
   TestListener listener;
   RelayProcess relay({"--port", std::to_string(listener.port()), "--delay-ms", "500"});
   int service = listener.Accept(5s);
   ASSERT_GE(service, 0);
-
-  auto sent = Clock::now();
   ASSERT_TRUE(SendAll(relay.stdin_fd(), "up"));
-  EXPECT_EQ(ReadUntil(service, "up", 3s), "up");
-  auto up_delay = Clock::now() - sent;
-
-  sent = Clock::now();
+  EXPECT_EQ(ReadUntil(service, "up", 10s), "up");
   ASSERT_TRUE(SendAll(service, "down"));
-  EXPECT_EQ(ReadUntil(relay.stdout_fd(), "down", 3s), "down");
-  auto down_delay = Clock::now() - sent;
-
-  // Later bytes flow without the delay.
-  sent = Clock::now();
+  EXPECT_EQ(ReadUntil(relay.stdout_fd(), "down", 10s), "down");
   ASSERT_TRUE(SendAll(service, "again"));
-  EXPECT_EQ(ReadUntil(relay.stdout_fd(), "again", 3s), "again");
-  auto later = Clock::now() - sent;
-
-  EXPECT_GE(up_delay, 480ms);
-  EXPECT_LT(up_delay, 10s);
-  EXPECT_GE(down_delay, 480ms);
-  EXPECT_LT(down_delay, 10s);
-  EXPECT_LT(later, 480ms);  // later bytes are not held back by another whole delay
+  EXPECT_EQ(ReadUntil(relay.stdout_fd(), "again", 10s), "again");
   close(service);
-  EXPECT_EQ(relay.WaitExit(3s), 0);
+  EXPECT_EQ(relay.WaitExit(10s), 0);
 }
 
 TEST(RelayProcessTest, CarriesAnHttpExchangeWithTheContentServer) {
@@ -341,6 +344,68 @@ TEST(RelayProcessTest, CarriesAnHttpExchangeWithTheContentServer) {
   EXPECT_EQ(relay.WaitExit(3s), 0);
   (*server)->Stop();
   EXPECT_EQ(seen_host, "ws-9");
+}
+
+// A credential file as the lab writes it: mode 0600 (or `mode` to test refusals).
+std::string WriteCredential(const std::string& dir, const std::string& credential, mode_t mode) {
+  std::string path = dir + "/credential";
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  EXPECT_GE(fd, 0);
+  EXPECT_EQ(write(fd, credential.data(), credential.size()), ssize_t(credential.size()));
+  close(fd);
+  chmod(path.c_str(), mode);
+  return path;
+}
+
+struct TempFolder {
+  std::string path;
+  TempFolder() {
+    char tmpl[] = "/tmp/relay_test.XXXXXX";
+    path = mkdtemp(tmpl) ? tmpl : "";
+  }
+  ~TempFolder() { std::filesystem::remove_all(path); }
+};
+
+// The guest's own key through its relay: the relay presents the host's credential first, so the
+// escrow knows which host is asking (and would refuse any other host's key).
+TEST(RelayProcessTest, PresentsTheHostsCredentialSoTheEscrowAnswersThatHost) {
+  auto server = ContentServer::Start({});
+  ASSERT_TRUE(server.ok());
+  KeyEscrow escrow;
+  escrow.Store("ws-9", "password of ws-9");
+  escrow.Store("ws-8", "password of ws-8");
+  (*server)->AttachEscrow(&escrow);
+  TempFolder dir;
+  const std::string file = WriteCredential(dir.path, escrow.IssueCredential("ws-9") + "\n", 0600);
+  for (const std::string host : {"ws-9", "ws-8"}) {
+    RelayProcess relay({"--port", std::to_string((*server)->port()), "--credential-file", file});
+    ASSERT_TRUE(SendAll(relay.stdin_fd(), "GET /v1/escrow/key?host=" + host + " HTTP/1.0\r\n\r\n"));
+    bool closed = false;
+    auto response = ParseHttpResponse(ReadUntilClosed(relay.stdout_fd(), 10s, &closed));
+    EXPECT_TRUE(closed);
+    if (host == "ws-9") {
+      EXPECT_EQ(response.status, 200);
+      EXPECT_EQ(response.body, "password of ws-9\n");
+    } else {
+      EXPECT_EQ(response.status, 403) << "another host's key through ws-9's link";
+      EXPECT_EQ(response.body.find("password of"), std::string::npos);
+    }
+    EXPECT_EQ(relay.WaitExit(10s), 0);
+  }
+  (*server)->AttachEscrow(nullptr);
+}
+
+TEST(RelayProcessTest, RefusesACredentialFileOthersCanRead) {
+  TestListener listener;
+  TempFolder dir;
+  const std::string file = WriteCredential(dir.path, "00ff", 0644);
+  RelayProcess relay({"--port", std::to_string(listener.port()), "--credential-file", file});
+  EXPECT_NE(relay.WaitExit(10s), 0);
+  EXPECT_NE(relay.Stderr().find("may be read by others"), std::string::npos) << relay.Stderr();
+  EXPECT_LT(listener.Accept(std::chrono::milliseconds(0)), 0) << "it connected anyway";
+  EXPECT_EQ(ReadCredentialFile(WriteCredential(dir.path, "not hex", 0600)).status().code(),
+            ErrorCode::kInvalidArgument);
+  EXPECT_EQ(ReadCredentialFile(dir.path + "/missing").status().code(), ErrorCode::kNotFound);
 }
 
 // QEMU's slirp starts the helper with stdin, stdout and stderr all on one end of a socketpair.

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <regex>
 
+#include "lab/backend/guest_network.h"
+
 namespace chaoslab::libvirt {
 namespace {
 
@@ -59,16 +61,6 @@ std::string Unesc(const std::string& s) {
     else
       out += "&" + ent + ";";
     i = semi;
-  }
-  return out;
-}
-
-// QEMU option values ("a=b,c=d"): a comma inside a value is doubled.
-std::string OptEscape(const std::string& value) {
-  std::string out;
-  for (char c : value) {
-    out += c;
-    if (c == ',') out += ',';
   }
   return out;
 }
@@ -162,18 +154,11 @@ namespace {
 void NetworkArgs(std::string* xml, const DomainXmlInput& in, const std::string& device) {
   const HostSpec& spec = in.spec;
   if (!spec.network.online) return;
-  // The guest reaches exactly one thing: 10.0.2.100:80, relayed to the content server's port.
-  // libslirp splits the cmd: string into words itself (no shell); nothing here is unchecked.
-  std::string cmd = in.relay + " --port " + std::to_string(spec.network.content_port);
-  if (spec.network.loss_percent > 0) {
-    cmd += " --loss-percent " + std::to_string(spec.network.loss_percent);
-  }
-  if (spec.network.delay_ms > 0 || spec.network.jitter_ms > 0) {
-    cmd += " --delay-ms " + std::to_string(spec.network.delay_ms) + " --jitter-ms " +
-           std::to_string(spec.network.jitter_ms);
-  }
+  // The guest reaches exactly one thing: 10.0.2.100:80, relayed to the content server's port
+  // (the spec's link was validated before any XML is made, so this cannot fail here).
+  Result<std::string> netdev = GuestfwdNetdev(in.relay, spec.network);
   Arg(xml, "-netdev");
-  Arg(xml, "user,id=n0,restrict=on,guestfwd=tcp:10.0.2.100:80-cmd:" + OptEscape(cmd));
+  Arg(xml, netdev.ok() ? *netdev : "user,id=n0,restrict=on");
   Arg(xml, "-device");
   Arg(xml, device);
 }

@@ -24,6 +24,7 @@
 #include <thread>
 
 #include "lab/backend/console_lines.h"
+#include "lab/backend/guest_network.h"
 #include "lab/backend/host_event_inbox.h"
 #include "lab/backend/windows_console.h"
 #include "lab/common/subprocess.h"
@@ -1165,11 +1166,7 @@ Status LibvirtBackend::ValidateSpec(const HostSpec& spec) const {
     if (options_.relay.empty()) {
       return Status::FailedPrecondition(where + " is online but the backend has no content relay");
     }
-    const auto& n = spec.network;
-    if (n.content_port <= 0 || n.content_port > 65535 || n.loss_percent < 0 ||
-        n.loss_percent > 100 || n.delay_ms < 0 || n.jitter_ms < 0) {
-      return Status::InvalidArgument(where + ": bad network link settings");
-    }
+    RETURN_IF_ERROR(GuestfwdNetdev(options_.relay, spec.network).status().WithContext(where));
   }
   return Status::Ok();
 }

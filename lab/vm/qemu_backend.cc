@@ -32,6 +32,7 @@
 #include <thread>
 
 #include "lab/backend/console_lines.h"
+#include "lab/backend/guest_network.h"
 #include "lab/backend/host_event_inbox.h"
 #include "lab/qmp/qmp_client.h"
 
@@ -65,15 +66,7 @@ bool IsSafeId(const std::string& id, bool allow_dot) {
   return true;
 }
 
-// QEMU option values ("file=...,if=none") need commas doubled.
-std::string OptEscape(const std::string& value) {
-  std::string out;
-  for (char c : value) {
-    out += c;
-    if (c == ',') out += ',';
-  }
-  return out;
-}
+std::string OptEscape(const std::string& value) { return QemuOptEscape(value); }
 
 Result<std::string> FindProgram(const std::string& name, const std::string& what) {
   std::string found;
@@ -1009,13 +1002,7 @@ Status QemuBackend::ValidateSpec(const HostSpec& spec) const {
                                         " is online but the backend has no content relay "
                                         "(QemuOptions.relay)");
     }
-    if (net.content_port <= 0 || net.content_port > 65535) {
-      return Status::InvalidArgument(where + ": content_port " + std::to_string(net.content_port) +
-                                     " is not a TCP port");
-    }
-    if (net.loss_percent < 0 || net.loss_percent > 100) {
-      return Status::InvalidArgument(where + ": network loss must be 0..100 %");
-    }
+    RETURN_IF_ERROR(GuestfwdNetdev(relay_, net).status().WithContext(where));
     if (net.delay_ms < 0 || net.jitter_ms < 0) {
       return Status::InvalidArgument(where + ": network delay and jitter must be >= 0");
     }
@@ -1233,21 +1220,11 @@ std::vector<std::string> QemuArgs(const std::string& run_id, const HostSpec& spe
   static const char* kQboot = "/usr/share/qemu/qboot.rom";
   if (access(kQboot, R_OK) == 0) args.insert(args.end(), {"-bios", kQboot});
   if (spec.network.online) {
-    // The guest reaches exactly one thing: 10.0.2.100:80, relayed to the content server's port.
-    // libslirp splits the cmd: string into words itself (no shell); nothing here comes from YAML
-    // unchecked (the relay path is validated, the rest are integers).
-    std::string cmd = relay + " --port " + std::to_string(spec.network.content_port);
-    if (spec.network.loss_percent > 0) {
-      cmd += " --loss-percent " + std::to_string(spec.network.loss_percent);
-    }
-    if (spec.network.delay_ms > 0 || spec.network.jitter_ms > 0) {
-      cmd += " --delay-ms " + std::to_string(spec.network.delay_ms) + " --jitter-ms " +
-             std::to_string(spec.network.jitter_ms);
-    }
-    args.insert(
-        args.end(),
-        {"-netdev", "user,id=n0,restrict=on,guestfwd=tcp:10.0.2.100:80-cmd:" + OptEscape(cmd),
-         "-device", "virtio-net-pci,netdev=n0,romfile="});  // no iPXE ROM: nothing to PXE-boot here
+    // The guest reaches exactly one thing: 10.0.2.100:80, relayed to the content server's port
+    // (ValidateSpec checked the link, so this cannot fail here).
+    Result<std::string> netdev = GuestfwdNetdev(relay, spec.network);
+    args.insert(args.end(), {"-netdev", netdev.ok() ? *netdev : "user,id=n0,restrict=on",
+                             "-device", "virtio-net-pci,netdev=n0,romfile="});  // no iPXE ROM
   }
   return args;
 }
