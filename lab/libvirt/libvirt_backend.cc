@@ -26,6 +26,7 @@
 #include "lab/backend/console_lines.h"
 #include "lab/backend/host_event_inbox.h"
 #include "lab/backend/windows_console.h"
+#include "lab/common/identifier.h"
 #include "lab/common/subprocess.h"
 #include "lab/libvirt/domain_xml.h"
 #include "lab/vm/qemu_backend.h"
@@ -64,14 +65,6 @@ void EnsureEventLoop() {
 std::string LastError() {
   const char* msg = virGetLastErrorMessage();
   return msg ? msg : "unknown libvirt error";
-}
-
-bool IsIdChar(char c, bool allow_dot) {
-  return isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || (allow_dot && c == '.');
-}
-bool IsSafeId(const std::string& id, bool allow_dot) {
-  if (id.empty() || id.size() > 64 || id == "." || id == "..") return false;
-  return std::all_of(id.begin(), id.end(), [&](char c) { return IsIdChar(c, allow_dot); });
 }
 
 std::string ProcessStartTime(pid_t pid) {
@@ -1126,9 +1119,7 @@ void LibvirtBackend::ReconnectLoop() {
 
 Status LibvirtBackend::ValidateSpec(const HostSpec& spec) const {
   const std::string where = "host '" + spec.id + "'";
-  if (!IsSafeId(spec.id, false)) {
-    return Status::InvalidArgument(where + ": id must be 1-64 letters, digits, '-' or '_'");
-  }
+  RETURN_IF_ERROR(CheckIdentifier("host name", spec.id));  // it names files and the domain
   for (const auto& [file, what] :
        {std::pair{spec.kernel, "kernel"}, std::pair{spec.initrd, "initrd"},
         std::pair{spec.base_disk, "base disk"}}) {
@@ -1323,10 +1314,7 @@ Status CheckReachable(const Inventory& inventory) {
 
 Result<std::unique_ptr<Backend>> MakeLibvirtBackend(LibvirtOptions options) {
   EnsureEventLoop();
-  if (!IsSafeId(options.run_id, true)) {
-    return Status::InvalidArgument("run id '" + options.run_id +
-                                   "' must be 1-64 letters, digits, '.', '-' or '_'");
-  }
+  RETURN_IF_ERROR(CheckIdentifier("run id", options.run_id));
   if (options.inventory.hypervisors.empty()) {
     return Status::InvalidArgument("libvirt backend: the inventory lists no hypervisor");
   }
