@@ -3,9 +3,11 @@
 // the libvirt URI transports on the allow-list are accepted (`ext` and `command=` ran a program).
 #include <gtest/gtest.h>
 
+#include <sstream>
 #include <string>
 
 #include "lab/libvirt/inventory.h"
+#include "lab/libvirt/libvirt_backend.h"
 
 namespace chaoslab::libvirt {
 namespace {
@@ -88,6 +90,25 @@ TEST(InventoryStrict, UriTransportsOnTheAllowList) {
     SCOPED_TRACE(uri);
     ExpectRejected(OneHypervisor(uri), "3:10", words);
   }
+}
+
+// An Inventory built in code skips the loader: the backend checks the allow-list again before it
+// connects (else libvirt runs the command of a qemu+ext URI).
+TEST(InventoryStrict, BackendRefusesAUriOffTheAllowListBeforeConnecting) {
+  Inventory inv;
+  inv.path = "in-code";
+  HypervisorConfig hv;
+  hv.name = "hv1";
+  hv.uri = "qemu+ext:///system?command=/bin/false";
+  hv.capacity_guests = 1;
+  hv.capacity_memory_mib = 64;
+  inv.hypervisors.push_back(hv);
+  Status reach = CheckReachable(inv);
+  EXPECT_EQ(reach.code(), ErrorCode::kInvalidArgument) << reach.ToString();
+  EXPECT_NE(reach.message().find("ext"), std::string::npos) << reach.ToString();
+  std::ostringstream log;
+  Status gc = CollectLibvirtGarbage(inv, log);
+  EXPECT_EQ(gc.code(), ErrorCode::kInvalidArgument) << gc.ToString() << log.str();
 }
 
 }  // namespace

@@ -29,6 +29,7 @@
 #include "lab/common/identifier.h"
 #include "lab/common/subprocess.h"
 #include "lab/libvirt/domain_xml.h"
+#include "lab/libvirt/libvirt_uri.h"
 #include "lab/vm/qemu_backend.h"
 
 namespace chaoslab::libvirt {
@@ -1293,6 +1294,16 @@ bool OwnerAlive(const Ownership& o, const std::string& machine) {
   return o.owner_start.empty() || ProcessStartTime(o.owner_pid) == o.owner_start;
 }
 
+// An Inventory built in code never went through the loader: the URI allow-list again before any
+// connection, since libvirt runs programs for some URIs (libvirt_uri.h).
+Status CheckUris(const Inventory& inventory) {
+  for (const auto& hv : inventory.hypervisors) {
+    Status ok = CheckLibvirtUri(hv.uri);
+    if (!ok.ok()) return ok.WithContext("inventory " + inventory.path + ": hypervisor " + hv.name);
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 std::string DomainName(const std::string& run_id, const std::string& host_id) {
@@ -1300,6 +1311,7 @@ std::string DomainName(const std::string& run_id, const std::string& host_id) {
 }
 
 Status CheckReachable(const Inventory& inventory) {
+  RETURN_IF_ERROR(CheckUris(inventory));
   EnsureEventLoop();
   for (const auto& hv : inventory.hypervisors) {
     virConnectPtr conn = virConnectOpen(hv.uri.c_str());
@@ -1315,6 +1327,7 @@ Status CheckReachable(const Inventory& inventory) {
 Result<std::unique_ptr<Backend>> MakeLibvirtBackend(LibvirtOptions options) {
   EnsureEventLoop();
   RETURN_IF_ERROR(CheckIdentifier("run id", options.run_id));
+  RETURN_IF_ERROR(CheckUris(options.inventory));
   if (options.inventory.hypervisors.empty()) {
     return Status::InvalidArgument("libvirt backend: the inventory lists no hypervisor");
   }
@@ -1343,6 +1356,7 @@ Result<std::unique_ptr<Backend>> MakeLibvirtBackend(LibvirtOptions options) {
 }
 
 Status CollectLibvirtGarbage(const Inventory& inventory, std::ostream& log) {
+  RETURN_IF_ERROR(CheckUris(inventory));
   EnsureEventLoop();
   const std::string machine = MachineName();
   Status first;
