@@ -1,7 +1,8 @@
 // The one rule for names that reach a file name, a libvirt domain name or a command line run as
-// root: groups, hosts (group + "-NN"), sites, setups, runbooks, scenarios, services, images, rollout
-// rings, mix archetypes, libvirt hypervisors and pins. The loaders apply it with file:line:column;
-// the backends and `chaoslab run` apply it again before a name becomes a path (last line of defence).
+// root: groups, hosts (group + "-NN"), sites, setups, runbooks, scenarios, services, images,
+// rollout rings, mix archetypes, libvirt hypervisors and pins. The loaders apply it with
+// file:line:column; the backends and `chaoslab run` apply it again before a name becomes a path
+// (last line of defence).
 //
 // A name is 1 to 64 ASCII letters, digits, '-' and '_', starting with a letter or a digit: never a
 // path separator, never "." or "..", never an option ("-x"), nothing a shell or QEMU's option

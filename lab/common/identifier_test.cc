@@ -17,10 +17,19 @@ TEST(IdentifierTest, PlainNamesPass) {
 
 // Issue 15: a group named ../../../../x/pwn wrote its disk outside the run folder.
 TEST(IdentifierTest, NamesThatCouldBecomeSomethingElseFail) {
-  for (const char* name :
-       {"", ".", "..", "../../../../x/pwn", "a/b", "-rf", "--help", "_x", ".hidden", "a b",
-        "a,b", "a=b", "a;b", "a$b", "a`b", "a'b", "a\"b", "a\\b", "a\nb", "a:b", "a?b", "a*b",
-        "a.b", "a%2fb", "a<b>", "\xc3\xa9t\xc3\xa9"}) {
+  for (const char* name : {"",        ".",
+                           "..",      "../../../../x/pwn",
+                           "a/b",     "-rf",
+                           "--help",  "_x",
+                           ".hidden", "a b",
+                           "a,b",     "a=b",
+                           "a;b",     "a$b",
+                           "a`b",     "a'b",
+                           "a\"b",    "a\\b",
+                           "a\nb",    "a:b",
+                           "a?b",     "a*b",
+                           "a.b",     "a%2fb",
+                           "a<b>",    "\xc3\xa9t\xc3\xa9"}) {
     EXPECT_NE(IdentifierProblem(name), "") << "'" << name << "'";
     Status s = CheckIdentifier("group name", name);
     EXPECT_EQ(s.code(), ErrorCode::kInvalidArgument) << name;
@@ -31,8 +40,7 @@ TEST(IdentifierTest, NamesThatCouldBecomeSomethingElseFail) {
 
 TEST(IdentifierTest, MessageNamesWhatWhichAndTheRule) {
   Status s = CheckIdentifier("group name", "x/../y");
-  EXPECT_NE(s.message().find("group name 'x/../y' contains '/'"), std::string::npos)
-      << s.message();
+  EXPECT_NE(s.message().find("group name 'x/../y' contains '/'"), std::string::npos) << s.message();
   EXPECT_NE(s.message().find(std::string(IdentifierRule())), std::string::npos) << s.message();
   // A name that cannot be printed is shown escaped, not raw.
   Status nl = CheckIdentifier("site name", "a\nb");

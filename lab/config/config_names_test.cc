@@ -1,7 +1,7 @@
 // Issue 15: names become paths, domain names and command-line arguments, so every name a playbook
-// declares follows one rule (lab/common/identifier.h), checked with file:line:column before anything
-// is written. And no YAML shape (a non-scalar key, a list where a word is expected) escapes as an
-// exception.
+// declares follows one rule (lab/common/identifier.h), checked with file:line:column before
+// anything is written. And no YAML shape (a non-scalar key, a list where a word is expected)
+// escapes as an exception.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -55,8 +55,9 @@ TEST_F(ConfigNamesTest, EveryNameInASetupFollowsTheRule) {
               Path("playbooks/setups/small.yaml") + ":4:11", {"site name"});
   ExpectError(SetupWith(Replace(kSetup, "name: ws\n", "name: \"ws;reboot\"\n")),
               Path("playbooks/setups/small.yaml") + ":7:11", {"group name"});
-  ExpectError(SetupWith(std::string(kSetup) + "services:\n  - name: a/b\n    needs: [{group: ws}]\n"),
-              Path("playbooks/setups/small.yaml") + ":12:11", {"service name"});
+  ExpectError(
+      SetupWith(std::string(kSetup) + "services:\n  - name: a/b\n    needs: [{group: ws}]\n"),
+      Path("playbooks/setups/small.yaml") + ":12:11", {"service name"});
 }
 
 TEST_F(ConfigNamesTest, GroupWhoseHostNamesWouldBeTooLong) {
@@ -64,8 +65,8 @@ TEST_F(ConfigNamesTest, GroupWhoseHostNamesWouldBeTooLong) {
   const std::string long_name(62, 'g');
   ExpectError(SetupWith(Replace(kSetup, "name: ws\n", "name: " + long_name + "\n")),
               Path("playbooks/setups/small.yaml") + ":7:11", {"host name", long_name + "-02"});
-  EXPECT_TRUE(SetupWith(Replace(kSetup, "name: ws\n", "name: " + std::string(61, 'g') + "\n"))
-                  .ok());
+  EXPECT_TRUE(
+      SetupWith(Replace(kSetup, "name: ws\n", "name: " + std::string(61, 'g') + "\n")).ok());
 }
 
 TEST_F(ConfigNamesTest, RunbookAndScenarioNames) {
@@ -76,7 +77,8 @@ TEST_F(ConfigNamesTest, RunbookAndScenarioNames) {
 }
 
 TEST_F(ConfigNamesTest, SelectorsInARunbookFollowTheRule) {
-  const std::string rb = "name: r\nsteps:\n  - reboot:\n      times: 2\n      when: {group: ../x}\n";
+  const std::string rb =
+      "name: r\nsteps:\n  - reboot:\n      times: 2\n      when: {group: ../x}\n";
   ExpectError(RunbookWith(rb), Path("playbooks/runbooks/reboot-3.yaml") + ":5:21", {"../x"});
 }
 

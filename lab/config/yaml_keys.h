@@ -1,7 +1,7 @@
-// Strict keys for every YAML file the lab reads (playbooks, image recipes, inventories, calibration,
-// mixes): a map's keys are plain scalars, each known, none twice. Errors carry file:line:column.
-// Nothing here throws: yaml-cpp's converting accessors (`as<std::string>()`) are never used on keys,
-// since a key such as `[x]` or `{a: b}` makes them throw.
+// Strict keys for every YAML file the lab reads (playbooks, image recipes, inventories,
+// calibration, mixes): a map's keys are plain scalars, each known, none twice. Errors carry
+// file:line:column. Nothing here throws: yaml-cpp's converting accessors (`as<std::string>()`) are
+// never used on keys, since a key such as `[x]` or `{a: b}` makes them throw.
 #pragma once
 
 #include <yaml-cpp/yaml.h>

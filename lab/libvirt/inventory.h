@@ -5,7 +5,7 @@
 //
 //   hypervisors:
 //     - name: hv1                      # unique; the identifier rule (lab/common/identifier.h)
-//       uri: qemu:///system            # on the allow-list of libvirt_uri.h (qemu+ssh://..., ?socket=)
+//       uri: qemu:///system            # on the allow-list of libvirt_uri.h
 //       capacity: {guests: 4, memory_mib: 2048}
 //       labels: {site: hq}             # free-form key: value pairs
 //   pins:                              # optional

@@ -1,5 +1,5 @@
-// Issue 15: an inventory is input the lab acts on as root. Keys are strict (a non-scalar key used to
-// throw YAML::TypedBadConversion out of the CLI), names follow the one identifier rule, and only
+// Issue 15: an inventory is input the lab acts on as root. Keys are strict (a non-scalar key used
+// to throw YAML::TypedBadConversion out of the CLI), names follow the one identifier rule, and only
 // the libvirt URI transports on the allow-list are accepted (`ext` and `command=` ran a program).
 #include <gtest/gtest.h>
 
@@ -28,24 +28,28 @@ void ExpectRejected(const std::string& yaml, const std::string& where,
 }
 
 TEST(InventoryStrict, NonScalarKeysAreErrorsNotExceptions) {
-  ExpectRejected("hypervisors:\n  - {[x]: 1, name: hv1, uri: qemu:///system,\n"
-                 "     capacity: {guests: 1, memory_mib: 64}}\n",
-                 "2:6", "keys");
+  ExpectRejected(
+      "hypervisors:\n  - {[x]: 1, name: hv1, uri: qemu:///system,\n"
+      "     capacity: {guests: 1, memory_mib: 64}}\n",
+      "2:6", "keys");
   ExpectRejected("{a: b}: 1\nhypervisors: []\n", "1:1", "keys");
   ExpectRejected(OneHypervisor("qemu:///system") + "    labels: {[site]: hq}\n", "5:14", "label");
-  ExpectRejected(OneHypervisor("qemu:///system") + "pins:\n  - {group: ws, labels: {a: b}, "
-                                                   "{c: d}: e}\n",
+  ExpectRejected(OneHypervisor("qemu:///system") +
+                     "pins:\n  - {group: ws, labels: {a: b}, "
+                     "{c: d}: e}\n",
                  "6:33", "keys");
-  ExpectRejected("hypervisors:\n  - name: hv1\n    uri: qemu:///system\n"
-                 "    capacity: {[guests]: 1, memory_mib: 64}\n",
-                 "4:16", "keys");
+  ExpectRejected(
+      "hypervisors:\n  - name: hv1\n    uri: qemu:///system\n"
+      "    capacity: {[guests]: 1, memory_mib: 64}\n",
+      "4:16", "keys");
 }
 
 TEST(InventoryStrict, DuplicateKeysAreErrors) {
   ExpectRejected(OneHypervisor("qemu:///system") + "hypervisors: []\n", "5:1", "duplicate");
-  ExpectRejected("hypervisors:\n  - name: hv1\n    name: hv2\n    uri: qemu:///system\n"
-                 "    capacity: {guests: 1, memory_mib: 64}\n",
-                 "3:5", "duplicate");
+  ExpectRejected(
+      "hypervisors:\n  - name: hv1\n    name: hv2\n    uri: qemu:///system\n"
+      "    capacity: {guests: 1, memory_mib: 64}\n",
+      "3:5", "duplicate");
   ExpectRejected(OneHypervisor("qemu:///system") + "    labels: {site: hq, site: dc}\n", "5:24",
                  "duplicate");
 }
@@ -53,8 +57,9 @@ TEST(InventoryStrict, DuplicateKeysAreErrors) {
 TEST(InventoryStrict, NamesFollowTheIdentifierRule) {
   ExpectRejected(OneHypervisor("qemu:///system", "../hv"), "2:11", "hypervisor name");
   ExpectRejected(OneHypervisor("qemu:///system", "-hv"), "2:11", "hypervisor name");
-  ExpectRejected(OneHypervisor("qemu:///system") + "    labels: {site: hq}\npins:\n"
-                                                   "  - {group: ../ws, labels: {site: hq}}\n",
+  ExpectRejected(OneHypervisor("qemu:///system") +
+                     "    labels: {site: hq}\npins:\n"
+                     "  - {group: ../ws, labels: {site: hq}}\n",
                  "7:13", "group");
 }
 

@@ -62,15 +62,16 @@ Status CheckQuery(std::string_view query, const std::string& transport) {
     const size_t eq = item.find('=');
     const std::string key(item.substr(0, eq));
     const std::string_view value = eq == std::string_view::npos ? "" : item.substr(eq + 1);
-    const bool path_value = key == "socket" || key == "keyfile" || key == "known_hosts" ||
-                            key == "pkipath";
-    const bool allowed = (key == "socket" && local) ||
-                         ((key == "keyfile" || key == "known_hosts" || key == "no_tty") &&
-                          transport == "ssh") ||
-                         (key == "pkipath" && transport == "tls");
+    const bool path_value =
+        key == "socket" || key == "keyfile" || key == "known_hosts" || key == "pkipath";
+    const bool allowed =
+        (key == "socket" && local) ||
+        ((key == "keyfile" || key == "known_hosts" || key == "no_tty") && transport == "ssh") ||
+        (key == "pkipath" && transport == "tls");
     if (key == "command") return Status::InvalidArgument("command= makes libvirt run a program");
     if (!allowed) {
-      return Status::InvalidArgument("parameter '" + key + "' is not allowed here (socket: local; " +
+      return Status::InvalidArgument("parameter '" + key +
+                                     "' is not allowed here (socket: local; " +
                                      "keyfile, known_hosts, no_tty: ssh; pkipath: tls)");
     }
     if (!seen.insert(key).second) return Status::InvalidArgument("'" + key + "' given twice");
@@ -103,7 +104,8 @@ Status CheckRest(std::string_view rest, const std::string& transport) {
                                    "' (use qemu+ssh or qemu+tls)");
   }
   if (!local && !IsAuthority(authority)) {
-    return Status::InvalidArgument("qemu+" + transport + " needs a host ([user@]host[:port]), got '" +
+    return Status::InvalidArgument("qemu+" + transport +
+                                   " needs a host ([user@]host[:port]), got '" +
                                    std::string(authority) + "'");
   }
   return CheckQuery(query, transport);
@@ -114,8 +116,9 @@ Status CheckParts(std::string_view uri) {
     const auto byte = static_cast<unsigned char>(c);
     if (byte <= 0x20 || byte >= 0x7f || c == '%' || c == '#' || c == '\\' || c == '"' ||
         c == '\'' || c == '`' || c == '<' || c == '>') {
-      return Status::InvalidArgument("whitespace, control characters, '%', '#', quotes, '\\', "
-                                     "'`', '<' and '>' are not allowed");
+      return Status::InvalidArgument(
+          "whitespace, control characters, '%', '#', quotes, '\\', "
+          "'`', '<' and '>' are not allowed");
     }
   }
   const size_t sep = uri.find("://");

@@ -1,6 +1,7 @@
 // Which libvirt connection URIs an inventory may name. libvirt acts on a URI as the lab's user
 // (root): the `ext` transport and `command=` run a program, `tcp` has no authentication,
-// `no_verify` skips the host check. So URIs are on an allow-list, documented in playbooks/README.md:
+// `no_verify` skips the host check. So URIs are on an allow-list, documented in
+// playbooks/README.md:
 //
 //   qemu:///system  qemu:///session  qemu+unix:///system?socket=/abs/path
 //   qemu+ssh://[user@]host[:port]/system  qemu+tls://host[:port]/system

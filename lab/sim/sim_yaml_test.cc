@@ -59,22 +59,25 @@ class SimYamlTest : public ::testing::Test {
 };
 
 TEST_F(SimYamlTest, CalibrationKeysAreStrict) {
-  std::string path = Write("c1.yaml", CalibrationHead() + "race:\n  wired: {boots: 2, wins: 1}\n"
-                                                          "figures:\n  [a]: {mean: 1, samples: 1}\n");
+  std::string path = Write("c1.yaml", CalibrationHead() +
+                                          "race:\n  wired: {boots: 2, wins: 1}\n"
+                                          "figures:\n  [a]: {mean: 1, samples: 1}\n");
   ExpectError(LoadCalibration(path, scenario_.image).status(), path + ":6:3", "keys");
-  path = Write("c2.yaml", CalibrationHead() + "race:\n  wired: {boots: 2, wins: 1}\n"
-                                              "  wired: {boots: 4, wins: 1}\n");
+  path = Write("c2.yaml", CalibrationHead() +
+                              "race:\n  wired: {boots: 2, wins: 1}\n"
+                              "  wired: {boots: 4, wins: 1}\n");
   ExpectError(LoadCalibration(path, scenario_.image).status(), path + ":5:3", "duplicate");
   path = Write("c3.yaml", CalibrationHead() + "race:\n  {x: y}: {boots: 2, wins: 1}\n");
   ExpectError(LoadCalibration(path, scenario_.image).status(), path + ":4:3", "keys");
-  path = Write("c4.yaml", CalibrationHead() + "race:\n  wired: {boots: 2, wins: 1}\n"
-                                              "steps:\n  [reboot]: {ok: 1, attempts: 1}\n");
+  path = Write("c4.yaml", CalibrationHead() +
+                              "race:\n  wired: {boots: 2, wins: 1}\n"
+                              "steps:\n  [reboot]: {ok: 1, attempts: 1}\n");
   ExpectError(LoadCalibration(path, scenario_.image).status(), path + ":6:3", "keys");
 }
 
 TEST_F(SimYamlTest, MixKeysAndNamesAreStrict) {
-  std::string path = Write("m1.yaml", "name: m\nhosts: 100\nhosts: 200\narchetypes:\n" +
-                                          Archetype("a"));
+  std::string path =
+      Write("m1.yaml", "name: m\nhosts: 100\nhosts: 200\narchetypes:\n" + Archetype("a"));
   ExpectError(LoadMix(path, scenario_).status(), path + ":3:1", "duplicate");
   path = Write("m2.yaml", "name: m\n[hosts]: 100\narchetypes:\n" + Archetype("a"));
   ExpectError(LoadMix(path, scenario_).status(), path + ":2:1", "keys");
