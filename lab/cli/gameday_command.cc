@@ -117,7 +117,7 @@ int GamedayCommand(const LabPaths& paths, const GamedayRequest& request,
     for (const auto& g : sc->setup.groups) {
       std::string site =
           g.site.empty() && !sc->setup.sites.empty() ? sc->setup.sites.front().name : g.site;
-      for (int i = 1; i <= g.count; ++i) options.site_of[fmt::format("{}-{:02}", g.name, i)] = site;
+      for (int i = 1; i <= g.count; ++i) options.site_of[config::HostName(g.name, i)] = site;
     }
     Result<std::unique_ptr<dashboard::DashboardServer>> started =
         dashboard::DashboardServer::Start(std::move(options));

@@ -229,7 +229,11 @@ int main(int argc, char** argv) {
 
   if (*image_build) {
     Result<GuestImage> img = BuildImage(paths, image_name, std::cerr);
-    if (!img.ok()) return Fail(img.status(), 1);
+    if (!img.ok()) {
+      const bool bad_input = img.status().code() == ErrorCode::kInvalidArgument ||
+                             img.status().code() == ErrorCode::kNotFound;
+      return Fail(img.status(), bad_input ? 2 : 1);
+    }
     std::cout << img->dir << "\n";
     return 0;
   }

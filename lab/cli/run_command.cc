@@ -21,6 +21,7 @@
 
 #include "agents/sensor/channel_file.h"
 #include "lab/cli/sim_command.h"
+#include "lab/common/identifier.h"
 #include "lab/common/subprocess.h"
 #include "lab/config/config_loader.h"
 #include "lab/content_server/content_server.h"
@@ -201,6 +202,15 @@ Result<GuestImage> FindBuiltImage(const LabPaths& paths, const config::ImageConf
 
 Result<GuestImage> BuildImage(const LabPaths& paths, const std::string& name, std::ostream& err) {
   ASSIGN_OR_RETURN(config::ImageConfig image, config::LoadImage(paths.images_dir, name));
+  // Cached by content hash: --check finds an image built from the same inputs without building.
+  std::vector<std::string> check = ImageScriptArgs(paths, image);
+  check.push_back("--check");
+  ASSIGN_OR_RETURN(ProcessOutput cached, RunProcess(check, std::chrono::seconds(120)));
+  if (cached.exit_code == 0) {
+    ASSIGN_OR_RETURN(GuestImage img, ImageFromFolder(cached.out));
+    err << "guest image " << name << " is cached: " << img.dir << "\n";
+    return img;
+  }
   err << "building guest image " << name << " with the " << image.kernel
       << " kernel (cached by content hash; a first kernel build takes ~8 min on 2 cores)...\n";
   ASSIGN_OR_RETURN(ProcessOutput r,
@@ -434,7 +444,7 @@ Result<BackendChoice> CheckBackend(const std::string& backend, const std::string
     for (const auto& g : sc.setup.groups) {
       groups.push_back(g.name);
       for (int i = 1; i <= g.count; ++i)
-        hosts.push_back({fmt::format("{}-{:02}", g.name, i), g.name, memory_mib});
+        hosts.push_back({config::HostName(g.name, i), g.name, memory_mib});
     }
     RETURN_IF_ERROR(libvirt::PlanPlacement(inv, hosts, groups).status());
   }
@@ -524,6 +534,8 @@ struct OneRun {
     std::string bde = paths.bin_dir + "/chaoslab-bde";
     std::vector<HostPlan> plans;
     for (const auto& g : sc.setup.groups) {
+      // The loader checked the name; checked again here, where it becomes a path.
+      RETURN_IF_ERROR(CheckIdentifier("group name", g.name));
       std::string disk = (run_dir / "disks" / (g.name + ".img")).string();
       if (windows) {
         disk = windows->disk;  // the golden image has the sensor and its cached content
@@ -545,7 +557,7 @@ struct OneRun {
         p.cloud = g.cloud;
         p.reset_is_crash = windows.has_value();
         p.network = std::string(config::NetworkName(g.network));
-        p.spec.id = fmt::format("{}-{:02}", g.name, i);
+        p.spec.id = config::HostName(g.name, i);
         p.spec.group = g.name;
         p.spec.kernel = image.kernel;
         p.spec.initrd = image.initrd;

@@ -260,6 +260,12 @@ const std::vector<std::string>& SensorVersions() {
   return *versions;
 }
 
+std::string HostName(const std::string& group, int64_t index) {
+  std::string number = std::to_string(index);
+  if (number.size() < 2) number.insert(0, "0");
+  return group + "-" + number;
+}
+
 int64_t TotalHosts(const SetupConfig& setup) {
   int64_t total = 0;
   for (const GroupConfig& group : setup.groups) total += group.count;

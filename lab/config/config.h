@@ -260,6 +260,10 @@ struct SetupConfig {
 // Hosts in all groups of a setup.
 int64_t TotalHosts(const SetupConfig& setup);
 
+// The name of a group's `index`-th host (1-based): "ws-711-03". It names the host's files and its
+// libvirt domain, so the loader checks it against the identifier rule (lab/common/identifier.h).
+std::string HostName(const std::string& group, int64_t index);
+
 // The setup with about `hosts` hosts (fewer for VMs, more for the simulator): group counts,
 // technicians and USB sticks scaled by the same factor (at least 1 each), services' needs by their
 // group's new count. Unchanged when it already has that many.

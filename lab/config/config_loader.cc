@@ -22,6 +22,9 @@
 #include <tuple>
 #include <utility>
 
+#include "lab/common/identifier.h"
+#include "lab/config/yaml_keys.h"
+
 namespace chaoslab::config {
 namespace {
 
@@ -147,29 +150,10 @@ class Fields {
  public:
   static Result<Fields> Open(const YamlFile& file, const YAML::Node& node, const std::string& what,
                              const std::vector<std::string_view>& allowed) {
-    std::vector<std::string> allowed_names(allowed.begin(), allowed.end());
-    if (!node.IsMap()) {
-      return file.Error(node, "expected " + what + " (a map with keys " + Join(allowed_names) +
-                                  "), got " + Describe(node));
-    }
+    RETURN_IF_ERROR(CheckYamlKeys(file.path(), node, what, {allowed.begin(), allowed.end()}));
     Fields fields(file, node, what);
     for (const auto& entry : node) {
-      const YAML::Node& key = entry.first;
-      if (!key.IsScalar()) {
-        return file.Error(key, "keys of " + what + " must be plain words, got " + Describe(key));
-      }
-      const std::string& name = key.Scalar();
-      bool known = false;
-      for (std::string_view a : allowed) known = known || a == name;
-      if (!known) {
-        return file.Error(key, "unknown key '" + name + "' in " + what +
-                                   "; allowed keys: " + Join(allowed_names));
-      }
-      auto [it, inserted] = fields.entries_.emplace(name, std::make_pair(key, entry.second));
-      if (!inserted) {
-        return file.Error(key, "duplicate key '" + name + "' in " + what + " (first at " +
-                                   file.At(it->second.first).ToString() + ")");
-      }
+      fields.entries_.emplace(entry.first.Scalar(), std::make_pair(entry.first, entry.second));
     }
     return fields;
   }
@@ -210,11 +194,19 @@ Result<std::string> ReadString(const YamlFile& file, const YAML::Node& node,
   return node.Scalar();
 }
 
-// A non-empty string (names, paths).
+// A non-empty string (paths, versions).
 Result<std::string> ReadName(const YamlFile& file, const YAML::Node& node,
                              const std::string& what) {
   ASSIGN_OR_RETURN(std::string text, ReadString(file, node, what));
   if (text.empty()) return file.Error(node, what + ": expected a non-empty string, got ''");
+  return text;
+}
+
+// A name that may become a path, a domain name or an argument: the one rule of identifier.h.
+Result<std::string> ReadIdentifier(const YamlFile& file, const YAML::Node& node,
+                                   const std::string& what) {
+  ASSIGN_OR_RETURN(std::string text, ReadString(file, node, what));
+  if (Status ok = CheckIdentifier(what, text); !ok.ok()) return file.Error(node, ok.message());
   return text;
 }
 
@@ -407,7 +399,7 @@ Result<std::vector<YAML::Node>> ReadOneOrMore(const YamlFile& file, const YAML::
     return file.Error(
         node, what + ": expected a name or a non-empty list of names, got " + Describe(node));
   }
-  for (const YAML::Node& item : out) RETURN_IF_ERROR(ReadName(file, item, what).status());
+  for (const YAML::Node& item : out) RETURN_IF_ERROR(ReadIdentifier(file, item, what).status());
   return out;
 }
 
@@ -712,7 +704,7 @@ Result<PriorityRule> ReadPriorityRule(const YamlFile& file, const YAML::Node& no
   PriorityRule rule;
   rule.where = fields.where();
   ASSIGN_OR_RETURN(YAML::Node first, fields.Require("first"));
-  ASSIGN_OR_RETURN(rule.first, ReadName(file, first, "first"));
+  ASSIGN_OR_RETURN(rule.first, ReadIdentifier(file, first, "first"));
   if (rule.first == kOthers) {
     return file.Error(first,
                       "first: 'others' may only appear in then; expected a role, a group "
@@ -763,7 +755,7 @@ Result<RunbookConfig> ReadRunbookFile(const std::string& as_written, const std::
   runbook.file = AbsolutePath(path);
   runbook.where = fields.where();
   ASSIGN_OR_RETURN(YAML::Node name, fields.Require("name"));
-  ASSIGN_OR_RETURN(runbook.name, ReadName(file, name, "name"));
+  ASSIGN_OR_RETURN(runbook.name, ReadIdentifier(file, name, "runbook name"));
   if (fields.Has("description")) {
     ASSIGN_OR_RETURN(runbook.description,
                      ReadString(file, fields.Get("description"), "description"));
@@ -831,7 +823,7 @@ Result<SiteConfig> ReadSite(const YamlFile& file, const YAML::Node& node) {
   SiteConfig site;
   site.where = fields.where();
   ASSIGN_OR_RETURN(YAML::Node name, fields.Require("name"));
-  ASSIGN_OR_RETURN(site.name, ReadName(file, name, "site name"));
+  ASSIGN_OR_RETURN(site.name, ReadIdentifier(file, name, "site name"));
   if (fields.Has("technicians")) {
     ASSIGN_OR_RETURN(site.technicians,
                      ReadInt(file, fields.Get("technicians"), "technicians", 0, 1000000));
@@ -894,16 +886,21 @@ Result<GroupConfig> ReadGroup(const YamlFile& file, const YAML::Node& node,
   GroupConfig group;
   group.where = fields.where();
   ASSIGN_OR_RETURN(YAML::Node name, fields.Require("name"));
-  ASSIGN_OR_RETURN(group.name, ReadName(file, name, "group name"));
+  ASSIGN_OR_RETURN(group.name, ReadIdentifier(file, name, "group name"));
   ASSIGN_OR_RETURN(YAML::Node role, fields.Require("role"));
   ASSIGN_OR_RETURN(group.role, ReadEnum(file, role, "role", ParseRole, AllRoles(), RoleName));
   ASSIGN_OR_RETURN(YAML::Node count, fields.Require("count"));
   ASSIGN_OR_RETURN(group.count, ReadInt(file, count, "count", 1, 100000000));
+  // Its hosts are named after it: the last one's name must follow the rule too.
+  if (Status ok = CheckIdentifier("host name", HostName(group.name, group.count)); !ok.ok()) {
+    return file.Error(name, "group '" + group.name + "' of " + std::to_string(group.count) +
+                                " host(s): " + ok.message());
+  }
 
   group.site = sites.front().name;
   if (fields.Has("site")) {
     YAML::Node site = fields.Get("site");
-    ASSIGN_OR_RETURN(group.site, ReadName(file, site, "site"));
+    ASSIGN_OR_RETURN(group.site, ReadIdentifier(file, site, "site"));
     bool known = false;
     for (const SiteConfig& s : sites) known = known || s.name == group.site;
     if (!known) {
@@ -956,7 +953,7 @@ Result<KeyEscrowConfig> ReadKeyEscrow(const YamlFile& file, const YAML::Node& no
   escrow.where = fields.where();
   if (fields.Has("hosted_on")) {
     const YAML::Node hosted_on = fields.Get("hosted_on");
-    ASSIGN_OR_RETURN(std::string name, ReadName(file, hosted_on, "hosted_on"));
+    ASSIGN_OR_RETURN(std::string name, ReadIdentifier(file, hosted_on, "hosted_on"));
     if (name != "external") {
       bool known = false;
       for (const GroupConfig& g : groups) known = known || g.name == name;
@@ -980,7 +977,7 @@ Result<ServiceConfig> ReadService(const YamlFile& file, const YAML::Node& node,
   ServiceConfig service;
   service.where = fields.where();
   ASSIGN_OR_RETURN(YAML::Node name, fields.Require("name"));
-  ASSIGN_OR_RETURN(service.name, ReadName(file, name, "service name"));
+  ASSIGN_OR_RETURN(service.name, ReadIdentifier(file, name, "service name"));
   ASSIGN_OR_RETURN(YAML::Node needs, fields.Require("needs"));
   RETURN_IF_ERROR(ExpectNonEmptyList(file, needs, "needs"));
   for (const YAML::Node& n : needs) {
@@ -990,7 +987,7 @@ Result<ServiceConfig> ReadService(const YamlFile& file, const YAML::Node& node,
     ServiceNeed need;
     need.where = need_fields.where();
     ASSIGN_OR_RETURN(YAML::Node group_node, need_fields.Require("group"));
-    ASSIGN_OR_RETURN(need.group, ReadName(file, group_node, "group"));
+    ASSIGN_OR_RETURN(need.group, ReadIdentifier(file, group_node, "group"));
     const GroupConfig* group = nullptr;
     for (const GroupConfig& g : groups) {
       if (g.name == need.group) group = &g;
@@ -1033,12 +1030,12 @@ Result<SetupConfig> ReadSetupFile(const std::string& as_written, const std::stri
   setup.file = AbsolutePath(path);
   setup.where = fields.where();
   ASSIGN_OR_RETURN(YAML::Node name, fields.Require("name"));
-  ASSIGN_OR_RETURN(setup.name, ReadName(file, name, "name"));
+  ASSIGN_OR_RETURN(setup.name, ReadIdentifier(file, name, "setup name"));
   if (fields.Has("description")) {
     ASSIGN_OR_RETURN(setup.description, ReadString(file, fields.Get("description"), "description"));
   }
   ASSIGN_OR_RETURN(YAML::Node image, fields.Require("image"));
-  ASSIGN_OR_RETURN(setup.image, ReadName(file, image, "image"));
+  ASSIGN_OR_RETURN(setup.image, ReadIdentifier(file, image, "image"));
   setup.image_where = file.At(image);
 
   ASSIGN_OR_RETURN(YAML::Node sites, fields.Require("sites"));
@@ -1140,24 +1137,12 @@ Result<PhaseTiming> ReadPhaseTiming(const YamlFile& file, const YAML::Node& node
   return timing;
 }
 
-// Image names become folder names: keep them to one plain path component.
-bool IsPlainName(const std::string& name) {
-  if (name.empty() || name == "." || name == "..") return false;
-  for (char c : name) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '-' || c == '_' || c == '.';
-    if (!ok) return false;
-  }
-  return true;
-}
-
 Result<ImageConfig> ReadImageFile(const std::string& images_root, const std::string& name,
                                   const SourceLocation* named_at) {
-  if (!IsPlainName(name)) {
-    std::string msg =
-        "image name '" + name + "' must be one plain folder name (letters, digits, '-', '_', '.')";
-    if (named_at != nullptr) return Status::AtLocation(*named_at, msg);
-    return Status::InvalidArgument(msg);
+  // Image names become folder names and arguments of build.sh.
+  if (Status ok = CheckIdentifier("image name", name); !ok.ok()) {
+    if (named_at != nullptr) return Status::AtLocation(*named_at, ok.message());
+    return ok;
   }
   const std::string recipe_dir = (fs::path(images_root) / name).lexically_normal().string();
   const std::string path = (fs::path(recipe_dir) / "image.yaml").string();
@@ -1173,7 +1158,7 @@ Result<ImageConfig> ReadImageFile(const std::string& images_root, const std::str
   for (Role role : AllRoles()) image.timing[role] = PhaseTiming{};
 
   ASSIGN_OR_RETURN(YAML::Node name_node, fields.Require("name"));
-  ASSIGN_OR_RETURN(image.name, ReadName(file, name_node, "name"));
+  ASSIGN_OR_RETURN(image.name, ReadIdentifier(file, name_node, "name"));
   if (image.name != name) {
     return file.Error(name_node,
                       "image name '" + image.name + "' does not match its folder '" + name + "'");
@@ -1394,7 +1379,7 @@ Result<RingConfig> ReadRing(const YamlFile& file, const YAML::Node& node, size_t
   RingConfig ring;
   ring.where = fields.where();
   ASSIGN_OR_RETURN(YAML::Node name, fields.Require("name"));
-  ASSIGN_OR_RETURN(ring.name, ReadName(file, name, what + " name"));
+  ASSIGN_OR_RETURN(ring.name, ReadIdentifier(file, name, what + " name"));
   ASSIGN_OR_RETURN(YAML::Node percent, fields.Require("percent"));
   ASSIGN_OR_RETURN(ring.percent, ReadPercent(file, percent, what + " percent"));
   if (fields.Has("after")) {
@@ -1485,7 +1470,7 @@ Result<RolloutConfig> ReadRollout(const YamlFile& file, const YAML::Node& node) 
       return file.Error(pinned, "pinned: expected a list of group names, got " + Describe(pinned));
     }
     for (const auto& g : pinned) {
-      ASSIGN_OR_RETURN(std::string name, ReadName(file, g, "pinned group"));
+      ASSIGN_OR_RETURN(std::string name, ReadIdentifier(file, g, "pinned group"));
       rollout.pinned.push_back(name);
     }
   }
@@ -1518,7 +1503,7 @@ Result<ScenarioConfig> ReadScenarioFile(const std::string& as_written, const std
   scenario.file = AbsolutePath(path);
   scenario.where = fields.where();
   ASSIGN_OR_RETURN(YAML::Node name, fields.Require("name"));
-  ASSIGN_OR_RETURN(scenario.name, ReadName(file, name, "name"));
+  ASSIGN_OR_RETURN(scenario.name, ReadIdentifier(file, name, "scenario name"));
   if (fields.Has("description")) {
     ASSIGN_OR_RETURN(scenario.description,
                      ReadString(file, fields.Get("description"), "description"));
@@ -1960,10 +1945,8 @@ Result<std::string> FindPlaybook(const ScenarioConfig& scenario, const std::stri
     }
     return path;
   }
-  if (!IsPlainName(name_or_path)) {
-    return Status::InvalidArgument(singular + " name '" + name_or_path +
-                                   "': expected a plain name (letters, digits, '-', '_', '.') or "
-                                   "a path to a YAML file");
+  if (Status ok = CheckIdentifier(singular + " name", name_or_path); !ok.ok()) {
+    return Status::InvalidArgument(ok.message() + "; or give a path to a YAML file");
   }
   const fs::path folder =
       (fs::path(AbsolutePath(scenario.file)).parent_path().parent_path() / kind).lexically_normal();

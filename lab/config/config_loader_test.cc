@@ -180,7 +180,8 @@ TEST_F(ConfigLoaderTest, WrongTypeSaysWhatWasExpected) {
               {"count", "expected an integer, got 'abc'"});
 
   path = Write("bad2.yaml", "name: [x]\nsteps: [reboot]\n");
-  ExpectError(LoadRunbook(path).status(), path + ":1:7", {"name: expected a string, got a list"});
+  ExpectError(LoadRunbook(path).status(), path + ":1:7",
+              {"runbook name: expected a string, got a list"});
 }
 
 TEST_F(ConfigLoaderTest, CountBelowOneIsOutOfRange) {

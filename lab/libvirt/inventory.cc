@@ -2,9 +2,15 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <exception>
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <vector>
+
+#include "lab/common/identifier.h"
+#include "lab/config/yaml_keys.h"
+#include "lab/libvirt/libvirt_uri.h"
 
 namespace chaoslab::libvirt {
 namespace {
@@ -23,23 +29,22 @@ class File {
   Status Error(const YAML::Node& node, const std::string& msg) const {
     return Status::AtLocation(At(node), msg);
   }
-  // A map with only `allowed` keys (and the `required` ones present).
+  // A map with only `allowed` keys, each a plain word given once (and the `required` ones present).
   Status CheckKeys(const YAML::Node& map, const std::string& what,
-                   const std::set<std::string>& allowed,
-                   const std::set<std::string>& required) const {
-    if (!map.IsMap()) return Error(map, what + " must be a mapping");
-    for (const auto& kv : map) {
-      const std::string key = kv.first.as<std::string>();
-      if (!allowed.count(key)) {
-        std::string list;
-        for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
-        return Error(kv.first, "unknown key '" + key + "' in " + what + " (allowed: " + list + ")");
-      }
-    }
+                   const std::vector<std::string>& allowed,
+                   const std::vector<std::string>& required) const {
+    RETURN_IF_ERROR(config::CheckYamlKeys(path_, map, what, allowed));
     for (const auto& r : required) {
       if (!map[r]) return Error(map, what + " needs '" + r + "'");
     }
     return Status::Ok();
+  }
+  // A name that becomes part of paths, domain names or log lines (lab/common/identifier.h).
+  Result<std::string> Identifier(const YAML::Node& node, const std::string& what) const {
+    ASSIGN_OR_RETURN(std::string name, String(node, what));
+    Status ok = CheckIdentifier(what, name);
+    if (!ok.ok()) return Error(node, ok.message());
+    return name;
   }
   Result<std::string> String(const YAML::Node& node, const std::string& what) const {
     if (!node.IsScalar() || node.Scalar().empty()) {
@@ -66,7 +71,7 @@ class File {
     return static_cast<int>(v);
   }
   Result<std::map<std::string, std::string>> Labels(const YAML::Node& node) const {
-    if (!node.IsMap()) return Error(node, "labels must be a mapping of key: value");
+    RETURN_IF_ERROR(config::CheckYamlKeys(path_, node, "labels", {}));
     std::map<std::string, std::string> out;
     for (const auto& kv : node) {
       ASSIGN_OR_RETURN(std::string k, String(kv.first, "label key"));
@@ -79,14 +84,6 @@ class File {
  private:
   std::string path_;
 };
-
-bool IsName(const std::string& s) {
-  if (s.empty() || s.size() > 64) return false;
-  for (char c : s) {
-    if (!isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') return false;
-  }
-  return true;
-}
 
 std::string LabelText(const std::map<std::string, std::string>& labels) {
   std::string out;
@@ -104,6 +101,8 @@ Result<Inventory> ParseInventory(const std::string& text, const std::string& dis
   } catch (const YAML::Exception& e) {
     SourceLocation where{display_path, e.mark.line + 1, e.mark.column + 1};
     return Status::AtLocation(where, "YAML syntax: " + e.msg);
+  } catch (const std::exception& e) {
+    return Status::InvalidArgument(display_path + ": " + e.what());
   }
   RETURN_IF_ERROR(f.CheckKeys(root, "the inventory", {"hypervisors", "pins"}, {"hypervisors"}));
   Inventory inv;
@@ -118,18 +117,13 @@ Result<Inventory> ParseInventory(const std::string& text, const std::string& dis
                                 {"name", "uri", "capacity"}));
     HypervisorConfig hv;
     hv.where = f.At(item);
-    ASSIGN_OR_RETURN(hv.name, f.String(item["name"], "name"));
-    if (!IsName(hv.name)) {
-      return f.Error(item["name"],
-                     "hypervisor name '" + hv.name + "' must be 1-64 letters, digits, '-' or '_'");
-    }
+    ASSIGN_OR_RETURN(hv.name, f.Identifier(item["name"], "hypervisor name"));
     if (!names.insert(hv.name).second) {
       return f.Error(item["name"], "hypervisor '" + hv.name + "' is listed twice");
     }
     ASSIGN_OR_RETURN(hv.uri, f.String(item["uri"], "uri"));
-    if (hv.uri.find(':') == std::string::npos) {
-      return f.Error(item["uri"],
-                     "uri '" + hv.uri + "' is not a libvirt URI (e.g. qemu:///system)");
+    if (Status allowed = CheckLibvirtUri(hv.uri); !allowed.ok()) {
+      return f.Error(item["uri"], allowed.message());
     }
     const YAML::Node cap = item["capacity"];
     RETURN_IF_ERROR(
@@ -149,7 +143,7 @@ Result<Inventory> ParseInventory(const std::string& text, const std::string& dis
       RETURN_IF_ERROR(f.CheckKeys(item, "a pin", {"group", "labels"}, {"group", "labels"}));
       PinConfig pin;
       pin.where = f.At(item);
-      ASSIGN_OR_RETURN(pin.group, f.String(item["group"], "group"));
+      ASSIGN_OR_RETURN(pin.group, f.Identifier(item["group"], "pinned group"));
       ASSIGN_OR_RETURN(pin.labels, f.Labels(item["labels"]));
       bool matched = false;
       for (const auto& hv : inv.hypervisors) {

@@ -1,10 +1,11 @@
 // The libvirt inventory: which hypervisors a run may use, how much each holds, and where groups
 // must go. YAML (playbooks/inventory/*.yaml, schema in playbooks/README.md), strict like the
-// playbooks: unknown keys, wrong types and bad values are errors with file:line:column.
+// playbooks: unknown, non-scalar or repeated keys, wrong types and bad values are errors with
+// file:line:column (lab/config/yaml_keys.h); no YAML shape makes it throw.
 //
 //   hypervisors:
-//     - name: hv1                      # unique; letters, digits, '-', '_'
-//       uri: qemu:///system            # any libvirt URI (qemu+ssh://..., ?socket=...)
+//     - name: hv1                      # unique; the identifier rule (lab/common/identifier.h)
+//       uri: qemu:///system            # on the allow-list of libvirt_uri.h
 //       capacity: {guests: 4, memory_mib: 2048}
 //       labels: {site: hq}             # free-form key: value pairs
 //   pins:                              # optional

@@ -27,8 +27,10 @@
 #include "lab/backend/guest_network.h"
 #include "lab/backend/host_event_inbox.h"
 #include "lab/backend/windows_console.h"
+#include "lab/common/identifier.h"
 #include "lab/common/subprocess.h"
 #include "lab/libvirt/domain_xml.h"
+#include "lab/libvirt/libvirt_uri.h"
 #include "lab/vm/qemu_backend.h"
 
 namespace chaoslab::libvirt {
@@ -65,14 +67,6 @@ void EnsureEventLoop() {
 std::string LastError() {
   const char* msg = virGetLastErrorMessage();
   return msg ? msg : "unknown libvirt error";
-}
-
-bool IsIdChar(char c, bool allow_dot) {
-  return isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || (allow_dot && c == '.');
-}
-bool IsSafeId(const std::string& id, bool allow_dot) {
-  if (id.empty() || id.size() > 64 || id == "." || id == "..") return false;
-  return std::all_of(id.begin(), id.end(), [&](char c) { return IsIdChar(c, allow_dot); });
 }
 
 std::string ProcessStartTime(pid_t pid) {
@@ -1127,9 +1121,7 @@ void LibvirtBackend::ReconnectLoop() {
 
 Status LibvirtBackend::ValidateSpec(const HostSpec& spec) const {
   const std::string where = "host '" + spec.id + "'";
-  if (!IsSafeId(spec.id, false)) {
-    return Status::InvalidArgument(where + ": id must be 1-64 letters, digits, '-' or '_'");
-  }
+  RETURN_IF_ERROR(CheckIdentifier("host name", spec.id));  // it names files and the domain
   for (const auto& [file, what] :
        {std::pair{spec.kernel, "kernel"}, std::pair{spec.initrd, "initrd"},
         std::pair{spec.base_disk, "base disk"}}) {
@@ -1299,6 +1291,16 @@ bool OwnerAlive(const Ownership& o, const std::string& machine) {
   return o.owner_start.empty() || ProcessStartTime(o.owner_pid) == o.owner_start;
 }
 
+// An Inventory built in code never went through the loader: the URI allow-list again before any
+// connection, since libvirt runs programs for some URIs (libvirt_uri.h).
+Status CheckUris(const Inventory& inventory) {
+  for (const auto& hv : inventory.hypervisors) {
+    Status ok = CheckLibvirtUri(hv.uri);
+    if (!ok.ok()) return ok.WithContext("inventory " + inventory.path + ": hypervisor " + hv.name);
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 std::string DomainName(const std::string& run_id, const std::string& host_id) {
@@ -1306,6 +1308,7 @@ std::string DomainName(const std::string& run_id, const std::string& host_id) {
 }
 
 Status CheckReachable(const Inventory& inventory) {
+  RETURN_IF_ERROR(CheckUris(inventory));
   EnsureEventLoop();
   for (const auto& hv : inventory.hypervisors) {
     virConnectPtr conn = virConnectOpen(hv.uri.c_str());
@@ -1320,10 +1323,8 @@ Status CheckReachable(const Inventory& inventory) {
 
 Result<std::unique_ptr<Backend>> MakeLibvirtBackend(LibvirtOptions options) {
   EnsureEventLoop();
-  if (!IsSafeId(options.run_id, true)) {
-    return Status::InvalidArgument("run id '" + options.run_id +
-                                   "' must be 1-64 letters, digits, '.', '-' or '_'");
-  }
+  RETURN_IF_ERROR(CheckIdentifier("run id", options.run_id));
+  RETURN_IF_ERROR(CheckUris(options.inventory));
   if (options.inventory.hypervisors.empty()) {
     return Status::InvalidArgument("libvirt backend: the inventory lists no hypervisor");
   }
@@ -1352,6 +1353,7 @@ Result<std::unique_ptr<Backend>> MakeLibvirtBackend(LibvirtOptions options) {
 }
 
 Status CollectLibvirtGarbage(const Inventory& inventory, std::ostream& log) {
+  RETURN_IF_ERROR(CheckUris(inventory));
   EnsureEventLoop();
   const std::string machine = MachineName();
   Status first;

@@ -93,7 +93,7 @@ Result<Calibration> Parse(const std::string& path, const config::ImageConfig& im
   }
   if (root["figures"]) {
     const YAML::Node& figs = root["figures"];
-    if (!figs.IsMap()) return y.Error(figs, "figures: expected a map");
+    RETURN_IF_ERROR(y.CheckKeys(figs, "figures", {}));
     for (const auto& entry : figs) {
       const std::string name = entry.first.Scalar();
       RETURN_IF_ERROR(y.CheckKeys(entry.second, "figure " + name, {"mean", "sd", "samples"}));
@@ -113,7 +113,7 @@ Result<Calibration> Parse(const std::string& path, const config::ImageConfig& im
   }
   if (root["steps"]) {
     const YAML::Node& steps = root["steps"];
-    if (!steps.IsMap()) return y.Error(steps, "steps: expected a map");
+    RETURN_IF_ERROR(y.CheckKeys(steps, "steps", {}));
     for (const auto& entry : steps) {
       auto kind = config::ParseStepKind(entry.first.Scalar());
       if (!kind) return y.Error(entry.first, "unknown step kind '" + entry.first.Scalar() + "'");

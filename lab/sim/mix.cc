@@ -19,7 +19,7 @@ Result<Mix> Parse(const std::string& path, const config::ScenarioConfig& scenari
   Mix mix;
   mix.file = path;
   ASSIGN_OR_RETURN(YAML::Node name, y.Require(root, "name", "a mix"));
-  ASSIGN_OR_RETURN(mix.name, y.String(name, "name"));
+  ASSIGN_OR_RETURN(mix.name, y.Identifier(name, "mix name"));
   if (root["description"]) {
     ASSIGN_OR_RETURN(mix.description, y.String(root["description"], "description"));
   }
@@ -36,7 +36,7 @@ Result<Mix> Parse(const std::string& path, const config::ScenarioConfig& scenari
     Archetype a;
     a.where = y.At(n);
     ASSIGN_OR_RETURN(YAML::Node an, y.Require(n, "name", what));
-    ASSIGN_OR_RETURN(a.name, y.String(an, what + " name"));
+    ASSIGN_OR_RETURN(a.name, y.Identifier(an, "archetype name"));
     for (const auto& other : mix.archetypes)
       if (other.name == a.name) return y.Error(an, "archetype '" + a.name + "' is listed twice");
     if (n["sector"]) {

@@ -7,34 +7,26 @@
 #include <fstream>
 #include <sstream>
 
+#include "lab/common/identifier.h"
+#include "lab/config/yaml_keys.h"
+
 namespace chaoslab::sim {
 
 namespace fs = std::filesystem;
 
 SourceLocation SimYaml::At(const YAML::Node& node) const {
-  SourceLocation where{path_};
-  if (node.IsDefined() && !node.Mark().is_null() && node.Mark().line >= 0) {
-    where.line = node.Mark().line + 1;
-    where.column = node.Mark().column + 1;
-  }
-  return where;
+  return config::YamlLocation(path_, node);
 }
 
 Status SimYaml::CheckKeys(const YAML::Node& node, const std::string& what,
                           const std::vector<std::string>& allowed) const {
-  std::string names;
-  for (const auto& a : allowed) names += (names.empty() ? "" : ", ") + a;
-  if (!node.IsMap()) return Error(node, "expected " + what + " (a map with keys " + names + ")");
-  for (const auto& entry : node) {
-    if (!entry.first.IsScalar()) return Error(entry.first, "keys of " + what + " must be words");
-    bool known = false;
-    for (const auto& a : allowed) known |= a == entry.first.Scalar();
-    if (!known) {
-      return Error(entry.first, "unknown key '" + entry.first.Scalar() + "' in " + what +
-                                    "; allowed keys: " + names);
-    }
-  }
-  return Status::Ok();
+  return config::CheckYamlKeys(path_, node, what, allowed);
+}
+
+Result<std::string> SimYaml::Identifier(const YAML::Node& node, const std::string& what) const {
+  ASSIGN_OR_RETURN(std::string name, String(node, what));
+  if (Status ok = CheckIdentifier(what, name); !ok.ok()) return Error(node, ok.message());
+  return name;
 }
 
 Result<YAML::Node> SimYaml::Require(const YAML::Node& map, const std::string& key,

@@ -21,9 +21,11 @@ class SimYaml {
   Status Error(const YAML::Node& node, const std::string& msg) const {
     return Status::AtLocation(At(node), msg);
   }
-  // `node` is a map whose keys are all in `allowed`.
+  // `node` is a map whose keys are plain words, each in `allowed` (any when empty), none twice.
   Status CheckKeys(const YAML::Node& node, const std::string& what,
                    const std::vector<std::string>& allowed) const;
+  // A name that follows the identifier rule (lab/common/identifier.h).
+  Result<std::string> Identifier(const YAML::Node& node, const std::string& what) const;
   Result<YAML::Node> Require(const YAML::Node& map, const std::string& key,
                              const std::string& what) const;
   Result<std::string> String(const YAML::Node& node, const std::string& what) const;

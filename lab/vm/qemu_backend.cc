@@ -34,6 +34,7 @@
 #include "lab/backend/console_lines.h"
 #include "lab/backend/guest_network.h"
 #include "lab/backend/host_event_inbox.h"
+#include "lab/common/identifier.h"
 #include "lab/qmp/qmp_client.h"
 
 namespace chaoslab::vm {
@@ -56,14 +57,6 @@ constexpr size_t kMaxSocketPath = sizeof(sockaddr_un{}.sun_path) - 1;
 bool IsIdChar(char c, bool allow_dot) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
          c == '_' || (allow_dot && c == '.');
-}
-
-bool IsSafeId(const std::string& id, bool allow_dot) {
-  if (id.empty() || id.size() > 64 || id == "." || id == "..") return false;
-  for (char c : id) {
-    if (!IsIdChar(c, allow_dot)) return false;
-  }
-  return true;
 }
 
 std::string OptEscape(const std::string& value) { return QemuOptEscape(value); }
@@ -953,10 +946,7 @@ Status QemuHost::FinishPowerOff(Clock::time_point grace_deadline) {
 
 Status QemuBackend::ValidateSpec(const HostSpec& spec) const {
   const std::string where = "host '" + spec.id + "'";
-  if (!IsSafeId(spec.id, /*allow_dot=*/false)) {
-    return Status::InvalidArgument(
-        where + ": id must be 1-64 letters, digits, '-' or '_' (it names files)");
-  }
+  RETURN_IF_ERROR(CheckIdentifier("host name", spec.id));  // it names files and the QEMU
   for (const auto& [file, what] :
        {std::pair{spec.kernel, "kernel"}, std::pair{spec.initrd, "initrd"},
         std::pair{spec.base_disk, "base disk"}}) {
@@ -1257,10 +1247,7 @@ Result<std::unique_ptr<Backend>> MakeQemuBackend(QemuOptions options) {
       }
     }
   }
-  if (!IsSafeId(options.run_id, /*allow_dot=*/true)) {
-    return Status::InvalidArgument("run id '" + options.run_id +
-                                   "' must be 1-64 letters, digits, '.', '-' or '_'");
-  }
+  RETURN_IF_ERROR(CheckIdentifier("run id", options.run_id));  // it names the run folder
   ASSIGN_OR_RETURN(std::string accel, ResolveAccel(qemu, options.accel));
   if (options.runtime_root.empty()) options.runtime_root = DefaultRuntimeRoot();
   std::error_code ec;

@@ -258,7 +258,7 @@ TEST(MakeQemuBackendTest, MissingQemuIsNotFoundBeforeAnythingStarts) {
 TEST(MakeQemuBackendTest, RejectsBadOptions) {
   TempDir dir;
   for (std::string id :
-       std::vector<std::string>{"", "..", "a/b", "a b", "x,y", std::string(65, 'a')}) {
+       std::vector<std::string>{"", "..", "a/b", "a b", "x,y", "-x", std::string(65, 'a')}) {
     QemuOptions o = Options(dir, id);
     EXPECT_EQ(MakeQemuBackend(o).status().code(), ErrorCode::kInvalidArgument) << id;
   }
@@ -336,8 +336,11 @@ TEST(CreateHostTest, RejectsBadSpecsWithClearErrors) {
     EXPECT_NE(r.status().message().find(words), std::string::npos) << r.status().ToString();
   };
   HostSpec spec = BasicSpec(dir.path());
-  spec.id = "../escape";
-  expect(spec, ErrorCode::kInvalidArgument, "id must be");
+  // Issue 15: the identifier rule of the loaders (lab/common/identifier.h), checked again here.
+  for (const char* id : {"../escape", "-rf", "_x", "a.b"}) {
+    spec.id = id;
+    expect(spec, ErrorCode::kInvalidArgument, "host name '" + std::string(id) + "'");
+  }
   spec = BasicSpec(dir.path());
   spec.kernel = dir.path() + "/missing";
   expect(spec, ErrorCode::kNotFound, "kernel");

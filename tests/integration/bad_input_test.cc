@@ -174,6 +174,20 @@ TEST_F(BadInputTest, WindowsGoldenImageNotBuilt) {
   unsetenv("CHAOSLAB_CACHE_DIR");
 }
 
+// Issue 15: a group named like a path made the run write its 34 MB system disk outside the run
+// folder (here it would land in the test's folder, x/pwn.img), then stop without file:line:column.
+TEST_F(BadInputTest, GroupNamedLikeAPathIsRefusedBeforeAnythingIsWritten) {
+  Scenario(kGood);
+  const fs::path setup = lab_.dir() / "setups" / "demo-lab.yaml";
+  std::ifstream in(setup);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  text.replace(text.find("name: ws-711"), 12, "name: ../../../x/pwn");
+  std::ofstream(setup) << text;
+  ExpectRejected((lab_.dir() / "scenarios" / "s.yaml").string(),
+                 setup.string() + ":10:11: group name '../../../x/pwn'");
+  EXPECT_FALSE(fs::exists(lab_.dir() / "x")) << "a disk was written outside the run folder";
+}
+
 // `compare` checks its backend as `run` does, for every cell, before the first VM starts.
 TEST_F(BadInputTest, CompareWithAnUnknownBackendOrNoInventory) {
   const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
