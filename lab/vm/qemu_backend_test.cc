@@ -548,6 +548,15 @@ TEST(StartTest, QemuThatCannotBootFailsStartWithItsOwnMessageAndNoEvents) {
 // --- gc
 // -------------------------------------------------------------------------------------------
 
+// A folder the lab did not make, two hours old, with a file in it; returns its path.
+std::string MakePrecious(const std::string& root) {
+  const std::string precious = root + "/precious";
+  fs::create_directories(precious);
+  WriteFile(precious + "/keep.txt", "not the lab's");
+  fs::last_write_time(precious, fs::file_time_type::clock::now() - std::chrono::hours(2));
+  return precious;
+}
+
 class GcTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -555,6 +564,7 @@ class GcTest : public ::testing::Test {
     if (qemu_.empty()) GTEST_SKIP() << "qemu-system-x86_64 is not installed (run `make setup`)";
     root_ = dir_.path() + "/rt";
     fs::create_directories(root_);
+    fs::permissions(root_, fs::perms::owner_all, fs::perm_options::replace);  // whatever the umask
   }
   void TearDown() override {
     for (auto& c : children_) {
@@ -647,6 +657,53 @@ TEST_F(GcTest, RealBackendRunIsLeftAloneWhileItsOwnerLives) {
   std::ostringstream log;
   EXPECT_TRUE(CollectGarbage(root_, log).ok());
   EXPECT_TRUE(fs::exists(root_ + "/mine/owner.pid")) << log.str();
+}
+
+// Issue 15: a folder the lab never made (no marker) is never removed, however old.
+TEST_F(GcTest, FolderWithoutMarkerIsNeverRemoved) {
+  const std::string precious = MakePrecious(root_);
+  std::ostringstream log;
+  EXPECT_TRUE(CollectGarbage(root_, log).ok()) << log.str();
+  EXPECT_TRUE(fs::exists(precious + "/keep.txt")) << log.str();
+  EXPECT_EQ(log.str().find("precious: removed"), std::string::npos) << log.str();
+}
+
+// Issue 15: gc refuses a runtime root it cannot trust, says which path and why, and touches
+// nothing below it.
+TEST_F(GcTest, SymlinkedRootIsRefused) {
+  const std::string precious = MakePrecious(root_);
+  const std::string link = dir_.path() + "/link";
+  fs::create_directory_symlink(root_, link);
+  std::ostringstream log;
+  Status s = CollectGarbage(link, log);
+  EXPECT_EQ(s.code(), ErrorCode::kFailedPrecondition) << s.ToString() << "\n" << log.str();
+  EXPECT_NE(s.message().find(link), std::string::npos) << s.ToString();
+  EXPECT_NE(s.message().find("symlink"), std::string::npos) << s.ToString();
+  EXPECT_TRUE(fs::exists(precious + "/keep.txt")) << log.str();
+}
+
+TEST_F(GcTest, WorldOrGroupWritableRootIsRefused) {
+  const std::string precious = MakePrecious(root_);
+  for (mode_t mode : {01777, 0777, 0770}) {
+    ASSERT_EQ(chmod(root_.c_str(), mode), 0);
+    std::ostringstream log;
+    Status s = CollectGarbage(root_, log);
+    EXPECT_EQ(s.code(), ErrorCode::kFailedPrecondition) << std::oct << mode << ": " << s.ToString();
+    EXPECT_NE(s.message().find(root_), std::string::npos) << s.ToString();
+    EXPECT_NE(s.message().find("writable"), std::string::npos) << s.ToString();
+    EXPECT_TRUE(fs::exists(precious + "/keep.txt")) << std::oct << mode << ": " << log.str();
+  }
+}
+
+TEST_F(GcTest, RootOwnedByAnotherUserIsRefused) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to give a folder to another user";
+  const std::string precious = MakePrecious(root_);
+  ASSERT_EQ(chown(root_.c_str(), 65534, 65534), 0);  // nobody
+  std::ostringstream log;
+  Status s = CollectGarbage(root_, log);
+  EXPECT_EQ(s.code(), ErrorCode::kFailedPrecondition) << s.ToString() << "\n" << log.str();
+  EXPECT_NE(s.message().find("owned by uid 65534"), std::string::npos) << s.ToString();
+  EXPECT_TRUE(fs::exists(precious + "/keep.txt")) << log.str();
 }
 
 TEST(GcMissingRootTest, NothingToDo) {
