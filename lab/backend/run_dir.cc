@@ -81,8 +81,9 @@ Status CheckRuntimeRoot(const std::string& root) { return CheckRuntimeRoot(root,
 Result<std::string> PrepareRuntimeRoot(const std::string& root) {
   if (root.empty()) return Status::InvalidArgument("runtime root: empty path");
   std::error_code ec;
-  const std::string abs = fs::absolute(root, ec).lexically_normal().string();
+  std::string abs = fs::absolute(root, ec).lexically_normal().string();
   if (ec) return Status::IoError("runtime root " + root + ": " + ec.message());
+  while (abs.size() > 1 && abs.back() == '/') abs.pop_back();
   const fs::path parent = fs::path(abs).parent_path();
   fs::create_directories(parent, ec);
   if (ec) return Status::IoError("create " + parent.string() + ": " + ec.message());

@@ -527,6 +527,24 @@ TEST(CreateHostTest, RefusesSocketPathsOver107Bytes) {
       << r.status().ToString();
 }
 
+// Issue 15: a run does not put its folder into a runtime root it cannot trust either.
+TEST(MakeQemuBackendTest, RefusesASymlinkedOrSharedRuntimeRoot) {
+  TempDir dir;
+  fs::create_directories(dir.path() + "/real");
+  fs::create_directory_symlink(dir.path() + "/real", dir.path() + "/link");
+  fs::create_directories(dir.path() + "/shared");
+  ASSERT_EQ(chmod((dir.path() + "/shared").c_str(), 01777), 0);
+  for (const char* root : {"/link", "/shared"}) {
+    QemuOptions o = Options(dir);
+    o.runtime_root = dir.path() + root;
+    auto backend = MakeQemuBackend(o);
+    EXPECT_EQ(backend.status().code(), ErrorCode::kFailedPrecondition) << root;
+    EXPECT_NE(backend.status().message().find(dir.path() + root), std::string::npos)
+        << backend.status().ToString();
+    EXPECT_FALSE(fs::exists(dir.path() + root + "/run1")) << root;
+  }
+}
+
 TEST(StartTest, QemuThatCannotBootFailsStartWithItsOwnMessageAndNoEvents) {
   TempDir dir;
   auto backend = MakeQemuBackend(Options(dir));
