@@ -62,7 +62,7 @@ RunOwner ThisProcessOwns(const std::string& run_id) {
 }
 
 Status CheckRuntimeRoot(const std::string& root, uid_t owner_uid) {
-  struct stat st{};
+  struct stat st {};
   if (lstat(root.c_str(), &st) != 0) {
     if (errno == ENOENT) return Status::NotFound("runtime root " + root + " does not exist");
     return Status::FromErrno("runtime root " + root, errno);
@@ -101,8 +101,8 @@ Status MakeOwnedDir(const std::string& dir, const RunOwner& owner) {
   }
   chmod(dir.c_str(), 0700);  // whatever the umask
   const std::string path = dir + "/" + kOwnerMarker;
-  const std::string text = "run " + owner.run_id + " pid " + std::to_string(owner.pid) +
-                           " start " + owner.start + "\n";
+  const std::string text =
+      "run " + owner.run_id + " pid " + std::to_string(owner.pid) + " start " + owner.start + "\n";
   int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   bool ok = fd >= 0 && write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
   const int err = errno;
@@ -116,7 +116,7 @@ Status MakeOwnedDir(const std::string& dir, const RunOwner& owner) {
 }
 
 Result<RunOwner> ReadOwnedDir(const std::string& dir, const std::string& expected_run_id) {
-  struct stat st{};
+  struct stat st {};
   if (lstat(dir.c_str(), &st) != 0) return Status::FromErrno(dir, errno);
   if (S_ISLNK(st.st_mode)) return Status::FailedPrecondition(dir + " is a symlink");
   if (!S_ISDIR(st.st_mode)) return Status::FailedPrecondition(dir + " is not a directory");
@@ -131,7 +131,7 @@ Result<RunOwner> ReadOwnedDir(const std::string& dir, const std::string& expecte
     return Status::FromErrno(path, errno);
   }
   std::string text(kMaxMarkerBytes + 1, '\0');
-  struct stat mst{};
+  struct stat mst {};
   ssize_t n = -1;
   std::string why;
   if (fstat(fd, &mst) != 0 || !S_ISREG(mst.st_mode)) {
@@ -177,7 +177,7 @@ Status CheckInsideRunDir(const std::string& root, const std::string& run_id,
   }
   // No symlink from the run folder down to the path's parent: nothing can lead out of it.
   fs::path at = run;
-  struct stat st{};
+  struct stat st {};
   for (auto it = rel.begin(); it != rel.end(); ++it) {
     if (lstat(at.c_str(), &st) != 0) return Status::FromErrno(at.string(), errno);
     if (S_ISLNK(st.st_mode) || !S_ISDIR(st.st_mode)) {

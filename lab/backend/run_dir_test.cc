@@ -74,7 +74,7 @@ TEST_F(RunDirTest, PrepareCreatesAPrivateRootWhateverTheUmask) {
   umask(old);
   ASSERT_TRUE(made.ok()) << made.status().ToString();
   EXPECT_EQ(*made, dir_ + "/a/b/root");
-  struct stat st{};
+  struct stat st {};
   ASSERT_EQ(lstat(made->c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 07777, 0700u);
   EXPECT_TRUE(PrepareRuntimeRoot(*made).ok()) << "an existing good root is fine";
@@ -88,7 +88,7 @@ TEST_F(RunDirTest, MarkerNamesTheRunAndItsOrchestrator) {
   EXPECT_EQ(me.pid, getpid());
   EXPECT_FALSE(me.start.empty());
   ASSERT_TRUE(MakeOwnedDir(root_ + "/r1", me).ok());
-  struct stat st{};
+  struct stat st {};
   ASSERT_EQ(lstat((root_ + "/r1/" + kOwnerMarker).c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
   auto back = ReadOwnedDir(root_ + "/r1", "r1");
@@ -150,8 +150,8 @@ TEST_F(RunDirTest, InsideRunDirRefusesEverythingThatCanLeadOut) {
   EXPECT_TRUE(CheckInsideRunDir(root_, "old", root_ + "/old/h1/link").ok()) << "the link itself";
   for (const std::string& bad :
        {dir_ + "/outside/x", root_ + "/old/h1/link/x", root_ + "/old/h1/../../../outside/x",
-        root_ + "/old/./h1/overlay.qcow2", root_ + "/other/h1/overlay.qcow2", root_ + "/old",
-        root_, std::string("old/h1/overlay.qcow2"), root_ + "/old2/h1"}) {
+        root_ + "/old/./h1/overlay.qcow2", root_ + "/other/h1/overlay.qcow2", root_ + "/old", root_,
+        std::string("old/h1/overlay.qcow2"), root_ + "/old2/h1"}) {
     EXPECT_EQ(CheckInsideRunDir(root_, "old", bad).code(), ErrorCode::kFailedPrecondition) << bad;
   }
 }

@@ -13,6 +13,7 @@
 #include <sstream>
 #include <thread>
 
+#include "lab/backend/run_dir.h"
 #include "lab/vm/test_util.h"
 
 namespace chaoslab::vm {
@@ -278,10 +279,9 @@ TEST(MakeQemuBackendTest, CreatesAPrivateRunFolderAndRemovesItOnDestroy) {
   struct stat st {};
   ASSERT_EQ(stat(run_dir.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0700u);
-  std::ifstream owner(run_dir + "/owner.pid");
-  long pid = 0;
-  owner >> pid;
-  EXPECT_EQ(pid, getpid());
+  auto owner = ReadOwnedDir(run_dir, "run-42");
+  ASSERT_TRUE(owner.ok()) << owner.status().ToString();
+  EXPECT_EQ(owner->pid, getpid());
 
   // The same run id twice is refused.
   EXPECT_EQ(MakeQemuBackend(Options(dir, "run-42")).status().code(),
@@ -596,12 +596,11 @@ class GcTest : public ::testing::Test {
                            "none", "-name", name, bp::std_out > bp::null, bp::std_err > bp::null);
     return children_.size() - 1;
   }
-  void MakeRun(const std::string& run_id, pid_t owner) {
-    fs::create_directories(root_ + "/" + run_id);
-    WriteFile(root_ + "/" + run_id + "/owner.pid", std::to_string(owner) + "\n");
+  void MakeRun(const std::string& run_id, pid_t owner, const std::string& start = "") {
+    ASSERT_TRUE(MakeOwnedDir(root_ + "/" + run_id, {run_id, owner, start}).ok());
   }
   void MakeHost(const std::string& run_id, const std::string& host, pid_t qemu_pid) {
-    fs::create_directories(root_ + "/" + run_id + "/" + host);
+    ASSERT_TRUE(MakeOwnedDir(root_ + "/" + run_id + "/" + host, {run_id, getpid(), ""}).ok());
     WriteFile(root_ + "/" + run_id + "/" + host + "/qemu.pid", std::to_string(qemu_pid) + "\n");
   }
   bool EndsWithin(size_t i, std::chrono::seconds timeout) {
@@ -655,9 +654,8 @@ TEST_F(GcTest, KillsTaggedQemuOfDeadRunsOnly) {
 
 TEST_F(GcTest, OwnerPidReusedByAnotherProcessCountsAsDead) {
   size_t tagged = StartQemu("chaoslab:reused:h1");
-  fs::create_directories(root_ + "/reused");
   // Our own pid, but with a start time that is not ours: the orchestrator is gone, the pid reused.
-  WriteFile(root_ + "/reused/owner.pid", std::to_string(getpid()) + " 1\n");
+  MakeRun("reused", getpid(), "1");
   MakeHost("reused", "h1", children_[tagged].id());
   std::ostringstream log;
   EXPECT_TRUE(CollectGarbage(root_, log).ok()) << log.str();
@@ -674,7 +672,7 @@ TEST_F(GcTest, RealBackendRunIsLeftAloneWhileItsOwnerLives) {
   ASSERT_TRUE(backend.ok()) << backend.status().ToString();
   std::ostringstream log;
   EXPECT_TRUE(CollectGarbage(root_, log).ok());
-  EXPECT_TRUE(fs::exists(root_ + "/mine/owner.pid")) << log.str();
+  EXPECT_TRUE(fs::exists(root_ + "/mine/chaoslab.owner")) << log.str();
 }
 
 // Issue 15: a folder the lab never made (no marker) is never removed, however old.

@@ -80,7 +80,8 @@ TEST(BystanderCheck, SeesAKilledChildThatIsAZombie) {
     return paren != std::string::npos && paren + 2 < line.size() && line[paren + 2] == 'Z';
   };
   const auto deadline = std::chrono::steady_clock::now() + 10s;
-  while (!zombie() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(10ms);
+  while (!zombie() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(10ms);
   ASSERT_TRUE(zombie()) << "the killed child did not become a zombie within 10 s";
   EXPECT_EQ(kill(child, 0), 0) << "the zombie is still found by kill(0): the old check passed";
   EXPECT_FALSE(ChildRunning(child)) << "a killed child must not count as running";

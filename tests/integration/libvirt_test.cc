@@ -283,10 +283,9 @@ TEST_F(LibvirtGcTest, GcRemovesNoFileOutsideTheRunFolder) {
   }
   std::ofstream(host / "overlay.qcow2") << "the lab's\n";
   fs::create_directory_symlink(outside / "via-link", host / "link");
-  const std::vector<std::string> files = {(outside / "keep.txt").string(),
-                                          (host / "../../../precious/dotdot.txt").string(),
-                                          (host / "link/keep.txt").string(),
-                                          (host / "overlay.qcow2").string()};
+  const std::vector<std::string> files = {
+      (outside / "keep.txt").string(), (host / "../../../precious/dotdot.txt").string(),
+      (host / "link/keep.txt").string(), (host / "overlay.qcow2").string()};
   std::string meta =
       "<metadata><chaoslab:lab xmlns:chaoslab='https://chaoslab.dev/xmlns/1' run='old' "
       "host='h1' owner-machine='" +
@@ -313,6 +312,8 @@ TEST_F(LibvirtGcTest, GcRemovesNoFileOutsideTheRunFolder) {
     EXPECT_TRUE(fs::exists(outside / f)) << f << " removed:\n" << gc->out;
   }
   EXPECT_FALSE(fs::exists(host / "overlay.qcow2")) << gc->out;
+  EXPECT_NE(gc->out.find("refused to remove " + (outside / "keep.txt").string()), std::string::npos)
+      << gc->out;
   EXPECT_TRUE(hvs_->Domains(0).empty());
 }
 
