@@ -62,8 +62,17 @@ RunOwner ThisProcessOwns(const std::string& run_id) {
 }
 
 Status CheckRuntimeRoot(const std::string& root, uid_t owner_uid) {
+  for (const auto& part : fs::path(root)) {
+    if (part == "..") {
+      return Status::FailedPrecondition("runtime root " + root +
+                                        " has a '..' component: name the folder itself");
+    }
+  }
+  // lstat follows a symlink named with a trailing "/" or "/.": look at the name itself.
+  std::string name = fs::path(root).lexically_normal().string();
+  while (name.size() > 1 && name.back() == '/') name.pop_back();
   struct stat st {};
-  if (lstat(root.c_str(), &st) != 0) {
+  if (lstat(name.c_str(), &st) != 0) {
     if (errno == ENOENT) return Status::NotFound("runtime root " + root + " does not exist");
     return Status::FromErrno("runtime root " + root, errno);
   }

@@ -40,8 +40,8 @@ RunOwner ThisProcessOwns(const std::string& run_id);
 
 // Checks that `root` can be trusted (see above); `owner_uid` is the uid it must belong to (tests
 // pass another uid to play a foreign root). NotFound if it does not exist; FailedPrecondition
-// naming the path and why for a symlink, a non-directory, another owner or a group/world-writable
-// folder.
+// naming the path and why for a symlink (however spelled: "link/", "link/." too), a '..'
+// component, a non-directory, another owner or a group/world-writable folder.
 Status CheckRuntimeRoot(const std::string& root, uid_t owner_uid);
 Status CheckRuntimeRoot(const std::string& root);  // owner_uid = geteuid()
 

@@ -63,6 +63,9 @@ TEST_F(RunDirTest, TrustsOnlyARealPrivateFolderOfOurs) {
   Status s = CheckRuntimeRoot(link);
   EXPECT_EQ(s.code(), ErrorCode::kFailedPrecondition);
   EXPECT_NE(s.message().find(link + " is a symlink"), std::string::npos) << s.ToString();
+  for (const std::string& spelled : {link + "/", link + "//", link + "/.", root_ + "/../rt"}) {
+    EXPECT_EQ(CheckRuntimeRoot(spelled).code(), ErrorCode::kFailedPrecondition) << spelled;
+  }
 
   std::ofstream(dir_ + "/file") << "x";
   EXPECT_EQ(CheckRuntimeRoot(dir_ + "/file").code(), ErrorCode::kFailedPrecondition);
