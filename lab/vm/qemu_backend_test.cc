@@ -3,8 +3,10 @@
 #include "lab/vm/qemu_backend.h"
 
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -673,6 +675,43 @@ TEST_F(GcTest, RealBackendRunIsLeftAloneWhileItsOwnerLives) {
   std::ostringstream log;
   EXPECT_TRUE(CollectGarbage(root_, log).ok());
   EXPECT_TRUE(fs::exists(root_ + "/mine/chaoslab.owner")) << log.str();
+}
+
+// What cleanup_test checks with a guest, without one: the run folder of an orchestrator killed with
+// SIGKILL (its marker, a host folder with its overlay) is the lab's, and gc removes it.
+TEST_F(GcTest, RunFolderOfAKilledOrchestratorIsRemoved) {
+  TempDir files;
+  int ready[2];
+  ASSERT_EQ(pipe(ready), 0);
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    close(ready[0]);
+    QemuOptions o;
+    o.run_id = "killed";
+    o.runtime_root = root_;
+    o.accel = "tcg";
+    auto backend = MakeQemuBackend(o);
+    const char made = backend.ok() && (*backend)->CreateHost(BasicSpec(files.path())).ok();
+    if (write(ready[1], &made, 1) != 1) _exit(1);
+    pause();  // until SIGKILL: no Destroy()
+    _exit(0);
+  }
+  close(ready[1]);
+  pollfd p{ready[0], POLLIN, 0};
+  const bool answered = poll(&p, 1, 60000) == 1;  // the child makes its run folder and overlay
+  char made = 0;
+  const bool read_ok = answered && read(ready[0], &made, 1) == 1;
+  close(ready[0]);
+  kill(child, SIGKILL);
+  waitpid(child, nullptr, 0);
+  ASSERT_TRUE(read_ok) << "the child did not make its run within 60 s";
+  ASSERT_TRUE(made) << "the child could not make its run";
+  ASSERT_TRUE(fs::exists(root_ + "/killed/ws-01/overlay.qcow2"));
+  std::ostringstream log;
+  EXPECT_TRUE(CollectGarbage(root_, log).ok()) << log.str();
+  EXPECT_FALSE(fs::exists(root_ + "/killed")) << log.str();
+  EXPECT_NE(log.str().find("killed: removed"), std::string::npos) << log.str();
 }
 
 // Issue 15: a folder the lab never made (no marker) is never removed, however old.
