@@ -8,6 +8,7 @@
 #include <iostream>
 
 #include "agents/sensor/channel_tool.h"
+#include "lab/backend/run_dir.h"
 #include "lab/cli/gameday_command.h"
 #include "lab/cli/lab_paths.h"
 #include "lab/cli/run_command.h"
@@ -215,12 +216,17 @@ int main(int argc, char** argv) {
   }
 
   if (*gc_cmd) {
+    // Nothing is removed below a runtime root the lab cannot trust (lab/backend/run_dir.h).
+    if (Status root = CheckRuntimeRoot(paths.runtime_root);
+        !root.ok() && root.code() != ErrorCode::kNotFound) {
+      return Fail(root.WithContext("gc"), 2);
+    }
     Status lv;
     if (!gc_inventory.empty()) {
       // Domains first: they use files in the run folders that the QEMU gc then removes.
       Result<libvirt::Inventory> inv = libvirt::LoadInventory(gc_inventory);
       if (!inv.ok()) return Fail(inv.status(), 2);
-      lv = libvirt::CollectLibvirtGarbage(*inv, std::cout);
+      lv = libvirt::CollectLibvirtGarbage(*inv, paths.runtime_root, std::cout);
     }
     Status s = vm::CollectGarbage(paths.runtime_root, std::cout);
     if (s.ok()) s = lv;

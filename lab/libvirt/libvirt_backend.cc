@@ -26,11 +26,13 @@
 #include "lab/backend/console_lines.h"
 #include "lab/backend/guest_network.h"
 #include "lab/backend/host_event_inbox.h"
+#include "lab/backend/run_dir.h"
 #include "lab/backend/windows_console.h"
 #include "lab/common/identifier.h"
 #include "lab/common/subprocess.h"
 #include "lab/libvirt/domain_xml.h"
 #include "lab/libvirt/libvirt_uri.h"
+#include "lab/libvirt/libvirt_internal.h"
 #include "lab/vm/qemu_backend.h"
 
 namespace chaoslab::libvirt {
@@ -47,6 +49,8 @@ constexpr const char* kPreUpdateSnapshot = "pre-update";
 
 // libvirt prints every error to stderr unless told otherwise; the lab reports errors itself.
 void QuietErrors(void*, virErrorPtr) {}
+
+}  // namespace
 
 // One event loop per process (libvirt allows one), on its own thread, started before the first
 // connection is opened (libvirt requires that for events and keepalive).
@@ -69,25 +73,13 @@ std::string LastError() {
   return msg ? msg : "unknown libvirt error";
 }
 
-std::string ProcessStartTime(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string stat;
-  if (!std::getline(in, stat)) return "";
-  size_t paren = stat.rfind(')');
-  if (paren == std::string::npos) return "";
-  std::istringstream fields(stat.substr(paren + 2));
-  std::string field;
-  for (int i = 3; i <= 22 && fields >> field; ++i) {
-    if (i == 22) return field;
-  }
-  return "";
-}
-
 std::string MachineName() {
   char buf[256] = {};
   gethostname(buf, sizeof(buf) - 1);
   return buf;
 }
+
+namespace {
 
 Status RunTool(const std::vector<std::string>& argv, const std::string& what) {
   auto r = RunProcess(argv, std::chrono::seconds(60));
@@ -310,6 +302,9 @@ class LibvirtBackend : public Backend {
   }
   ~LibvirtBackend() override { Destroy(); }
 
+  // From now on Destroy() removes the run folder: this backend made it.
+  void OwnRunDir() { owns_run_dir_ = true; }
+
   Status Connect() {
     for (auto& hv : hvs_) RETURN_IF_ERROR(Open(hv.get()));
     reconnector_ = std::thread([this] { ReconnectLoop(); });
@@ -417,6 +412,7 @@ class LibvirtBackend : public Backend {
   Placer placer_;
   std::thread reconnector_;
   bool destroyed_ = false;
+  bool owns_run_dir_ = false;
 
   std::mutex work_mu_;
   std::condition_variable work_cv_;
@@ -1196,9 +1192,9 @@ Result<Host*> LibvirtBackend::CreateHost(const HostSpec& spec) {
   if (!placed.ok()) placed = placer_.Place({spec.id, spec.group, absolute.memory_mib}, usable);
   if (!placed.ok()) return placed.status();
   Hypervisor* hv = hvs_[*placed].get();
-  if (mkdir(dir.c_str(), 0700) != 0) {
+  if (Status made = MakeOwnedDir(dir, ThisProcessOwns(options_.run_id)); !made.ok()) {
     placer_.Release(*placed, absolute.memory_mib);
-    return Status::FromErrno("create host folder " + dir, errno);
+    return made.WithContext("create host folder");
   }
   const int memory_mib = absolute.memory_mib;
   auto host = std::make_unique<LibvirtHost>(this, hv, std::move(absolute), dir,
@@ -1278,27 +1274,10 @@ Status LibvirtBackend::Destroy() {
     virConnectClose(conn);
   }
   std::error_code ec;
-  fs::remove_all(run_dir_, ec);
+  if (owns_run_dir_) fs::remove_all(run_dir_, ec);
   if (ec && first.ok())
     first = Status::IoError("remove run folder " + run_dir_ + ": " + ec.message());
   return first;
-}
-
-bool OwnerAlive(const Ownership& o, const std::string& machine) {
-  if (o.owner_machine != machine) return true;  // cannot judge another machine's processes
-  if (o.owner_pid <= 0) return false;
-  if (kill(o.owner_pid, 0) != 0 && errno != EPERM) return false;
-  return o.owner_start.empty() || ProcessStartTime(o.owner_pid) == o.owner_start;
-}
-
-// An Inventory built in code never went through the loader: the URI allow-list again before any
-// connection, since libvirt runs programs for some URIs (libvirt_uri.h).
-Status CheckUris(const Inventory& inventory) {
-  for (const auto& hv : inventory.hypervisors) {
-    Status ok = CheckLibvirtUri(hv.uri);
-    if (!ok.ok()) return ok.WithContext("inventory " + inventory.path + ": hypervisor " + hv.name);
-  }
-  return Status::Ok();
 }
 
 }  // namespace
@@ -1308,7 +1287,7 @@ std::string DomainName(const std::string& run_id, const std::string& host_id) {
 }
 
 Status CheckReachable(const Inventory& inventory) {
-  RETURN_IF_ERROR(CheckUris(inventory));
+  RETURN_IF_ERROR(CheckInventoryUris(inventory));
   EnsureEventLoop();
   for (const auto& hv : inventory.hypervisors) {
     virConnectPtr conn = virConnectOpen(hv.uri.c_str());
@@ -1324,94 +1303,26 @@ Status CheckReachable(const Inventory& inventory) {
 Result<std::unique_ptr<Backend>> MakeLibvirtBackend(LibvirtOptions options) {
   EnsureEventLoop();
   RETURN_IF_ERROR(CheckIdentifier("run id", options.run_id));
-  RETURN_IF_ERROR(CheckUris(options.inventory));
+  RETURN_IF_ERROR(CheckInventoryUris(options.inventory));
   if (options.inventory.hypervisors.empty()) {
     return Status::InvalidArgument("libvirt backend: the inventory lists no hypervisor");
   }
   ASSIGN_OR_RETURN(std::string accel, vm::ResolveAccel(options.emulator, options.accel));
   if (options.runtime_root.empty()) options.runtime_root = vm::DefaultRuntimeRoot();
-  std::error_code ec;
-  fs::create_directories(options.runtime_root, ec);
-  if (ec)
-    return Status::IoError("create runtime root " + options.runtime_root + ": " + ec.message());
-  const std::string run_dir = fs::absolute(options.runtime_root).string() + "/" + options.run_id;
+  ASSIGN_OR_RETURN(std::string root, PrepareRuntimeRoot(options.runtime_root));
+  const std::string run_dir = root + "/" + options.run_id;
   auto backend = std::make_unique<LibvirtBackend>(options, run_dir, accel);
   // Connect before creating anything: an unreachable hypervisor is bad input.
   if (Status s = backend->Connect(); !s.ok()) {
     (void)backend->Destroy();
     return s;
   }
-  if (mkdir(run_dir.c_str(), 0700) != 0) {
-    int err = errno;
-    (void)backend->Destroy();
-    if (err == EEXIST)
-      return Status::FailedPrecondition("run folder " + run_dir + " exists already");
-    return Status::FromErrno("create run folder " + run_dir, err);
+  if (Status made = MakeOwnedDir(run_dir, ThisProcessOwns(options.run_id)); !made.ok()) {
+    (void)backend->Destroy();  // the folder is not ours: Destroy leaves it
+    return made.WithContext("run folder");
   }
-  std::ofstream(run_dir + "/owner.pid") << getpid() << " " << ProcessStartTime(getpid()) << "\n";
+  backend->OwnRunDir();
   return std::unique_ptr<Backend>(std::move(backend));
-}
-
-Status CollectLibvirtGarbage(const Inventory& inventory, std::ostream& log) {
-  RETURN_IF_ERROR(CheckUris(inventory));
-  EnsureEventLoop();
-  const std::string machine = MachineName();
-  Status first;
-  int removed = 0, kept = 0;
-  for (const auto& hv : inventory.hypervisors) {
-    virConnectPtr conn = virConnectOpen(hv.uri.c_str());
-    if (!conn) {
-      log << "gc: hypervisor " << hv.name << " (" << hv.uri << ") unreachable: " << LastError()
-          << "\n";
-      if (first.ok()) first = Status::Unavailable("gc: hypervisor " + hv.name + " unreachable");
-      continue;
-    }
-    virDomainPtr* doms = nullptr;
-    int n = virConnectListAllDomains(conn, &doms, 0);
-    for (int i = 0; i < n; ++i) {
-      virDomainPtr d = doms[i];
-      const std::string name = virDomainGetName(d) ? virDomainGetName(d) : "?";
-      char* meta = virDomainGetMetadata(
-          d, VIR_DOMAIN_METADATA_ELEMENT, kMetadataUri,
-          virDomainIsActive(d) == 1 ? VIR_DOMAIN_AFFECT_LIVE : VIR_DOMAIN_AFFECT_CONFIG);
-      Result<Ownership> owner = Status::NotFound("no chaoslab metadata");
-      if (meta) {
-        owner = ParseOwnershipXml(meta);
-        free(meta);
-      }
-      if (!owner.ok()) {
-        virDomainFree(d);
-        continue;  // not the lab's: never touched
-      }
-      if (OwnerAlive(*owner, machine)) {
-        log << "gc: " << hv.name << ": " << name << ": orchestrator " << owner->owner_machine
-            << " pid " << owner->owner_pid << " is alive, left alone\n";
-        ++kept;
-        virDomainFree(d);
-        continue;
-      }
-      bool ok = true;
-      if (virDomainIsActive(d) == 1 && virDomainDestroy(d) < 0) ok = false;
-      if (ok && virDomainIsPersistent(d) == 1 && virDomainUndefine(d) < 0) ok = false;
-      if (!ok) {
-        log << "gc: " << hv.name << ": " << name << ": " << LastError() << "\n";
-        if (first.ok()) first = Status::Internal("gc: cannot remove domain " + name);
-      } else {
-        for (const auto& f : owner->files) {
-          std::error_code ec;
-          fs::remove_all(f, ec);
-        }
-        log << "gc: " << hv.name << ": " << name << ": removed (run " << owner->run_id << ", "
-            << owner->files.size() << " file(s))\n";
-        ++removed;
-      }
-      virDomainFree(d);
-    }
-    free(doms);
-    virConnectClose(conn);
-  }
-  log << "gc: " << removed << " libvirt domain(s) removed, " << kept << " left alone\n";
-  return first;
 }
 
 }  // namespace chaoslab::libvirt

@@ -1,14 +1,15 @@
 // The libvirt backend: the lab's hosts as transient libvirt domains spread over the hypervisors of
 // an inventory (lab/libvirt/inventory.h), behind the same Host/Backend interface as lab/vm.
 //
-// Files: like the QEMU backend, one run folder `<runtime_root>/<run_id>/` (0700, owner.pid) with a
-// folder per host: `overlay.qcow2` over the group's raw base disk (internal snapshot `pre-update`
-// taken before the first boot), `console.sock` (the serial console, bound by QEMU), `serial.log`.
-// These are local paths: the hypervisors must see this machine's files (local libvirtd instances,
-// or a shared filesystem at the same path). Uploading volumes to remote storage pools is not done.
-// The hypervisor's qemu.conf must allow what the lab needs: QEMU reads the run folder (user root
-// or a shared group), and `seccomp_sandbox = 0`, because libvirt's default sandbox forbids the
-// process spawn of the guestfwd relay (spawn=deny) and the guest would have no network.
+// Files: like the QEMU backend, one run folder `<runtime_root>/<run_id>/` (0700, marker
+// `chaoslab.owner`, lab/backend/run_dir.h) with a folder per host (with its marker):
+// `overlay.qcow2` over the group's raw base disk (internal snapshot `pre-update` taken before the
+// first boot), `console.sock` (the serial console, bound by QEMU), `serial.log`. These are local
+// paths: the hypervisors must see this machine's files (local libvirtd instances, or a shared
+// filesystem at the same path). Uploading volumes to remote storage pools is not done. The
+// hypervisor's qemu.conf must allow what the lab needs: QEMU reads the run folder (user root or a
+// shared group), and `seccomp_sandbox = 0`, because libvirt's default sandbox forbids the process
+// spawn of the guestfwd relay (spawn=deny) and the guest would have no network.
 //
 // Domains (lab/libvirt/domain_xml.h): named `chaoslab-<run_id>-<host_id>`, started paused with
 // VIR_DOMAIN_START_AUTODESTROY (they die when the lab's connection closes, the analogue of the QEMU
@@ -79,11 +80,16 @@ Result<std::unique_ptr<Backend>> MakeLibvirtBackend(LibvirtOptions options);
 // Opens each hypervisor once: FailedPrecondition naming the first that cannot be reached.
 Status CheckReachable(const Inventory& inventory);
 
-// `chaoslab gc` for libvirt: on every hypervisor of the inventory, destroys (and undefines) the
-// domains carrying chaoslab metadata whose orchestrator is gone, and removes the files that
-// metadata lists. Domains without the metadata, or of a live orchestrator, are never touched.
-// An unreachable hypervisor is reported and makes the result an error; the others are still done.
-Status CollectLibvirtGarbage(const Inventory& inventory, std::ostream& log);
+// `chaoslab gc` for libvirt (libvirt_gc.cc): on every hypervisor of the inventory, destroys (and
+// undefines) the domains carrying chaoslab metadata whose orchestrator is gone, and removes the
+// files that metadata lists only if they lie inside that run's folder under `runtime_root`, which
+// must carry the run's marker (lab/backend/run_dir.h; no "..", no symlink on the way): the
+// metadata is written by whoever defines a domain. Other files are reported and left. Domains
+// without the metadata, or of a live orchestrator, are never touched. FailedPrecondition (nothing
+// touched) if the runtime root cannot be trusted. An unreachable hypervisor is reported and makes
+// the result an error; the others are still done.
+Status CollectLibvirtGarbage(const Inventory& inventory, const std::string& runtime_root,
+                             std::ostream& log);
 
 // Domain name of a host: "chaoslab-<run_id>-<host_id>".
 std::string DomainName(const std::string& run_id, const std::string& host_id);

@@ -147,4 +147,12 @@ Status CheckLibvirtUri(std::string_view uri) {
   return Status::InvalidArgument("uri '" + shown + "': " + s.message() + "; " + kAllowed);
 }
 
+Status CheckInventoryUris(const Inventory& inventory) {
+  for (const auto& hv : inventory.hypervisors) {
+    Status ok = CheckLibvirtUri(hv.uri);
+    if (!ok.ok()) return ok.WithContext("inventory " + inventory.path + ": hypervisor " + hv.name);
+  }
+  return Status::Ok();
+}
+
 }  // namespace chaoslab::libvirt

@@ -12,10 +12,15 @@
 #include <string_view>
 
 #include "lab/common/status.h"
+#include "lab/libvirt/inventory.h"
 
 namespace chaoslab::libvirt {
 
 // Ok, or InvalidArgument saying which part of `uri` is not allowed and what is.
 Status CheckLibvirtUri(std::string_view uri);
+
+// Every hypervisor's URI of `inventory` (naming the hypervisor on error). An Inventory built in
+// code never went through the loader, so whatever connects checks again before it does.
+Status CheckInventoryUris(const Inventory& inventory);
 
 }  // namespace chaoslab::libvirt

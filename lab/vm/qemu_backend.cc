@@ -34,6 +34,7 @@
 #include "lab/backend/console_lines.h"
 #include "lab/backend/guest_network.h"
 #include "lab/backend/host_event_inbox.h"
+#include "lab/backend/run_dir.h"
 #include "lab/common/identifier.h"
 #include "lab/qmp/qmp_client.h"
 
@@ -120,27 +121,6 @@ void KillAndReap(pid_t pid) {
   kill(pid, SIGKILL);
   while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
   }
-}
-
-// Field 22 of /proc/<pid>/stat: when the process started, in clock ticks since boot. Together with
-// the pid it names one process, even after the pid is reused. Empty if the process does not exist.
-std::string ProcessStartTime(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string stat;
-  if (!std::getline(in, stat)) return "";
-  size_t paren = stat.rfind(')');  // the command name may contain spaces and parentheses
-  if (paren == std::string::npos) return "";
-  std::istringstream fields(stat.substr(paren + 2));
-  std::string field;
-  for (int i = 3; i <= 22 && fields >> field; ++i) {
-    if (i == 22) return field;
-  }
-  return "";
-}
-
-bool ProcessExists(pid_t pid) {
-  if (pid <= 0) return false;
-  return kill(pid, 0) == 0 || errno == EPERM;
 }
 
 // In the forked child, before exec: die with the orchestrator, inherit no stray descriptors.
@@ -1014,8 +994,8 @@ Result<Host*> QemuBackend::CreateHost(const HostSpec& spec) {
                                      " bytes: use a shorter runtime root, run id or host id");
     }
   }
-  if (mkdir(paths.dir.c_str(), 0700) != 0) {
-    return Status::FromErrno("create host folder " + paths.dir, errno);
+  if (Status made = MakeOwnedDir(paths.dir, ThisProcessOwns(options_.run_id)); !made.ok()) {
+    return made.WithContext("create host folder");
   }
   std::string base = fs::absolute(spec.base_disk).string();
   const std::string tool_log = paths.dir + "/qemu-img.log";
@@ -1250,136 +1230,17 @@ Result<std::unique_ptr<Backend>> MakeQemuBackend(QemuOptions options) {
   RETURN_IF_ERROR(CheckIdentifier("run id", options.run_id));  // it names the run folder
   ASSIGN_OR_RETURN(std::string accel, ResolveAccel(qemu, options.accel));
   if (options.runtime_root.empty()) options.runtime_root = DefaultRuntimeRoot();
-  std::error_code ec;
-  fs::create_directories(options.runtime_root, ec);
-  if (ec) {
-    return Status::IoError("create runtime root " + options.runtime_root + ": " + ec.message());
-  }
-  std::string run_dir = fs::absolute(options.runtime_root).string() + "/" + options.run_id;
-  if (mkdir(run_dir.c_str(), 0700) != 0) {
-    if (errno == EEXIST) {
+  ASSIGN_OR_RETURN(std::string root, PrepareRuntimeRoot(options.runtime_root));
+  std::string run_dir = root + "/" + options.run_id;
+  if (Status made = MakeOwnedDir(run_dir, ThisProcessOwns(options.run_id)); !made.ok()) {
+    if (made.code() == ErrorCode::kFailedPrecondition) {
       return Status::FailedPrecondition("run folder " + run_dir +
                                         " exists already (run id reused? try `chaoslab gc`)");
     }
-    return Status::FromErrno("create run folder " + run_dir, errno);
-  }
-  chmod(run_dir.c_str(), 0700);  // whatever the umask
-  pid_t self = getpid();
-  Status owner = WriteTextFile(run_dir + "/owner.pid",
-                               std::to_string(self) + " " + ProcessStartTime(self) + "\n");
-  if (!owner.ok()) {
-    fs::remove_all(run_dir, ec);
-    return owner;
+    return made.WithContext("create run folder");
   }
   return std::unique_ptr<Backend>(
       new QemuBackend(std::move(options), run_dir, qemu, qemu_img, relay, accel));
-}
-
-namespace {
-
-// Reads "<pid> [<start time>]". Returns pid 0 if unreadable.
-std::pair<pid_t, std::string> ReadPidFile(const fs::path& path) {
-  std::ifstream in(path);
-  long pid = 0;
-  std::string start;
-  if (!(in >> pid) || pid <= 0) return {0, ""};
-  in >> start;
-  return {static_cast<pid_t>(pid), start};
-}
-
-bool OwnerAlive(pid_t pid, const std::string& start) {
-  if (!ProcessExists(pid)) return false;
-  if (start.empty()) return true;  // no start time recorded: trust the pid
-  std::string now = ProcessStartTime(pid);
-  return now.empty() || now == start;  // a different start time: the pid was reused
-}
-
-std::string ReadCmdline(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/cmdline", std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
-bool WaitGone(pid_t pid, milliseconds timeout) {
-  auto deadline = Clock::now() + timeout;
-  while (Clock::now() < deadline) {
-    // A zombie still "exists" for kill(0); its /proc status says Z. Either way it no longer runs.
-    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-    std::string line;
-    if (!std::getline(stat, line)) return true;
-    size_t paren = line.rfind(')');
-    if (paren != std::string::npos && paren + 2 < line.size() && line[paren + 2] == 'Z') {
-      return true;
-    }
-    std::this_thread::sleep_for(milliseconds(20));
-  }
-  return false;
-}
-
-}  // namespace
-
-Status CollectGarbage(const std::string& runtime_root, std::ostream& log) {
-  std::error_code ec;
-  if (!fs::exists(runtime_root, ec)) {
-    log << "gc: " << runtime_root << " does not exist: nothing to collect\n";
-    return Status::Ok();
-  }
-  fs::directory_iterator runs(runtime_root, ec);
-  if (ec) return Status::IoError("gc: cannot list " + runtime_root + ": " + ec.message());
-  Status first_error;
-  int kept = 0, removed = 0;
-  for (const auto& run : runs) {
-    if (!run.is_directory(ec) || run.is_symlink(ec)) continue;
-    const std::string run_id = run.path().filename().string();
-    auto [owner, start] = ReadPidFile(run.path() / "owner.pid");
-    if (owner == 0) {
-      // Maybe a run that is being created this instant; give it a minute before judging.
-      auto age = fs::file_time_type::clock::now() - fs::last_write_time(run.path(), ec);
-      if (ec || age < std::chrono::minutes(1)) {
-        log << "gc: " << run_id << ": no owner.pid yet, left alone\n";
-        ++kept;
-        continue;
-      }
-    } else if (OwnerAlive(owner, start)) {
-      log << "gc: " << run_id << ": orchestrator pid " << owner << " is alive, left alone\n";
-      ++kept;
-      continue;
-    }
-    const std::string tag = "chaoslab:" + run_id + ":";
-    bool all_dead = true;
-    for (const auto& host : fs::directory_iterator(run.path(), ec)) {
-      if (!host.is_directory(ec)) continue;
-      auto [pid, unused] = ReadPidFile(host.path() / "qemu.pid");
-      if (pid == 0 || !ProcessExists(pid)) continue;
-      if (ReadCmdline(pid).find(tag) == std::string::npos) {
-        log << "gc: " << run_id << "/" << host.path().filename().string() << ": pid " << pid
-            << " is not tagged " << tag << " (pid reused?), not touched\n";
-        continue;
-      }
-      log << "gc: " << run_id << "/" << host.path().filename().string() << ": killing QEMU pid "
-          << pid << "\n";
-      kill(pid, SIGKILL);
-      if (!WaitGone(pid, kKillWait)) {
-        all_dead = false;
-        log << "gc: pid " << pid << " survived SIGKILL\n";
-      }
-    }
-    if (!all_dead) {
-      if (first_error.ok()) {
-        first_error = Status::Internal("gc: some QEMU of run " + run_id + " would not die");
-      }
-      continue;
-    }
-    fs::remove_all(run.path(), ec);
-    if (ec) {
-      log << "gc: cannot remove " << run.path().string() << ": " << ec.message() << "\n";
-      if (first_error.ok()) first_error = Status::IoError("gc: remove " + run.path().string());
-      continue;
-    }
-    log << "gc: " << run_id << ": removed (orchestrator pid " << owner << " is gone)\n";
-    ++removed;
-  }
-  log << "gc: " << removed << " run folder(s) removed, " << kept << " left alone\n";
-  return first_error;
 }
 
 }  // namespace chaoslab::vm

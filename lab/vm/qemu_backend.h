@@ -1,7 +1,8 @@
 // The QEMU backend: one qemu-system-x86_64 process per host, driven over QMP.
 //
-// A backend owns one run folder `<runtime_root>/<run_id>/` (mode 0700) holding `owner.pid` (this
-// process) and one folder per host with its copy-on-write overlay disk (`overlay.qcow2` over the
+// A backend owns one run folder `<runtime_root>/<run_id>/` (mode 0700) holding the marker
+// `chaoslab.owner` (this run and process, lab/backend/run_dir.h) and one folder per host (with its
+// own marker) with its copy-on-write overlay disk (`overlay.qcow2` over the
 // group's raw base disk), `qmp.sock`, `console.sock`, `serial.log` (everything the console
 // printed), `qemu.log` (QEMU's own stdout/stderr), `qemu-img.log` and `qemu.pid`. QEMU processes
 // are tagged
@@ -72,9 +73,10 @@ struct QemuOptions {
   std::string accel = "auto";  // "auto" (KVM if it really works, else TCG), "kvm" or "tcg"
 };
 
-// Checks the tools, picks the accelerator and creates the run folder. Nothing is started.
-// Errors: NotFound if QEMU/qemu-img/the relay are missing, InvalidArgument for bad options,
-// FailedPrecondition if the run folder exists already.
+// Checks the tools, picks the accelerator and creates the run folder (and the runtime root, 0700,
+// if missing). Nothing is started. Errors: NotFound if QEMU/qemu-img/the relay are missing,
+// InvalidArgument for bad options, FailedPrecondition if the run folder exists already or the
+// runtime root cannot be trusted (a symlink, another user's, writable by others).
 Result<std::unique_ptr<Backend>> MakeQemuBackend(QemuOptions options);
 
 // "/tmp/chaoslab-<uid>": short, so that socket paths stay under the 108-byte limit.
@@ -85,9 +87,12 @@ std::string DefaultRuntimeRoot();
 // process and QEMU binary. Explicit "kvm"/"tcg" are returned as they are.
 Result<std::string> ResolveAccel(const std::string& qemu, const std::string& accel);
 
-// For `chaoslab gc`: for every run folder under `runtime_root` whose owner process is gone, kills
-// the QEMUs whose qemu.pid names a live process whose command line carries `chaoslab:<run_id>:`,
-// then removes the folder. Runs of a live orchestrator are left alone. Says what it did on `log`.
+// For `chaoslab gc` (qemu_gc.cc): for every run folder under `runtime_root` that carries the marker
+// of a run whose orchestrator is gone (lab/backend/run_dir.h), kills the QEMUs whose qemu.pid names
+// a live process whose command line carries `chaoslab:<run_id>:`, then removes the folder. Runs of
+// a live orchestrator and folders without a valid marker are left alone. FailedPrecondition (and
+// nothing touched) if the root cannot be trusted; Ok if it does not exist. Says what it did on
+// `log`.
 Status CollectGarbage(const std::string& runtime_root, std::ostream& log);
 
 // Where a host's files live. Exposed for tests and tools.

@@ -3,8 +3,10 @@
 #include "lab/vm/qemu_backend.h"
 
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -13,6 +15,7 @@
 #include <sstream>
 #include <thread>
 
+#include "lab/backend/run_dir.h"
 #include "lab/vm/test_util.h"
 
 namespace chaoslab::vm {
@@ -278,10 +281,9 @@ TEST(MakeQemuBackendTest, CreatesAPrivateRunFolderAndRemovesItOnDestroy) {
   struct stat st {};
   ASSERT_EQ(stat(run_dir.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0700u);
-  std::ifstream owner(run_dir + "/owner.pid");
-  long pid = 0;
-  owner >> pid;
-  EXPECT_EQ(pid, getpid());
+  auto owner = ReadOwnedDir(run_dir, "run-42");
+  ASSERT_TRUE(owner.ok()) << owner.status().ToString();
+  EXPECT_EQ(owner->pid, getpid());
 
   // The same run id twice is refused.
   EXPECT_EQ(MakeQemuBackend(Options(dir, "run-42")).status().code(),
@@ -530,6 +532,24 @@ TEST(CreateHostTest, RefusesSocketPathsOver107Bytes) {
       << r.status().ToString();
 }
 
+// Issue 15: a run does not put its folder into a runtime root it cannot trust either.
+TEST(MakeQemuBackendTest, RefusesASymlinkedOrSharedRuntimeRoot) {
+  TempDir dir;
+  fs::create_directories(dir.path() + "/real");
+  fs::create_directory_symlink(dir.path() + "/real", dir.path() + "/link");
+  fs::create_directories(dir.path() + "/shared");
+  ASSERT_EQ(chmod((dir.path() + "/shared").c_str(), 01777), 0);
+  for (const char* root : {"/link", "/shared"}) {
+    QemuOptions o = Options(dir);
+    o.runtime_root = dir.path() + root;
+    auto backend = MakeQemuBackend(o);
+    EXPECT_EQ(backend.status().code(), ErrorCode::kFailedPrecondition) << root;
+    EXPECT_NE(backend.status().message().find(dir.path() + root), std::string::npos)
+        << backend.status().ToString();
+    EXPECT_FALSE(fs::exists(dir.path() + root + "/run1")) << root;
+  }
+}
+
 TEST(StartTest, QemuThatCannotBootFailsStartWithItsOwnMessageAndNoEvents) {
   TempDir dir;
   auto backend = MakeQemuBackend(Options(dir));
@@ -549,6 +569,15 @@ TEST(StartTest, QemuThatCannotBootFailsStartWithItsOwnMessageAndNoEvents) {
 // --- gc
 // -------------------------------------------------------------------------------------------
 
+// A folder the lab did not make, two hours old, with a file in it; returns its path.
+std::string MakePrecious(const std::string& root) {
+  const std::string precious = root + "/precious";
+  fs::create_directories(precious);
+  WriteFile(precious + "/keep.txt", "not the lab's");
+  fs::last_write_time(precious, fs::file_time_type::clock::now() - std::chrono::hours(2));
+  return precious;
+}
+
 class GcTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -556,6 +585,7 @@ class GcTest : public ::testing::Test {
     if (qemu_.empty()) GTEST_SKIP() << "qemu-system-x86_64 is not installed (run `make setup`)";
     root_ = dir_.path() + "/rt";
     fs::create_directories(root_);
+    fs::permissions(root_, fs::perms::owner_all, fs::perm_options::replace);  // whatever the umask
   }
   void TearDown() override {
     for (auto& c : children_) {
@@ -569,12 +599,11 @@ class GcTest : public ::testing::Test {
                            "none", "-name", name, bp::std_out > bp::null, bp::std_err > bp::null);
     return children_.size() - 1;
   }
-  void MakeRun(const std::string& run_id, pid_t owner) {
-    fs::create_directories(root_ + "/" + run_id);
-    WriteFile(root_ + "/" + run_id + "/owner.pid", std::to_string(owner) + "\n");
+  void MakeRun(const std::string& run_id, pid_t owner, const std::string& start = "") {
+    ASSERT_TRUE(MakeOwnedDir(root_ + "/" + run_id, {run_id, owner, start}).ok());
   }
   void MakeHost(const std::string& run_id, const std::string& host, pid_t qemu_pid) {
-    fs::create_directories(root_ + "/" + run_id + "/" + host);
+    ASSERT_TRUE(MakeOwnedDir(root_ + "/" + run_id + "/" + host, {run_id, getpid(), ""}).ok());
     WriteFile(root_ + "/" + run_id + "/" + host + "/qemu.pid", std::to_string(qemu_pid) + "\n");
   }
   bool EndsWithin(size_t i, std::chrono::seconds timeout) {
@@ -628,9 +657,8 @@ TEST_F(GcTest, KillsTaggedQemuOfDeadRunsOnly) {
 
 TEST_F(GcTest, OwnerPidReusedByAnotherProcessCountsAsDead) {
   size_t tagged = StartQemu("chaoslab:reused:h1");
-  fs::create_directories(root_ + "/reused");
   // Our own pid, but with a start time that is not ours: the orchestrator is gone, the pid reused.
-  WriteFile(root_ + "/reused/owner.pid", std::to_string(getpid()) + " 1\n");
+  MakeRun("reused", getpid(), "1");
   MakeHost("reused", "h1", children_[tagged].id());
   std::ostringstream log;
   EXPECT_TRUE(CollectGarbage(root_, log).ok()) << log.str();
@@ -647,7 +675,91 @@ TEST_F(GcTest, RealBackendRunIsLeftAloneWhileItsOwnerLives) {
   ASSERT_TRUE(backend.ok()) << backend.status().ToString();
   std::ostringstream log;
   EXPECT_TRUE(CollectGarbage(root_, log).ok());
-  EXPECT_TRUE(fs::exists(root_ + "/mine/owner.pid")) << log.str();
+  EXPECT_TRUE(fs::exists(root_ + "/mine/chaoslab.owner")) << log.str();
+}
+
+// What cleanup_test checks with a guest, without one: the run folder of an orchestrator killed with
+// SIGKILL (its marker, a host folder with its overlay) is the lab's, and gc removes it.
+TEST_F(GcTest, RunFolderOfAKilledOrchestratorIsRemoved) {
+  TempDir files;
+  int ready[2];
+  ASSERT_EQ(pipe(ready), 0);
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    close(ready[0]);
+    QemuOptions o;
+    o.run_id = "killed";
+    o.runtime_root = root_;
+    o.accel = "tcg";
+    auto backend = MakeQemuBackend(o);
+    const char made = backend.ok() && (*backend)->CreateHost(BasicSpec(files.path())).ok();
+    if (write(ready[1], &made, 1) != 1) _exit(1);
+    pause();  // until SIGKILL: no Destroy()
+    _exit(0);
+  }
+  close(ready[1]);
+  pollfd p{ready[0], POLLIN, 0};
+  const bool answered = poll(&p, 1, 60000) == 1;  // the child makes its run folder and overlay
+  char made = 0;
+  const bool read_ok = answered && read(ready[0], &made, 1) == 1;
+  close(ready[0]);
+  kill(child, SIGKILL);
+  waitpid(child, nullptr, 0);
+  ASSERT_TRUE(read_ok) << "the child did not make its run within 60 s";
+  ASSERT_TRUE(made) << "the child could not make its run";
+  ASSERT_TRUE(fs::exists(root_ + "/killed/ws-01/overlay.qcow2"));
+  std::ostringstream log;
+  EXPECT_TRUE(CollectGarbage(root_, log).ok()) << log.str();
+  EXPECT_FALSE(fs::exists(root_ + "/killed")) << log.str();
+  EXPECT_NE(log.str().find("killed: removed"), std::string::npos) << log.str();
+}
+
+// Issue 15: a folder the lab never made (no marker) is never removed, however old.
+TEST_F(GcTest, FolderWithoutMarkerIsNeverRemoved) {
+  const std::string precious = MakePrecious(root_);
+  std::ostringstream log;
+  EXPECT_TRUE(CollectGarbage(root_, log).ok()) << log.str();
+  EXPECT_TRUE(fs::exists(precious + "/keep.txt")) << log.str();
+  EXPECT_EQ(log.str().find("precious: removed"), std::string::npos) << log.str();
+}
+
+// Issue 15: gc refuses a runtime root it cannot trust, says which path and why, and touches
+// nothing below it.
+TEST_F(GcTest, SymlinkedRootIsRefused) {
+  const std::string precious = MakePrecious(root_);
+  const std::string link = dir_.path() + "/link";
+  fs::create_directory_symlink(root_, link);
+  std::ostringstream log;
+  Status s = CollectGarbage(link, log);
+  EXPECT_EQ(s.code(), ErrorCode::kFailedPrecondition) << s.ToString() << "\n" << log.str();
+  EXPECT_NE(s.message().find(link), std::string::npos) << s.ToString();
+  EXPECT_NE(s.message().find("symlink"), std::string::npos) << s.ToString();
+  EXPECT_TRUE(fs::exists(precious + "/keep.txt")) << log.str();
+}
+
+TEST_F(GcTest, WorldOrGroupWritableRootIsRefused) {
+  const std::string precious = MakePrecious(root_);
+  for (mode_t mode : {01777, 0777, 0770}) {
+    ASSERT_EQ(chmod(root_.c_str(), mode), 0);
+    std::ostringstream log;
+    Status s = CollectGarbage(root_, log);
+    EXPECT_EQ(s.code(), ErrorCode::kFailedPrecondition) << std::oct << mode << ": " << s.ToString();
+    EXPECT_NE(s.message().find(root_), std::string::npos) << s.ToString();
+    EXPECT_NE(s.message().find("writable"), std::string::npos) << s.ToString();
+    EXPECT_TRUE(fs::exists(precious + "/keep.txt")) << std::oct << mode << ": " << log.str();
+  }
+}
+
+TEST_F(GcTest, RootOwnedByAnotherUserIsRefused) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to give a folder to another user";
+  const std::string precious = MakePrecious(root_);
+  ASSERT_EQ(chown(root_.c_str(), 65534, 65534), 0);  // nobody
+  std::ostringstream log;
+  Status s = CollectGarbage(root_, log);
+  EXPECT_EQ(s.code(), ErrorCode::kFailedPrecondition) << s.ToString() << "\n" << log.str();
+  EXPECT_NE(s.message().find("owned by uid 65534"), std::string::npos) << s.ToString();
+  EXPECT_TRUE(fs::exists(precious + "/keep.txt")) << log.str();
 }
 
 TEST(GcMissingRootTest, NothingToDo) {

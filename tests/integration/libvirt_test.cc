@@ -246,6 +246,77 @@ TEST_F(LibvirtTest, GcAfterSigkillRemovesOnlyTheLabsDomains) {
   EXPECT_EQ(all(1), std::set<std::string>{"bystander-running"});
 }
 
+// Issue 15: gc removed every <file path> of a dead run's domain metadata, wherever it pointed and
+// whoever defined the domain. Now only paths inside that run's folder below the runtime root, and
+// never through a symlink or "..".
+// No guest boots here, so no guest image is needed: only the hypervisors.
+class LibvirtGcTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (std::string why = Hypervisors::Unavailable(); !why.empty()) GTEST_SKIP() << why;
+    hvs_ = std::make_unique<Hypervisors>(lab_.dir() / "hv", 1);
+    ASSERT_TRUE(hvs_->ok()) << hvs_->error();
+  }
+  void TearDown() override { hvs_.reset(); }
+
+  LabHarness lab_;
+  std::unique_ptr<Hypervisors> hvs_;
+};
+
+TEST_F(LibvirtGcTest, GcRemovesNoFileOutsideTheRunFolder) {
+  const std::string inventory = hvs_->WriteInventory(1);
+  const fs::path outside = lab_.dir() / "precious";
+  fs::create_directories(outside / "via-link");
+  for (const char* f : {"keep.txt", "dotdot.txt", "via-link/keep.txt"}) {
+    std::ofstream(outside / f) << "not the lab's\n";
+  }
+  pid_t dead = fork();
+  if (dead == 0) _exit(0);
+  waitpid(dead, nullptr, 0);
+  // The folder of run "old" as its killed orchestrator left it (marker: lab/backend/run_dir.h).
+  const fs::path root = lab_.runtime_root();
+  const fs::path host = root / "old" / "h1";
+  fs::create_directories(host);
+  fs::permissions(root, fs::perms::owner_all, fs::perm_options::replace);
+  for (const fs::path& d : {root / "old", host}) {
+    std::ofstream(d / "chaoslab.owner") << "run old pid " << dead << " start 1\n";
+  }
+  std::ofstream(host / "overlay.qcow2") << "the lab's\n";
+  fs::create_directory_symlink(outside / "via-link", host / "link");
+  const std::vector<std::string> files = {
+      (outside / "keep.txt").string(), (host / "../../../precious/dotdot.txt").string(),
+      (host / "link/keep.txt").string(), (host / "overlay.qcow2").string()};
+  std::string meta =
+      "<metadata><chaoslab:lab xmlns:chaoslab='https://chaoslab.dev/xmlns/1' run='old' "
+      "host='h1' owner-machine='" +
+      [] {
+        char b[256] = {};
+        gethostname(b, sizeof(b) - 1);
+        return std::string(b);
+      }() +
+      "' owner-pid='" + std::to_string(dead) + "'>";
+  for (const auto& f : files) meta += "<chaoslab:file path='" + f + "'/>";
+  meta += "</chaoslab:lab></metadata>";
+  const fs::path xml = lab_.dir() / "old.xml";
+  std::ofstream(xml) << "<domain type='qemu'><name>chaoslab-old-h1</name>" << meta
+                     << "<memory unit='MiB'>32</memory><os><type arch='x86_64' machine='pc'>hvm"
+                        "</type></os><devices><emulator>/usr/bin/qemu-system-x86_64</emulator>"
+                        "</devices></domain>";
+  ASSERT_FALSE(hvs_->Virsh(0, {"create", "--paused", xml.string()}).empty());
+
+  auto gc = lab_.Run({"gc", "--inventory", inventory});
+  ASSERT_TRUE(gc.ok());
+  EXPECT_EQ(gc->exit_code, 0) << gc->out << gc->err;
+  EXPECT_NE(gc->out.find("chaoslab-old-h1: removed"), std::string::npos) << gc->out;
+  for (const char* f : {"keep.txt", "dotdot.txt", "via-link/keep.txt"}) {
+    EXPECT_TRUE(fs::exists(outside / f)) << f << " removed:\n" << gc->out;
+  }
+  EXPECT_FALSE(fs::exists(host / "overlay.qcow2")) << gc->out;
+  EXPECT_NE(gc->out.find("refused to remove " + (outside / "keep.txt").string()), std::string::npos)
+      << gc->out;
+  EXPECT_TRUE(hvs_->Domains(0).empty());
+}
+
 TEST(LibvirtInventory, BadInventoryStopsBeforeAnythingStarts) {
   LabHarness lab;
   auto write = [&](const std::string& name, const std::string& text) {
