@@ -33,6 +33,7 @@
 
 #include "lab/backend/console_lines.h"
 #include "lab/backend/host_event_inbox.h"
+#include "lab/common/child_fds.h"
 #include "lab/qmp/qmp_client.h"
 
 namespace chaoslab::vm {
@@ -167,9 +168,7 @@ struct ChildSetup {
     // Its own process group: Ctrl-C at the terminal must reach only the orchestrator, which then
     // stops the run in order and reports; the guests must not die first.
     setpgid(0, 0);
-    if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
-      for (int fd = 3; fd < 4096; ++fd) fcntl(fd, F_SETFD, FD_CLOEXEC);
-    }
+    CloseInheritedFdsOnExec();
   }
 };
 
@@ -239,8 +238,9 @@ Status RunTool(const std::string& program, const std::vector<std::string>& args,
                const std::string& log_path, milliseconds timeout) {
   pid_t pid;
   try {
-    bp::child child(program, bp::args(args), (bp::std_in < bp::null),
-                    ((bp::std_out & bp::std_err) > log_path));
+    bp::child child(
+        program, bp::args(args), (bp::std_in < bp::null), ((bp::std_out & bp::std_err) > log_path),
+        bp::extend::on_exec_setup = [](auto&) { CloseInheritedFdsOnExec(); });
     pid = child.id();
     child.detach();
   } catch (const std::exception& e) {
