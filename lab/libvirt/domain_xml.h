@@ -54,6 +54,8 @@ struct DomainFiles {
   // Windows only: COM2, where the lab's agent writes its protocol lines (COM1 belongs to EMS).
   std::string agent_socket;  // unix socket (bound by QEMU); empty: no COM2
   std::string agent_log;
+  // 0600 file holding spec.tpm_secret, given to the guest as fw_cfg (normal disk boots only).
+  std::string tpm_secret;
 };
 
 struct DomainXmlInput {

@@ -34,6 +34,7 @@
 #include "lab/backend/console_lines.h"
 #include "lab/backend/host_event_inbox.h"
 #include "lab/common/child_fds.h"
+#include "lab/common/secret_file.h"
 #include "lab/qmp/qmp_client.h"
 
 namespace chaoslab::vm {
@@ -1040,6 +1041,7 @@ Result<Host*> QemuBackend::CreateHost(const HostSpec& spec) {
   if (mkdir(paths.dir.c_str(), 0700) != 0) {
     return Status::FromErrno("create host folder " + paths.dir, errno);
   }
+  if (!spec.tpm_secret.empty()) RETURN_IF_ERROR(WriteSecretFile(paths.tpm_secret, spec.tpm_secret));
   std::string base = fs::absolute(spec.base_disk).string();
   const std::string tool_log = paths.dir + "/qemu-img.log";
   Status made =
@@ -1168,6 +1170,7 @@ HostPaths PathsFor(const std::string& run_dir, const std::string& host_id) {
   p.serial_log = p.dir + "/serial.log";
   p.qemu_log = p.dir + "/qemu.log";
   p.pid_file = p.dir + "/qemu.pid";
+  p.tpm_secret = p.dir + "/tpm.secret";
   return p;
 }
 
@@ -1180,10 +1183,6 @@ std::vector<std::string> QemuArgs(const std::string& run_id, const HostSpec& spe
   if (tsc_khz > 0) append += " tsc_early_khz=" + std::to_string(tsc_khz);
   for (const auto& word : spec.kernel_args) append += " " + word;
   append += " winsim.boot=" + std::string(BootTargetWord(boot.target));
-  // A TPM unseals its key only for the boot path it was sealed to: the normal boot from the disk.
-  if (boot.target == BootTarget::kDisk && !spec.tpm_secret.empty()) {
-    append += " winsim.tpm=" + spec.tpm_secret;
-  }
   std::vector<std::string> args = {
       "-name",       "chaoslab:" + run_id + ":" + spec.id,
       "-M",          "pc",
@@ -1206,6 +1205,11 @@ std::vector<std::string> QemuArgs(const std::string& run_id, const HostSpec& spe
                                  ",format=" + disk.format + (disk.read_only ? ",readonly=on" : ""),
                              "-device", "virtio-blk-pci,drive=" + id});
   };
+  // A TPM unseals its key only for the boot path it was sealed to: the normal boot from the disk.
+  // As a 0600 file, not a -append word (/proc/PID/cmdline is readable by every local user).
+  if (boot.target == BootTarget::kDisk && !spec.tpm_secret.empty())
+    args.insert(args.end(), {"-fw_cfg", "name=" + std::string(kTpmFwCfgName) +
+                                            ",file=" + OptEscape(paths.tpm_secret)});
   if (boot.target == BootTarget::kUsb && !boot.media.path.empty()) {
     DiskImage media = boot.media;
     media.read_only = true;

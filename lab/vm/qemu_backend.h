@@ -99,6 +99,7 @@ struct HostPaths {
   std::string serial_log;
   std::string qemu_log;
   std::string pid_file;
+  std::string tpm_secret;  // 0600, given to QEMU as fw_cfg file opt/chaoslab/tpm (never argv)
 };
 HostPaths PathsFor(const std::string& run_dir, const std::string& host_id);
 
