@@ -303,12 +303,18 @@ TEST(CreateHostTest, MakesAnOverlayOnTheBaseDisk) {
   auto backend = MakeQemuBackend(Options(dir));
   ASSERT_TRUE(backend.ok()) << backend.status().ToString();
   HostSpec spec = BasicSpec(dir.path());
+  spec.tpm_secret = "00c0ffee";
   auto host = (*backend)->CreateHost(spec);
   ASSERT_TRUE(host.ok()) << host.status().ToString();
   EXPECT_EQ((*host)->spec().id, "ws-01");
   const HostPaths paths = PathsFor(dir.path() + "/rt/run1", "ws-01");
   EXPECT_EQ((*host)->ConsoleLogPath(), paths.serial_log);
   ASSERT_TRUE(fs::exists(paths.overlay));
+  // The TPM secret waits for QEMU's fw_cfg in a file only the lab's user can read.
+  EXPECT_EQ(fs::status(paths.tpm_secret).permissions(),
+            fs::perms::owner_read | fs::perms::owner_write);
+  std::ifstream secret(paths.tpm_secret);
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(secret), {}), "00c0ffee");
   bp::ipstream info;
   bp::child qemu_img(bp::search_path("qemu-img"), "info", "--output=json", paths.overlay,
                      bp::std_out > info);
