@@ -2,8 +2,8 @@
 //
 // What the guest needs is what lab/vm's QemuArgs gives it, in libvirt's words: TCG ('qemu' domain
 // type) or KVM, machine 'pc', one vCPU, qboot as the ROM when present (no BIOS banner, one RESET
-// per crash), direct kernel boot with `winsim.boot=` (and `winsim.tpm=` only for a normal disk
-// boot), the system overlay as vda, the USB media (kUsb only, read-only) and the extra disks as
+// per crash), direct kernel boot with `winsim.boot=` (and the TPM secret's file as a fw_cfg
+// <sysinfo> entry only for a normal disk boot), the system overlay as vda, the USB media (kUsb only, read-only) and the extra disks as
 // vdb..., the serial console on a unix socket with a log file. libvirt 9.0 has no usable panic
 // model for this guest (PLATFORM-NOTES.md), so the pvpanic-pci device and `-action panic=none`
 // (the guest reboots itself with panic=-1; QMP GUEST_PANICKED {"action":"run"}, then the reset,
