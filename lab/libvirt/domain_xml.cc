@@ -283,8 +283,8 @@ std::string DomainXml(const DomainXmlInput& in) {
   xml += "    <cmdline>" + Esc(KernelCmdline(spec, in.boot, in.tsc_khz)) + "</cmdline>\n";
   // A TPM unseals its key only for the boot path it was sealed to: the normal boot from the disk.
   // From a 0600 file as fw_cfg, never on the command line (readable in /proc by every user).
+  // No <smbios mode='sysinfo'/>: libvirt 9.0 then wants an SMBIOS <sysinfo> and refuses the domain.
   const bool tpm = in.boot == BootTarget::kDisk && !in.files.tpm_secret.empty();
-  if (tpm) xml += "    <smbios mode='sysinfo'/>\n";  // libvirt wants it with any <sysinfo>
   xml += "  </os>\n";
   if (tpm) {
     xml += "  <sysinfo type='fwcfg'>\n    <entry name='" + std::string(kTpmFwCfgName) + "' file='" +
