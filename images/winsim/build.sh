@@ -30,8 +30,8 @@ readonly BASE_MODULES=(virtio_ring virtio virtio_pci_modern_dev virtio_pci_legac
   fat vfat nls_cp437 nls_iso8859-1 pvpanic pvpanic-pci)
 readonly NET_MODULES=(failover net_failover virtio_net)
 # dm-crypt for BitLocker volumes (loaded only when the system disk is encrypted). AES itself is
-# built into Debian's kernel; xts needs ecb.
-readonly CRYPT_MODULES=(ecb xts dm-mod dm-crypt)
+# built into Debian's kernel; xts needs ecb. qemu_fw_cfg: the TPM secret's fw_cfg file in sysfs.
+readonly CRYPT_MODULES=(ecb xts dm-mod dm-crypt qemu_fw_cfg)
 readonly MODULES=("${BASE_MODULES[@]}" "${NET_MODULES[@]}" "${CRYPT_MODULES[@]}")
 
 die() {

@@ -5,7 +5,7 @@
 
 SCENARIO is bitlocker, usb, rescue or pxe. Every boot is one QEMU process started with -no-reboot,
 as the lab's backend relaunches QEMU on each reset: a guest that restarts (or panics) ends the
-process, and the next boot gets its own kernel command line (winsim.boot=, winsim.tpm=), as the
+process, and the next boot gets its own kernel command line (winsim.boot=) and TPM secret (fw_cfg), as the
 lab's QEMU backend gives it. The console is driven through the serial socket; the serial log is
 what is checked. Every process started here is stopped by pid and the temporary folder removed.
 
@@ -141,7 +141,7 @@ class Lab:
 class Boot:
     """One boot of one machine: a QEMU process that ends when the guest resets."""
 
-    def __init__(self, lab, name, disks, words, net_port=None, credential=None):
+    def __init__(self, lab, name, disks, words, net_port=None, credential=None, tpm=None):
         self.lab, self.name = lab, name
         self.dir = lab.path("boot-%02d-%s" % (len(lab.boots) + 1, name))
         os.makedirs(self.dir)
@@ -164,6 +164,13 @@ class Boot:
                  "-chardev", "socket,id=s0,path=%s/serial.sock,server=on,wait=off,logfile=%s"
                  % (self.dir, self.log),
                  "-serial", "chardev:s0"]
+        if tpm:
+            # As the lab hands it over: a 0600 file as fw_cfg, not a command-line word.
+            secret_file = os.path.join(self.dir, "tpm.secret")
+            fd = os.open(secret_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            os.write(fd, tpm.encode())
+            os.close(fd)
+            argv += ["-fw_cfg", "name=opt/chaoslab/tpm,file=" + secret_file]
         if net_port:
             # The lab's own relay, presenting the host's escrow credential as a run does.
             relay = "%s --port %d" % (lab.tool["chaoslab-relay"], net_port)
@@ -319,7 +326,7 @@ def scenario_bitlocker(lab):
     vda = [(disk, "qcow2", False)]
     host = "winsim.host=bl-01 "
 
-    b = Boot(lab, "normal-wrong-tpm", vda, host + "winsim.tpm=" + "ab" * 32)
+    b = Boot(lab, "normal-wrong-tpm", vda, host.strip(), tpm="ab" * 32)
     b.expect("@@winsim phase=bootmgr mode=normal")
     b.expect("BitLocker recovery")
     b.expect("@@winsim phase=bitlocker-recovery reason=tpm-refused")
@@ -343,7 +350,7 @@ def scenario_bitlocker(lab):
     if CF_BAD not in lab.driver_files(disk, password):
         raise Failure("the bad channel file is gone although C: was never unlocked")
 
-    b = Boot(lab, "normal-tpm-crash", vda, host + "winsim.tpm=" + secret)
+    b = Boot(lab, "normal-tpm-crash", vda, host.strip(), tpm=secret)
     b.expect("@@winsim phase=bootmgr mode=normal")
     b.expect("@@winsim phase=drivers")
     b.expect(BUGCHECK)
@@ -360,7 +367,7 @@ def scenario_bitlocker(lab):
     if lab.driver_files(disk, password) != []:
         raise Failure("the bad channel file is still on the disk after del")
 
-    b = Boot(lab, "normal-tpm-ready", vda, host + "winsim.tpm=" + secret)
+    b = Boot(lab, "normal-tpm-ready", vda, host.strip(), tpm=secret)
     b.expect("@@winsim phase=drivers")
     b.expect("@@winsim ready")
     b.refute("@@bugcheck")

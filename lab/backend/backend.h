@@ -61,10 +61,15 @@ struct HostSpec {
   int memory_mib = 256;
   std::vector<DiskImage> extra_disks;  // always attached, after the system disk
   // The emulated TPM: when set, a boot from the system disk in normal mode (and only that, as a
-  // TPM releases a sealed key only to the measured boot path it was sealed to) gets
-  // `winsim.tpm=<tpm_secret>` on its command line. Hex.
+  // TPM releases a sealed key only to the measured boot path it was sealed to) gets it as the
+  // fw_cfg file kTpmFwCfgName, from a 0600 file in the host's folder (never on a command line:
+  // docs/GUEST-PROTOCOL.md). Hex.
   std::string tpm_secret;
 };
+
+// The fw_cfg entry that carries HostSpec::tpm_secret; the guest reads
+// /sys/firmware/qemu_fw_cfg/by_name/opt/chaoslab/tpm/raw.
+inline constexpr std::string_view kTpmFwCfgName = "opt/chaoslab/tpm";
 
 enum class HostEventKind {
   kStarted,      // the machine was powered on (process running, vCPUs running)

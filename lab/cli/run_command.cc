@@ -668,6 +668,13 @@ struct OneRun {
   }
 };
 
+// After the results are printed: a run whose journal writes failed says so and fails (exit 1).
+int JournalFailed(const RunResult& run, std::ostream& err) {
+  err << "chaoslab: run " << run.run_id
+      << ": the journal is incomplete (results above are): " << run.journal_error << "\n";
+  return 1;
+}
+
 int MaxBooting(int requested) {
   return requested >= 0 ? requested
                         : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -782,6 +789,7 @@ int RunCommand(const LabPaths& paths, const RunRequest& request, const std::atom
         << " until Ctrl-C" << std::endl;
     while (!(cancel && cancel->load())) std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
+  if (!result->journal_error.empty()) return JournalFailed(*result, err);
   if (result->status == "interrupted") return 130;
   return 0;
 }
@@ -849,6 +857,7 @@ int CompareCommand(const LabPaths& paths, const CompareRequest& request,
   one.backend_choice = backend_choice;
   if (!request.quiet) one.progress = [&err](const std::string& line) { err << line << std::endl; };
   bool interrupted = false;
+  int journal_failed = 0;
   for (int rep = 0; rep < repeat && !interrupted; ++rep) {
     for (auto& sc : cells) {
       config::ScenarioConfig cell = sc;
@@ -865,6 +874,7 @@ int CompareCommand(const LabPaths& paths, const CompareRequest& request,
             "{:.0f} s wall\n",
             r->runbook, r->setup, rep + 1, repeat, r->fleet.recovered, r->fleet.failed, r->wall_s);
       }
+      if (!r->journal_error.empty()) journal_failed = JournalFailed(*r, err);
       comparison.runs.push_back(*r);
       if (r->status == "interrupted" || (cancel && cancel->load())) {
         interrupted = true;
@@ -889,6 +899,7 @@ int CompareCommand(const LabPaths& paths, const CompareRequest& request,
     if (!s.ok()) return fail(s, 1);
     if (!request.quiet) err << "HTML report: " << request.html << "\n";
   }
+  if (journal_failed) return journal_failed;
   return interrupted ? 130 : 0;
 }
 

@@ -88,7 +88,8 @@ Result<RunResult> RunSimOnce(const config::ScenarioConfig& sc, const std::string
     begun.hosts.clear();
     begun.status = "running";
     RETURN_IF_ERROR(journal->BeginRun(begun));
-    RETURN_IF_ERROR(journal->FinishRun(result));
+    // The figures are already here: a journal that cannot take them fails the command, not them.
+    if (Status s = journal->FinishRun(result); !s.ok()) result.journal_error = s.ToString();
   }
   return result;
 }
@@ -142,6 +143,11 @@ int SimRunCommand(const LabPaths& paths, const RunRequest& request, config::Scen
     Status s = WriteHtmlReport({*result}, "chaoslab run " + result->run_id, request.html);
     if (!s.ok()) return fail(s, 1);
     if (!request.quiet) err << "HTML report: " << request.html << "\n";
+  }
+  if (!result->journal_error.empty()) {
+    err << "chaoslab: run " << result->run_id
+        << ": the journal is incomplete (results above are): " << result->journal_error << "\n";
+    return 1;
   }
   return 0;
 }

@@ -2,7 +2,10 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/process.hpp>
+#include <boost/process/extend.hpp>
 #include <future>
+
+#include "lab/common/child_fds.h"
 
 namespace chaoslab {
 
@@ -19,8 +22,9 @@ Result<ProcessOutput> RunProcess(const std::vector<std::string>& argv,
     boost::asio::io_context io;
     std::future<std::string> out, err;
     std::vector<std::string> args(argv.begin() + 1, argv.end());
-    bp::child child(exe, bp::args(args), bp::std_in.close(), bp::std_out > out, bp::std_err > err,
-                    io);
+    bp::child child(
+        exe, bp::args(args), bp::std_in.close(), bp::std_out > out, bp::std_err > err, io,
+        bp::extend::on_exec_setup = [](auto&) { CloseInheritedFdsOnExec(); });
     auto deadline = std::chrono::steady_clock::now() + timeout;
     while (!io.stopped() && std::chrono::steady_clock::now() < deadline) {
       io.run_for(std::chrono::milliseconds(100));

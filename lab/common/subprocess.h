@@ -1,5 +1,6 @@
 // Runs a helper program to completion (mkdisk.sh, build.sh, qemu-img): an argv vector, never a
-// shell string. Long-running children (QEMU) are managed by their backends, not here.
+// shell string. Long-running children (QEMU) are managed by their backends, not here. The child
+// gets stdin/stdout/stderr only: every other descriptor of the lab is closed at its exec.
 #pragma once
 
 #include <chrono>

@@ -1,5 +1,7 @@
 #include "lab/content_server/content_server.h"
 
+#include <fcntl.h>
+
 #include <algorithm>
 #include <atomic>
 #include <boost/asio/ip/tcp.hpp>
@@ -377,6 +379,7 @@ struct ContentServer::Impl {
       } else {
         beast::error_code ignored;
         socket.set_option(tcp::no_delay(true), ignored);
+        fcntl(socket.native_handle(), F_SETFD, FD_CLOEXEC);  // Asio opens without SOCK_CLOEXEC
         std::make_shared<Session>(std::move(socket), catalog,
                                   Limits{options.request_timeout, options.max_header_bytes},
                                   open_connections)
@@ -419,6 +422,7 @@ Result<std::unique_ptr<ContentServer>> ContentServer::Start(Options options) {
     tcp::endpoint endpoint(address, static_cast<unsigned short>(options.port));
     impl->acceptor = std::make_unique<tcp::acceptor>(*impl->io);
     impl->acceptor->open(endpoint.protocol());
+    fcntl(impl->acceptor->native_handle(), F_SETFD, FD_CLOEXEC);  // no SOCK_CLOEXEC from Asio
     impl->acceptor->set_option(asio::socket_base::reuse_address(true));
     impl->acceptor->bind(endpoint);
     impl->acceptor->listen(asio::socket_base::max_listen_connections);

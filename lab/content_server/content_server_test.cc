@@ -1,9 +1,12 @@
 #include "lab/content_server/content_server.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <filesystem>
+#include <map>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -39,6 +42,41 @@ TEST(ContentServerTest, StartsOnAnEphemeralLoopbackPort) {
   auto server = StartServer();
   EXPECT_GT(server->port(), 0);
   EXPECT_NE(server->port(), 80);
+}
+
+// The process's socket descriptors, each with whether it is close-on-exec.
+std::map<int, bool> Sockets() {
+  std::map<int, bool> out;
+  for (const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) {
+    std::error_code ec;
+    std::string target = std::filesystem::read_symlink(e.path(), ec).string();
+    if (ec || target.rfind("socket:", 0) != 0) continue;
+    int fd = std::stoi(e.path().filename().string());
+    int flags = fcntl(fd, F_GETFD);
+    if (flags >= 0) out[fd] = (flags & FD_CLOEXEC) != 0;
+  }
+  return out;
+}
+
+// A tool or QEMU the lab starts must not inherit the server's sockets (issue 15). Before: Asio
+// opened the listening and accepted sockets without close-on-exec.
+TEST(ContentServerTest, ItsSocketsAreCloseOnExec) {
+  std::map<int, bool> before = Sockets();
+  auto server = StartServer();
+  int client = ConnectLoopback(server->port());  // the test's own: not the server's
+  ASSERT_GE(client, 0);
+  SendAll(client, "GET /v1/manifest HTTP/1.1\r\n");  // half a request keeps the session open
+  std::map<int, bool> now;
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while ((now = Sockets()).size() < before.size() + 3 &&
+         std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(10ms);
+  EXPECT_GE(now.size(), before.size() + 3) << "waited 10 s for the listener, client and session";
+  for (const auto& [fd, cloexec] : now) {
+    if (before.count(fd) || fd == client) continue;
+    EXPECT_TRUE(cloexec) << "server socket descriptor " << fd << " is inherited by children";
+  }
+  close(client);
 }
 
 TEST(ContentServerTest, RefusesNonLoopbackOrBadBindAddresses) {

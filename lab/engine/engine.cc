@@ -284,6 +284,8 @@ class Run {
   void Move(HostRun& h, HostState to, double at, const std::string& why = {});
   void Note(double at, const std::string& host, const std::string& kind, const std::string& detail);
   void Progress(double at, const std::string& text);
+  // A journal write that failed: said at once, the first kept for RunResult::journal_error.
+  void Journaled(double at, const Status& s);
   HostResult Figures(const HostRun& h) const;
   void ServiceFigures(RunResult* result) const;
   double FetchDelay(HostRun& h) {
@@ -321,6 +323,7 @@ class Run {
   bool escrow_forced_down_ = false;  // the "escrow-down" inject
   // Game day: pause (EngineOptions::realtime).
   bool paused_ = false;
+  std::string journal_error_;  // the first journal write that failed
   WallClock::time_point pause_started_;
   WallClock::duration paused_total_{};
   std::vector<size_t> paused_hosts_;  // machines the pause stopped (to resume exactly those)
@@ -425,12 +428,17 @@ void Run::Note(double at, const std::string& host, const std::string& kind,
   ev.host_id = host;
   ev.kind = kind;
   ev.detail = detail;
-  Status s = o_.journal->AppendEvent(ev);
-  if (!s.ok()) Progress(at, "journal: " + s.ToString());
+  Journaled(at, o_.journal->AppendEvent(ev));
 }
 
 void Run::Progress(double at, const std::string& text) {
   if (o_.progress) o_.progress(ClockText(at) + "  " + text);
+}
+
+void Run::Journaled(double at, const Status& s) {
+  if (s.ok()) return;
+  Progress(at, "journal: " + s.ToString());
+  if (journal_error_.empty()) journal_error_ = s.ToString();
 }
 
 void Run::Move(HostRun& h, HostState to, double at, const std::string& why) {
@@ -445,7 +453,7 @@ void Run::Move(HostRun& h, HostState to, double at, const std::string& why) {
                                    why.empty() ? "" : ": ", why);
   Note(at, h.plan.spec.id, "state", detail);
   Progress(at, fmt::format("{:<14} {}", h.plan.spec.id, detail));
-  if (o_.journal) (void)o_.journal->SaveHost(o_.run_id, Figures(h));
+  if (o_.journal) Journaled(at, o_.journal->SaveHost(o_.run_id, Figures(h)));
 }
 
 HostResult Run::Figures(const HostRun& h) const {
@@ -1561,8 +1569,7 @@ void Run::Record(const OperatorAction& a, double at) {
     j.kind = a.kind;
     j.detail = a.detail;
     j.keys = a.keys;
-    Status s = o_.journal->AppendAction(j);
-    if (!s.ok()) Progress(at, "journal: " + s.ToString());
+    Journaled(at, o_.journal->AppendAction(j));
   }
   // Console lines reach the live view as "console-input" events (Note); the rest as "action".
   if (o_.observer && a.kind != "console") {
@@ -1777,7 +1784,7 @@ Result<RunResult> Run::Execute() {
   }
   if (o_.journal) {
     RETURN_IF_ERROR(o_.journal->BeginRun(result));
-    for (auto& h : hosts_) (void)o_.journal->SaveHost(o_.run_id, Figures(h));
+    for (auto& h : hosts_) Journaled(now_, o_.journal->SaveHost(o_.run_id, Figures(h)));
   }
   // Nothing is up before the fleet boots: an escrow on fleet hosts waits for them too.
   escrow_up_ = sc_.setup.key_escrow.hosted_on.empty();
@@ -1937,10 +1944,9 @@ Result<RunResult> Run::Execute() {
   result.scenario_end_s = now_;
   result.wall_s = std::chrono::duration<double>(WallClock::now() - wall_start_).count();
   Summarize(&result);
-  if (o_.journal) {
-    for (const auto& hr : result.hosts) (void)o_.journal->SaveHost(o_.run_id, hr);
-    RETURN_IF_ERROR(o_.journal->FinishRun(result));
-  }
+  // FinishRun writes every host again: a failure here still leaves the results to print.
+  if (o_.journal) Journaled(now_, o_.journal->FinishRun(result));
+  result.journal_error = journal_error_;
   int stalled = 0;
   for (const auto& h : hosts_) stalled += h.waiting && !IsTerminal(h.machine.state());
   Progress(now_, fmt::format("run {} ({:.1f} s wall){}", ending, result.wall_s,

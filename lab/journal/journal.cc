@@ -238,7 +238,7 @@ class SqliteJournal : public Journal {
     int rc =
         sqlite3_open_v2(path_.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
     if (rc != SQLITE_OK) return Error(rc, "open");
-    sqlite3_busy_timeout(db_, 5000);  // another process (a report, a second run) may hold the lock
+    sqlite3_busy_timeout(db_, static_cast<int>(kJournalLockWait.count()));  // see journal.h
     // WAL + NORMAL: a commit is an append to the WAL without fsync, so events are cheap yet
     // survive the orchestrator being killed (only a power loss can drop the last few).
     RETURN_IF_ERROR(Exec("PRAGMA journal_mode=WAL", "enable WAL"));

@@ -3,9 +3,11 @@
 // Schema in journal.cc (versioned; older files are migrated in place when opened, a newer schema
 // is refused).
 //
-// Not thread-safe: one Journal per thread.
+// Not thread-safe: one Journal per thread. Several processes (runs, reports) may share one file;
+// each write waits up to kJournalLockWait for the others' locks.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -61,6 +63,9 @@ struct ComparisonSummaryRow {
   int finished_runs = 0;  // runs that count as repetitions
   int cells = 0;          // distinct (runbook, setup) pairs
 };
+
+// How long a write waits for a lock another connection holds before it fails with Unavailable.
+inline constexpr std::chrono::milliseconds kJournalLockWait{120'000};
 
 class Journal {
  public:

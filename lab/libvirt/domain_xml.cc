@@ -85,10 +85,6 @@ std::string KernelCmdline(const HostSpec& spec, BootTarget boot, int tsc_khz) {
   if (tsc_khz > 0) append += " tsc_early_khz=" + std::to_string(tsc_khz);
   for (const auto& word : spec.kernel_args) append += " " + word;
   append += " winsim.boot=" + std::string(BootTargetWord(boot));
-  // A TPM unseals its key only for the boot path it was sealed to: the normal boot from the disk.
-  if (boot == BootTarget::kDisk && !spec.tpm_secret.empty()) {
-    append += " winsim.tpm=" + spec.tpm_secret;
-  }
   return append;
 }
 
@@ -270,7 +266,15 @@ std::string DomainXml(const DomainXmlInput& in) {
   xml += "    <kernel>" + Esc(spec.kernel) + "</kernel>\n";
   xml += "    <initrd>" + Esc(spec.initrd) + "</initrd>\n";
   xml += "    <cmdline>" + Esc(KernelCmdline(spec, in.boot, in.tsc_khz)) + "</cmdline>\n";
+  // A TPM unseals its key only for the boot path it was sealed to: the normal boot from the disk.
+  // From a 0600 file as fw_cfg, never on the command line (readable in /proc by every user).
+  // No <smbios mode='sysinfo'/>: libvirt 9.0 then wants an SMBIOS <sysinfo> and refuses the domain.
+  const bool tpm = in.boot == BootTarget::kDisk && !in.files.tpm_secret.empty();
   xml += "  </os>\n";
+  if (tpm) {
+    xml += "  <sysinfo type='fwcfg'>\n    <entry name='" + std::string(kTpmFwCfgName) + "' file='" +
+           Esc(in.files.tpm_secret) + "'/>\n  </sysinfo>\n";
+  }
   if (in.accel == "kvm") xml += "  <cpu mode='host-passthrough'/>\n";
   xml += kLifecycle;
   xml += "  <devices>\n    <emulator>" + Esc(in.emulator) + "</emulator>\n";

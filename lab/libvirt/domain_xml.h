@@ -2,8 +2,8 @@
 //
 // What the guest needs is what lab/vm's QemuArgs gives it, in libvirt's words: TCG ('qemu' domain
 // type) or KVM, machine 'pc', one vCPU, qboot as the ROM when present (no BIOS banner, one RESET
-// per crash), direct kernel boot with `winsim.boot=` (and `winsim.tpm=` only for a normal disk
-// boot), the system overlay as vda, the USB media (kUsb only, read-only) and the extra disks as
+// per crash), direct kernel boot with `winsim.boot=` (and the TPM secret's file as a fw_cfg
+// <sysinfo> entry only for a normal disk boot), the system overlay as vda, the USB media (kUsb only, read-only) and the extra disks as
 // vdb..., the serial console on a unix socket with a log file. libvirt 9.0 has no usable panic
 // model for this guest (PLATFORM-NOTES.md), so the pvpanic-pci device and `-action panic=none`
 // (the guest reboots itself with panic=-1; QMP GUEST_PANICKED {"action":"run"}, then the reset,
@@ -54,6 +54,8 @@ struct DomainFiles {
   // Windows only: COM2, where the lab's agent writes its protocol lines (COM1 belongs to EMS).
   std::string agent_socket;  // unix socket (bound by QEMU); empty: no COM2
   std::string agent_log;
+  // 0600 file holding spec.tpm_secret, given to the guest as fw_cfg (normal disk boots only).
+  std::string tpm_secret;
 };
 
 struct DomainXmlInput {

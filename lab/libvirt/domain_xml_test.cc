@@ -27,6 +27,7 @@ DomainXmlInput Sample() {
   in.spec.network.jitter_ms = 30;
   in.spec.tpm_secret = "abcd";
   in.files = {"/rt/r1/ws-01/overlay.qcow2", "/rt/r1/ws-01/console.sock", "/rt/r1/ws-01/serial.log"};
+  in.files.tpm_secret = "/rt/r1/ws-01/tpm.secret";
   in.owner = {"r1", "ws-01", "labbox", 123, "4567", {"/rt/r1/ws-01"}};
   in.relay = "/build/bin/chaoslab-relay";
   in.bios_rom = "/usr/share/qemu/qboot.rom";
@@ -40,14 +41,15 @@ size_t Count(const std::string& s, const std::string& what) {
   return n;
 }
 
-TEST(KernelCmdline, TpmOnlyForTheNormalDiskBoot) {
+// Before: `winsim.tpm=beef` on the command line, readable in /proc by every local user.
+TEST(KernelCmdline, NeverCarriesTheTpmSecret) {
   HostSpec spec;
   spec.kernel_args = {"winsim.host=a"};
   spec.tpm_secret = "beef";
   std::string disk = KernelCmdline(spec, BootTarget::kDisk, 1000);
-  EXPECT_NE(disk.find("tsc_early_khz=1000 winsim.host=a winsim.boot=normal winsim.tpm=beef"),
-            std::string::npos)
+  EXPECT_NE(disk.find("tsc_early_khz=1000 winsim.host=a winsim.boot=normal"), std::string::npos)
       << disk;
+  EXPECT_EQ(disk.find("beef"), std::string::npos) << disk;
   std::string safe = KernelCmdline(spec, BootTarget::kSafeMode, 0);
   EXPECT_NE(safe.find("winsim.boot=safe"), std::string::npos);
   EXPECT_EQ(safe.find("winsim.tpm"), std::string::npos);
@@ -60,7 +62,17 @@ TEST(DomainXml, HasWhatTheGuestNeeds) {
   EXPECT_NE(xml.find("machine='pc'"), std::string::npos);
   EXPECT_NE(xml.find("<loader type='rom'>/usr/share/qemu/qboot.rom</loader>"), std::string::npos);
   EXPECT_NE(xml.find("<kernel>/img/vmlinux</kernel>"), std::string::npos);
-  EXPECT_NE(xml.find("winsim.boot=normal winsim.tpm=abcd"), std::string::npos);
+  EXPECT_NE(xml.find("winsim.boot=normal</cmdline>"), std::string::npos);
+  // The TPM secret from its 0600 file as fw_cfg, not in the document (libvirt shows the domain
+  // XML and QEMU's argv to whoever may read them).
+  EXPECT_EQ(xml.find("abcd"), std::string::npos) << xml;
+  EXPECT_NE(xml.find("<sysinfo type='fwcfg'>\n    <entry name='opt/chaoslab/tpm' "
+                     "file='/rt/r1/ws-01/tpm.secret'/>\n  </sysinfo>"),
+            std::string::npos)
+      << xml;
+  // libvirt 9.0 refuses <smbios mode='sysinfo'/> without an SMBIOS <sysinfo> ("sysinfo are not
+  // available"); the fwcfg entry alone becomes -fw_cfg (virsh domxml-to-native).
+  EXPECT_EQ(xml.find("<smbios"), std::string::npos);
   EXPECT_NE(xml.find("<on_reboot>destroy</on_reboot>"), std::string::npos);
   EXPECT_NE(xml.find("<on_crash>preserve</on_crash>"), std::string::npos);
   EXPECT_NE(xml.find("pvpanic-pci,bus=pci.0,addr=0x1f"), std::string::npos);
@@ -98,6 +110,7 @@ TEST(DomainXml, DisksInGuestOrder) {
   EXPECT_EQ(Count(xml, "<readonly/>"), 1u);  // the media only
   EXPECT_NE(xml.find("winsim.boot=usb"), std::string::npos);
   EXPECT_EQ(xml.find("winsim.tpm"), std::string::npos);
+  EXPECT_EQ(xml.find("tpm.secret"), std::string::npos) << "no TPM secret outside normal boot";
 }
 
 TEST(DomainXml, OfflineHostHasNoNetworkAndWindowsGetsHyperV) {

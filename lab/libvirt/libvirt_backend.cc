@@ -29,6 +29,7 @@
 #include "lab/backend/run_dir.h"
 #include "lab/backend/windows_console.h"
 #include "lab/common/identifier.h"
+#include "lab/common/secret_file.h"
 #include "lab/common/subprocess.h"
 #include "lab/libvirt/domain_xml.h"
 #include "lab/libvirt/libvirt_uri.h"
@@ -182,6 +183,7 @@ class LibvirtHost : public Host {
     files_.console_socket = dir_ + "/console.sock";
     files_.serial_log = dir_ + "/serial.log";
     windows_ = backend_windows();
+    if (!windows_ && !spec_.tpm_secret.empty()) files_.tpm_secret = dir_ + "/tpm.secret";
     if (windows_) {
       nvram_ = dir_ + "/OVMF_VARS.fd";
       tpm_dir_ = dir_ + "/tpm";
@@ -1199,9 +1201,12 @@ Result<Host*> LibvirtBackend::CreateHost(const HostSpec& spec) {
   const int memory_mib = absolute.memory_mib;
   auto host = std::make_unique<LibvirtHost>(this, hv, std::move(absolute), dir,
                                             DomainName(options_.run_id, spec.id));
-  if (Status s = host->MakeDisk(); !s.ok()) {
+  Status made = host->MakeDisk();
+  if (made.ok() && !host->files().tpm_secret.empty())
+    made = WriteSecretFile(host->files().tpm_secret, host->spec().tpm_secret);
+  if (!made.ok()) {
     placer_.Release(*placed, memory_mib);
-    return s;
+    return made;
   }
   LibvirtHost* raw = host.get();
   by_name_[raw->name()] = raw;

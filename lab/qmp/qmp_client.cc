@@ -79,7 +79,33 @@ Status ReadLineBefore(int fd, Clock::time_point deadline, std::string* buffer, s
   }
 }
 
+// What is wrong with a message's shape (QMP spec: the members our code reads, of their types), or
+// empty. Checked before anything reads it: json's typed getters throw on a wrong type.
+std::string ShapeProblem(const nlohmann::json& msg) {
+  auto string_or_absent = [](const nlohmann::json& obj, const char* key) {
+    return !obj.contains(key) || obj[key].is_string();
+  };
+  if (msg.contains("event")) {
+    if (!msg["event"].is_string()) return "event without a name";
+    if (!msg.contains("timestamp")) return "";
+    const nlohmann::json& ts = msg["timestamp"];
+    bool ok = ts.is_object() && (!ts.contains("seconds") || ts["seconds"].is_number()) &&
+              (!ts.contains("microseconds") || ts["microseconds"].is_number());
+    return ok ? "" : "event timestamp is not {seconds, microseconds}";
+  }
+  if (msg.contains("return") || msg.contains("error")) {
+    if (msg.contains("id") && !msg["id"].is_number_integer()) return "reply id is not our number";
+    if (!msg.contains("error")) return "";
+    const nlohmann::json& error = msg["error"];
+    bool ok =
+        error.is_object() && string_or_absent(error, "class") && string_or_absent(error, "desc");
+    return ok ? "" : "error reply is not {class, desc}";
+  }
+  return "";
+}
+
 Status ErrorReply(const std::string& command, const nlohmann::json& error) {
+  // Shape checked by the reader (ShapeProblem).
   std::string cls = error.value("class", std::string("?"));
   std::string desc = error.value("desc", std::string("(no description)"));
   std::string msg = "QMP " + command + ": " + desc + " (" + cls + ")";
@@ -212,7 +238,14 @@ class ClientImpl : public Client {
   }
 
   static void ReaderLoop(std::shared_ptr<Shared> s, std::string buffer) {
-    Status end = ReadMessages(*s, &buffer);
+    Status end;
+    try {
+      end = ReadMessages(*s, &buffer);
+    } catch (const std::exception& e) {
+      // A callback (or a bug) threw on this thread: it ends this connection, not the process.
+      shutdown(s->fd, SHUT_RDWR);
+      end = Status::Internal(std::string("QMP reader: ") + e.what());
+    }
     bool notify;
     {
       std::lock_guard<std::mutex> lock(s->mu);
@@ -236,15 +269,18 @@ class ClientImpl : public Client {
   // Returns why the connection ended: OK only if it was closed locally.
   static Status ReadMessages(Shared& s, std::string* buffer) {
     char chunk[8192];
+    size_t scanned = 0;  // bytes of `buffer` known to hold no newline: a long line is read once
     while (true) {
       size_t nl;
-      while ((nl = buffer->find('\n')) != std::string::npos) {
+      while ((nl = buffer->find('\n', scanned)) != std::string::npos) {
         std::string line = buffer->substr(0, nl);
         buffer->erase(0, nl + 1);
+        scanned = 0;
         if (!line.empty() && line.back() == '\r') line.pop_back();
         if (line.find_first_not_of(" \t") == std::string::npos) continue;
         RETURN_IF_ERROR(HandleLine(s, line));
       }
+      scanned = buffer->size();
       if (buffer->size() > kMaxLineBytes) {
         shutdown(s.fd, SHUT_RDWR);
         return Status::Corruption("QMP message longer than 16 MiB without a newline");
@@ -267,11 +303,11 @@ class ClientImpl : public Client {
       shutdown(s.fd, SHUT_RDWR);
       return Status::Corruption("malformed QMP message: " + Excerpt(line));
     }
+    if (std::string problem = ShapeProblem(msg); !problem.empty()) {
+      shutdown(s.fd, SHUT_RDWR);
+      return Status::Corruption("QMP " + problem + ": " + Excerpt(line));
+    }
     if (msg.contains("event")) {
-      if (!msg["event"].is_string()) {
-        shutdown(s.fd, SHUT_RDWR);
-        return Status::Corruption("QMP event without a name: " + Excerpt(line));
-      }
       Event event;
       event.name = msg["event"].get<std::string>();
       event.data = msg.value("data", nlohmann::json());

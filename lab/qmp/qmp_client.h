@@ -4,7 +4,9 @@
 // id and waits for the matching reply. Asynchronous events are delivered in the order QEMU sent
 // them, to the callback, from the client's reader thread. A socket that closes or a QEMU that dies
 // turns into an Unavailable status for pending and future commands and one on_closed() call;
-// nothing hangs.
+// nothing hangs. A peer that breaks the protocol (not JSON, not an object, a member of the wrong
+// type, a line over 16 MiB) ends the connection with Corruption; a callback that throws ends it
+// with Internal. Either way the reason goes to on_closed(), and no exception leaves the client.
 //
 // Thread-safe: Execute() may be called from any thread.
 #pragma once

@@ -43,6 +43,11 @@ class Conn {
     std::string data = line + "\r\n";
     ASSERT_EQ(send(fd_, data.data(), data.size(), MSG_NOSIGNAL), ssize_t(data.size()));
   }
+  // For a peer that may hang up part-way (the client refusing what it is sent).
+  void SendIgnoringHangUp(const std::string& line) {
+    std::string data = line + "\r\n";
+    (void)!send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
+  }
   void SendRaw(const std::string& data) {
     ASSERT_EQ(send(fd_, data.data(), data.size(), MSG_NOSIGNAL), ssize_t(data.size()));
   }
@@ -440,6 +445,98 @@ TEST(QmpClientTest, ServerClosingDuringNegotiationFailsConnectWithoutOnClosed) {
   EXPECT_EQ(client.status().code(), ErrorCode::kUnavailable) << client.status().ToString();
   std::this_thread::sleep_for(milliseconds(50));
   EXPECT_TRUE(rec.closes.empty());
+}
+
+// --- A QEMU that misbehaves (issue 15): it costs its connection, never the lab ----------------
+
+// Sends `bad` once the client's first command is in, then waits for the client to hang up.
+// Returns the status of that command and the reason the connection ended.
+struct Misbehaviour {
+  Status command;
+  Status closed;
+  bool connected_after = true;
+};
+Misbehaviour AfterCommand(const std::string& bad, Callbacks extra = {}) {
+  FakeQmpServer server;
+  server.Serve([bad](Conn& c) {
+    c.Handshake();
+    c.ReadCommand();
+    c.SendIgnoringHangUp(bad);
+    c.ReadCommand();  // EOF once the client hangs up (or 5 s)
+  });
+  Recorder rec;
+  Callbacks cbs = rec.callbacks();
+  if (extra.on_event) {
+    cbs.on_event = [&rec, inner = extra.on_event](const Event& e) {
+      inner(e);
+      rec.callbacks().on_event(e);
+    };
+  }
+  Misbehaviour out;
+  auto client = Connect(server.path(), cbs, milliseconds(5000));
+  EXPECT_TRUE(client.ok()) << client.status().ToString();
+  if (!client.ok()) return out;
+  out.command = (*client)->Execute("query-status", nullptr, milliseconds(3000)).status();
+  EXPECT_TRUE(rec.WaitFor([&] { return !rec.closes.empty(); }, milliseconds(10000)))
+      << "no on_closed after: " << bad.substr(0, 80);
+  std::lock_guard<std::mutex> lock(rec.mu);
+  if (!rec.closes.empty()) out.closed = rec.closes[0];
+  out.connected_after = (*client)->connected();
+  return out;
+}
+
+// Before: each of these threw nlohmann::json::type_error, in the reader thread (std::terminate) or
+// in Execute.
+TEST(QmpClientTest, EventWithTimestampOfTheWrongTypeIsCorruption) {
+  Misbehaviour m = AfterCommand(
+      R"({"event": "RESET", "data": {"guest": true}, "timestamp": {"seconds": "soon"}})");
+  EXPECT_EQ(m.closed.code(), ErrorCode::kCorruption) << m.closed.ToString();
+  EXPECT_NE(m.closed.message().find("timestamp"), std::string::npos) << m.closed.ToString();
+  EXPECT_FALSE(m.connected_after);
+}
+
+TEST(QmpClientTest, ErrorReplyThatIsNotAnObjectIsCorruption) {
+  Misbehaviour m = AfterCommand(R"({"error": 5, "id": 2})");
+  EXPECT_EQ(m.command.code(), ErrorCode::kCorruption) << m.command.ToString();
+  EXPECT_EQ(m.closed.code(), ErrorCode::kCorruption) << m.closed.ToString();
+}
+
+TEST(QmpClientTest, ErrorReplyWithANumericClassIsCorruption) {
+  Misbehaviour m = AfterCommand(R"({"error": {"class": 7, "desc": ["x"]}, "id": 2})");
+  EXPECT_EQ(m.command.code(), ErrorCode::kCorruption) << m.command.ToString();
+}
+
+TEST(QmpClientTest, EventWithANumberForItsNameIsCorruption) {
+  Misbehaviour m = AfterCommand(R"({"event": 5})");
+  EXPECT_EQ(m.closed.code(), ErrorCode::kCorruption) << m.closed.ToString();
+}
+
+TEST(QmpClientTest, ReplyWithAnIdOfTheWrongTypeIsCorruption) {
+  Misbehaviour m = AfterCommand(R"({"return": {}, "id": "2"})");
+  EXPECT_EQ(m.command.code(), ErrorCode::kCorruption) << m.command.ToString();
+  EXPECT_EQ(m.closed.code(), ErrorCode::kCorruption) << m.closed.ToString();
+}
+
+TEST(QmpClientTest, MessageOfScalarsIsCorruption) {
+  for (const char* bad : {"5", R"("RESET")", "null", R"([{"event": "RESET"}])"}) {
+    Misbehaviour m = AfterCommand(bad);
+    EXPECT_EQ(m.closed.code(), ErrorCode::kCorruption) << bad << ": " << m.closed.ToString();
+  }
+}
+
+TEST(QmpClientTest, LineLongerThanTheLimitIsCorruption) {
+  Misbehaviour m = AfterCommand(std::string(17 << 20, 'x'));
+  EXPECT_EQ(m.closed.code(), ErrorCode::kCorruption) << m.closed.ToString();
+  EXPECT_FALSE(m.connected_after);
+}
+
+// A callback that throws ends the connection with the reason instead of the process.
+TEST(QmpClientTest, CallbackThatThrowsEndsTheConnectionNotTheProcess) {
+  Callbacks extra;
+  extra.on_event = [](const Event&) { throw std::runtime_error("handler failed"); };
+  Misbehaviour m = AfterCommand(R"({"event": "STOP"})", extra);
+  EXPECT_EQ(m.closed.code(), ErrorCode::kInternal) << m.closed.ToString();
+  EXPECT_NE(m.closed.message().find("handler failed"), std::string::npos) << m.closed.ToString();
 }
 
 // --- Against a real QEMU -----------------------------------------------------------------------

@@ -105,6 +105,9 @@ struct RunResult {
   // What the run was made of, as a JSON object's text: the files it was read from, the image, the
   // backend and the lab's settings (journal runs.config_json). "{}" when not known.
   std::string inputs = "{}";
+  // The first journal write of the run that failed (empty when all succeeded): the figures here
+  // are complete, the journal's copy is not. Not stored in the journal.
+  std::string journal_error;
 };
 
 // When a host was out of service, in scenario seconds after release: from its first crash until it

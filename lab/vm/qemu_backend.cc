@@ -35,7 +35,9 @@
 #include "lab/backend/guest_network.h"
 #include "lab/backend/host_event_inbox.h"
 #include "lab/backend/run_dir.h"
+#include "lab/common/child_fds.h"
 #include "lab/common/identifier.h"
+#include "lab/common/secret_file.h"
 #include "lab/qmp/qmp_client.h"
 
 namespace chaoslab::vm {
@@ -133,9 +135,7 @@ struct ChildSetup {
     // Its own process group: Ctrl-C at the terminal must reach only the orchestrator, which then
     // stops the run in order and reports; the guests must not die first.
     setpgid(0, 0);
-    if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
-      for (int fd = 3; fd < 4096; ++fd) fcntl(fd, F_SETFD, FD_CLOEXEC);
-    }
+    CloseInheritedFdsOnExec();
   }
 };
 
@@ -205,8 +205,9 @@ Status RunTool(const std::string& program, const std::vector<std::string>& args,
                const std::string& log_path, milliseconds timeout) {
   pid_t pid;
   try {
-    bp::child child(program, bp::args(args), (bp::std_in < bp::null),
-                    ((bp::std_out & bp::std_err) > log_path));
+    bp::child child(
+        program, bp::args(args), (bp::std_in < bp::null), ((bp::std_out & bp::std_err) > log_path),
+        bp::extend::on_exec_setup = [](auto&) { CloseInheritedFdsOnExec(); });
     pid = child.id();
     child.detach();
   } catch (const std::exception& e) {
@@ -997,6 +998,7 @@ Result<Host*> QemuBackend::CreateHost(const HostSpec& spec) {
   if (Status made = MakeOwnedDir(paths.dir, ThisProcessOwns(options_.run_id)); !made.ok()) {
     return made.WithContext("create host folder");
   }
+  if (!spec.tpm_secret.empty()) RETURN_IF_ERROR(WriteSecretFile(paths.tpm_secret, spec.tpm_secret));
   std::string base = fs::absolute(spec.base_disk).string();
   const std::string tool_log = paths.dir + "/qemu-img.log";
   Status made =
@@ -1125,6 +1127,7 @@ HostPaths PathsFor(const std::string& run_dir, const std::string& host_id) {
   p.serial_log = p.dir + "/serial.log";
   p.qemu_log = p.dir + "/qemu.log";
   p.pid_file = p.dir + "/qemu.pid";
+  p.tpm_secret = p.dir + "/tpm.secret";
   return p;
 }
 
@@ -1137,10 +1140,6 @@ std::vector<std::string> QemuArgs(const std::string& run_id, const HostSpec& spe
   if (tsc_khz > 0) append += " tsc_early_khz=" + std::to_string(tsc_khz);
   for (const auto& word : spec.kernel_args) append += " " + word;
   append += " winsim.boot=" + std::string(BootTargetWord(boot.target));
-  // A TPM unseals its key only for the boot path it was sealed to: the normal boot from the disk.
-  if (boot.target == BootTarget::kDisk && !spec.tpm_secret.empty()) {
-    append += " winsim.tpm=" + spec.tpm_secret;
-  }
   std::vector<std::string> args = {
       "-name",       "chaoslab:" + run_id + ":" + spec.id,
       "-M",          "pc",
@@ -1163,6 +1162,11 @@ std::vector<std::string> QemuArgs(const std::string& run_id, const HostSpec& spe
                                  ",format=" + disk.format + (disk.read_only ? ",readonly=on" : ""),
                              "-device", "virtio-blk-pci,drive=" + id});
   };
+  // A TPM unseals its key only for the boot path it was sealed to: the normal boot from the disk.
+  // As a 0600 file, not a -append word (/proc/PID/cmdline is readable by every local user).
+  if (boot.target == BootTarget::kDisk && !spec.tpm_secret.empty())
+    args.insert(args.end(), {"-fw_cfg", "name=" + std::string(kTpmFwCfgName) +
+                                            ",file=" + OptEscape(paths.tpm_secret)});
   if (boot.target == BootTarget::kUsb && !boot.media.path.empty()) {
     DiskImage media = boot.media;
     media.read_only = true;

@@ -39,8 +39,9 @@
 // Rescue VMs are ordinary hosts of the same backend (their folder is in the same run folder), so
 // Destroy() and `chaoslab gc` remove them like any other; the disks they borrow are not theirs.
 //
-// Boot targets: every launch puts `winsim.boot=<BootTargetWord>` on the kernel command line, and
-// `winsim.tpm=<tpm_secret>` only for kDisk (the TPM unseals only for the measured normal boot).
+// Boot targets: every launch puts `winsim.boot=<BootTargetWord>` on the kernel command line; only
+// kDisk gets the TPM secret (the TPM unseals only for the measured normal boot), as the fw_cfg file
+// opt/chaoslab/tpm from the host's 0600 `tpm.secret`, never on the command line.
 // SetBoot changes the target for the next launch: Start(), or the relaunch of a reset.
 //
 // System disk: CreateHost makes the overlay and takes an internal qcow2 snapshot `pre-update` of it
@@ -104,6 +105,7 @@ struct HostPaths {
   std::string serial_log;
   std::string qemu_log;
   std::string pid_file;
+  std::string tpm_secret;  // 0600, given to QEMU as fw_cfg file opt/chaoslab/tpm (never argv)
 };
 HostPaths PathsFor(const std::string& run_dir, const std::string& host_id);
 

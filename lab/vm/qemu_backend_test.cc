@@ -178,11 +178,15 @@ TEST(QemuArgsTest, BootTargetWordOnEveryLaunchAndTpmSecretOnlyForTheNormalBoot) 
   for (const auto& [target, word] : targets) {
     BootChoice boot;
     boot.target = target;
-    std::string append = ValueOf(QemuArgs("r", spec, paths, "tcg", "", boot), "-append");
+    std::vector<std::string> args = QemuArgs("r", spec, paths, "tcg", "", boot);
+    EXPECT_EQ(ValueOf(args, "-append"), prefix + "winsim.boot=" + word);
+    // The secret is in no argument (/proc/PID/cmdline is world-readable): a 0600 file as fw_cfg,
+    // and only for the normal boot from the disk. Before: `winsim.tpm=00c0ffee` in -append.
+    for (const auto& arg : args) EXPECT_EQ(arg.find("00c0ffee"), std::string::npos) << arg;
     if (target == BootTarget::kDisk) {
-      EXPECT_EQ(append, prefix + "winsim.boot=normal winsim.tpm=00c0ffee");
+      EXPECT_EQ(ValueOf(args, "-fw_cfg"), "name=opt/chaoslab/tpm,file=" + paths.tpm_secret);
     } else {
-      EXPECT_EQ(append, prefix + "winsim.boot=" + word) << "no TPM secret outside normal boot";
+      EXPECT_EQ(ValueOf(args, "-fw_cfg"), "") << "no TPM secret outside normal boot";
     }
   }
 }
@@ -301,12 +305,18 @@ TEST(CreateHostTest, MakesAnOverlayOnTheBaseDisk) {
   auto backend = MakeQemuBackend(Options(dir));
   ASSERT_TRUE(backend.ok()) << backend.status().ToString();
   HostSpec spec = BasicSpec(dir.path());
+  spec.tpm_secret = "00c0ffee";
   auto host = (*backend)->CreateHost(spec);
   ASSERT_TRUE(host.ok()) << host.status().ToString();
   EXPECT_EQ((*host)->spec().id, "ws-01");
   const HostPaths paths = PathsFor(dir.path() + "/rt/run1", "ws-01");
   EXPECT_EQ((*host)->ConsoleLogPath(), paths.serial_log);
   ASSERT_TRUE(fs::exists(paths.overlay));
+  // The TPM secret waits for QEMU's fw_cfg in a file only the lab's user can read.
+  EXPECT_EQ(fs::status(paths.tpm_secret).permissions(),
+            fs::perms::owner_read | fs::perms::owner_write);
+  std::ifstream secret(paths.tpm_secret);
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(secret), {}), "00c0ffee");
   bp::ipstream info;
   bp::child qemu_img(bp::search_path("qemu-img"), "info", "--output=json", paths.overlay,
                      bp::std_out > info);
