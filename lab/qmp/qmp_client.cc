@@ -13,6 +13,8 @@
 #include <thread>
 #include <utility>
 
+#include "lab/qmp/qmp_message.h"
+
 namespace chaoslab::qmp {
 namespace {
 
@@ -77,14 +79,6 @@ Status ReadLineBefore(int fd, Clock::time_point deadline, std::string* buffer, s
     if (n == 0) return Status::Unavailable("QMP socket closed before the greeting");
     buffer->append(chunk, static_cast<size_t>(n));
   }
-}
-
-Status ErrorReply(const std::string& command, const nlohmann::json& error) {
-  std::string cls = error.value("class", std::string("?"));
-  std::string desc = error.value("desc", std::string("(no description)"));
-  std::string msg = "QMP " + command + ": " + desc + " (" + cls + ")";
-  if (cls == "CommandNotFound" || cls == "DeviceNotFound") return Status::NotFound(msg);
-  return Status::FailedPrecondition(msg);
 }
 
 // Everything the reader thread and the callers share. Owned jointly so that a Client destroyed from
@@ -173,8 +167,7 @@ class ClientImpl : public Client {
                              std::to_string(timeout.count()) + " ms");
     }
     if (!pending->status.ok()) return pending->status.WithContext("QMP " + command);
-    if (pending->reply.contains("error")) return ErrorReply(command, pending->reply["error"]);
-    return pending->reply.value("return", nlohmann::json::object());
+    return ReplyResult(command, pending->reply);
   }
 
   bool connected() const override {
@@ -262,47 +255,27 @@ class ClientImpl : public Client {
   }
 
   static Status HandleLine(Shared& s, const std::string& line) {
-    nlohmann::json msg = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
-    if (msg.is_discarded() || !msg.is_object()) {
+    Result<Message> msg = ParseMessage(line);
+    if (!msg.ok()) {
       shutdown(s.fd, SHUT_RDWR);
-      return Status::Corruption("malformed QMP message: " + Excerpt(line));
+      return msg.status();
     }
-    if (msg.contains("event")) {
-      if (!msg["event"].is_string()) {
-        shutdown(s.fd, SHUT_RDWR);
-        return Status::Corruption("QMP event without a name: " + Excerpt(line));
-      }
-      Event event;
-      event.name = msg["event"].get<std::string>();
-      event.data = msg.value("data", nlohmann::json());
-      event.qemu_timestamp = 0;
-      if (msg.contains("timestamp") && msg["timestamp"].is_object()) {
-        const auto& ts = msg["timestamp"];
-        double sec = ts.value("seconds", 0.0);
-        double usec = ts.value("microseconds", 0.0);
-        event.qemu_timestamp = sec + usec / 1e6;
-      }
-      event.received = Clock::now();
-      if (s.callbacks.on_event) s.callbacks.on_event(event);
+    if (msg->kind == Message::Kind::kEvent) {
+      msg->event.received = Clock::now();
+      if (s.callbacks.on_event) s.callbacks.on_event(msg->event);
       return Status::Ok();
     }
-    if (msg.contains("return") || msg.contains("error")) {
-      // Replies without our numeric id (e.g. QEMU's answer to unparsable input) match nothing.
-      if (!msg.contains("id") || !msg["id"].is_number_integer()) return Status::Ok();
-      int64_t id = msg["id"].get<int64_t>();
-      {
-        std::lock_guard<std::mutex> lock(s.mu);
-        auto it = s.pending.find(id);
-        if (it == s.pending.end()) return Status::Ok();  // its caller timed out already
-        it->second->done = true;
-        it->second->reply = std::move(msg);
-      }
-      s.cv.notify_all();
-      return Status::Ok();
+    // Replies without our numeric id (e.g. QEMU's answer to unparsable input) match nothing.
+    if (msg->kind != Message::Kind::kReply || !msg->id) return Status::Ok();
+    {
+      std::lock_guard<std::mutex> lock(s.mu);
+      auto it = s.pending.find(*msg->id);
+      if (it == s.pending.end()) return Status::Ok();  // its caller timed out already
+      it->second->done = true;
+      it->second->reply = std::move(msg->reply);
     }
-    if (msg.contains("QMP")) return Status::Ok();  // a repeated greeting is harmless
-    shutdown(s.fd, SHUT_RDWR);
-    return Status::Corruption("unexpected QMP message: " + Excerpt(line));
+    s.cv.notify_all();
+    return Status::Ok();
   }
 
   std::shared_ptr<Shared> shared_;
