@@ -25,7 +25,8 @@ int ChannelToolMain(int argc, char** argv);
 
 // What running `sensor`'s interpreter on an accepted `file` does, as one line ("runs: ...",
 // "FAULTS: ..."). The tool runs it in a child process, so that a fault is observed, not suffered.
-using InterpretFn = std::function<std::string(const SensorVersion& sensor, const ChannelFile& file)>;
+using InterpretFn =
+    std::function<std::string(const SensorVersion& sensor, const ChannelFile& file)>;
 
 // `inspect` on the bytes of a file at `path`, printing to `out`; returns its exit code (0, or 1
 // when the bytes do not decode). Bytes from the file (criterion values, names) are printed

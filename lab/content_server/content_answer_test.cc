@@ -41,8 +41,8 @@ TEST(ContentAnswerTest, MalformedRequestGets400AndEndsTheConnection) {
 
 TEST(ContentAnswerTest, HeaderOverTheLimitGets431) {
   auto server = MakeServer();
-  std::string out = server->AnswerBytes("GET /v1/manifest HTTP/1.1\r\nX: " +
-                                        std::string(9000, 'a') + "\r\n\r\n");
+  std::string out =
+      server->AnswerBytes("GET /v1/manifest HTTP/1.1\r\nX: " + std::string(9000, 'a') + "\r\n\r\n");
   EXPECT_TRUE(out.starts_with("HTTP/1.1 431")) << out;
 }
 

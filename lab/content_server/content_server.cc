@@ -145,8 +145,9 @@ struct Reply {
   ContentServer::Request seen;  // `at` is stamped when the response is queued
 };
 
-Reply ErrorReply(http::status status, unsigned version, bool keep_alive, std::string_view method,
-                 std::string_view path, std::string_view host_id, std::string_view why) {
+// A reply whose body is `why` and a newline (the routes then replace the body of a 200).
+Reply TextReply(http::status status, unsigned version, bool keep_alive, std::string_view method,
+                std::string_view path, std::string_view host_id, std::string_view why) {
   Reply reply;
   reply.status = status;
   reply.version = version;
@@ -167,7 +168,7 @@ Reply ParseErrorReply(beast::error_code ec) {
   } else if (ec == http::error::body_limit) {
     status = http::status::payload_too_large;
   }
-  return ErrorReply(status, /*version=*/11, /*keep_alive=*/false, {}, {}, {}, ec.message());
+  return TextReply(status, /*version=*/11, /*keep_alive=*/false, {}, {}, {}, ec.message());
 }
 
 // Routes one parsed request against the catalog. Pure but for the catalog's lookups.
@@ -181,13 +182,13 @@ Reply Route(const Catalog& catalog, const http::request<http::empty_body>& req) 
   std::string host_id;
   if (auto host = QueryParam(query, "host")) {
     if (!IsValidHostId(*host)) {
-      return ErrorReply(http::status::bad_request, req.version(), false, method, path, {},
-                        "bad host id");
+      return TextReply(http::status::bad_request, req.version(), false, method, path, {},
+                       "bad host id");
     }
     host_id = std::string(*host);
   }
   auto error = [&](http::status status, std::string_view why) {
-    return ErrorReply(status, req.version(), req.keep_alive(), method, path, host_id, why);
+    return TextReply(status, req.version(), req.keep_alive(), method, path, host_id, why);
   };
   bool is_manifest = path == kManifestPath;
   bool is_content = path.size() > kContentPrefix.size() && path.starts_with(kContentPrefix);
@@ -199,8 +200,8 @@ Reply Route(const Catalog& catalog, const http::request<http::empty_body>& req) 
   if (req.method() != http::verb::get) {
     return error(http::status::method_not_allowed, "only GET is allowed");
   }
-  Reply reply = ErrorReply(http::status::ok, req.version(), req.keep_alive(), method, path,
-                           host_id, {});
+  Reply reply =
+      TextReply(http::status::ok, req.version(), req.keep_alive(), method, path, host_id, {});
   if (is_escrow) {
     if (host_id.empty()) return error(http::status::bad_request, "host= is required");
     std::string body;
@@ -234,7 +235,8 @@ http::response<http::span_body<const char>> MakeResponse(const Reply& reply) {
   return response;
 }
 
-void NewParser(std::optional<http::request_parser<http::empty_body>>* parser, uint32_t header_limit) {
+void NewParser(std::optional<http::request_parser<http::empty_body>>* parser,
+               uint32_t header_limit) {
   parser->emplace();
   (*parser)->header_limit(header_limit);
   (*parser)->body_limit(0);  // GET requests carry no body

@@ -34,8 +34,8 @@ void CheckChannel(std::string_view bytes, Stats& stats) {
     if (c != '\n' && (c < 0x20 || c > 0x7e)) Fail("inspect", "unescaped byte in the report");
   }
   if (text.find(code == 0 ? "\ninstances: " : "\ndecode: ") == std::string::npos) {
-    Fail("inspect", "the report lacks its " + std::string(code == 0 ? "instances" : "decode") +
-                        " line");
+    Fail("inspect",
+         "the report lacks its " + std::string(code == 0 ? "instances" : "decode") + " line");
   }
 }
 

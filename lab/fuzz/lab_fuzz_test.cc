@@ -1,13 +1,13 @@
 // The harnesses' oracles over the seed corpora and simple mutants of every seed, with whatever
 // compiler builds the lab (the libFuzzer targets need clang). An oracle that fails aborts.
+#include "lab/fuzz/lab_fuzz.h"
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <vector>
-
-#include "lab/fuzz/lab_fuzz.h"
 
 namespace chaoslab::fuzz {
 namespace {
@@ -63,21 +63,13 @@ void RunTarget(Target target, size_t cuts, size_t flips, size_t min_seeds) {
   PrintStats(target, stats, stdout);
 }
 
-TEST(LabFuzzTest, QmpSeedsAndMutants) {
-  RunTarget(Target::kQmp, 20, 100, 5);
-}
+TEST(LabFuzzTest, QmpSeedsAndMutants) { RunTarget(Target::kQmp, 20, 100, 5); }
 
-TEST(LabFuzzTest, ContentServerSeedsAndMutants) {
-  RunTarget(Target::kContentServer, 20, 100, 5);
-}
+TEST(LabFuzzTest, ContentServerSeedsAndMutants) { RunTarget(Target::kContentServer, 20, 100, 5); }
 
-TEST(LabFuzzTest, YamlSeedsAndMutants) {
-  RunTarget(Target::kYaml, 3, 6, 20);
-}
+TEST(LabFuzzTest, YamlSeedsAndMutants) { RunTarget(Target::kYaml, 3, 6, 20); }
 
-TEST(LabFuzzTest, ChannelSeedsAndMutants) {
-  RunTarget(Target::kChannel, 20, 100, 5);
-}
+TEST(LabFuzzTest, ChannelSeedsAndMutants) { RunTarget(Target::kChannel, 20, 100, 5); }
 
 TEST(LabFuzzTest, TargetNamesRoundTrip) {
   for (Target t : {Target::kQmp, Target::kContentServer, Target::kYaml, Target::kChannel}) {

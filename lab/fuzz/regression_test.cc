@@ -33,7 +33,8 @@ TEST(LabFuzzRegression, InventoryWithNonScalarKeyIsAnErrorWithLocation) {
 // kernel killed it. Now it is "only one YAML document", at the second one.
 TEST(LabFuzzRegression, EndlessDocumentsAreOneErrorNotAllTheMemory) {
   namespace fs = std::filesystem;
-  const fs::path dir = fs::temp_directory_path() / ("lab-fuzz-regression-" + std::to_string(getpid()));
+  const fs::path dir =
+      fs::temp_directory_path() / ("lab-fuzz-regression-" + std::to_string(getpid()));
   fs::create_directories(dir);
   const std::string path = (dir / "setup.yaml").string();
   for (const char* text : {"\"a\", b\n", "name: x\n\"up to 15\", no more\n"}) {

@@ -3,12 +3,12 @@
 // setups/, runbooks/, mixes/, calibration/ and inventory/, so that names such as
 // `setup: ../setups/demo-lab.yaml` resolve as in playbooks/.
 #include <unistd.h>
+#include <yaml-cpp/yaml.h>
 
 #include <cctype>
 #include <exception>
 #include <filesystem>
 #include <fstream>
-#include <yaml-cpp/yaml.h>
 
 #include "lab/config/config_loader.h"
 #include "lab/fuzz/lab_fuzz.h"
@@ -24,8 +24,8 @@ namespace fs = std::filesystem;
 struct Fixture {
   std::string source = SourceDir();
   std::string images = source + "/images";
-  fs::path dir;   // <tmp>/chaoslab-fuzz-yaml-<pid>
-  std::string path;  // the input's file
+  fs::path dir;                         // <tmp>/chaoslab-fuzz-yaml-<pid>
+  std::string path;                     // the input's file
   config::ScenarioConfig mix_scenario;  // what LoadMix needs: the scenario naming the mix
   config::ImageConfig image;            // what LoadCalibration checks against
 
@@ -36,8 +36,7 @@ struct Fixture {
     fs::remove_all(dir, ec);
     fs::create_directories(dir / "playbooks" / "scenarios");
     for (const char* kind : {"setups", "runbooks", "mixes", "calibration", "inventory"}) {
-      fs::create_directory_symlink(fs::path(source) / "playbooks" / kind,
-                                   dir / "playbooks" / kind);
+      fs::create_directory_symlink(fs::path(source) / "playbooks" / kind, dir / "playbooks" / kind);
     }
     path = (dir / "playbooks" / "scenarios" / "fuzz.yaml").string();
     auto scenario = config::LoadScenario(source + "/playbooks/scenarios/global-2024.yaml", images);
@@ -116,13 +115,21 @@ void CheckYaml(std::string_view bytes, Stats& stats) {
     out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
     if (!out.flush()) Fail("yaml fixture", "cannot write " + f.path);
   }
-  Check("scenario", f.path, bytes, [&] { return config::LoadScenario(f.path, f.images).status(); }, stats);
-  Check("setup", f.path, bytes, [&] { return config::LoadSetup(f.path).status(); }, stats);
-  Check("runbook", f.path, bytes, [&] { return config::LoadRunbook(f.path).status(); }, stats);
-  Check("mix", f.path, bytes, [&] { return sim::LoadMix(f.path, f.mix_scenario).status(); }, stats);
-  Check("calibration", f.path, bytes, [&] { return sim::LoadCalibration(f.path, f.image).status(); }, stats);
-  Check("inventory", f.path, bytes,
-        [&] { return libvirt::ParseInventory(std::string(bytes), f.path).status(); }, stats);
+  Check(
+      "scenario", f.path, bytes, [&] { return config::LoadScenario(f.path, f.images).status(); },
+      stats);
+  Check(
+      "setup", f.path, bytes, [&] { return config::LoadSetup(f.path).status(); }, stats);
+  Check(
+      "runbook", f.path, bytes, [&] { return config::LoadRunbook(f.path).status(); }, stats);
+  Check(
+      "mix", f.path, bytes, [&] { return sim::LoadMix(f.path, f.mix_scenario).status(); }, stats);
+  Check(
+      "calibration", f.path, bytes, [&] { return sim::LoadCalibration(f.path, f.image).status(); },
+      stats);
+  Check(
+      "inventory", f.path, bytes,
+      [&] { return libvirt::ParseInventory(std::string(bytes), f.path).status(); }, stats);
 }
 
 }  // namespace chaoslab::fuzz
