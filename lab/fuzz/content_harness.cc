@@ -52,7 +52,7 @@ const std::set<std::string_view> kPaths = {"/v1/manifest", "/v1/escrow/key", "/v
 
 // One answered request: its response (parsed back from the wire) against what the observer saw.
 void CheckExchange(const http::response<http::string_body>& response,
-                   const ContentServer::Request& seen, Stats& stats) {
+                   const ContentServer::Request& seen, bool escrow_up, Stats& stats) {
   int status = static_cast<int>(response.result_int());
   ++stats["status_" + std::to_string(status)];
   if (status != seen.status) Fail("content", "the wire and the observer disagree on the status");
@@ -69,7 +69,7 @@ void CheckExchange(const http::response<http::string_body>& response,
   } else if (!kPaths.contains(seen.path)) {
     Fail("content", "200 for path " + seen.path);
   } else if (seen.path == "/v1/escrow/key" &&
-             (seen.host_id != "h1" || response.body() != std::string(kKey) + "\n")) {
+             (!escrow_up || seen.host_id != "h1" || response.body() != std::string(kKey) + "\n")) {
     Fail("content", "escrow answered 200 for host '" + seen.host_id + "'");
   }
 }
@@ -79,6 +79,9 @@ void CheckExchange(const http::response<http::string_body>& response,
 void CheckContentServer(std::string_view bytes, Stats& stats) {
   Fixture& fixture = TheFixture();
   fixture.seen.clear();
+  // The escrow is down for one input in seven (its servers crashed): 503, never the key.
+  const bool escrow_up = bytes.size() % 7 != 0;
+  fixture.escrow.SetAvailable(escrow_up);
   std::string wire;
   try {
     wire = fixture.server->AnswerBytes(bytes);
@@ -96,7 +99,7 @@ void CheckContentServer(std::string_view bytes, Stats& stats) {
     if (ec || !parser.is_done()) Fail("content", "a response does not parse: " + ec.message());
     rest.remove_prefix(used);
     if (answered >= fixture.seen.size()) Fail("content", "more responses than requests seen");
-    CheckExchange(parser.get(), fixture.seen[answered++], stats);
+    CheckExchange(parser.get(), fixture.seen[answered++], escrow_up, stats);
   }
   if (answered != fixture.seen.size()) Fail("content", "a request seen got no response");
   stats["responses"] += static_cast<int64_t>(answered);
