@@ -28,6 +28,27 @@ const char kUsage[] =
     "       chaoslab-channel inspect FILE\n"
     "KIND: good | channel-291 | truncated | zeroed | bad-magic\n";
 
+// `text` with the bytes a terminal could act on (controls, DEL, non-ASCII) as \xNN, and inside
+// quotes '"' and '\\' escaped too: a channel file is untrusted input; inspect prints to a terminal.
+std::string Printable(std::string_view text, bool in_quotes = false) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (char ch : text) {
+    auto c = static_cast<unsigned char>(ch);
+    if (in_quotes && (c == '"' || c == '\\')) {
+      out += '\\';
+      out += ch;
+    } else if (c >= 0x20 && c < 0x7f) {
+      out += ch;
+    } else {
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
 // Runs the interpreter in a child so that a fault (the 7.11 bug) is observed, not suffered.
 std::string TryInterpret(const SensorVersion& sensor, const ChannelFile& file) {
   auto notification = IpcNotification::Sample();
@@ -110,7 +131,7 @@ void PrintInstance(const TemplateInstance& instance, const TemplateType* type, s
     }
     values << "    field " << c.field;
     if (type) values << " (" << type->FieldName(c.field) << ")";
-    values << " = \"" << c.value << "\"\n";
+    values << " = \"" << Printable(c.value, /*in_quotes=*/true) << "\"\n";
   }
   out << "  instance " << instance.id << ": " << instance.criteria.size() << " criteria, "
       << wildcards << " wildcards\n"
@@ -130,15 +151,21 @@ int Inspect(const std::vector<std::string>& args, std::ostream& out, std::ostrea
   }
   std::ostringstream buffer;
   buffer << in.rdbuf();
-  const std::string bytes = buffer.str();
-  out << "file: " << path << " (" << bytes.size() << " bytes)\n";
+  return InspectBytes(path, buffer.str(), out, TryInterpret);
+}
+
+}  // namespace
+
+int InspectBytes(std::string_view path, std::string_view bytes, std::ostream& out,
+                 const InterpretFn& interpret) {
+  out << "file: " << Printable(path) << " (" << bytes.size() << " bytes)\n";
   const std::string name = std::filesystem::path(path).filename().string();
   if (auto id = ParseChannelFileName(name); id.ok()) {
     out << "name: channel " << id->channel << ", version " << id->content_version << "\n";
   }
   auto file = DecodeChannelFile(bytes);
   if (!file.ok()) {
-    out << "decode: " << file.status().ToString() << "\n";
+    out << "decode: " << Printable(file.status().ToString()) << "\n";
     for (const SensorVersion& sensor : AllSensorVersions()) {
       out << "sensor " << sensor.name << ": rejected (corrupt-file)\n";
     }
@@ -158,15 +185,13 @@ int Inspect(const std::vector<std::string>& args, std::ostream& out, std::ostrea
   for (const SensorVersion& sensor : AllSensorVersions()) {
     out << "sensor " << sensor.name << ": ";
     if (auto rejection = CheckContent(sensor, *file)) {
-      out << "rejected (" << rejection->reason << ": " << rejection->detail << ")\n";
+      out << "rejected (" << rejection->reason << ": " << Printable(rejection->detail) << ")\n";
     } else {
-      out << "accepted; " << TryInterpret(sensor, *file) << "\n";
+      out << "accepted; " << Printable(interpret(sensor, *file)) << "\n";
     }
   }
   return 0;
 }
-
-}  // namespace
 
 int ChannelToolMain(int argc, char** argv, std::ostream& out, std::ostream& err) {
   std::vector<std::string> args(argv + std::min(argc, 2), argv + argc);

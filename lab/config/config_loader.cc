@@ -1,6 +1,7 @@
 #include "lab/config/config_loader.h"
 
 #include <fmt/format.h>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -101,6 +102,46 @@ std::string AbsolutePath(const std::string& path) {
   return abs.lexically_normal().string();
 }
 
+// Where the second YAML document of `text` is, if there is one; parses without building nodes
+// and stops after the second document. Throws what yaml-cpp's parser throws.
+std::optional<YAML::Mark> SecondDocument(const std::string& text) {
+  // Records where the second document's first node is (its start if it has none).
+  struct Counter : YAML::EventHandler {
+    int documents = 0;
+    bool have_node = false;
+    YAML::Mark second;
+    void OnDocumentStart(const YAML::Mark& mark) override {
+      if (++documents == 2) second = mark;
+    }
+    void Node(const YAML::Mark& mark) {
+      if (documents == 2 && !have_node) second = mark, have_node = true;
+    }
+    void OnDocumentEnd() override {}
+    void OnNull(const YAML::Mark& mark, YAML::anchor_t) override { Node(mark); }
+    void OnAlias(const YAML::Mark& mark, YAML::anchor_t) override { Node(mark); }
+    void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                  const std::string&) override {
+      Node(mark);
+    }
+    void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                         YAML::EmitterStyle::value) override {
+      Node(mark);
+    }
+    void OnSequenceEnd() override {}
+    void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                    YAML::EmitterStyle::value) override {
+      Node(mark);
+    }
+    void OnMapEnd() override {}
+  } counter;
+  std::istringstream in(text);
+  YAML::Parser parser(in);
+  while (counter.documents < 2 && parser.HandleNextDocument(counter)) {
+  }
+  if (counter.documents < 2) return std::nullopt;
+  return counter.second;
+}
+
 // Reads and parses one playbook file. `kind` ("setup", "runbook"...) and `as_written` make the
 // "does not exist" message; `named_at`, if not null, is where another file named this one.
 Result<YAML::Node> ParseFile(std::string_view kind, const std::string& as_written,
@@ -130,6 +171,13 @@ Result<YAML::Node> ParseFile(std::string_view kind, const std::string& as_writte
   YamlFile file(path);
   std::vector<YAML::Node> docs;
   try {
+    // Count first: on some malformed input ('"a", b') yaml-cpp 0.7's LoadAll yields empty
+    // documents for ever and grows its vector until memory runs out (found by lab_fuzz_yaml).
+    std::optional<YAML::Mark> second = SecondDocument(text.str());
+    if (second) {
+      return file.Error(file.At(*second), "only one YAML document is allowed in a " +
+                                              std::string(kind) + " file, found more");
+    }
     docs = YAML::LoadAll(text.str());
   } catch (const YAML::Exception& e) {
     return file.Error(file.At(e.mark), "YAML syntax error: " + e.msg);
@@ -137,10 +185,6 @@ Result<YAML::Node> ParseFile(std::string_view kind, const std::string& as_writte
     return Status::Internal("reading " + path + ": " + e.what());
   }
   if (docs.empty()) return YAML::Node();  // empty file: the caller reports "expected a map"
-  if (docs.size() > 1) {
-    return file.Error(docs[1], "only one YAML document is allowed in a " + std::string(kind) +
-                                   " file, found " + std::to_string(docs.size()));
-  }
   return docs[0];
 }
 

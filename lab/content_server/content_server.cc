@@ -12,6 +12,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <sstream>
 #include <thread>
 #include <utility>
 
@@ -156,6 +157,144 @@ struct Limits {
   uint32_t max_header_bytes;
 };
 
+// What one request gets: the response to send and what the observer sees.
+struct Reply {
+  http::status status = http::status::ok;
+  unsigned version = 11;
+  bool keep_alive = false;
+  std::string_view content_type = "text/plain";
+  std::shared_ptr<const std::string> body;
+  ContentServer::Request seen;  // `at` is stamped when the response is queued
+};
+
+// A reply whose body is `why` and a newline (the routes then replace the body of a 200).
+Reply TextReply(http::status status, unsigned version, bool keep_alive, std::string_view method,
+                std::string_view path, std::string_view host_id, std::string_view why) {
+  Reply reply;
+  reply.status = status;
+  reply.version = version;
+  reply.keep_alive = keep_alive;
+  reply.body = std::make_shared<const std::string>(std::string(why) + "\n");
+  reply.seen.method = std::string(method);
+  reply.seen.path = std::string(path);
+  reply.seen.host_id = std::string(host_id);
+  return reply;
+}
+
+// The answer to a request the parser refused with `ec` (once, then the connection closes: the
+// stream cannot be resynchronised).
+Reply ParseErrorReply(beast::error_code ec) {
+  http::status status = http::status::bad_request;
+  if (ec == http::error::header_limit || ec == http::error::buffer_overflow) {
+    status = http::status::request_header_fields_too_large;
+  } else if (ec == http::error::body_limit) {
+    status = http::status::payload_too_large;
+  }
+  return TextReply(status, /*version=*/11, /*keep_alive=*/false, {}, {}, {}, ec.message());
+}
+
+// What a connection has said so far that later requests depend on.
+struct ConnectionState {
+  int requests = 0;       // requests read on this connection
+  std::string link_host;  // the host whose relay opened it (host_credential.h); empty: unknown
+};
+
+// Routes one parsed request against the catalog. Pure but for the catalog's lookups.
+Reply Route(const Catalog& catalog, const std::string& link_host,
+            const http::request<http::empty_body>& req) {
+  std::string_view target = ToStd(req.target());
+  size_t question = target.find('?');
+  std::string_view path = target.substr(0, question);
+  std::string_view query =
+      question == std::string_view::npos ? std::string_view() : target.substr(question + 1);
+  std::string method(ToStd(req.method_string()));
+  std::string host_id;
+  if (auto host = QueryParam(query, "host")) {
+    if (!IsValidHostId(*host)) {
+      return TextReply(http::status::bad_request, req.version(), false, method, path, {},
+                       "bad host id");
+    }
+    host_id = std::string(*host);
+  }
+  auto error = [&](http::status status, std::string_view why) {
+    return TextReply(status, req.version(), req.keep_alive(), method, path, host_id, why);
+  };
+  bool is_manifest = path == kManifestPath;
+  bool is_content = path.size() > kContentPrefix.size() && path.starts_with(kContentPrefix);
+  bool is_escrow = path == kEscrowPath;
+  bool is_pxe = path == kPxePath;
+  if (!is_manifest && !is_content && !is_escrow && !is_pxe) {
+    return error(http::status::not_found, "no such resource");
+  }
+  if (req.method() != http::verb::get) {
+    return error(http::status::method_not_allowed, "only GET is allowed");
+  }
+  Reply reply =
+      TextReply(http::status::ok, req.version(), req.keep_alive(), method, path, host_id, {});
+  if (is_escrow) {
+    if (host_id.empty()) return error(http::status::bad_request, "host= is required");
+    std::string body;
+    reply.status = catalog.EscrowKey(host_id, link_host, &body);
+    reply.body = std::make_shared<const std::string>(std::move(body));
+  } else if (is_pxe) {
+    std::string plan = catalog.PxePlan();
+    if (plan.empty()) return error(http::status::not_found, "no PXE boot plan");
+    reply.body = std::make_shared<const std::string>(std::move(plan));
+  } else if (is_manifest) {
+    reply.body = std::make_shared<const std::string>(catalog.Manifest(host_id));
+  } else {
+    std::string_view name = path.substr(kContentPrefix.size());
+    reply.body = IsValidContentFileName(name) ? catalog.Content(name) : nullptr;
+    if (reply.body == nullptr) return error(http::status::not_found, "no such content file");
+    reply.content_type = "application/octet-stream";
+  }
+  return reply;
+}
+
+// One request of a connection: nullopt for the relay's identify request, which binds the
+// connection to a host and is answered with nothing (host_credential.h). It counts only as a
+// connection's first request (400 and close otherwise). A credential nobody issued, or no escrow
+// to ask, leaves the connection anonymous: manifests and content still flow, the escrow answers
+// 403 (or 503 without an escrow).
+std::optional<Reply> Answer(const Catalog& catalog, ConnectionState* connection,
+                            const http::request<http::empty_body>& req) {
+  ++connection->requests;
+  if (ToStd(req.method_string()) != kRelayIdentifyMethod) {
+    return Route(catalog, connection->link_host, req);
+  }
+  std::string method(ToStd(req.method_string()));
+  if (connection->requests > 1) {
+    return TextReply(http::status::bad_request, req.version(), false, method, "/", {},
+                     "CHAOSLAB-RELAY is only a connection's first request");
+  }
+  auto credential = req.find(
+      beast::string_view(kRelayCredentialHeader.data(), kRelayCredentialHeader.size()));
+  std::optional<std::string> host;
+  if (credential != req.end()) host = catalog.HostOfCredential(ToStd(credential->value()));
+  connection->link_host = host.value_or("");
+  return std::nullopt;
+}
+
+// The response `reply` describes, its body referring to `reply.body` (keep that alive).
+http::response<http::span_body<const char>> MakeResponse(const Reply& reply) {
+  http::response<http::span_body<const char>> response(reply.status, reply.version);
+  response.set(http::field::server, beast::string_view(kServerName.data(), kServerName.size()));
+  response.set(http::field::content_type,
+               beast::string_view(reply.content_type.data(), reply.content_type.size()));
+  if (reply.status == http::status::method_not_allowed) response.set(http::field::allow, "GET");
+  response.body() = http::span_body<const char>::value_type(reply.body->data(), reply.body->size());
+  response.keep_alive(reply.keep_alive);
+  response.prepare_payload();
+  return response;
+}
+
+void NewParser(std::optional<http::request_parser<http::empty_body>>* parser,
+               uint32_t header_limit) {
+  parser->emplace();
+  (*parser)->header_limit(header_limit);
+  (*parser)->body_limit(0);  // GET requests carry no body
+}
+
 // One client connection: read a request, answer it, repeat while keep-alive. Lives on the io
 // thread only; kept alive by the shared_ptr captured in its pending handler.
 class Session : public std::enable_shared_from_this<Session> {
@@ -176,9 +315,7 @@ class Session : public std::enable_shared_from_this<Session> {
   using Response = http::response<http::span_body<const char>>;
 
   void ReadRequest() {
-    parser_.emplace();
-    parser_->header_limit(limits_.max_header_bytes);
-    parser_->body_limit(0);  // GET requests carry no body
+    NewParser(&parser_, limits_.max_header_bytes);
     stream_.expires_after(limits_.request_timeout);
     http::async_read(
         stream_, buffer_, *parser_,
@@ -191,127 +328,20 @@ class Session : public std::enable_shared_from_this<Session> {
         ec == asio::error::eof) {
       return Close();  // the client left or said nothing in time: no one to answer
     }
-    if (ec) {
-      // A request we cannot parse: answer once, then close (the stream cannot be resynchronised).
-      http::status status = http::status::bad_request;
-      if (ec == http::error::header_limit || ec == http::error::buffer_overflow) {
-        status = http::status::request_header_fields_too_large;
-      } else if (ec == http::error::body_limit) {
-        status = http::status::payload_too_large;
-      }
-      return SendError(status, /*version=*/11, /*keep_alive=*/false, {}, {}, {}, ec.message());
-    }
-    Handle(parser_->get());
+    if (ec) return Send(ParseErrorReply(ec));
+    std::optional<Reply> reply = Answer(*catalog_, &connection_, parser_->get());
+    if (!reply) return ReadRequest();  // the relay's identify request: nothing to answer
+    Send(std::move(*reply));
   }
 
-  // The relay's identify request (host_credential.h): binds this connection to a host, answers
-  // nothing. Refused (and the connection closed) unless it is the connection's first request. A
-  // credential nobody issued (or no escrow to ask) leaves the connection anonymous: manifests and
-  // content still flow, the escrow answers it 403 (or 503 without an escrow).
-  void Identify(const http::request<http::empty_body>& req) {
-    std::string method(ToStd(req.method_string()));
-    if (requests_ > 1) {
-      return SendError(http::status::bad_request, req.version(), false, method, "/", {},
-                       "CHAOSLAB-RELAY is only a connection's first request");
-    }
-    auto credential = req.find(beast::string_view(kRelayCredentialHeader.data(),
-                                                  kRelayCredentialHeader.size()));
-    std::optional<std::string> host;
-    if (credential != req.end()) host = catalog_->HostOfCredential(ToStd(credential->value()));
-    link_host_ = host.value_or("");
-    ReadRequest();
-  }
-
-  void Handle(const http::request<http::empty_body>& req) {
-    ++requests_;
-    if (ToStd(req.method_string()) == kRelayIdentifyMethod) return Identify(req);
-    std::string_view target = ToStd(req.target());
-    size_t question = target.find('?');
-    std::string_view path = target.substr(0, question);
-    std::string_view query =
-        question == std::string_view::npos ? std::string_view() : target.substr(question + 1);
-    std::string method(ToStd(req.method_string()));
-    std::string host_id;
-    if (auto host = QueryParam(query, "host")) {
-      if (!IsValidHostId(*host)) {
-        return SendError(http::status::bad_request, req.version(), false, method, path, {},
-                         "bad host id");
-      }
-      host_id = std::string(*host);
-    }
-    bool is_manifest = path == kManifestPath;
-    bool is_content = path.size() > kContentPrefix.size() && path.starts_with(kContentPrefix);
-    bool is_escrow = path == kEscrowPath;
-    bool is_pxe = path == kPxePath;
-    if (!is_manifest && !is_content && !is_escrow && !is_pxe) {
-      return SendError(http::status::not_found, req.version(), req.keep_alive(), method, path,
-                       host_id, "no such resource");
-    }
-    if (req.method() != http::verb::get) {
-      return SendError(http::status::method_not_allowed, req.version(), req.keep_alive(), method,
-                       path, host_id, "only GET is allowed");
-    }
-    std::string_view content_type = "text/plain";
-    if (is_escrow) {
-      if (host_id.empty()) {
-        return SendError(http::status::bad_request, req.version(), req.keep_alive(), method, path,
-                         host_id, "host= is required");
-      }
-      std::string body;
-      http::status status = catalog_->EscrowKey(host_id, link_host_, &body);
-      body_ = std::make_shared<const std::string>(std::move(body));
-      return Send(status, req.version(), req.keep_alive(), content_type, method, path, host_id);
-    }
-    if (is_pxe) {
-      std::string plan = catalog_->PxePlan();
-      if (plan.empty()) {
-        return SendError(http::status::not_found, req.version(), req.keep_alive(), method, path,
-                         host_id, "no PXE boot plan");
-      }
-      body_ = std::make_shared<const std::string>(std::move(plan));
-      return Send(http::status::ok, req.version(), req.keep_alive(), content_type, method, path,
-                  host_id);
-    }
-    if (is_manifest) {
-      body_ = std::make_shared<const std::string>(catalog_->Manifest(host_id));
-    } else {
-      std::string_view name = path.substr(kContentPrefix.size());
-      body_ = IsValidContentFileName(name) ? catalog_->Content(name) : nullptr;
-      if (body_ == nullptr) {
-        return SendError(http::status::not_found, req.version(), req.keep_alive(), method, path,
-                         host_id, "no such content file");
-      }
-      content_type = "application/octet-stream";
-    }
-    Send(http::status::ok, req.version(), req.keep_alive(), content_type, method, path, host_id);
-  }
-
-  void SendError(http::status status, unsigned version, bool keep_alive, std::string_view method,
-                 std::string_view path, std::string_view host_id, std::string_view why) {
-    body_ = std::make_shared<const std::string>(std::string(why) + "\n");
-    Send(status, version, keep_alive, "text/plain", method, path, host_id);
-  }
-
-  void Send(http::status status, unsigned version, bool keep_alive, std::string_view content_type,
-            std::string_view method, std::string_view path, std::string_view host_id) {
-    response_.emplace(status, version);
-    response_->set(http::field::server, beast::string_view(kServerName.data(), kServerName.size()));
-    response_->set(http::field::content_type,
-                   beast::string_view(content_type.data(), content_type.size()));
-    if (status == http::status::method_not_allowed) response_->set(http::field::allow, "GET");
-    response_->body() = http::span_body<const char>::value_type(body_->data(), body_->size());
-    response_->keep_alive(keep_alive);
-    response_->prepare_payload();
-
-    ContentServer::Request seen;
-    seen.host_id = std::string(host_id);
-    seen.method = std::string(method);
-    seen.path = std::string(path);
-    seen.status = static_cast<int>(status);
-    seen.bytes = body_->size();
-    seen.at = std::chrono::steady_clock::now();
+  void Send(Reply reply) {
+    body_ = reply.body;
+    response_.emplace(MakeResponse(reply));
+    reply.seen.status = static_cast<int>(reply.status);
+    reply.seen.bytes = body_->size();
+    reply.seen.at = std::chrono::steady_clock::now();
     try {
-      catalog_->Notify(seen);
+      catalog_->Notify(reply.seen);
     } catch (...) {
       // An observer's exception must not take the server down; the response still goes out.
     }
@@ -340,8 +370,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::shared_ptr<const Catalog> catalog_;
   Limits limits_;
   std::shared_ptr<std::atomic<int>> open_connections_;
-  int requests_ = 0;       // requests read on this connection
-  std::string link_host_;  // the host whose relay opened it (Identify); empty: unknown
+  ConnectionState connection_;
   std::optional<http::request_parser<http::empty_body>> parser_;
   std::shared_ptr<const std::string> body_;  // the response body, kept alive during the write
   std::optional<Response> response_;
@@ -394,7 +423,10 @@ ContentServer::ContentServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)
 
 ContentServer::~ContentServer() { Stop(); }
 
-Result<std::unique_ptr<ContentServer>> ContentServer::Start(Options options) {
+namespace {
+
+// The options' own checks, shared by Start and Unstarted; the address it binds on success.
+Result<asio::ip::address> CheckOptions(const ContentServer::Options& options) {
   if (options.port < 0 || options.port > 65535) {
     return Status::InvalidArgument("content server: port " + std::to_string(options.port) +
                                    " is out of range 0..65535");
@@ -415,6 +447,57 @@ Result<std::unique_ptr<ContentServer>> ContentServer::Start(Options options) {
     return Status::InvalidArgument("content server: refusing to bind to '" + options.bind +
                                    "': only loopback addresses (127.0.0.0/8, ::1) are allowed");
   }
+  return address;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<ContentServer>> ContentServer::Unstarted(Options options) {
+  RETURN_IF_ERROR(CheckOptions(options).status());
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  return std::unique_ptr<ContentServer>(new ContentServer(std::move(impl)));
+}
+
+std::string ContentServer::AnswerBytes(std::string_view bytes) const {
+  std::string out;
+  std::optional<http::request_parser<http::empty_body>> parser;
+  ConnectionState connection;
+  while (true) {
+    NewParser(&parser, impl_->options.max_header_bytes);
+    beast::error_code ec;
+    size_t used = 0;
+    // put() takes what it can from the front; loop as async_read does until done or an error.
+    while (!parser->is_done() && !ec) {
+      size_t n = parser->put(asio::buffer(bytes.data() + used, bytes.size() - used), ec);
+      used += n;
+      if (ec == http::error::need_more) {
+        if (n == 0 || used == bytes.size()) return out;  // incomplete: the connection would wait
+        ec = {};
+      }
+    }
+    bytes.remove_prefix(used);
+    std::optional<Reply> answer =
+        ec ? ParseErrorReply(ec) : Answer(*impl_->catalog, &connection, parser->get());
+    if (!answer) continue;  // the relay's identify request: nothing to answer
+    Reply reply = std::move(*answer);
+    reply.seen.status = static_cast<int>(reply.status);
+    reply.seen.bytes = reply.body->size();
+    reply.seen.at = std::chrono::steady_clock::now();
+    try {
+      impl_->catalog->Notify(reply.seen);
+    } catch (...) {
+      // As on a connection: the observer's exception does not stop the response.
+    }
+    std::ostringstream wire;
+    wire << MakeResponse(reply);
+    out += wire.str();
+    if (ec || !reply.keep_alive) return out;
+  }
+}
+
+Result<std::unique_ptr<ContentServer>> ContentServer::Start(Options options) {
+  ASSIGN_OR_RETURN(asio::ip::address address, CheckOptions(options));
   auto impl = std::make_unique<Impl>();
   impl->options = options;
   std::string where = options.bind + ":" + std::to_string(options.port);

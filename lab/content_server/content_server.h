@@ -87,6 +87,17 @@ class ContentServer {
   // address or port; IoError if the address cannot be bound.
   static Result<std::unique_ptr<ContentServer>> Start(Options options);
 
+  // A server that does not listen (no socket, no io thread), for tests and lab/fuzz: Publish,
+  // the policy, the escrow, the PXE plan and AnswerBytes work as on a started one. Fails like
+  // Start on bad options.
+  static Result<std::unique_ptr<ContentServer>> Unstarted(Options options);
+
+  // Answers the requests in `bytes` as one connection that sent them would be answered (the
+  // same parser, limits, routes and observer), without a socket: the responses as written, in
+  // order. Stops where the connection would: after a response that closes it, or at a request
+  // that is not complete (the connection would wait for the rest, then time out).
+  std::string AnswerBytes(std::string_view bytes) const;
+
   ~ContentServer();
   ContentServer(const ContentServer&) = delete;
   ContentServer& operator=(const ContentServer&) = delete;

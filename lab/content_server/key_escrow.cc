@@ -86,10 +86,14 @@ std::string KeyEscrow::IssueCredential(const std::string& host_id) {
     std::snprintf(word, sizeof word, "%08x", static_cast<unsigned>(entropy()));
     credential += word;
   }
+  StoreCredential(host_id, credential);
+  return credential;
+}
+
+void KeyEscrow::StoreCredential(const std::string& host_id, const std::string& credential) {
   std::lock_guard<std::mutex> lock(mu_);
   std::erase_if(host_of_credential_, [&](const auto& entry) { return entry.second == host_id; });
   host_of_credential_[credential] = host_id;
-  return credential;
 }
 
 std::optional<std::string> KeyEscrow::HostOfCredential(std::string_view credential) const {

@@ -44,6 +44,10 @@ class KeyEscrow {
   // host's link presents to the content server (lab/content_server/host_credential.h).
   std::string IssueCredential(const std::string& host_id);
 
+  // Makes `credential` (hex digits) `host_id`'s, replacing any earlier one: a credential made
+  // elsewhere (IssueCredential draws one; tests and fuzzers need a known one).
+  void StoreCredential(const std::string& host_id, const std::string& credential);
+
   // The host that `credential` was issued to; nullopt for a credential this escrow never issued.
   std::optional<std::string> HostOfCredential(std::string_view credential) const;
 

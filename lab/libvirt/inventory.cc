@@ -91,9 +91,7 @@ std::string LabelText(const std::map<std::string, std::string>& labels) {
   return out;
 }
 
-}  // namespace
-
-Result<Inventory> ParseInventory(const std::string& text, const std::string& display_path) {
+Result<Inventory> ParseNodes(const std::string& text, const std::string& display_path) {
   File f(display_path);
   YAML::Node root;
   try {
@@ -162,6 +160,19 @@ Result<Inventory> ParseInventory(const std::string& text, const std::string& dis
     }
   }
   return inv;
+}
+
+}  // namespace
+
+Result<Inventory> ParseInventory(const std::string& text, const std::string& display_path) {
+  try {
+    return ParseNodes(text, display_path);
+  } catch (const YAML::Exception& e) {
+    // What the checks above missed (e.g. a key that is not a scalar, converted with as<>): the
+    // CLI must get an error, never an exception (issue 15: `terminate called`, exit 134).
+    SourceLocation where{display_path, e.mark.line + 1, e.mark.column + 1};
+    return Status::AtLocation(where, e.msg);
+  }
 }
 
 Result<Inventory> LoadInventory(const std::string& path) {

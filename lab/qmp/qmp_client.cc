@@ -13,6 +13,8 @@
 #include <thread>
 #include <utility>
 
+#include "lab/qmp/qmp_message.h"
+
 namespace chaoslab::qmp {
 namespace {
 
@@ -77,40 +79,6 @@ Status ReadLineBefore(int fd, Clock::time_point deadline, std::string* buffer, s
     if (n == 0) return Status::Unavailable("QMP socket closed before the greeting");
     buffer->append(chunk, static_cast<size_t>(n));
   }
-}
-
-// What is wrong with a message's shape (QMP spec: the members our code reads, of their types), or
-// empty. Checked before anything reads it: json's typed getters throw on a wrong type.
-std::string ShapeProblem(const nlohmann::json& msg) {
-  auto string_or_absent = [](const nlohmann::json& obj, const char* key) {
-    return !obj.contains(key) || obj[key].is_string();
-  };
-  if (msg.contains("event")) {
-    if (!msg["event"].is_string()) return "event without a name";
-    if (!msg.contains("timestamp")) return "";
-    const nlohmann::json& ts = msg["timestamp"];
-    bool ok = ts.is_object() && (!ts.contains("seconds") || ts["seconds"].is_number()) &&
-              (!ts.contains("microseconds") || ts["microseconds"].is_number());
-    return ok ? "" : "event timestamp is not {seconds, microseconds}";
-  }
-  if (msg.contains("return") || msg.contains("error")) {
-    if (msg.contains("id") && !msg["id"].is_number_integer()) return "reply id is not our number";
-    if (!msg.contains("error")) return "";
-    const nlohmann::json& error = msg["error"];
-    bool ok =
-        error.is_object() && string_or_absent(error, "class") && string_or_absent(error, "desc");
-    return ok ? "" : "error reply is not {class, desc}";
-  }
-  return "";
-}
-
-Status ErrorReply(const std::string& command, const nlohmann::json& error) {
-  // Shape checked by the reader (ShapeProblem).
-  std::string cls = error.value("class", std::string("?"));
-  std::string desc = error.value("desc", std::string("(no description)"));
-  std::string msg = "QMP " + command + ": " + desc + " (" + cls + ")";
-  if (cls == "CommandNotFound" || cls == "DeviceNotFound") return Status::NotFound(msg);
-  return Status::FailedPrecondition(msg);
 }
 
 // Everything the reader thread and the callers share. Owned jointly so that a Client destroyed from
@@ -199,8 +167,7 @@ class ClientImpl : public Client {
                              std::to_string(timeout.count()) + " ms");
     }
     if (!pending->status.ok()) return pending->status.WithContext("QMP " + command);
-    if (pending->reply.contains("error")) return ErrorReply(command, pending->reply["error"]);
-    return pending->reply.value("return", nlohmann::json::object());
+    return ReplyResult(command, pending->reply);
   }
 
   bool connected() const override {
@@ -298,47 +265,27 @@ class ClientImpl : public Client {
   }
 
   static Status HandleLine(Shared& s, const std::string& line) {
-    nlohmann::json msg = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
-    if (msg.is_discarded() || !msg.is_object()) {
+    Result<Message> msg = ParseMessage(line);
+    if (!msg.ok()) {
       shutdown(s.fd, SHUT_RDWR);
-      return Status::Corruption("malformed QMP message: " + Excerpt(line));
+      return msg.status();
     }
-    if (std::string problem = ShapeProblem(msg); !problem.empty()) {
-      shutdown(s.fd, SHUT_RDWR);
-      return Status::Corruption("QMP " + problem + ": " + Excerpt(line));
-    }
-    if (msg.contains("event")) {
-      Event event;
-      event.name = msg["event"].get<std::string>();
-      event.data = msg.value("data", nlohmann::json());
-      event.qemu_timestamp = 0;
-      if (msg.contains("timestamp") && msg["timestamp"].is_object()) {
-        const auto& ts = msg["timestamp"];
-        double sec = ts.value("seconds", 0.0);
-        double usec = ts.value("microseconds", 0.0);
-        event.qemu_timestamp = sec + usec / 1e6;
-      }
-      event.received = Clock::now();
-      if (s.callbacks.on_event) s.callbacks.on_event(event);
+    if (msg->kind == Message::Kind::kEvent) {
+      msg->event.received = Clock::now();
+      if (s.callbacks.on_event) s.callbacks.on_event(msg->event);
       return Status::Ok();
     }
-    if (msg.contains("return") || msg.contains("error")) {
-      // Replies without our numeric id (e.g. QEMU's answer to unparsable input) match nothing.
-      if (!msg.contains("id") || !msg["id"].is_number_integer()) return Status::Ok();
-      int64_t id = msg["id"].get<int64_t>();
-      {
-        std::lock_guard<std::mutex> lock(s.mu);
-        auto it = s.pending.find(id);
-        if (it == s.pending.end()) return Status::Ok();  // its caller timed out already
-        it->second->done = true;
-        it->second->reply = std::move(msg);
-      }
-      s.cv.notify_all();
-      return Status::Ok();
+    // Replies without our numeric id (e.g. QEMU's answer to unparsable input) match nothing.
+    if (msg->kind != Message::Kind::kReply || !msg->id) return Status::Ok();
+    {
+      std::lock_guard<std::mutex> lock(s.mu);
+      auto it = s.pending.find(*msg->id);
+      if (it == s.pending.end()) return Status::Ok();  // its caller timed out already
+      it->second->done = true;
+      it->second->reply = std::move(msg->reply);
     }
-    if (msg.contains("QMP")) return Status::Ok();  // a repeated greeting is harmless
-    shutdown(s.fd, SHUT_RDWR);
-    return Status::Corruption("unexpected QMP message: " + Excerpt(line));
+    s.cv.notify_all();
+    return Status::Ok();
   }
 
   std::shared_ptr<Shared> shared_;
