@@ -39,6 +39,11 @@ class DashboardServer {
     bool gameday = false;
     std::map<std::string, int> technicians;      // site → technicians (game day)
     std::map<std::string, std::string> site_of;  // host → site (game day)
+    // Limits (docs/GAMEDAY.md). Connections open at once, HTTP and WebSocket: one more is answered
+    // 503 and closed. Bytes waiting to be sent to one WebSocket: a browser that falls that far
+    // behind is disconnected (the page reconnects and starts again from a snapshot).
+    int max_connections = 64;
+    size_t max_queued_bytes = size_t{16} << 20;
   };
 
   // Binds 127.0.0.1:port and starts the io thread. FailedPrecondition when the assets are missing
@@ -49,6 +54,8 @@ class DashboardServer {
   DashboardServer& operator=(const DashboardServer&) = delete;
 
   int port() const;
+  // Accept errors so far (out of file descriptors, ...); thread-safe. For tests and the soak.
+  int accept_errors() const;
   const std::string& trainee_token() const;
   const std::string& instructor_token() const;
   // http://127.0.0.1:<port>/?token=<the role's token>
