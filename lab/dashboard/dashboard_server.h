@@ -73,7 +73,9 @@ class DashboardServer {
   std::vector<OperatorAction> TakeActions();
 
   // Thread-safe setters for a game day. The key escrow's lookup (the real one, which counts and
-  // fails while the escrow is down); nullptr once the run is over.
+  // fails while the escrow is down); nullptr once the run is over. The server may call the lookup
+  // until SetKeyEscrow(nullptr) has returned, so it must keep alive what it uses (run_command.cc:
+  // it shares ownership of the escrow).
   void SetKeyEscrow(std::function<Result<std::string>(const std::string& host)> lookup);
   void SetRunInfo(RunInfo run);
   // The debrief, pushed to every browser ({"type":"debrief",...}) and served at /api/debrief.
