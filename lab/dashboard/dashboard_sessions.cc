@@ -1,5 +1,6 @@
 // The dashboard's connections: the accept loop with its cap and back-off, HTTP sessions and
 // WebSockets, and what each may make the server hold (see dashboard_internal.h).
+#include <algorithm>
 #include <boost/asio/write.hpp>
 #include <utility>
 
@@ -194,10 +195,10 @@ void Refuse(tcp::socket socket) {
 void DashboardServer::Impl::Accept() {
   acceptor->async_accept([this](beast::error_code ec, tcp::socket socket) {
     if (ec == asio::error::operation_aborted || !acceptor->is_open()) return;
-    if (ec) {
+    if (ec) {  // out of descriptors or buffers: not a reason to spin
       accept_errors++;
       return AcceptLater();
-    }  // out of descriptors or buffers: not a reason to spin
+    }
     accept_backoff = std::chrono::milliseconds(0);
     if (connections >= max_connections) {
       Refuse(std::move(socket));
