@@ -61,7 +61,7 @@ struct DashboardServer::Impl {
   FleetView view;
   std::set<std::shared_ptr<WsSession>> sockets;
   int connections = 0;  // HTTP and WebSocket connections open now
-  int max_connections = 64;
+  int max_connections = 256;
   size_t max_queued_bytes = 16 << 20;
   bool stopped = false;
   std::atomic<int> accept_errors{0};

@@ -42,7 +42,7 @@ class DashboardServer {
     // Limits (docs/GAMEDAY.md). Connections open at once, HTTP and WebSocket: one more is answered
     // 503 and closed. Bytes waiting to be sent to one WebSocket: a browser that falls that far
     // behind is disconnected (the page reconnects and starts again from a snapshot).
-    int max_connections = 64;
+    int max_connections = 256;
     size_t max_queued_bytes = size_t{16} << 20;
   };
 
