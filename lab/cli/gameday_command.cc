@@ -142,7 +142,7 @@ int GamedayCommand(const LabPaths& paths, const GamedayRequest& request,
     eo->observer = [b](const LiveEvent& e) { b->Publish(e); };
     eo->console_input = nullptr;
     eo->operator_actions = [b] { return b->TakeActions(); };
-    b->SetKeyEscrow(eo->fetch_key);
+    b->SetKeyEscrow(eo->fetch_key);  // shares the escrow: it lives as long as the page needs it
     eo->second_fault = eo->fault;
     eo->second_fault.version = kSecondFaultVersion;
     eo->second_fault.file_name = content::ChannelFileName(kSecondFaultVersion);
@@ -152,7 +152,7 @@ int GamedayCommand(const LabPaths& paths, const GamedayRequest& request,
 
   const int code = RunCommand(paths, run, cancel, out, err);
   if (!board) return code;       // stopped before the exercise began
-  board->SetKeyEscrow(nullptr);  // the escrow went with the run
+  board->SetKeyEscrow(nullptr);  // the run is over: the escrow page answers 503 again
   if (run_id.empty() || code == 2) {
     board->End("failed");
     return code;

@@ -13,6 +13,7 @@
 #include "lab/cli/lab_paths.h"
 #include "lab/cli/run_command.h"
 #include "lab/cli/sim_command.h"
+#include "lab/common/json_text.h"
 #include "lab/config/config_loader.h"
 #include "lab/journal/journal.h"
 #include "lab/libvirt/inventory.h"
@@ -263,7 +264,7 @@ int main(int argc, char** argv) {
     auto comparison = (*journal)->LoadComparison(report_id);
     if (comparison.ok()) {
       if (report_json) {
-        std::cout << ComparisonToJson(*comparison).dump(2) << "\n";
+        std::cout << JsonText(ComparisonToJson(*comparison), 2) << "\n";
       } else {
         PrintComparison(*comparison, std::cout);
       }
@@ -282,7 +283,7 @@ int main(int argc, char** argv) {
     auto result = (*journal)->LoadRun(report_id);
     if (!result.ok()) return Fail(result.status(), 2);
     if (report_json) {
-      std::cout << ToJson(*result).dump(2) << "\n";
+      std::cout << ToJsonText(*result) << "\n";
     } else {
       PrintTable(*result, std::cout);
     }

@@ -22,6 +22,7 @@
 #include "agents/sensor/channel_file.h"
 #include "lab/cli/sim_command.h"
 #include "lab/common/identifier.h"
+#include "lab/common/json_text.h"
 #include "lab/common/subprocess.h"
 #include "lab/config/config_loader.h"
 #include "lab/content_server/content_server.h"
@@ -508,13 +509,13 @@ struct OneRun {
     ContentVersion revert = MakeContent(content::ChannelFileKind::kGood, kRevertVersion);
     ASSIGN_OR_RETURN(std::string cached_file, WriteFile(run_dir / cached.file_name, cached.bytes));
 
-    // The escrow before the server: the server (and its io thread) goes first, so no request can
-    // reach an escrow that is gone.
-    KeyEscrow escrow;
+    // Shared: whatever keeps eo.fetch_key (the game-day dashboard, after this returns) keeps the
+    // escrow alive. Made before the content server, which points at it, so it outlives the server.
+    auto escrow = std::make_shared<KeyEscrow>();
     ASSIGN_OR_RETURN(std::unique_ptr<ContentServer> server, ContentServer::Start({}));
     RETURN_IF_ERROR(
         server->Publish(cached.channel, cached.version, cached.file_name, cached.bytes));
-    server->AttachEscrow(&escrow);
+    server->AttachEscrow(escrow.get());
     // What a PXE boot runs: unlock with the escrowed key when encrypted, delete the bad file.
     server->SetPxePlan("unlock escrow\ndelete C-00000291*.sys\n");
 
@@ -573,12 +574,12 @@ struct OneRun {
           // The host's own credential: the escrow gives its link this host's key, no other.
           ASSIGN_OR_RETURN(p.spec.network.credential_file,
                            WriteCredentialFile(run_dir / "credentials", p.spec.id,
-                                               escrow.IssueCredential(p.spec.id)));
+                                               escrow->IssueCredential(p.spec.id)));
         }
         if (g.bitlocker && windows) {
           // BitLocker is the golden image's own: every clone has its recovery password (one for
           // all clones; a real fleet has one per machine) and its TPM state (the backend's copy).
-          RETURN_IF_ERROR(escrow.LoadFromFile(p.spec.id, windows->recovery_password)
+          RETURN_IF_ERROR(escrow->LoadFromFile(p.spec.id, windows->recovery_password)
                               .WithContext("key escrow for host " + p.spec.id));
         } else if (g.bitlocker) {
           fs::path dir = run_dir / "disks" / p.spec.id;
@@ -598,7 +599,7 @@ struct OneRun {
           // The lab keeps only what the escrow and the TPM would: the files go.
           fs::remove(dir / "recovery-password");
           fs::remove(dir / "tpm-secret");
-          escrow.Store(p.spec.id, password);
+          escrow->Store(p.spec.id, password);
           p.spec.base_disk = enc;
         }
         plans.push_back(std::move(p));
@@ -642,8 +643,8 @@ struct OneRun {
     eo.publish = [srv](const ContentVersion& c) {
       return srv->Publish(c.channel, c.version, c.file_name, c.bytes);
     };
-    eo.fetch_key = [&escrow](const std::string& host) { return escrow.Lookup(host); };
-    eo.set_escrow_available = [&escrow](bool up) { escrow.SetAvailable(up); };
+    eo.fetch_key = [escrow](const std::string& host) { return escrow->Lookup(host); };
+    eo.set_escrow_available = [escrow](bool up) { escrow->SetAvailable(up); };
     eo.usb_media = media;
     eo.rescue_template.kernel = image.kernel;
     eo.rescue_template.initrd = image.initrd;
@@ -656,7 +657,7 @@ struct OneRun {
     eo.console_input = console_input;
     eo.max_booting = max_booting;
     eo.method = MethodText(sc, max_booting);
-    eo.inputs = RunInputs(sc, image, backend_choice, max_booting).dump();
+    eo.inputs = JsonText(RunInputs(sc, image, backend_choice, max_booting));
     if (progress) {
       progress(fmt::format("run {}: scenario {} ({} hosts, setup {}, runbook {}, seed {})", run_id,
                            sc.name, eo.hosts.size(), sc.setup.name, sc.runbook.name, sc.seed));
@@ -774,7 +775,7 @@ int RunCommand(const LabPaths& paths, const RunRequest& request, const std::atom
     if (!s.ok()) err << "chaoslab: " << s.message() << "\n";
   }
   if (request.json) {
-    out << ToJson(*result).dump(2) << "\n";
+    out << ToJsonText(*result) << "\n";
   } else {
     PrintTable(*result, out);
   }
@@ -845,7 +846,7 @@ int CompareCommand(const LabPaths& paths, const CompareRequest& request,
                         {"repeat", repeat},
                         {"backend", sim ? "sim" : backend_choice.kind}};
   if (backend_choice.inventory) cfg["inventory_file"] = backend_choice.inventory->path;
-  if (Status s = (*journal)->BeginComparison(comparison.id, comparison.scenario, cfg.dump());
+  if (Status s = (*journal)->BeginComparison(comparison.id, comparison.scenario, JsonText(cfg));
       !s.ok())
     return fail(s, 1);
   if (!request.quiet) {
@@ -884,7 +885,7 @@ int CompareCommand(const LabPaths& paths, const CompareRequest& request,
   }
   (void)(*journal)->FinishComparison(comparison.id, interrupted ? "interrupted" : "");
   if (request.json) {
-    out << ComparisonToJson(comparison).dump(2) << "\n";
+    out << JsonText(ComparisonToJson(comparison), 2) << "\n";
   } else {
     PrintComparison(comparison, out);
   }

@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "lab/common/clock_text.h"
+#include "lab/common/json_text.h"
 #include "lab/config/config_loader.h"
 #include "lab/report/html.h"
 #include "lab/report/report.h"
@@ -82,7 +83,7 @@ Result<RunResult> RunSimOnce(const config::ScenarioConfig& sc, const std::string
   inputs["calibration"] = cal.file;
   inputs["mix"] = sc.mix_file;
   inputs["host_rows_limit"] = options.host_rows;
-  result.inputs = inputs.dump();
+  result.inputs = JsonText(inputs);
   if (journal) {
     RunResult begun = result;
     begun.hosts.clear();
@@ -133,7 +134,7 @@ int SimRunCommand(const LabPaths& paths, const RunRequest& request, config::Scen
     std::ofstream(request.stats_json) << j.dump(2) << "\n";
   }
   if (request.json) {
-    out << ToJson(*result).dump(2) << "\n";
+    out << ToJsonText(*result) << "\n";
   } else {
     PrintTable(*result, out);
     out << "\n";

@@ -1,36 +1,24 @@
 #include "lab/dashboard/dashboard_server.h"
 
-#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
-#include <boost/beast/websocket.hpp>
-#include <deque>
 #include <exception>
 #include <filesystem>
 #include <fstream>
-#include <mutex>
 #include <optional>
 #include <random>
-#include <set>
 #include <sstream>
-#include <thread>
 #include <utility>
+
+#include "lab/common/json_text.h"
+#include "lab/dashboard/dashboard_internal.h"
 
 namespace chaoslab::dashboard {
 
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = boost::beast::http;
-namespace websocket = boost::beast::websocket;
-using tcp = asio::ip::tcp;
 namespace fs = std::filesystem;
 
 namespace {
 
 constexpr std::string_view kCookie = "chaoslab_token";
-
-std::string_view ToStd(beast::string_view s) { return {s.data(), s.size()}; }
 
 std::optional<std::string_view> QueryParam(std::string_view query, std::string_view key) {
   while (!query.empty()) {
@@ -65,10 +53,6 @@ bool SameSecret(std::string_view a, std::string_view b) {
   return diff == 0;
 }
 
-enum class Role { kNone, kTrainee, kInstructor };
-
-std::string RoleName(Role role) { return role == Role::kInstructor ? "instructor" : "trainee"; }
-
 // What a role may ask for through POST /api/action.
 bool TraineeAction(std::string_view kind) {
   return kind == "boot" || kind == "reimage" || kind == "eta-answer";
@@ -79,11 +63,33 @@ bool InstructorAction(std::string_view kind) {
          kind == "shift-end" || kind == "shift-start" || kind == "eta-ask";
 }
 
+// A string field of an action: "" when absent or null, nullopt when it holds anything else.
+std::optional<std::string> StringField(const nlohmann::json& body, const char* name) {
+  auto it = body.find(name);
+  if (it == body.end() || it->is_null()) return std::string();
+  if (!it->is_string()) return std::nullopt;
+  return it->get<std::string>();
+}
+
 std::string_view ContentType(std::string_view name) {
   if (name.ends_with(".html")) return "text/html; charset=utf-8";
   if (name.ends_with(".js")) return "text/javascript; charset=utf-8";
   if (name.ends_with(".css")) return "text/css; charset=utf-8";
   return "application/octet-stream";
+}
+
+// A complete answer to `req`.
+http::response<http::string_body> Reply(const http::request<http::string_body>& req,
+                                        http::status status, std::string body,
+                                        std::string_view type) {
+  http::response<http::string_body> res{status, req.version()};
+  res.keep_alive(req.keep_alive());
+  res.set(http::field::server, "chaoslab-dashboard");
+  res.set(http::field::cache_control, "no-store");
+  res.set(http::field::content_type, std::string(type));
+  res.body() = std::move(body);
+  res.prepare_payload();
+  return res;
 }
 
 }  // namespace
@@ -102,198 +108,6 @@ Result<std::string> NewToken() {
     return Status::IoError(std::string("no random source for the dashboard token: ") + e.what());
   }
 }
-
-class WsSession;
-
-// What the io thread owns. Every member is touched only on the io thread once Start() returned,
-// except the tokens and port (immutable) and `io` itself (post is thread-safe).
-struct DashboardServer::Impl {
-  std::unique_ptr<asio::io_context> io = std::make_unique<asio::io_context>(1);
-  std::unique_ptr<tcp::acceptor> acceptor;
-  std::thread thread;
-  int port = 0;
-  std::string trainee, instructor;
-  std::map<std::string, std::string> assets;  // file name → bytes, read once at start
-  FleetView view;
-  std::set<std::shared_ptr<WsSession>> sockets;
-  bool stopped = false;
-  // What people did, on its way to the engine (shared with the engine's thread).
-  std::mutex input_mu;
-  std::vector<OperatorAction> actions;
-  // The key escrow's lookup while the run goes (set from the engine's thread).
-  std::mutex escrow_mu;
-  std::function<Result<std::string>(const std::string&)> escrow;
-  // Game day (io thread only).
-  bool gameday = false;
-  std::map<std::string, int> technicians;      // site → on shift at the start
-  std::map<std::string, int> shift_ended;      // site → technicians whose shift ended
-  std::map<std::string, std::string> site_of;  // host → site
-  nlohmann::json eta = nullptr;                // {"question", "answers": [...]}
-  nlohmann::json debrief = nullptr;
-
-  explicit Impl(RunInfo run) : view(std::move(run)) {}
-
-  nlohmann::json SnapshotFor(Role role) const;
-  nlohmann::json Technicians() const;
-  bool ConsoleAllowed(const std::string& host, std::string* why) const;
-  http::response<http::string_body> HandleAction(const http::request<http::string_body>& req,
-                                                 Role role);
-  void Push(OperatorAction a) {
-    std::lock_guard lock(input_mu);
-    actions.push_back(std::move(a));
-  }
-
-  Role RoleOf(const http::request<http::string_body>& req, bool* from_query) const;
-  bool HostAllowed(const http::request<http::string_body>& req) const;
-  bool OriginAllowed(const http::request<http::string_body>& req) const;
-  http::response<http::string_body> Handle(const http::request<http::string_body>& req);
-  void Broadcast(const nlohmann::json& msg);
-  void SendConsoleLine(const std::string& host, const nlohmann::json& msg);
-  void Accept();
-};
-
-// One browser's WebSocket: messages go out one at a time from a queue (Beast allows one write in
-// flight); reads only notice the close.
-class WsSession : public std::enable_shared_from_this<WsSession> {
- public:
-  // `console_host` empty: the dashboard feed; else that host's serial console.
-  WsSession(tcp::socket socket, DashboardServer::Impl* server, std::string console_host, Role role)
-      : ws_(std::move(socket)),
-        server_(server),
-        console_host_(std::move(console_host)),
-        role_(role) {}
-
-  const std::string& console_host() const { return console_host_; }
-  Role role() const { return role_; }
-
-  void Run(http::request<http::string_body> req) {
-    req_ = std::move(req);  // kept until the handshake completes
-    ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
-    ws_.async_accept(req_, [self = shared_from_this()](beast::error_code ec) {
-      if (ec) return self->Drop();
-      self->open_ = true;
-      auto* server = self->server_;
-      nlohmann::json first = self->console_host_.empty()
-                                 ? server->SnapshotFor(self->role_)
-                                 : server->view.ConsoleBacklog(self->console_host_);
-      self->Send(std::make_shared<const std::string>(first.dump()));
-      // A console held by a technician: everybody sees who is busy.
-      if (!self->console_host_.empty() && server->gameday) {
-        server->Broadcast({{"type", "technicians"}, {"technicians", server->Technicians()}});
-      }
-      self->Read();
-    });
-  }
-
-  // Before the handshake is done nothing may be written (Beast would frame it as a client, masked);
-  // the snapshot or backlog sent when it completes already holds whatever is dropped here.
-  void Send(std::shared_ptr<const std::string> text) {
-    if (!open_) return;
-    queue_.push_back(std::move(text));
-    if (queue_.size() == 1) Write();
-  }
-
- private:
-  void Write() {
-    ws_.text(true);
-    ws_.async_write(asio::buffer(*queue_.front()),
-                    [self = shared_from_this()](beast::error_code ec, size_t) {
-                      if (ec) return self->Drop();
-                      self->queue_.pop_front();
-                      if (!self->queue_.empty()) self->Write();
-                    });
-  }
-  void Read() {
-    ws_.async_read(in_, [self = shared_from_this()](beast::error_code ec, size_t) {
-      if (ec) return self->Drop();
-      // The dashboard feed takes no input; a console takes what the person typed (bounded).
-      if (!self->console_host_.empty() && self->ws_.got_text() && self->in_.size() <= 4096) {
-        // A line, or (the page) {"line": ..., "keys": the raw keystrokes that made it}.
-        std::string text = beast::buffers_to_string(self->in_.data());
-        OperatorAction a{RoleName(self->role_), "console", self->console_host_, text, ""};
-        if (!text.empty() && text.front() == '{') {
-          auto j = nlohmann::json::parse(text, nullptr, false);
-          if (j.is_object() && j.contains("line") && j["line"].is_string()) {
-            a.detail = j["line"].get<std::string>();
-            if (j.contains("keys") && j["keys"].is_string()) a.keys = j["keys"].get<std::string>();
-          }
-        }
-        self->server_->Push(std::move(a));
-      }
-      self->in_.consume(self->in_.size());
-      self->Read();
-    });
-  }
-  void Drop() {
-    if (server_->sockets.erase(shared_from_this()) && !console_host_.empty() && server_->gameday) {
-      server_->Broadcast({{"type", "technicians"}, {"technicians", server_->Technicians()}});
-    }
-  }
-
-  websocket::stream<beast::tcp_stream> ws_;
-  DashboardServer::Impl* server_;
-  std::string console_host_;
-  Role role_;
-  http::request<http::string_body> req_;
-  std::deque<std::shared_ptr<const std::string>> queue_;
-  bool open_ = false;  // the handshake completed
-  beast::flat_buffer in_;
-};
-
-// One HTTP connection; hands itself over to a WsSession on an authorized upgrade to /ws.
-class HttpSession : public std::enable_shared_from_this<HttpSession> {
- public:
-  HttpSession(tcp::socket socket, DashboardServer::Impl* server)
-      : stream_(std::move(socket)), server_(server) {}
-
-  void Read() {
-    req_ = {};
-    stream_.expires_after(std::chrono::seconds(30));
-    http::async_read(stream_, buffer_, req_,
-                     [self = shared_from_this()](beast::error_code ec, size_t) {
-                       if (ec) return;  // closed, timed out or malformed: drop
-                       self->OnRequest();
-                     });
-  }
-
- private:
-  void OnRequest() {
-    std::string_view target = ToStd(req_.target());
-    std::string_view path = target.substr(0, target.find('?'));
-    constexpr std::string_view kConsole = "/console/";
-    const bool console = path.starts_with(kConsole);
-    if (websocket::is_upgrade(req_) && (path == "/ws" || console)) {
-      bool from_query = false;
-      std::string host(console ? path.substr(kConsole.size()) : "");
-      const Role role = server_->RoleOf(req_, &from_query);
-      std::string busy;
-      if (server_->HostAllowed(req_) && server_->OriginAllowed(req_) && role != Role::kNone &&
-          (!console || server_->view.HasHost(host)) &&
-          (!console || server_->ConsoleAllowed(host, &busy))) {
-        stream_.expires_never();
-        auto ws = std::make_shared<WsSession>(stream_.release_socket(), server_, host, role);
-        server_->sockets.insert(ws);
-        ws->Run(std::move(req_));
-        return;
-      }
-    }
-    auto res = std::make_shared<http::response<http::string_body>>(server_->Handle(req_));
-    http::async_write(stream_, *res,
-                      [self = shared_from_this(), res](beast::error_code ec, size_t) {
-                        if (ec || res->need_eof()) {
-                          beast::error_code ignored;
-                          self->stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-                          return;
-                        }
-                        self->Read();
-                      });
-  }
-
-  beast::tcp_stream stream_;
-  DashboardServer::Impl* server_;
-  beast::flat_buffer buffer_;
-  http::request<http::string_body> req_;
-};
 
 Role DashboardServer::Impl::RoleOf(const http::request<http::string_body>& req,
                                    bool* from_query) const {
@@ -327,6 +141,20 @@ bool DashboardServer::Impl::OriginAllowed(const http::request<http::string_body>
 }
 
 http::response<http::string_body> DashboardServer::Impl::Handle(
+    const http::request<http::string_body>& req) {
+  try {
+    return Route(req);
+  } catch (const std::exception& e) {
+    // A bug or an allocation failure in one handler: that request fails, the server goes on.
+    http::response<http::string_body> res = Reply(
+        req, http::status::internal_server_error,
+        JsonText({{"error", std::string("internal error: ") + e.what()}}), "application/json");
+    res.keep_alive(false);
+    return res;
+  }
+}
+
+http::response<http::string_body> DashboardServer::Impl::Route(
     const http::request<http::string_body>& req) {
   http::response<http::string_body> res;
   res.version(req.version());
@@ -363,7 +191,7 @@ http::response<http::string_body> DashboardServer::Impl::Handle(
   if (path == "/") path = "/index.html";
 
   if (path == "/api/state") {
-    return finish(http::status::ok, SnapshotFor(role).dump(), "application/json");
+    return finish(http::status::ok, JsonText(SnapshotFor(role)), "application/json");
   }
   if (path.starts_with("/api/instructor")) {
     if (role != Role::kInstructor) {
@@ -374,45 +202,14 @@ http::response<http::string_body> DashboardServer::Impl::Handle(
       kinds = {"start",     "pause",         "resume",    "end",         "escrow-down",
                "escrow-up", "second-update", "shift-end", "shift-start", "eta-ask"};
     }
-    return finish(http::status::ok,
-                  nlohmann::json{{"role", "instructor"}, {"actions", kinds}}.dump(),
+    return finish(http::status::ok, JsonText({{"role", "instructor"}, {"actions", kinds}}),
                   "application/json");
   }
   if (path == "/api/debrief") {
     if (debrief.is_null()) return finish(http::status::not_found, "no debrief yet\n", "text/plain");
-    return finish(http::status::ok, debrief.dump(), "application/json");
+    return finish(http::status::ok, JsonText(debrief), "application/json");
   }
-  if (path == "/api/escrow/key" && gameday) {
-    // The lab's key-escrow page: a host's BitLocker recovery password, as a help desk reads it
-    // out of Active Directory. Every lookup is an action in the journal.
-    size_t q = target.find('?');
-    std::string host(q == std::string_view::npos
-                         ? std::string_view()
-                         : QueryParam(target.substr(q + 1), "host").value_or(""));
-    if (!view.HasHost(host)) {
-      return finish(http::status::not_found, R"({"error":"no such host"})", "application/json");
-    }
-    Result<std::string> key = Status::Unavailable("the exercise is not running");
-    {
-      std::lock_guard lock(escrow_mu);
-      if (escrow) key = escrow(host);
-    }
-    if (key.ok()) {
-      Push({RoleName(role), "key-fetch", host, "", ""});
-      return finish(http::status::ok, nlohmann::json{{"host", host}, {"password", *key}}.dump(),
-                    "application/json");
-    }
-    Push({RoleName(role), "key-fetch-failed", host, key.status().message(), ""});
-    const bool unknown = key.status().code() == ErrorCode::kNotFound;
-    return finish(
-        unknown ? http::status::not_found : http::status::service_unavailable,
-        nlohmann::json{{"host", host},
-                       {"error", unknown ? "the escrow has no recovery password for " + host +
-                                               " (not encrypted?)"
-                                         : "the key escrow is down: " + key.status().message()}}
-            .dump(),
-        "application/json");
-  }
+  if (path == "/api/escrow/key" && gameday) return EscrowPage(req, role);
   auto asset = assets.find(path.substr(1));
   if (asset == assets.end()) return finish(http::status::not_found, "not found\n", "text/plain");
   if (from_query) {
@@ -429,6 +226,42 @@ http::response<http::string_body> DashboardServer::Impl::Handle(
   res.set("X-Content-Type-Options", "nosniff");
   res.set("Referrer-Policy", "no-referrer");
   return finish(http::status::ok, asset->second, ContentType(path));
+}
+
+// The lab's key-escrow page: a host's BitLocker recovery password, as a help desk reads it out of
+// Active Directory. Every lookup is an action in the journal.
+http::response<http::string_body> DashboardServer::Impl::EscrowPage(
+    const http::request<http::string_body>& req, Role role) {
+  auto finish = [&](http::status status, std::string body, std::string_view type) {
+    return Reply(req, status, std::move(body), type);
+  };
+  std::string_view target = ToStd(req.target());
+  size_t q = target.find('?');
+  std::string host(q == std::string_view::npos
+                       ? std::string_view()
+                       : QueryParam(target.substr(q + 1), "host").value_or(""));
+  if (!view.HasHost(host)) {
+    return finish(http::status::not_found, R"({"error":"no such host"})", "application/json");
+  }
+  Result<std::string> key = Status::Unavailable("the exercise is not running");
+  {
+    std::lock_guard lock(escrow_mu);
+    if (escrow) key = escrow(host);
+  }
+  if (key.ok()) {
+    Push({RoleName(role), "key-fetch", host, "", ""});
+    return finish(http::status::ok, JsonText({{"host", host}, {"password", *key}}),
+                  "application/json");
+  }
+  Push({RoleName(role), "key-fetch-failed", host, key.status().message(), ""});
+  const bool unknown = key.status().code() == ErrorCode::kNotFound;
+  return finish(
+      unknown ? http::status::not_found : http::status::service_unavailable,
+      JsonText({{"host", host},
+                {"error",
+                 unknown ? "the escrow has no recovery password for " + host + " (not encrypted?)"
+                         : "the key escrow is down: " + key.status().message()}}),
+      "application/json");
 }
 
 nlohmann::json DashboardServer::Impl::SnapshotFor(Role role) const {
@@ -483,7 +316,7 @@ http::response<http::string_body> DashboardServer::Impl::HandleAction(
   res.set(http::field::content_type, "application/json");
   auto answer = [&](http::status status, nlohmann::json body) {
     res.result(status);
-    res.body() = body.dump();
+    res.body() = JsonText(body);
     return res;
   };
   if (!gameday) return answer(http::status::conflict, {{"error", "only in chaoslab gameday"}});
@@ -498,9 +331,14 @@ http::response<http::string_body> DashboardServer::Impl::HandleAction(
     return answer(http::status::bad_request, {{"error", "expected {\"kind\": ...}"}});
   }
   const std::string kind = body["kind"];
-  const std::string host = body.value("host", std::string());
-  std::string detail = body.value("detail", std::string());
-  if (detail.size() > 500) detail.resize(500);
+  std::optional<std::string> host_field = StringField(body, "host");
+  std::optional<std::string> detail_field = StringField(body, "detail");
+  if (!host_field || !detail_field) {
+    return answer(http::status::bad_request, {{"error", "\"host\" and \"detail\" are strings"}});
+  }
+  const std::string host = std::move(*host_field);
+  // Bounded, and never cut inside a character (it is shown and journaled as text).
+  std::string detail(Utf8Prefix(*detail_field, 500));
   if (InstructorAction(kind)) {
     if (role != Role::kInstructor) {
       return answer(http::status::forbidden, {{"error", "instructor only"}});
@@ -536,7 +374,7 @@ http::response<http::string_body> DashboardServer::Impl::HandleAction(
 }
 
 void DashboardServer::Impl::Broadcast(const nlohmann::json& msg) {
-  auto text = std::make_shared<const std::string>(msg.dump());
+  auto text = std::make_shared<const std::string>(JsonText(msg));
   for (const auto& s : sockets) {
     if (s->console_host().empty()) s->Send(text);
   }
@@ -546,17 +384,9 @@ void DashboardServer::Impl::SendConsoleLine(const std::string& host, const nlohm
   std::shared_ptr<const std::string> text;
   for (const auto& s : sockets) {
     if (s->console_host() != host) continue;
-    if (!text) text = std::make_shared<const std::string>(msg.dump());
+    if (!text) text = std::make_shared<const std::string>(JsonText(msg));
     s->Send(text);
   }
-}
-
-void DashboardServer::Impl::Accept() {
-  acceptor->async_accept([this](beast::error_code ec, tcp::socket socket) {
-    if (ec == asio::error::operation_aborted || !acceptor->is_open()) return;
-    if (!ec) std::make_shared<HttpSession>(std::move(socket), this)->Read();
-    Accept();
-  });
 }
 
 DashboardServer::DashboardServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -570,6 +400,8 @@ Result<std::unique_ptr<DashboardServer>> DashboardServer::Start(Options options)
   impl->gameday = options.gameday;
   impl->technicians = options.technicians;
   impl->site_of = options.site_of;
+  impl->max_connections = options.max_connections;
+  impl->max_queued_bytes = options.max_queued_bytes;
   for (const char* name : {"index.html", "app.js", "app.css"}) {
     fs::path file = fs::path(options.assets_dir) / name;
     std::ifstream in(file, std::ios::binary);
@@ -597,18 +429,23 @@ Result<std::unique_ptr<DashboardServer>> DashboardServer::Start(Options options)
                            std::to_string(options.port) + ": " + e.what());
   }
   Impl* raw = impl.get();
+  raw->accept_timer = std::make_unique<asio::steady_timer>(*raw->io);
   raw->Accept();
   raw->thread = std::thread([raw] {
-    try {
-      raw->io->run();
-    } catch (const std::exception&) {
-      // A handler threw (allocation failure): the dashboard goes dark, the run goes on.
+    // A handler that throws (allocation failure) loses what it was doing; the server goes on.
+    for (;;) {
+      try {
+        raw->io->run();
+        return;  // stopped
+      } catch (const std::exception&) {
+      }
     }
   });
   return std::unique_ptr<DashboardServer>(new DashboardServer(std::move(impl)));
 }
 
 int DashboardServer::port() const { return impl_->port; }
+int DashboardServer::accept_errors() const { return impl_->accept_errors.load(); }
 const std::string& DashboardServer::trainee_token() const { return impl_->trainee; }
 const std::string& DashboardServer::instructor_token() const { return impl_->instructor; }
 
@@ -652,7 +489,7 @@ void DashboardServer::SetRunInfo(RunInfo run) {
     impl->view.SetRun(std::move(run));
     for (const auto& ws : impl->sockets) {
       if (ws->console_host().empty())
-        ws->Send(std::make_shared<const std::string>(impl->SnapshotFor(ws->role()).dump()));
+        ws->Send(std::make_shared<const std::string>(JsonText(impl->SnapshotFor(ws->role()))));
     }
   });
 }
@@ -679,6 +516,7 @@ void DashboardServer::Stop() {
   // Pending handlers (and the sessions they keep alive) go with the io_context; the acceptor first
   // because it refers to it.
   impl->acceptor.reset();
+  impl->accept_timer.reset();
   impl->sockets.clear();
   impl->io.reset();
 }

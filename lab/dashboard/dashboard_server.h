@@ -39,6 +39,11 @@ class DashboardServer {
     bool gameday = false;
     std::map<std::string, int> technicians;      // site → technicians (game day)
     std::map<std::string, std::string> site_of;  // host → site (game day)
+    // Limits (docs/GAMEDAY.md). Connections open at once, HTTP and WebSocket: one more is answered
+    // 503 and closed. Bytes waiting to be sent to one WebSocket: a browser that falls that far
+    // behind is disconnected (the page reconnects and starts again from a snapshot).
+    int max_connections = 256;
+    size_t max_queued_bytes = size_t{16} << 20;
   };
 
   // Binds 127.0.0.1:port and starts the io thread. FailedPrecondition when the assets are missing
@@ -49,6 +54,8 @@ class DashboardServer {
   DashboardServer& operator=(const DashboardServer&) = delete;
 
   int port() const;
+  // Accept errors so far (out of file descriptors, ...); thread-safe. For tests and the soak.
+  int accept_errors() const;
   const std::string& trainee_token() const;
   const std::string& instructor_token() const;
   // http://127.0.0.1:<port>/?token=<the role's token>
@@ -66,7 +73,9 @@ class DashboardServer {
   std::vector<OperatorAction> TakeActions();
 
   // Thread-safe setters for a game day. The key escrow's lookup (the real one, which counts and
-  // fails while the escrow is down); nullptr once the run is over.
+  // fails while the escrow is down); nullptr once the run is over. The server may call the lookup
+  // until SetKeyEscrow(nullptr) has returned, so it must keep alive what it uses (run_command.cc:
+  // it shares ownership of the escrow).
   void SetKeyEscrow(std::function<Result<std::string>(const std::string& host)> lookup);
   void SetRunInfo(RunInfo run);
   // The debrief, pushed to every browser ({"type":"debrief",...}) and served at /api/debrief.

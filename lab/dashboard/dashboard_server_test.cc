@@ -13,14 +13,12 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "lab/dashboard/test_client.h"
+
 namespace chaoslab::dashboard {
 namespace {
 
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
-namespace websocket = beast::websocket;
-using tcp = asio::ip::tcp;
+using namespace chaoslab::dashboard::testing;  // NOLINT: the bounded clients
 
 class DashboardServerTest : public ::testing::Test {
  protected:
@@ -36,17 +34,10 @@ class DashboardServerTest : public ::testing::Test {
 
   http::response<http::string_body> Get(const std::string& target, const std::string& cookie = {},
                                         const std::string& host = {}) {
-    asio::io_context io;
-    beast::tcp_stream stream(io);
-    stream.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), server_->port()));
     http::request<http::string_body> req(http::verb::get, target, 11);
     req.set(http::field::host, host.empty() ? host_ : host);
     if (!cookie.empty()) req.set(http::field::cookie, cookie);
-    http::write(stream, req);
-    beast::flat_buffer buf;
-    http::response<http::string_body> res;
-    http::read(stream, buf, res);
-    return res;
+    return HttpClient(server_->port()).Exchange(std::move(req));
   }
 
   std::unique_ptr<DashboardServer> server_;
@@ -108,35 +99,6 @@ TEST_F(DashboardServerTest, AForeignHostHeaderIsRefused) {
   EXPECT_EQ(Get("/?token=" + server_->trainee_token(), {}, "evil.example").result(),
             http::status::forbidden);
 }
-
-class WsClient {
- public:
-  // Opens /ws; returns the handshake error (empty when it was accepted).
-  std::string Open(int port, const std::string& target, const std::string& origin = {}) {
-    beast::get_lowest_layer(ws_).connect(
-        tcp::endpoint(asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)));
-    ws_.set_option(websocket::stream_base::decorator([origin](websocket::request_type& req) {
-      if (!origin.empty()) req.set(http::field::origin, origin);
-    }));
-    beast::get_lowest_layer(ws_).expires_after(std::chrono::seconds(10));
-    beast::error_code ec;
-    ws_.handshake("127.0.0.1:" + std::to_string(port), target, ec);
-    return ec ? ec.message() : "";
-  }
-  void Write(const std::string& text) {
-    ws_.text(true);
-    ws_.write(asio::buffer(text));
-  }
-  nlohmann::json Read() {
-    beast::flat_buffer buf;
-    ws_.read(buf);
-    return nlohmann::json::parse(beast::buffers_to_string(buf.data()));
-  }
-
- private:
-  asio::io_context io_;
-  websocket::stream<beast::tcp_stream> ws_{io_};
-};
 
 TEST_F(DashboardServerTest, TheWebSocketPushesASnapshotThenEveryEvent) {
   server_->Publish(
@@ -268,22 +230,7 @@ class GamedayServerTest : public ::testing::Test {
   http::response<http::string_body> Send(http::verb verb, const std::string& target,
                                          const std::string& body = {},
                                          const std::string& origin = {}) {
-    asio::io_context io;
-    beast::tcp_stream stream(io);
-    stream.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), server_->port()));
-    http::request<http::string_body> req(verb, target, 11);
-    req.set(http::field::host, "127.0.0.1:" + std::to_string(server_->port()));
-    if (!origin.empty()) req.set(http::field::origin, origin);
-    if (!body.empty()) {
-      req.set(http::field::content_type, "application/json");
-      req.body() = body;
-      req.prepare_payload();
-    }
-    http::write(stream, req);
-    beast::flat_buffer buf;
-    http::response<http::string_body> res;
-    http::read(stream, buf, res);
-    return res;
+    return Request(server_->port(), verb, target, body, origin);
   }
   std::string T() const { return "?token=" + server_->trainee_token(); }
   std::string I() const { return "?token=" + server_->instructor_token(); }
@@ -354,22 +301,12 @@ TEST_F(GamedayServerTest, TheKeyEscrowPageReadsTheEscrowAndJournalsEveryLookup) 
 }
 
 TEST_F(GamedayServerTest, AConsoleNeedsAFreeTechnicianAndSendsKeystrokes) {
-  asio::io_context io;
-  auto open = [&](const std::string& host, websocket::stream<beast::tcp_stream>& ws) {
-    beast::get_lowest_layer(ws).connect(
-        tcp::endpoint(asio::ip::make_address("127.0.0.1"), server_->port()));
-    beast::error_code ec;
-    ws.handshake("127.0.0.1:" + std::to_string(server_->port()), "/console/" + host + T(), ec);
-    return !ec;
-  };
-  websocket::stream<beast::tcp_stream> a(io), b(io);
-  ASSERT_TRUE(open("a", a));
-  beast::flat_buffer buf;
-  a.read(buf);  // the backlog
+  WsClient a, b;
+  ASSERT_EQ(a.Open(server_->port(), "/console/a" + T()), "");
+  a.Read();  // the backlog
   // hq's one technician is at host a: nobody can take host b.
-  EXPECT_FALSE(open("b", b));
-  a.text(true);
-  a.write(asio::buffer(std::string(R"({"line":"dir C:\\","keys":"dix\u007fr C:\\"})")));
+  EXPECT_NE(b.Open(server_->port(), "/console/b" + T()), "");
+  a.Write(R"({"line":"dir C:\\","keys":"dix\u007fr C:\\"})");
   std::vector<OperatorAction> actions;
   for (int i = 0; i < 50 && actions.empty(); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));

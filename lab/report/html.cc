@@ -9,6 +9,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "lab/common/json_text.h"
 #include "lab/report/compare.h"
 
 namespace chaoslab {
@@ -44,7 +45,7 @@ std::string Escape(const std::string& text) {
 // JSON that is safe inside <script>: '<', '>' and '&' only occur inside JSON strings, where their
 // \u escapes mean the same, so "</script>" or "<!--" in a host name cannot end the element.
 std::string ScriptSafeJson(const nlohmann::json& value) {
-  std::string text = value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  std::string text = JsonText(value);
   std::string out;
   out.reserve(text.size());
   for (char c : text) {

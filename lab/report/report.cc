@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "lab/common/json_text.h"
 #include "lab/report/text_table.h"
 
 namespace chaoslab {
@@ -385,6 +386,8 @@ void PrintTable(const RunResult& run, std::ostream& out) {
         run.hosts.size() - shown.size());
   }
 }
+
+std::string ToJsonText(const RunResult& run) { return JsonText(ToJson(run), 2); }
 
 nlohmann::json ToJson(const RunResult& run) {
   nlohmann::json groups = nlohmann::json::array();

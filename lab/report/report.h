@@ -39,5 +39,8 @@ void PrintRebootRace(const std::vector<const RunResult*>& runs, std::ostream& ou
 //  boot_loop_rate, recovered, ...}], "hosts": [{id, group, crashes, first_crash_s, boot_loop,
 //  recovered, time_to_recover_s, ...}]}
 nlohmann::json ToJson(const RunResult& run);
+// ToJson as the text `--json` prints (indent 2). Guest-supplied text (a stop code) that is not
+// valid UTF-8 comes out with U+FFFD instead of stopping the output.
+std::string ToJsonText(const RunResult& run);
 
 }  // namespace chaoslab

@@ -133,6 +133,18 @@ TEST(ToJsonTest, KeysAndValues) {
   EXPECT_TRUE(db["stop_code"].is_null());
 }
 
+// Issue 15: a stop code is what the guest said; bytes that are not UTF-8 aborted `--json`.
+TEST(ReportTest, AStopCodeThatIsNotUtf8StillPrintsAsJson) {
+  RunResult run = SampleRun();
+  run.hosts[0].stop_code = "PAGE_FAULT\xff\xc3";
+  std::string text;
+  ASSERT_NO_THROW(text = ToJsonText(run));
+  const auto j = nlohmann::json::parse(text);
+  EXPECT_EQ(j["hosts"][0]["stop_code"], "PAGE_FAULT\xEF\xBF\xBD\xEF\xBF\xBD");
+  EXPECT_EQ(j["run_id"], run.run_id);
+  EXPECT_NE(text.find("\n  \"run_id\""), std::string::npos);  // indented as before
+}
+
 // A run with the issue-4 figures: sites, roles, BitLocker, escrow keys, data lost, services.
 RunResult RunbookRun() {
   RunResult run = SampleRun();

@@ -388,6 +388,9 @@ function connect() {
     document.body.dataset.ws = 'closed';
     if (document.body.dataset.status === 'running' || !document.body.dataset.status) {
       conn.textContent = 'disconnected';
+      // The server disconnects a browser that fell too far behind, or refuses one when full:
+      // start again from a fresh snapshot.
+      setTimeout(connect, 2000);
     }
   };
 }

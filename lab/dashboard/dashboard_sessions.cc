@@ -1,0 +1,222 @@
+// The dashboard's connections: the accept loop with its cap and back-off, HTTP sessions and
+// WebSockets, and what each may make the server hold (see dashboard_internal.h).
+#include <algorithm>
+#include <boost/asio/write.hpp>
+#include <utility>
+
+#include "lab/common/json_text.h"
+#include "lab/dashboard/dashboard_internal.h"
+
+namespace chaoslab::dashboard {
+
+WsSession::WsSession(tcp::socket socket, ConnectionSlot slot, DashboardServer::Impl* server,
+                     std::string console_host, Role role)
+    : ws_(std::move(socket)),
+      slot_(std::move(slot)),
+      server_(server),
+      console_host_(std::move(console_host)),
+      role_(role) {}
+
+void WsSession::Run(http::request<http::string_body> req) {
+  req_ = std::move(req);  // kept until the handshake completes
+  ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
+  ws_.read_message_max(kMaxWsMessage);  // larger: closed with 1009 (message too big)
+  ws_.async_accept(req_, [self = shared_from_this()](beast::error_code ec) {
+    if (ec) return self->Drop();
+    self->OnOpen();
+  });
+}
+
+void WsSession::OnOpen() {
+  open_ = true;
+  nlohmann::json first = console_host_.empty() ? server_->SnapshotFor(role_)
+                                               : server_->view.ConsoleBacklog(console_host_);
+  Send(std::make_shared<const std::string>(JsonText(first)));
+  // A console held by a technician: everybody sees who is busy.
+  if (!console_host_.empty() && server_->gameday) {
+    server_->Broadcast({{"type", "technicians"}, {"technicians", server_->Technicians()}});
+  }
+  Read();
+}
+
+void WsSession::Send(std::shared_ptr<const std::string> text) {
+  if (!open_ || closing_) return;
+  // What waits behind the message being written is bounded; the first message (a snapshot) may
+  // be larger on its own.
+  if (!queue_.empty() &&
+      queued_bytes_ - queue_.front()->size() + text->size() > server_->max_queued_bytes) {
+    // Not Drop() here: we may be inside Broadcast's loop over the sockets. Closing the socket
+    // ends the pending read and write, whose handlers drop this session.
+    closing_ = true;
+    beast::error_code ignored;
+    beast::get_lowest_layer(ws_).socket().close(ignored);
+    return;
+  }
+  queued_bytes_ += text->size();
+  queue_.push_back(std::move(text));
+  if (queue_.size() == 1) Write();
+}
+
+void WsSession::Write() {
+  ws_.text(true);
+  ws_.async_write(asio::buffer(*queue_.front()),
+                  [self = shared_from_this()](beast::error_code ec, size_t) {
+                    if (ec) return self->Drop();
+                    self->queued_bytes_ -= self->queue_.front()->size();
+                    self->queue_.pop_front();
+                    if (!self->queue_.empty()) self->Write();
+                  });
+}
+
+void WsSession::Read() {
+  ws_.async_read(in_, [self = shared_from_this()](beast::error_code ec, size_t) {
+    if (ec) return self->Drop();
+    self->OnInput();
+    self->in_.consume(self->in_.size());
+    self->Read();
+  });
+}
+
+// The dashboard feed takes no input; a console takes what the person typed (bounded). Beast has
+// checked that a text message is UTF-8.
+void WsSession::OnInput() {
+  if (console_host_.empty() || !ws_.got_text() || in_.size() > 4096) return;
+  // A line, or (the page) {"line": ..., "keys": the raw keystrokes that made it}.
+  std::string text = beast::buffers_to_string(in_.data());
+  OperatorAction a{RoleName(role_), "console", console_host_, text, ""};
+  if (!text.empty() && text.front() == '{') {
+    auto j = nlohmann::json::parse(text, nullptr, false);
+    if (j.is_object() && j.contains("line") && j["line"].is_string()) {
+      a.detail = j["line"].get<std::string>();
+      if (j.contains("keys") && j["keys"].is_string()) a.keys = j["keys"].get<std::string>();
+    }
+  }
+  server_->Push(std::move(a));
+}
+
+void WsSession::Drop() {
+  if (server_->sockets.erase(shared_from_this()) && !console_host_.empty() && server_->gameday) {
+    server_->Broadcast({{"type", "technicians"}, {"technicians", server_->Technicians()}});
+  }
+}
+
+void HttpSession::Read() {
+  req_ = {};
+  parser_.emplace();
+  parser_->body_limit(kMaxRequestBody);
+  stream_.expires_after(kIdleHttp);
+  http::async_read(stream_, buffer_, *parser_,
+                   [self = shared_from_this()](beast::error_code ec, size_t) {
+                     if (ec == http::error::body_limit) {
+                       return self->RefuseTooLarge(http::status::payload_too_large);
+                     }
+                     if (ec == http::error::header_limit) {
+                       return self->RefuseTooLarge(http::status::request_header_fields_too_large);
+                     }
+                     if (ec) return;  // closed, timed out or malformed: drop
+                     self->req_ = self->parser_->release();
+                     self->OnRequest();
+                   });
+}
+
+// The body (announced or read so far) or the header is over the limit: say so and close.
+void HttpSession::RefuseTooLarge(http::status status) {
+  http::response<http::string_body> res{status, 11};
+  res.set(http::field::server, "chaoslab-dashboard");
+  res.set(http::field::content_type, "text/plain");
+  res.body() =
+      "request too large (the body may be at most " + std::to_string(kMaxRequestBody) + " bytes)\n";
+  res.keep_alive(false);
+  res.prepare_payload();
+  Answer(std::move(res));
+}
+
+void HttpSession::OnRequest() {
+  if (Upgrade()) return;
+  Answer(server_->Handle(req_));
+}
+
+// An authorized WebSocket upgrade to the feed or a console: the connection becomes a WsSession.
+bool HttpSession::Upgrade() {
+  std::string_view target = ToStd(req_.target());
+  std::string_view path = target.substr(0, target.find('?'));
+  constexpr std::string_view kConsole = "/console/";
+  const bool console = path.starts_with(kConsole);
+  if (!websocket::is_upgrade(req_) || (path != "/ws" && !console)) return false;
+  bool from_query = false;
+  std::string host(console ? path.substr(kConsole.size()) : "");
+  const Role role = server_->RoleOf(req_, &from_query);
+  std::string busy;
+  if (!server_->HostAllowed(req_) || !server_->OriginAllowed(req_) || role == Role::kNone ||
+      (console && !server_->view.HasHost(host)) ||
+      (console && !server_->ConsoleAllowed(host, &busy))) {
+    return false;  // Handle answers it (401, 403, 404)
+  }
+  stream_.expires_never();
+  auto ws =
+      std::make_shared<WsSession>(stream_.release_socket(), std::move(slot_), server_, host, role);
+  server_->sockets.insert(ws);
+  ws->Run(std::move(req_));
+  return true;
+}
+
+void HttpSession::Answer(http::response<http::string_body> response) {
+  auto res = std::make_shared<http::response<http::string_body>>(std::move(response));
+  http::async_write(stream_, *res, [self = shared_from_this(), res](beast::error_code ec, size_t) {
+    if (ec || res->need_eof()) {
+      beast::error_code ignored;
+      self->stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+      return;
+    }
+    self->Read();
+  });
+}
+
+namespace {
+
+// Past the connection cap: a short 503 and close, without reading the request. A fresh socket's
+// send buffer takes these few bytes at once, so the write never waits.
+void Refuse(tcp::socket socket) {
+  static const std::string kAnswer = [] {
+    const std::string body = "too many connections to the dashboard; try again\n";
+    return "HTTP/1.1 503 Service Unavailable\r\nServer: chaoslab-dashboard\r\n"
+           "Content-Type: text/plain\r\nConnection: close\r\nContent-Length: " +
+           std::to_string(body.size()) + "\r\n\r\n" + body;
+  }();
+  beast::error_code ignored;
+  socket.non_blocking(true, ignored);
+  socket.write_some(asio::buffer(kAnswer), ignored);
+  socket.shutdown(tcp::socket::shutdown_send, ignored);
+  socket.close(ignored);
+}
+
+}  // namespace
+
+void DashboardServer::Impl::Accept() {
+  acceptor->async_accept([this](beast::error_code ec, tcp::socket socket) {
+    if (ec == asio::error::operation_aborted || !acceptor->is_open()) return;
+    if (ec) {  // out of descriptors or buffers: not a reason to spin
+      accept_errors++;
+      return AcceptLater();
+    }
+    accept_backoff = std::chrono::milliseconds(0);
+    if (connections >= max_connections) {
+      Refuse(std::move(socket));
+    } else {
+      std::make_shared<HttpSession>(std::move(socket), this)->Read();
+    }
+    Accept();
+  });
+}
+
+void DashboardServer::Impl::AcceptLater() {
+  accept_backoff = std::clamp(
+      accept_backoff * 2, std::chrono::duration_cast<std::chrono::milliseconds>(kAcceptBackoffMin),
+      std::chrono::duration_cast<std::chrono::milliseconds>(kAcceptBackoffMax));
+  accept_timer->expires_after(accept_backoff);
+  accept_timer->async_wait([this](beast::error_code ec) {
+    if (!ec && acceptor->is_open()) Accept();
+  });
+}
+
+}  // namespace chaoslab::dashboard
