@@ -112,7 +112,7 @@ TEST(InventoryStrict, BackendRefusesAUriOffTheAllowListBeforeConnecting) {
   EXPECT_EQ(reach.code(), ErrorCode::kInvalidArgument) << reach.ToString();
   EXPECT_NE(reach.message().find("ext"), std::string::npos) << reach.ToString();
   std::ostringstream log;
-  Status gc = CollectLibvirtGarbage(inv, log);
+  Status gc = CollectLibvirtGarbage(inv, "/nonexistent/chaoslab-runtime", log);
   EXPECT_EQ(gc.code(), ErrorCode::kInvalidArgument) << gc.ToString() << log.str();
 }
 
