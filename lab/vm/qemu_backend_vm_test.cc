@@ -543,6 +543,7 @@ TEST_F(WinsimTest, SetBootAppliesFromTheNextLaunchWithTheTpmOnlyForNormalBoot) {
   std::string argv = QemuCommandLine(pid_file);
   EXPECT_NE(argv.find(" winsim.boot=safe"), std::string::npos) << argv;
   EXPECT_EQ(argv.find("winsim.tpm"), std::string::npos) << "no TPM key for safe mode: " << argv;
+  EXPECT_EQ(argv.find("opt/chaoslab/tpm"), std::string::npos) << "no TPM key for safe mode: " << argv;
   if (guest_reads_boot_word_) {
     EXPECT_EQ(log.events[bootmgr].detail.rfind("@@winsim phase=bootmgr mode=safe", 0), 0u)
         << log.Dump();
@@ -557,7 +558,10 @@ TEST_F(WinsimTest, SetBootAppliesFromTheNextLaunchWithTheTpmOnlyForNormalBoot) {
   bootmgr = log.WaitLine("ws-b", "@@winsim phase=bootmgr", seconds(60), reset);
   ASSERT_GT(bootmgr, reset) << log.Dump();
   argv = QemuCommandLine(pid_file);
-  EXPECT_NE(argv.find(" winsim.boot=normal winsim.tpm=c0ffee01"), std::string::npos) << argv;
+  // The TPM secret reaches a normal boot as a 0600 fw_cfg file, never on the command line.
+  EXPECT_NE(argv.find(" winsim.boot=normal"), std::string::npos) << argv;
+  EXPECT_EQ(argv.find("c0ffee01"), std::string::npos) << argv;
+  EXPECT_NE(argv.find("-fw_cfg name=opt/chaoslab/tpm,file="), std::string::npos) << argv;
   EXPECT_EQ(log.events[bootmgr].detail.rfind("@@winsim phase=bootmgr mode=normal", 0), 0u)
       << log.Dump();
 
