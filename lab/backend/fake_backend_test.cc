@@ -106,7 +106,8 @@ TEST(FakeBackendTest, ReactionScriptsAGuest) {
 TEST(FakeBackendTest, PollWaitsForAnEventFromAnotherThread) {
   FakeBackend backend;
   // The poll may wait 2 minutes; only the event can end it within the 60 s this test waits.
-  auto polled = std::async(std::launch::async, [&] { return Poll(backend, std::chrono::minutes(2)); });
+  auto polled =
+      std::async(std::launch::async, [&] { return Poll(backend, std::chrono::minutes(2)); });
   // Not a wait for anything: it makes the interesting order (poll first, then the event) likely.
   // Either order must give the event.
   std::this_thread::sleep_for(milliseconds(20));

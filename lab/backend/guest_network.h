@@ -1,7 +1,8 @@
 // The guest's only network path, as both VM backends give it to QEMU: user-mode networking,
 // restricted, with one guestfwd (10.0.2.100:80) to chaoslab-relay, which carries the link's delays
 // and loss and, when the host has one, presents its escrow credential to the content server
-// (lab/content_server/host_credential.h). One builder, so QEMU and libvirt guests get the same link.
+// (lab/content_server/host_credential.h). One builder, so QEMU and libvirt guests get the same
+// link.
 #pragma once
 
 #include <string>

@@ -28,8 +28,9 @@ TEST(GuestNetworkTest, TheCredentialFileIsPassedByPathNeverByValue) {
   link.credential_file = "/run/lab/r1/credentials/ws-01";
   auto netdev = GuestfwdNetdev("/bin/relay", link);
   ASSERT_TRUE(netdev.ok()) << netdev.status().ToString();
-  EXPECT_EQ(*netdev, "user,id=n0,restrict=on,guestfwd=tcp:10.0.2.100:80-cmd:/bin/relay --port 8080 "
-                     "--credential-file /run/lab/r1/credentials/ws-01");
+  EXPECT_EQ(*netdev,
+            "user,id=n0,restrict=on,guestfwd=tcp:10.0.2.100:80-cmd:/bin/relay --port 8080 "
+            "--credential-file /run/lab/r1/credentials/ws-01");
 }
 
 // libslirp splits the cmd: on spaces and QEMU the option on commas: a word that holds either

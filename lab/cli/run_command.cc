@@ -1,6 +1,5 @@
 #include "lab/cli/run_command.h"
 
-#include <fcntl.h>
 #include <fmt/format.h>
 #include <stdlib.h>
 #include <sys/resource.h>
@@ -23,6 +22,7 @@
 #include "lab/cli/sim_command.h"
 #include "lab/common/identifier.h"
 #include "lab/common/json_text.h"
+#include "lab/common/secret_file.h"
 #include "lab/common/subprocess.h"
 #include "lab/config/config_loader.h"
 #include "lab/content_server/content_server.h"
@@ -59,8 +59,8 @@ Result<std::string> WriteFile(const fs::path& path, const std::string& bytes) {
   return path.string();
 }
 
-// The host's escrow credential (KeyEscrow::IssueCredential) in a file only its owner may read,
-// created anew (O_EXCL, no symlink followed): the path goes on QEMU's command line, the secret not.
+// The host's escrow credential (KeyEscrow::IssueCredential) in a 0600 file of the run's 0700
+// credentials folder: the path goes on QEMU's command line, the secret not.
 Result<std::string> WriteCredentialFile(const fs::path& dir, const std::string& host_id,
                                         const std::string& credential) {
   std::error_code ec;
@@ -68,13 +68,7 @@ Result<std::string> WriteCredentialFile(const fs::path& dir, const std::string& 
   if (ec) return Status::IoError("cannot create " + dir.string() + ": " + ec.message());
   fs::permissions(dir, fs::perms::owner_all, fs::perm_options::replace, ec);
   const std::string path = (dir / host_id).string();
-  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (fd < 0) return Status::FromErrno("credential file " + path, errno);
-  ssize_t n = write(fd, credential.data(), credential.size());
-  close(fd);
-  if (n != static_cast<ssize_t>(credential.size())) {
-    return Status::IoError("cannot write credential file " + path);
-  }
+  RETURN_IF_ERROR(WriteSecretFile(path, credential).WithContext("credential file"));
   return path;
 }
 

@@ -9,9 +9,6 @@
 // Prints "port <n>" once listening (127.0.0.1), logs each request to stderr as
 // "<status> <path> host=<id>", and reads commands on stdin: "escrow up", "escrow down". Exits 0
 // at the end of stdin, 2 on bad arguments, 1 if it cannot start.
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -19,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "lab/common/secret_file.h"
 #include "lab/content_server/content_server.h"
 #include "lab/content_server/key_escrow.h"
 
@@ -55,14 +53,12 @@ int main(int argc, char** argv) {
       // HOST=FILE: a credential for HOST, written to FILE (0600) for the test's relay.
       const std::string& v = args[++i];
       size_t eq = v.find('=');
-      if (eq == std::string::npos) return Usage("--credential-out needs HOST=FILE, got '" + v + "'");
+      if (eq == std::string::npos)
+        return Usage("--credential-out needs HOST=FILE, got '" + v + "'");
       const std::string path = v.substr(eq + 1);
-      int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-      const std::string credential = escrow.IssueCredential(v.substr(0, eq));
-      const bool written =
-          fd >= 0 && write(fd, credential.data(), credential.size()) == ssize_t(credential.size());
-      if (fd >= 0) close(fd);
-      if (!written) return Usage("cannot write the credential file " + path);
+      chaoslab::Status written =
+          chaoslab::WriteSecretFile(path, escrow.IssueCredential(v.substr(0, eq)));
+      if (!written.ok()) return Usage("credential file: " + written.ToString());
     } else if ((a == "--escrow" || a == "--pxe-plan") && i + 1 < args.size()) {
       const std::string& v = args[++i];
       if (a == "--pxe-plan") {

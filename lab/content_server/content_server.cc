@@ -112,8 +112,9 @@ struct Catalog {
       return http::status::service_unavailable;
     }
     if (link_host.empty()) {
-      *body = "no host credential on this connection: the escrow gives a host its key only over "
-              "that host's own link\n";
+      *body =
+          "no host credential on this connection: the escrow gives a host its key only over "
+          "that host's own link\n";
       return http::status::forbidden;
     }
     if (link_host != host_id) {
@@ -267,8 +268,8 @@ std::optional<Reply> Answer(const Catalog& catalog, ConnectionState* connection,
     return TextReply(http::status::bad_request, req.version(), false, method, "/", {},
                      "CHAOSLAB-RELAY is only a connection's first request");
   }
-  auto credential = req.find(
-      beast::string_view(kRelayCredentialHeader.data(), kRelayCredentialHeader.size()));
+  auto credential =
+      req.find(beast::string_view(kRelayCredentialHeader.data(), kRelayCredentialHeader.size()));
   std::optional<std::string> host;
   if (credential != req.end()) host = catalog.HostOfCredential(ToStd(credential->value()));
   connection->link_host = host.value_or("");

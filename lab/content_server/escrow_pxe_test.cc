@@ -31,8 +31,8 @@ HttpResponse Get(int port, const std::string& target) {
 
 // A GET on a connection that the relay of the host holding `credential` opened.
 HttpResponse GetAs(int port, const std::string& credential, const std::string& target) {
-  return ParseHttpResponse(RawExchange(
-      port, RelayIdentifyRequest(credential) + "GET " + target + " HTTP/1.0\r\n\r\n"));
+  return ParseHttpResponse(
+      RawExchange(port, RelayIdentifyRequest(credential) + "GET " + target + " HTTP/1.0\r\n\r\n"));
 }
 
 TEST(KeyEscrowTest, LooksUpStoredPasswordsAndCountsOnlySuccesses) {
@@ -131,8 +131,8 @@ TEST(ContentServerEscrowTest, AHostGetsOnlyItsOwnKey) {
   HttpResponse anonymous = Get(server->port(), "/v1/escrow/key?host=ws-01");
   EXPECT_EQ(anonymous.status, 403);
   EXPECT_EQ(anonymous.body.find(kPassword), std::string::npos);
-  HttpResponse forged = GetAs(server->port(), "00112233445566778899aabbccddeeff",
-                              "/v1/escrow/key?host=ws-01");
+  HttpResponse forged =
+      GetAs(server->port(), "00112233445566778899aabbccddeeff", "/v1/escrow/key?host=ws-01");
   EXPECT_EQ(forged.status, 403);
   EXPECT_EQ(escrow.lookups(), 0);
   EXPECT_EQ(GetAs(server->port(), ws01, "/v1/escrow/key?host=ws-01").status, 200);

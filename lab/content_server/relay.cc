@@ -261,7 +261,8 @@ Status RunRelay(const RelayOptions& options, int in_fd, int out_fd) {
 
   auto [up_ms, down_ms] = RelayDelays(options);
   Direction up{in_fd, sock, FirstByteDelay(std::chrono::milliseconds(up_ms))};  // guest -> service
-  Direction down{sock, out_fd, FirstByteDelay(std::chrono::milliseconds(down_ms))};  // service -> guest
+  Direction down{sock, out_fd,
+                 FirstByteDelay(std::chrono::milliseconds(down_ms))};  // service -> guest
   const auto idle = std::chrono::milliseconds(options.idle_timeout_ms);
   const auto linger = std::min<std::chrono::milliseconds>(idle, kHalfCloseLinger);
   Clock::time_point last_activity = Clock::now();
@@ -349,7 +350,8 @@ Status RunRelay(const RelayOptions& options, int in_fd, int out_fd) {
 
 Result<std::string> ReadCredentialFile(const std::string& path) {
   int fd = open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0 && errno == ENOENT) return Status::NotFound("credential file " + path + " does not exist");
+  if (fd < 0 && errno == ENOENT)
+    return Status::NotFound("credential file " + path + " does not exist");
   if (fd < 0) return Status::FromErrno("credential file " + path, errno);
   struct Closer {
     int fd;
@@ -357,10 +359,11 @@ Result<std::string> ReadCredentialFile(const std::string& path) {
   } closer{fd};
   struct stat st {};
   if (fstat(fd, &st) != 0) return Status::FromErrno("credential file " + path, errno);
-  if (!S_ISREG(st.st_mode)) return Status::InvalidArgument("credential file " + path + " is not a file");
+  if (!S_ISREG(st.st_mode))
+    return Status::InvalidArgument("credential file " + path + " is not a file");
   if ((st.st_mode & 077) != 0) {
     return Status::FailedPrecondition("credential file " + path +
-                                    " may be read by others (it must be mode 0600)");
+                                      " may be read by others (it must be mode 0600)");
   }
   char buf[257];
   ssize_t n = read(fd, buf, sizeof buf);
@@ -371,7 +374,8 @@ Result<std::string> ReadCredentialFile(const std::string& path) {
   std::string credential = begin == std::string::npos ? "" : text.substr(begin, end - begin + 1);
   if (credential.empty() || credential.size() > 128 ||
       credential.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos) {
-    return Status::InvalidArgument("credential file " + path + " holds no credential (1-128 hex digits)");
+    return Status::InvalidArgument("credential file " + path +
+                                   " holds no credential (1-128 hex digits)");
   }
   return credential;
 }

@@ -3,14 +3,15 @@
 // What the guest needs is what lab/vm's QemuArgs gives it, in libvirt's words: TCG ('qemu' domain
 // type) or KVM, machine 'pc', one vCPU, qboot as the ROM when present (no BIOS banner, one RESET
 // per crash), direct kernel boot with `winsim.boot=` (and the TPM secret's file as a fw_cfg
-// <sysinfo> entry only for a normal disk boot), the system overlay as vda, the USB media (kUsb only, read-only) and the extra disks as
-// vdb..., the serial console on a unix socket with a log file. libvirt 9.0 has no usable panic
-// model for this guest (PLATFORM-NOTES.md), so the pvpanic-pci device and `-action panic=none`
-// (the guest reboots itself with panic=-1; QMP GUEST_PANICKED {"action":"run"}, then the reset,
-// which ends the domain: on_reboot=destroy, the backend starts it again cold, as lab/vm does) go
-// through the qemu:commandline namespace. So does the network: libvirt's user-mode interface has no
-// guestfwd, and the guest must reach exactly 10.0.2.100:80, relayed by chaoslab-relay to the
-// content server on loopback (restrict=on: nothing else).
+// <sysinfo> entry only for a normal disk boot), the system overlay as vda, the USB media (kUsb
+// only, read-only) and the extra disks as vdb..., the serial console on a unix socket with a log
+// file. libvirt 9.0 has no usable panic model for this guest (PLATFORM-NOTES.md), so the
+// pvpanic-pci device and `-action panic=none` (the guest reboots itself with panic=-1; QMP
+// GUEST_PANICKED {"action":"run"}, then the reset, which ends the domain: on_reboot=destroy, the
+// backend starts it again cold, as lab/vm does) go through the qemu:commandline namespace. So does
+// the network: libvirt's user-mode interface has no guestfwd, and the guest must reach
+// exactly 10.0.2.100:80, relayed by chaoslab-relay to the content server on loopback (restrict=on:
+// nothing else).
 //
 // Windows guests (`windows`, images of kind windows: docs/WINDOWS.md) are a different machine: q35
 // with UEFI (OVMF pflash code, read-only, and per-domain NVRAM vars made from the firmware's

@@ -32,8 +32,8 @@
 #include "lab/common/secret_file.h"
 #include "lab/common/subprocess.h"
 #include "lab/libvirt/domain_xml.h"
-#include "lab/libvirt/libvirt_uri.h"
 #include "lab/libvirt/libvirt_internal.h"
+#include "lab/libvirt/libvirt_uri.h"
 #include "lab/vm/qemu_backend.h"
 
 namespace chaoslab::libvirt {

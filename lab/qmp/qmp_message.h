@@ -24,8 +24,8 @@ struct Message {
 // Parses one line (without its newline) as QEMU sends them: an event, a reply or a greeting.
 // Anything else (not JSON, not an object, an event without a string name, an object of none of
 // the three kinds) is Corruption quoting the start of the line, and so is a member our code reads
-// that is not of the type the QMP spec gives it (a timestamp that is not numbers, a reply id that is
-// not an integer, an error that is not {class, desc} strings). Never throws.
+// that is not of the type the QMP spec gives it (a timestamp that is not numbers, a reply id that
+// is not an integer, an error that is not {class, desc} strings). Never throws.
 Result<Message> ParseMessage(std::string_view line);
 
 // What Execute() returns for `reply` (a kReply message's json) to `command`: its "return" member

@@ -1197,8 +1197,8 @@ std::vector<std::string> QemuArgs(const std::string& run_id, const HostSpec& spe
     // The guest reaches exactly one thing: 10.0.2.100:80, relayed to the content server's port
     // (ValidateSpec checked the link, so this cannot fail here).
     Result<std::string> netdev = GuestfwdNetdev(relay, spec.network);
-    args.insert(args.end(), {"-netdev", netdev.ok() ? *netdev : "user,id=n0,restrict=on",
-                             "-device", "virtio-net-pci,netdev=n0,romfile="});  // no iPXE ROM
+    args.insert(args.end(), {"-netdev", netdev.ok() ? *netdev : "user,id=n0,restrict=on", "-device",
+                             "virtio-net-pci,netdev=n0,romfile="});  // no iPXE ROM
   }
   return args;
 }

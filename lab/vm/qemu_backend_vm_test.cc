@@ -76,8 +76,9 @@ TEST(AccelTest, AutoPicksAWorkingAcceleratorAndCachesIt) {
   // A QEMU that counts its launches: the cached answer launches nothing.
   TempDir dir;
   const std::string qemu = dir.path() + "/counting-qemu";
-  WriteFile(qemu, "#!/bin/sh\necho launch >> '" + dir.path() + "/launches'\n"
-                  "exec qemu-system-x86_64 \"$@\"\n");
+  WriteFile(qemu, "#!/bin/sh\necho launch >> '" + dir.path() +
+                      "/launches'\n"
+                      "exec qemu-system-x86_64 \"$@\"\n");
   fs::permissions(qemu, fs::perms::owner_all);
   auto launches = [&] {
     std::ifstream in(dir.path() + "/launches");
@@ -543,7 +544,8 @@ TEST_F(WinsimTest, SetBootAppliesFromTheNextLaunchWithTheTpmOnlyForNormalBoot) {
   std::string argv = QemuCommandLine(pid_file);
   EXPECT_NE(argv.find(" winsim.boot=safe"), std::string::npos) << argv;
   EXPECT_EQ(argv.find("winsim.tpm"), std::string::npos) << "no TPM key for safe mode: " << argv;
-  EXPECT_EQ(argv.find("opt/chaoslab/tpm"), std::string::npos) << "no TPM key for safe mode: " << argv;
+  EXPECT_EQ(argv.find("opt/chaoslab/tpm"), std::string::npos)
+      << "no TPM key for safe mode: " << argv;
   if (guest_reads_boot_word_) {
     EXPECT_EQ(log.events[bootmgr].detail.rfind("@@winsim phase=bootmgr mode=safe", 0), 0u)
         << log.Dump();
