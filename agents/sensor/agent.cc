@@ -23,6 +23,10 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 constexpr std::chrono::milliseconds kCloudTimeout{2000};
+// While the boot fetch finds no network (a Wi-Fi link still associating, a VPN not up), it tries
+// again this often until the first IPC notification. ASSUMPTION (range 10-1000 ms): the real
+// sensor's retry interval is not public; a short one lets the link's own delay decide the race.
+constexpr std::chrono::milliseconds kBootFetchRetry{50};
 
 void Say(std::string line) { platform::WriteLine(std::move(line)); }
 using platform::IsDirectory;
@@ -71,23 +75,24 @@ class Sensor {
     }
   }
 
-  // One round with the content server: manifest, then newer channel-291 content if any.
-  void PollCloud(const Endpoint& cloud) {
+  // One round with the content server: manifest, then newer channel-291 content if any. False
+  // when the cloud could not be reached at all (said on the console unless `quiet`).
+  bool PollCloud(const Endpoint& cloud, bool quiet = false) {
     auto manifest = HttpGet(cloud, "/v1/manifest?host=" + options_.host, kCloudTimeout);
     if (!manifest.ok()) {
       cloud_ok_ = false;
-      Say("csagent: cloud unreachable: " + manifest.status().ToString());
-      return;
+      if (!quiet) Say("csagent: cloud unreachable: " + manifest.status().ToString());
+      return false;
     }
     cloud_ok_ = true;
     if (manifest->status != 200) {
       Say("csagent: manifest answered HTTP " + std::to_string(manifest->status));
-      return;
+      return true;
     }
     auto entries = ParseManifest(manifest->body);
     if (!entries.ok()) {
       Say("csagent: ignoring manifest: " + entries.status().ToString());
-      return;
+      return true;
     }
     std::optional<ManifestEntry> newest;
     for (ManifestEntry& e : *entries) {
@@ -97,7 +102,7 @@ class Sensor {
     }
     {
       std::lock_guard lock(mu_);
-      if (!newest || newest->content_version <= newest_seen_) return;
+      if (!newest || newest->content_version <= newest_seen_) return true;
     }
     auto content = HttpGet(cloud, "/v1/content/" + newest->file_name + "?host=" + options_.host,
                            kCloudTimeout);
@@ -105,12 +110,12 @@ class Sensor {
       cloud_ok_ = content.ok();
       Say("csagent: cannot fetch " + newest->file_name + ": " +
           (content.ok() ? "HTTP " + std::to_string(content->status) : content.status().ToString()));
-      return;
+      return true;
     }
     Status stored = platform::WriteFileDurably(content_dir_, newest->file_name, content->body);
     if (!stored.ok()) {
       Say("csagent: cannot store " + newest->file_name + ": " + stored.ToString());
-      return;
+      return true;
     }
     std::lock_guard lock(mu_);
     newest_seen_ = std::max(newest_seen_, newest->content_version);
@@ -124,6 +129,7 @@ class Sensor {
     Say("@@csagent fetched channel=291 version=" + std::to_string(newest->content_version) +
         " ms=" + std::to_string(ElapsedMs()));
     Consider(newest->content_version, std::move(content->body));
+    return true;
   }
 
   // Interprets the active content for one IPC notification. With the 7.11 interpreter and a
@@ -318,8 +324,16 @@ int RunAgent(const AgentOptions& options) {
   std::optional<Endpoint> cloud;
   if (!options.cloud.empty()) cloud = ParseEndpoint(options.cloud).value();
   std::thread fetcher;
-  if (cloud) fetcher = std::thread([&] { sensor.PollCloud(*cloud); });
+  std::atomic<bool> notified{false};
+  if (cloud) {
+    fetcher = std::thread([&] {
+      for (int attempt = 0; !sensor.PollCloud(*cloud, attempt > 0) && !notified; ++attempt) {
+        std::this_thread::sleep_for(kBootFetchRetry);
+      }
+    });
+  }
   std::this_thread::sleep_until(start + std::chrono::milliseconds(options.ipc_ms));
+  notified = true;
   sensor.Notify();
   Say("@@csagent ipc-notification ms=" + std::to_string(sensor.ElapsedMs()));
   if (!options.ready_file.empty()) {

@@ -18,6 +18,8 @@
 #include <cstring>
 #include <ctime>
 
+#include "agents/sensor/link_shaper.h"
+
 namespace chaoslab::content {
 namespace {
 
@@ -102,6 +104,14 @@ sockaddr Ipv4(const char* dotted) {
   return out;
 }
 
+// The lab's network profile on eth0 (link_shaper.h), said on the console either way: a guest whose
+// link is not shaped must not pass unnoticed.
+void ApplyLinkProfile(const std::string& word) {
+  if (word.empty()) return;
+  const std::string outcome = ShapeLinkOutcome(word, "eth0");
+  if (!outcome.empty()) Say(outcome);
+}
+
 // The script's network_up, with ioctls instead of four `ip` processes: loopback up; with a cloud
 // and a network adapter also eth0 up, 10.0.2.15/24 and the default route via 10.0.2.2 (QEMU's
 // user-mode network). Like the script it does not judge the outcome of each step. (The script
@@ -110,6 +120,7 @@ void NetworkUp(const BootWords& words) {
   const int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (sock >= 0) LinkUp(sock, "lo");
   if (!words.cloud.empty() && sock >= 0 && LinkUp(sock, "eth0")) {
+    ApplyLinkProfile(words.link);  // before the address and route: no packet leaves unshaped
     ifreq req{};
     strncpy(req.ifr_name, "eth0", IFNAMSIZ - 1);
     req.ifr_addr = Ipv4("10.0.2.15");
@@ -128,6 +139,23 @@ void NetworkUp(const BootWords& words) {
     Phase("network state=offline");
   }
   if (sock >= 0) close(sock);
+}
+
+// NetworkUp once the profile's link-up delay has passed (a Wi-Fi association, a VPN that waits for
+// a logon), counted from the sensor's start, where the boot race begins: at once when there is
+// none, else from a child process, so that the boot goes on meanwhile (PID 1 reaps it).
+void NetworkUpAfterDelay(const BootWords& words) {
+  auto profile = ParseLinkWord(words.link);
+  const uint32_t up_ms = profile.ok() ? DrawLinkUpDelay(*profile) : 0;
+  if (up_ms == 0) return NetworkUp(words);
+  const pid_t child = fork();
+  if (child < 0) return NetworkUp(words);  // no process to wait in: the link comes up now
+  if (child > 0) return;
+  timespec t{static_cast<time_t>(up_ms / 1000), static_cast<long>(up_ms % 1000) * 1'000'000};
+  while (nanosleep(&t, &t) != 0 && errno == EINTR) {
+  }
+  NetworkUp(words);
+  _exit(0);
 }
 
 bool OnlyChars(std::string_view text, std::string_view allowed) {
@@ -158,6 +186,7 @@ Result<BootWords> ParseBootWords(std::string_view cmdline) {
     if (key == "winsim.ipc_ms") w.ipc_ms = value;
     if (key == "winsim.boot") w.boot = value;
     if (key == "winsim.tpm") w.tpm = value;
+    if (key == "winsim.link") w.link = value;
   }
   // The script's checks (each failure is a console complaint there).
   const std::string_view host_chars =
@@ -173,6 +202,7 @@ Result<BootWords> ParseBootWords(std::string_view cmdline) {
   }
   if (!OnlyChars(w.cloud, "0123456789.:")) return Status::InvalidArgument("winsim.cloud");
   if (!OnlyChars(w.tpm, "0123456789abcdefABCDEF")) return Status::InvalidArgument("winsim.tpm");
+  if (!w.link.empty() && !ParseLinkWord(w.link).ok()) return Status::InvalidArgument("winsim.link");
   if (w.boot != "normal" && w.boot != "safe" && w.boot != "winre" && w.boot != "usb" &&
       w.boot != "pxe" && w.boot != "rescue") {
     return Status::InvalidArgument("winsim.boot");
@@ -250,7 +280,7 @@ void RunBootManager(int (*sensor_main)(const std::vector<std::string>& args)) {
   // The sensor's cloud fetch needs the network at once; an offline guest brings up only its
   // loopback, which nothing needs before the sensor is up, so that waits (one vCPU).
   const bool online = !words->cloud.empty();
-  if (online) NetworkUp(*words);
+  if (online) NetworkUpAfterDelay(*words);
   int status = 0;
   while (access(kReadyFile, F_OK) != 0) {
     if (sensor < 0 || waitpid(sensor, &status, WNOHANG) == sensor) {

@@ -32,6 +32,7 @@ struct BootWords {
   std::string ipc_ms = "200";
   std::string boot = "normal";
   std::string tpm;
+  std::string link;  // "" = unshaped; else link_shaper.h's word
 };
 Result<BootWords> ParseBootWords(std::string_view cmdline);
 

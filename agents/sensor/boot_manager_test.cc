@@ -21,7 +21,8 @@ TEST(BootWordsTest, DefaultsWithoutWinsimWords) {
 TEST(BootWordsTest, ReadsEveryWordAndTheLastRepeatWins) {
   auto w = ParseBootWords(
       "quiet winsim.host=ws-1 winsim.cloud=10.0.2.100:80 winsim.poll_ms=250 winsim.ipc_ms=450 "
-      "winsim.tpm=00C0ffee winsim.boot=usb winsim.boot=normal\n");
+      "winsim.tpm=00C0ffee winsim.boot=usb winsim.boot=normal "
+      "winsim.link=20000:5000:0:0:300:900\n");
   ASSERT_TRUE(w.ok()) << w.status().ToString();
   EXPECT_EQ(w->host, "ws-1");
   EXPECT_EQ(w->cloud, "10.0.2.100:80");
@@ -29,14 +30,16 @@ TEST(BootWordsTest, ReadsEveryWordAndTheLastRepeatWins) {
   EXPECT_EQ(w->ipc_ms, "450");
   EXPECT_EQ(w->tpm, "00C0ffee");
   EXPECT_EQ(w->boot, "normal");
+  EXPECT_EQ(w->link, "20000:5000:0:0:300:900");
   EXPECT_EQ(ParseBootWords("winsim.boot=rescue")->boot, "rescue");
 }
 
 // Whatever the script would complain about goes to the script, which prints the complaint.
 TEST(BootWordsTest, WordsTheScriptRejectsAreErrors) {
-  for (const char* bad : {"winsim.host=", "winsim.host=a.b", "winsim.poll_ms=", "winsim.poll_ms=1x",
-                          "winsim.ipc_ms=-5", "winsim.cloud=example.com:80", "winsim.tpm=xyz",
-                          "winsim.boot=floppy", "winsim.boot="}) {
+  for (const char* bad :
+       {"winsim.host=", "winsim.host=a.b", "winsim.poll_ms=", "winsim.poll_ms=1x",
+        "winsim.ipc_ms=-5", "winsim.cloud=example.com:80", "winsim.tpm=xyz", "winsim.boot=floppy",
+        "winsim.boot=", "winsim.link=1:2:3", "winsim.link=5:9:0:0:0:0"}) {
     EXPECT_FALSE(ParseBootWords(std::string("quiet ") + bad).ok()) << bad;
   }
   // Not winsim words, or not key=value: ignored.

@@ -28,7 +28,8 @@ readonly BUSYBOX=/bin/busybox
 # boot faster without them.
 readonly BASE_MODULES=(virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_blk
   fat vfat nls_cp437 nls_iso8859-1 pvpanic pvpanic-pci)
-readonly NET_MODULES=(failover net_failover virtio_net)
+# sch_netem: the network profile's queue on eth0 (agents/sensor/link_shaper.h).
+readonly NET_MODULES=(failover net_failover virtio_net sch_netem)
 # dm-crypt for BitLocker volumes (loaded only when the system disk is encrypted). AES itself is
 # built into Debian's kernel; xts needs ecb. qemu_fw_cfg: the TPM secret's fw_cfg file in sysfs.
 readonly CRYPT_MODULES=(ecb xts dm-mod dm-crypt qemu_fw_cfg)

@@ -124,6 +124,9 @@ class Backend {
  public:
   virtual ~Backend() = default;
   virtual std::string_view name() const = 0;
+  // The accelerator its QEMUs run on ("tcg", "kvm"; "" for a backend without QEMU): with the
+  // image it decides the guest's clock (guest_clock.h), which reports name.
+  virtual std::string accelerator() const { return ""; }
   // Creates (does not start) a host. The backend owns it until Destroy().
   virtual Result<Host*> CreateHost(const HostSpec& spec) = 0;
   // Waits up to `timeout` for at least one event; appends all pending events to `out`.

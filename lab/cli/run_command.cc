@@ -19,6 +19,8 @@
 #include <thread>
 
 #include "agents/sensor/channel_file.h"
+#include "agents/sensor/link_shaper.h"
+#include "lab/backend/guest_clock.h"
 #include "lab/cli/sim_command.h"
 #include "lab/common/identifier.h"
 #include "lab/common/json_text.h"
@@ -326,49 +328,75 @@ std::vector<int> AssignRings(const config::RolloutConfig& rollout, size_t hosts,
   return ring;
 }
 
-// What each network profile adds on the lab side of the guest's link (per direction of each
-// connection, in chaoslab-relay). ASSUMPTIONS, round figures: FACTS.md says only that wired hosts
-// won the fetch-before-load race more often than Wi-Fi ones; typical office links are ~1 ms wired,
-// tens of ms with jitter and some loss on Wi-Fi, ~100 ms over a VPN concentrator.
-void ApplyNetworkProfile(config::Network network, NetworkLink* link) {
-  switch (network) {
-    case config::Network::kWired:
-      link->delay_ms = 1, link->jitter_ms = 1, link->loss_percent = 0;
-      break;
-    case config::Network::kWifi:
-      link->delay_ms = 40, link->jitter_ms = 30, link->loss_percent = 2;
-      break;
-    case config::Network::kVpn:
-      link->delay_ms = 120, link->jitter_ms = 60, link->loss_percent = 3;
-      break;
-    case config::Network::kOffline:
-      break;
-  }
+// The guest's link word for a profile (agents/sensor/link_shaper.h: microseconds, ppm, kbit/s).
+std::string GuestLinkWord(const config::NetworkProfile& p) {
+  content::LinkProfile link;
+  link.rtt_us = static_cast<uint32_t>(p.rtt_ms * 1000);
+  link.jitter_us = static_cast<uint32_t>(p.jitter_ms * 1000);
+  link.loss_ppm = static_cast<uint32_t>(std::lround(p.loss_percent * 10'000));
+  link.rate_kbit = static_cast<uint32_t>(p.bandwidth_mbit * 1000);
+  link.up_min_ms = static_cast<uint32_t>(p.usable_after_min_ms);
+  link.up_max_ms = static_cast<uint32_t>(p.usable_after_max_ms);
+  return content::LinkWord(link);
 }
 
-// How real-time figures of a run were measured, for reports: the race window, the links of the
-// fleet's network profiles, how many guests booted at once, and how busy the machine was.
-std::string MethodText(const config::ScenarioConfig& sc, int max_booting) {
+// A host's link as the image's profile for its network makes it (docs/TIME-BASE.md). A winsim
+// guest shapes its own adapter (`winsim.link=`), so the delays run on the guest's clock; another
+// image (Windows) gets them from the relay, per connection and on the lab machine's clock: half
+// the round trip before the first byte of each direction, the loss as dropped connections.
+void ApplyNetworkProfile(const config::ImageConfig& image, config::Network network,
+                         HostSpec* spec) {
+  auto it = image.networks.find(network);
+  if (network == config::Network::kOffline || it == image.networks.end()) return;
+  const config::NetworkProfile& p = it->second;
+  if (image.kind == config::ImageKind::kWinsim) {
+    spec->kernel_args.push_back("winsim.link=" + GuestLinkWord(p));
+    return;
+  }
+  spec->network.delay_ms = static_cast<int>(p.rtt_ms / 2);
+  spec->network.jitter_ms = static_cast<int>(p.jitter_ms / 2);
+  spec->network.loss_percent = static_cast<int>(std::lround(p.loss_percent));
+}
+
+// The guest clock of a run's machines (one image, one accelerator: the first host's).
+std::string GuestClockOfRun(const Backend& backend, const std::vector<HostPlan>& hosts) {
+  if (hosts.empty()) return GuestClockName(GuestClock::kWall);
+  return GuestClockName(GuestClockFor(backend.accelerator(), hosts.front().spec));
+}
+
+// How real-time figures of a run were measured, for reports: the guest's clock, the race window,
+// the fleet's network profiles, how many guests booted at once, and how busy the machine was.
+std::string MethodText(const config::ScenarioConfig& sc, int max_booting,
+                       const std::string& guest_clock) {
   std::string links;
   std::set<config::Network> seen;
   for (const auto& g : sc.setup.groups) {
     if (g.network == config::Network::kOffline || !seen.insert(g.network).second) continue;
-    NetworkLink l;
-    ApplyNetworkProfile(g.network, &l);
-    links += fmt::format("{}{} {}±{} ms{}", links.empty() ? "" : ", ",
-                         config::NetworkName(g.network), l.delay_ms, l.jitter_ms,
-                         l.loss_percent ? fmt::format(" + {} % dropped connections", l.loss_percent)
-                                        : std::string());
+    auto it = sc.image.networks.find(g.network);
+    if (it == sc.image.networks.end()) {
+      links +=
+          fmt::format("{}{} not shaped", links.empty() ? "" : "; ", config::NetworkName(g.network));
+      continue;
+    }
+    const config::NetworkProfile& p = it->second;
+    links += fmt::format("{}{} {}±{} ms round trip, {} % loss, {}, usable after {} ms",
+                         links.empty() ? "" : "; ", config::NetworkName(g.network), p.rtt_ms,
+                         p.jitter_ms, p.loss_percent,
+                         p.bandwidth_mbit > 0 ? fmt::format("{} Mbit/s", p.bandwidth_mbit)
+                                              : std::string("no bandwidth limit"),
+                         p.usable_after_min_ms == p.usable_after_max_ms
+                             ? std::to_string(p.usable_after_min_ms)
+                             : fmt::format("{}-{}", p.usable_after_min_ms, p.usable_after_max_ms));
   }
   double load[1] = {-1};
   (void)getloadavg(load, 1);
   return fmt::format(
-      "Every boot is a real {} guest under QEMU/TCG: its sensor interprets the cached channel file "
-      "{} ms (race_window_ms) after it starts, while it fetches newer content from the lab's "
-      "content server through chaoslab-relay{}{}. {} guests booted at once; load average {:.1f} on "
-      "{} cores at the start.",
-      sc.image.name, sc.race_window_ms.value_or(sc.image.race_window_ms),
-      links.empty() ? "" : " (per connection: ", links.empty() ? "" : links + "; assumptions)",
+      "Every boot is a real {} guest under QEMU ({} guest clock): its sensor interprets the cached "
+      "channel file {} ms (race_window_ms) after it starts, while it fetches newer content from "
+      "the lab's content server{}. {} guests booted at once; load average {:.1f} on {} cores at "
+      "the start.",
+      sc.image.name, guest_clock, sc.race_window_ms.value_or(sc.image.race_window_ms),
+      links.empty() ? "" : " over its network profile (" + links + "; image.yaml, assumptions)",
       max_booting > 0 ? fmt::format("At most {}", max_booting) : std::string("All"), load[0],
       std::thread::hardware_concurrency());
 }
@@ -562,7 +590,7 @@ struct OneRun {
             "winsim.ipc_ms=" + std::to_string(sc.race_window_ms.value_or(sc.image.race_window_ms))};
         p.spec.network.online = online;
         p.spec.network.content_port = server->port();
-        ApplyNetworkProfile(g.network, &p.spec.network);
+        if (online) ApplyNetworkProfile(sc.image, g.network, &p.spec);
         if (online) {
           p.spec.kernel_args.push_back("winsim.cloud=10.0.2.100:80");
           // The host's own credential: the escrow gives its link this host's key, no other.
@@ -650,8 +678,11 @@ struct OneRun {
     eo.observer = observer;
     eo.console_input = console_input;
     eo.max_booting = max_booting;
-    eo.method = MethodText(sc, max_booting);
-    eo.inputs = JsonText(RunInputs(sc, image, backend_choice, max_booting));
+    const std::string guest_clock = GuestClockOfRun(*backend, eo.hosts);
+    eo.method = MethodText(sc, max_booting, guest_clock);
+    nlohmann::json inputs = RunInputs(sc, image, backend_choice, max_booting);
+    inputs["guest_clock"] = guest_clock;
+    eo.inputs = JsonText(inputs);
     if (progress) {
       progress(fmt::format("run {}: scenario {} ({} hosts, setup {}, runbook {}, seed {})", run_id,
                            sc.name, eo.hosts.size(), sc.setup.name, sc.runbook.name, sc.seed));

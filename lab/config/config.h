@@ -156,6 +156,21 @@ struct PhaseTiming {
   Seconds content_fetch = 60;  // published content until a running host has fetched it
 };
 
+// What a host's link does to its traffic (image.yaml `networks:`, docs/TIME-BASE.md). A winsim
+// guest applies it itself, on its own clock (netem on its network adapter); for other images the
+// lab-side relay delays each connection instead, on the lab machine's clock.
+struct NetworkProfile {
+  int64_t rtt_ms = 0;          // round trip to the vendor's cloud
+  int64_t jitter_ms = 0;       // each packet's delay uniform in rtt +- jitter
+  double loss_percent = 0;     // of packets
+  int64_t bandwidth_mbit = 0;  // 0: not limited
+  // From the sensor's start until the link carries anything, drawn uniformly per boot in
+  // [min, max] (`usable_after_ms: 300` or `[100, 2000]`).
+  int64_t usable_after_min_ms = 0;
+  int64_t usable_after_max_ms = 0;
+  bool operator==(const NetworkProfile&) const = default;
+};
+
 struct ImageConfig {
   std::string name;                     // "winsim"
   ImageKind kind = ImageKind::kWinsim;  // `kind:`, winsim when not written
@@ -170,6 +185,8 @@ struct ImageConfig {
   // cached content) to the first IPC notification that interprets it. The cloud fetch runs
   // meanwhile; if newer content arrives first, the boot survives (`winsim.ipc_ms`).
   int race_window_ms = 450;
+  // `networks:` per network kind; a network not listed is not shaped at all.
+  std::map<Network, NetworkProfile> networks;
   std::map<Role, PhaseTiming> timing;
   // `recovery:`, as written, no duplicates. Not written: every path (the winsim guest implements
   // them all); a windows image must list its own.

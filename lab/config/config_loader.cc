@@ -1181,6 +1181,82 @@ Result<PhaseTiming> ReadPhaseTiming(const YamlFile& file, const YAML::Node& node
   return timing;
 }
 
+// "10%", "10 %" or 10 (percent) → 10. Between 0 and 100.
+Result<double> ReadPercent(const YamlFile& file, const YAML::Node& node, const std::string& what) {
+  if (node.IsScalar()) {
+    std::string text = node.Scalar();
+    while (!text.empty() && (text.back() == '%' || text.back() == ' ')) text.pop_back();
+    char* end = nullptr;
+    double v = std::strtod(text.c_str(), &end);
+    if (!text.empty() && end == text.c_str() + text.size() && v >= 0 && v <= 100) return v;
+  }
+  return file.Error(
+      node, what + ": expected a percentage between 0 and 100 such as 10%, got " + Describe(node));
+}
+
+// One profile of `networks:` (docs/TIME-BASE.md): every figure required, so that a recipe says
+// what it assumes.
+Result<NetworkProfile> ReadNetworkProfile(const YamlFile& file, const YAML::Node& node,
+                                          const std::string& name) {
+  const std::string what = "network profile '" + name + "'";
+  ASSIGN_OR_RETURN(Fields fields, Fields::Open(file, node, what,
+                                               {"rtt_ms", "jitter_ms", "loss_percent",
+                                                "bandwidth_mbit", "usable_after_ms"}));
+  NetworkProfile p;
+  ASSIGN_OR_RETURN(YAML::Node rtt, fields.Require("rtt_ms"));
+  ASSIGN_OR_RETURN(p.rtt_ms, ReadInt(file, rtt, what + " rtt_ms", 0, 10'000));
+  ASSIGN_OR_RETURN(YAML::Node jitter, fields.Require("jitter_ms"));
+  ASSIGN_OR_RETURN(p.jitter_ms, ReadInt(file, jitter, what + " jitter_ms", 0, 10'000));
+  if (p.jitter_ms > p.rtt_ms) {
+    return file.Error(
+        jitter, what + " jitter_ms must not exceed its rtt_ms (" + std::to_string(p.rtt_ms) + ")");
+  }
+  ASSIGN_OR_RETURN(YAML::Node loss, fields.Require("loss_percent"));
+  ASSIGN_OR_RETURN(p.loss_percent, ReadPercent(file, loss, what + " loss_percent"));
+  ASSIGN_OR_RETURN(YAML::Node rate, fields.Require("bandwidth_mbit"));
+  ASSIGN_OR_RETURN(p.bandwidth_mbit, ReadInt(file, rate, what + " bandwidth_mbit", 0, 100'000));
+  ASSIGN_OR_RETURN(YAML::Node after, fields.Require("usable_after_ms"));
+  const std::string after_what = what + " usable_after_ms";
+  if (after.IsSequence()) {
+    if (after.size() != 2) {
+      return file.Error(after, after_what +
+                                   ": expected a number or a range [min, max], got a "
+                                   "list of " +
+                                   std::to_string(after.size()));
+    }
+    ASSIGN_OR_RETURN(p.usable_after_min_ms, ReadInt(file, after[0], after_what, 0, 3'600'000));
+    ASSIGN_OR_RETURN(p.usable_after_max_ms, ReadInt(file, after[1], after_what, 0, 3'600'000));
+    if (p.usable_after_min_ms > p.usable_after_max_ms) {
+      return file.Error(after, after_what + ": the range's minimum is above its maximum");
+    }
+  } else {
+    ASSIGN_OR_RETURN(p.usable_after_min_ms, ReadInt(file, after, after_what, 0, 3'600'000));
+    p.usable_after_max_ms = p.usable_after_min_ms;
+  }
+  return p;
+}
+
+Result<std::map<Network, NetworkProfile>> ReadNetworkProfiles(const YamlFile& file,
+                                                              const YAML::Node& node) {
+  if (!node.IsMap()) {
+    return file.Error(node,
+                      "networks: expected a map from network (wired, wifi, vpn) to its "
+                      "profile, got " +
+                          Describe(node));
+  }
+  std::map<Network, NetworkProfile> out;
+  for (const auto& entry : node) {
+    ASSIGN_OR_RETURN(Network network, ReadEnum(file, entry.first, "network", ParseNetwork,
+                                               AllNetworks(), NetworkName));
+    if (network == Network::kOffline) {
+      return file.Error(entry.first, "networks: offline hosts have no link to profile");
+    }
+    ASSIGN_OR_RETURN(out[network],
+                     ReadNetworkProfile(file, entry.second, std::string(NetworkName(network))));
+  }
+  return out;
+}
+
 Result<ImageConfig> ReadImageFile(const std::string& images_root, const std::string& name,
                                   const SourceLocation* named_at) {
   // Image names become folder names and arguments of build.sh.
@@ -1192,9 +1268,10 @@ Result<ImageConfig> ReadImageFile(const std::string& images_root, const std::str
   const std::string path = (fs::path(recipe_dir) / "image.yaml").string();
   ASSIGN_OR_RETURN(YAML::Node root, ParseFile("image '" + name + "' recipe", path, path, named_at));
   YamlFile file(path);
-  ASSIGN_OR_RETURN(Fields fields, Fields::Open(file, root, "an image recipe",
-                                               {"name", "kind", "description", "kernel",
-                                                "race_window_ms", "timing", "recovery"}));
+  ASSIGN_OR_RETURN(Fields fields,
+                   Fields::Open(file, root, "an image recipe",
+                                {"name", "kind", "description", "kernel", "race_window_ms",
+                                 "networks", "timing", "recovery"}));
   ImageConfig image;
   image.recipe_dir = AbsolutePath(recipe_dir);
   image.file = AbsolutePath(path);
@@ -1248,6 +1325,9 @@ Result<ImageConfig> ReadImageFile(const std::string& images_root, const std::str
   if (fields.Has("race_window_ms")) {
     ASSIGN_OR_RETURN(image.race_window_ms,
                      ReadInt(file, fields.Get("race_window_ms"), "race_window_ms", 1, 60000));
+  }
+  if (fields.Has("networks")) {
+    ASSIGN_OR_RETURN(image.networks, ReadNetworkProfiles(file, fields.Get("networks")));
   }
   if (fields.Has("timing")) {
     YAML::Node timing = fields.Get("timing");
@@ -1403,19 +1483,6 @@ Status CheckRolloutFitsSetup(const RolloutConfig& rollout, const SetupConfig& se
 }
 
 namespace {
-
-// "10%", "10 %" or 10 (percent) → 10. Between 0 and 100.
-Result<double> ReadPercent(const YamlFile& file, const YAML::Node& node, const std::string& what) {
-  if (node.IsScalar()) {
-    std::string text = node.Scalar();
-    while (!text.empty() && (text.back() == '%' || text.back() == ' ')) text.pop_back();
-    char* end = nullptr;
-    double v = std::strtod(text.c_str(), &end);
-    if (!text.empty() && end == text.c_str() + text.size() && v >= 0 && v <= 100) return v;
-  }
-  return file.Error(
-      node, what + ": expected a percentage between 0 and 100 such as 10%, got " + Describe(node));
-}
 
 Result<RingConfig> ReadRing(const YamlFile& file, const YAML::Node& node, size_t index) {
   const std::string what = "rings[" + std::to_string(index) + "]";

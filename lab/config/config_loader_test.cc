@@ -358,7 +358,8 @@ TEST_F(ConfigLoaderTest, ImageRecipeMistakes) {
   Write("images/winsim/image.yaml", std::string(kImage) + "packages: [busybox]\n");
   ExpectError(LoadImage(Images(), "winsim").status(), Path("images/winsim/image.yaml") + ":7:1",
               {"unknown key 'packages' in an image recipe",
-               "allowed keys: name, kind, description, kernel, race_window_ms, timing, recovery"});
+               "allowed keys: name, kind, description, kernel, race_window_ms, networks, timing, "
+               "recovery"});
 
   Write("images/winsim/image.yaml", "name: winsim\ntiming:\n  laptop: {boot: 1m}\n");
   ExpectError(LoadImage(Images(), "winsim").status(), Path("images/winsim/image.yaml") + ":3:3",
@@ -389,6 +390,53 @@ TEST_F(ConfigLoaderTest, ImageRecipeMistakes) {
               {"does not match its folder 'winsim'"});
 
   EXPECT_FALSE(LoadImage(Images(), "../etc").ok());
+}
+
+// The network profiles of the boot race (docs/TIME-BASE.md): every figure is required, so that a
+// recipe says what it assumes; a link-up delay is a number or a range.
+TEST_F(ConfigLoaderTest, NetworkProfiles) {
+  const std::string wired =
+      "{rtt_ms: 20, jitter_ms: 2, loss_percent: 0.5, bandwidth_mbit: 100, usable_after_ms: 0}";
+  Write("images/winsim/image.yaml", "name: winsim\nnetworks:\n  wired: " + wired +
+                                        "\n  wifi: {rtt_ms: 30, jitter_ms: 10, loss_percent: 1, "
+                                        "bandwidth_mbit: 0, usable_after_ms: [50, 3000]}\n");
+  Result<ImageConfig> image = LoadImage(Images(), "winsim");
+  ASSERT_TRUE(image.ok()) << image.status().ToString();
+  const NetworkProfile& w = image->networks.at(Network::kWired);
+  EXPECT_EQ(w.rtt_ms, 20);
+  EXPECT_EQ(w.jitter_ms, 2);
+  EXPECT_DOUBLE_EQ(w.loss_percent, 0.5);
+  EXPECT_EQ(w.bandwidth_mbit, 100);
+  EXPECT_EQ(w.usable_after_min_ms, 0);
+  EXPECT_EQ(w.usable_after_max_ms, 0);
+  const NetworkProfile& f = image->networks.at(Network::kWifi);
+  EXPECT_EQ(f.usable_after_min_ms, 50);
+  EXPECT_EQ(f.usable_after_max_ms, 3000);
+  EXPECT_EQ(image->networks.count(Network::kVpn), 0u);
+
+  const std::string file = Path("images/winsim/image.yaml");
+  Write("images/winsim/image.yaml",
+        "name: winsim\nnetworks:\n  wired: {rtt_ms: 20, jitter_ms: 2, loss_percent: 0, "
+        "bandwidth_mbit: 1}\n");
+  ExpectError(LoadImage(Images(), "winsim").status(), file + ":3:10", {"usable_after_ms"});
+  Write("images/winsim/image.yaml",
+        "name: winsim\nnetworks:\n  wired: {rtt_ms: 2, jitter_ms: 20, loss_percent: 0, "
+        "bandwidth_mbit: 1, usable_after_ms: 0}\n");
+  ExpectError(LoadImage(Images(), "winsim").status(), file + ":3:33",
+              {"jitter_ms must not exceed its rtt_ms (2)"});
+  Write("images/winsim/image.yaml",
+        "name: winsim\nnetworks:\n  wired: {rtt_ms: 2, jitter_ms: 0, loss_percent: 120, "
+        "bandwidth_mbit: 1, usable_after_ms: 0}\n");
+  ExpectError(LoadImage(Images(), "winsim").status(), file + ":3:50", {"loss_percent"});
+  Write("images/winsim/image.yaml",
+        "name: winsim\nnetworks:\n  wired: {rtt_ms: 2, jitter_ms: 0, loss_percent: 0, "
+        "bandwidth_mbit: 1, usable_after_ms: [900, 100]}\n");
+  ExpectError(LoadImage(Images(), "winsim").status(), file + ":3:89", {"minimum is above"});
+  Write("images/winsim/image.yaml", "name: winsim\nnetworks:\n  offline: " + wired + "\n");
+  ExpectError(LoadImage(Images(), "winsim").status(), file + ":3:3",
+              {"offline hosts have no link"});
+  Write("images/winsim/image.yaml", "name: winsim\nnetworks:\n  lte: " + wired + "\n");
+  ExpectError(LoadImage(Images(), "winsim").status(), file + ":3:3", {"lte"});
 }
 
 TEST_F(ConfigLoaderTest, EmptyAndMultiDocumentFiles) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <regex>
 
+#include "lab/backend/guest_clock.h"
 #include "lab/backend/guest_network.h"
 
 namespace chaoslab::libvirt {
@@ -78,15 +79,6 @@ void Arg(std::string* xml, const std::string& value) {
 }
 
 }  // namespace
-
-std::string KernelCmdline(const HostSpec& spec, BootTarget boot, int tsc_khz) {
-  std::string append =
-      "console=ttyS0 quiet panic=-1 mitigations=off tsc=reliable no_timer_check cryptomgr.notests";
-  if (tsc_khz > 0) append += " tsc_early_khz=" + std::to_string(tsc_khz);
-  for (const auto& word : spec.kernel_args) append += " " + word;
-  append += " winsim.boot=" + std::string(BootTargetWord(boot));
-  return append;
-}
 
 std::string OwnershipXml(const Ownership& o) {
   std::string xml = std::string("<") + kMetadataPrefix + ":lab xmlns:" + kMetadataPrefix + "=\"" +
@@ -297,6 +289,8 @@ std::string DomainXml(const DomainXmlInput& in) {
   Arg(&xml, "-action");
   Arg(&xml, "panic=none");
   NetworkArgs(&xml, in, "virtio-net-pci,netdev=n0,romfile=,bus=pci.0,addr=0x1e");
+  // libvirt has no element for instruction counting: the guest's clock goes to QEMU directly.
+  for (const std::string& word : GuestClockArgs(GuestClockFor(in.accel, spec))) Arg(&xml, word);
   xml += "  </qemu:commandline>\n</domain>\n";
   return xml;
 }

@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "lab/backend/backend.h"
+#include "lab/backend/guest_clock.h"  // KernelCmdline, shared with the QEMU backend
 
 namespace chaoslab::libvirt {
 
@@ -85,9 +86,6 @@ struct DomainXmlInput {
   std::string guest_agent_socket;  // non-empty: the QEMU guest agent channel on this socket
   int vcpus = 2;                   // Windows Setup refuses fewer than 2 for Windows 11
 };
-
-// The kernel command line of one boot (same words, same order, as the QEMU backend's).
-std::string KernelCmdline(const HostSpec& spec, BootTarget boot, int tsc_khz);
 
 // The whole <domain> document. Values are XML-escaped; QEMU option values have commas doubled.
 std::string DomainXml(const DomainXmlInput& in);

@@ -56,6 +56,20 @@ TEST(KernelCmdline, NeverCarriesTheTpmSecret) {
   EXPECT_EQ(safe.find("tsc_early_khz"), std::string::npos);
 }
 
+// The same guest clock as the QEMU backend's (guest_clock.h): libvirt has no element for it, so
+// under TCG it goes to QEMU through <qemu:commandline>.
+TEST(DomainXml, InstructionCountingUnderTcgOnly) {
+  DomainXmlInput in = Sample();
+  in.accel = "tcg";
+  std::string xml = DomainXml(in);
+  EXPECT_NE(
+      xml.find("<qemu:arg value='-icount'/>\n    <qemu:arg value='shift=0,sleep=on,align=off'/>"),
+      std::string::npos)
+      << xml;
+  in.accel = "kvm";
+  EXPECT_EQ(DomainXml(in).find("-icount"), std::string::npos);
+}
+
 TEST(DomainXml, HasWhatTheGuestNeeds) {
   std::string xml = DomainXml(Sample());
   EXPECT_NE(xml.find("<domain type='qemu'"), std::string::npos);

@@ -24,6 +24,7 @@
 #include <thread>
 
 #include "lab/backend/console_lines.h"
+#include "lab/backend/guest_clock.h"
 #include "lab/backend/guest_network.h"
 #include "lab/backend/host_event_inbox.h"
 #include "lab/backend/run_dir.h"
@@ -314,6 +315,7 @@ class LibvirtBackend : public Backend {
   }
 
   std::string_view name() const override { return "libvirt"; }
+  std::string accelerator() const override { return accel_; }
   Result<Host*> CreateHost(const HostSpec& spec) override;
   Status PollEvents(milliseconds timeout, std::vector<HostEvent>* out) override {
     queue_.PopAll(timeout, out);
@@ -337,7 +339,7 @@ class LibvirtBackend : public Backend {
     in.emulator = options_.emulator;
     in.bios_rom = options_.bios_rom;
     in.relay = options_.relay;
-    in.tsc_khz = accel_ == "tcg" ? vm::HostTscKhz() : 0;
+    in.tsc_khz = GuestTscKhz(GuestClockFor(accel_, in.spec), accel_);
     if (options_.windows) {
       in.windows = true;
       in.ovmf_code = options_.windows->ovmf_code();

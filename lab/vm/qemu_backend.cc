@@ -32,6 +32,7 @@
 #include <thread>
 
 #include "lab/backend/console_lines.h"
+#include "lab/backend/guest_clock.h"
 #include "lab/backend/guest_network.h"
 #include "lab/backend/host_event_inbox.h"
 #include "lab/backend/run_dir.h"
@@ -496,6 +497,7 @@ class QemuBackend : public Backend {
   ~QemuBackend() override { Destroy(); }
 
   std::string_view name() const override { return "qemu"; }
+  std::string accelerator() const override { return accel_; }
   Result<Host*> CreateHost(const HostSpec& spec) override;
   Status PollEvents(milliseconds timeout, std::vector<HostEvent>* out) override {
     queue_.PopAll(timeout, out);
@@ -546,8 +548,7 @@ Result<std::unique_ptr<Incarnation>> QemuHost::Launch(const BootChoice& boot) {
     return why;
   };
   std::vector<std::string> args =
-      QemuArgs(backend_->run_id(), spec_, paths_, backend_->accel(), backend_->relay(), boot,
-               backend_->accel() == "tcg" ? HostTscKhz() : 0);
+      QemuArgs(backend_->run_id(), spec_, paths_, backend_->accel(), backend_->relay(), boot);
   auto pid = backend_->launcher().Spawn(backend_->qemu(), args, paths_.qemu_log);
   if (!pid.ok()) return pid.status();
   inc->pid = *pid;
@@ -1084,40 +1085,6 @@ bool KvmReallyWorks(const std::string& qemu) {
 
 std::string DefaultRuntimeRoot() { return "/tmp/chaoslab-" + std::to_string(getuid()); }
 
-int HostTscKhz() {
-#if defined(__x86_64__)
-  static const int khz = [] {
-    std::ifstream cpuinfo("/proc/cpuinfo");
-    std::string line;
-    while (std::getline(cpuinfo, line) && !line.starts_with("flags")) {
-    }
-    const std::string flags = " " + line + " ";
-    if (flags.find(" constant_tsc ") == std::string::npos ||
-        flags.find(" nonstop_tsc ") == std::string::npos) {
-      return 0;
-    }
-    // A TSC read between two clock reads, twice, 20 ms apart: the error is ~1 µs in 20 ms.
-    auto sample = [](uint64_t* tsc) {
-      timespec before{}, after{};
-      clock_gettime(CLOCK_MONOTONIC_RAW, &before);
-      *tsc = __rdtsc();
-      clock_gettime(CLOCK_MONOTONIC_RAW, &after);
-      return (before.tv_sec + after.tv_sec) * 500'000'000.0 +
-             (before.tv_nsec + after.tv_nsec) / 2.0;
-    };
-    uint64_t tsc0 = 0, tsc1 = 0;
-    const double ns0 = sample(&tsc0);
-    std::this_thread::sleep_for(milliseconds(20));
-    const double ns1 = sample(&tsc1);
-    const double value = static_cast<double>(tsc1 - tsc0) / (ns1 - ns0) * 1e6;
-    return value > 1e5 && value < 2e7 ? static_cast<int>(value + 0.5) : 0;  // 0.1 to 20 GHz
-  }();
-  return khz;
-#else
-  return 0;
-#endif
-}
-
 HostPaths PathsFor(const std::string& run_dir, const std::string& host_id) {
   HostPaths p;
   p.dir = run_dir + "/" + host_id;
@@ -1133,13 +1100,9 @@ HostPaths PathsFor(const std::string& run_dir, const std::string& host_id) {
 
 std::vector<std::string> QemuArgs(const std::string& run_id, const HostSpec& spec,
                                   const HostPaths& paths, const std::string& accel,
-                                  const std::string& relay, const BootChoice& boot, int tsc_khz) {
-  // Boot-time savers measured in images/winsim/README.md (TCG has no use for CPU mitigations).
-  std::string append =
-      "console=ttyS0 quiet panic=-1 mitigations=off tsc=reliable no_timer_check cryptomgr.notests";
-  if (tsc_khz > 0) append += " tsc_early_khz=" + std::to_string(tsc_khz);
-  for (const auto& word : spec.kernel_args) append += " " + word;
-  append += " winsim.boot=" + std::string(BootTargetWord(boot.target));
+                                  const std::string& relay, const BootChoice& boot) {
+  const GuestClock clock = GuestClockFor(accel, spec);
+  const std::string append = KernelCmdline(spec, boot.target, GuestTscKhz(clock, accel));
   std::vector<std::string> args = {
       "-name",       "chaoslab:" + run_id + ":" + spec.id,
       "-M",          "pc",
@@ -1189,6 +1152,7 @@ std::vector<std::string> QemuArgs(const std::string& run_id, const HostSpec& spe
   if (accel == "kvm") {
     args.insert(args.end(), {"-cpu", "host"});
   }
+  for (std::string& word : GuestClockArgs(clock)) args.push_back(std::move(word));
   // qboot boots straight into the kernel: no BIOS banner on the console and one RESET per crash
   // (SeaBIOS adds two more). Debian ships it in qemu-system-data.
   static const char* kQboot = "/usr/share/qemu/qboot.rom";

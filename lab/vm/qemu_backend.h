@@ -121,16 +121,9 @@ struct BootChoice {
 inline constexpr const char* kPreUpdateSnapshot = "pre-update";
 
 // The QEMU argument vector (without argv[0]) for one launch of a host. Exposed for unit tests.
-// tsc_khz > 0 adds the kernel word tsc_early_khz=<tsc_khz> (see HostTscKhz).
+// The guest's clock and the TSC frequency it is told come from lab/backend/guest_clock.h.
 std::vector<std::string> QemuArgs(const std::string& run_id, const HostSpec& spec,
                                   const HostPaths& paths, const std::string& accel,
-                                  const std::string& relay, const BootChoice& boot = {},
-                                  int tsc_khz = 0);
-
-// The host's TSC frequency in kHz, measured once per process against CLOCK_MONOTONIC_RAW
-// (~20 ms); 0 unless the host is x86-64 with a constant, non-stop TSC (/proc/cpuinfo flags).
-// Under TCG a guest's TSC is the host's, so the guest kernel can take this frequency instead of
-// calibrating against the PIT, which under TCG fails after ~50 ms of guest time on every boot.
-int HostTscKhz();
+                                  const std::string& relay, const BootChoice& boot = {});
 
 }  // namespace chaoslab::vm

@@ -86,7 +86,8 @@ TEST(QemuArgsTest, OfflineHostHasEssentialsAndNoNetwork) {
   EXPECT_TRUE(Has(args, "-initrd", "/img/initramfs.cpio"));
   EXPECT_TRUE(Has(args, "-append",
                   "console=ttyS0 quiet panic=-1 mitigations=off tsc=reliable no_timer_check "
-                  "cryptomgr.notests winsim.host=dc-1 winsim.poll_ms=500 winsim.boot=normal"));
+                  "cryptomgr.notests tsc_early_khz=1000000 winsim.host=dc-1 winsim.poll_ms=500 "
+                  "winsim.boot=normal"));
   EXPECT_TRUE(Has(args, "-drive", "file=/rt/r7/dc-1/overlay.qcow2,if=none,id=sys,format=qcow2"));
   EXPECT_TRUE(Has(args, "-device", "virtio-blk-pci,drive=sys"));
   EXPECT_TRUE(Has(args, "-device", "pvpanic-pci"));
@@ -102,33 +103,23 @@ TEST(QemuArgsTest, OfflineHostHasEssentialsAndNoNetwork) {
   EXPECT_EQ(ValueOf(args, "-cpu"), "");
 }
 
-// Under TCG the guest's TSC is the host's: the guest kernel gets its frequency instead of
-// calibrating (after the base words, so that a host's own kernel_args still come last).
-TEST(QemuArgsTest, TscFrequencyWordWhenGiven) {
+// A winsim guest under TCG counts instructions (guest_clock.h): QEMU gets -icount and the guest
+// kernel a 1 GHz TSC (QEMU's TSC then counts guest nanoseconds), after the base words, so that a
+// host's own kernel_args still come last. Under KVM: neither.
+TEST(QemuArgsTest, InstructionCountingUnderTcg) {
   HostSpec spec;
   spec.id = "ws";
+  spec.kernel = "/img/vmlinux";
   spec.kernel_args = {"winsim.host=ws"};
   const std::string base =
       "console=ttyS0 quiet panic=-1 mitigations=off tsc=reliable no_timer_check cryptomgr.notests";
-  EXPECT_EQ(
-      ValueOf(QemuArgs("r", spec, PathsFor("/rt/r", "ws"), "tcg", "", {}, 2445406), "-append"),
-      base + " tsc_early_khz=2445406 winsim.host=ws winsim.boot=normal");
-  EXPECT_EQ(ValueOf(QemuArgs("r", spec, PathsFor("/rt/r", "ws"), "tcg", "", {}, 0), "-append"),
-            base + " winsim.host=ws winsim.boot=normal");
-}
-
-TEST(HostTscKhzTest, PlausibleAndStableWhenTheHostHasAnInvariantTsc) {
-  std::ifstream cpuinfo("/proc/cpuinfo");
-  std::string text((std::istreambuf_iterator<char>(cpuinfo)), {});
-  const int khz = HostTscKhz();
-  if (text.find(" constant_tsc") == std::string::npos ||
-      text.find(" nonstop_tsc") == std::string::npos) {
-    EXPECT_EQ(khz, 0);
-    return;
-  }
-  EXPECT_GT(khz, 100'000);
-  EXPECT_LT(khz, 20'000'000);
-  EXPECT_EQ(HostTscKhz(), khz) << "measured once per process";
+  auto tcg = QemuArgs("r", spec, PathsFor("/rt/r", "ws"), "tcg", "");
+  EXPECT_EQ(ValueOf(tcg, "-append"),
+            base + " tsc_early_khz=1000000 winsim.host=ws winsim.boot=normal");
+  EXPECT_EQ(ValueOf(tcg, "-icount"), "shift=0,sleep=on,align=off");
+  auto kvm = QemuArgs("r", spec, PathsFor("/rt/r", "ws"), "kvm", "");
+  EXPECT_EQ(ValueOf(kvm, "-append"), base + " winsim.host=ws winsim.boot=normal");
+  EXPECT_EQ(ValueOf(kvm, "-icount"), "");
 }
 
 TEST(QemuArgsTest, OnlineHostGetsOnlyTheRelayedContentServer) {
@@ -167,7 +158,7 @@ TEST(QemuArgsTest, BootTargetWordOnEveryLaunchAndTpmSecretOnlyForTheNormalBoot) 
   const std::string prefix =
       "console=ttyS0 quiet panic=-1 mitigations=off tsc=reliable no_timer_check cryptomgr.notests "
       "winsim.host=ws ";
-  EXPECT_EQ(ValueOf(QemuArgs("r", spec, paths, "tcg", ""), "-append"),
+  EXPECT_EQ(ValueOf(QemuArgs("r", spec, paths, "kvm", ""), "-append"),
             prefix + "winsim.boot=normal")
       << "default: the disk, and no TPM word without a secret";
   spec.tpm_secret = "00c0ffee";
@@ -178,7 +169,7 @@ TEST(QemuArgsTest, BootTargetWordOnEveryLaunchAndTpmSecretOnlyForTheNormalBoot) 
   for (const auto& [target, word] : targets) {
     BootChoice boot;
     boot.target = target;
-    std::vector<std::string> args = QemuArgs("r", spec, paths, "tcg", "", boot);
+    std::vector<std::string> args = QemuArgs("r", spec, paths, "kvm", "", boot);
     EXPECT_EQ(ValueOf(args, "-append"), prefix + "winsim.boot=" + word);
     // The secret is in no argument (/proc/PID/cmdline is world-readable): a 0600 file as fw_cfg,
     // and only for the normal boot from the disk. Before: `winsim.tpm=00c0ffee` in -append.
