@@ -63,6 +63,7 @@ Result<RunResult> RunSimOnce(const config::ScenarioConfig& sc, const std::string
                                    ? sim::DefaultCalibrationPath(sc)
                                    : fs::absolute(options.calibration).lexically_normal().string();
   ASSIGN_OR_RETURN(sim::Calibration cal, sim::LoadCalibration(cal_path, sc.image));
+  RETURN_IF_ERROR(sim::CheckCalibrationFits(cal, sc));
   std::optional<sim::Mix> mix;
   if (!sc.mix_file.empty()) {
     ASSIGN_OR_RETURN(mix, sim::LoadMix(sc.mix_file, sc));
@@ -196,6 +197,10 @@ int CalibrateCommand(const LabPaths& paths, const CalibrateRequest& request,
   cal.image = sc->image.name;
   cal.image_hash = *hash;
   cal.generated_at = IsoNowUtc();
+  cal.method.race_window_ms = sc->race_window_ms.value_or(sc->image.race_window_ms);
+  double load[1] = {-1};
+  (void)getloadavg(load, 1);
+  cal.method.load_average = load[0];
   std::map<config::Network, sim::RaceFigures> race;
   Moments detection, cycle_wall, recovery;
   std::map<config::StepKind, sim::StepFigures> steps;
@@ -223,6 +228,16 @@ int CalibrateCommand(const LabPaths& paths, const CalibrateRequest& request,
       return fail(Status::Internal(std::string("reading the run's JSON: ") + e.what()), 1);
     }
     const std::string run_id = r.value("run_id", "");
+    // Every run of a calibration on one guest clock (the journal's inputs say which it was).
+    const std::string clock = r.contains("inputs") && r["inputs"].is_object()
+                                  ? r["inputs"].value("guest_clock", std::string("wall"))
+                                  : std::string("wall");
+    if (!cal.method.guest_clock.empty() && cal.method.guest_clock != clock) {
+      return fail(Status::FailedPrecondition("calibration runs on two guest clocks (" +
+                                             cal.method.guest_clock + ", " + clock + ")"),
+                  1);
+    }
+    cal.method.guest_clock = clock;
     for (const auto& h : r["hosts"]) {
       guests++;
       auto net = config::ParseNetwork(h.value("network", std::string("wired")));

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "lab/backend/guest_clock.h"
 #include "lab/sim/yaml_util.h"
 
 namespace chaoslab::sim {
@@ -25,9 +26,9 @@ uint64_t Fnv1a(uint64_t h, std::string_view bytes) {
 Result<Calibration> Parse(const std::string& path, const config::ImageConfig& image) {
   ASSIGN_OR_RETURN(YAML::Node root, ParseYamlFile(path, "calibration"));
   SimYaml y(path);
-  RETURN_IF_ERROR(y.CheckKeys(
-      root, "a calibration",
-      {"image", "image_hash", "generated_at", "generated_by", "race", "figures", "steps"}));
+  RETURN_IF_ERROR(y.CheckKeys(root, "a calibration",
+                              {"image", "image_hash", "generated_at", "generated_by", "method",
+                               "race", "figures", "steps"}));
   Calibration cal;
   cal.file = path;
   ASSIGN_OR_RETURN(YAML::Node img, y.Require(root, "image", "a calibration"));
@@ -51,6 +52,22 @@ Result<Calibration> Parse(const std::string& path, const config::ImageConfig& im
         "now hashes to {}; run `chaoslab calibrate` to measure the current image",
         y.At(hash).ToString(), cal.image, cal.image_hash, cal.generated_at, image.recipe_dir,
         now_hash));
+  }
+  if (!root["method"]) {
+    return Status::FailedPrecondition(
+        path +
+        ": the calibration does not say how it was measured (no method: guest clock, race "
+        "window); it predates the load-independent reboot race: run `chaoslab calibrate`");
+  }
+  const YAML::Node& method = root["method"];
+  RETURN_IF_ERROR(y.CheckKeys(method, "method", {"guest_clock", "race_window_ms", "load_average"}));
+  cal.method.where = y.At(method);
+  ASSIGN_OR_RETURN(YAML::Node clock, y.Require(method, "guest_clock", "method"));
+  ASSIGN_OR_RETURN(cal.method.guest_clock, y.String(clock, "guest_clock"));
+  ASSIGN_OR_RETURN(YAML::Node window, y.Require(method, "race_window_ms", "method"));
+  ASSIGN_OR_RETURN(cal.method.race_window_ms, y.Integer(window, "race_window_ms", 1));
+  if (method["load_average"]) {
+    ASSIGN_OR_RETURN(cal.method.load_average, y.Number(method["load_average"], "load_average"));
   }
   ASSIGN_OR_RETURN(YAML::Node race, y.Require(root, "race", "a calibration"));
   RETURN_IF_ERROR(y.CheckKeys(race, "race (per network profile)", {"wired", "wifi", "vpn"}));
@@ -184,6 +201,26 @@ Result<Calibration> LoadCalibration(const std::string& path, const config::Image
   }
 }
 
+Status CheckCalibrationFits(const Calibration& cal, const config::ScenarioConfig& scenario) {
+  const std::string lab_clock = GuestClockName(GuestClock::kInstructions);
+  if (cal.method.guest_clock != lab_clock) {
+    return Status::FailedPrecondition(fmt::format(
+        "{}: calibration measured on the {} guest clock; the lab's reboot race runs on {} (its "
+        "figures do not follow the machine's load): run `chaoslab calibrate` on a machine "
+        "without KVM, or with --accel tcg",
+        cal.method.where.ToString(), cal.method.guest_clock, lab_clock));
+  }
+  const int window = scenario.race_window_ms.value_or(scenario.image.race_window_ms);
+  if (cal.method.race_window_ms != window) {
+    return Status::FailedPrecondition(fmt::format(
+        "{}: calibration measured with race_window_ms {}, scenario {} runs {} ({}); calibrate "
+        "with this window (`chaoslab calibrate --scenario`) or drop the override",
+        cal.method.where.ToString(), cal.method.race_window_ms, scenario.name, window,
+        scenario.race_window_ms ? "its race_window_ms" : "image " + scenario.image.name));
+  }
+  return Status::Ok();
+}
+
 Status SaveCalibration(const Calibration& cal, const std::string& provenance,
                        const std::string& path) {
   std::ostringstream out;
@@ -193,6 +230,8 @@ Status SaveCalibration(const Calibration& cal, const std::string& provenance,
   out << "image_hash: \"" << cal.image_hash << "\"\n";
   out << "generated_at: \"" << cal.generated_at << "\"\n";
   out << "generated_by: \"" << cal.generated_by << "\"\n";
+  out << fmt::format("method: {{guest_clock: {}, race_window_ms: {}, load_average: {:.1f}}}\n",
+                     cal.method.guest_clock, cal.method.race_window_ms, cal.method.load_average);
   out << "race:\n";
   for (const auto& [net, r] : cal.race) {
     out << "  " << config::NetworkName(net) << ": {hosts: " << r.hosts << ", boots: " << r.boots

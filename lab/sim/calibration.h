@@ -42,11 +42,22 @@ struct StepFigures {
   SourceLocation where;
 };
 
+// How the VM runs behind a calibration were measured (`method:`): the guest clock
+// (lab/backend/guest_clock.h: "icount-shift0", or "wall", whose figures follow the machine's
+// load), the race window of the scenario they ran, and the machine's load at the start.
+struct Method {
+  std::string guest_clock;
+  int64_t race_window_ms = 0;
+  double load_average = -1;
+  SourceLocation where;
+};
+
 struct Calibration {
   std::string file;        // absolute path it was read from
   std::string image;       // image name, e.g. "winsim"
-  std::string image_hash;  // RecipeHash() of the image when calibrated
+  std::string image_hash;  // RecipeHash() of the image (its network profiles included)
   std::string generated_at, generated_by;
+  Method method;
   std::map<config::Network, RaceFigures> race;
   // boot_wall_s (one crash cycle of a real guest, wall), crash_detection_s (release → first crash,
   // scenario), recovery_s (revert-phase reboot until healthy, scenario)...
@@ -85,6 +96,12 @@ Result<std::string> RecipeHash(const config::ImageConfig& image);
 // Reads and checks a calibration file against `image`: FailedPrecondition when missing or stale
 // (with what to run), InvalidArgument with file:line:column for impossible figures.
 Result<Calibration> LoadCalibration(const std::string& path, const config::ImageConfig& image);
+
+// FailedPrecondition, naming both, when `cal` was measured in another way than `scenario` would
+// run: on another guest clock than the lab's own (the instruction-counting one, whose figures do
+// not depend on the machine's load), or with another race window (a scenario's race_window_ms
+// override included). The image's network profiles are in its recipe hash.
+Status CheckCalibrationFits(const Calibration& cal, const config::ScenarioConfig& scenario);
 
 // Writes `cal` as YAML, `provenance` as its leading comment lines.
 Status SaveCalibration(const Calibration& cal, const std::string& provenance,

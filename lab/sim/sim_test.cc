@@ -10,6 +10,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "lab/backend/guest_clock.h"
 #include "lab/config/config_loader.h"
 #include "lab/report/report.h"
 
@@ -43,6 +44,8 @@ std::string WriteCalibration(const config::ImageConfig& image, int wins, int boo
   cal.image = image.name;
   cal.image_hash = *RecipeHash(image);
   cal.generated_at = "test";
+  cal.method.guest_clock = GuestClockName(GuestClock::kInstructions);
+  cal.method.race_window_ms = image.race_window_ms;
   for (auto net : {config::Network::kWired, config::Network::kWifi, config::Network::kVpn}) {
     RaceFigures r;
     r.boots = boots;
@@ -228,19 +231,51 @@ TEST(CalibrationTest, RecipeHashCoversGuestFilesOnly) {
 TEST(CalibrationTest, ImpossibleFiguresNameFileLineColumn) {
   auto sc = Scenario("channel-291");
   const std::string path = TempDir() + "/bad.yaml";
-  std::ofstream(path) << "image: winsim\nimage_hash: \"" << *RecipeHash(sc.image)
-                      << "\"\nrace:\n  wired: {boots: 2, wins: 3}\n";
+  const std::string method = "\"\nmethod: {guest_clock: icount-shift0, race_window_ms: 450}";
+  std::ofstream(path) << "image: winsim\nimage_hash: \"" << *RecipeHash(sc.image) << method
+                      << "\nrace:\n  wired: {boots: 2, wins: 3}\n";
   auto cal = LoadCalibration(path, sc.image);
   ASSERT_FALSE(cal.ok());
-  EXPECT_NE(cal.status().message().find(path + ":4:"), std::string::npos) << cal.status().message();
+  EXPECT_NE(cal.status().message().find(path + ":5:"), std::string::npos) << cal.status().message();
   EXPECT_NE(cal.status().message().find("3 wins out of 2 boots is impossible"), std::string::npos);
 
-  std::ofstream(path) << "image: winsim\nimage_hash: \"" << *RecipeHash(sc.image)
-                      << "\"\nrace:\n  wired: {boots: 2, wins: 1}\n"
+  std::ofstream(path) << "image: winsim\nimage_hash: \"" << *RecipeHash(sc.image) << method
+                      << "\nrace:\n  wired: {boots: 2, wins: 1}\n"
                          "figures:\n  crash_cycle_wall_s: {mean: 1.2, sd: -1, samples: 3}\n";
   cal = LoadCalibration(path, sc.image);
   ASSERT_FALSE(cal.ok());
-  EXPECT_NE(cal.status().message().find(path + ":6:"), std::string::npos) << cal.status().message();
+  EXPECT_NE(cal.status().message().find(path + ":7:"), std::string::npos) << cal.status().message();
+}
+
+// Issue 16: a calibration says how it was measured, and the simulator refuses one measured on
+// another guest clock or with another race window than the scenario's (an override included,
+// which the simulator used to ignore silently).
+TEST(CalibrationTest, MethodMustMatchTheScenariosRace) {
+  auto sc = Scenario("channel-291");
+  const std::string path = TempDir() + "/old.yaml";
+  std::ofstream(path) << "image: winsim\nimage_hash: \"" << *RecipeHash(sc.image)
+                      << "\"\nrace:\n  wired: {boots: 2, wins: 1}\n";
+  auto old = LoadCalibration(path, sc.image);
+  ASSERT_FALSE(old.ok());
+  EXPECT_EQ(old.status().code(), ErrorCode::kFailedPrecondition);
+  EXPECT_NE(old.status().message().find("does not say how it was measured"), std::string::npos);
+
+  auto cal = LoadCalibration(WriteCalibration(sc.image, 1, 2, "fits.yaml"), sc.image);
+  ASSERT_TRUE(cal.ok()) << cal.status().ToString();
+  EXPECT_TRUE(CheckCalibrationFits(*cal, sc).ok());
+  sc.race_window_ms = sc.image.race_window_ms + 100;
+  Status window = CheckCalibrationFits(*cal, sc);
+  EXPECT_EQ(window.code(), ErrorCode::kFailedPrecondition);
+  EXPECT_NE(window.message().find("race_window_ms " + std::to_string(sc.image.race_window_ms)),
+            std::string::npos)
+      << window.message();
+  EXPECT_NE(window.message().find("its race_window_ms"), std::string::npos) << window.message();
+  sc.race_window_ms.reset();
+  Calibration wall = *cal;
+  wall.method.guest_clock = "wall";
+  Status clock = CheckCalibrationFits(wall, sc);
+  EXPECT_EQ(clock.code(), ErrorCode::kFailedPrecondition);
+  EXPECT_NE(clock.message().find("wall guest clock"), std::string::npos) << clock.message();
 }
 
 TEST(MixTest, SharesThatDoNotSumToOneAreAnErrorAtTheList) {

@@ -42,7 +42,8 @@ class SimYamlTest : public ::testing::Test {
     return path;
   }
   std::string CalibrationHead() {
-    return "image: winsim\nimage_hash: \"" + *RecipeHash(scenario_.image) + "\"\n";
+    return "image: winsim\nimage_hash: \"" + *RecipeHash(scenario_.image) +
+           "\"\nmethod: {guest_clock: icount-shift0, race_window_ms: 450}\n";
   }
   std::string Archetype(const std::string& name) {
     return "  - {name: " + name + ", setup: " + Source() +
@@ -62,17 +63,23 @@ TEST_F(SimYamlTest, CalibrationKeysAreStrict) {
   std::string path = Write("c1.yaml", CalibrationHead() +
                                           "race:\n  wired: {boots: 2, wins: 1}\n"
                                           "figures:\n  [a]: {mean: 1, samples: 1}\n");
-  ExpectError(LoadCalibration(path, scenario_.image).status(), path + ":6:3", "keys");
+  ExpectError(LoadCalibration(path, scenario_.image).status(), path + ":7:3", "keys");
   path = Write("c2.yaml", CalibrationHead() +
                               "race:\n  wired: {boots: 2, wins: 1}\n"
                               "  wired: {boots: 4, wins: 1}\n");
-  ExpectError(LoadCalibration(path, scenario_.image).status(), path + ":5:3", "duplicate");
+  ExpectError(LoadCalibration(path, scenario_.image).status(), path + ":6:3", "duplicate");
   path = Write("c3.yaml", CalibrationHead() + "race:\n  {x: y}: {boots: 2, wins: 1}\n");
-  ExpectError(LoadCalibration(path, scenario_.image).status(), path + ":4:3", "keys");
+  ExpectError(LoadCalibration(path, scenario_.image).status(), path + ":5:3", "keys");
   path = Write("c4.yaml", CalibrationHead() +
                               "race:\n  wired: {boots: 2, wins: 1}\n"
                               "steps:\n  [reboot]: {ok: 1, attempts: 1}\n");
-  ExpectError(LoadCalibration(path, scenario_.image).status(), path + ":6:3", "keys");
+  ExpectError(LoadCalibration(path, scenario_.image).status(), path + ":7:3", "keys");
+  path = Write("c5.yaml", CalibrationHead() + "race:\n  wired: {boots: 2, wins: 1}\n");
+  ASSERT_TRUE(LoadCalibration(path, scenario_.image).ok());
+  path = Write("c6.yaml", "image: winsim\nimage_hash: \"" + *RecipeHash(scenario_.image) +
+                              "\"\nmethod: {guest_clock: icount-shift0, window: 450}\n"
+                              "race:\n  wired: {boots: 2, wins: 1}\n");
+  ExpectError(LoadCalibration(path, scenario_.image).status(), path + ":3:38", "keys");
 }
 
 TEST_F(SimYamlTest, MixKeysAndNamesAreStrict) {

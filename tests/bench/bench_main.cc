@@ -13,6 +13,8 @@
 //             <out folder>/boot-table.md and prints it. Env CHAOSLAB_BENCH_KERNEL_SCRATCH=1 adds a
 //             kernel build from scratch (~8 min).
 //   journal — Journal::AppendEvent latency over 5,000 events (p50/p99).
+//   race    — the reboot race idle and beside two CPU-burning processes: wins per boot per network
+//             profile with 95 % intervals and their difference (race_bench.h; ~20 min).
 #include <unistd.h>
 
 #include <csignal>
@@ -28,6 +30,7 @@
 #include "tests/bench/bench_util.h"
 #include "tests/bench/boot_bench.h"
 #include "tests/bench/journal_bench.h"
+#include "tests/bench/race_bench.h"
 #include "tests/bench/sim_bench.h"
 
 namespace {
@@ -69,7 +72,8 @@ chaoslab::Result<json> FleetSection(const std::string& source_dir, const fs::pat
 void OnSignal(int) { chaoslab::bench::RequestStop(); }
 
 constexpr const char* kUsage =
-    "usage: chaoslab-bench [--out FILE] [--only fleet,boot,journal,sim] [--boots N] [--cycles N] "
+    "usage: chaoslab-bench [--out FILE] [--only fleet,boot,journal,sim,race] [--boots N] "
+    "[--cycles N] "
     "[--kernels custom,debian]\n";
 
 std::vector<std::string> SplitComma(const std::string& text) {
@@ -96,7 +100,7 @@ bool ParseCount(const std::string& text, int* value) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const std::set<std::string> kSections = {"fleet", "boot", "journal", "sim"};
+  const std::set<std::string> kSections = {"fleet", "boot", "journal", "sim", "race"};
   std::string out_path = "build/bench/results.json";
   std::set<std::string> only;
   chaoslab::bench::BootBenchOptions boot;
@@ -109,7 +113,7 @@ int main(int argc, char** argv) {
       for (const std::string& s : SplitComma(argv[++i])) {
         if (!kSections.count(s)) {
           std::cerr << "chaoslab-bench: --only: unknown section '" << s
-                    << "' (sections: fleet, boot, journal, sim)\n";
+                    << "' (sections: fleet, boot, journal, sim, race)\n";
           return 2;
         }
         only.insert(s);
@@ -211,6 +215,20 @@ int main(int argc, char** argv) {
       results.update(*sim);
     } else {
       std::cerr << "bench: sim: " << sim.status().ToString() << "\n";
+      failed = true;
+    }
+  }
+  if (wanted("race") && !chaoslab::bench::StopRequested()) {
+    std::cerr << "bench: race (the reboot race idle and under load, real guests)...\n";
+    chaoslab::bench::RaceBenchOptions race;
+    race.source_dir = source_dir;
+    race.bin_dir = BinDir();
+    race.work_dir = work.string();
+    json figures = json::object();
+    chaoslab::Status s = chaoslab::bench::RaceSection(race, std::cerr, &figures);
+    results.update(figures);
+    if (!s.ok()) {
+      std::cerr << "bench: race: " << s.ToString() << "\n";
       failed = true;
     }
   }

@@ -120,4 +120,48 @@ ScratchDir::~ScratchDir() {
   fs::remove_all(path_, ignored);
 }
 
+Proportion WilsonInterval(long long successes, long long trials) {
+  Proportion p;
+  p.successes = successes;
+  p.trials = trials;
+  if (trials <= 0) return p;
+  constexpr double z = 1.959963984540054;
+  const double n = static_cast<double>(trials);
+  const double phat = static_cast<double>(successes) / n;
+  const double denom = 1 + z * z / n;
+  const double center = (phat + z * z / (2 * n)) / denom;
+  const double half = z * std::sqrt(phat * (1 - phat) / n + z * z / (4 * n * n)) / denom;
+  p.value = phat;
+  p.low = std::max(0.0, center - half);
+  p.high = std::min(1.0, center + half);
+  return p;
+}
+
+Difference ProportionDifference(const Proportion& a, const Proportion& b) {
+  Difference d;
+  d.value = a.value - b.value;
+  d.low = d.value - std::sqrt((a.value - a.low) * (a.value - a.low) +
+                              (b.high - b.value) * (b.high - b.value));
+  d.high = d.value + std::sqrt((a.high - a.value) * (a.high - a.value) +
+                               (b.value - b.low) * (b.value - b.low));
+  return d;
+}
+
+Result<std::map<std::string, Proportion>> RaceTally(const nlohmann::json& run) {
+  if (!run.is_object() || !run.contains("hosts") || !run["hosts"].is_array()) {
+    return Status::InvalidArgument("run JSON without a hosts array");
+  }
+  std::map<std::string, std::pair<long long, long long>> counts;  // wins, attempts
+  for (const auto& h : run["hosts"]) {
+    const long long reboots = h.value("reboots", 0LL);
+    if (reboots <= 0 || !h.contains("network") || !h["network"].is_string()) continue;
+    auto& c = counts[h["network"].get<std::string>()];
+    c.second += reboots;
+    if (h.contains("recovered_by") && h["recovered_by"] == "reboot") ++c.first;
+  }
+  std::map<std::string, Proportion> out;
+  for (const auto& [network, c] : counts) out[network] = WilsonInterval(c.first, c.second);
+  return out;
+}
+
 }  // namespace chaoslab::bench

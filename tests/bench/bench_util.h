@@ -3,6 +3,7 @@
 // files they are given; thread-compatible.
 #pragma once
 
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -26,6 +27,26 @@ std::optional<double> UptimeField(std::string_view line);
 // The markdown table comparing the stock and the purpose-built kernel with issue 3's targets,
 // from the merged results (keys as `chaoslab-bench` writes them; missing figures print as "—").
 std::string BootTable(const nlohmann::json& results);
+
+// A proportion with its Wilson score interval (95 %).
+struct Proportion {
+  long long successes = 0;
+  long long trials = 0;
+  double value = 0, low = 0, high = 0;  // fractions; all 0 when there are no trials
+};
+Proportion WilsonInterval(long long successes, long long trials);
+
+// The difference a - b of two independent proportions with Newcombe's hybrid score interval
+// (95 %, from the two Wilson intervals).
+struct Difference {
+  double value = 0, low = 0, high = 0;
+};
+Difference ProportionDifference(const Proportion& a, const Proportion& b);
+
+// Boot attempts and wins per network profile from `chaoslab run --json` output: a host's
+// `reboots` are its attempts after the revert; it won once if it was `recovered_by` "reboot".
+// Hosts that never rebooted count nothing. InvalidArgument when `run` has no "hosts" array.
+Result<std::map<std::string, Proportion>> RaceTally(const nlohmann::json& run);
 
 // A folder made with mkdtemp under `parent` (created if needed) and removed, with everything in
 // it, when this object goes away. Not copyable.

@@ -86,5 +86,47 @@ TEST(ScratchDirTest, UnusableParentIsAClearError) {
       << dir.status().ToString();
 }
 
+// Reference values: Wilson 95 % for 8/90 is 4.57 %-16.58 % (Newcombe 1998, method 3 formula).
+TEST(WilsonIntervalTest, KnownValuesAndEdges) {
+  Proportion p = WilsonInterval(8, 90);
+  EXPECT_NEAR(p.value, 0.0889, 1e-4);
+  EXPECT_NEAR(p.low, 0.0457, 5e-4);
+  EXPECT_NEAR(p.high, 0.1658, 5e-4);
+  Proportion none = WilsonInterval(0, 60);
+  EXPECT_NEAR(none.low, 0.0, 1e-12);
+  EXPECT_NEAR(none.high, 0.0602, 5e-4);
+  Proportion all = WilsonInterval(60, 60);
+  EXPECT_NEAR(all.high, 1.0, 1e-12);
+  EXPECT_NEAR(all.low, 0.9398, 5e-4);
+  EXPECT_EQ(WilsonInterval(0, 0).trials, 0);
+}
+
+TEST(ProportionDifferenceTest, ContainsZeroForEqualProportionsAndIsSigned) {
+  Difference same = ProportionDifference(WilsonInterval(10, 100), WilsonInterval(10, 100));
+  EXPECT_DOUBLE_EQ(same.value, 0);
+  EXPECT_LT(same.low, 0);
+  EXPECT_GT(same.high, 0);
+  Difference lower = ProportionDifference(WilsonInterval(15, 34), WilsonInterval(16, 16));
+  EXPECT_LT(lower.value, -0.5);
+  EXPECT_LT(lower.high, 0) << "44 % vs 100 %: clearly lower";
+}
+
+TEST(RaceTallyTest, AttemptsAreRebootsAndAWinIsARecoveryByReboot) {
+  const nlohmann::json run = nlohmann::json::parse(R"({"hosts": [
+    {"network": "wired", "reboots": 1, "recovered_by": "reboot"},
+    {"network": "wired", "reboots": 2, "recovered_by": "reboot"},
+    {"network": "wifi", "reboots": 15, "recovered_by": null},
+    {"network": "wifi", "reboots": 0, "recovered_by": null},
+    {"network": "vpn", "reboots": 3, "recovered_by": "safe-mode"}]})");
+  auto tally = RaceTally(run);
+  ASSERT_TRUE(tally.ok()) << tally.status().ToString();
+  EXPECT_EQ(tally->at("wired").successes, 2);
+  EXPECT_EQ(tally->at("wired").trials, 3);
+  EXPECT_EQ(tally->at("wifi").successes, 0);
+  EXPECT_EQ(tally->at("wifi").trials, 15);
+  EXPECT_EQ(tally->at("vpn").successes, 0);
+  EXPECT_FALSE(RaceTally(nlohmann::json::object()).ok());
+}
+
 }  // namespace
 }  // namespace chaoslab::bench
