@@ -189,11 +189,14 @@ std::vector<DashboardServer::Exchange> DashboardServer::AnswerBytes(std::string_
     beast::error_code ec;
     size_t used = 0;
     // put() takes what it can from the front; loop as async_read does until done or an error.
+    // Out of bytes before that, the request is incomplete: the connection would wait. (In the
+    // middle of a body put() takes an empty buffer without asking for more.)
     while (!parser->is_done() && !ec) {
+      if (at + used == bytes.size()) return out;
       size_t n = parser->put(asio::buffer(bytes.data() + at + used, bytes.size() - at - used), ec);
       used += n;
       if (ec == http::error::need_more) {
-        if (n == 0 || at + used == bytes.size()) return out;  // incomplete: it would wait
+        if (n == 0) return out;  // the rest is not a whole header yet
         ec = {};
       }
     }
