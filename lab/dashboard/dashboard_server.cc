@@ -228,7 +228,8 @@ http::response<http::string_body> DashboardServer::Impl::Route(
     return finish(http::status::ok, JsonText(debrief), "application/json");
   }
   if (path == "/api/escrow/key" && gameday) return EscrowPage(req, role);
-  auto asset = assets.find(path.substr(1));
+  // A file of the page only by a path from the root ("/app.js"), not by any other first character.
+  auto asset = path.starts_with('/') ? assets.find(path.substr(1)) : assets.end();
   if (asset == assets.end()) return finish(http::status::not_found, "not found\n", "text/plain");
   if (from_query) {
     // The page's own requests (script, style, WebSocket) then carry the token as a cookie that
