@@ -60,11 +60,13 @@ bench: image
 #     channel-file decoder, validators and interpreters inside the guest);
 #   lab (lab/fuzz, in FUZZ_BUILD_DIR/lab): lab_fuzz_qmp (QMP lines), lab_fuzz_content_server
 #     (request bytes), lab_fuzz_yaml (scenario, setup, runbook, inventory, mix, calibration),
-#     lab_fuzz_channel (chaoslab-channel inspect). The dashboard is not fuzzed yet (lab/fuzz/README.md).
+#     lab_fuzz_channel (chaoslab-channel inspect), lab_fuzz_dashboard (the dashboard's request bytes
+#     and console WebSocket messages), lab_fuzz_guest_signal (a guest's serial console lines).
 FUZZ_SECONDS ?= 600
 FUZZ_BUILD_DIR ?= build-fuzz
 FUZZ_CXX ?= clang++
-LAB_FUZZERS := lab_fuzz_qmp lab_fuzz_content_server lab_fuzz_yaml lab_fuzz_channel
+LAB_FUZZERS := lab_fuzz_qmp lab_fuzz_content_server lab_fuzz_yaml lab_fuzz_channel \
+  lab_fuzz_dashboard lab_fuzz_guest_signal
 fuzz: setup
 	@cmake -S agents/sensor/fuzz/libfuzzer -B $(FUZZ_BUILD_DIR) -DCMAKE_CXX_COMPILER=$(FUZZ_CXX) \
 	  -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) > /dev/null
