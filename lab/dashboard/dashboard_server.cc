@@ -393,9 +393,11 @@ http::response<http::string_body> DashboardServer::Impl::HandleAction(
 }
 
 void DashboardServer::Impl::Broadcast(const nlohmann::json& msg) {
-  auto text = std::make_shared<const std::string>(JsonText(msg));
+  std::shared_ptr<const std::string> text;  // written only when a feed is open
   for (const auto& s : sockets) {
-    if (s->console_host().empty()) s->Send(text);
+    if (!s->console_host().empty()) continue;
+    if (!text) text = std::make_shared<const std::string>(JsonText(msg));
+    s->Send(text);
   }
 }
 
