@@ -62,7 +62,8 @@ class DashboardServer {
 
   // One request AnswerBytes read.
   struct Exchange {
-    size_t begin = 0, end = 0;  // its bytes in the input: [begin, end)
+    size_t begin = 0, end = 0;  // its bytes in the input, [begin, end): what the parser read
+                                // (none, for a header refused as too large before it ended)
     std::string role;           // what its token made it: "trainee", "instructor", or "" (none)
     std::string response;       // the response as written; empty when it opened a WebSocket
     std::string websocket;      // the WebSocket it opened: "/ws" or "/console/<host>"; else ""
