@@ -55,16 +55,20 @@ bench: image
 	@tests/bench/run.sh $(BUILD_DIR)
 
 # The libFuzzer targets (clang, ASan + UBSan), each run for FUZZ_SECONDS on one core, one after
-# the other, from its seed corpus; prints executions, exec/s, coverage and what the harness saw.
+# the other, from its seed corpus, by cmake/run_fuzzers.sh; prints executions, exec/s, coverage
+# and what the harness saw. Runs, logs and any crash files: FUZZ_BUILD_DIR/runs/<target>/.
 #   sensor (agents/sensor/fuzz, in FUZZ_BUILD_DIR): sensor_fuzz_711_fixed, sensor_fuzz_711 (the
 #     channel-file decoder, validators and interpreters inside the guest);
 #   lab (lab/fuzz, in FUZZ_BUILD_DIR/lab): lab_fuzz_qmp (QMP lines), lab_fuzz_content_server
 #     (request bytes), lab_fuzz_yaml (scenario, setup, runbook, inventory, mix, calibration),
-#     lab_fuzz_channel (chaoslab-channel inspect). The dashboard is not fuzzed yet (lab/fuzz/README.md).
+#     lab_fuzz_channel (chaoslab-channel inspect), lab_fuzz_dashboard (the dashboard's request bytes
+#     and console WebSocket messages), lab_fuzz_guest_signal (a guest's serial console lines).
 FUZZ_SECONDS ?= 600
 FUZZ_BUILD_DIR ?= build-fuzz
 FUZZ_CXX ?= clang++
-LAB_FUZZERS := lab_fuzz_qmp lab_fuzz_content_server lab_fuzz_yaml lab_fuzz_channel
+SENSOR_FUZZERS := sensor_fuzz_711_fixed sensor_fuzz_711
+LAB_FUZZERS := lab_fuzz_qmp lab_fuzz_content_server lab_fuzz_yaml lab_fuzz_channel \
+  lab_fuzz_dashboard lab_fuzz_guest_signal
 fuzz: setup
 	@cmake -S agents/sensor/fuzz/libfuzzer -B $(FUZZ_BUILD_DIR) -DCMAKE_CXX_COMPILER=$(FUZZ_CXX) \
 	  -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) > /dev/null
@@ -72,12 +76,9 @@ fuzz: setup
 	@cmake -S lab/fuzz/libfuzzer -B $(FUZZ_BUILD_DIR)/lab -DCMAKE_CXX_COMPILER=$(FUZZ_CXX) \
 	  -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) > /dev/null
 	@cmake --build $(FUZZ_BUILD_DIR)/lab -j $(JOBS)
-	@status=0; \
-	agents/sensor/fuzz/run.sh --seconds $(FUZZ_SECONDS) --work $(FUZZ_BUILD_DIR)/runs \
-	  $(FUZZ_BUILD_DIR)/sensor_fuzz_711_fixed $(FUZZ_BUILD_DIR)/sensor_fuzz_711 || status=1; \
-	lab/fuzz/run.sh --seconds $(FUZZ_SECONDS) --work $(FUZZ_BUILD_DIR)/lab-runs \
-	  $(addprefix $(FUZZ_BUILD_DIR)/lab/,$(LAB_FUZZERS)) || status=1; \
-	exit $$status
+	@cmake/run_fuzzers.sh --seconds $(FUZZ_SECONDS) --work $(FUZZ_BUILD_DIR)/runs \
+	  $(addprefix $(FUZZ_BUILD_DIR)/,$(SENSOR_FUZZERS)) \
+	  $(addprefix $(FUZZ_BUILD_DIR)/lab/,$(LAB_FUZZERS))
 
 gc: build
 	$(CHAOSLAB) gc

@@ -35,6 +35,7 @@ using tcp = asio::ip::tcp;
 // Limits that are not options (docs/GAMEDAY.md, "Limits").
 inline constexpr size_t kMaxRequestBody = 64 << 10;  // POST /api/action is a few hundred bytes
 inline constexpr size_t kMaxWsMessage = 16 << 10;    // a typed console line is at most 4096
+inline constexpr size_t kMaxTypedLine = 4096;        // a longer console message is ignored
 inline constexpr auto kIdleHttp = std::chrono::seconds(30);
 inline constexpr auto kAcceptBackoffMin = std::chrono::milliseconds(50);
 inline constexpr auto kAcceptBackoffMax = std::chrono::seconds(1);
@@ -44,6 +45,27 @@ inline std::string RoleName(Role role) {
   return role == Role::kInstructor ? "instructor" : "trainee";
 }
 inline std::string_view ToStd(beast::string_view s) { return {s.data(), s.size()}; }
+
+// The parser a connection reads one request with: the body at most kMaxRequestBody, the header at
+// most Beast's default (8 KiB).
+void NewRequestParser(std::optional<http::request_parser<http::string_body>>* parser);
+// What a connection answers when reading a request failed with `ec`: 413 for a body over the
+// limit, 431 for a header over it (both close the connection); nothing for anything else (closed,
+// timed out or malformed: the connection is dropped).
+std::optional<http::response<http::string_body>> ReadFailureAnswer(beast::error_code ec);
+
+// Where an authorized WebSocket upgrade goes: the dashboard feed (no host) or a host's console.
+struct WsTarget {
+  std::string console_host;
+  Role role = Role::kNone;
+};
+
+// What a browser's WebSocket message becomes (WsSession::OnInput, DashboardServer::
+// AnswerWebSocketMessage): on a console, a text message of at most kMaxTypedLine bytes is a typed
+// line, or (the page) {"line": ..., "keys": the raw keystrokes that made it}; anything else, and
+// anything on the feed, is ignored (nullopt). Never throws on content.
+std::optional<OperatorAction> ConsoleInput(const std::string& console_host, Role role, bool text,
+                                           std::string_view message);
 
 class WsSession;
 
@@ -64,6 +86,7 @@ struct DashboardServer::Impl {
   int max_connections = 256;
   size_t max_queued_bytes = 16 << 20;
   bool stopped = false;
+  bool unstarted = false;  // made by Unstarted: no socket, no io thread (AnswerBytes)
   std::atomic<int> accept_errors{0};
   // What people did, on its way to the engine (shared with the engine's thread).
   std::mutex input_mu;
@@ -92,6 +115,10 @@ struct DashboardServer::Impl {
   }
 
   Role RoleOf(const http::request<http::string_body>& req, bool* from_query) const;
+  // The WebSocket `req` may open, or nullopt when it is not an authorized upgrade to /ws or an
+  // existing host's /console/<host> (bad Host or Origin, no token, every technician busy): then
+  // Handle answers it (401, 403, 404).
+  std::optional<WsTarget> UpgradeFor(const http::request<http::string_body>& req) const;
   bool HostAllowed(const http::request<http::string_body>& req) const;
   bool OriginAllowed(const http::request<http::string_body>& req) const;
   // Never throws: a handler's failure is a 500 for that request (the server goes on).
@@ -175,7 +202,6 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void OnRequest();
   bool Upgrade();
   void Answer(http::response<http::string_body> res);
-  void RefuseTooLarge(http::status status);
 
   beast::tcp_stream stream_;
   ConnectionSlot slot_;

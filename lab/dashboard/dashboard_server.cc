@@ -140,6 +140,24 @@ bool DashboardServer::Impl::OriginAllowed(const http::request<http::string_body>
   return origin == "http://127.0.0.1" + p || origin == "http://localhost" + p;
 }
 
+std::optional<WsTarget> DashboardServer::Impl::UpgradeFor(
+    const http::request<http::string_body>& req) const {
+  std::string_view target = ToStd(req.target());
+  std::string_view path = target.substr(0, target.find('?'));
+  constexpr std::string_view kConsole = "/console/";
+  const bool console = path.starts_with(kConsole);
+  if (!websocket::is_upgrade(req) || (path != "/ws" && !console)) return std::nullopt;
+  bool from_query = false;
+  WsTarget to{std::string(console ? path.substr(kConsole.size()) : ""), RoleOf(req, &from_query)};
+  std::string busy;
+  if (!HostAllowed(req) || !OriginAllowed(req) || to.role == Role::kNone ||
+      (console && !view.HasHost(to.console_host)) ||
+      (console && !ConsoleAllowed(to.console_host, &busy))) {
+    return std::nullopt;
+  }
+  return to;
+}
+
 http::response<http::string_body> DashboardServer::Impl::Handle(
     const http::request<http::string_body>& req) {
   try {
@@ -210,7 +228,8 @@ http::response<http::string_body> DashboardServer::Impl::Route(
     return finish(http::status::ok, JsonText(debrief), "application/json");
   }
   if (path == "/api/escrow/key" && gameday) return EscrowPage(req, role);
-  auto asset = assets.find(path.substr(1));
+  // A file of the page only by a path from the root ("/app.js"), not by any other first character.
+  auto asset = path.starts_with('/') ? assets.find(path.substr(1)) : assets.end();
   if (asset == assets.end()) return finish(http::status::not_found, "not found\n", "text/plain");
   if (from_query) {
     // The page's own requests (script, style, WebSocket) then carry the token as a cookie that
@@ -374,9 +393,11 @@ http::response<http::string_body> DashboardServer::Impl::HandleAction(
 }
 
 void DashboardServer::Impl::Broadcast(const nlohmann::json& msg) {
-  auto text = std::make_shared<const std::string>(JsonText(msg));
+  std::shared_ptr<const std::string> text;  // written only when a feed is open
   for (const auto& s : sockets) {
-    if (s->console_host().empty()) s->Send(text);
+    if (!s->console_host().empty()) continue;
+    if (!text) text = std::make_shared<const std::string>(JsonText(msg));
+    s->Send(text);
   }
 }
 
@@ -392,11 +413,14 @@ void DashboardServer::Impl::SendConsoleLine(const std::string& host, const nlohm
 DashboardServer::DashboardServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 DashboardServer::~DashboardServer() { Stop(); }
 
-Result<std::unique_ptr<DashboardServer>> DashboardServer::Start(Options options) {
+namespace {
+
+// What Start and Unstarted share: the options' checks, the state and the page's files.
+Result<std::unique_ptr<DashboardServer::Impl>> MakeImpl(const DashboardServer::Options& options) {
   if (options.port < 0 || options.port > 65535) {
     return Status::InvalidArgument("dashboard port out of range: " + std::to_string(options.port));
   }
-  auto impl = std::make_unique<Impl>(options.run);
+  auto impl = std::make_unique<DashboardServer::Impl>(options.run);
   impl->gameday = options.gameday;
   impl->technicians = options.technicians;
   impl->site_of = options.site_of;
@@ -413,6 +437,24 @@ Result<std::unique_ptr<DashboardServer>> DashboardServer::Start(Options options)
     bytes << in.rdbuf();
     impl->assets[name] = bytes.str();
   }
+  return impl;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<DashboardServer>> DashboardServer::Unstarted(Options options,
+                                                                    std::string trainee_token,
+                                                                    std::string instructor_token) {
+  ASSIGN_OR_RETURN(std::unique_ptr<Impl> impl, MakeImpl(options));
+  impl->unstarted = true;
+  impl->port = options.port;
+  impl->trainee = std::move(trainee_token);
+  impl->instructor = std::move(instructor_token);
+  return std::unique_ptr<DashboardServer>(new DashboardServer(std::move(impl)));
+}
+
+Result<std::unique_ptr<DashboardServer>> DashboardServer::Start(Options options) {
+  ASSIGN_OR_RETURN(std::unique_ptr<Impl> impl, MakeImpl(options));
   ASSIGN_OR_RETURN(impl->trainee, NewToken());
   ASSIGN_OR_RETURN(impl->instructor, NewToken());
   try {

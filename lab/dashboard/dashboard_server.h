@@ -21,6 +21,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -49,6 +50,33 @@ class DashboardServer {
   // Binds 127.0.0.1:port and starts the io thread. FailedPrecondition when the assets are missing
   // (the web build did not run), IoError when the port cannot be bound.
   static Result<std::unique_ptr<DashboardServer>> Start(Options options);
+
+  // A server that does not listen (no socket, no io thread) and takes the given tokens instead of
+  // random ones, for tests and lab/fuzz: AnswerBytes and AnswerWebSocketMessage drive the parser,
+  // limits, upgrade decision and handlers of a connection, on the calling thread. What Publish,
+  // SetRunInfo, SetDebrief and End hand over is applied at the next AnswerBytes. Fails like Start
+  // on a bad port or missing assets. Not thread-safe.
+  static Result<std::unique_ptr<DashboardServer>> Unstarted(Options options,
+                                                            std::string trainee_token,
+                                                            std::string instructor_token);
+
+  // One request AnswerBytes read.
+  struct Exchange {
+    size_t begin = 0, end = 0;  // its bytes in the input, [begin, end): what the parser read
+                                // (none, for a header refused as too large before it ended)
+    std::string role;           // what its token made it: "trainee", "instructor", or "" (none)
+    std::string response;       // the response as written; empty when it opened a WebSocket
+    std::string websocket;      // the WebSocket it opened: "/ws" or "/console/<host>"; else ""
+  };
+  // Answers `bytes` as a connection that sent them would be answered, in order (an unstarted
+  // server only: a started one answers nothing here). Stops where the connection stops being
+  // answered HTTP: after a response that closes it, at an incomplete request (it would wait, then
+  // time out), at bytes that do not parse (dropped without an answer), and at a request that
+  // opens a WebSocket (frames would follow; Beast checks the handshake itself).
+  std::vector<Exchange> AnswerBytes(std::string_view bytes);
+  // One message a browser sent on the WebSocket `opened` opened (text or binary), handled as that
+  // session handles it: on a console, a typed line for TakeActions. Unstarted server only.
+  void AnswerWebSocketMessage(const Exchange& opened, bool text, std::string_view message);
   ~DashboardServer();  // Stop()
   DashboardServer(const DashboardServer&) = delete;
   DashboardServer& operator=(const DashboardServer&) = delete;

@@ -2,12 +2,52 @@
 // WebSockets, and what each may make the server hold (see dashboard_internal.h).
 #include <algorithm>
 #include <boost/asio/write.hpp>
+#include <sstream>
 #include <utility>
 
 #include "lab/common/json_text.h"
 #include "lab/dashboard/dashboard_internal.h"
 
 namespace chaoslab::dashboard {
+
+void NewRequestParser(std::optional<http::request_parser<http::string_body>>* parser) {
+  parser->emplace();
+  (*parser)->body_limit(kMaxRequestBody);
+}
+
+std::optional<http::response<http::string_body>> ReadFailureAnswer(beast::error_code ec) {
+  http::status status;
+  if (ec == http::error::body_limit) {
+    status = http::status::payload_too_large;
+  } else if (ec == http::error::header_limit) {
+    status = http::status::request_header_fields_too_large;
+  } else {
+    return std::nullopt;
+  }
+  http::response<http::string_body> res{status, 11};
+  res.set(http::field::server, "chaoslab-dashboard");
+  res.set(http::field::content_type, "text/plain");
+  res.body() =
+      "request too large (the body may be at most " + std::to_string(kMaxRequestBody) + " bytes)\n";
+  res.keep_alive(false);
+  res.prepare_payload();
+  return res;
+}
+
+// Beast has checked that a text message is UTF-8 and at most kMaxWsMessage bytes.
+std::optional<OperatorAction> ConsoleInput(const std::string& console_host, Role role, bool text,
+                                           std::string_view message) {
+  if (console_host.empty() || !text || message.size() > kMaxTypedLine) return std::nullopt;
+  OperatorAction a{RoleName(role), "console", console_host, std::string(message), ""};
+  if (!message.empty() && message.front() == '{') {
+    auto j = nlohmann::json::parse(message, nullptr, false);
+    if (j.is_object() && j.contains("line") && j["line"].is_string()) {
+      a.detail = j["line"].get<std::string>();
+      if (j.contains("keys") && j["keys"].is_string()) a.keys = j["keys"].get<std::string>();
+    }
+  }
+  return a;
+}
 
 WsSession::WsSession(tcp::socket socket, ConnectionSlot slot, DashboardServer::Impl* server,
                      std::string console_host, Role role)
@@ -77,21 +117,10 @@ void WsSession::Read() {
   });
 }
 
-// The dashboard feed takes no input; a console takes what the person typed (bounded). Beast has
-// checked that a text message is UTF-8.
 void WsSession::OnInput() {
-  if (console_host_.empty() || !ws_.got_text() || in_.size() > 4096) return;
-  // A line, or (the page) {"line": ..., "keys": the raw keystrokes that made it}.
-  std::string text = beast::buffers_to_string(in_.data());
-  OperatorAction a{RoleName(role_), "console", console_host_, text, ""};
-  if (!text.empty() && text.front() == '{') {
-    auto j = nlohmann::json::parse(text, nullptr, false);
-    if (j.is_object() && j.contains("line") && j["line"].is_string()) {
-      a.detail = j["line"].get<std::string>();
-      if (j.contains("keys") && j["keys"].is_string()) a.keys = j["keys"].get<std::string>();
-    }
-  }
-  server_->Push(std::move(a));
+  std::optional<OperatorAction> action =
+      ConsoleInput(console_host_, role_, ws_.got_text(), beast::buffers_to_string(in_.data()));
+  if (action) server_->Push(std::move(*action));
 }
 
 void WsSession::Drop() {
@@ -102,33 +131,18 @@ void WsSession::Drop() {
 
 void HttpSession::Read() {
   req_ = {};
-  parser_.emplace();
-  parser_->body_limit(kMaxRequestBody);
+  NewRequestParser(&parser_);
   stream_.expires_after(kIdleHttp);
-  http::async_read(stream_, buffer_, *parser_,
-                   [self = shared_from_this()](beast::error_code ec, size_t) {
-                     if (ec == http::error::body_limit) {
-                       return self->RefuseTooLarge(http::status::payload_too_large);
-                     }
-                     if (ec == http::error::header_limit) {
-                       return self->RefuseTooLarge(http::status::request_header_fields_too_large);
-                     }
-                     if (ec) return;  // closed, timed out or malformed: drop
-                     self->req_ = self->parser_->release();
-                     self->OnRequest();
-                   });
-}
-
-// The body (announced or read so far) or the header is over the limit: say so and close.
-void HttpSession::RefuseTooLarge(http::status status) {
-  http::response<http::string_body> res{status, 11};
-  res.set(http::field::server, "chaoslab-dashboard");
-  res.set(http::field::content_type, "text/plain");
-  res.body() =
-      "request too large (the body may be at most " + std::to_string(kMaxRequestBody) + " bytes)\n";
-  res.keep_alive(false);
-  res.prepare_payload();
-  Answer(std::move(res));
+  http::async_read(
+      stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, size_t) {
+        if (ec) {
+          std::optional<http::response<http::string_body>> refusal = ReadFailureAnswer(ec);
+          if (refusal) self->Answer(std::move(*refusal));
+          return;  // otherwise closed, timed out or malformed: drop
+        }
+        self->req_ = self->parser_->release();
+        self->OnRequest();
+      });
 }
 
 void HttpSession::OnRequest() {
@@ -138,23 +152,11 @@ void HttpSession::OnRequest() {
 
 // An authorized WebSocket upgrade to the feed or a console: the connection becomes a WsSession.
 bool HttpSession::Upgrade() {
-  std::string_view target = ToStd(req_.target());
-  std::string_view path = target.substr(0, target.find('?'));
-  constexpr std::string_view kConsole = "/console/";
-  const bool console = path.starts_with(kConsole);
-  if (!websocket::is_upgrade(req_) || (path != "/ws" && !console)) return false;
-  bool from_query = false;
-  std::string host(console ? path.substr(kConsole.size()) : "");
-  const Role role = server_->RoleOf(req_, &from_query);
-  std::string busy;
-  if (!server_->HostAllowed(req_) || !server_->OriginAllowed(req_) || role == Role::kNone ||
-      (console && !server_->view.HasHost(host)) ||
-      (console && !server_->ConsoleAllowed(host, &busy))) {
-    return false;  // Handle answers it (401, 403, 404)
-  }
+  std::optional<WsTarget> to = server_->UpgradeFor(req_);
+  if (!to) return false;  // Handle answers it (401, 403, 404)
   stream_.expires_never();
-  auto ws =
-      std::make_shared<WsSession>(stream_.release_socket(), std::move(slot_), server_, host, role);
+  auto ws = std::make_shared<WsSession>(stream_.release_socket(), std::move(slot_), server_,
+                                        std::move(to->console_host), to->role);
   server_->sockets.insert(ws);
   ws->Run(std::move(req_));
   return true;
@@ -170,6 +172,71 @@ void HttpSession::Answer(http::response<http::string_body> response) {
     }
     self->Read();
   });
+}
+
+// What HttpSession does with the requests of one connection, from bytes instead of a socket: the
+// same parser, limits, upgrade decision and handlers, one request after the other.
+std::vector<DashboardServer::Exchange> DashboardServer::AnswerBytes(std::string_view bytes) {
+  std::vector<Exchange> out;
+  if (!impl_->unstarted || !impl_->io) return out;  // the io thread owns a started server's state
+  // What Publish, SetRunInfo, SetDebrief and End handed over.
+  impl_->io->restart();
+  impl_->io->poll();
+  std::optional<http::request_parser<http::string_body>> parser;
+  size_t at = 0;
+  while (true) {
+    NewRequestParser(&parser);
+    beast::error_code ec;
+    size_t used = 0;
+    // put() takes what it can from the front; loop as async_read does until done or an error.
+    // Out of bytes before that, the request is incomplete: the connection would wait. (In the
+    // middle of a body put() takes an empty buffer without asking for more.)
+    while (!parser->is_done() && !ec) {
+      if (at + used == bytes.size()) return out;
+      size_t n = parser->put(asio::buffer(bytes.data() + at + used, bytes.size() - at - used), ec);
+      used += n;
+      if (ec == http::error::need_more) {
+        if (n == 0) return out;  // the rest is not a whole header yet
+        ec = {};
+      }
+    }
+    Exchange exchange;
+    exchange.begin = at;
+    at += used;
+    exchange.end = at;
+    std::optional<http::response<http::string_body>> res;
+    if (ec) {
+      res = ReadFailureAnswer(ec);
+      if (!res) return out;  // malformed: dropped without an answer
+    } else {
+      http::request<http::string_body> req = parser->release();
+      bool from_query = false;
+      Role role = impl_->RoleOf(req, &from_query);
+      exchange.role = role == Role::kNone ? "" : RoleName(role);
+      if (std::optional<WsTarget> to = impl_->UpgradeFor(req)) {
+        exchange.websocket = to->console_host.empty() ? "/ws" : "/console/" + to->console_host;
+        out.push_back(std::move(exchange));
+        return out;  // WebSocket frames would follow
+      }
+      res = impl_->Handle(req);
+    }
+    std::ostringstream wire;
+    wire << *res;
+    exchange.response = wire.str();
+    out.push_back(std::move(exchange));
+    if (res->need_eof()) return out;
+  }
+}
+
+void DashboardServer::AnswerWebSocketMessage(const Exchange& opened, bool text,
+                                             std::string_view message) {
+  if (!impl_->unstarted || opened.websocket.empty()) return;
+  constexpr std::string_view kConsole = "/console/";
+  std::string host;
+  if (opened.websocket.starts_with(kConsole)) host = opened.websocket.substr(kConsole.size());
+  Role role = opened.role == "instructor" ? Role::kInstructor : Role::kTrainee;
+  std::optional<OperatorAction> action = ConsoleInput(host, role, text, message);
+  if (action) impl_->Push(std::move(*action));
 }
 
 namespace {

@@ -29,6 +29,7 @@ std::optional<GuestSignal> ParseGuestSignal(std::string_view line) {
   std::string verb;
   while (words >> word) {
     size_t eq = word.find('=');
+    if (eq == 0) continue;  // "=value": no key=value word, and no verb either
     if (eq == std::string::npos) {
       if (verb.empty()) verb = word;
       continue;

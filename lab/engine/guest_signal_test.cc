@@ -39,5 +39,16 @@ TEST(GuestSignalTest, IgnoresProseAndUnknownMarkers) {
   EXPECT_FALSE(ParseGuestSignal(""));
 }
 
+// lab_fuzz_guest_signal's oracle (every field is a key=value word): a word starting with '=' became
+// a field with an empty key. It is no field (and no verb); the rest of the line still counts.
+TEST(GuestSignalTest, AWordWithoutAKeyIsNoField) {
+  auto s = ParseGuestSignal("@@csagent =x fetched =7 channel=291 version=2");
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->kind, GuestSignal::Kind::kFetched);
+  EXPECT_EQ(s->fields.count(""), 0u);
+  EXPECT_EQ(s->fields.size(), 2u);
+  EXPECT_EQ(s->Int("version"), 2);
+}
+
 }  // namespace
 }  // namespace chaoslab

@@ -7,7 +7,7 @@
 #include "lab/fuzz/lab_fuzz.h"
 
 #ifndef CHAOSLAB_LAB_FUZZ_TARGET
-#error "define CHAOSLAB_LAB_FUZZ_TARGET (kQmp, kContentServer, kYaml or kChannel)"
+#error "define CHAOSLAB_LAB_FUZZ_TARGET (kQmp, kContentServer, kYaml, kChannel, ...: lab_fuzz.h)"
 #endif
 
 namespace {

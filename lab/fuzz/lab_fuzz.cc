@@ -12,7 +12,9 @@ struct Named {
 constexpr Named kTargets[] = {{Target::kQmp, "qmp"},
                               {Target::kContentServer, "content_server"},
                               {Target::kYaml, "yaml"},
-                              {Target::kChannel, "channel"}};
+                              {Target::kChannel, "channel"},
+                              {Target::kDashboard, "dashboard"},
+                              {Target::kGuestSignal, "guest_signal"}};
 
 // The input being checked, for Fail's report (libFuzzer saves it too; the unit test does not).
 thread_local std::string_view g_input;
@@ -45,6 +47,10 @@ void CheckInput(Target target, std::string_view bytes, Stats& stats) {
       return CheckYaml(bytes, stats);
     case Target::kChannel:
       return CheckChannel(bytes, stats);
+    case Target::kDashboard:
+      return CheckDashboard(bytes, stats);
+    case Target::kGuestSignal:
+      return CheckGuestSignal(bytes, stats);
   }
 }
 

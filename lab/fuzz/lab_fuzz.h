@@ -18,6 +18,8 @@ enum class Target {
   kContentServer,  // lab/content_server: request bytes → ContentServer::AnswerBytes
   kYaml,           // scenario, setup, runbook, inventory, mix and calibration loaders
   kChannel,        // chaoslab-channel inspect (InspectBytes) and ParseChannelFileName
+  kDashboard,  // lab/dashboard: request bytes → DashboardServer::AnswerBytes, WebSocket messages
+  kGuestSignal,  // lab/engine: console bytes → ConsoleLineSplitter → ParseGuestSignal
 };
 
 // Counters by name, printed at exit as "lab-fuzz target=qmp name=value ...".
@@ -38,6 +40,8 @@ void CheckQmp(std::string_view bytes, Stats& stats);
 void CheckContentServer(std::string_view bytes, Stats& stats);
 void CheckYaml(std::string_view bytes, Stats& stats);
 void CheckChannel(std::string_view bytes, Stats& stats);
+void CheckDashboard(std::string_view bytes, Stats& stats);
+void CheckGuestSignal(std::string_view bytes, Stats& stats);
 
 // The source tree the harnesses read playbooks and images from: $CHAOSLAB_SOURCE_DIR, else the
 // folder this was built from.

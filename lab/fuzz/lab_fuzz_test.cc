@@ -71,11 +71,16 @@ TEST(LabFuzzTest, YamlSeedsAndMutants) { RunTarget(Target::kYaml, 3, 6, 20); }
 
 TEST(LabFuzzTest, ChannelSeedsAndMutants) { RunTarget(Target::kChannel, 20, 100, 5); }
 
+TEST(LabFuzzTest, DashboardSeedsAndMutants) { RunTarget(Target::kDashboard, 20, 100, 10); }
+
+TEST(LabFuzzTest, GuestSignalSeedsAndMutants) { RunTarget(Target::kGuestSignal, 20, 100, 5); }
+
 TEST(LabFuzzTest, TargetNamesRoundTrip) {
-  for (Target t : {Target::kQmp, Target::kContentServer, Target::kYaml, Target::kChannel}) {
+  for (Target t : {Target::kQmp, Target::kContentServer, Target::kYaml, Target::kChannel,
+                   Target::kDashboard, Target::kGuestSignal}) {
     EXPECT_EQ(TargetByName(TargetName(t)), t);
   }
-  EXPECT_FALSE(TargetByName("dashboard").has_value());
+  EXPECT_FALSE(TargetByName("relay").has_value());
 }
 
 }  // namespace
