@@ -4,7 +4,7 @@
 # counts. Used by `make fuzz` (FUZZ_SECONDS per target) and by the short passes in ctest, for the
 # sensor's fuzzers (agents/sensor/fuzz) and the lab's (lab/fuzz) alike.
 #
-# usage: run_fuzzers.sh [--seconds N] [--work DIR] FUZZER...
+# usage: run_fuzzers.sh [--seconds N] [--work DIR] [--seeds DIR]... FUZZER...
 # FUZZER is a path to a target built by chaoslab_libfuzzer_target (cmake/ChaoslabLibFuzzer.cmake),
 # which wrote FUZZER.fuzz beside it: one setting a line,
 #   seed DIR             a seed corpus, read only (repeatable)
@@ -13,23 +13,26 @@
 #   env NAME=value       the fuzzer's environment (repeatable)
 #   stats WORD           the first word of the harness's counts line (printed at exit)
 #   require REGEX WHY    the counts line must match REGEX (no spaces in it), else WHY fails the run
-# New units, the log and any crash file go to DIR/<fuzzer>/, emptied first. Exit status 0 when
+# --seeds adds a read-only seed corpus to every fuzzer's (e.g. a previous run's DIR/<fuzzer>/corpus,
+# to go on from it). New units, the log and any crash file go to DIR/<fuzzer>/, emptied first. Exit status 0 when
 # every fuzzer ran its time without a crash, leak, timeout or out-of-memory and its counts passed
 # every `require`; 1 otherwise (the log's tail is shown); 2 for a usage error.
 set -euo pipefail
 
 seconds=600
 work=build-fuzz/runs
+extra_seeds=()
 while (($#)); do
   case $1 in
     --seconds) seconds=$2; shift 2 ;;
     --work) work=$2; shift 2 ;;
+    --seeds) extra_seeds+=("$2"); shift 2 ;;
     -*) echo "run_fuzzers.sh: unknown option $1" >&2; exit 2 ;;
     *) break ;;
   esac
 done
 if (($# == 0)); then
-  echo "usage: run_fuzzers.sh [--seconds N] [--work DIR] FUZZER..." >&2
+  echo "usage: run_fuzzers.sh [--seconds N] [--work DIR] [--seeds DIR]... FUZZER..." >&2
   exit 2
 fi
 
@@ -44,7 +47,7 @@ for fuzzer in "$@"; do
     failed=1
     continue
   fi
-  seeds=() options=() environment=() requires=() stats=""
+  seeds=("${extra_seeds[@]}") options=() environment=() requires=() stats=""
   while read -r key value; do
     case $key in
       seed) seeds+=("$value") ;;
