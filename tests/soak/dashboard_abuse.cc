@@ -318,6 +318,10 @@ std::set<PushedEvent> FeedWatcher::Events() const {
   std::lock_guard<std::mutex> lock(mu_);
   return events_;
 }
+std::map<std::string, Clock::time_point> FeedWatcher::LostSeen() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return lost_seen_;
+}
 int FeedWatcher::messages() const {
   std::lock_guard<std::mutex> lock(mu_);
   return messages_;
@@ -417,6 +421,10 @@ void FeedWatcher::Loop() {
         const int64_t wall =
             e.contains("wall_us") && e["wall_us"].is_number() ? e["wall_us"].get<int64_t>() : -1;
         events_.insert({wall, str("host"), str("kind"), str("detail")});
+        if (msg["type"] == "event" && str("kind") == "state" &&
+            str("detail").find(" -> lost") != std::string::npos) {
+          lost_seen_.emplace(str("host"), Clock::now());
+        }
       }
     }
     if (!stopped()) std::this_thread::sleep_for(500ms);

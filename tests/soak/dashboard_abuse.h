@@ -67,6 +67,8 @@ class FeedWatcher {
   ~FeedWatcher();  // Stop()
   void Stop();
   std::set<PushedEvent> Events() const;
+  // When each host's "... -> lost" state event reached the feed (by this machine's steady clock).
+  std::map<std::string, std::chrono::steady_clock::time_point> LostSeen() const;
   int messages() const;
   int connects() const;  // 1 when the feed never dropped
   std::string last_error() const;
@@ -77,6 +79,7 @@ class FeedWatcher {
   std::string token_;
   mutable std::mutex mu_;
   std::set<PushedEvent> events_;
+  std::map<std::string, std::chrono::steady_clock::time_point> lost_seen_;
   int messages_ = 0, connects_ = 0;
   std::string last_error_;
   bool stop_ = false;

@@ -64,6 +64,12 @@ std::vector<Fault> MakeSchedule(const ScheduleOptions& o) {
   if (o.libvirt) {
     add(spread, o.short_stops, FaultKind::kStopLibvirtd);
     add(last, o.long_stops, FaultKind::kStopLibvirtd, true);
+    for (int i = 0; i < o.hangs; ++i) {
+      Fault f;
+      f.kind = FaultKind::kStopLibvirtd;
+      f.past_keepalive = f.until_end = true;
+      last.push_back(f);
+    }
   }
   std::mt19937_64 rng(o.seed);
   std::shuffle(spread.begin(), spread.end(), rng);
@@ -83,6 +89,12 @@ std::vector<Fault> MakeSchedule(const ScheduleOptions& o) {
     f.hold = milliseconds(std::uniform_int_distribution<int64_t>(range.min_ms, max_hold)(rng));
     f.pick = static_cast<uint32_t>(rng());
     f.target = o.hypervisors > 0 ? static_cast<int>(rng() % o.hypervisors) : 0;
+    if (f.until_end) {
+      f.hold = milliseconds(0);  // until chaoslab has exited
+      // The hypervisor a long stop already cost its hosts: the rest of the fleet keeps looping.
+      for (const Fault& earlier : faults)
+        if (earlier.past_keepalive && !earlier.until_end) f.target = earlier.target;
+    }
   }
   return faults;
 }
@@ -93,6 +105,8 @@ std::string Describe(const Fault& f) {
     case FaultKind::kKillQemu:
       return "kill-qemu";
     case FaultKind::kStopLibvirtd:
+      if (f.until_end)
+        return fmt::format("stop-libvirtd hv{} until the run has ended", f.target + 1);
       return fmt::format("stop-libvirtd hv{} for {:.1f} s ({} the keepalive)", f.target + 1, hold,
                          f.past_keepalive ? "past" : "within");
     case FaultKind::kFillDisk:
@@ -114,6 +128,7 @@ ScheduleOptions DefaultOptions(bool libvirt, std::chrono::seconds length, uint64
     o.locks = 2;
     o.short_stops = 3;
     o.long_stops = 1;
+    o.hangs = 1;
   }
   return o;
 }

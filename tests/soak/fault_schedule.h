@@ -28,6 +28,9 @@ struct Fault {
   // stop-libvirtd: held longer than the lab's libvirt keepalive (2 s x 5): the lab must count the
   // connection gone and that hypervisor's hosts `lost`. Shorter stops must cost nothing.
   bool past_keepalive = false;
+  // stop-libvirtd: held until chaoslab has exited (then continued): the run must end by itself
+  // with a hypervisor that hangs, and `gc --inventory` clean up there once it answers again.
+  bool until_end = false;
 };
 
 struct ScheduleOptions {
@@ -41,13 +44,15 @@ struct ScheduleOptions {
   int fills = 3;
   int locks = 3;
   int short_stops = 0;  // libvirt only
-  int long_stops = 0;   // libvirt only; placed in the last slot
+  int long_stops = 0;   // libvirt only; placed after the others
+  int hangs = 0;        // libvirt only: stops until the end, last, on the long stops' hypervisor
 };
 
 // One fault per slot: [warmup, length - tail) cut into equal slots, the kinds shuffled over them
-// (the long libvirtd stops last, so the hosts they lose are lost late), each fault at a random
-// point of the first half of its slot and held for at most the rest of it, so faults never
-// overlap. Sorted by `at`. Empty when there is no room (length <= warmup + tail).
+// (the long libvirtd stops, then the hangs, last, so the hosts they lose are lost late), each
+// fault at a random point of the first half of its slot and held for at most the rest of it, so
+// faults never overlap (a hang lasts past the end). Sorted by `at`. Empty when there is no room
+// (length <= warmup + tail).
 std::vector<Fault> MakeSchedule(const ScheduleOptions& options);
 
 // One line for the soak's log: "kill-qemu", "stop-libvirtd hv2 for 4.0 s", ...
