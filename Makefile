@@ -8,7 +8,7 @@ endif
 CHAOSLAB := $(BUILD_DIR)/bin/chaoslab
 SCENARIO ?= playbooks/scenarios/channel-291.yaml
 
-.PHONY: all setup configure build image demo test test-long test-unit test-vm bench fuzz gc format clean
+.PHONY: all setup configure build image demo test test-long test-unit test-vm bench soak fuzz gc format clean
 
 all: build
 
@@ -36,7 +36,7 @@ demo: image
 
 # `make test` installs every prerequisite, so a skipped test here means a path did not run: fail.
 test: image
-	cd $(BUILD_DIR) && ctest --output-on-failure -j 2 --timeout 900 -LE long \
+	cd $(BUILD_DIR) && ctest --output-on-failure -j 2 --timeout 900 -LE 'long|soak' \
 	  --output-junit $(abspath $(BUILD_DIR))/ctest-results.xml
 	@tests/no_skips.sh $(BUILD_DIR)/ctest-results.xml
 
@@ -45,7 +45,7 @@ test-long: image
 	cd $(BUILD_DIR) && ctest --output-on-failure -L long
 
 test-unit: build
-	cd $(BUILD_DIR) && ctest --output-on-failure -j 2 -LE vm
+	cd $(BUILD_DIR) && ctest --output-on-failure -j 2 -LE 'vm|soak'
 
 test-vm: image
 	cd $(BUILD_DIR) && ctest --output-on-failure -L vm
@@ -53,6 +53,20 @@ test-vm: image
 bench: image
 	@mkdir -p $(BUILD_DIR)/bench
 	@tests/bench/run.sh $(BUILD_DIR)
+
+# The fault soak (issue 15; not in CI, needs root): a boot-looping fleet on the QEMU backend, then
+# on two private libvirtd instances, while a seeded schedule kills QEMUs, stops a libvirtd, fills
+# the run folder's tmpfs, locks the journal and sends malformed dashboard requests; then the checks
+# (tests/soak/soak_test.cc). SOAK_MINUTES of faults in all, half per backend (~30 min with the
+# start and the checks); prints the schedule as it happens, then the summaries, also kept in
+# $(BUILD_DIR)/soak/ with each run's output.
+SOAK_MINUTES ?= 26
+SOAK_SEED ?= 15
+soak: image
+	@rm -f $(BUILD_DIR)/soak/summary-*.txt
+	@status=0; cd $(BUILD_DIR) && SOAK_MINUTES=$(SOAK_MINUTES) SOAK_SEED=$(SOAK_SEED) \
+	  ctest -L soak --verbose --timeout $$(( $(SOAK_MINUTES) * 60 + 1800 )) || status=1; \
+	  echo; cat soak/summary-*.txt 2>/dev/null; exit $$status
 
 # The libFuzzer targets (clang, ASan + UBSan), each run for FUZZ_SECONDS on one core, one after
 # the other, from its seed corpus, by cmake/run_fuzzers.sh; prints executions, exec/s, coverage

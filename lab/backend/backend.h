@@ -93,6 +93,9 @@ struct HostEvent {
 
 // One machine of the fleet. Owned by its Backend. Not thread-safe: the engine thread drives it.
 // Every call returns promptly (no waiting for the guest); what the guest does arrives as events.
+// A call refused with Unavailable means the machine is not there (its QEMU exited, its hypervisor
+// went away or cannot be reached): the engine counts the host `lost`, as for kLost. Any other
+// error is the call's own failure.
 class Host {
  public:
   virtual ~Host() = default;

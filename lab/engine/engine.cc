@@ -281,6 +281,9 @@ class Run {
 
   void Fail(HostRun& h, double at, const std::string& why);
   void Lose(HostRun& h, double at, const std::string& why);
+  // A Host call refused with Unavailable means the machine is not there (its QEMU exited, its
+  // hypervisor went away: backend.h): the host is lost, not failed. True when `s` said so.
+  bool LostIfGone(HostRun& h, const Status& s, double at, const std::string& what);
   void Move(HostRun& h, HostState to, double at, const std::string& why = {});
   void Note(double at, const std::string& host, const std::string& kind, const std::string& detail);
   void Progress(double at, const std::string& text);
@@ -1062,7 +1065,9 @@ void Run::TypeCommand(HostRun& h, const std::string& cmd, const std::string& tex
   Host* target = on_rescue ? h.rescue : h.vm;
   Status s = target ? target->SendConsole(text) : Status::FailedPrecondition("no machine");
   if (!s.ok()) {
-    Settle(h, at, Outcome::Kind::kFailed, "console: " + s.ToString());
+    // A rescue VM that is gone fails the step; the host itself is still there.
+    if (on_rescue || !LostIfGone(h, s, at, "console"))
+      Settle(h, at, Outcome::Kind::kFailed, "console: " + s.ToString());
     return;
   }
   h.expect_cmd = cmd;
@@ -1083,7 +1088,8 @@ void Run::BootInto(HostRun& h, BootTarget target, double at) {
     if (s.ok() && was_parked) s = h.vm->Resume();
   }
   if (!s.ok()) {
-    Settle(h, at, Outcome::Kind::kFailed, "could not boot: " + s.ToString());
+    if (!LostIfGone(h, s, at, "could not boot"))
+      Settle(h, at, Outcome::Kind::kFailed, "could not boot: " + s.ToString());
     return;
   }
   h.phase = Phase::kBooting;
@@ -1178,7 +1184,8 @@ void Run::StartMachine(HostRun& h, const config::StepConfig& step, double at) {
         Status s = h.vm->SetBoot(BootTarget::kDisk);
         if (s.ok()) s = h.vm->SendConsole("restart\n");
         if (!s.ok()) {
-          Settle(h, at, Outcome::Kind::kFailed, "restart: " + s.ToString());
+          if (!LostIfGone(h, s, at, "restart"))
+            Settle(h, at, Outcome::Kind::kFailed, "restart: " + s.ToString());
           return;
         }
         h.expect_guest_reset = true;
@@ -1417,6 +1424,12 @@ void Run::Lose(HostRun& h, double at, const std::string& why) {
   h.stage = Stage::kFinished;
   ReleaseAll(h, at);
   Move(h, HostState::kLost, at, why);
+}
+
+bool Run::LostIfGone(HostRun& h, const Status& s, double at, const std::string& what) {
+  if (s.code() != ErrorCode::kUnavailable) return false;
+  Lose(h, at, what + ": " + s.ToString());
+  return true;
 }
 
 void Run::ProcessAgenda(double at, const AgendaItem& item) {
@@ -1834,7 +1847,8 @@ Result<RunResult> Run::Execute() {
     h.last_heard = WallClock::now();
     Status s = h.vm->Start();
     if (!s.ok()) {
-      Fail(h, now_, "could not start: " + s.ToString());
+      if (!LostIfGone(h, s, now_, "could not start"))
+        Fail(h, now_, "could not start: " + s.ToString());
       continue;
     }
     Move(h, HostState::kBooting, now_);

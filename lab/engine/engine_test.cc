@@ -305,6 +305,32 @@ TEST(EngineTest, LostMachineIsCountedNotAwaited) {
   EXPECT_EQ(r->fleet.lost, 1);
 }
 
+// A libvirtd stopped past the lab's keepalive while the fleet was still powering on (a variant of
+// the fault soak, tests/soak): the libvirt backend declared that hypervisor's hosts lost, and the
+// Start of one of them, refused with Unavailable ("the host is lost"), made it `failed` ("could
+// not start") instead of `lost` like its neighbours. The backend says the machine is not there.
+TEST(EngineTest, AStartRefusedBecauseTheMachineIsGoneIsLost) {
+  config::ScenarioConfig sc = DemoScenario(1);
+  FakeBackend backend(false);
+  EngineOptions o;
+  o.scenario = &sc;
+  o.run_id = "gone-at-start";
+  o.backend = &backend;
+  o.hosts = {Plan("gone", "g", true), Plan("bad", "g", true)};
+  backend.FailNext("gone", FakeOp::kStart,
+                   Status::Unavailable("start host gone on hv2: the host is lost"));
+  backend.FailNext("bad", FakeOp::kStart, Status::InvalidArgument("start host bad: bad spec"));
+  Result<RunResult> r = RunScenario(o);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  std::map<std::string, HostResult> hosts;
+  for (const auto& h : r->hosts) hosts[h.id] = h;
+  EXPECT_EQ(hosts["gone"].final_state, "lost");
+  EXPECT_NE(hosts["gone"].failed_why.find("the host is lost"), std::string::npos)
+      << hosts["gone"].failed_why;
+  EXPECT_EQ(hosts["bad"].final_state, "failed") << "not the machine's absence: a failure";
+  EXPECT_EQ(r->fleet.lost, 1);
+}
+
 TEST(EngineTest, CancelStopsTheRun) {
   config::ScenarioConfig sc = DemoScenario(1);
   FakeBackend backend(false);  // hosts never report: the run would wait for the watchdog

@@ -75,6 +75,64 @@ std::string LastError() {
   return msg ? msg : "unknown libvirt error";
 }
 
+std::shared_ptr<PendingOpen> PendingOpen::Start(const std::string& uri) {
+  auto pending = std::make_shared<PendingOpen>();
+  // Detached: it may outlive whoever started it (and the backend), holding only `pending`.
+  std::thread([pending, uri] {
+    virConnectPtr conn = virConnectOpen(uri.c_str());
+    const std::string error = conn ? "" : LastError();  // libvirt's errors are per thread
+    std::lock_guard<std::mutex> lock(pending->mu_);
+    if (pending->abandoned_ && conn) {
+      virConnectClose(conn);
+      conn = nullptr;
+    }
+    pending->conn_ = conn;
+    pending->error_ = error;
+    pending->done_ = true;
+    pending->cv_.notify_all();
+  }).detach();
+  return pending;
+}
+
+bool PendingOpen::Wait(milliseconds timeout) {
+  std::unique_lock<std::mutex> lock(mu_);
+  return cv_.wait_for(lock, timeout, [&] { return done_; });
+}
+
+virConnectPtr PendingOpen::Take() {
+  std::lock_guard<std::mutex> lock(mu_);
+  virConnectPtr conn = conn_;
+  conn_ = nullptr;
+  return conn;
+}
+
+std::string PendingOpen::error() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return error_;
+}
+
+void PendingOpen::Abandon() {
+  std::lock_guard<std::mutex> lock(mu_);
+  abandoned_ = true;
+  if (conn_) {  // it opened, but nobody will use it
+    virConnectClose(conn_);
+    conn_ = nullptr;
+  }
+}
+
+Result<virConnectPtr> OpenWithin(const std::string& uri, milliseconds timeout) {
+  std::shared_ptr<PendingOpen> pending = PendingOpen::Start(uri);
+  if (!pending->Wait(timeout)) {
+    pending->Abandon();
+    return Status::Timeout(
+        "did not answer within " +
+        std::to_string(std::chrono::duration_cast<std::chrono::seconds>(timeout).count()) + " s");
+  }
+  virConnectPtr conn = pending->Take();
+  if (!conn) return Status::FailedPrecondition(pending->error());
+  return conn;
+}
+
 std::string MachineName() {
   char buf[256] = {};
   gethostname(buf, sizeof(buf) - 1);
@@ -144,6 +202,8 @@ struct Hypervisor {
   bool up = false;
   int qmp_callback = -1;
   int lifecycle_callback = -1;
+  // The reconnect loop's open in flight (its thread only): a hung daemon may never answer it.
+  std::shared_ptr<PendingOpen> reopening;
 
   // A new reference to the current connection, or null when the hypervisor is down.
   virConnectPtr Ref() {
@@ -389,7 +449,10 @@ class LibvirtBackend : public Backend {
   void OnClosed(Hypervisor* hv, int reason);
 
  private:
+  // Opens `hv` (waiting up to kOpenTimeout) and attaches the connection.
   Status Open(Hypervisor* hv);
+  // Keepalive and event callbacks on a fresh connection of `hv`, which it then owns.
+  Status Attach(Hypervisor* hv, virConnectPtr conn);
   void ReconnectLoop();
   Status ValidateSpec(const HostSpec& spec) const;
   std::vector<bool> Usable() {
@@ -1017,11 +1080,15 @@ void LibvirtHost::OnHypervisorLost(const std::string& why) {
 // ---- backend ----
 
 Status LibvirtBackend::Open(Hypervisor* hv) {
-  virConnectPtr conn = virConnectOpen(hv->config.uri.c_str());
-  if (!conn) {
+  Result<virConnectPtr> conn = OpenWithin(hv->config.uri, kOpenTimeout);
+  if (!conn.ok()) {
     return Status::FailedPrecondition("hypervisor " + hv->config.name + " (" + hv->config.uri +
-                                      "): cannot connect: " + LastError());
+                                      "): cannot connect: " + conn.status().message());
   }
+  return Attach(hv, *conn);
+}
+
+Status LibvirtBackend::Attach(Hypervisor* hv, virConnectPtr conn) {
   // A remote hypervisor that stops answering is noticed within ~10 s; a closed socket at once.
   virConnectSetKeepAlive(conn, 2, 5);
   int qmp =
@@ -1093,7 +1160,13 @@ void LibvirtBackend::ReconnectLoop() {
         virConnectUnregisterCloseCallback(old, CloseCallback);
         virConnectClose(old);
       }
-      if (!Open(hv.get()).ok()) continue;
+      // A daemon that hangs never answers an open: it runs on a thread of its own, looked at
+      // once a round, so that neither this loop nor Destroy() ever waits for it.
+      if (!hv->reopening) hv->reopening = PendingOpen::Start(hv->config.uri);
+      if (!hv->reopening->Wait(milliseconds(0))) continue;
+      virConnectPtr conn = hv->reopening->Take();
+      hv->reopening.reset();
+      if (!conn || !Attach(hv.get(), conn).ok()) continue;
       // Back: the run's domains there belong to lost hosts; nothing may keep running.
       int destroyed = 0;
       ConnRef c{hv->Ref()};
@@ -1116,6 +1189,10 @@ void LibvirtBackend::ReconnectLoop() {
              std::to_string(destroyed) + " domain(s) of lost hosts destroyed");
     }
     lock.lock();
+  }
+  for (auto& hv : hvs_) {
+    if (hv->reopening) hv->reopening->Abandon();
+    hv->reopening.reset();
   }
 }
 
@@ -1297,12 +1374,13 @@ Status CheckReachable(const Inventory& inventory) {
   RETURN_IF_ERROR(CheckInventoryUris(inventory));
   EnsureEventLoop();
   for (const auto& hv : inventory.hypervisors) {
-    virConnectPtr conn = virConnectOpen(hv.uri.c_str());
-    if (!conn) {
+    Result<virConnectPtr> conn = OpenWithin(hv.uri, kOpenTimeout);
+    if (!conn.ok()) {
       return Status::FailedPrecondition("inventory " + inventory.path + ": hypervisor " + hv.name +
-                                        " (" + hv.uri + ") is unreachable: " + LastError());
+                                        " (" + hv.uri +
+                                        ") is unreachable: " + conn.status().message());
     }
-    virConnectClose(conn);
+    virConnectClose(*conn);
   }
   return Status::Ok();
 }

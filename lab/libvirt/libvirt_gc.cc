@@ -72,13 +72,15 @@ Status CollectLibvirtGarbage(const Inventory& inventory, const std::string& runt
   Status first;
   int removed = 0, kept = 0;
   for (const auto& hv : inventory.hypervisors) {
-    virConnectPtr conn = virConnectOpen(hv.uri.c_str());
-    if (!conn) {
-      log << "gc: hypervisor " << hv.name << " (" << hv.uri << ") unreachable: " << LastError()
-          << "\n";
+    Result<virConnectPtr> opened = OpenWithin(hv.uri, kOpenTimeout);
+    if (!opened.ok()) {
+      log << "gc: hypervisor " << hv.name << " (" << hv.uri
+          << ") unreachable: " << opened.status().message() << "\n";
       if (first.ok()) first = Status::Unavailable("gc: hypervisor " + hv.name + " unreachable");
       continue;
     }
+    virConnectPtr conn = *opened;
+    virConnectSetKeepAlive(conn, 2, 5);  // a daemon that hangs now fails the calls below
     virDomainPtr* doms = nullptr;
     int n = virConnectListAllDomains(conn, &doms, 0);
     for (int i = 0; i < n; ++i) {

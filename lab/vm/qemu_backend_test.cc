@@ -11,6 +11,8 @@
 
 #include <algorithm>
 #include <boost/process.hpp>
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -565,6 +567,24 @@ TEST(StartTest, QemuThatCannotBootFailsStartWithItsOwnMessageAndNoEvents) {
   ASSERT_TRUE((*backend)->PollEvents(milliseconds(300), &events).ok());
   EXPECT_TRUE(events.empty()) << "a failed Start reports through its Status only";
   EXPECT_EQ(host->Reset().code(), ErrorCode::kFailedPrecondition);
+}
+
+// The fault soak (tests/soak) filled the run folder's file system while hosts boot-looped: a
+// relaunch could not write qemu.pid and the host was lost as "QEMU could not be restarted after a
+// guest reset: cannot write .../qemu.pid", without saying why. The reason names the cause.
+TEST(StartTest, APidFileThatCannotBeWrittenSaysWhy) {
+  TempDir dir;
+  auto backend = MakeQemuBackend(Options(dir));
+  ASSERT_TRUE(backend.ok()) << backend.status().ToString();
+  Host* host = *(*backend)->CreateHost(BasicSpec(dir.path()));
+  // A full disk, as the soak's tmpfs was: every write of the pid file fails with ENOSPC.
+  const std::string pid_file = dir.path() + "/rt/run1/ws-01/qemu.pid";
+  fs::remove(pid_file);
+  fs::create_symlink("/dev/full", pid_file);
+  Status s = host->Start();
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("qemu.pid"), std::string::npos) << s.ToString();
+  EXPECT_NE(s.message().find(std::strerror(ENOSPC)), std::string::npos) << s.ToString();
 }
 
 // --- gc

@@ -73,6 +73,7 @@ bool Hypervisors::StartOne(int i) {
 }
 
 Hypervisors::~Hypervisors() {
+  for (int i = 0; i < static_cast<int>(pids_.size()); ++i) Continue(i);  // a test cut short
   for (int i = 0; i < static_cast<int>(pids_.size()); ++i) {
     if (pids_[i] < 0 && !Restart(i)) continue;  // killed: back once, to stop its QEMUs
     for (const auto& dom : Domains(i)) {
@@ -114,6 +115,10 @@ void Hypervisors::Kill(int i) {
   waitpid(pids_[i], nullptr, 0);
   pids_[i] = -1;
 }
+
+bool Hypervisors::Stop(int i) { return pids_[i] >= 0 && kill(pids_[i], SIGSTOP) == 0; }
+
+bool Hypervisors::Continue(int i) { return pids_[i] >= 0 && kill(pids_[i], SIGCONT) == 0; }
 
 bool Hypervisors::Restart(int i) {
   if (pids_[i] >= 0) return true;

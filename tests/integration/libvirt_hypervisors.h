@@ -44,6 +44,11 @@ class Hypervisors {
 
   void Kill(int i);     // SIGKILL the daemon (its QEMUs keep running, as with a real crash)
   bool Restart(int i);  // start it again on the same state (it reattaches to its QEMUs)
+  // SIGSTOP / SIGCONT the daemon: a hang, not a crash (its QEMUs and connections stay). False
+  // when instance i is not running. The destructor continues a stopped daemon first.
+  bool Stop(int i);
+  bool Continue(int i);
+  pid_t pid(int i) const { return pids_[i]; }  // -1 when not running
 
   // virsh against instance i; returns stdout (empty on failure).
   std::string Virsh(int i, const std::vector<std::string>& args) const;

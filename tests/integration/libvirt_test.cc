@@ -193,6 +193,43 @@ TEST_F(LibvirtTest, HypervisorLostMidRunThenReconnects) {
   ExpectNothingLeft(run_id);
 }
 
+// A hypervisor that hangs rather than dies (its libvirtd stopped with SIGSTOP and left so, as the
+// fault soak found): its hosts are lost once the keepalive gives up, and the run still ends by
+// itself (settled, or at its wall limit). Before, the lab printed "run timeout" and then waited
+// without end in Destroy() for a reconnect stuck in virConnectOpen. Its domains stay until the
+// daemon is back; `gc --inventory` then removes them.
+TEST_F(LibvirtTest, AHypervisorThatHangsDoesNotKeepTheRunFromEnding) {
+  const std::string inventory = hvs_->WriteInventory(3);
+  pid_t pid = lab_.Start({"run", lab_.scenario("channel-291"), "--max-vms", "4", "--backend",
+                          "libvirt", "--inventory", inventory, "--max-wall", "60", "--json"});
+  ASSERT_TRUE(lab_.WaitForStderr(pid, "-> healthy", 240s)) << lab_.StderrOf(pid);
+  const std::string run_id = LabHarness::RunIdFrom(lab_.StderrOf(pid));
+  auto placed = Placement(lab_.StderrOf(pid));
+  ASSERT_TRUE(hvs_->Stop(1));  // hv2 hangs until the run is over
+  const bool went_away = lab_.WaitForStderr(pid, "went away: keepalive timeout", 60s);
+  const int code = lab_.Wait(pid, 180s);
+  ASSERT_TRUE(hvs_->Continue(1));
+  if (code < 0) {  // still waiting for hv2: now that it answers, it ends
+    EXPECT_GE(lab_.Wait(pid, 60s), 0);
+    FAIL() << "the run did not end in 180 s while hv2 hung:\n" << lab_.StderrOf(pid);
+  }
+  EXPECT_TRUE(went_away) << lab_.StderrOf(pid);
+  EXPECT_EQ(code, 0) << lab_.StderrOf(pid);
+  json run = json::parse(lab_.StdoutOf(pid));
+  EXPECT_TRUE(run["status"] == "finished" || run["status"] == "timeout") << run["status"];
+  int lost = 0;
+  for (const auto& h : run["hosts"]) {
+    if (placed[h["id"]] != "hv2") continue;
+    EXPECT_EQ(h["state"], "lost") << h.dump();
+    ++lost;
+  }
+  EXPECT_GE(lost, 1);
+  auto gc = lab_.Run({"gc", "--inventory", inventory});
+  ASSERT_TRUE(gc.ok());
+  EXPECT_EQ(gc->exit_code, 0) << gc->out << gc->err;
+  ExpectNothingLeft(run_id);
+}
+
 TEST_F(LibvirtTest, GcAfterSigkillRemovesOnlyTheLabsDomains) {
   const std::string inventory = hvs_->WriteInventory(3);
   // Not the lab's: a persistent domain, a running (paused) one, and one with someone else's
