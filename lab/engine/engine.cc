@@ -19,6 +19,15 @@
 #include "lab/engine/host_state.h"
 
 namespace chaoslab {
+
+std::string ClockText(double seconds_since_midnight) {
+  long s = std::lround(seconds_since_midnight);
+  long days = s / 86400;
+  s %= 86400;
+  std::string hms = fmt::format("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60);
+  return days ? fmt::format("d+{} {}", days, hms) : hms;
+}
+
 namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
@@ -30,14 +39,6 @@ bool IsQmpEvent(HostEventKind kind) {
   return kind == HostEventKind::kPanicked || kind == HostEventKind::kReset ||
          kind == HostEventKind::kStopped || kind == HostEventKind::kResumed ||
          kind == HostEventKind::kShutdown;
-}
-
-std::string ClockText(double seconds_since_midnight) {
-  long s = std::lround(seconds_since_midnight);
-  long days = s / 86400;
-  s %= 86400;
-  std::string hms = fmt::format("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60);
-  return days ? fmt::format("d+{} {}", days, hms) : hms;
 }
 
 // Scenario seconds a recovery-console command takes to run once typed (del, manage-bde...).

@@ -28,6 +28,9 @@
 
 namespace chaoslab {
 
+// How progress lines show scenario seconds since midnight: "04:18:51", "d+1 02:00:00".
+std::string ClockText(double seconds_since_midnight);
+
 // One host of the fleet, as planned from the setup.
 struct HostPlan {
   HostSpec spec;

@@ -53,14 +53,6 @@ JournalView ReadJournal(const std::string& path, const std::string& run_id) {
   return view;
 }
 
-std::string ClockText(double seconds_since_midnight) {
-  long s = std::lround(seconds_since_midnight);
-  long days = s / 86400;
-  s %= 86400;
-  std::string hms = fmt::format("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60);
-  return days ? fmt::format("d+{} {}", days, hms) : hms;
-}
-
 std::vector<ProgressAck> ParseProgress(const std::string& progress,
                                        const std::set<std::string>& hosts) {
   static const std::regex line_re(R"(^((?:d\+\d+ )?\d\d:\d\d:\d\d)  (\S+) +(.*)$)");

@@ -9,9 +9,12 @@
 #include <string>
 #include <vector>
 
+#include "lab/engine/engine.h"
 #include "tests/soak/dashboard_abuse.h"
 
 namespace chaoslab::soak {
+
+using chaoslab::ClockText;  // the engine's, which wrote the progress lines being parsed
 
 struct JournalRow {
   int64_t seq = 0;
@@ -39,9 +42,6 @@ struct ProgressAck {
 };
 std::vector<ProgressAck> ParseProgress(const std::string& progress,
                                        const std::set<std::string>& hosts);
-
-// The engine's clock text for scenario seconds ("04:18:51", "d+1 02:00:00").
-std::string ClockText(double seconds_since_midnight);
 
 // Acknowledgements with no journal event behind them (each event answers one acknowledgement).
 std::vector<ProgressAck> UnjournaledProgress(const std::vector<ProgressAck>& acks,
