@@ -21,6 +21,7 @@
 #include "agents/sensor/channel_file.h"
 #include "agents/sensor/link_shaper.h"
 #include "lab/backend/guest_clock.h"
+#include "lab/backend/lab_priority.h"
 #include "lab/cli/sim_command.h"
 #include "lab/common/identifier.h"
 #include "lab/common/json_text.h"
@@ -364,10 +365,23 @@ std::string GuestClockOfRun(const Backend& backend, const std::vector<HostPlan>&
   return GuestClockName(GuestClockFor(backend.accelerator(), hosts.front().spec));
 }
 
+// On the instruction-counting clock, the content server's io thread runs in real time, ahead of
+// every ordinary thread (the backends do the same for QEMU's main loop; lab_priority.h), so that
+// no other load stretches the host side of a guest's wait. Returns how the run ran, for its inputs
+// and method: "realtime", or "ordinary (why)" when the lab may not or the clock is the wall's.
+std::string RaiseLabPriority(const std::string& guest_clock, const ContentServer& server) {
+  if (guest_clock != GuestClockName(GuestClock::kInstructions)) return "ordinary (wall clock)";
+  if (server.io_thread_id() <= 0) return "ordinary (no io thread)";
+  const Status s = SetRealtime(server.io_thread_id(), kLabRealtimePriority, /*reset_on_fork=*/true);
+  if (s.ok()) return "realtime";
+  return "ordinary (could not raise it: " + s.message() + ")";
+}
+
 // How real-time figures of a run were measured, for reports: the guest's clock, the race window,
-// the fleet's network profiles, how many guests booted at once, and how busy the machine was.
+// the fleet's network profiles, how many guests booted at once, how busy the machine was, and at
+// what CPU priority the lab ran.
 std::string MethodText(const config::ScenarioConfig& sc, int max_booting,
-                       const std::string& guest_clock) {
+                       const std::string& guest_clock, const std::string& priority) {
   std::string links;
   std::set<config::Network> seen;
   for (const auto& g : sc.setup.groups) {
@@ -394,11 +408,11 @@ std::string MethodText(const config::ScenarioConfig& sc, int max_booting,
       "Every boot is a real {} guest under QEMU ({} guest clock): its sensor interprets the cached "
       "channel file {} ms (race_window_ms) after it starts, while it fetches newer content from "
       "the lab's content server{}. {} guests booted at once; load average {:.1f} on {} cores at "
-      "the start.",
+      "the start; the lab's side of the network path at {} priority.",
       sc.image.name, guest_clock, sc.race_window_ms.value_or(sc.image.race_window_ms),
       links.empty() ? "" : " over its network profile (" + links + "; image.yaml, assumptions)",
       max_booting > 0 ? fmt::format("At most {}", max_booting) : std::string("All"), load[0],
-      std::thread::hardware_concurrency());
+      std::thread::hardware_concurrency(), priority);
 }
 
 // Which backend runs the machines, and what it needs beyond the lab's paths.
@@ -679,9 +693,11 @@ struct OneRun {
     eo.console_input = console_input;
     eo.max_booting = max_booting;
     const std::string guest_clock = GuestClockOfRun(*backend, eo.hosts);
-    eo.method = MethodText(sc, max_booting, guest_clock);
+    const std::string priority = RaiseLabPriority(guest_clock, *server);
+    eo.method = MethodText(sc, max_booting, guest_clock, priority);
     nlohmann::json inputs = RunInputs(sc, image, backend_choice, max_booting);
     inputs["guest_clock"] = guest_clock;
+    inputs["lab_priority"] = priority;
     eo.inputs = JsonText(inputs);
     if (progress) {
       progress(fmt::format("run {}: scenario {} ({} hosts, setup {}, runbook {}, seed {})", run_id,

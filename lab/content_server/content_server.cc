@@ -1,6 +1,8 @@
 #include "lab/content_server/content_server.h"
 
 #include <fcntl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -9,6 +11,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <exception>
+#include <future>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -389,6 +392,7 @@ struct ContentServer::Impl {
   std::unique_ptr<asio::steady_timer> retry_timer;
   int port = 0;
   std::thread thread;
+  pid_t io_tid = 0;  // the io thread's kernel thread id
   std::mutex stop_mu;
   bool stopped = false;
 
@@ -517,7 +521,10 @@ Result<std::unique_ptr<ContentServer>> ContentServer::Start(Options options) {
   }
   impl->Accept();
   Impl* raw = impl.get();
-  impl->thread = std::thread([raw] {
+  std::promise<pid_t> tid;
+  std::future<pid_t> tid_known = tid.get_future();
+  impl->thread = std::thread([raw, &tid] {
+    tid.set_value(static_cast<pid_t>(syscall(SYS_gettid)));
     for (;;) {
       try {
         raw->io->run();
@@ -527,10 +534,13 @@ Result<std::unique_ptr<ContentServer>> ContentServer::Start(Options options) {
       }
     }
   });
+  impl->io_tid = tid_known.get();
   return std::unique_ptr<ContentServer>(new ContentServer(std::move(impl)));
 }
 
 int ContentServer::port() const { return impl_->port; }
+
+pid_t ContentServer::io_thread_id() const { return impl_->io_tid; }
 
 Status ContentServer::Publish(int channel, uint32_t version, std::string file_name,
                               std::string bytes) {

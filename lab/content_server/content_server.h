@@ -16,6 +16,8 @@
 // Options::request_timeout.
 #pragma once
 
+#include <sys/types.h>
+
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -104,6 +106,9 @@ class ContentServer {
 
   // The TCP port the server listens on (the ephemeral one when Options::port was 0).
   int port() const;
+  // The kernel thread id of the io thread that serves every request (lab_priority.h raises it);
+  // 0 for an Unstarted server.
+  pid_t io_thread_id() const;
 
   // Makes `bytes` the newest content of `channel` for every host (subject to the policy).
   // Older versions stay downloadable by name. InvalidArgument if channel <= 0, the file name is

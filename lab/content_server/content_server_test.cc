@@ -60,6 +60,19 @@ std::map<int, bool> Sockets() {
 
 // A tool or QEMU the lab starts must not inherit the server's sockets (issue 15). Before: Asio
 // opened the listening and accepted sockets without close-on-exec.
+// The lab raises the io thread's priority (lab_priority.h): it must name a thread of this process.
+TEST(ContentServerTest, NamesItsIoThread) {
+  auto server = ContentServer::Start({});
+  ASSERT_TRUE(server.ok()) << server.status().ToString();
+  const pid_t tid = (*server)->io_thread_id();
+  ASSERT_GT(tid, 0);
+  EXPECT_NE(tid, getpid()) << "the io thread is not the main thread";
+  EXPECT_TRUE(std::filesystem::exists("/proc/self/task/" + std::to_string(tid)));
+  auto unstarted = ContentServer::Unstarted({});
+  ASSERT_TRUE(unstarted.ok());
+  EXPECT_EQ((*unstarted)->io_thread_id(), 0);
+}
+
 TEST(ContentServerTest, ItsSocketsAreCloseOnExec) {
   std::map<int, bool> before = Sockets();
   auto server = StartServer();

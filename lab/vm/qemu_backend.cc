@@ -34,6 +34,7 @@
 #include "lab/backend/console_lines.h"
 #include "lab/backend/guest_clock.h"
 #include "lab/backend/guest_network.h"
+#include "lab/backend/lab_priority.h"
 #include "lab/backend/host_event_inbox.h"
 #include "lab/backend/run_dir.h"
 #include "lab/common/child_fds.h"
@@ -608,6 +609,12 @@ Result<std::unique_ptr<Incarnation>> QemuHost::Launch(const BootChoice& boot) {
     return fail(last);
   }
 
+  // QEMU's main loop (slirp, and the relays it spawns later) in real time (lab_priority.h); its
+  // vCPU thread exists by now (QMP answers after machine init) and stays ordinary. Best effort:
+  // the run's method says whether the lab may (run_command.cc).
+  if (GuestClockFor(backend_->accel(), spec_) == GuestClock::kInstructions) {
+    (void)SetRealtime(*pid, kLabRealtimePriority, /*reset_on_fork=*/false);
+  }
   auto console = ConnectConsole(paths_.console_socket);
   if (!console.ok()) return fail(console.status());
   inc->console_fd = *console;

@@ -15,6 +15,7 @@
 #include <set>
 #include <thread>
 
+#include "lab/backend/lab_priority.h"
 #include "lab/vm/qemu_backend.h"
 #include "lab/vm/test_util.h"
 
@@ -417,6 +418,18 @@ TEST_F(WinsimTest, BootsPrintsConsoleLinesAndResets) {
   auto ms = [&](auto t) { return std::chrono::duration_cast<milliseconds>(t - t0).count(); };
   std::cout << "winsim: Start -> bootmgr " << ms(t_bootmgr) << " ms, -> ready "
             << ms(log.events[ready].wall) << " ms\n";
+  // Issue 16: QEMU's main loop (slirp; the relays it spawns inherit it) runs in real time, its
+  // vCPU thread as an ordinary one (lab_priority.h).
+  const pid_t qemu_pid = ReadPid(dir_.path() + "/rt/boot/ws-1/qemu.pid");
+  ASSERT_GT(qemu_pid, 0);
+  EXPECT_EQ(SchedulingOf(qemu_pid).value(), "realtime") << "QEMU's main loop";
+  int ordinary = 0;
+  for (const auto& task : fs::directory_iterator("/proc/" + std::to_string(qemu_pid) + "/task")) {
+    const pid_t tid = std::stoi(task.path().filename().string());
+    auto policy = SchedulingOf(tid);
+    if (tid != qemu_pid && policy.ok() && *policy == "ordinary") ++ordinary;
+  }
+  EXPECT_GE(ordinary, 1) << "the vCPU thread must stay ordinary";
   for (const auto& e : log.events) {
     if (e.kind == HostEventKind::kConsoleLine) {
       EXPECT_EQ(e.detail.find('\r'), std::string::npos);

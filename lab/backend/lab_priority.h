@@ -1,0 +1,40 @@
+// The CPU priority of the lab's side of a guest's network path (issue 16, docs/TIME-BASE.md).
+//
+// A winsim guest's clock counts instructions and its link's delays are netem's, in guest time; but
+// while the guest waits for an answer it idles, and an idle guest's clock follows the wall. The host
+// side of that wait — QEMU's main loop (slirp), the chaoslab-relay it spawns per connection, the
+// content server's io thread — runs in host time, and competes for the CPU with every other guest's
+// vCPU and with whatever else the machine runs: beside two CPU burners the wired hosts' fetch went
+// from a median of 127 ms to 216 ms of guest time and lost the race on 37 % more boots. A nicer
+// value did not help (nice -10: still -48 pp). Real-time scheduling does: those threads, and only
+// they, run in SCHED_RR at the lowest real-time priority, ahead of every ordinary thread, so the
+// host side takes its own CPU time (a few ms) whatever else is runnable. They do little work each;
+// the kernel's real-time throttling (95 % of each second by default) bounds what a runaway could
+// take. The guests' vCPU threads stay ordinary: their time is counted in instructions anyway.
+#pragma once
+
+#include <sys/types.h>
+
+#include "lab/common/status.h"
+
+namespace chaoslab {
+
+// SCHED_RR priority of the lab's network-path threads: the lowest real-time one, below the
+// kernel's and any real-time service's threads.
+inline constexpr int kLabRealtimePriority = 1;
+
+// Puts thread `tid` (0: the calling thread) in SCHED_RR at `priority`. With `reset_on_fork`, the
+// tasks it creates later (threads or processes) start as ordinary ones; without, they inherit it
+// (QEMU's main loop: the relays it spawns must). FailedPrecondition when the caller may not (not
+// root, no CAP_SYS_NICE), NotFound if the thread is gone.
+Status SetRealtime(pid_t tid, int priority, bool reset_on_fork);
+
+// The scheduling policy of thread `tid` as a word for reports: "realtime" (SCHED_RR or SCHED_FIFO)
+// or "ordinary"; NotFound if the thread is gone.
+Result<std::string> SchedulingOf(pid_t tid);
+
+// The process at the other end of a connected Unix socket (SO_PEERCRED): for a socket that QEMU
+// listens on, QEMU's pid (whose main thread is its main loop). NotFound if the peer has none here.
+Result<pid_t> UnixPeerPid(int fd);
+
+}  // namespace chaoslab

@@ -1,0 +1,112 @@
+#include "lab/backend/lab_priority.h"
+
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <string>
+#include <thread>
+
+namespace chaoslab {
+namespace {
+
+pid_t Tid() { return static_cast<pid_t>(syscall(SYS_gettid)); }
+
+std::string Policy(pid_t tid) {
+  auto p = SchedulingOf(tid);
+  return p.ok() ? *p : "gone";
+}
+
+// Runs `body` in a child process (so this test's own scheduling is left alone) and returns its
+// exit code.
+template <typename F>
+int InChild(F body) {
+  const pid_t child = fork();
+  if (child == 0) _exit(body());
+  int status = 0;
+  if (child < 0 || waitpid(child, &status, 0) != child || !WIFEXITED(status)) return -1;
+  return WEXITSTATUS(status);
+}
+
+std::string PolicyOfNewThread() {
+  std::string policy;
+  std::thread t([&] { policy = Policy(Tid()); });
+  t.join();
+  return policy;
+}
+
+std::string PolicyOfNewProcess() {
+  return InChild([] { return Policy(getpid()) == "realtime" ? 1 : 0; }) == 1
+             ? "realtime"
+             : "ordinary";
+}
+
+// QEMU's main loop: real-time, and what it spawns later (the relays) inherits it.
+TEST(LabPriority, RealtimeInheritedWithoutReset) {
+  if (geteuid() != 0) {  // make test runs as root; elsewhere the refusal is what there is to see
+    EXPECT_EQ(SetRealtime(0, kLabRealtimePriority, true).code(), ErrorCode::kFailedPrecondition);
+    return;
+  }
+  EXPECT_EQ(InChild([] {
+              if (!SetRealtime(0, kLabRealtimePriority, false).ok()) return 10;
+              if (Policy(Tid()) != "realtime") return 11;
+              if (PolicyOfNewProcess() != "realtime") return 12;
+              if (PolicyOfNewThread() != "realtime") return 13;
+              return 0;
+            }),
+            0);
+}
+
+// The content server's io thread: real-time itself, but what the lab starts afterwards (QEMU and
+// its vCPU threads) is ordinary.
+TEST(LabPriority, ResetOnForkKeepsChildrenOrdinary) {
+  if (geteuid() != 0) {  // make test runs as root; elsewhere the refusal is what there is to see
+    EXPECT_EQ(SetRealtime(0, kLabRealtimePriority, true).code(), ErrorCode::kFailedPrecondition);
+    return;
+  }
+  EXPECT_EQ(InChild([] {
+              if (!SetRealtime(0, kLabRealtimePriority, true).ok()) return 10;
+              if (Policy(Tid()) != "realtime") return 11;
+              if (PolicyOfNewProcess() != "ordinary") return 12;
+              if (PolicyOfNewThread() != "ordinary") return 13;
+              return 0;
+            }),
+            0);
+}
+
+TEST(LabPriority, WithoutPrivilegeSaysSo) {
+  // Drop the privilege in a child (as root) or use the caller's lack of it.
+  EXPECT_EQ(InChild([] {
+              if (geteuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0)) return 20;
+              const Status s = SetRealtime(0, kLabRealtimePriority, true);
+              if (s.code() != ErrorCode::kFailedPrecondition) return 21;
+              if (s.message().find("SCHED_RR") == std::string::npos) return 22;
+              return Policy(Tid()) == "ordinary" ? 0 : 23;
+            }),
+            0);
+}
+
+TEST(LabPriority, GoneThreadIsNotFound) {
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) _exit(0);
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  EXPECT_EQ(SetRealtime(child, kLabRealtimePriority, true).code(), ErrorCode::kNotFound);
+  EXPECT_EQ(SchedulingOf(child).status().code(), ErrorCode::kNotFound);
+}
+
+TEST(LabPriority, PeerPidOfASocketPair) {
+  int sv[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+  auto pid = UnixPeerPid(sv[0]);
+  ASSERT_TRUE(pid.ok()) << pid.status().ToString();
+  EXPECT_EQ(*pid, getpid());
+  close(sv[0]);
+  close(sv[1]);
+}
+
+}  // namespace
+}  // namespace chaoslab
