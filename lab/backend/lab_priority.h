@@ -1,16 +1,16 @@
 // The CPU priority of the lab's side of a guest's network path (issue 16, docs/TIME-BASE.md).
 //
 // A winsim guest's clock counts instructions and its link's delays are netem's, in guest time; but
-// while the guest waits for an answer it idles, and an idle guest's clock follows the wall. The host
-// side of that wait — QEMU's main loop (slirp), the chaoslab-relay it spawns per connection, the
-// content server's io thread — runs in host time, and competes for the CPU with every other guest's
-// vCPU and with whatever else the machine runs: beside two CPU burners the wired hosts' fetch went
-// from a median of 127 ms to 216 ms of guest time and lost the race on 37 % more boots. A nicer
-// value did not help (nice -10: still -48 pp). Real-time scheduling does: those threads, and only
-// they, run in SCHED_RR at the lowest real-time priority, ahead of every ordinary thread, so the
-// host side takes its own CPU time (a few ms) whatever else is runnable. They do little work each;
-// the kernel's real-time throttling (95 % of each second by default) bounds what a runaway could
-// take. The guests' vCPU threads stay ordinary: their time is counted in instructions anyway.
+// while the guest waits for an answer it idles, and an idle guest's clock follows the wall. The
+// host side of that wait — QEMU's main loop (slirp), the chaoslab-relay it spawns per connection,
+// the content server's io thread — runs in host time, and competes for the CPU with every other
+// guest's vCPU and with whatever else the machine runs: beside two CPU burners the wired hosts'
+// fetch went from a median of 127 ms to 216 ms of guest time and lost the race on 37 % more boots.
+// A nicer value did not help (nice -10: still -48 pp). Real-time scheduling does: those threads,
+// and only they, run in SCHED_RR at the lowest real-time priority, ahead of every ordinary thread,
+// so the host side takes its own CPU time (a few ms) whatever else is runnable. They do little work
+// each; the kernel's real-time throttling (95 % of each second by default) bounds what a runaway
+// could take. The guests' vCPU threads stay ordinary: their time is counted in instructions anyway.
 #pragma once
 
 #include <sys/types.h>

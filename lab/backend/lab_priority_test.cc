@@ -38,9 +38,8 @@ std::string PolicyOfNewThread() {
 }
 
 std::string PolicyOfNewProcess() {
-  return InChild([] { return Policy(getpid()) == "realtime" ? 1 : 0; }) == 1
-             ? "realtime"
-             : "ordinary";
+  return InChild([] { return Policy(getpid()) == "realtime" ? 1 : 0; }) == 1 ? "realtime"
+                                                                             : "ordinary";
 }
 
 // QEMU's main loop: real-time, and what it spawns later (the relays) inherits it.

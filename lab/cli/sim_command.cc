@@ -238,6 +238,12 @@ int CalibrateCommand(const LabPaths& paths, const CalibrateRequest& request,
                   1);
     }
     cal.method.guest_clock = clock;
+    // "realtime" only if every run's host side ran in real time (inputs.lab_priority).
+    const std::string priority = r.contains("inputs") && r["inputs"].is_object()
+                                     ? r["inputs"].value("lab_priority", std::string("ordinary"))
+                                     : std::string("ordinary");
+    const std::string host_path = priority == "realtime" ? "realtime" : "ordinary";
+    if (cal.method.host_path.empty() || host_path == "ordinary") cal.method.host_path = host_path;
     for (const auto& h : r["hosts"]) {
       guests++;
       auto net = config::ParseNetwork(h.value("network", std::string("wired")));

@@ -26,8 +26,8 @@
 #include "lab/backend/console_lines.h"
 #include "lab/backend/guest_clock.h"
 #include "lab/backend/guest_network.h"
-#include "lab/backend/lab_priority.h"
 #include "lab/backend/host_event_inbox.h"
+#include "lab/backend/lab_priority.h"
 #include "lab/backend/run_dir.h"
 #include "lab/backend/windows_console.h"
 #include "lab/common/identifier.h"
@@ -670,7 +670,8 @@ Status LibvirtHost::LaunchLocked(const std::string& what) {
   // QEMU listens on the console socket, so its peer is QEMU (on a local hypervisor; a remote one's
   // console is not reached this way): its main loop in real time, as the QEMU backend's.
   if (GuestClockFor(backend_->accel(), spec_) == GuestClock::kInstructions) {
-    if (auto qemu_pid = UnixPeerPid(fd); qemu_pid.ok()) (void)SetRealtime(*qemu_pid, kLabRealtimePriority, false);
+    if (auto qemu_pid = UnixPeerPid(fd); qemu_pid.ok())
+      (void)SetRealtime(*qemu_pid, kLabRealtimePriority, false);
   }
   if (dom_) virDomainFree(dom_);
   dom_ = dom;

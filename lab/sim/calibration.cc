@@ -60,10 +60,13 @@ Result<Calibration> Parse(const std::string& path, const config::ImageConfig& im
         "window); it predates the load-independent reboot race: run `chaoslab calibrate`");
   }
   const YAML::Node& method = root["method"];
-  RETURN_IF_ERROR(y.CheckKeys(method, "method", {"guest_clock", "race_window_ms", "load_average"}));
+  RETURN_IF_ERROR(y.CheckKeys(method, "method",
+                              {"guest_clock", "host_path", "race_window_ms", "load_average"}));
   cal.method.where = y.At(method);
   ASSIGN_OR_RETURN(YAML::Node clock, y.Require(method, "guest_clock", "method"));
   ASSIGN_OR_RETURN(cal.method.guest_clock, y.String(clock, "guest_clock"));
+  ASSIGN_OR_RETURN(YAML::Node host_path, y.Require(method, "host_path", "method"));
+  ASSIGN_OR_RETURN(cal.method.host_path, y.String(host_path, "host_path"));
   ASSIGN_OR_RETURN(YAML::Node window, y.Require(method, "race_window_ms", "method"));
   ASSIGN_OR_RETURN(cal.method.race_window_ms, y.Integer(window, "race_window_ms", 1));
   if (method["load_average"]) {
@@ -210,6 +213,13 @@ Status CheckCalibrationFits(const Calibration& cal, const config::ScenarioConfig
         "without KVM, or with --accel tcg",
         cal.method.where.ToString(), cal.method.guest_clock, lab_clock));
   }
+  if (cal.method.host_path != "realtime") {
+    return Status::FailedPrecondition(fmt::format(
+        "{}: calibration measured with host_path {}: the lab's side of the guests' network path "
+        "ran at ordinary priority, so its race figures follow the machine's load "
+        "(docs/TIME-BASE.md): run `chaoslab calibrate` as root",
+        cal.method.where.ToString(), cal.method.host_path));
+  }
   const int window = scenario.race_window_ms.value_or(scenario.image.race_window_ms);
   if (cal.method.race_window_ms != window) {
     return Status::FailedPrecondition(fmt::format(
@@ -230,8 +240,10 @@ Status SaveCalibration(const Calibration& cal, const std::string& provenance,
   out << "image_hash: \"" << cal.image_hash << "\"\n";
   out << "generated_at: \"" << cal.generated_at << "\"\n";
   out << "generated_by: \"" << cal.generated_by << "\"\n";
-  out << fmt::format("method: {{guest_clock: {}, race_window_ms: {}, load_average: {:.1f}}}\n",
-                     cal.method.guest_clock, cal.method.race_window_ms, cal.method.load_average);
+  out << fmt::format(
+      "method: {{guest_clock: {}, host_path: {}, race_window_ms: {}, load_average: {:.1f}}}\n",
+      cal.method.guest_clock, cal.method.host_path, cal.method.race_window_ms,
+      cal.method.load_average);
   out << "race:\n";
   for (const auto& [net, r] : cal.race) {
     out << "  " << config::NetworkName(net) << ": {hosts: " << r.hosts << ", boots: " << r.boots

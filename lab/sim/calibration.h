@@ -44,9 +44,12 @@ struct StepFigures {
 
 // How the VM runs behind a calibration were measured (`method:`): the guest clock
 // (lab/backend/guest_clock.h: "icount-shift0", or "wall", whose figures follow the machine's
-// load), the race window of the scenario they ran, and the machine's load at the start.
+// load), the priority of the lab's side of the guests' network path (lab/backend/lab_priority.h:
+// "realtime", or "ordinary", whose figures follow the machine's load too), the race window of the
+// scenario they ran, and the machine's load at the start.
 struct Method {
   std::string guest_clock;
+  std::string host_path;
   int64_t race_window_ms = 0;
   double load_average = -1;
   SourceLocation where;

@@ -45,6 +45,7 @@ std::string WriteCalibration(const config::ImageConfig& image, int wins, int boo
   cal.image_hash = *RecipeHash(image);
   cal.generated_at = "test";
   cal.method.guest_clock = GuestClockName(GuestClock::kInstructions);
+  cal.method.host_path = "realtime";
   cal.method.race_window_ms = image.race_window_ms;
   for (auto net : {config::Network::kWired, config::Network::kWifi, config::Network::kVpn}) {
     RaceFigures r;
@@ -231,7 +232,8 @@ TEST(CalibrationTest, RecipeHashCoversGuestFilesOnly) {
 TEST(CalibrationTest, ImpossibleFiguresNameFileLineColumn) {
   auto sc = Scenario("channel-291");
   const std::string path = TempDir() + "/bad.yaml";
-  const std::string method = "\"\nmethod: {guest_clock: icount-shift0, race_window_ms: 450}";
+  const std::string method =
+      "\"\nmethod: {guest_clock: icount-shift0, host_path: realtime, race_window_ms: 450}";
   std::ofstream(path) << "image: winsim\nimage_hash: \"" << *RecipeHash(sc.image) << method
                       << "\nrace:\n  wired: {boots: 2, wins: 3}\n";
   auto cal = LoadCalibration(path, sc.image);
@@ -276,6 +278,13 @@ TEST(CalibrationTest, MethodMustMatchTheScenariosRace) {
   Status clock = CheckCalibrationFits(wall, sc);
   EXPECT_EQ(clock.code(), ErrorCode::kFailedPrecondition);
   EXPECT_NE(clock.message().find("wall guest clock"), std::string::npos) << clock.message();
+  // Measured while the lab's side of the network path ran at ordinary priority: its race figures
+  // follow the machine's load (lab/backend/lab_priority.h).
+  Calibration ordinary = *cal;
+  ordinary.method.host_path = "ordinary";
+  Status host = CheckCalibrationFits(ordinary, sc);
+  EXPECT_EQ(host.code(), ErrorCode::kFailedPrecondition);
+  EXPECT_NE(host.message().find("host_path ordinary"), std::string::npos) << host.message();
 }
 
 TEST(MixTest, SharesThatDoNotSumToOneAreAnErrorAtTheList) {

@@ -43,7 +43,7 @@ class SimYamlTest : public ::testing::Test {
   }
   std::string CalibrationHead() {
     return "image: winsim\nimage_hash: \"" + *RecipeHash(scenario_.image) +
-           "\"\nmethod: {guest_clock: icount-shift0, race_window_ms: 450}\n";
+           "\"\nmethod: {guest_clock: icount-shift0, host_path: realtime, race_window_ms: 450}\n";
   }
   std::string Archetype(const std::string& name) {
     return "  - {name: " + name + ", setup: " + Source() +

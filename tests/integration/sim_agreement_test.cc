@@ -1,24 +1,22 @@
-// The simulator against real guests (issue 7): the same small scenario — eight wired hosts hit by
-// Channel File 291, rebooted up to five times after the revert — runs on QEMU guests through
+// The simulator against real guests (issues 7 and 16): the same small scenario — forty wired hosts
+// hit by Channel File 291, rebooted up to five times after the revert — runs on QEMU guests through
 // `chaoslab calibrate` (which writes a calibration from that very run) and then on the simulator
-// with that calibration, scaled to 2,000 hosts. Host by host, two-sample tests must not tell the
-// two apart; a simulator with the wrong race odds must be told apart.
+// with that calibration, scaled to 10,000 hosts. Host by host, two-sample tests must not tell the
+// two apart; a simulator off by 0.25 in reboots-until-recovery must be told apart.
 //
-// What this can and cannot show (docs/SIMULATOR.md, "Agreement with the VM lab"): the race is
-// load-sensitive (the fetch runs in real time on a shared 2-core machine), so the calibration comes
-// from the same run, under the same load, as the sample it is compared with; a calibration from
-// another hour would test the machine's load, not the model. The per-boot win rate then agrees by
-// construction (reported, not asserted as evidence). What the simulator adds on top is tested:
-// that boots are independent draws (so reboots-until-recovery per host is geometric, truncated at
-// the runbook's five), the crash counts that follow, and when hosts first crash (the engine's and
-// the simulator's timing models). Each is a permutation Kolmogorov–Smirnov test (exact for tied,
-// discrete data) at alpha = 0.01, so the three together raise a false alarm at most 3 % of the
-// time (Bonferroni). With 8 VM hosts they detect only large differences (the critical D is printed,
-// about 0.5: a gap of half the hosts between the two distribution functions); more power needs more
-// VM hosts, i.e. minutes of wall time.
+// What this can and cannot show (docs/SIMULATOR.md, "Agreement with the VM lab"): the per-boot win
+// rate agrees by construction (the calibration comes from the same run; reported, not asserted as
+// evidence). What the simulator adds on top is tested: that boots are independent draws (so
+// reboots-until-recovery per host is geometric, truncated at the runbook's five), the crash counts
+// that follow, and when hosts first crash (the engine's and the simulator's timing models). Each is
+// a permutation Kolmogorov–Smirnov test (exact for tied, discrete data) at alpha = 0.01, so the
+// three together raise a false alarm at most 3 % of the time (Bonferroni). Power: with 8 VM hosts
+// the critical D was ~0.55, so the test almost never failed; with 40 it is ~0.2 (printed), and the
+// negative control asserts that a model whose distribution function is 0.25 away is rejected.
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <regex>
@@ -32,7 +30,9 @@ namespace {
 
 using nlohmann::json;
 
-constexpr int kVmHosts = 8;
+// 40 VM hosts: a 0.25 gap in a distribution function is then ~3 standard errors of the VMs' share
+// (at most sqrt(0.25 / 40) = 0.079), beyond the KS test's critical D at alpha = 0.01.
+constexpr int kVmHosts = 40;
 constexpr int kSimScale = 250;  // simulated hosts per VM host
 constexpr int kReboots = 5;     // the runbook's limit
 constexpr double kAlpha = 0.01;
@@ -154,25 +154,32 @@ TEST(SimAgreesWithVms, RebootRaceHostByHost) {
                                  << ")";
   }
 
-  // 3. The instrument sees a wrong model: the race odds at the other extreme (every boot wins,
-  // or none) must be rejected on the per-boot outcomes (Fisher's exact test), whatever the VMs'
-  // rate. (The per-host tests above are printed for it too; with 8 hosts they catch it only when
-  // the VMs' rate is far from 1/2.)
-  std::string wrong_text = std::regex_replace(
+  // 3. The negative control: a model off by 0.25 in reboots-until-recovery. Moving the per-boot
+  // odds by 0.25 (down, or up when the VMs' are below 0.25) moves the simulated distribution
+  // function at the first reboot by as much; the same KS test must reject it, and Fisher's exact
+  // test on the per-boot outcomes too.
+  const double p_off = p_vm >= 0.25 ? p_vm - 0.25 : p_vm + 0.25;
+  const long long wins_off = std::llround(p_off * static_cast<double>(vm.boots));
+  const std::string wrong_text = std::regex_replace(
       cal_text.str(), std::regex(R"(wired: \{hosts: (\d+), boots: (\d+), wins: \d+,[^\n]*)"),
-      p_vm < 0.5 ? "wired: {hosts: $1, boots: $2, wins: $2, never: 0}"
-                 : "wired: {hosts: $1, boots: $2, wins: 0, never: $1}");
+      "wired: {hosts: $1, boots: $2, wins: " + std::to_string(wins_off) + "}");
+  ASSERT_NE(wrong_text, cal_text.str()) << "no wired race line in the calibration";
   const std::string wrong_cal = (dir / "wrong.yaml").string();
   std::ofstream(wrong_cal) << wrong_text;
   const Sample wrong = sim_run(wrong_cal, "agreement-wrong");
+  double wrong_critical = 0;
+  const TwoSampleTest wrong_ks = KsPermutationTest(vm.boots_to_recover, wrong.boots_to_recover,
+                                                   20000, 291, kAlpha, &wrong_critical);
   const TwoSampleTest f =
       FisherExact(vm.wins, vm.boots - vm.wins, wrong.wins, wrong.boots - wrong.wins);
-  std::cout << "wrong model (p = " << (p_vm < 0.5 ? 1 : 0) << "): Fisher p = " << f.p_value;
-  for (const Check& ch : {Check{"reboots", vm.boots_to_recover, wrong.boots_to_recover},
-                          Check{"crashes", vm.crashes, wrong.crashes}})
-    std::cout << ", " << ch.what
-              << " KS p = " << KsPermutationTest(ch.vm_values, ch.sim_values, 5000).p_value;
-  std::cout << "\n";
+  std::cout << "model off by 0.25 (p = " << p_off
+            << "): reboots until recovery D = " << wrong_ks.statistic
+            << ", KS p = " << wrong_ks.p_value << " (rejects at D >= " << wrong_critical
+            << "), Fisher p = " << f.p_value << "\n";
+  EXPECT_GE(wrong_ks.statistic, 0.15) << "the off model is not off: check the calibration edit";
+  EXPECT_LT(wrong_ks.p_value, kAlpha) << "a model off by 0.25 in reboots-until-recovery was not "
+                                         "rejected (D = "
+                                      << wrong_ks.statistic << ")";
   EXPECT_LT(f.p_value, kAlpha);
   // The right model on the same per-boot test: equal rates by construction (same run).
   EXPECT_GT(FisherExact(vm.wins, vm.boots - vm.wins, sim.wins, sim.boots - sim.wins).p_value,
