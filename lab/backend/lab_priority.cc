@@ -4,6 +4,8 @@
 #include <sys/socket.h>
 
 #include <cerrno>
+#include <cstdlib>
+#include <filesystem>
 #include <cstring>
 #include <string>
 
@@ -29,6 +31,21 @@ Result<std::string> SchedulingOf(pid_t tid) {
   }
   const int base = policy & ~SCHED_RESET_ON_FORK;
   return std::string(base == SCHED_RR || base == SCHED_FIFO ? "realtime" : "ordinary");
+}
+
+int OrdinaryThreadsBesidesMain(pid_t pid) {
+  int ordinary = 0;
+  std::error_code ec;
+  for (const auto& task :
+       std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
+    char* end = nullptr;
+    const std::string name = task.path().filename().string();
+    const long tid = std::strtol(name.c_str(), &end, 10);
+    if (end == name.c_str() || *end != '\0' || tid == pid) continue;
+    auto policy = SchedulingOf(static_cast<pid_t>(tid));
+    if (policy.ok() && *policy == "ordinary") ++ordinary;
+  }
+  return ordinary;
 }
 
 Result<pid_t> UnixPeerPid(int fd) {

@@ -33,6 +33,10 @@ Status SetRealtime(pid_t tid, int priority, bool reset_on_fork);
 // or "ordinary"; NotFound if the thread is gone.
 Result<std::string> SchedulingOf(pid_t tid);
 
+// How many threads of process `pid`, its main thread aside, are ordinary (0 if it is gone): what
+// checks that QEMU's vCPU thread stayed ordinary while its main loop is real-time count.
+int OrdinaryThreadsBesidesMain(pid_t pid);
+
 // The process at the other end of a connected Unix socket (SO_PEERCRED): for a socket that QEMU
 // listens on, QEMU's pid (whose main thread is its main loop). NotFound if the peer has none here.
 Result<pid_t> UnixPeerPid(int fd);

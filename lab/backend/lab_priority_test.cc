@@ -6,6 +6,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <string>
 #include <thread>
 
@@ -95,6 +97,22 @@ TEST(LabPriority, GoneThreadIsNotFound) {
   ASSERT_EQ(waitpid(child, &status, 0), child);
   EXPECT_EQ(SetRealtime(child, kLabRealtimePriority, true).code(), ErrorCode::kNotFound);
   EXPECT_EQ(SchedulingOf(child).status().code(), ErrorCode::kNotFound);
+}
+
+TEST(LabPriority, CountsOrdinaryThreadsBesidesMain) {
+  std::atomic<bool> stop{false};
+  std::thread worker([&] {
+    while (!stop) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  });
+  EXPECT_GE(OrdinaryThreadsBesidesMain(getpid()), 1);
+  stop = true;
+  worker.join();
+  const pid_t gone = fork();
+  ASSERT_GE(gone, 0);
+  if (gone == 0) _exit(0);
+  int status = 0;
+  ASSERT_EQ(waitpid(gone, &status, 0), gone);
+  EXPECT_EQ(OrdinaryThreadsBesidesMain(gone), 0);
 }
 
 TEST(LabPriority, PeerPidOfASocketPair) {

@@ -55,9 +55,10 @@ Result<Calibration> Parse(const std::string& path, const config::ImageConfig& im
   }
   if (!root["method"]) {
     return Status::FailedPrecondition(
-        path +
-        ": the calibration does not say how it was measured (no method: guest clock, race "
-        "window); it predates the load-independent reboot race: run `chaoslab calibrate`");
+        y.At(root).ToString() +
+        ": the calibration does not say how it was measured (no method: guest clock, host "
+        "path, race window); it predates the load-independent reboot race: run `chaoslab "
+        "calibrate`");
   }
   const YAML::Node& method = root["method"];
   RETURN_IF_ERROR(y.CheckKeys(method, "method",

@@ -261,6 +261,8 @@ TEST(CalibrationTest, MethodMustMatchTheScenariosRace) {
   ASSERT_FALSE(old.ok());
   EXPECT_EQ(old.status().code(), ErrorCode::kFailedPrecondition);
   EXPECT_NE(old.status().message().find("does not say how it was measured"), std::string::npos);
+  // With where (the fuzzer's oracle found it without): the top of the file's mapping.
+  EXPECT_EQ(old.status().message().rfind(path + ":1:1: ", 0), 0u) << old.status().message();
 
   auto cal = LoadCalibration(WriteCalibration(sc.image, 1, 2, "fits.yaml"), sc.image);
   ASSERT_TRUE(cal.ok()) << cal.status().ToString();

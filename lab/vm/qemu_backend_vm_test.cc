@@ -423,13 +423,7 @@ TEST_F(WinsimTest, BootsPrintsConsoleLinesAndResets) {
   const pid_t qemu_pid = ReadPid(dir_.path() + "/rt/boot/ws-1/qemu.pid");
   ASSERT_GT(qemu_pid, 0);
   EXPECT_EQ(SchedulingOf(qemu_pid).value(), "realtime") << "QEMU's main loop";
-  int ordinary = 0;
-  for (const auto& task : fs::directory_iterator("/proc/" + std::to_string(qemu_pid) + "/task")) {
-    const pid_t tid = std::stoi(task.path().filename().string());
-    auto policy = SchedulingOf(tid);
-    if (tid != qemu_pid && policy.ok() && *policy == "ordinary") ++ordinary;
-  }
-  EXPECT_GE(ordinary, 1) << "the vCPU thread must stay ordinary";
+  EXPECT_GE(OrdinaryThreadsBesidesMain(qemu_pid), 1) << "the vCPU thread must stay ordinary";
   for (const auto& e : log.events) {
     if (e.kind == HostEventKind::kConsoleLine) {
       EXPECT_EQ(e.detail.find('\r'), std::string::npos);
