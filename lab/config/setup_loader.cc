@@ -1,0 +1,338 @@
+// Setups: sites with their shifts, groups, key escrow, snapshots and services; LoadSetup. Also the
+// names of a setup's sites and groups that the runbook and rollout checks show in messages.
+#include <yaml-cpp/yaml.h>
+
+#include <string>
+#include <vector>
+
+#include "lab/common/identifier.h"
+#include "lab/config/config_loader.h"
+#include "lab/config/loader_internal.h"
+#include "lab/config/yaml_file.h"
+
+namespace chaoslab::config {
+
+using namespace internal;  // NOLINT: what the loaders share (yaml_file.h, loader_internal.h)
+
+// --- Setups -------------------------------------------------------------------------------------
+
+namespace internal {
+
+std::vector<std::string> SiteNames(const std::vector<SiteConfig>& sites) {
+  std::vector<std::string> names;
+  for (const SiteConfig& s : sites) names.push_back(s.name);
+  return names;
+}
+
+std::vector<std::string> GroupNames(const std::vector<GroupConfig>& groups) {
+  std::vector<std::string> names;
+  for (const GroupConfig& g : groups) names.push_back(g.name);
+  return names;
+}
+
+std::string SetupLabel(const SetupConfig& setup) {
+  return "setup '" + setup.name + "'" + (setup.file.empty() ? "" : " (" + setup.file + ")");
+}
+
+}  // namespace internal
+
+namespace {
+
+// "08:00-16:00" (an end before the start runs over midnight).
+Result<Shift> ReadShift(const YamlFile& file, const YAML::Node& node) {
+  const std::string expected =
+      "shift: expected \"HH:MM-HH:MM\" such as \"08:00-16:00\" (over midnight: \"22:00-06:00\"), "
+      "got ";
+  if (!node.IsScalar()) return file.Error(node, expected + Describe(node));
+  const std::string& text = node.Scalar();
+  const size_t dash = text.find('-');
+  if (dash == std::string::npos || text.find('-', dash + 1) != std::string::npos) {
+    return file.Error(node, expected + "'" + text + "'");
+  }
+  Shift shift;
+  shift.where = file.At(node);
+  Result<Seconds> start = ParseTimeOfDay(text.substr(0, dash));
+  Result<Seconds> end = ParseTimeOfDay(text.substr(dash + 1));
+  if (!start.ok()) return file.Error(node, "shift '" + text + "': " + start.status().message());
+  if (!end.ok()) return file.Error(node, "shift '" + text + "': " + end.status().message());
+  if (*start == *end) {
+    return file.Error(node, "shift '" + text +
+                                "' starts when it ends; leave out shifts for technicians who are "
+                                "there around the clock");
+  }
+  shift.start = *start;
+  shift.end = *end;
+  return shift;
+}
+
+Result<SiteConfig> ReadSite(const YamlFile& file, const YAML::Node& node) {
+  ASSIGN_OR_RETURN(Fields fields,
+                   Fields::Open(file, node, "a site",
+                                {"name", "technicians", "shifts", "travel", "usb_sticks"}));
+  SiteConfig site;
+  site.where = fields.where();
+  ASSIGN_OR_RETURN(YAML::Node name, fields.Require("name"));
+  ASSIGN_OR_RETURN(site.name, ReadIdentifier(file, name, "site name"));
+  if (fields.Has("technicians")) {
+    ASSIGN_OR_RETURN(site.technicians,
+                     ReadInt(file, fields.Get("technicians"), "technicians", 0, 1000000));
+  }
+  if (fields.Has("shifts")) {
+    const YAML::Node shifts = fields.Get("shifts");
+    if (shifts.IsSequence() && shifts.size() == 0) {
+      return file.Error(shifts,
+                        "shifts: expected at least one shift such as \"08:00-16:00\"; "
+                        "leave out shifts for technicians who are there around the clock");
+    }
+    RETURN_IF_ERROR(ExpectNonEmptyList(file, shifts, "shifts"));
+    for (const YAML::Node& s : shifts) {
+      ASSIGN_OR_RETURN(Shift shift, ReadShift(file, s));
+      site.shifts.push_back(shift);
+    }
+  }
+  if (fields.Has("travel")) {
+    ASSIGN_OR_RETURN(site.travel, ReadDistribution(file, fields.Get("travel"), "travel"));
+  }
+  if (fields.Has("usb_sticks")) {
+    ASSIGN_OR_RETURN(site.usb_sticks,
+                     ReadInt(file, fields.Get("usb_sticks"), "usb_sticks", 0, 1000000));
+  }
+  return site;
+}
+
+Result<GroupConfig> ReadGroup(const YamlFile& file, const YAML::Node& node,
+                              const std::vector<SiteConfig>& sites) {
+  ASSIGN_OR_RETURN(Fields fields,
+                   Fields::Open(file, node, "a group",
+                                {"name", "role", "count", "site", "sensor", "network",
+                                 "online_in_window", "bitlocker", "console", "cloud"}));
+  GroupConfig group;
+  group.where = fields.where();
+  ASSIGN_OR_RETURN(YAML::Node name, fields.Require("name"));
+  ASSIGN_OR_RETURN(group.name, ReadIdentifier(file, name, "group name"));
+  ASSIGN_OR_RETURN(YAML::Node role, fields.Require("role"));
+  ASSIGN_OR_RETURN(group.role, ReadEnum(file, role, "role", ParseRole, AllRoles(), RoleName));
+  ASSIGN_OR_RETURN(YAML::Node count, fields.Require("count"));
+  ASSIGN_OR_RETURN(group.count, ReadInt(file, count, "count", 1, 100000000));
+  // Its hosts are named after it: the last one's name must follow the rule too.
+  if (Status ok = CheckIdentifier("host name", HostName(group.name, group.count)); !ok.ok()) {
+    return file.Error(name, "group '" + group.name + "' of " + std::to_string(group.count) +
+                                " host(s): " + ok.message());
+  }
+
+  group.site = sites.front().name;
+  if (fields.Has("site")) {
+    YAML::Node site = fields.Get("site");
+    ASSIGN_OR_RETURN(group.site, ReadIdentifier(file, site, "site"));
+    bool known = false;
+    for (const SiteConfig& s : sites) known = known || s.name == group.site;
+    if (!known) {
+      return file.Error(site, "group '" + group.name + "' names unknown site '" + group.site +
+                                  "'; sites of this setup: " + Join(SiteNames(sites)));
+    }
+  }
+  if (fields.Has("sensor")) {
+    // The raw scalar text, so an unquoted 7.10 stays "7.10" (YAML would make the float 7.1 of it).
+    YAML::Node sensor = fields.Get("sensor");
+    ASSIGN_OR_RETURN(group.sensor_version, ReadName(file, sensor, "sensor"));
+    bool known = false;
+    for (const std::string& v : SensorVersions()) known = known || v == group.sensor_version;
+    if (!known) {
+      return file.Error(sensor, "unknown sensor version '" + group.sensor_version +
+                                    "'; allowed: " + Join(SensorVersions()) +
+                                    " (write versions as text, e.g. sensor: \"7.10\")");
+    }
+  }
+  if (fields.Has("network")) {
+    ASSIGN_OR_RETURN(group.network, ReadEnum(file, fields.Get("network"), "network", ParseNetwork,
+                                             AllNetworks(), NetworkName));
+  }
+  group.online_in_window = group.network != Network::kOffline;
+  if (fields.Has("online_in_window")) {
+    YAML::Node online = fields.Get("online_in_window");
+    ASSIGN_OR_RETURN(group.online_in_window, ReadBool(file, online, "online_in_window"));
+    if (group.online_in_window && group.network == Network::kOffline) {
+      return file.Error(online, "group '" + group.name +
+                                    "' has network: offline, so it cannot be online_in_window");
+    }
+  }
+  if (fields.Has("bitlocker")) {
+    ASSIGN_OR_RETURN(group.bitlocker, ReadBool(file, fields.Get("bitlocker"), "bitlocker"));
+  }
+  if (fields.Has("console")) {
+    ASSIGN_OR_RETURN(group.oob_console, ReadConsole(file, fields.Get("console")));
+  }
+  group.cloud = group.role == Role::kCloudVm;
+  if (fields.Has("cloud")) {
+    ASSIGN_OR_RETURN(group.cloud, ReadBool(file, fields.Get("cloud"), "cloud"));
+  }
+  return group;
+}
+
+Result<KeyEscrowConfig> ReadKeyEscrow(const YamlFile& file, const YAML::Node& node,
+                                      const std::vector<GroupConfig>& groups) {
+  ASSIGN_OR_RETURN(Fields fields, Fields::Open(file, node, "key_escrow", {"hosted_on", "lookup"}));
+  KeyEscrowConfig escrow;
+  escrow.where = fields.where();
+  if (fields.Has("hosted_on")) {
+    const YAML::Node hosted_on = fields.Get("hosted_on");
+    ASSIGN_OR_RETURN(std::string name, ReadIdentifier(file, hosted_on, "hosted_on"));
+    if (name != "external") {
+      bool known = false;
+      for (const GroupConfig& g : groups) known = known || g.name == name;
+      if (!known) {
+        return file.Error(hosted_on, "key_escrow hosted_on names unknown group '" + name +
+                                         "'; expected external or a group of this setup: " +
+                                         Join(GroupNames(groups)));
+      }
+      escrow.hosted_on = name;
+    }
+  }
+  if (fields.Has("lookup")) {
+    ASSIGN_OR_RETURN(escrow.lookup, ReadDistribution(file, fields.Get("lookup"), "lookup"));
+  }
+  return escrow;
+}
+
+Result<ServiceConfig> ReadService(const YamlFile& file, const YAML::Node& node,
+                                  const std::vector<GroupConfig>& groups) {
+  ASSIGN_OR_RETURN(Fields fields, Fields::Open(file, node, "a service", {"name", "needs"}));
+  ServiceConfig service;
+  service.where = fields.where();
+  ASSIGN_OR_RETURN(YAML::Node name, fields.Require("name"));
+  ASSIGN_OR_RETURN(service.name, ReadIdentifier(file, name, "service name"));
+  ASSIGN_OR_RETURN(YAML::Node needs, fields.Require("needs"));
+  RETURN_IF_ERROR(ExpectNonEmptyList(file, needs, "needs"));
+  for (const YAML::Node& n : needs) {
+    ASSIGN_OR_RETURN(
+        Fields need_fields,
+        Fields::Open(file, n, "a need of service '" + service.name + "'", {"group", "at_least"}));
+    ServiceNeed need;
+    need.where = need_fields.where();
+    ASSIGN_OR_RETURN(YAML::Node group_node, need_fields.Require("group"));
+    ASSIGN_OR_RETURN(need.group, ReadIdentifier(file, group_node, "group"));
+    const GroupConfig* group = nullptr;
+    for (const GroupConfig& g : groups) {
+      if (g.name == need.group) group = &g;
+    }
+    if (group == nullptr) {
+      return file.Error(group_node, "service '" + service.name + "' needs unknown group '" +
+                                        need.group +
+                                        "'; groups of this setup: " + Join(GroupNames(groups)));
+    }
+    for (const ServiceNeed& earlier : service.needs) {
+      if (earlier.group == need.group) {
+        return file.Error(group_node, "service '" + service.name + "' needs group '" + need.group +
+                                          "' twice (first at " + earlier.where.ToString() + ")");
+      }
+    }
+    if (need_fields.Has("at_least")) {
+      const YAML::Node at_least = need_fields.Get("at_least");
+      ASSIGN_OR_RETURN(need.at_least, ReadInt(file, at_least, "at_least", 1, 100000000));
+      if (need.at_least > group->count) {
+        return file.Error(at_least, "service '" + service.name + "' needs at least " +
+                                        std::to_string(need.at_least) + " hosts of group '" +
+                                        need.group + "', which has " +
+                                        std::to_string(group->count) + " (at " +
+                                        group->where.ToString() + ")");
+      }
+    }
+    service.needs.push_back(need);
+  }
+  return service;
+}
+
+}  // namespace
+
+namespace internal {
+
+Result<SetupConfig> ReadSetupFile(const std::string& as_written, const std::string& path,
+                                  const SourceLocation* named_at) {
+  ASSIGN_OR_RETURN(YAML::Node root, ParseFile("setup", as_written, path, named_at));
+  YamlFile file(path);
+  ASSIGN_OR_RETURN(Fields fields, Fields::Open(file, root, "a setup",
+                                               {"name", "description", "image", "sites", "groups",
+                                                "key_escrow", "pxe", "snapshots", "services"}));
+  SetupConfig setup;
+  setup.file = AbsolutePath(path);
+  setup.where = fields.where();
+  ASSIGN_OR_RETURN(YAML::Node name, fields.Require("name"));
+  ASSIGN_OR_RETURN(setup.name, ReadIdentifier(file, name, "setup name"));
+  if (fields.Has("description")) {
+    ASSIGN_OR_RETURN(setup.description, ReadString(file, fields.Get("description"), "description"));
+  }
+  ASSIGN_OR_RETURN(YAML::Node image, fields.Require("image"));
+  ASSIGN_OR_RETURN(setup.image, ReadIdentifier(file, image, "image"));
+  setup.image_where = file.At(image);
+
+  ASSIGN_OR_RETURN(YAML::Node sites, fields.Require("sites"));
+  RETURN_IF_ERROR(ExpectNonEmptyList(file, sites, "sites"));
+  for (const YAML::Node& node : sites) {
+    ASSIGN_OR_RETURN(SiteConfig site, ReadSite(file, node));
+    for (const SiteConfig& earlier : setup.sites) {
+      if (earlier.name == site.name) {
+        return file.Error(node, "duplicate site name '" + site.name + "' (first defined at " +
+                                    earlier.where.ToString() + ")");
+      }
+    }
+    setup.sites.push_back(site);
+  }
+
+  ASSIGN_OR_RETURN(YAML::Node groups, fields.Require("groups"));
+  RETURN_IF_ERROR(ExpectNonEmptyList(file, groups, "groups"));
+  for (const YAML::Node& node : groups) {
+    ASSIGN_OR_RETURN(GroupConfig group, ReadGroup(file, node, setup.sites));
+    for (const GroupConfig& earlier : setup.groups) {
+      if (earlier.name == group.name) {
+        return file.Error(node, "duplicate group name '" + group.name + "' (first defined at " +
+                                    earlier.where.ToString() + ")");
+      }
+    }
+    setup.groups.push_back(group);
+  }
+
+  setup.key_escrow.where = fields.where();
+  if (fields.Has("key_escrow")) {
+    ASSIGN_OR_RETURN(setup.key_escrow, ReadKeyEscrow(file, fields.Get("key_escrow"), setup.groups));
+  }
+  if (fields.Has("pxe")) {
+    ASSIGN_OR_RETURN(setup.pxe, ReadBool(file, fields.Get("pxe"), "pxe"));
+  }
+  setup.snapshots.where = fields.where();
+  if (fields.Has("snapshots")) {
+    // Writing the key at all turns snapshots on; "snapshots: {}" keeps the nightly 00:00.
+    const YAML::Node snapshots = fields.Get("snapshots");
+    setup.snapshots.enabled = true;
+    setup.snapshots.where = file.At(snapshots);
+    if (!snapshots.IsNull()) {
+      ASSIGN_OR_RETURN(Fields snap, Fields::Open(file, snapshots, "snapshots", {"taken_at"}));
+      if (snap.Has("taken_at")) {
+        ASSIGN_OR_RETURN(setup.snapshots.taken_at,
+                         ReadTimeOfDay(file, snap.Get("taken_at"), "taken_at"));
+      }
+    }
+  }
+  if (fields.Has("services")) {
+    const YAML::Node services = fields.Get("services");
+    RETURN_IF_ERROR(ExpectNonEmptyList(file, services, "services"));
+    for (const YAML::Node& node : services) {
+      ASSIGN_OR_RETURN(ServiceConfig service, ReadService(file, node, setup.groups));
+      for (const ServiceConfig& earlier : setup.services) {
+        if (earlier.name == service.name) {
+          return file.Error(node, "duplicate service name '" + service.name +
+                                      "' (first defined at " + earlier.where.ToString() + ")");
+        }
+      }
+      setup.services.push_back(service);
+    }
+  }
+  return setup;
+}
+
+}  // namespace internal
+
+Result<SetupConfig> LoadSetup(const std::string& path) {
+  return Guarded<SetupConfig>(path, [&] { return ReadSetupFile(path, path, nullptr); });
+}
+
+}  // namespace chaoslab::config
