@@ -5,8 +5,8 @@
 
 #include <cerrno>
 #include <cstdlib>
-#include <filesystem>
 #include <cstring>
+#include <filesystem>
 #include <string>
 
 namespace chaoslab {
