@@ -1,12 +1,12 @@
 #include "lab/backend/lab_priority.h"
 
 #include <sched.h>
-#include <sys/socket.h>
 
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <string>
 
 namespace chaoslab {
@@ -48,14 +48,35 @@ int OrdinaryThreadsBesidesMain(pid_t pid) {
   return ordinary;
 }
 
-Result<pid_t> UnixPeerPid(int fd) {
-  ucred cred{};
-  socklen_t len = sizeof(cred);
-  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
-    return Status::IoError(std::string("SO_PEERCRED: ") + std::strerror(errno));
+bool IsQemuOfDomain(std::string_view comm, const std::vector<std::string>& argv,
+                    std::string_view domain) {
+  if (comm.rfind("qemu-system", 0) != 0 && comm.rfind("qemu-kvm", 0) != 0) return false;
+  const std::string want = "guest=" + std::string(domain);
+  for (size_t i = 0; i + 1 < argv.size(); ++i) {
+    if (argv[i] != "-name") continue;
+    const std::string& v = argv[i + 1];
+    if (v == want || v.rfind(want + ",", 0) == 0) return true;
   }
-  if (cred.pid <= 0) return Status::NotFound("the socket's peer has no process id here");
-  return cred.pid;
+  return false;
+}
+
+Result<pid_t> LocalQemuOfDomain(const std::string& domain) {
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
+    const std::string name = entry.path().filename().string();
+    char* end = nullptr;
+    const long pid = std::strtol(name.c_str(), &end, 10);
+    if (end == name.c_str() || *end != '\0' || pid <= 0) continue;
+    std::ifstream comm_file(entry.path() / "comm");
+    std::string comm;
+    if (!std::getline(comm_file, comm)) continue;
+    if (comm.rfind("qemu", 0) != 0) continue;
+    std::ifstream cmdline(entry.path() / "cmdline", std::ios::binary);
+    std::vector<std::string> argv;
+    for (std::string arg; std::getline(cmdline, arg, '\0');) argv.push_back(arg);
+    if (IsQemuOfDomain(comm, argv, domain)) return static_cast<pid_t>(pid);
+  }
+  return Status::NotFound("no local QEMU runs domain " + domain);
 }
 
 }  // namespace chaoslab

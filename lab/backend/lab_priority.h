@@ -15,6 +15,10 @@
 
 #include <sys/types.h>
 
+#include <string>
+#include <string_view>
+#include <vector>
+
 #include "lab/common/status.h"
 
 namespace chaoslab {
@@ -37,8 +41,16 @@ Result<std::string> SchedulingOf(pid_t tid);
 // checks that QEMU's vCPU thread stayed ordinary while its main loop is real-time count.
 int OrdinaryThreadsBesidesMain(pid_t pid);
 
-// The process at the other end of a connected Unix socket (SO_PEERCRED): for a socket that QEMU
-// listens on, QEMU's pid (whose main thread is its main loop). NotFound if the peer has none here.
-Result<pid_t> UnixPeerPid(int fd);
+// Whether a process with command name `comm` and arguments `argv` is the QEMU of libvirt domain
+// `domain`: a qemu-system-* (or qemu-kvm) whose `-name` is "guest=<domain>" or
+// "guest=<domain>,...". Pure.
+bool IsQemuOfDomain(std::string_view comm, const std::vector<std::string>& argv,
+                    std::string_view domain);
+
+// The pid of the local QEMU that runs libvirt domain `domain` (its main thread is its main loop),
+// found in /proc; NotFound when there is none here (a remote hypervisor's). Not the socket peer of
+// its console: libvirt creates those sockets itself and hands QEMU the descriptor, so the peer is
+// the daemon.
+Result<pid_t> LocalQemuOfDomain(const std::string& domain);
 
 }  // namespace chaoslab

@@ -1,7 +1,6 @@
 #include "lab/backend/lab_priority.h"
 
 #include <gtest/gtest.h>
-#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -115,14 +114,20 @@ TEST(LabPriority, CountsOrdinaryThreadsBesidesMain) {
   EXPECT_EQ(OrdinaryThreadsBesidesMain(gone), 0);
 }
 
-TEST(LabPriority, PeerPidOfASocketPair) {
-  int sv[2];
-  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-  auto pid = UnixPeerPid(sv[0]);
-  ASSERT_TRUE(pid.ok()) << pid.status().ToString();
-  EXPECT_EQ(*pid, getpid());
-  close(sv[0]);
-  close(sv[1]);
+// libvirt's QEMU is found by its -name (its console socket's peer is the daemon, which created
+// the socket and handed QEMU the descriptor: renicing that peer raised libvirtd instead).
+TEST(LabPriority, QemuOfDomainByItsName) {
+  const std::vector<std::string> argv = {"/usr/bin/qemu-system-x86_64", "-name",
+                                         "guest=chaoslab-r1-ws-01,debug-threads=on", "-S"};
+  EXPECT_TRUE(IsQemuOfDomain("qemu-system-x86", argv, "chaoslab-r1-ws-01"));
+  EXPECT_FALSE(IsQemuOfDomain("qemu-system-x86", argv, "chaoslab-r1-ws-0"));
+  EXPECT_FALSE(IsQemuOfDomain("qemu-system-x86", argv, "chaoslab-r1-ws-01,debug"));
+  EXPECT_FALSE(IsQemuOfDomain("libvirtd", argv, "chaoslab-r1-ws-01"));
+  EXPECT_TRUE(IsQemuOfDomain("qemu-kvm", {"qemu-kvm", "-name", "guest=d"}, "d"));
+  EXPECT_FALSE(IsQemuOfDomain("qemu-system-x86", {"qemu", "guest=d"}, "d"));
+  EXPECT_FALSE(IsQemuOfDomain("qemu-system-x86", {"qemu", "-name"}, "d"));
+  EXPECT_EQ(LocalQemuOfDomain("chaoslab-no-such-domain-here").status().code(),
+            ErrorCode::kNotFound);
 }
 
 }  // namespace

@@ -667,10 +667,11 @@ Status LibvirtHost::LaunchLocked(const std::string& what) {
     if (windows_) StopSwtpm();
     return Status::Unavailable(what + ": cannot connect to the console " + *failed + ": " + err);
   }
-  // QEMU listens on the console socket, so its peer is QEMU (on a local hypervisor; a remote one's
-  // console is not reached this way): its main loop in real time, as the QEMU backend's.
+  // Its QEMU's main loop in real time, as the QEMU backend's (on a local hypervisor; a remote
+  // one's QEMU is not ours to find). The domain is paused: its vCPU thread exists and stays
+  // ordinary.
   if (GuestClockFor(backend_->accel(), spec_) == GuestClock::kInstructions) {
-    if (auto qemu_pid = UnixPeerPid(fd); qemu_pid.ok())
+    if (auto qemu_pid = LocalQemuOfDomain(name_); qemu_pid.ok())
       (void)SetRealtime(*qemu_pid, kLabRealtimePriority, false);
   }
   if (dom_) virDomainFree(dom_);

@@ -269,7 +269,7 @@ TEST_F(LibvirtTest, GcAfterSigkillRemovesOnlyTheLabsDomains) {
   const std::string run_id = LabHarness::RunIdFrom(lab_.StderrOf(pid));
   const std::vector<pid_t> qemus = RunQemus(run_id);
   EXPECT_FALSE(qemus.empty());
-  // Issue 16: libvirt's QEMUs (found by the backend as their console socket's peer) run their main
+  // Issue 16: libvirt's QEMUs (found by the backend in /proc by their -name) run their main
   // loop in real time and their vCPU thread as an ordinary one, as the QEMU backend's do.
   for (pid_t qemu : qemus) {
     auto main_loop = SchedulingOf(qemu);
