@@ -27,7 +27,7 @@ namespace {
 using config::Resource;
 using config::StepKind;
 constexpr double kInf = std::numeric_limits<double>::infinity();
-// The engine's constants for what a guest's console costs (lab/engine/engine.cc): a typed
+// The engine's constants for what a guest's console costs (lab/engine/run.h): a typed
 // recovery-console command, the PXE repair image's own work, content → IPC notification.
 constexpr double kConsoleCommand = 10.0;
 constexpr double kPxeRepair = 120.0;

@@ -1,0 +1,390 @@
+// Run: what the machines report (QMP events, console lines) and how a host ends (Fail, Lose).
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <optional>
+#include <string>
+
+#include "lab/engine/guest_signal.h"
+#include "lab/engine/run.h"
+
+namespace chaoslab::engine_internal {
+
+void Run::Receive(const HostEvent& e) {
+  bool from_rescue = false;
+  auto it = by_id_.find(e.host_id);
+  if (it == by_id_.end()) {
+    it = by_rescue_id_.find(e.host_id);
+    if (it == by_rescue_id_.end()) return;
+    from_rescue = true;
+  }
+  HostRun& h = hosts_[it->second];
+  h.last_heard = e.wall;
+  if (from_rescue) {
+    if (e.kind == HostEventKind::kConsoleLine) OnConsole(h, e.detail, true);
+    if (e.kind == HostEventKind::kShutdown || e.kind == HostEventKind::kLost)
+      OnShutdown(h, e.detail, true);
+    return;
+  }
+  switch (e.kind) {
+    case HostEventKind::kConsoleLine:
+      OnConsole(h, e.detail, false);
+      break;
+    case HostEventKind::kPanicked:
+      OnPanicked(h);
+      break;
+    case HostEventKind::kReset:
+      if (h.plan.reset_is_crash && e.detail == "guest") {
+        // A Windows bugcheck the hypervisor did not report (AutoReboot): the reset is the crash.
+        if (h.expect_guest_reset)
+          h.expect_guest_reset = false;
+        else if (h.phase == Phase::kBooting || h.phase == Phase::kRunning)
+          OnPanicked(h);
+      }
+      OnReset(h);
+      break;
+    case HostEventKind::kLost:
+      if (h.phase != Phase::kDone) Lose(h, h.cursor, e.detail);
+      break;
+    case HostEventKind::kShutdown:
+      OnShutdown(h, e.detail, false);
+      break;
+    case HostEventKind::kStarted:
+    case HostEventKind::kStopped:
+    case HostEventKind::kResumed:
+      break;
+  }
+}
+
+void Run::OnShutdown(HostRun& h, const std::string& detail, bool from_rescue) {
+  if (from_rescue) return;  // the engine powers rescue VMs off itself and has accounted for it
+  if (h.ignore_shutdowns > 0) {
+    h.ignore_shutdowns--;
+    return;
+  }
+  if (h.phase != Phase::kDone) Lose(h, h.cursor, "guest shut down: " + detail);
+}
+
+void Run::OnConsole(HostRun& h, const std::string& line, bool from_rescue) {
+  std::optional<GuestSignal> sig = ParseGuestSignal(line);
+  if (!sig) return;
+  using K = GuestSignal::Kind;
+  const uint32_t fault_version = o_.fault.version;
+  const bool in_machine = h.stage == Stage::kMachine && h.outcome.kind == Outcome::Kind::kPending;
+  if (from_rescue) {
+    // The rescue VM speaks the same protocol; only its console and command lines matter.
+    if (in_machine) OnRescueConsole(h, *sig, line);
+    return;
+  }
+  switch (sig->kind) {
+    case K::kReady:
+      if (h.phase == Phase::kBooting) OnReady(h, Stamp(h.phase_start + h.timing.boot));
+      break;
+    case K::kBugcheck:
+      h.stop_code = sig->Str("name");
+      Note(h.cursor, h.plan.spec.id, "bugcheck", line.substr(line.find("@@")));
+      break;
+    case K::kLoaded:
+      if (sig->Int("version") == fault_version && !h.exposed) {
+        h.exposed = true;
+        Note(h.cursor, h.plan.spec.id, "exposed", "loaded the faulty content from disk");
+      }
+      break;
+    case K::kFetched: {
+      // While running, a fetch nobody awaited (content published while the engine thought the
+      // host would not hear of it yet) counts now: never before what the fleet has seen.
+      double at = Stamp(h.phase != Phase::kRunning ? h.phase_start + h.timing.driver_load
+                        : h.awaiting               ? h.await_since + FetchDelay(h)
+                                                   : std::max(h.cursor, now_));
+      if (h.phase == Phase::kBooting && sig->Int("ms") > 0)
+        h.race_fetch_ms.push_back(static_cast<int>(sig->Int("ms")));
+      h.cursor = std::max(h.cursor, at);
+      if (h.phase == Phase::kRunning) h.fetched_at = h.cursor;
+      h.fetched_version = std::max<long long>(h.fetched_version, sig->Int("version"));
+      Note(h.cursor, h.plan.spec.id, "fetched", line.substr(line.find("@@")));
+      if (sig->Int("version") == fault_version && !h.exposed) {
+        h.exposed = true;
+        Progress(h.cursor, fmt::format("{:<14} fetched the faulty channel file (version {})",
+                                       h.plan.spec.id, fault_version));
+      }
+      break;
+    }
+    case K::kHeartbeat: {
+      // A heartbeat comes after the IPC notification that interprets newly fetched content, so
+      // one after the fetch means the host took the content and survived. (Sensors that reject the
+      // content, like 7.10, report the version they still run, not the one they fetched.)
+      long long seen = std::max<long long>(sig->Int("version"), h.fetched_version);
+      if (h.phase == Phase::kRunning && h.awaiting) {
+        if (seen >= h.await_version) {
+          h.awaiting = false;
+        } else if (sig->Str("cloud") == "unreachable") {
+          // The poll failed (a lossy link): the host tries again at its next poll, so it still
+          // awaits the content, one poll interval later in scenario time.
+          h.await_since += h.timing.content_fetch;
+        }
+      }
+      break;
+    }
+    case K::kRejected:
+      Note(h.cursor, h.plan.spec.id, "rejected", line.substr(line.find("@@")));
+      if (sig->Int("version") == fault_version && !h.rejected_fault) {
+        h.rejected_fault = true;
+        Progress(h.cursor, fmt::format("{:<14} rejected the faulty channel file ({})",
+                                       h.plan.spec.id, sig->Str("reason")));
+      }
+      if (sig->Int("version") == fault_version) h.exposed = true;
+      break;
+    case K::kPhase:
+      if (sig->Str("phase") == "bootmgr" && sig->Str("mode") == "pxe") {
+        // Network boot is a one-time boot choice: the repair reboots into Windows.
+        (void)h.vm->SetBoot(BootTarget::kDisk);
+      }
+      if (sig->Str("phase") == "console" && h.phase == Phase::kBooting) {
+        h.console_env = sig->Str("env");
+        h.console_bitlocker = sig->Str("bitlocker");
+        h.cursor = std::max(h.cursor, Stamp(h.phase_start + h.timing.boot));
+        h.phase = Phase::kConsole;
+        Note(h.cursor, h.plan.spec.id, "console", line.substr(line.find("@@")));
+        if (in_machine) {
+          const auto& step = *h.steps[h.step];
+          bool expected =
+              step.kind == config::StepKind::kBoot && step.into != config::BootTarget::kPxe;
+          Settle(h, h.cursor, expected ? Outcome::Kind::kOk : Outcome::Kind::kFailed,
+                 expected ? "" : "stopped at a recovery console (" + h.console_env + ")");
+        }
+      }
+      break;
+    case K::kCommand:
+      if (h.phase == Phase::kCommand && sig->Str("cmd") == h.expect_cmd) {
+        h.cursor = std::max(h.cursor, Stamp(h.command_at + kConsoleCommand));
+        h.phase = Phase::kConsole;
+        h.expect_cmd.clear();
+        Note(h.cursor, h.plan.spec.id, "command", line.substr(line.find("@@")));
+        if (sig->Str("cmd") == "unlock" && sig->Int("rc") == 0) h.console_bitlocker = "unlocked";
+        bool ok = sig->Int("rc") == 0;
+        if (in_machine)
+          Settle(h, h.cursor, ok ? Outcome::Kind::kOk : Outcome::Kind::kFailed,
+                 ok ? "" : line.substr(line.find("@@")));
+      } else if (o_.manual && h.expect_cmd.empty()) {
+        // Someone typed it: journal what the console answered (the debrief reads mistakes here).
+        h.cursor = std::max(h.cursor, Stamp(h.cursor));
+        Note(h.cursor, h.plan.spec.id, "command", line.substr(line.find("@@")));
+        if (sig->Str("cmd") == "unlock" && sig->Int("rc") == 0) h.console_bitlocker = "unlocked";
+      }
+      break;
+    case K::kRepair:
+      if (h.phase == Phase::kBooting) {
+        h.cursor = std::max(h.cursor, Stamp(h.phase_start + h.timing.boot + kPxeRepair));
+        Note(h.cursor, h.plan.spec.id, "repair", line.substr(line.find("@@")));
+        bool ok = sig->Str("result") == "ok";
+        h.image_repaired = ok;
+        // The image fetched the recovery password from the escrow itself.
+        if (ok && h.plan.bitlocker) h.keys_fetched++;
+        if (ok) {
+          // The repair image reboots into Windows by itself.
+          h.phase_start = h.cursor;
+        } else {
+          h.phase = Phase::kConsole;
+        }
+        if (in_machine)
+          Settle(h, h.cursor, ok ? Outcome::Kind::kOk : Outcome::Kind::kFailed,
+                 ok ? "" : "PXE repair failed: " + sig->Str("reason"));
+      }
+      break;
+    case K::kBootFailed:
+      if (h.phase == Phase::kBooting) {
+        h.cursor = std::max(h.cursor, Stamp(h.phase_start + h.timing.boot));
+        h.phase = Phase::kConsole;
+        if (in_machine)
+          Settle(h, h.cursor, Outcome::Kind::kFailed, "boot failed: " + sig->Str("reason"));
+      }
+      break;
+    case K::kIpcOk:
+      break;
+  }
+}
+
+// A line from the rescue VM of a rescue-disk step whose machine part is under way.
+void Run::OnRescueConsole(HostRun& h, const GuestSignal& sig, const std::string& line) {
+  using K = GuestSignal::Kind;
+  if (sig.kind == K::kPhase && sig.Str("phase") == "console" && h.phase == Phase::kBooting) {
+    h.console_env = sig.Str("env");
+    h.console_bitlocker = sig.Str("bitlocker");
+    h.cursor = std::max(h.cursor, Stamp(h.phase_start + rescue_boot_));
+    h.phase = Phase::kConsole;
+    Note(h.cursor, h.plan.spec.id, "rescue-console", line.substr(line.find("@@")));
+    Proceed(h, h.cursor);
+  } else if (sig.kind == K::kCommand && h.phase == Phase::kCommand &&
+             sig.Str("cmd") == h.expect_cmd) {
+    h.cursor = std::max(h.cursor, Stamp(h.command_at + kConsoleCommand));
+    h.phase = Phase::kConsole;
+    h.expect_cmd.clear();
+    Note(h.cursor, h.plan.spec.id, "rescue-command", line.substr(line.find("@@")));
+    if (sig.Int("rc") == 0)
+      Proceed(h, h.cursor);
+    else
+      Settle(h, h.cursor, Outcome::Kind::kFailed,
+             "rescue console: " + line.substr(line.find("@@")));
+  } else if (sig.kind == K::kBootFailed) {
+    Settle(h, h.cursor, Outcome::Kind::kFailed, "rescue VM: " + line.substr(line.find("@@")));
+  }
+}
+
+void Run::OnReady(HostRun& h, double at) {
+  h.cursor = std::max(h.cursor, at);
+  h.phase = Phase::kRunning;
+  h.awaiting = false;
+  h.fetched_at.reset();
+  h.crashes_since_healthy = 0;
+  agenda_.Push(h.cursor, {AgendaItem::Kind::kHealth, h.index, 0, true});
+  if (h.crashes > 0) {
+    if (!h.recovered_at) h.recovered_at = h.cursor;
+    if (h.recovered_by.empty()) {
+      h.recovered_by = h.stage == Stage::kMachine && h.step < h.steps.size()
+                           ? std::string(config::StepKindName(h.steps[h.step]->kind))
+                       : !h.last_step.empty() ? h.last_step
+                                              : "itself";
+    }
+    Move(h, HostState::kRecovered, h.cursor,
+         fmt::format("healthy again after {} crash(es), {} reboot(s)", h.crashes, h.reboots));
+    if (h.stage == Stage::kMachine && h.outcome.kind == Outcome::Kind::kPending)
+      Settle(h, h.cursor, Outcome::Kind::kHealthy);
+    else if (h.runbook_active && h.stage != Stage::kFinished) {
+      // Came back while the runbook waited or worked on something else: nothing left to do.
+      h.token++;
+      Continue(h, h.cursor);
+      h.outcome.kind = Outcome::Kind::kHealthy;
+      h.stage = Stage::kMachine;
+    }
+  } else {
+    Move(h, HostState::kHealthy, h.cursor);
+  }
+  // Content published while it was booting: it will hear about it at its next poll.
+  if (h.plan.online && !h.plan.pinned && (reverted_ || SeesFault(h))) {
+    uint32_t newest = reverted_ ? o_.revert.version : o_.fault.version;
+    h.awaiting = true;
+    h.await_since = h.cursor;
+    h.await_version = newest;
+  }
+}
+
+void Run::OnPanicked(HostRun& h) {
+  if (h.phase == Phase::kDone || h.phase == Phase::kCrashDump || h.phase == Phase::kOff) return;
+  double at;
+  if (h.phase == Phase::kRunning) {
+    at = (h.fetched_at ? *h.fetched_at
+                       : (h.awaiting ? h.await_since + FetchDelay(h) : std::max(h.cursor, now_))) +
+         kIpcAfterLoad;
+  } else {
+    at = h.phase_start + h.timing.driver_load;
+  }
+  bool was_running = h.phase == Phase::kRunning;
+  at = Stamp(at);
+  h.cursor = std::max(h.cursor, at);
+  h.crash_at = h.cursor;
+  h.phase = Phase::kCrashDump;
+  h.awaiting = false;
+  h.crashes++;
+  h.crashes_since_healthy++;
+  if (!h.first_crash_at) h.first_crash_at = h.crash_at;
+  if (was_running || h.up) agenda_.Push(h.crash_at, {AgendaItem::Kind::kHealth, h.index, 0, false});
+  std::string why = h.stop_code.empty() ? "guest panicked" : h.stop_code;
+  Note(h.crash_at, h.plan.spec.id, "crash", why);
+
+  HostState state = h.machine.state();
+  if (state == HostState::kRemediating) {
+    if (h.stage == Stage::kMachine && h.outcome.kind == Outcome::Kind::kPending) {
+      const auto& step = *h.steps[h.step];
+      if (step.kind == config::StepKind::kReboot && h.step_reboots < step.times) {
+        Progress(h.crash_at, fmt::format("{:<14} crashed again (reboot {} of {})", h.plan.spec.id,
+                                         h.step_reboots, step.times));
+      } else if (step.kind == config::StepKind::kReboot) {
+        Settle(h, h.crash_at, Outcome::Kind::kFailed,
+               fmt::format("still crashing after {} reboot(s)", h.step_reboots));
+      } else {
+        Settle(h, h.crash_at, Outcome::Kind::kFailed, "crashed again (" + why + ")");
+      }
+    }
+  } else if (h.crashes_since_healthy >= 2) {
+    h.boot_loop = true;
+    Move(h, HostState::kBootLoop, h.crash_at, why);
+    if (o_.stats) {
+      o_.stats->all_boot_loop_wall_s =
+          std::chrono::duration<double>(WallClock::now() - wall_start_).count();
+    }
+  } else {
+    Move(h, HostState::kCrashed, h.crash_at, why);
+  }
+  if (!o_.manual && !h.runbook_active && runbook().starts == config::RunbookStart::kAtDetection) {
+    agenda_.Push(h.crash_at, {AgendaItem::Kind::kRetry, h.index, 1, false});
+  }
+}
+
+void Run::OnReset(HostRun& h) {
+  if (o_.manual && (h.phase == Phase::kConsole || h.phase == Phase::kCommand)) {
+    // Someone typed `restart` at a recovery console: the machine boots again.
+    h.phase = Phase::kBooting;
+    h.phase_start = h.cursor = std::max(h.cursor, Stamp(h.cursor));
+    h.expect_cmd.clear();
+    h.console_env.clear();
+    h.console_bitlocker.clear();
+    return;
+  }
+  if (h.phase != Phase::kCrashDump) return;  // resets the engine asked for are accounted already
+  double at = Stamp(h.crash_at + h.timing.crash_dump);
+  h.phase_start = at;
+  h.cursor = std::max(h.cursor, at);
+  bool keep_running = h.stage == Stage::kMachine && h.outcome.kind == Outcome::Kind::kPending &&
+                      h.steps[h.step]->kind == config::StepKind::kReboot;
+  // A game day's boot-looping hosts keep looping: nobody parks a real one.
+  bool park = o_.manual ? false : h.runbook_active ? !keep_running : h.crashes_since_healthy >= 2;
+  if (park) {
+    // Boot-loop and nobody acts on it yet (or the runbook moves on): park the machine.
+    Status s = h.vm->Pause();
+    if (s.ok()) {
+      h.phase = Phase::kParked;
+      h.parked_at = at;
+      Note(at, h.plan.spec.id, "parked", "boot-loop; paused until a runbook acts on it");
+      return;
+    }
+    Progress(at, h.plan.spec.id + ": could not park: " + s.ToString());
+  }
+  h.phase = Phase::kBooting;
+  if (h.machine.state() == HostState::kCrashed) Move(h, HostState::kBooting, at);
+  if (keep_running) {
+    h.reboots++;
+    h.step_reboots++;
+  }
+}
+
+void Run::Fail(HostRun& h, double at, const std::string& why) {
+  if (h.phase != Phase::kDone && h.phase != Phase::kOff)
+    (void)h.vm->Pause();  // keep the machine for inspection, stop its CPU
+  if (h.rescue_running) {
+    (void)h.rescue->PowerOff();
+    h.rescue_running = false;
+  }
+  h.phase = Phase::kDone;
+  h.awaiting = false;
+  h.failed_why = why;
+  h.stage = Stage::kFinished;
+  ReleaseAll(h, at);
+  Move(h, HostState::kFailed, at, why);
+}
+
+void Run::Lose(HostRun& h, double at, const std::string& why) {
+  h.phase = Phase::kDone;
+  h.awaiting = false;
+  h.failed_why = why;
+  h.stage = Stage::kFinished;
+  ReleaseAll(h, at);
+  Move(h, HostState::kLost, at, why);
+}
+
+bool Run::LostIfGone(HostRun& h, const Status& s, double at, const std::string& what) {
+  if (s.code() != ErrorCode::kUnavailable) return false;
+  Lose(h, at, what + ": " + s.ToString());
+  return true;
+}
+
+}  // namespace chaoslab::engine_internal
