@@ -136,6 +136,9 @@ class Backend {
   virtual Status PollEvents(std::chrono::milliseconds timeout, std::vector<HostEvent>* out) = 0;
   // Powers off and removes every host and every file the backend created. Idempotent.
   virtual Status Destroy() = 0;
+  // Why the host side of a guest's network path (QEMU's main loop) could not run in real time, for
+  // the first host where it could not (lab_priority.h); empty when it could, or is not asked.
+  virtual std::string HostPathShortfall() const { return ""; }
 };
 
 }  // namespace chaoslab

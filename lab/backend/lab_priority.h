@@ -15,6 +15,7 @@
 
 #include <sys/types.h>
 
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -32,6 +33,24 @@ inline constexpr int kLabRealtimePriority = 1;
 // (QEMU's main loop: the relays it spawns must). FailedPrecondition when the caller may not (not
 // root, no CAP_SYS_NICE), NotFound if the thread is gone.
 Status SetRealtime(pid_t tid, int priority, bool reset_on_fork);
+
+// The first reason a backend could not raise a QEMU's main loop (Backend::HostPathShortfall).
+// Thread-safe: hosts start on several threads.
+class HostPathShortfallNote {
+ public:
+  void Note(const std::string& host, const Status& why) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (first_.empty()) first_ = host + ": " + why.message();
+  }
+  std::string Get() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return first_;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::string first_;
+};
 
 // The scheduling policy of thread `tid` as a word for reports: "realtime" (SCHED_RR or SCHED_FIFO)
 // or "ordinary"; NotFound if the thread is gone.

@@ -130,5 +130,14 @@ TEST(LabPriority, QemuOfDomainByItsName) {
             ErrorCode::kNotFound);
 }
 
+// A run reports the first host whose QEMU main loop stayed ordinary (run_command.cc).
+TEST(LabPriority, ShortfallKeepsTheFirstReason) {
+  HostPathShortfallNote note;
+  EXPECT_EQ(note.Get(), "");
+  note.Note("ws-01", Status::FailedPrecondition("sched_setscheduler: Operation not permitted"));
+  note.Note("ws-02", Status::NotFound("no local QEMU runs domain x"));
+  EXPECT_EQ(note.Get(), "ws-01: sched_setscheduler: Operation not permitted");
+}
+
 }  // namespace
 }  // namespace chaoslab

@@ -705,6 +705,18 @@ struct OneRun {
     }
     if (wire_engine) wire_engine(&eo);
     Result<RunResult> result = RunScenario(eo);
+    // A guest whose QEMU main loop stayed ordinary raced on the machine's load: the run says so.
+    if (const std::string why = backend->HostPathShortfall(); !why.empty() && result.ok()) {
+      if (progress) {
+        progress("warning: the host side of a guest's network path ran at ordinary priority (" +
+                 why + "): its boot race follows the machine's load (docs/TIME-BASE.md)");
+      }
+      nlohmann::json in = nlohmann::json::parse(result->inputs, nullptr, false);
+      if (in.is_object()) {
+        in["lab_priority"] = "ordinary (" + why + ")";
+        result->inputs = JsonText(in);
+      }
+    }
     (void)backend->Destroy();  // before measuring the guests' CPU: they are reaped here
     return result;
   }

@@ -385,6 +385,8 @@ class LibvirtBackend : public Backend {
   Status Destroy() override;
 
   HostEventInbox& queue() { return queue_; }
+  HostPathShortfallNote& shortfall() { return shortfall_; }
+  std::string HostPathShortfall() const override { return shortfall_.Get(); }
   const LibvirtOptions& options() const { return options_; }
   const std::string& accel() const { return accel_; }
 
@@ -470,6 +472,7 @@ class LibvirtBackend : public Backend {
   const std::string accel_;
   std::string machine_, owner_start_;
   HostEventInbox queue_;
+  HostPathShortfallNote shortfall_;
   std::vector<std::unique_ptr<Hypervisor>> hvs_;
 
   std::mutex mu_;  // hosts_, by_name_, placer_
@@ -671,8 +674,10 @@ Status LibvirtHost::LaunchLocked(const std::string& what) {
   // one's QEMU is not ours to find). The domain is paused: its vCPU thread exists and stays
   // ordinary.
   if (GuestClockFor(backend_->accel(), spec_) == GuestClock::kInstructions) {
-    if (auto qemu_pid = LocalQemuOfDomain(name_); qemu_pid.ok())
-      (void)SetRealtime(*qemu_pid, kLabRealtimePriority, false);
+    auto qemu_pid = LocalQemuOfDomain(name_);
+    Status raised =
+        qemu_pid.ok() ? SetRealtime(*qemu_pid, kLabRealtimePriority, false) : qemu_pid.status();
+    if (!raised.ok()) backend_->shortfall().Note(spec_.id, raised);
   }
   if (dom_) virDomainFree(dom_);
   dom_ = dom;

@@ -524,6 +524,8 @@ class QemuBackend : public Backend {
   const std::string& accel() const { return accel_; }
   HostEventInbox& queue() { return queue_; }
   Launcher& launcher() { return launcher_; }
+  HostPathShortfallNote& shortfall() { return shortfall_; }
+  std::string HostPathShortfall() const override { return shortfall_.Get(); }
 
  private:
   Status ValidateSpec(const HostSpec& spec) const;
@@ -536,6 +538,7 @@ class QemuBackend : public Backend {
   const std::string accel_;
   HostEventInbox queue_;
   Launcher launcher_;
+  HostPathShortfallNote shortfall_;
   std::map<std::string, std::unique_ptr<QemuHost>> hosts_;
   bool destroyed_ = false;
 };
@@ -613,7 +616,9 @@ Result<std::unique_ptr<Incarnation>> QemuHost::Launch(const BootChoice& boot) {
   // vCPU thread exists by now (QMP answers after machine init) and stays ordinary. Best effort:
   // the run's method says whether the lab may (run_command.cc).
   if (GuestClockFor(backend_->accel(), spec_) == GuestClock::kInstructions) {
-    (void)SetRealtime(*pid, kLabRealtimePriority, /*reset_on_fork=*/false);
+    if (Status s = SetRealtime(*pid, kLabRealtimePriority, /*reset_on_fork=*/false); !s.ok()) {
+      backend_->shortfall().Note(spec_.id, s);
+    }
   }
   auto console = ConnectConsole(paths_.console_socket);
   if (!console.ok()) return fail(console.status());

@@ -33,6 +33,7 @@ remember_owner = 0
 security_driver = "none"
 stdio_handler = "file"
 seccomp_sandbox = 0
+cgroup_controllers = [ "devices", "memory", "blkio", "cpuset", "cpuacct" ]
 EOC
 exec unshare --mount --propagation private sh -c "
   mount -t tmpfs -o mode=0755 none /run && mkdir -p /run/libvirt &&
