@@ -114,26 +114,15 @@ void Run::ProcessAgenda(double at, const AgendaItem& item) {
   now_ = std::max(now_, at);
   switch (item.kind) {
     case AgendaItem::Kind::kRelease:
-      ReleaseRing(at, static_cast<int>(item.host));
+      ReleaseRing(at, static_cast<int>(item.ring));
       return;
     case AgendaItem::Kind::kRevert:
+      Revert(at);
+      return;
     case AgendaItem::Kind::kDeadline:
-      ProcessFleetEvent(at, item.kind);
       return;
-    case AgendaItem::Kind::kContinue: {
-      HostRun& h = hosts_[item.host];
-      if (item.token == h.token) Advance(h, at);
-      return;
-    }
-    case AgendaItem::Kind::kHealth:
-      SetUp(hosts_[item.host], item.up, at);
-      return;
-    case AgendaItem::Kind::kRetry:
-      if (item.token == 1) {
-        ActivateRunbook(hosts_[item.host], at);  // at-detection
-      } else {
-        Wake(at);
-      }
+    case AgendaItem::Kind::kModel:
+      model_.Handle(at, item.signal);
       return;
   }
 }
@@ -151,7 +140,7 @@ void Run::ReleaseRing(double at, int ring) {
     for (const auto& h : hosts_) {
       if (h.plan.pinned || h.plan.ring >= ring) continue;
       hosts++;
-      crashed += h.crashes > 0;
+      crashed += R(h).crashes > 0;
     }
     double rate = hosts ? static_cast<double>(crashed) / hosts : 0;
     if (rate > sc_.rollout.gate.max_crash_rate) {
@@ -189,35 +178,24 @@ void Run::ReleaseRing(double at, int ring) {
   }
 }
 
-void Run::ProcessFleetEvent(double at, AgendaItem::Kind e) {
-  switch (e) {
-    case AgendaItem::Kind::kRevert: {
-      const ContentVersion& c = o_.revert;
-      Status s = o_.publish ? o_.publish(c) : Status::Ok();
-      if (o_.withdraw_fault) o_.withdraw_fault();
-      Note(at, "", "revert",
-           fmt::format("channel {} version {} {}", c.channel, c.version, c.file_name));
-      Progress(at, fmt::format("revert: channel {} version {} published ({})", c.channel, c.version,
-                               s.ok() ? c.file_name : s.ToString()));
-      reverted_ = true;
-      for (auto& h : hosts_) {
-        // Pinned hosts hold at N-1: the revert is nothing new for them.
-        if (h.phase == Phase::kRunning && h.plan.online && !h.plan.pinned) {
-          h.awaiting = true;
-          h.await_since = at;
-          h.await_version = c.version;
-          h.fetched_at.reset();
-        }
-      }
-      if (!o_.manual && runbook().starts == config::RunbookStart::kAfterRevert) {
-        for (auto& h : hosts_)
-          if (h.crashes > 0 && !h.runbook_active) ActivateRunbook(h, at);
-      }
-      return;
+void Run::Revert(double at) {
+  const ContentVersion& c = o_.revert;
+  Status s = o_.publish ? o_.publish(c) : Status::Ok();
+  if (o_.withdraw_fault) o_.withdraw_fault();
+  Note(at, "", "revert", fmt::format("channel {} version {} {}", c.channel, c.version, c.file_name));
+  Progress(at, fmt::format("revert: channel {} version {} published ({})", c.channel, c.version,
+                           s.ok() ? c.file_name : s.ToString()));
+  reverted_ = true;
+  for (auto& h : hosts_) {
+    // Pinned hosts hold at N-1: the revert is nothing new for them.
+    if (h.phase == Phase::kRunning && h.plan.online && !h.plan.pinned) {
+      h.awaiting = true;
+      h.await_since = at;
+      h.await_version = c.version;
+      h.fetched_at.reset();
     }
-    default:
-      return;
   }
+  model_.ActivateCrashed(at);
 }
 
 Result<RunResult> Run::Execute() {
@@ -242,7 +220,7 @@ Result<RunResult> Run::Execute() {
   if (o_.realtime && o_.wait_for_start && o_.operator_actions) WaitForStart(&ending);
   if (o_.realtime) {
     Note(now_, "", "started", ClockText(now_));
-    Note(now_, "", "key-escrow", escrow_up_ ? "up" : "down");
+    Note(now_, "", "key-escrow", model_.escrow_up() ? "up" : "down");
   }
   PowerOn(ending);
   EnforceGate();
@@ -279,16 +257,17 @@ Result<RunResult> Run::Execute() {
 Status Run::Prepare(const RunResult& result) {
   auto cloud = sc_.image.timing.find(config::Role::kCloudVm);
   if (cloud != sc_.image.timing.end()) rescue_boot_ = cloud->second.boot;
-  outages_.resize(sc_.setup.services.size());
   hosts_.reserve(o_.hosts.size());
+  profiles_.reserve(o_.hosts.size());
+  model_.Reserve(o_.hosts.size());
   for (size_t i = 0; i < o_.hosts.size(); ++i) {
     HostRun h;
     h.plan = o_.hosts[i];
-    h.index = i;
+    h.index = static_cast<uint32_t>(i);
     auto timing = sc_.image.timing.find(h.plan.role);
     if (timing != sc_.image.timing.end()) h.timing = timing->second;
-    auto rank = o_.priority.find(h.plan.spec.group);
-    if (rank != o_.priority.end()) h.rank = rank->second;
+    profiles_.push_back(ProfileOf(h.plan));
+    model_.AddHost(static_cast<uint16_t>(i));
     // Per-host stream: the same seed gives the same draws whatever order events arrive in.
     h.rng.seed(sc_.seed * 0x9E3779B97F4A7C15ULL + i);
     hosts_.push_back(std::move(h));
@@ -304,9 +283,7 @@ Status Run::Prepare(const RunResult& result) {
     for (auto& h : hosts_) Journaled(now_, o_.journal->SaveHost(o_.run_id, Figures(h)));
   }
   // Nothing is up before the fleet boots: an escrow on fleet hosts waits for them too.
-  escrow_up_ = sc_.setup.key_escrow.hosted_on.empty();
-  if (o_.set_escrow_available) o_.set_escrow_available(escrow_up_);
-  for (size_t i = 0; i < sc_.setup.services.size(); ++i) outages_[i].push_back({-kInf, kInf});
+  if (o_.set_escrow_available) o_.set_escrow_available(model_.escrow_up());
 
   now_ = sc_.rollout.start;
   deadline_ = sc_.rollout.start + sc_.stop.max_scenario;
@@ -314,13 +291,13 @@ Status Run::Prepare(const RunResult& result) {
     ring_released_.assign(sc_.rollout.rings.size(), false);
     for (size_t r = 0; r < sc_.rollout.rings.size(); ++r)
       agenda_.Push(sc_.rollout.release + sc_.rollout.rings[r].after,
-                   {AgendaItem::Kind::kRelease, r});
+                   {AgendaItem::Kind::kRelease, r, {}});
   } else {
     ring_released_.assign(1, false);
-    agenda_.Push(sc_.rollout.release, {AgendaItem::Kind::kRelease, 0});
+    agenda_.Push(sc_.rollout.release, {AgendaItem::Kind::kRelease, 0, {}});
   }
-  agenda_.Push(sc_.rollout.revert, {AgendaItem::Kind::kRevert});
-  agenda_.Push(deadline_, {AgendaItem::Kind::kDeadline});
+  agenda_.Push(sc_.rollout.revert, {AgendaItem::Kind::kRevert, 0, {}});
+  agenda_.Push(deadline_, {AgendaItem::Kind::kDeadline, 0, {}});
   return Status::Ok();
 }
 
@@ -371,9 +348,7 @@ void Run::ProcessDue(std::string* ending) {
       *ending = more ? "deadline" : "finished";
       // Hosts waiting for something that will never come (a deadlock, e.g. every technician
       // waiting for a key escrow nobody fixes) wait until the deadline: that is what they cost.
-      bool stalled = false;
-      for (const auto& h : hosts_) stalled |= h.waiting && !IsTerminal(h.machine.state());
-      if (more || stalled) now_ = std::max(now_, deadline_);
+      if (more || model_.AnyStalled()) now_ = std::max(now_, deadline_);
       break;
     }
     auto entry = agenda_.Pop();
@@ -404,7 +379,7 @@ Status Run::PollHosts(std::vector<HostEvent>* events) {
     if (o_.observer && e.kind == HostEventKind::kConsoleLine && by_id_.count(e.host_id)) {
       const HostRun& h = hosts_[by_id_[e.host_id]];
       o_.observer({h.cursor, 0, e.host_id, h.plan.spec.group, "tty", e.detail,
-                   std::string(HostStateName(h.machine.state())), h.crashes});
+                   std::string(HostStateName(StateOf(h))), R(h).crashes});
     }
     if (e.kind != HostEventKind::kConsoleLine) {
       auto it = by_id_.find(e.host_id);
@@ -446,7 +421,7 @@ RunResult Run::Finish(RunResult result, const std::string& ending) {
     }
   }
   for (const auto& h : hosts_) result.hosts.push_back(Figures(h));
-  ServiceFigures(&result);
+  result.services = model_.ServiceFigures(sc_.rollout.release, now_);
   result.status = ending;
   result.scenario_end_s = now_;
   result.wall_s = std::chrono::duration<double>(WallClock::now() - wall_start_).count();
@@ -454,8 +429,7 @@ RunResult Run::Finish(RunResult result, const std::string& ending) {
   // FinishRun writes every host again: a failure here still leaves the results to print.
   if (o_.journal) Journaled(now_, o_.journal->FinishRun(result));
   result.journal_error = journal_error_;
-  int stalled = 0;
-  for (const auto& h : hosts_) stalled += h.waiting && !IsTerminal(h.machine.state());
+  const int stalled = model_.Stalled();
   Progress(now_, fmt::format("run {} ({:.1f} s wall){}", ending, result.wall_s,
                              stalled ? fmt::format("; {} host(s) stalled", stalled) : ""));
   return result;

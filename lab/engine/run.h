@@ -15,18 +15,15 @@
 #include "lab/engine/engine.h"
 #include "lab/engine/event_queue.h"
 #include "lab/engine/guest_signal.h"
-#include "lab/engine/host_state.h"
+#include "lab/recovery/recovery.h"
 
 namespace chaoslab::engine_internal {
 
-constexpr double kInf = std::numeric_limits<double>::infinity();
-// Scenario seconds from a content file reaching the sensor to the IPC notification that reads it.
-constexpr double kIpcAfterLoad = 1.0;
-
-// Scenario seconds a recovery-console command takes to run once typed (del, manage-bde...).
-constexpr double kConsoleCommand = 10.0;
-// Scenario seconds the PXE repair image needs after it booted (download, unlock, delete).
-constexpr double kPxeRepair = 120.0;
+using recovery::kConsoleCommand;
+using recovery::kInf;
+using recovery::kIpcAfterLoad;
+using recovery::kPxeRepair;
+using recovery::Outcome;
 
 // What the machine is doing right now (finer than HostState, which is what reports show).
 enum class Phase {
@@ -40,36 +37,23 @@ enum class Phase {
   kDone,       // nothing more will happen (failed, lost)
 };
 
-// Where a host's runbook is. Steps run one after the other: wait for what the step needs
-// (kAcquire), the human part (kHuman, a modelled duration), then the machine part (kMachine) whose
-// outcome the real guest decides.
-enum class Stage { kNone, kAcquire, kHuman, kMachine, kFinished };
-
-struct Outcome {
-  enum class Kind { kPending, kOk, kFailed, kHealthy };
-  Kind kind = Kind::kPending;
-  std::string why;
-};
-
 // The ordered agenda: fleet events and everything that touches shared state (resources, services,
 // the key escrow) are processed in (scenario time, sequence) order once no machine can precede
 // them.
 struct AgendaItem {
-  enum class Kind { kRelease, kRevert, kDeadline, kContinue, kHealth, kRetry };
+  enum class Kind { kRelease, kRevert, kDeadline, kModel };
   Kind kind;
-  size_t host = 0;
-  uint64_t token = 0;  // kContinue: ignored unless it matches the host's current token
-  bool up = false;     // kHealth
+  size_t ring = 0;          // kRelease
+  recovery::Signal signal;  // kModel: the recovery model's own follow-up
 };
 
+// A host's machine as the VM driver sees it (its lifecycle and runbook are the model's).
 struct HostRun {
   HostPlan plan;
   Host* vm = nullptr;
   config::PhaseTiming timing;
-  HostStateMachine machine;
   std::mt19937_64 rng;
-  size_t index = 0;
-  int rank = 0;
+  uint32_t index = 0;
 
   Phase phase = Phase::kBooting;
   double phase_start = 0;  // scenario time the current boot began
@@ -83,7 +67,6 @@ struct HostRun {
   uint32_t await_version = 0;
   std::optional<double> fetched_at;  // stamp of the latest fetch while running
   long long fetched_version = 0;     // newest content version the sensor downloaded
-  bool runbook_active = false;
   WallClock::time_point last_heard;
   // The boot gate (EngineOptions::max_booting): holds one of the slots while its own machine boots,
   // or is paused by the gate until one frees up.
@@ -91,60 +74,51 @@ struct HostRun {
   bool gated = false;
   int ignore_shutdowns = 0;  // kShutdown events of power-offs the engine asked for
 
-  // Runbook progress.
-  std::vector<const config::StepConfig*> steps;  // the runbook's steps that apply to this host
-  size_t step = 0;
-  Stage stage = Stage::kNone;
-  int sub = 0;  // position inside a multi-action machine part
-  Outcome outcome;
-  uint64_t token = 0;
-  double wait_since = 0;  // since when it waits for `waiting_for`
-  double queued_at = 0;   // since when the current step waits at all (the queue's order)
-  std::string waiting_for;
-  bool waiting = false;  // in the resource wait list
-  bool admitted = false;
-  bool holds_technician = false;
-  double technician_since = 0;
-  bool holds_usb = false;
-  int step_reboots = 0;
   std::string console_env, console_bitlocker;  // from the latest "phase=console" line
   std::string expect_cmd;                      // console command whose result line is due
   Host* rescue = nullptr;                      // the rescue VM of a rescue-disk step
   bool rescue_running = false;
-  std::string last_failure;
-  std::string last_step;        // kind of the latest step whose machine part started
   bool image_repaired = false;  // a PXE repair image unlocked and deleted by itself this boot
-  bool up = false;  // healthy as the agenda has applied it (for services and the key escrow)
 
-  // Figures.
+  // Figures of the machine (the lifecycle's are the model's).
   bool exposed = false;
-  bool rejected_fault = false;  // its sensor refused the faulty content (fixed sensors)
-  int crashes = 0;
-  int crashes_since_healthy = 0;
+  bool rejected_fault = false;      // its sensor refused the faulty content (fixed sensors)
   bool expect_guest_reset = false;  // the console's `restart` was typed: its reset is no crash
-  bool boot_loop = false;
-  int reboots = 0;
-  std::optional<double> first_crash_at;
-  std::optional<double> recovered_at;
-  std::string recovered_by;
   std::string stop_code;
   std::vector<int> race_fetch_ms;  // boots where the sensor fetched newer content: its ms= figure
-  double technician_s = 0;
-  std::map<std::string, double> waited;  // resource → scenario seconds waited for it
   int keys_fetched = 0;
   std::string data_lost;
   double data_lost_s = 0;
-  std::string failed_why;
 };
 
-bool Needs(const config::StepConfig& step, config::Resource r);
-bool NeedsPerson(const config::StepConfig& step);
-
-class Run {
+// The VM driver: the recovery model (lab/recovery) with real guests, on an agenda the guests'
+// signals may not precede.
+class Run final : public recovery::MachineDriver {
  public:
-  explicit Run(const EngineOptions& o) : o_(o), sc_(*o.scenario) {}
+  explicit Run(const EngineOptions& o)
+      : o_(o),
+        sc_(*o.scenario),
+        model_(sc_.setup, sc_.runbook, profiles_, this, {!o.manual, false}, HealthGroups(o)) {}
 
   Result<RunResult> Execute();
+
+  // recovery::MachineDriver
+  void Schedule(double at, const recovery::Signal& s) override {
+    agenda_.Push(at, {AgendaItem::Kind::kModel, 0, s});
+  }
+  double HumanSeconds(uint32_t host, const config::StepConfig& step, bool new_visit) override;
+  void StartMachine(uint32_t host, const config::StepConfig& step, double at) override;
+  void ContinueMachine(uint32_t host, const config::StepConfig& step, double at) override;
+  void StopMachine(uint32_t host) override;
+  void Moved(uint32_t host, HostState from, HostState to, double at,
+             const std::string& why) override;
+  void Refused(uint32_t host, HostState from, HostState to, double at) override;
+  void WaitsFor(uint32_t host, const config::StepConfig& step, recovery::Wait w,
+                double at) override;
+  void StepFailed(uint32_t host, const config::StepConfig& step, const std::string& why,
+                  double at) override;
+  void EscrowChanged(bool up, double at) override;
+  void ServiceChanged(size_t service, bool up, double at) override;
 
  private:
   // Execute's parts. Before the first boot: the hosts, the journal's run, the escrow, the agenda.
@@ -176,8 +150,7 @@ class Run {
   void OnShutdown(HostRun& h, const std::string& detail, bool from_rescue);
   void OnReady(HostRun& h, double at);
   void ProcessAgenda(double at, const AgendaItem& item);
-  void ProcessFleetEvent(double at, AgendaItem::Kind e);
-  void ActivateRunbook(HostRun& h, double at);
+  void Revert(double at);
   // Keeps at most max_booting machines booting at once (wall clock), pausing the rest in FIFO
   // order.
   void EnforceGate();
@@ -197,72 +170,62 @@ class Run {
   void Record(const OperatorAction& a, double at);
   void ManualBoot(HostRun& h, const std::string& target, double at);
   void ManualReimage(HostRun& h, double at);
-  void BootedByTrainee(HostRun& h, double at, const std::string& step, const std::string& why);
+  // `step`: the model's code of the latest step (recovery::RestartedByHand).
+  void BootedByTrainee(HostRun& h, double at, uint8_t step, const std::string& why);
   void PauseFleet(double at);
   void ResumeFleet(double at);
   void SecondUpdate(double at);
   // Realtime: every host is done (recovered, failed, lost) or healthy and not expecting content.
   bool Settled() const;
-  void UpdateEscrow(double at);
 
-  // Runbook machinery.
-  void Continue(HostRun& h, double at) {
-    agenda_.Push(at, {AgendaItem::Kind::kContinue, h.index, h.token});
+  // The model's view of a host.
+  recovery::HostRecord& R(const HostRun& h) { return model_.host(h.index); }
+  const recovery::HostRecord& R(const HostRun& h) const { return model_.host(h.index); }
+  HostState StateOf(const HostRun& h) const { return model_.host(h.index).state; }
+  void Settle(HostRun& h, double at, Outcome o, std::string why = {}) {
+    model_.Settle(h.index, at, o, std::move(why));
   }
-  void Settle(HostRun& h, double at, Outcome::Kind kind, std::string why = {});
-  // A multi-action step moves to its next action at `at`.
-  void Proceed(HostRun& h, double at) {
-    h.sub++;
-    h.token++;
-    Continue(h, at);
-  }
-  void Advance(HostRun& h, double at);
-  // Tries to take what the current step needs; empty when granted, else what is missing.
-  std::string TryAcquire(HostRun& h, const config::StepConfig& step, double at);
-  void ReleaseTechnician(HostRun& h, double at);
-  void ReleaseAll(HostRun& h, double at);
-  void Wake(double at);
-  void StartMachine(HostRun& h, const config::StepConfig& step, double at);
-  void ContinueMachine(HostRun& h, const config::StepConfig& step, double at);
+  void Proceed(HostRun& h, double at) { model_.Proceed(h.index, at); }
+  // The groups whose health the model follows: the setup's, and any other a host stands in.
+  static std::vector<std::string> HealthGroups(const EngineOptions& o);
+  // The host's recovery profile, from its plan.
+  recovery::Profile ProfileOf(const HostPlan& plan) const;
   void TypeCommand(HostRun& h, const std::string& cmd, const std::string& text, double at,
                    bool on_rescue);
   void BootInto(HostRun& h, BootTarget target, double at);
   void PowerCycle(HostRun& h, double at);  // power off, then the step's disk action, then start
-  void FinishRunbook(HostRun& h, double at);
-  bool EscrowUp() const;
   // Whether the faulty version is (still) offered to this host.
   bool SeesFault(const HostRun& h) const {
     return !reverted_ && !h.plan.pinned && h.plan.ring < static_cast<int>(ring_released_.size()) &&
            ring_released_[h.plan.ring];
   }
   void ReleaseRing(double at, int ring);
-  void SetUp(HostRun& h, bool up, double at);
 
-  void Fail(HostRun& h, double at, const std::string& why);
-  void Lose(HostRun& h, double at, const std::string& why);
+  void Fail(HostRun& h, double at, const std::string& why) { model_.Fail(h.index, at, why); }
+  void Lose(HostRun& h, double at, const std::string& why) {
+    model_.Fail(h.index, at, why, HostState::kLost);
+  }
   // A Host call refused with Unavailable means the machine is not there (its QEMU exited, its
   // hypervisor went away: backend.h): the host is lost, not failed. True when `s` said so.
   bool LostIfGone(HostRun& h, const Status& s, double at, const std::string& what);
-  void Move(HostRun& h, HostState to, double at, const std::string& why = {});
+  void Move(HostRun& h, HostState to, double at, const std::string& why = {}) {
+    model_.Move(h.index, to, at, why);
+  }
   void Note(double at, const std::string& host, const std::string& kind, const std::string& detail);
   void Progress(double at, const std::string& text);
   // A journal write that failed: said at once, the first kept for RunResult::journal_error.
   void Journaled(double at, const Status& s);
   HostResult Figures(const HostRun& h) const;
-  void ServiceFigures(RunResult* result) const;
   double FetchDelay(HostRun& h) {
     std::uniform_real_distribution<double> d(0.05, 1.0);
     return d(h.rng) * h.timing.content_fetch;
   }
   const config::RunbookConfig& runbook() const { return sc_.runbook; }
-  const config::SiteConfig* Site(const HostRun& h) const {
-    for (const auto& s : sc_.setup.sites)
-      if (s.name == h.plan.site) return &s;
-    return sc_.setup.sites.empty() ? nullptr : &sc_.setup.sites.front();
-  }
 
   const EngineOptions& o_;
   const config::ScenarioConfig& sc_;
+  std::vector<recovery::Profile> profiles_;  // one per host
+  recovery::Model model_;
   std::vector<HostRun> hosts_;
   std::map<std::string, size_t> by_id_;
   std::map<std::string, size_t> by_rescue_id_;
@@ -276,13 +239,6 @@ class Run {
   double rescue_boot_ = 60;  // scenario seconds a rescue VM takes to boot (cloud-vm timing)
   double deadline_ = kInf;
 
-  // Shared resources, as of now_ (changed only while processing the agenda).
-  std::map<std::string, int> technicians_busy_;  // site → technicians at work on a host
-  std::map<std::string, int> usb_in_use_;        // site → sticks plugged into a host
-  int remediating_ = 0;                          // hosts admitted (for `parallelism`)
-  std::map<std::string, int> group_up_;          // group → hosts up
-  bool escrow_up_ = true;
-  bool escrow_forced_down_ = false;  // the "escrow-down" inject
   // Game day: pause (EngineOptions::realtime).
   bool paused_ = false;
   std::string journal_error_;  // the first journal write that failed
@@ -290,8 +246,6 @@ class Run {
   WallClock::duration paused_total_{};
   std::vector<size_t> paused_hosts_;  // machines the pause stopped (to resume exactly those)
   bool second_released_ = false;
-  // Service outages: per service, [down, up) intervals in scenario time (up = inf while down).
-  std::vector<std::vector<std::pair<double, double>>> outages_;
 };
 
 }  // namespace chaoslab::engine_internal

@@ -24,7 +24,7 @@ bool IsRestartLine(std::string line) {
 
 bool Run::Settled() const {
   for (const auto& h : hosts_) {
-    const HostState s = h.machine.state();
+    const HostState s = StateOf(h);
     if (IsTerminal(s)) continue;
     if ((s == HostState::kHealthy || s == HostState::kRecovered) && h.phase == Phase::kRunning &&
         !h.awaiting)
@@ -62,8 +62,8 @@ void Run::Record(const OperatorAction& a, double at) {
     if (auto it = by_id_.find(a.host); it != by_id_.end()) {
       const HostRun& h = hosts_[it->second];
       live.group = h.plan.spec.group;
-      live.state = std::string(HostStateName(h.machine.state()));
-      live.crashes = h.crashes;
+      live.state = std::string(HostStateName(StateOf(h)));
+      live.crashes = R(h).crashes;
     }
     o_.observer(live);
   }
@@ -103,9 +103,9 @@ void Run::ApplyAction(const OperatorAction& a, std::string* ending) {
     Note(at, "", "ended", "the instructor ended the exercise");
     *ending = "finished";
   } else if (a.kind == "escrow-down" || a.kind == "escrow-up") {
-    escrow_forced_down_ = a.kind == "escrow-down";
-    Note(at, "", "inject", escrow_forced_down_ ? "the key escrow fails" : "the key escrow is back");
-    UpdateEscrow(at);
+    const bool down = a.kind == "escrow-down";
+    Note(at, "", "inject", down ? "the key escrow fails" : "the key escrow is back");
+    model_.ForceEscrowDown(down, at);
   } else if (a.kind == "second-update") {
     SecondUpdate(at);
   }
@@ -136,12 +136,12 @@ void Run::ManualBoot(HostRun& h, const std::string& target, double at) {
   h.console_env.clear();
   h.console_bitlocker.clear();
   Note(at, h.plan.spec.id, "boot-menu", target);
-  BootedByTrainee(h, at, "trainee", "boot menu: " + target);
+  BootedByTrainee(h, at, recovery::kByTrainee - 1, "boot menu: " + target);
 }
 
 // A trainee's action (boot menu, reimage) restarted the machine: it boots again, and a host that
 // was down is now being remediated by hand.
-void Run::BootedByTrainee(HostRun& h, double at, const std::string& step, const std::string& why) {
+void Run::BootedByTrainee(HostRun& h, double at, uint8_t step, const std::string& why) {
   h.gated = false;
   h.boot_slot = false;
   h.phase = Phase::kBooting;
@@ -149,11 +149,7 @@ void Run::BootedByTrainee(HostRun& h, double at, const std::string& step, const 
   h.cursor = std::max(h.cursor, at);
   h.awaiting = false;
   h.last_heard = WallClock::now();
-  h.last_step = step;
-  const HostState st = h.machine.state();
-  if (h.crashes > 0 &&
-      (st == HostState::kCrashed || st == HostState::kBootLoop || st == HostState::kBooting))
-    Move(h, HostState::kRemediating, at, why);
+  model_.RestartedByHand(h.index, at, step, why);
 }
 
 void Run::ManualReimage(HostRun& h, double at) {
@@ -173,7 +169,7 @@ void Run::ManualReimage(HostRun& h, double at) {
   }
   h.data_lost = "all";
   Note(at, h.plan.spec.id, "data-lost", "all local data (reimaged)");
-  BootedByTrainee(h, at, "reimage", "reimage");
+  BootedByTrainee(h, at, 1 + static_cast<uint8_t>(config::StepKind::kReimage), "reimage");
 }
 
 void Run::PauseFleet(double at) {

@@ -70,7 +70,7 @@ void Run::OnConsole(HostRun& h, const std::string& line, bool from_rescue) {
   if (!sig) return;
   using K = GuestSignal::Kind;
   const uint32_t fault_version = o_.fault.version;
-  const bool in_machine = h.stage == Stage::kMachine && h.outcome.kind == Outcome::Kind::kPending;
+  const bool in_machine = R(h).InMachinePart();
   if (from_rescue) {
     // The rescue VM speaks the same protocol; only its console and command lines matter.
     if (in_machine) OnRescueConsole(h, *sig, line);
@@ -146,10 +146,10 @@ void Run::OnConsole(HostRun& h, const std::string& line, bool from_rescue) {
         h.phase = Phase::kConsole;
         Note(h.cursor, h.plan.spec.id, "console", line.substr(line.find("@@")));
         if (in_machine) {
-          const auto& step = *h.steps[h.step];
+          const auto& step = model_.CurrentStep(h.index);
           bool expected =
               step.kind == config::StepKind::kBoot && step.into != config::BootTarget::kPxe;
-          Settle(h, h.cursor, expected ? Outcome::Kind::kOk : Outcome::Kind::kFailed,
+          Settle(h, h.cursor, expected ? Outcome::kOk : Outcome::kFailed,
                  expected ? "" : "stopped at a recovery console (" + h.console_env + ")");
         }
       }
@@ -163,7 +163,7 @@ void Run::OnConsole(HostRun& h, const std::string& line, bool from_rescue) {
         if (sig->Str("cmd") == "unlock" && sig->Int("rc") == 0) h.console_bitlocker = "unlocked";
         bool ok = sig->Int("rc") == 0;
         if (in_machine)
-          Settle(h, h.cursor, ok ? Outcome::Kind::kOk : Outcome::Kind::kFailed,
+          Settle(h, h.cursor, ok ? Outcome::kOk : Outcome::kFailed,
                  ok ? "" : line.substr(line.find("@@")));
       } else if (o_.manual && h.expect_cmd.empty()) {
         // Someone typed it: journal what the console answered (the debrief reads mistakes here).
@@ -187,7 +187,7 @@ void Run::OnConsole(HostRun& h, const std::string& line, bool from_rescue) {
           h.phase = Phase::kConsole;
         }
         if (in_machine)
-          Settle(h, h.cursor, ok ? Outcome::Kind::kOk : Outcome::Kind::kFailed,
+          Settle(h, h.cursor, ok ? Outcome::kOk : Outcome::kFailed,
                  ok ? "" : "PXE repair failed: " + sig->Str("reason"));
       }
       break;
@@ -196,7 +196,7 @@ void Run::OnConsole(HostRun& h, const std::string& line, bool from_rescue) {
         h.cursor = std::max(h.cursor, Stamp(h.phase_start + h.timing.boot));
         h.phase = Phase::kConsole;
         if (in_machine)
-          Settle(h, h.cursor, Outcome::Kind::kFailed, "boot failed: " + sig->Str("reason"));
+          Settle(h, h.cursor, Outcome::kFailed, "boot failed: " + sig->Str("reason"));
       }
       break;
     case K::kIpcOk:
@@ -223,10 +223,10 @@ void Run::OnRescueConsole(HostRun& h, const GuestSignal& sig, const std::string&
     if (sig.Int("rc") == 0)
       Proceed(h, h.cursor);
     else
-      Settle(h, h.cursor, Outcome::Kind::kFailed,
+      Settle(h, h.cursor, Outcome::kFailed,
              "rescue console: " + line.substr(line.find("@@")));
   } else if (sig.kind == K::kBootFailed) {
-    Settle(h, h.cursor, Outcome::Kind::kFailed, "rescue VM: " + line.substr(line.find("@@")));
+    Settle(h, h.cursor, Outcome::kFailed, "rescue VM: " + line.substr(line.find("@@")));
   }
 }
 
@@ -235,30 +235,7 @@ void Run::OnReady(HostRun& h, double at) {
   h.phase = Phase::kRunning;
   h.awaiting = false;
   h.fetched_at.reset();
-  h.crashes_since_healthy = 0;
-  agenda_.Push(h.cursor, {AgendaItem::Kind::kHealth, h.index, 0, true});
-  if (h.crashes > 0) {
-    if (!h.recovered_at) h.recovered_at = h.cursor;
-    if (h.recovered_by.empty()) {
-      h.recovered_by = h.stage == Stage::kMachine && h.step < h.steps.size()
-                           ? std::string(config::StepKindName(h.steps[h.step]->kind))
-                       : !h.last_step.empty() ? h.last_step
-                                              : "itself";
-    }
-    Move(h, HostState::kRecovered, h.cursor,
-         fmt::format("healthy again after {} crash(es), {} reboot(s)", h.crashes, h.reboots));
-    if (h.stage == Stage::kMachine && h.outcome.kind == Outcome::Kind::kPending)
-      Settle(h, h.cursor, Outcome::Kind::kHealthy);
-    else if (h.runbook_active && h.stage != Stage::kFinished) {
-      // Came back while the runbook waited or worked on something else: nothing left to do.
-      h.token++;
-      Continue(h, h.cursor);
-      h.outcome.kind = Outcome::Kind::kHealthy;
-      h.stage = Stage::kMachine;
-    }
-  } else {
-    Move(h, HostState::kHealthy, h.cursor);
-  }
+  model_.Healthy(h.index, h.cursor);
   // Content published while it was booting: it will hear about it at its next poll.
   if (h.plan.online && !h.plan.pinned && (reverted_ || SeesFault(h))) {
     uint32_t newest = reverted_ ? o_.revert.version : o_.fault.version;
@@ -284,40 +261,17 @@ void Run::OnPanicked(HostRun& h) {
   h.crash_at = h.cursor;
   h.phase = Phase::kCrashDump;
   h.awaiting = false;
-  h.crashes++;
-  h.crashes_since_healthy++;
-  if (!h.first_crash_at) h.first_crash_at = h.crash_at;
-  if (was_running || h.up) agenda_.Push(h.crash_at, {AgendaItem::Kind::kHealth, h.index, 0, false});
   std::string why = h.stop_code.empty() ? "guest panicked" : h.stop_code;
   Note(h.crash_at, h.plan.spec.id, "crash", why);
-
-  HostState state = h.machine.state();
-  if (state == HostState::kRemediating) {
-    if (h.stage == Stage::kMachine && h.outcome.kind == Outcome::Kind::kPending) {
-      const auto& step = *h.steps[h.step];
-      if (step.kind == config::StepKind::kReboot && h.step_reboots < step.times) {
-        Progress(h.crash_at, fmt::format("{:<14} crashed again (reboot {} of {})", h.plan.spec.id,
-                                         h.step_reboots, step.times));
-      } else if (step.kind == config::StepKind::kReboot) {
-        Settle(h, h.crash_at, Outcome::Kind::kFailed,
-               fmt::format("still crashing after {} reboot(s)", h.step_reboots));
-      } else {
-        Settle(h, h.crash_at, Outcome::Kind::kFailed, "crashed again (" + why + ")");
-      }
+  const recovery::HostRecord& r = R(h);
+  if (r.state == HostState::kRemediating && r.InMachinePart()) {
+    const auto& step = model_.CurrentStep(h.index);
+    if (step.kind == config::StepKind::kReboot && r.step_reboots < step.times) {
+      Progress(h.crash_at, fmt::format("{:<14} crashed again (reboot {} of {})", h.plan.spec.id,
+                                       r.step_reboots, step.times));
     }
-  } else if (h.crashes_since_healthy >= 2) {
-    h.boot_loop = true;
-    Move(h, HostState::kBootLoop, h.crash_at, why);
-    if (o_.stats) {
-      o_.stats->all_boot_loop_wall_s =
-          std::chrono::duration<double>(WallClock::now() - wall_start_).count();
-    }
-  } else {
-    Move(h, HostState::kCrashed, h.crash_at, why);
   }
-  if (!o_.manual && !h.runbook_active && runbook().starts == config::RunbookStart::kAtDetection) {
-    agenda_.Push(h.crash_at, {AgendaItem::Kind::kRetry, h.index, 1, false});
-  }
+  model_.Crashed(h.index, h.crash_at, was_running, why);
 }
 
 void Run::OnReset(HostRun& h) {
@@ -334,11 +288,7 @@ void Run::OnReset(HostRun& h) {
   double at = Stamp(h.crash_at + h.timing.crash_dump);
   h.phase_start = at;
   h.cursor = std::max(h.cursor, at);
-  bool keep_running = h.stage == Stage::kMachine && h.outcome.kind == Outcome::Kind::kPending &&
-                      h.steps[h.step]->kind == config::StepKind::kReboot;
-  // A game day's boot-looping hosts keep looping: nobody parks a real one.
-  bool park = o_.manual ? false : h.runbook_active ? !keep_running : h.crashes_since_healthy >= 2;
-  if (park) {
+  if (model_.ShouldPark(h.index)) {
     // Boot-loop and nobody acts on it yet (or the runbook moves on): park the machine.
     Status s = h.vm->Pause();
     if (s.ok()) {
@@ -350,35 +300,7 @@ void Run::OnReset(HostRun& h) {
     Progress(at, h.plan.spec.id + ": could not park: " + s.ToString());
   }
   h.phase = Phase::kBooting;
-  if (h.machine.state() == HostState::kCrashed) Move(h, HostState::kBooting, at);
-  if (keep_running) {
-    h.reboots++;
-    h.step_reboots++;
-  }
-}
-
-void Run::Fail(HostRun& h, double at, const std::string& why) {
-  if (h.phase != Phase::kDone && h.phase != Phase::kOff)
-    (void)h.vm->Pause();  // keep the machine for inspection, stop its CPU
-  if (h.rescue_running) {
-    (void)h.rescue->PowerOff();
-    h.rescue_running = false;
-  }
-  h.phase = Phase::kDone;
-  h.awaiting = false;
-  h.failed_why = why;
-  h.stage = Stage::kFinished;
-  ReleaseAll(h, at);
-  Move(h, HostState::kFailed, at, why);
-}
-
-void Run::Lose(HostRun& h, double at, const std::string& why) {
-  h.phase = Phase::kDone;
-  h.awaiting = false;
-  h.failed_why = why;
-  h.stage = Stage::kFinished;
-  ReleaseAll(h, at);
-  Move(h, HostState::kLost, at, why);
+  model_.Rebooting(h.index, at);
 }
 
 bool Run::LostIfGone(HostRun& h, const Status& s, double at, const std::string& what) {

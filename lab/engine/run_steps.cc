@@ -1,4 +1,4 @@
-// Run: the runbook interpreter, a host's steps one after the other (Advance, StartMachine).
+// Run: the VM driver's part of the runbook: the machine part of each step on a real guest.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -9,20 +9,6 @@
 namespace chaoslab::engine_internal {
 
 namespace {
-
-bool Matches(const config::Conditions& c, const HostPlan& p) {
-  if (c.bitlocker && *c.bitlocker != p.bitlocker) return false;
-  if (c.oob_console && *c.oob_console != p.oob_console) return false;
-  if (c.cloud && *c.cloud != p.cloud) return false;
-  if (!c.roles.empty() && std::find(c.roles.begin(), c.roles.end(), p.role) == c.roles.end())
-    return false;
-  if (!c.groups.empty() &&
-      std::find(c.groups.begin(), c.groups.end(), p.spec.group) == c.groups.end())
-    return false;
-  if (!c.sites.empty() && std::find(c.sites.begin(), c.sites.end(), p.site) == c.sites.end())
-    return false;
-  return true;
-}
 
 std::string StepLabel(const config::StepConfig& step) {
   std::string label(config::StepKindName(step.kind));
@@ -47,111 +33,57 @@ BootTarget ToBootTarget(config::BootTarget t) {
 
 }  // namespace
 
-// Runbook activation: the host joins the runbook at `at`; its first step starts through the agenda.
-void Run::ActivateRunbook(HostRun& h, double at) {
-  if (h.runbook_active) return;
-  h.runbook_active = true;
-  HostState s = h.machine.state();
-  if (s != HostState::kCrashed && s != HostState::kBootLoop && s != HostState::kBooting) return;
-  if (h.crashes == 0) return;
-  Move(h, HostState::kRemediating, at, "runbook " + runbook().name);
-  h.steps.clear();
-  for (const auto& step : runbook().steps)
-    if (Matches(step.when, h.plan)) h.steps.push_back(&step);
-  if (h.steps.empty()) {
-    Fail(h, at, "no step of runbook " + runbook().name + " applies to this host");
-    return;
-  }
-  h.step = 0;
-  h.stage = Stage::kNone;
-  h.token++;
-  Continue(h, at);
+std::vector<std::string> Run::HealthGroups(const EngineOptions& o) {
+  std::vector<std::string> names;
+  for (const auto& g : o.scenario->setup.groups) names.push_back(g.name);
+  for (const auto& h : o.hosts)
+    if (std::find(names.begin(), names.end(), h.spec.group) == names.end())
+      names.push_back(h.spec.group);
+  return names;
 }
 
-void Run::Settle(HostRun& h, double at, Outcome::Kind kind, std::string why) {
-  h.outcome.kind = kind;
-  h.outcome.why = std::move(why);
-  h.token++;
-  Continue(h, at);
+recovery::Profile Run::ProfileOf(const HostPlan& plan) const {
+  recovery::Profile p;
+  const auto& sites = sc_.setup.sites;
+  for (size_t s = 0; s < sites.size(); ++s)
+    if (sites[s].name == plan.site) p.site = static_cast<int>(s);
+  if (p.site < 0 && !sites.empty()) p.site = 0;
+  p.group = model_.GroupIndex(plan.spec.group);
+  auto rank = o_.priority.find(plan.spec.group);
+  if (rank != o_.priority.end()) p.rank = rank->second;
+  p.bitlocker = plan.bitlocker;
+  p.oob_console = plan.oob_console;
+  p.watched = true;  // guests report ahead of the agenda: every health change goes through it
+  // The facts a step's conditions test, as the host's plan has them.
+  config::GroupConfig traits;
+  traits.name = plan.spec.group;
+  traits.role = plan.role;
+  traits.site = plan.site;
+  traits.bitlocker = plan.bitlocker;
+  traits.oob_console = plan.oob_console;
+  traits.cloud = plan.cloud;
+  p.steps = recovery::StepsFor(runbook(), traits);
+  return p;
 }
 
-void Run::Advance(HostRun& h, double at) {
-  now_ = std::max(now_, at);
-  if (h.phase == Phase::kDone || h.stage == Stage::kFinished) return;
-  while (true) {
-    if (h.stage == Stage::kMachine) {
-      if (h.outcome.kind == Outcome::Kind::kPending) {
-        ContinueMachine(h, *h.steps[h.step], at);
-        return;
-      }
-      if (h.outcome.kind == Outcome::Kind::kHealthy) {
-        FinishRunbook(h, at);
-        return;
-      }
-      if (h.outcome.kind == Outcome::Kind::kFailed) {
-        h.last_failure = h.outcome.why;
-        Note(at, h.plan.spec.id, "step-failed",
-             fmt::format("{}: {}", config::StepKindName(h.steps[h.step]->kind), h.outcome.why));
-      }
-      h.step++;
-      h.stage = Stage::kNone;
-    }
-    if (h.step >= h.steps.size()) {
-      ReleaseAll(h, at);
-      h.stage = Stage::kFinished;
-      Fail(h, at,
-           h.last_failure.empty() ? "runbook ended without recovery"
-                                  : "runbook ended without recovery: " + h.last_failure);
-      return;
-    }
-    const config::StepConfig& step = *h.steps[h.step];
-    if (h.stage == Stage::kNone) {
-      // A technician stays with the host until its runbook ends (to see it boot healthy), as
-      // people do: releasing them between steps would let another host take them mid-repair.
-      // Join the queue; Wake hands out resources in priority order once every host that asks at
-      // this same time has joined.
-      h.stage = Stage::kAcquire;
-      h.waiting = true;
-      h.waiting_for = "its turn";
-      h.wait_since = h.queued_at = at;
-      agenda_.Push(at, {AgendaItem::Kind::kRetry, h.index, 0, false});
-      return;
-    }
-    if (h.stage == Stage::kAcquire) {
-      bool new_visit = NeedsPerson(step) && !h.holds_technician;
-      std::string missing = TryAcquire(h, step, at);
-      if (!missing.empty()) {
-        if (h.waiting_for != missing) {
-          if (at > h.wait_since) h.waited[h.waiting_for] += at - h.wait_since;
-          h.waiting_for = missing;
-          h.wait_since = at;
-          Note(at, h.plan.spec.id, "waiting",
-               fmt::format("{} waits for {}", config::StepKindName(step.kind), missing));
-        }
-        return;
-      }
-      if (at > h.wait_since) h.waited[h.waiting_for] += at - h.wait_since;
-      h.waiting = false;
-      double human = step.takes.Sample(h.rng);
-      const config::SiteConfig* site = Site(h);
-      if (new_visit && site && Needs(step, config::Resource::kTechnician))
-        human += site->travel.Sample(h.rng);
-      if (Needs(step, config::Resource::kKeyEscrow) && h.plan.bitlocker)
-        human += sc_.setup.key_escrow.lookup.Sample(h.rng);
-      h.stage = Stage::kHuman;
-      h.token++;
-      Continue(h, at + human);
-      return;
-    }
-    if (h.stage == Stage::kHuman) {
-      h.stage = Stage::kMachine;
-      h.outcome = Outcome{};
-      h.sub = 0;
-      StartMachine(h, step, at);  // its outcome comes back through the agenda
-      return;
-    }
-    return;
+double Run::HumanSeconds(uint32_t i, const config::StepConfig& step, bool new_visit) {
+  HostRun& h = hosts_[i];
+  const recovery::Profile& p = model_.profile(i);
+  const config::SiteConfig* site =
+      p.site >= 0 ? &sc_.setup.sites[static_cast<size_t>(p.site)] : nullptr;
+  return recovery::HumanPart(step, site, new_visit, h.plan.bitlocker, sc_.setup.key_escrow, h.rng);
+}
+
+// Failed or lost: the machine is kept for inspection with its CPU stopped.
+void Run::StopMachine(uint32_t i) {
+  HostRun& h = hosts_[i];
+  if (h.phase != Phase::kDone && h.phase != Phase::kOff) (void)h.vm->Pause();
+  if (h.rescue_running) {
+    (void)h.rescue->PowerOff();
+    h.rescue_running = false;
   }
+  h.phase = Phase::kDone;
+  h.awaiting = false;
 }
 
 void Run::TypeCommand(HostRun& h, const std::string& cmd, const std::string& text, double at,
@@ -161,7 +93,7 @@ void Run::TypeCommand(HostRun& h, const std::string& cmd, const std::string& tex
   if (!s.ok()) {
     // A rescue VM that is gone fails the step; the host itself is still there.
     if (on_rescue || !LostIfGone(h, s, at, "console"))
-      Settle(h, at, Outcome::Kind::kFailed, "console: " + s.ToString());
+      Settle(h, at, Outcome::kFailed, "console: " + s.ToString());
     return;
   }
   h.expect_cmd = cmd;
@@ -183,7 +115,7 @@ void Run::BootInto(HostRun& h, BootTarget target, double at) {
   }
   if (!s.ok()) {
     if (!LostIfGone(h, s, at, "could not boot"))
-      Settle(h, at, Outcome::Kind::kFailed, "could not boot: " + s.ToString());
+      Settle(h, at, Outcome::kFailed, "could not boot: " + s.ToString());
     return;
   }
   h.phase = Phase::kBooting;
@@ -196,20 +128,19 @@ void Run::BootInto(HostRun& h, BootTarget target, double at) {
   h.last_heard = WallClock::now();
 }
 
-void Run::StartMachine(HostRun& h, const config::StepConfig& step, double at) {
+void Run::StartMachine(uint32_t i, const config::StepConfig& step, double at) {
   using SK = config::StepKind;
+  HostRun& h = hosts_[i];
   h.cursor = std::max(h.cursor, at);
   Note(at, h.plan.spec.id, "step", StepLabel(step));
-  h.last_step = std::string(config::StepKindName(step.kind));
   Progress(at, fmt::format("{:<14} {}", h.plan.spec.id, StepLabel(step)));
   const auto at_console = [&] {
     if (h.phase == Phase::kConsole) return true;
-    Settle(h, at, Outcome::Kind::kFailed, "not at a recovery console");
+    Settle(h, at, Outcome::kFailed, "not at a recovery console");
     return false;
   };
   switch (step.kind) {
     case SK::kReboot:
-      h.step_reboots = 0;
       if (h.phase == Phase::kParked) {
         Status s = h.vm->Resume();
         if (!s.ok()) {
@@ -218,42 +149,40 @@ void Run::StartMachine(HostRun& h, const config::StepConfig& step, double at) {
         }
         h.phase = Phase::kBooting;
         h.phase_start = std::max(at, h.parked_at);
-        h.reboots++;
-        h.step_reboots++;
+        model_.CountReboot(i);
         h.last_heard = WallClock::now();
       } else if (h.phase == Phase::kRunning) {
-        Settle(h, at, Outcome::Kind::kHealthy);
+        Settle(h, at, Outcome::kHealthy);
       } else if (h.phase == Phase::kConsole || h.phase == Phase::kOff) {
         BootInto(h, BootTarget::kDisk, at);
-        h.reboots++;
-        h.step_reboots++;
+        model_.CountReboot(i);
       }
       // Booting or in a crash dump: it reboots by itself; OnReset counts it.
       return;
     case SK::kBoot:
       if (step.into == config::BootTarget::kUsb && o_.usb_media.empty()) {
-        Settle(h, at, Outcome::Kind::kFailed, "no USB recovery media image");
+        Settle(h, at, Outcome::kFailed, "no USB recovery media image");
         return;
       }
       BootInto(h, ToBootTarget(step.into), at);
       return;
     case SK::kUnlockBitlocker: {
       if (h.image_repaired) {
-        Settle(h, at, Outcome::Kind::kOk);  // the repair image did it
+        Settle(h, at, Outcome::kOk);  // the repair image did it
         return;
       }
       if (!at_console()) return;
       if (h.console_bitlocker != "locked") {
-        Settle(h, at, Outcome::Kind::kOk);  // nothing to unlock
+        Settle(h, at, Outcome::kOk);  // nothing to unlock
         return;
       }
       if (!o_.fetch_key) {
-        Settle(h, at, Outcome::Kind::kFailed, "no key escrow in this lab");
+        Settle(h, at, Outcome::kFailed, "no key escrow in this lab");
         return;
       }
       Result<std::string> key = o_.fetch_key(h.plan.spec.id);
       if (!key.ok()) {
-        Settle(h, at, Outcome::Kind::kFailed, "key escrow: " + key.status().ToString());
+        Settle(h, at, Outcome::kFailed, "key escrow: " + key.status().ToString());
         return;
       }
       h.keys_fetched++;
@@ -263,7 +192,7 @@ void Run::StartMachine(HostRun& h, const config::StepConfig& step, double at) {
     }
     case SK::kDelete:
       if (h.image_repaired) {
-        Settle(h, at, Outcome::Kind::kOk);  // the repair image did it
+        Settle(h, at, Outcome::kOk);  // the repair image did it
         return;
       }
       if (!at_console()) return;
@@ -273,13 +202,13 @@ void Run::StartMachine(HostRun& h, const config::StepConfig& step, double at) {
       return;
     case SK::kRestart:
       if (h.phase == Phase::kRunning) {
-        Settle(h, at, Outcome::Kind::kHealthy);
+        Settle(h, at, Outcome::kHealthy);
       } else if (h.phase == Phase::kConsole) {
         Status s = h.vm->SetBoot(BootTarget::kDisk);
         if (s.ok()) s = h.vm->SendConsole("restart\n");
         if (!s.ok()) {
           if (!LostIfGone(h, s, at, "restart"))
-            Settle(h, at, Outcome::Kind::kFailed, "restart: " + s.ToString());
+            Settle(h, at, Outcome::kFailed, "restart: " + s.ToString());
           return;
         }
         h.expect_guest_reset = true;
@@ -295,18 +224,20 @@ void Run::StartMachine(HostRun& h, const config::StepConfig& step, double at) {
     case SK::kRescueDisk:
     case SK::kRevertSnapshot:
     case SK::kReimage:
-      ContinueMachine(h, step, at);
+      ContinueMachine(i, step, at);
       return;
   }
 }
 
 // The later actions of a step, one per agenda visit (rescue-disk has several).
-void Run::ContinueMachine(HostRun& h, const config::StepConfig& step, double at) {
+void Run::ContinueMachine(uint32_t i, const config::StepConfig& step, double at) {
   using SK = config::StepKind;
+  HostRun& h = hosts_[i];
+  recovery::HostRecord& r = model_.host(i);
   const auto power_off = [&](Host* vm) -> bool {
     Status s = vm->PowerOff();
     if (!s.ok()) {
-      Settle(h, at, Outcome::Kind::kFailed, "power off: " + s.ToString());
+      Settle(h, at, Outcome::kFailed, "power off: " + s.ToString());
       return false;
     }
     return true;
@@ -315,7 +246,7 @@ void Run::ContinueMachine(HostRun& h, const config::StepConfig& step, double at)
     Status s = h.vm->SetBoot(BootTarget::kDisk);
     if (s.ok()) s = h.vm->Start();
     if (!s.ok()) {
-      Settle(h, at, Outcome::Kind::kFailed, "start: " + s.ToString());
+      Settle(h, at, Outcome::kFailed, "start: " + s.ToString());
       return;
     }
     h.phase = Phase::kBooting;
@@ -333,13 +264,13 @@ void Run::ContinueMachine(HostRun& h, const config::StepConfig& step, double at)
 
   if (step.kind == SK::kRevertSnapshot || step.kind == SK::kReimage) {
     if (step.kind == SK::kRevertSnapshot && !sc_.setup.snapshots.enabled) {
-      Settle(h, at, Outcome::Kind::kFailed, "the setup keeps no snapshots");
+      Settle(h, at, Outcome::kFailed, "the setup keeps no snapshots");
       return;
     }
     if (!turn_off()) return;
     Status s = step.kind == SK::kRevertSnapshot ? h.vm->RevertDisk() : h.vm->ReimageDisk();
     if (!s.ok()) {
-      Settle(h, at, Outcome::Kind::kFailed, s.ToString());
+      Settle(h, at, Outcome::kFailed, s.ToString());
       return;
     }
     if (step.kind == SK::kReimage) {
@@ -349,7 +280,7 @@ void Run::ContinueMachine(HostRun& h, const config::StepConfig& step, double at)
       double snapshot = sc_.setup.snapshots.taken_at;
       while (snapshot > sc_.rollout.release) snapshot -= 86400;
       h.data_lost = "since-snapshot";
-      h.data_lost_s = std::max(0.0, h.first_crash_at.value_or(at) - snapshot);
+      h.data_lost_s = std::max(0.0, (r.first_crash >= 0 ? r.first_crash : at) - snapshot);
     }
     Note(at, h.plan.spec.id, "data-lost",
          h.data_lost == "all" ? "all local data (reimaged)"
@@ -359,13 +290,13 @@ void Run::ContinueMachine(HostRun& h, const config::StepConfig& step, double at)
   }
 
   // rescue-disk: 0 power off and boot the rescue VM, 1 unlock if needed, 2 delete, 3 back home.
-  switch (h.sub) {
+  switch (r.sub) {
     case 0: {
       if (!turn_off()) return;
       if (!h.rescue) {
         HostSpec spec = o_.rescue_template;
         if (spec.kernel.empty() || spec.base_disk.empty()) {
-          Settle(h, at, Outcome::Kind::kFailed, "no rescue VM image in this lab");
+          Settle(h, at, Outcome::kFailed, "no rescue VM image in this lab");
           return;
         }
         spec.id = h.plan.spec.id + "-rescue";
@@ -375,7 +306,7 @@ void Run::ContinueMachine(HostRun& h, const config::StepConfig& step, double at)
         spec.extra_disks = {h.vm->SystemDisk()};
         Result<Host*> vm = o_.backend->CreateHost(spec);
         if (!vm.ok()) {
-          Settle(h, at, Outcome::Kind::kFailed, "rescue VM: " + vm.status().ToString());
+          Settle(h, at, Outcome::kFailed, "rescue VM: " + vm.status().ToString());
           return;
         }
         h.rescue = *vm;
@@ -384,7 +315,7 @@ void Run::ContinueMachine(HostRun& h, const config::StepConfig& step, double at)
       Status s = h.rescue->SetBoot(BootTarget::kRescue);
       if (s.ok()) s = h.rescue->Start();
       if (!s.ok()) {
-        Settle(h, at, Outcome::Kind::kFailed, "rescue VM: " + s.ToString());
+        Settle(h, at, Outcome::kFailed, "rescue VM: " + s.ToString());
         return;
       }
       h.rescue_running = true;
@@ -401,7 +332,7 @@ void Run::ContinueMachine(HostRun& h, const config::StepConfig& step, double at)
             o_.fetch_key ? o_.fetch_key(h.plan.spec.id)
                          : Result<std::string>(Status::Unavailable("no key escrow in this lab"));
         if (!key.ok()) {
-          Settle(h, at, Outcome::Kind::kFailed, "key escrow: " + key.status().ToString());
+          Settle(h, at, Outcome::kFailed, "key escrow: " + key.status().ToString());
           return;
         }
         h.keys_fetched++;
@@ -410,7 +341,7 @@ void Run::ContinueMachine(HostRun& h, const config::StepConfig& step, double at)
                     true);
         return;
       }
-      h.sub = 2;
+      r.sub = 2;  // nothing to unlock
       [[fallthrough]];
     case 2:
       TypeCommand(h, "del",
@@ -428,11 +359,6 @@ void Run::ContinueMachine(HostRun& h, const config::StepConfig& step, double at)
     default:
       return;
   }
-}
-
-void Run::FinishRunbook(HostRun& h, double at) {
-  h.stage = Stage::kFinished;
-  ReleaseAll(h, at);
 }
 
 }  // namespace chaoslab::engine_internal

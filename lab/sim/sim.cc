@@ -24,17 +24,24 @@ namespace {
 
 // --- Planning the world --------------------------------------------------------------------------
 
+// An archetype's groups: as the machines see them, and their recovery profiles (world->profiles).
 Result<std::vector<GroupPlan>> PlanGroups(const config::ScenarioConfig& sc, const Calibration& cal,
                                           const config::SetupConfig& setup,
                                           const config::RunbookConfig& runbook,
                                           const std::string& prefix, World* world) {
   ASSIGN_OR_RETURN(auto ranks, config::PriorityRanks(runbook, setup));
   std::vector<GroupPlan> out;
+  std::vector<recovery::Profile> profiles;
   for (const auto& g : setup.groups) {
     GroupPlan p;
+    recovery::Profile profile;
     p.g = &g;
+    profile.site = 0;
     for (size_t s = 0; s < setup.sites.size(); ++s)
-      if (setup.sites[s].name == g.site) p.site = static_cast<int>(s);
+      if (setup.sites[s].name == g.site) profile.site = static_cast<int>(s);
+    profile.group = static_cast<int>(out.size());
+    profile.bitlocker = g.bitlocker;
+    profile.oob_console = g.oob_console;
     auto timing = sc.image.timing.find(g.role);
     if (timing != sc.image.timing.end()) p.timing = timing->second;
     p.online = g.online_in_window && g.network != config::Network::kOffline;
@@ -52,18 +59,19 @@ Result<std::vector<GroupPlan>> PlanGroups(const config::ScenarioConfig& sc, cons
       p.race_p = race->second.WinProbability();
     }
     auto rank = ranks.find(g.name);
-    if (rank != ranks.end()) p.rank = rank->second;
-    p.watched = !setup.key_escrow.hosted_on.empty() && setup.key_escrow.hosted_on == g.name;
+    if (rank != ranks.end()) profile.rank = rank->second;
+    profile.watched = !setup.key_escrow.hosted_on.empty() && setup.key_escrow.hosted_on == g.name;
     for (const auto& svc : setup.services)
-      for (const auto& need : svc.needs) p.watched |= need.group == g.name;
-    for (const auto& step : runbook.steps)
-      if (config::ConditionsMatch(step.when, g)) p.steps.push_back(&step);
+      for (const auto& need : svc.needs) profile.watched |= need.group == g.name;
+    profile.steps = recovery::StepsFor(runbook, g);
+    profiles.push_back(std::move(profile));
     p.out = static_cast<int>(world->out_groups.size());
     world->out_groups.push_back(OutGroup{prefix + g.name, g.site,
                                          std::string(config::RoleName(g.role)),
                                          std::string(config::NetworkName(g.network)), g.bitlocker});
     out.push_back(p);
   }
+  world->profiles.push_back(std::move(profiles));
   return out;
 }
 
@@ -108,7 +116,10 @@ Result<World> PlanWorld(const SimOptions& o) {
     }
   }
   // Group plans are referenced from the orgs (stable now that w.groups is complete).
-  for (auto& p : w.orgs) p.groups = &w.groups[static_cast<size_t>(p.archetype)];
+  for (auto& p : w.orgs) {
+    p.groups = &w.groups[static_cast<size_t>(p.archetype)];
+    p.profiles = &w.profiles[static_cast<size_t>(p.archetype)];
+  }
   return w;
 }
 

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "lab/config/config.h"
-#include "lab/engine/host_state.h"
+#include "lab/recovery/recovery.h"
 #include "lab/report/results.h"
 #include "lab/sim/calibration.h"
 #include "lab/sim/event_queue.h"
@@ -21,12 +21,11 @@ namespace chaoslab::sim::internal {
 
 using config::Resource;
 using config::StepKind;
-constexpr double kInf = std::numeric_limits<double>::infinity();
-// The engine's constants for what a guest's console costs (lab/engine/run.h): a typed
-// recovery-console command, the PXE repair image's own work, content → IPC notification.
-constexpr double kConsoleCommand = 10.0;
-constexpr double kPxeRepair = 120.0;
-constexpr double kIpcAfterLoad = 1.0;
+using recovery::kConsoleCommand;
+using recovery::kInf;
+using recovery::kIpcAfterLoad;
+using recovery::kPxeRepair;
+using recovery::Outcome;
 
 // --- Random streams -----------------------------------------------------------------------------
 
@@ -48,65 +47,35 @@ inline double Unit(uint64_t* state) {
   return static_cast<double>(r() >> 11) * 0x1.0p-53;
 }
 
-// --- What the engine does, per host --------------------------------------------------------------
+// --- The machine of a host, as drawn ---------------------------------------------------------------
+// (Its lifecycle and runbook are the recovery model's: lab/recovery/recovery.h.)
 
 enum Phase : uint8_t { kBooting, kRunning, kCrashDump, kParked, kConsole, kCommand, kOff, kDone };
-enum Stage : uint8_t { kNone, kAcquire, kHuman, kMachine, kFinished };
-enum Outcome : uint8_t { kPending, kOk, kFailed, kHealthy };
 enum Boot : uint8_t { kNormal, kSafe, kWinRE, kUsb, kPxe, kRescue };
 enum Cmd : uint8_t { kNoCmd, kUnlock, kDel, kRescueUnlock, kRescueDel };
-// What a host waits for; the names are the engine's.
-enum Wait : uint8_t {
-  kTurn,
-  kSlot,
-  kTech,
-  kTechOffShift,
-  kRemote,
-  kUsbStick,
-  kEscrow,
-  kPxeServer,
-  kWaitKinds
-};
-constexpr const char* kWaitNames[kWaitKinds] = {"its turn",       "a free slot (parallelism)",
-                                                "technician",     "technician (off shift)",
-                                                "remote-console", "usb-stick",
-                                                "key-escrow",     "pxe-server"};
 
 struct Host {
-  double phase_start = 0, crash_at = 0, parked_at = 0;
-  double first_crash = -1, recovered_at = -1;
-  double wait_since = 0, queued_at = 0, tech_since = 0, technician_s = 0, data_lost_s = 0;
-  float waited[kWaitKinds] = {};
+  double phase_start = 0, crash_at = 0, parked_at = 0, data_lost_s = 0;
   uint64_t rng = 0;
-  uint32_t token = 0, mtoken = 0;
+  uint32_t mtoken = 0;  // a machine event counts only while it matches
   uint16_t group = 0;
-  int16_t crashes = 0, since_healthy = 0, reboots = 0, step_reboots = 0, keys = 0;
-  HostState state = HostState::kProvisioning;
+  int16_t keys = 0;
   Phase phase = kBooting;
-  Stage stage = kNone;
-  Outcome outcome = kPending;
   Boot boot = kNormal;
   Cmd cmd = kNoCmd;
-  uint8_t step = 0, sub = 0, ring = 0, waiting_for = kTurn;
-  uint8_t recovered_by = 0;  // 0 none, 1 itself, 2 + StepKind
-  uint8_t last_step = 0;     // 0 none, 1 + StepKind
-  uint8_t data_lost = 0;     // 0 none, 1 since-snapshot, 2 all
-  bool exposed = false, disk_bad = false, runbook_active = false, admitted = false;
-  bool holds_tech = false, holds_usb = false, waiting = false, boot_loop = false, up = false;
-  bool locked = false, at_console = false, image_repaired = false, counted_crash = false;
-  std::string last_failure, failed_why;
+  uint8_t ring = 0;
+  uint8_t data_lost = 0;  // 0 none, 1 since-snapshot, 2 all
+  bool exposed = false, disk_bad = false, locked = false, at_console = false;
+  bool image_repaired = false, counted_crash = false;
 };
 
+// A group as the machines see it (its recovery profile is the model's, at the same index).
 struct GroupPlan {
   const config::GroupConfig* g = nullptr;
-  int site = 0;
   int out = 0;  // index into the run's output groups
   config::PhaseTiming timing;
   bool online = true, pinned = false, crashes_on_fault = false;
-  bool watched = false;  // hosts the key escrow or a service depends on (health goes on the agenda)
   double race_p = 0;
-  int rank = 0;
-  std::vector<const config::StepConfig*> steps;
 };
 
 // One organisation: a setup (scaled), a runbook, and its place in the world.
@@ -114,6 +83,7 @@ struct OrgPlan {
   const config::SetupConfig* setup = nullptr;
   const config::RunbookConfig* runbook = nullptr;
   const std::vector<GroupPlan>* groups = nullptr;
+  const std::vector<recovery::Profile>* profiles = nullptr;  // per group
   int64_t hosts = 0;
   int archetype = 0;
   int64_t number = 0;  // within its archetype
@@ -145,17 +115,6 @@ struct Ev {
   Kind kind = kWake;
 };
 static_assert(sizeof(Ev) == 12);
-
-struct WaitKey {
-  int rank;
-  double queued_at;
-  uint32_t host;
-  bool operator<(const WaitKey& o) const {
-    if (rank != o.rank) return rank < o.rank;
-    if (queued_at != o.queued_at) return queued_at < o.queued_at;
-    return host < o.host;
-  }
-};
 
 // --- Output: per-host rows, or aggregated rows ---------------------------------------------------
 
@@ -202,11 +161,7 @@ struct Aggregator {
   }
 };
 
-struct ServiceOut {
-  double downtime_s = 0;
-  std::optional<double> down_at_s, up_again_s;
-  bool up_at_end = true;
-};
+using ServiceOut = ServiceResult;  // the organisation's own names are not used
 
 struct OrgOut {
   std::vector<HostResult> hosts;  // per-host mode
@@ -219,50 +174,44 @@ struct OrgOut {
 // --- One organisation's simulation
 // ----------------------------------------------------------------
 
-class OrgSim {
+// The draw driver: the recovery model (lab/recovery) with machines whose every outcome is drawn
+// from the calibration, on one calendar queue in scenario time.
+class OrgSim final : public recovery::MachineDriver {
  public:
   OrgSim(const config::ScenarioConfig& sc, const Calibration& cal, const OrgPlan& plan,
          const std::vector<OutGroup>& out_groups, const std::vector<std::string>& ring_names)
-      : sc_(sc), cal_(cal), plan_(plan), out_groups_(out_groups), ring_names_(ring_names) {}
+      : sc_(sc),
+        cal_(cal),
+        plan_(plan),
+        out_groups_(out_groups),
+        ring_names_(ring_names),
+        model_(*plan.setup, *plan.runbook, *plan.profiles, this, {true, true}) {}
 
   void Run(bool per_host, Aggregator* agg, OrgOut* out);
+
+  // recovery::MachineDriver
+  void Schedule(double at, const recovery::Signal& s) override;
+  double HumanSeconds(uint32_t host, const config::StepConfig& step, bool new_visit) override;
+  void StartMachine(uint32_t host, const config::StepConfig& step, double at) override;
+  void ContinueMachine(uint32_t host, const config::StepConfig& step, double at) override;
+  void StopMachine(uint32_t host) override;
 
  private:
   const config::RunbookConfig& runbook() const { return *plan_.runbook; }
   const config::SetupConfig& setup() const { return *plan_.setup; }
   const GroupPlan& G(const Host& h) const { return (*plan_.groups)[h.group]; }
-  const config::SiteConfig& Site(const Host& h) const { return setup().sites[G(h).site]; }
   uint32_t Index(const Host& h) const { return static_cast<uint32_t>(&h - hosts_.data()); }
+  recovery::HostRecord& R(const Host& h) { return model_.host(Index(h)); }
+  const recovery::HostRecord& R(const Host& h) const { return model_.host(Index(h)); }
 
   void Push(double at, Ev::Kind kind, const Host& h, uint32_t token) {
     q_.Push(at, Ev{Index(h), token, kind});
   }
-  void Continue(Host& h, double at) { Push(at, Ev::kContinue, h, h.token); }
   void Settle(Host& h, double at, Outcome o, std::string why = {}) {
-    h.outcome = o;
-    if (o == kFailed) h.last_failure = std::move(why);
-    h.token++;
-    Continue(h, at);
+    model_.Settle(Index(h), at, o, std::move(why));
   }
-  // Settle as the last thing a machine event does: the runbook goes on within this event rather
-  // than through one more agenda entry at the same scenario time (the engine's Continue); only
-  // the order among same-time entries differs, never a time.
   void SettleNow(Host& h, double at, Outcome o, std::string why = {}) {
-    h.outcome = o;
-    if (o == kFailed) h.last_failure = std::move(why);
-    h.token++;
-    Advance(h, at);
-  }
-  void Proceed(Host& h, double at) {
-    h.sub++;
-    h.token++;
-    Continue(h, at);
-  }
-  void RequestWake(double at) {
-    if (wake_pending_ && wake_at_ == at) return;
-    wake_pending_ = true;
-    wake_at_ = at;
-    q_.Push(at, Ev{0, 0, Ev::kWake});
+    model_.SettleNow(Index(h), at, o, std::move(why));
   }
   bool SeesFault(const Host& h) const {
     return !reverted_ && !G(h).pinned && h.ring < ring_released_.size() && ring_released_[h.ring];
@@ -272,20 +221,6 @@ class OrgSim {
     return rate >= 1.0 || Unit(&h.rng) < rate;
   }
   double FetchDelay(Host& h) { return (0.05 + 0.95 * Unit(&h.rng)) * G(h).timing.content_fetch; }
-
-  // A host's health reaches the agenda only if the key escrow or a service depends on its group;
-  // for the others nothing shared changes, so it is recorded at once (fewer events).
-  void Health(Host& h, bool up, double at) {
-    if (G(h).watched) {
-      Push(at, up ? Ev::kHealthUp : Ev::kHealthDown, h, 0);
-    } else {
-      h.up = up;
-    }
-  }
-  void Move(Host& h, HostState to) {
-    if (h.state == to || !IsLegalTransition(h.state, to)) return;
-    h.state = to;
-  }
   void NormalBoot(Host& h, double at);
   void BootInto(Host& h, Boot target, double at);
   void BootCheck(Host& h, double at);
@@ -295,16 +230,6 @@ class OrgSim {
   void OnConsole(Host& h, double at);
   void OnPxeDone(Host& h, double at);
   void OnCommandDone(Host& h, double at);
-  void ActivateRunbook(Host& h, double at);
-  void Advance(Host& h, double at);
-  int TryAcquire(Host& h, const config::StepConfig& step, double at);  // -1 granted, else Wait
-  void Block(Host& h, int why);
-  bool TakesShared(const Host& h, const config::StepConfig& step) const;
-  void Wake(double at);
-  void ReleaseTechnician(Host& h, double at);
-  void ReleaseAll(Host& h, double at);
-  void StartMachine(Host& h, const config::StepConfig& step, double at);
-  void ContinueMachine(Host& h, const config::StepConfig& step, double at);
   void TypeCommand(Host& h, Cmd cmd, double at) {
     h.cmd = cmd;
     h.phase = kCommand;
@@ -315,8 +240,6 @@ class OrgSim {
     h.mtoken++;
     h.phase = kOff;
   }
-  void Fail(Host& h, double at, std::string why);
-  void SetUp(Host& h, bool up, double at);
   void ReleaseRing(double at, int ring);
   void Revert(double at);
   void Figures(const Host& h, size_t index, bool per_host, Aggregator* agg, OrgOut* out) const;
@@ -324,7 +247,6 @@ class OrgSim {
   void SetUpResources();
   size_t PlaceHosts();
   void Dispatch(const CalendarQueue<Ev>::Entry& e, std::string* ending);
-  void ServiceFigures(OrgOut* out) const;
 
   const config::ScenarioConfig& sc_;
   const Calibration& cal_;
@@ -332,6 +254,7 @@ class OrgSim {
   const std::vector<OutGroup>& out_groups_;
   const std::vector<std::string>& ring_names_;
 
+  recovery::Model model_;
   std::vector<Host> hosts_;
   CalendarQueue<Ev> q_;
   double now_ = 0;
@@ -340,30 +263,7 @@ class OrgSim {
   std::vector<bool> ring_released_;
   std::vector<double> ring_release_at_;
   std::vector<int64_t> ring_hosts_, ring_crashed_;
-  bool wake_pending_ = false;
-  double wake_at_ = -kInf;
-
-  // Shared resources of the organisation.
-  std::vector<int> tech_busy_, usb_used_;
-  std::vector<double> shift_wake_at_;
-  int remediating_ = 0;
-  std::vector<int> group_up_;
-  int escrow_group_ = -1;
-  bool escrow_up_ = true;
-  std::vector<std::vector<std::pair<double, double>>> outages_;
-  std::vector<std::vector<std::pair<int, int>>> service_needs_;  // (group, at_least)
-
-  // Hosts waiting for resources, by what they wait for (ordered by rank, queue time, index).
-  std::set<WaitKey> turn_q_, slot_q_, escrow_q_;
-  std::vector<std::set<WaitKey>> tech_q_, usb_q_;
-  std::vector<uint32_t> stalled_;  // wait for what never comes (no console, no PXE)
 };
-
-// What a step needs, and when a site's technicians are on shift (sim_resources.cc).
-bool Needs(const config::StepConfig& step, Resource r);
-bool NeedsPerson(const config::StepConfig& step);
-bool OnShift(const config::SiteConfig& site, double t);
-double NextShiftStart(const config::SiteConfig& site, double t);
 
 // --- The world, planned by PlanWorld (sim.cc) ----------------------------------------------------
 
@@ -372,6 +272,7 @@ struct World {
   std::vector<config::RunbookConfig> runbooks;  // likewise
   std::vector<std::string> archetype_names;     // "" for a single organisation
   std::vector<std::vector<GroupPlan>> groups;   // per archetype
+  std::vector<std::vector<recovery::Profile>> profiles;  // per archetype, per group
   std::vector<OutGroup> out_groups;
   std::vector<OrgPlan> orgs;
   std::vector<std::string> ring_names;

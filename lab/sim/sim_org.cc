@@ -85,9 +85,8 @@ void OrgSim::BootCheck(Host& h, double at) {
 
 void OrgSim::OnReady(Host& h, double at) {
   h.phase = kRunning;
-  h.since_healthy = 0;
-  Health(h, true, at);
-  // Content published while it booted: it hears of it at its next poll.
+  // Content published while it booted: it hears of it at its next poll (drawn before the
+  // runbook's next human part, which the model may draw at once).
   if (G(h).online && SeesFault(h)) {
     h.exposed = true;
     if (G(h).crashes_on_fault) {
@@ -96,146 +95,100 @@ void OrgSim::OnReady(Host& h, double at) {
       h.disk_bad = true;
     }
   }
-  if (h.crashes > 0) {
-    if (h.recovered_at < 0) h.recovered_at = at;
-    if (h.recovered_by == 0) {
-      h.recovered_by = h.stage == kMachine && h.step < G(h).steps.size()
-                           ? 2 + static_cast<uint8_t>(G(h).steps[h.step]->kind)
-                       : h.last_step ? 1 + h.last_step
-                                     : 1;
-    }
-    Move(h, HostState::kRecovered);
-    if (h.stage == kMachine && h.outcome == kPending) {
-      SettleNow(h, at, kHealthy);
-    } else if (h.runbook_active && h.stage != kFinished) {
-      h.token++;
-      Continue(h, at);
-      h.outcome = kHealthy;
-      h.stage = kMachine;
-    }
-  } else {
-    Move(h, HostState::kHealthy);
-  }
+  model_.Healthy(Index(h), at);
 }
 
 void OrgSim::OnCrash(Host& h, double at) {
   const bool was_running = h.phase == kRunning;
   h.crash_at = at;
   h.phase = kCrashDump;
-  h.crashes++;
-  h.since_healthy++;
-  if (h.first_crash < 0) h.first_crash = at;
   if (!h.counted_crash) {
     h.counted_crash = true;
     if (h.ring < ring_crashed_.size()) ring_crashed_[h.ring]++;
   }
-  if (was_running || h.up) Health(h, false, at);
-  if (h.state == HostState::kRemediating) {
-    if (h.stage == kMachine && h.outcome == kPending) {
-      const auto& step = *G(h).steps[h.step];
-      if (step.kind == StepKind::kReboot && h.step_reboots < step.times) {
-        // crashed again; the runbook reboots it (counted at its reset)
-      } else if (step.kind == StepKind::kReboot) {
-        Settle(h, at, kFailed, fmt::format("still crashing after {} reboot(s)", h.step_reboots));
-      } else {
-        Settle(h, at, kFailed, "crashed again (PAGE_FAULT_IN_NONPAGED_AREA)");
-      }
-    }
-  } else if (h.since_healthy >= 2) {
-    h.boot_loop = true;
-    Move(h, HostState::kBootLoop);
-  } else {
-    Move(h, HostState::kCrashed);
-  }
-  if (!h.runbook_active && runbook().starts == config::RunbookStart::kAtDetection) {
-    Push(at, Ev::kActivate, h, 0);
-  }
+  model_.Crashed(Index(h), at, was_running, "PAGE_FAULT_IN_NONPAGED_AREA");
   Push(at + G(h).timing.crash_dump, Ev::kReset, h, h.mtoken);
 }
 
 void OrgSim::OnReset(Host& h, double at) {
   h.phase_start = at;
-  const bool keep_running =
-      h.stage == kMachine && h.outcome == kPending && G(h).steps[h.step]->kind == StepKind::kReboot;
-  const bool park = h.runbook_active ? !keep_running : h.since_healthy >= 2;
-  if (park) {
+  if (model_.ShouldPark(Index(h))) {
     h.phase = kParked;
     h.parked_at = at;
     return;
   }
-  if (h.state == HostState::kCrashed) Move(h, HostState::kBooting);
-  if (keep_running) {
-    h.reboots++;
-    h.step_reboots++;
-  }
+  model_.Rebooting(Index(h), at);
   NormalBoot(h, at);
 }
 
 void OrgSim::OnConsole(Host& h, double at) {
-  const bool in_machine = h.stage == kMachine && h.outcome == kPending;
+  const uint32_t i = Index(h);
+  const bool in_machine = R(h).InMachinePart();
   h.phase = kConsole;
   h.at_console = true;
   // Every recovery environment changes the boot configuration, so the TPM keeps the volume key:
   // an encrypted volume asks for its recovery password.
   h.locked = G(h).g->bitlocker;
   if (h.boot == kRescue) {
-    if (in_machine) Proceed(h, at);
+    if (in_machine) model_.Proceed(i, at);
     return;
   }
   if (in_machine) {
-    const auto& step = *G(h).steps[h.step];
+    const auto& step = model_.CurrentStep(i);
     const bool expected = step.kind == StepKind::kBoot && step.into != config::BootTarget::kPxe;
     if (expected && Succeeds(h, StepKind::kBoot)) {
-      SettleNow(h, at, kOk);
+      SettleNow(h, at, Outcome::kOk);
     } else {
-      SettleNow(h, at, kFailed, expected ? "boot failed" : "stopped at a recovery console");
+      SettleNow(h, at, Outcome::kFailed,
+                expected ? "boot failed" : "stopped at a recovery console");
     }
   }
 }
 
 void OrgSim::OnPxeDone(Host& h, double at) {
-  const bool in_machine = h.stage == kMachine && h.outcome == kPending;
+  const bool in_machine = R(h).InMachinePart();
   // The repair image fetches the recovery password from the escrow itself.
-  const bool ok = !G(h).g->bitlocker || escrow_up_;
+  const bool ok = !G(h).g->bitlocker || model_.escrow_up();
   if (ok) {
     h.disk_bad = false;
     if (G(h).g->bitlocker) h.keys++;
     NormalBoot(h, at);  // it reboots into Windows by itself
     h.image_repaired = true;
-    if (in_machine) Settle(h, at, kOk);
+    if (in_machine) Settle(h, at, Outcome::kOk);
   } else {
     h.phase = kConsole;
     h.at_console = true;
     h.locked = true;
-    if (in_machine) Settle(h, at, kFailed, "PXE repair failed: key escrow unavailable");
+    if (in_machine) Settle(h, at, Outcome::kFailed, "PXE repair failed: key escrow unavailable");
   }
 }
 
 void OrgSim::OnCommandDone(Host& h, double at) {
-  const bool in_machine = h.stage == kMachine && h.outcome == kPending;
+  const uint32_t i = Index(h);
+  const bool in_machine = R(h).InMachinePart();
   h.phase = kConsole;
   const Cmd cmd = h.cmd;
   h.cmd = kNoCmd;
   switch (cmd) {
     case kUnlock:
       h.locked = false;
-      if (in_machine) SettleNow(h, at, kOk);
+      if (in_machine) SettleNow(h, at, Outcome::kOk);
       return;
     case kDel:
       if (h.locked || !Succeeds(h, StepKind::kDelete)) {
-        if (in_machine) SettleNow(h, at, kFailed, "del rc=1");
+        if (in_machine) SettleNow(h, at, Outcome::kFailed, "del rc=1");
         return;
       }
       h.disk_bad = false;
-      if (in_machine) SettleNow(h, at, kOk);
+      if (in_machine) SettleNow(h, at, Outcome::kOk);
       return;
     case kRescueUnlock:
       h.locked = false;
-      if (in_machine) Proceed(h, at);
+      if (in_machine) model_.Proceed(i, at);
       return;
     case kRescueDel:
       h.disk_bad = false;
-      if (in_machine) Proceed(h, at);
+      if (in_machine) model_.Proceed(i, at);
       return;
     case kNoCmd:
       return;
@@ -273,10 +226,7 @@ void OrgSim::ReleaseRing(double at, int ring) {
 
 void OrgSim::Revert(double at) {
   reverted_ = true;
-  if (runbook().starts == config::RunbookStart::kAfterRevert) {
-    for (auto& h : hosts_)
-      if (h.crashes > 0 && !h.runbook_active) ActivateRunbook(h, at);
-  }
+  model_.ActivateCrashed(at);
 }
 
 void OrgSim::Run(bool per_host, Aggregator* agg, OrgOut* out) {
@@ -291,7 +241,7 @@ void OrgSim::Run(bool per_host, Aggregator* agg, OrgOut* out) {
   q_.Push(sc_.rollout.revert, Ev{0, 0, Ev::kRevert});
   q_.Push(deadline, Ev{0, 0, Ev::kDeadline});
   for (auto& h : hosts_) {
-    Move(h, HostState::kBooting);
+    model_.Move(Index(h), HostState::kBooting, start);
     NormalBoot(h, start);
   }
 
@@ -303,9 +253,7 @@ void OrgSim::Run(bool per_host, Aggregator* agg, OrgOut* out) {
       // for what never comes wait until the deadline (what they cost), as in the engine.
       const bool more = q_.size() > 1;
       ending = more ? "deadline" : "finished";
-      bool stalled = false;
-      for (const auto& h : hosts_) stalled |= h.waiting && !IsTerminal(h.state);
-      if (more || stalled) now_ = std::max(now_, deadline);
+      if (more || model_.AnyStalled()) now_ = std::max(now_, deadline);
       break;
     }
     auto e = q_.Pop();
@@ -316,34 +264,13 @@ void OrgSim::Run(bool per_host, Aggregator* agg, OrgOut* out) {
   out->ending = ending;
   out->end_s = now_;
 
-  ServiceFigures(out);
+  out->services = model_.ServiceFigures(sc_.rollout.release, now_);
   if (per_host) out->hosts.reserve(hosts_.size());
-  std::vector<int> seen((*plan_.groups).size(), 0);
   for (size_t i = 0; i < hosts_.size(); ++i) Figures(hosts_[i], i, per_host, agg, out);
 }
 
-// The organisation's resources, its key escrow and services, before the first event.
+// What the machines need before the first event (the resources are the model's).
 void OrgSim::SetUpResources() {
-  const auto& s = setup();
-  const size_t sites = s.sites.size();
-  tech_busy_.assign(sites, 0);
-  usb_used_.assign(sites, 0);
-  shift_wake_at_.assign(sites, -1);
-  tech_q_.resize(sites);
-  usb_q_.resize(sites);
-  group_up_.assign((*plan_.groups).size(), 0);
-  for (size_t g = 0; g < s.groups.size(); ++g)
-    if (!s.key_escrow.hosted_on.empty() && s.groups[g].name == s.key_escrow.hosted_on)
-      escrow_group_ = static_cast<int>(g);
-  escrow_up_ = escrow_group_ < 0;
-  for (const auto& svc : s.services) {
-    std::vector<std::pair<int, int>> needs;
-    for (const auto& need : svc.needs)
-      for (size_t g = 0; g < s.groups.size(); ++g)
-        if (s.groups[g].name == need.group) needs.push_back({static_cast<int>(g), need.at_least});
-    service_needs_.push_back(std::move(needs));
-    outages_.push_back({{-kInf, kInf}});
-  }
   auto cloud = sc_.image.timing.find(config::Role::kCloudVm);
   if (cloud != sc_.image.timing.end()) rescue_boot_ = cloud->second.boot;
 }
@@ -364,12 +291,14 @@ size_t OrgSim::PlaceHosts() {
       ring_release_at_[r] = sc_.rollout.release + rings[r].after;
 
   hosts_.resize(static_cast<size_t>(plan_.hosts));
+  model_.Reserve(hosts_.size());
   {
     size_t i = 0;
     for (size_t g = 0; g < (*plan_.groups).size(); ++g) {
       for (int k = 0; k < (*plan_.groups)[g].g->count; ++k, ++i) {
         Host& h = hosts_[i];
         h.group = static_cast<uint16_t>(g);
+        model_.AddHost(static_cast<uint16_t>(g));
         h.rng = Mix64(plan_.seed ^ Mix64(i + 1));
         if ((*plan_.groups)[g].pinned) {
           h.ring = 255;
@@ -411,24 +340,22 @@ void OrgSim::Dispatch(const CalendarQueue<Ev>::Entry& e, std::string* ending) {
       *ending = "deadline";
       break;
     case Ev::kContinue:
-      if (e.payload.token == h->token) Advance(*h, at);
+      model_.Handle(at, {recovery::Signal::kContinue, e.payload.host, e.payload.token});
       break;
     case Ev::kHealthUp:
-      SetUp(*h, true, at);
+      model_.Handle(at, {recovery::Signal::kHealthUp, e.payload.host, 0});
       break;
     case Ev::kHealthDown:
-      SetUp(*h, false, at);
+      model_.Handle(at, {recovery::Signal::kHealthDown, e.payload.host, 0});
       break;
     case Ev::kWake:
-      wake_pending_ = false;
-      Wake(at);
+      model_.Handle(at, {recovery::Signal::kWake, 0, 0});
       break;
     case Ev::kShift:
-      if (shift_wake_at_[e.payload.host] == at) shift_wake_at_[e.payload.host] = -1;
-      Wake(at);
+      model_.Handle(at, {recovery::Signal::kShift, e.payload.host, 0});
       break;
     case Ev::kActivate:
-      ActivateRunbook(*h, at);
+      model_.Handle(at, {recovery::Signal::kActivate, e.payload.host, 0});
       break;
     case Ev::kBootCheck:
       if (e.payload.token == h->mtoken && h->phase == kBooting) BootCheck(*h, at);

@@ -21,120 +21,67 @@ uint16_t TimeBin(double t) {
 }
 
 const char* DataLostName(uint8_t d) { return d == 1 ? "since-snapshot" : d == 2 ? "all" : ""; }
-std::string RecoveredByName(uint8_t r) {
-  if (r == 0) return "";
-  if (r == 1) return "itself";
-  return std::string(config::StepKindName(static_cast<StepKind>(r - 2)));
-}
+using recovery::RecoveredByName;
 
 }  // namespace
 
 void OrgSim::Figures(const Host& h, size_t index, bool per_host, Aggregator* agg,
                      OrgOut* out) const {
   const double release = sc_.rollout.release;
-  double technician_s = h.technician_s;
-  if (h.holds_tech) technician_s += std::max(0.0, now_ - h.tech_since);
-  double waited[kWaitKinds];
-  for (int w = 0; w < kWaitKinds; ++w) waited[w] = h.waited[w];
-  double waited_s = 0, longest = 0;
-  int longest_kind = -1;
-  for (int w = 0; w < kWaitKinds; ++w) {
-    waited_s += waited[w];
-    if (waited[w] > longest) longest = waited[w], longest_kind = w;
-  }
-  if (h.waiting) {
-    const double open = std::max(0.0, now_ - h.wait_since);
-    waited_s += open;
-    if (open + waited[h.waiting_for] >= longest) longest_kind = h.waiting_for;
-  }
-  std::string failed_why = h.failed_why;
-  if (failed_why.empty() && h.waiting && !IsTerminal(h.state))
-    failed_why = std::string("waiting for ") + kWaitNames[h.waiting_for];
+  const uint32_t i = static_cast<uint32_t>(index);
+  const recovery::HostRecord& r = model_.host(i);
   const GroupPlan& g = (*plan_.groups)[h.group];
-  const bool recovered = h.recovered_at >= 0;
+  const bool recovered = r.recovered_at >= 0;
   const bool has_ring = sc_.rollout.policy == config::RolloutPolicy::kRings && h.ring != 255 &&
                         h.ring < ring_names_.size();
   if (per_host) {
     const OutGroup& og = out_groups_[g.out];
-    HostResult r;
+    HostResult row;
     size_t within = index;
     for (size_t k = 0; k < h.group; ++k) within -= static_cast<size_t>((*plan_.groups)[k].g->count);
-    r.id = fmt::format("{}{}-{:02}", plan_.prefix, g.g->name, within + 1);
-    r.group = og.name;
-    r.final_state = std::string(HostStateName(h.state));
-    r.exposed = h.exposed;
-    r.crashes = h.crashes;
-    r.boot_loop = h.boot_loop;
-    r.recovered = recovered;
-    r.reboots = h.reboots;
-    if (h.first_crash >= 0) r.first_crash_s = h.first_crash - release;
-    if (h.first_crash >= 0 && recovered) r.time_to_recover_s = h.recovered_at - h.first_crash;
-    if (h.crashes > 0) r.stop_code = "PAGE_FAULT_IN_NONPAGED_AREA";
-    r.site = og.site;
-    r.role = og.role;
-    r.bitlocker = og.bitlocker;
-    if (recovered) r.recovered_at_s = h.recovered_at - release;
-    r.recovered_by = RecoveredByName(h.recovered_by);
-    r.technician_s = technician_s;
-    r.waited_s = waited_s;
-    if (longest_kind >= 0) r.waited_for = kWaitNames[longest_kind];
-    r.keys_fetched = h.keys;
-    r.data_lost = DataLostName(h.data_lost);
-    r.data_lost_s = h.data_lost_s;
-    r.failed_why = failed_why;
-    if (has_ring) r.ring = ring_names_[h.ring];
-    if (g.pinned) r.ring = "pinned";
-    r.network = og.network;
-    out->hosts.push_back(std::move(r));
+    row.id = fmt::format("{}{}-{:02}", plan_.prefix, g.g->name, within + 1);
+    row.group = og.name;
+    model_.FillResult(i, release, now_, &row);
+    row.exposed = h.exposed;
+    if (r.crashes > 0) row.stop_code = "PAGE_FAULT_IN_NONPAGED_AREA";
+    row.site = og.site;
+    row.role = og.role;
+    row.bitlocker = og.bitlocker;
+    row.keys_fetched = h.keys;
+    row.data_lost = DataLostName(h.data_lost);
+    row.data_lost_s = h.data_lost_s;
+    if (has_ring) row.ring = ring_names_[h.ring];
+    if (g.pinned) row.ring = "pinned";
+    row.network = og.network;
+    out->hosts.push_back(std::move(row));
     return;
   }
+  const recovery::WaitFigures w = model_.Waits(i, now_);
   RowKey k{};
   k.group = static_cast<uint32_t>(g.out);
-  k.crashes = static_cast<uint16_t>(h.crashes);
-  k.reboots = static_cast<uint16_t>(h.reboots);
-  k.fc_bin = h.first_crash >= 0 ? TimeBin(h.first_crash - release) : 0;
-  k.ra_bin = recovered ? TimeBin(h.recovered_at - release) : 0;
-  k.failed = agg->Failed(failed_why);
-  k.state = static_cast<uint8_t>(h.state);
-  k.waited_for = static_cast<uint8_t>(longest_kind + 1);
-  k.recovered_by = h.recovered_by;
+  k.crashes = static_cast<uint16_t>(r.crashes);
+  k.reboots = static_cast<uint16_t>(r.reboots);
+  k.fc_bin = r.first_crash >= 0 ? TimeBin(r.first_crash - release) : 0;
+  k.ra_bin = recovered ? TimeBin(r.recovered_at - release) : 0;
+  k.failed = agg->Failed(w.failed_why);
+  k.state = static_cast<uint8_t>(r.state);
+  k.waited_for = static_cast<uint8_t>(w.longest + 1);
+  k.recovered_by = r.recovered_by;
   k.data_lost = h.data_lost;
   k.keys = static_cast<uint8_t>(std::min<int>(h.keys, 255));
   k.ring = g.pinned ? 254 : has_ring ? h.ring : 255;
-  k.flags = static_cast<uint8_t>((h.exposed ? 1 : 0) | (h.boot_loop ? 2 : 0) | (recovered ? 4 : 0) |
-                                 (h.first_crash >= 0 ? 8 : 0));
+  k.flags = static_cast<uint8_t>((h.exposed ? 1 : 0) | (r.boot_loop ? 2 : 0) | (recovered ? 4 : 0) |
+                                 (r.first_crash >= 0 ? 8 : 0));
   RowAcc& a = agg->rows[k];
   a.weight++;
-  if (h.first_crash >= 0) a.first_crash_ms += Ms(h.first_crash - release);
+  if (r.first_crash >= 0) a.first_crash_ms += Ms(r.first_crash - release);
   if (recovered) {
-    a.recovered_at_ms += Ms(h.recovered_at - release);
-    a.ttr_ms += Ms(h.recovered_at - h.first_crash);
+    a.recovered_at_ms += Ms(r.recovered_at - release);
+    a.ttr_ms += Ms(r.recovered_at - r.first_crash);
   }
-  a.technician_ms += Ms(technician_s);
-  a.waited_ms += Ms(waited_s);
+  a.technician_ms += Ms(w.technician_s);
+  a.waited_ms += Ms(w.waited_s);
   a.data_lost_ms += Ms(h.data_lost_s);
-}
-
-// Services, as the engine's ServiceFigures.
-void OrgSim::ServiceFigures(OrgOut* out) const {
-  const double release = sc_.rollout.release;
-  const double end = std::max(now_, release);
-  for (const auto& outages : outages_) {
-    ServiceOut r;
-    for (const auto& [down, up] : outages) {
-      double from = std::max(down, release), to = std::min(up, end);
-      if (to <= from && up != kInf) continue;
-      r.downtime_s += std::max(0.0, to - from);
-      if (!r.down_at_s) r.down_at_s = from - release;
-      if (up == kInf) {
-        r.up_at_end = false;
-        r.up_again_s.reset();
-      } else {
-        r.up_again_s = up - release;
-      }
-    }
-    out->services.push_back(r);
-  }
 }
 
 void AggregatedRows(const World& w, const std::vector<Aggregator>& aggs,
@@ -196,7 +143,7 @@ void AggregatedRows(const World& w, const std::vector<Aggregator>& aggs,
     r.recovered_by = RecoveredByName(k.recovered_by);
     r.technician_s = acc.technician_ms / 1000.0 / n;
     r.waited_s = acc.waited_ms / 1000.0 / n;
-    if (k.waited_for > 0) r.waited_for = kWaitNames[k.waited_for - 1];
+    if (k.waited_for > 0) r.waited_for = recovery::WaitName(static_cast<recovery::Wait>(k.waited_for - 1));
     r.keys_fetched = k.keys;
     r.data_lost = DataLostName(k.data_lost);
     r.data_lost_s = acc.data_lost_ms / 1000.0 / n;

@@ -1,4 +1,4 @@
-#include "lab/engine/host_state.h"
+#include "lab/recovery/host_state.h"
 
 #include <gtest/gtest.h>
 

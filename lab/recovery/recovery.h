@@ -1,0 +1,307 @@
+// One model of a fleet's recovery, shared by the VM lab (lab/engine) and the simulator (lab/sim).
+//
+// It holds what is the same whoever performs the machines: the host lifecycle (crashes, boot
+// loops, recovered), the runbook (steps one after the other: wait for what a step needs, the human
+// part, the machine part, outcome, next step or the end), the organisation's resources
+// (technicians per site with shifts and travel, USB sticks, consoles, the key escrow, PXE,
+// parallelism, priorities), health of groups and services, and the figures results report.
+//
+// It knows nothing of QEMU, threads or wall clocks: it advances in scenario time on what its
+// driver tells it and asks the driver (`MachineDriver`) for the machine part of each step. The VM
+// lab's driver performs it on a real guest; the simulator's draws its outcome from the
+// calibration. Its own follow-ups (`Signal`) go onto the driver's agenda, which hands them back
+// through `Handle` in scenario-time order.
+#pragma once
+
+#include <cstdint>
+#include <limits>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "lab/config/config.h"
+#include "lab/recovery/host_state.h"
+#include "lab/report/results.h"
+
+namespace chaoslab::recovery {
+
+inline constexpr double kInf = std::numeric_limits<double>::infinity();
+// Scenario seconds a recovery-console command takes to run once typed (del, manage-bde...).
+inline constexpr double kConsoleCommand = 10.0;
+// Scenario seconds the PXE repair image needs after it booted (download, unlock, delete).
+inline constexpr double kPxeRepair = 120.0;
+// Scenario seconds from a content file reaching the sensor to the IPC notification that reads it.
+inline constexpr double kIpcAfterLoad = 1.0;
+
+// What a host's runbook waits for. The names are what reports print.
+enum class Wait : uint8_t {
+  kTurn,  // its place in the queue (every step joins it)
+  kSlot,  // a free slot under the runbook's parallelism
+  kTechnician,
+  kTechnicianOffShift,
+  kRemoteConsole,
+  kUsbStick,
+  kKeyEscrow,
+  kPxeServer,
+};
+inline constexpr int kWaitKinds = 8;
+const char* WaitName(Wait w);
+
+// Where a host's runbook is: wait for what the step needs (kAcquire), the human part (kHuman, a
+// modelled duration), then the machine part (kMachine) whose outcome the driver reports.
+enum class Stage : uint8_t { kNone, kAcquire, kHuman, kMachine, kFinished };
+enum class Outcome : uint8_t { kPending, kOk, kFailed, kHealthy };
+
+// How a host came back: 0 not yet, 1 by itself, 2 + StepKind by that step, kByTrainee by a
+// person's own action at a game day (the boot menu).
+inline constexpr uint8_t kByTrainee = 255;
+std::string RecoveredByName(uint8_t code);
+
+// What the model knows of a host (per group in the simulator, per host in the lab).
+struct Profile {
+  int site = -1;          // index into setup.sites; -1: none (nobody can come)
+  int group = -1;         // index into setup.groups (health, services, the escrow); -1: none
+  int rank = 0;           // priority: lower goes first
+  bool bitlocker = false;
+  bool oob_console = false;
+  bool watched = false;   // the escrow or a service depends on its group: health via the agenda
+  std::vector<const config::StepConfig*> steps;  // the runbook's steps that apply to it
+};
+
+// What a step needs (the resources it lists; a person: a technician or a remote console).
+bool Needs(const config::StepConfig& step, config::Resource r);
+bool NeedsPerson(const config::StepConfig& step);
+// Whether a site's technicians are at work at scenario time `t`, and when its next shift starts.
+bool OnShift(const config::SiteConfig& site, double t);
+double NextShiftStart(const config::SiteConfig& site, double t);
+// The human part of a step: its own time, travel for a technician's new visit, finding the key.
+template <typename Rng>
+double HumanPart(const config::StepConfig& step, const config::SiteConfig* site, bool new_visit,
+                 bool bitlocker, const config::KeyEscrowConfig& escrow, Rng& rng) {
+  double human = step.takes.Sample(rng);
+  if (new_visit && site && Needs(step, config::Resource::kTechnician))
+    human += site->travel.Sample(rng);
+  if (Needs(step, config::Resource::kKeyEscrow) && bitlocker) human += escrow.lookup.Sample(rng);
+  return human;
+}
+
+// The steps of `runbook` whose conditions a host meets.
+std::vector<const config::StepConfig*> StepsFor(const config::RunbookConfig& runbook,
+                                                const config::GroupConfig& traits);
+
+// Per host: its lifecycle and where its runbook is (compact: the simulator keeps millions).
+struct HostRecord {
+  double wait_since = 0, queued_at = 0, technician_since = 0, technician_s = 0;
+  double first_crash = -1, recovered_at = -1;
+  float waited[kWaitKinds] = {};  // seconds per Wait (float: compact for millions of hosts)
+  uint32_t token = 0;  // a Continue signal counts only while it matches
+  uint16_t profile = 0;
+  int16_t crashes = 0, since_healthy = 0, reboots = 0, step_reboots = 0;
+  HostState state = HostState::kProvisioning;
+  Stage stage = Stage::kNone;
+  Outcome outcome = Outcome::kPending;
+  Wait waiting_for = Wait::kTurn;
+  uint8_t step = 0, sub = 0;
+  uint8_t recovered_by = 0;  // RecoveredByName
+  uint8_t last_step = 0;     // 0 none, 1 + StepKind of the latest machine part begun
+  bool runbook_active = false, admitted = false, holds_technician = false, holds_usb = false;
+  bool waiting = false, boot_loop = false, up = false;
+  std::string last_failure, failed_why;
+
+  bool InMachinePart() const { return stage == Stage::kMachine && outcome == Outcome::kPending; }
+};
+
+// A follow-up the model puts on its driver's agenda.
+struct Signal {
+  enum Kind : uint8_t { kContinue, kWake, kShift, kActivate, kHealthUp, kHealthDown };
+  Kind kind = kWake;
+  uint32_t host = 0;  // kShift: the site
+  uint32_t token = 0;
+};
+
+// What the model needs from whoever runs the machines.
+class MachineDriver {
+ public:
+  virtual ~MachineDriver() = default;
+  // Puts `s` on the agenda; the driver calls Model::Handle(at, s) in scenario-time order.
+  virtual void Schedule(double at, const Signal& s) = 0;
+  // The human part of `step` on `host`, drawn from the driver's stream for that host.
+  virtual double HumanSeconds(uint32_t host, const config::StepConfig& step, bool new_visit) = 0;
+  // The machine part of the host's current step begins; its outcome comes back through
+  // Settle/SettleNow/Proceed or the lifecycle calls (Healthy, Crashed).
+  virtual void StartMachine(uint32_t host, const config::StepConfig& step, double at) = 0;
+  // The next action of a multi-action machine part (after Proceed).
+  virtual void ContinueMachine(uint32_t host, const config::StepConfig& step, double at) = 0;
+  // The host is finished (failed or lost): its machine stops for inspection.
+  virtual void StopMachine(uint32_t host) = 0;
+
+  // What happened, for a journal or a progress line (the simulator records nothing).
+  virtual void Moved(uint32_t, HostState, HostState, double, const std::string&) {}
+  virtual void Refused(uint32_t, HostState, HostState, double) {}
+  virtual void WaitsFor(uint32_t, const config::StepConfig&, Wait, double) {}
+  virtual void StepFailed(uint32_t, const config::StepConfig&, const std::string&, double) {}
+  virtual void EscrowChanged(bool, double) {}
+  virtual void ServiceChanged(size_t, bool, double) {}
+};
+
+struct ModelOptions {
+  // Runbooks start on their own (at detection, after the revert). A game day: people start them.
+  bool automatic = true;
+  // The driver's events arrive in scenario-time order, so a machine event may continue the
+  // runbook at once (the simulator). The VM lab hears guests ahead of the agenda: everything that
+  // touches shared state goes through the agenda.
+  bool ordered_events = false;
+};
+
+// Where a host's time went, at `now`.
+struct WaitFigures {
+  double technician_s = 0, waited_s = 0;
+  int longest = -1;  // Wait with the most time, -1 none
+  std::string failed_why;
+};
+
+class Model {
+ public:
+  // `profiles` outlives the model (the simulator shares one set among an archetype's
+  // organisations). Profile::group indexes `groups` (the setup's groups, by default), by which
+  // the key escrow and the services name the hosts they need.
+  Model(const config::SetupConfig& setup, const config::RunbookConfig& runbook,
+        const std::vector<Profile>& profiles, MachineDriver* driver, ModelOptions options = {},
+        std::vector<std::string> groups = {});
+
+  // Hosts, in the driver's index order.
+  void Reserve(size_t hosts) { hosts_.reserve(hosts); }
+  uint32_t AddHost(uint16_t profile);
+  HostRecord& host(uint32_t i) { return hosts_[i]; }
+  const HostRecord& host(uint32_t i) const { return hosts_[i]; }
+  const Profile& profile(uint32_t i) const { return (*profiles_)[hosts_[i].profile]; }
+  size_t size() const { return hosts_.size(); }
+  const config::RunbookConfig& runbook() const { return runbook_; }
+  const config::SetupConfig& setup() const { return setup_; }
+  // The step whose machine part is under way or was last begun.
+  const config::StepConfig& CurrentStep(uint32_t i) const {
+    return *profile(i).steps[hosts_[i].step];
+  }
+
+  // Index of a health group by name (-1: none).
+  int GroupIndex(const std::string& name) const;
+
+  // A signal from the agenda, at its time.
+  void Handle(double at, const Signal& s);
+
+  // --- Lifecycle: what the machine did (its driver tells) ------------------------------------
+  void Move(uint32_t i, HostState to, double at, const std::string& why = {});
+  // It crashed (`was_running`: from healthy rather than while booting).
+  void Crashed(uint32_t i, double at, bool was_running, const std::string& why);
+  // It reached healthy: recovered if it had crashed.
+  void Healthy(uint32_t i, double at);
+  // Its crash dump ended: whether it should be parked (a boot loop nobody acts on yet, or the
+  // runbook moves on) rather than boot again.
+  bool ShouldPark(uint32_t i) const;
+  // It boots again after its crash dump (a reboot step's attempt counts).
+  void Rebooting(uint32_t i, double at);
+  // A reboot a runbook step asked for (counted in the figures).
+  void CountReboot(uint32_t i) {
+    hosts_[i].reboots++;
+    hosts_[i].step_reboots++;
+  }
+  // A person restarted the machine by hand (game day: boot menu, reimage): a host that was down
+  // is now being remediated. `step`: 1 + StepKind, or kByTrainee - 1 for the boot menu.
+  void RestartedByHand(uint32_t i, double at, uint8_t step, const std::string& why);
+  // Finished for good: failed (by the runbook or the lab), or lost (its machine is gone).
+  void Fail(uint32_t i, double at, const std::string& why, HostState end = HostState::kFailed);
+
+  // --- The runbook -------------------------------------------------------------------------------
+  void Activate(uint32_t i, double at);
+  // Every crashed host that has not started its runbook (the revert, when runbooks start then).
+  void ActivateCrashed(double at);
+  // The machine part ended: through the agenda, or (ordered events) at once.
+  void Settle(uint32_t i, double at, Outcome o, std::string why = {});
+  void SettleNow(uint32_t i, double at, Outcome o, std::string why = {});
+  // The machine part's next action, through the agenda.
+  void Proceed(uint32_t i, double at);
+
+  // --- Health of groups: services and the key escrow --------------------------------------------
+  // A host's health changed: through the agenda if something depends on its group.
+  void HealthChanged(uint32_t i, bool up, double at);
+  void ForceEscrowDown(bool down, double at);  // an injected escrow outage
+  bool escrow_up() const { return escrow_up_; }
+  // Each service's outages after the release, as results report them.
+  std::vector<ServiceResult> ServiceFigures(double release, double now) const;
+
+  // --- Figures -----------------------------------------------------------------------------------
+  WaitFigures Waits(uint32_t i, double now) const;
+  // The lifecycle's part of a host's result row.
+  void FillResult(uint32_t i, double release, double now, HostResult* r) const;
+  // Someone waits for what never comes (a deadlock): the run ends at its deadline.
+  bool AnyStalled() const;
+  int Stalled() const;
+
+ private:
+  struct WaitKey {
+    int rank;
+    double queued_at;
+    uint32_t host;
+    bool operator<(const WaitKey& o) const {
+      if (rank != o.rank) return rank < o.rank;
+      if (queued_at != o.queued_at) return queued_at < o.queued_at;
+      return host < o.host;
+    }
+  };
+  const config::SiteConfig* Site(uint32_t i) const {
+    const int s = profile(i).site;
+    return s >= 0 ? &setup_.sites[static_cast<size_t>(s)] : nullptr;
+  }
+  WaitKey Key(uint32_t i) const {
+    return {profile(i).rank, hosts_[i].queued_at, i};
+  }
+  // The machine part of a reboot step is under way: its resets are the step's attempts.
+  bool InRebootStep(uint32_t i) const {
+    return hosts_[i].InMachinePart() && CurrentStep(i).kind == config::StepKind::kReboot;
+  }
+  void Continue(uint32_t i, double at) {
+    driver_->Schedule(at, Signal{Signal::kContinue, i, hosts_[i].token});
+  }
+  void Advance(uint32_t i, double at);
+  // Takes what the step needs and starts its human part, or waits in the queue of what is missing.
+  void Acquire(uint32_t i, const config::StepConfig& step, double at);
+  // Empty when everything `step` needs is taken, else what is missing (resources.cc).
+  std::optional<Wait> TryAcquire(uint32_t i, const config::StepConfig& step, double at);
+  bool TakesShared(uint32_t i, const config::StepConfig& step) const;
+  void Block(uint32_t i, Wait why);
+  void RequestWake(double at);
+  void Wake(double at);
+  void ScheduleShift(int site, double at);
+  void ReleaseTechnician(uint32_t i, double at);
+  void ReleaseAll(uint32_t i, double at);
+  void SetUp(uint32_t i, bool up, double at);
+  void UpdateEscrow(double at);
+
+  const config::SetupConfig& setup_;
+  const config::RunbookConfig& runbook_;
+  const std::vector<Profile>* profiles_;
+  MachineDriver* driver_;
+  ModelOptions options_;
+  std::vector<HostRecord> hosts_;
+
+  // Resources, as of the latest signal.
+  std::vector<int> technicians_busy_, usb_in_use_;
+  std::vector<double> shift_wake_at_;
+  int remediating_ = 0;
+  bool wake_pending_ = false;
+  double wake_at_ = -kInf;
+  // Hosts waiting, by what they wait for, in priority order (rank, queue time, index).
+  std::set<WaitKey> turn_q_, slot_q_, escrow_q_;
+  std::vector<std::set<WaitKey>> technician_q_, usb_q_;
+
+  // Health.
+  std::vector<int> group_up_;
+  std::vector<std::string> groups_;
+  int escrow_group_ = -1;
+  bool escrow_up_ = true, escrow_forced_down_ = false;
+  std::vector<std::vector<std::pair<int, int>>> service_needs_;  // (group, at least)
+  std::vector<std::vector<std::pair<double, double>>> outages_;  // [down, up), up = inf: down
+};
+
+}  // namespace chaoslab::recovery

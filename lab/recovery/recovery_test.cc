@@ -1,0 +1,245 @@
+// The recovery model on a scripted driver: no machines, no clock, only scenario time.
+#include "lab/recovery/recovery.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace chaoslab::recovery {
+namespace {
+
+// A driver that records what the model asks and runs its agenda in scenario-time order.
+class ScriptedDriver : public MachineDriver {
+ public:
+  void Schedule(double at, const Signal& s) override { agenda.insert({{at, seq++}, s}); }
+  double HumanSeconds(uint32_t, const config::StepConfig& step, bool new_visit) override {
+    return step.takes.a + (new_visit ? travel : 0);
+  }
+  void StartMachine(uint32_t host, const config::StepConfig& step, double at) override {
+    started.push_back({host, step.kind, at});
+  }
+  void ContinueMachine(uint32_t host, const config::StepConfig& step, double at) override {
+    continued.push_back({host, step.kind, at});
+  }
+  void StopMachine(uint32_t host) override { stopped.push_back(host); }
+  void WaitsFor(uint32_t host, const config::StepConfig&, Wait w, double) override {
+    waits[host].push_back(w);
+  }
+  void EscrowChanged(bool up, double at) override { escrow.push_back({up, at}); }
+  void ServiceChanged(size_t s, bool up, double at) override { services.push_back({s, up, at}); }
+
+  // Runs the agenda up to `until`.
+  void RunUntil(Model* m, double until) {
+    while (!agenda.empty() && agenda.begin()->first.first <= until) {
+      auto [key, s] = *agenda.begin();
+      agenda.erase(agenda.begin());
+      m->Handle(key.first, s);
+    }
+  }
+
+  struct Call {
+    uint32_t host;
+    config::StepKind kind;
+    double at;
+  };
+  std::map<std::pair<double, uint64_t>, Signal> agenda;
+  uint64_t seq = 0;
+  double travel = 0;
+  std::vector<Call> started, continued;
+  std::vector<uint32_t> stopped;
+  std::map<uint32_t, std::vector<Wait>> waits;
+  std::vector<std::pair<bool, double>> escrow;
+  struct ServiceCall {
+    size_t service;
+    bool up;
+    double at;
+  };
+  std::vector<ServiceCall> services;
+};
+
+config::StepConfig Step(config::StepKind kind, double takes,
+                        std::vector<config::Resource> needs = {}) {
+  config::StepConfig s;
+  s.kind = kind;
+  s.takes.a = takes;
+  s.needs = std::move(needs);
+  return s;
+}
+
+struct World {
+  config::SetupConfig setup;
+  config::RunbookConfig runbook;
+  std::vector<Profile> profiles;
+  World() {
+    config::SiteConfig site;
+    site.name = "hq";
+    site.technicians = 1;
+    setup.sites.push_back(site);
+    config::GroupConfig g;
+    g.name = "ws";
+    g.site = "hq";
+    setup.groups.push_back(g);
+    runbook.name = "manual";
+    runbook.starts = config::RunbookStart::kAtDetection;
+  }
+  Profile Default() {
+    Profile p;
+    p.site = 0;
+    p.group = 0;
+    for (const auto& s : runbook.steps) p.steps.push_back(&s);
+    return p;
+  }
+};
+
+// Boots a host and crashes it twice: a boot loop.
+void CrashTwice(Model* m, uint32_t i, double at) {
+  m->Move(i, HostState::kBooting, at);
+  m->Crashed(i, at + 10, false, "PAGE_FAULT_IN_NONPAGED_AREA");
+  if (!m->ShouldPark(i)) m->Rebooting(i, at + 20);
+  m->Crashed(i, at + 30, false, "PAGE_FAULT_IN_NONPAGED_AREA");
+}
+
+TEST(RecoveryModelTest, TwoCrashesWithoutHealthyInBetweenAreABootLoop) {
+  World w;
+  w.runbook.steps.push_back(Step(config::StepKind::kReboot, 60));
+  w.profiles = {w.Default()};
+  ScriptedDriver d;
+  Model m(w.setup, w.runbook, w.profiles, &d, {true, true});
+  const uint32_t h = m.AddHost(0);
+  m.Move(h, HostState::kBooting, 0);
+  m.Crashed(h, 10, false, "X");
+  EXPECT_EQ(m.host(h).state, HostState::kCrashed);
+  EXPECT_FALSE(m.ShouldPark(h)) << "one crash: it boots again";
+  m.Rebooting(h, 25);
+  EXPECT_EQ(m.host(h).state, HostState::kBooting);
+  m.Crashed(h, 40, false, "X");
+  EXPECT_EQ(m.host(h).state, HostState::kBootLoop);
+  EXPECT_TRUE(m.host(h).boot_loop);
+  EXPECT_TRUE(m.ShouldPark(h)) << "a boot loop nobody acts on is parked";
+  EXPECT_EQ(m.host(h).first_crash, 10);
+}
+
+TEST(RecoveryModelTest, OneTechnicianServesHostsInPriorityOrderWithTravel) {
+  World w;
+  w.runbook.steps.push_back(
+      Step(config::StepKind::kDelete, 300, {config::Resource::kTechnician}));
+  Profile low = w.Default(), high = w.Default();
+  low.rank = 2;
+  high.rank = 1;
+  w.profiles = {low, high};
+  ScriptedDriver d;
+  d.travel = 100;
+  Model m(w.setup, w.runbook, w.profiles, &d, {true, true});
+  const uint32_t a = m.AddHost(0), b = m.AddHost(1);
+  CrashTwice(&m, a, 0);
+  CrashTwice(&m, b, 0);
+  d.RunUntil(&m, 30);  // both activate at detection of their first crash, at 10
+  ASSERT_EQ(m.host(a).state, HostState::kRemediating);
+  ASSERT_EQ(m.host(b).state, HostState::kRemediating);
+  d.RunUntil(&m, 1000);
+  // The higher priority (lower rank) host gets the technician: 300 s of work + 100 s of travel.
+  ASSERT_EQ(d.started.size(), 1u);
+  EXPECT_EQ(d.started[0].host, b);
+  EXPECT_DOUBLE_EQ(d.started[0].at, 410);
+  EXPECT_EQ(d.waits[a], std::vector<Wait>{Wait::kTechnician});
+  // The step fails; the runbook has nothing more: the host fails and frees the technician.
+  m.SettleNow(b, 500, Outcome::kFailed, "del rc=1");
+  EXPECT_EQ(m.host(b).state, HostState::kFailed);
+  EXPECT_EQ(m.host(b).failed_why, "runbook ended without recovery: del rc=1");
+  EXPECT_EQ(d.stopped, std::vector<uint32_t>{b});
+  d.RunUntil(&m, 2000);
+  ASSERT_EQ(d.started.size(), 2u);
+  EXPECT_EQ(d.started[1].host, a);
+  EXPECT_DOUBLE_EQ(d.started[1].at, 900);
+  const WaitFigures wa = m.Waits(a, 900);
+  EXPECT_DOUBLE_EQ(wa.waited_s, 490);  // from 10 until the technician came free at 500
+  EXPECT_EQ(WaitName(static_cast<Wait>(wa.longest)), std::string("technician"));
+  EXPECT_DOUBLE_EQ(m.Waits(b, 900).technician_s, 490);
+}
+
+TEST(RecoveryModelTest, OffShiftTechniciansWakeTheQueueWhenTheirShiftStarts) {
+  World w;
+  w.setup.sites[0].shifts.push_back({8 * 3600.0, 17 * 3600.0});
+  w.runbook.steps.push_back(
+      Step(config::StepKind::kReboot, 60, {config::Resource::kTechnician}));
+  w.profiles = {w.Default()};
+  ScriptedDriver d;
+  Model m(w.setup, w.runbook, w.profiles, &d, {true, true});
+  const uint32_t h = m.AddHost(0);
+  CrashTwice(&m, h, 4 * 3600.0);  // a boot loop at 04:00:30
+  d.RunUntil(&m, 7 * 3600.0);
+  EXPECT_EQ(m.host(h).waiting_for, Wait::kTechnicianOffShift);
+  EXPECT_TRUE(d.started.empty());
+  d.RunUntil(&m, 9 * 3600.0);
+  ASSERT_EQ(d.started.size(), 1u);
+  EXPECT_DOUBLE_EQ(d.started[0].at, 8 * 3600.0 + 60);
+}
+
+TEST(RecoveryModelTest, ServicesAndTheEscrowFollowTheirGroupsHealth) {
+  World w;
+  w.setup.key_escrow.hosted_on = "ws";
+  config::ServiceConfig svc;
+  svc.name = "booking";
+  svc.needs.push_back({"ws", 2});
+  w.setup.services.push_back(svc);
+  w.runbook.steps.push_back(Step(config::StepKind::kReboot, 60));
+  Profile p = w.Default();
+  p.watched = true;
+  w.profiles = {p};
+  ScriptedDriver d;
+  Model m(w.setup, w.runbook, w.profiles, &d, {true, true});
+  const uint32_t a = m.AddHost(0), b = m.AddHost(0);
+  EXPECT_FALSE(m.escrow_up()) << "an escrow on fleet hosts waits for them to boot";
+  m.Move(a, HostState::kBooting, 0);
+  m.Move(b, HostState::kBooting, 0);
+  m.Healthy(a, 40);
+  m.Healthy(b, 50);
+  d.RunUntil(&m, 100);
+  EXPECT_TRUE(m.escrow_up());
+  m.Crashed(a, 3700, true, "X");
+  d.RunUntil(&m, 4000);
+  m.Healthy(a, 7300);
+  d.RunUntil(&m, 8000);
+  ASSERT_EQ(d.services.size(), 3u);  // up at 50, down at 3700, up at 7300
+  const auto figures = m.ServiceFigures(3600, 8000);
+  ASSERT_EQ(figures.size(), 1u);
+  EXPECT_EQ(figures[0].name, "booking");
+  EXPECT_DOUBLE_EQ(figures[0].downtime_s, 3600);
+  EXPECT_DOUBLE_EQ(*figures[0].down_at_s, 100);
+  EXPECT_DOUBLE_EQ(*figures[0].up_again_s, 3700);
+  EXPECT_TRUE(figures[0].up_at_end);
+  m.ForceEscrowDown(true, 8000);
+  EXPECT_FALSE(m.escrow_up());
+  EXPECT_EQ(d.escrow.back(), std::make_pair(false, 8000.0));
+}
+
+TEST(RecoveryModelTest, AHostThatRecoversByItselfEndsItsRunbookAndFreesWhatItHeld) {
+  World w;
+  w.runbook.steps.push_back(
+      Step(config::StepKind::kReboot, 60, {config::Resource::kTechnician}));
+  w.profiles = {w.Default()};
+  ScriptedDriver d;
+  Model m(w.setup, w.runbook, w.profiles, &d, {true, false});
+  const uint32_t h = m.AddHost(0);
+  CrashTwice(&m, h, 0);
+  d.RunUntil(&m, 200);
+  ASSERT_EQ(d.started.size(), 1u);
+  m.CountReboot(h);
+  m.Healthy(h, 300);
+  EXPECT_EQ(m.host(h).state, HostState::kRecovered);
+  EXPECT_EQ(RecoveredByName(m.host(h).recovered_by), "reboot");
+  d.RunUntil(&m, 400);
+  EXPECT_EQ(m.host(h).stage, Stage::kFinished);
+  EXPECT_FALSE(m.host(h).holds_technician);
+  HostResult r;
+  m.FillResult(h, 0, 400, &r);
+  EXPECT_EQ(r.final_state, "recovered");
+  EXPECT_EQ(r.reboots, 1);
+  EXPECT_DOUBLE_EQ(*r.time_to_recover_s, 290);
+  EXPECT_DOUBLE_EQ(r.technician_s, 290);  // from its activation at 10 until healthy
+}
+
+}  // namespace
+}  // namespace chaoslab::recovery
