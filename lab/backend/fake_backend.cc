@@ -125,7 +125,8 @@ Status FakeHost::Do(FakeOp op, std::string_view text) {
   return Status::Ok();
 }
 
-FakeBackend::FakeBackend(bool auto_events) : auto_events_(auto_events) {}
+FakeBackend::FakeBackend(bool auto_events, Clock* clock)
+    : auto_events_(auto_events), clock_(clock ? clock : &SystemClock()) {}
 
 Result<Host*> FakeBackend::CreateHost(const HostSpec& spec) {
   std::lock_guard<std::mutex> lock(mu_);
@@ -141,8 +142,13 @@ Result<Host*> FakeBackend::CreateHost(const HostSpec& spec) {
 }
 
 Status FakeBackend::PollEvents(std::chrono::milliseconds timeout, std::vector<HostEvent>* out) {
+  if (clock_->IsFake() && ticker_) ticker_();  // outside the lock: it may Emit
   std::unique_lock<std::mutex> lock(mu_);
-  cv_.wait_for(lock, timeout, [&] { return !events_.empty(); });
+  if (clock_->IsFake()) {
+    if (events_.empty()) clock_->SleepFor(timeout);
+  } else {
+    cv_.wait_for(lock, timeout, [&] { return !events_.empty(); });
+  }
   while (!events_.empty()) {
     out->push_back(std::move(events_.front()));
     events_.pop_front();
@@ -158,10 +164,12 @@ Status FakeBackend::Destroy() {
   return Status::Ok();
 }
 
+void FakeBackend::SetTicker(std::function<void()> tick) { ticker_ = std::move(tick); }
+
 void FakeBackend::Emit(const std::string& host_id, HostEventKind kind, std::string detail) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    events_.push_back(HostEvent{host_id, kind, std::move(detail), WallClock::now()});
+    events_.push_back(HostEvent{host_id, kind, std::move(detail), clock_->Now()});
   }
   cv_.notify_all();
 }

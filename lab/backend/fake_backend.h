@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "lab/backend/backend.h"
+#include "lab/backend/clock.h"
 
 namespace chaoslab {
 
@@ -86,13 +87,18 @@ class FakeBackend : public Backend {
 
   // When `auto_events` is true, Start/Reset/Pause/Resume/PowerOff emit the events a real VM would
   // (kStarted, kReset "host", kStopped, kResumed, kShutdown); otherwise only queued events appear.
-  explicit FakeBackend(bool auto_events = true);
+  // On a fake `clock` a poll with nothing queued moves the clock on by its timeout instead of
+  // waiting, so a run whose hosts react at once (reactions) takes no real time.
+  explicit FakeBackend(bool auto_events = true, Clock* clock = nullptr);
 
   std::string_view name() const override { return "fake"; }
   Result<Host*> CreateHost(const HostSpec& spec) override;
   Status PollEvents(std::chrono::milliseconds timeout, std::vector<HostEvent>* out) override;
   Status Destroy() override;
 
+  // On a fake clock: runs at the start of every poll, on the engine's thread, so scripted guests
+  // act in the clock's time (and may Emit).
+  void SetTicker(std::function<void()> tick);
   // Queues an event as if host `host_id` had produced it. Safe from any thread.
   void Emit(const std::string& host_id, HostEventKind kind, std::string detail = {});
   // The next `op` on `host_id` fails with `status` (once per call to FailNext; they stack in
@@ -113,6 +119,8 @@ class FakeBackend : public Backend {
   void AfterCall(FakeHost& host, FakeOp op);
 
   const bool auto_events_;
+  Clock* const clock_;
+  std::function<void()> ticker_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<HostEvent> events_;

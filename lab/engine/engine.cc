@@ -70,7 +70,7 @@ void Run::EnforceGate() {
         const bool should_run = h.phase == Phase::kRunning || h.phase == Phase::kCrashDump ||
                                 h.phase == Phase::kConsole || h.phase == Phase::kCommand;
         if (should_run) {
-          h.last_heard = WallClock::now();
+          h.last_heard = Now();
           Status s = h.vm->Resume();
           if (!s.ok()) Lose(h, h.cursor, "could not resume after the boot gate: " + s.ToString());
         }
@@ -93,7 +93,7 @@ void Run::EnforceGate() {
     gate_queue_.pop_front();
     if (!h.gated) continue;
     h.gated = false;
-    h.last_heard = WallClock::now();
+    h.last_heard = Now();
     Status s = h.vm->Resume();
     if (!s.ok()) {
       Lose(h, h.cursor, "could not resume after the boot gate: " + s.ToString());
@@ -199,7 +199,7 @@ void Run::Revert(double at) {
 }
 
 Result<RunResult> Run::Execute() {
-  wall_start_ = WallClock::now();
+  wall_start_ = Now();
   RunResult result;
   result.run_id = o_.run_id;
   result.method = o_.method;
@@ -239,7 +239,7 @@ Result<RunResult> Run::Execute() {
       ending = "interrupted";
       break;
     }
-    auto wall = WallClock::now();
+    auto wall = Now();
     if (wall - wall_start_ > std::chrono::duration<double>(sc_.stop.max_wall)) {
       ending = "timeout";
       Progress(now_, "wall-time limit reached; stopping");
@@ -314,9 +314,9 @@ void Run::WaitForStart(std::string* ending) {
       if (a.kind == "start") started = true;
       if (a.kind == "end") *ending = "finished";
     }
-    if (!started) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (!started) clock_->SleepFor(std::chrono::milliseconds(100));
   }
-  wall_start_ = WallClock::now();  // the scenario clock starts now
+  wall_start_ = Now();  // the scenario clock starts now
 }
 
 void Run::PowerOn(const std::string& ending) {
@@ -324,7 +324,7 @@ void Run::PowerOn(const std::string& ending) {
   for (auto& h : hosts_) {
     if (!ending.empty()) break;
     h.phase_start = h.cursor = sc_.rollout.start;
-    h.last_heard = WallClock::now();
+    h.last_heard = Now();
     Status s = h.vm->Start();
     if (!s.ok()) {
       if (!LostIfGone(h, s, now_, "could not start"))
@@ -388,7 +388,7 @@ Status Run::PollHosts(std::vector<HostEvent>* events) {
            std::string(HostEventKindName(e.kind)) + (e.detail.empty() ? "" : " " + e.detail));
       if (o_.stats && IsQmpEvent(e.kind)) {
         o_.stats->event_to_journal_ms.push_back(
-            std::chrono::duration<double, std::milli>(WallClock::now() - e.wall).count());
+            std::chrono::duration<double, std::milli>(Now() - e.wall).count());
       }
     }
     Receive(e);
@@ -424,7 +424,7 @@ RunResult Run::Finish(RunResult result, const std::string& ending) {
   result.services = model_.ServiceFigures(sc_.rollout.release, now_);
   result.status = ending;
   result.scenario_end_s = now_;
-  result.wall_s = std::chrono::duration<double>(WallClock::now() - wall_start_).count();
+  result.wall_s = std::chrono::duration<double>(Now() - wall_start_).count();
   Summarize(&result);
   // FinishRun writes every host again: a failure here still leaves the results to print.
   if (o_.journal) Journaled(now_, o_.journal->FinishRun(result));

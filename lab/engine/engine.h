@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "lab/backend/backend.h"
+#include "lab/backend/clock.h"
 #include "lab/config/config.h"
 #include "lab/journal/journal.h"
 #include "lab/report/results.h"
@@ -114,6 +115,9 @@ struct EngineOptions {
   std::function<void(int ring)> release_ring;
   std::function<void()> withdraw_fault;
   const std::atomic<bool>* cancel = nullptr;         // set by Ctrl-C / SIGTERM
+  // Wall time (watchdog, wall limit, a game day's scenario clock, figures about the lab); the
+  // system's steady clock when null. Tests on FakeBackend give both the same FakeClock.
+  Clock* clock = nullptr;
   std::function<void(const std::string&)> progress;  // one line per notable event; optional
   // A machine that reports nothing for this long (wall) while it should is marked failed.
   std::chrono::seconds watchdog{150};

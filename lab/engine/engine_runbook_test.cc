@@ -31,21 +31,19 @@ struct Machine {
   int ring = 0;               // rollout ring: offered the faulty version once it is released
   bool silent_crash = false;  // real Windows under TCG: a bugcheck shows only as a guest reset
   size_t console_seen = 0;
-  WallClock::time_point next = WallClock::now();
+  WallClock::time_point next{};  // when it takes its next step (the clock's time)
 };
 
-// A fleet of modelled winsim guests. All state is under one mutex: the model thread and the
-// engine thread (through FakeBackend reactions) both change it.
+// A fleet of modelled winsim guests on the engine's fake clock: each running machine takes a step
+// every 3 ms of that clock, at the engine's polls (FakeBackend::SetTicker), so a run takes no real
+// time and comes out the same on any machine. All state is under one mutex: the engine thread's
+// reactions and ticks change it; the test reads it.
 class Model {
  public:
-  Model(FakeBackend* backend, std::map<std::string, Machine> machines)
-      : backend_(backend), m_(std::move(machines)) {
+  Model(FakeBackend* backend, FakeClock* clock, std::map<std::string, Machine> machines)
+      : backend_(backend), clock_(clock), m_(std::move(machines)) {
     backend_->SetReaction([this](FakeHost& h, FakeOp op) { React(h, op); });
-    thread_ = std::thread([this] { Loop(); });
-  }
-  ~Model() {
-    stop_ = true;
-    thread_.join();
+    backend_->SetTicker([this] { Tick(); });
   }
   void Publish(int version) { server_ = version; }
   void ReleaseRing(int ring) {
@@ -67,7 +65,7 @@ class Model {
     g.at_console = false;
     g.unlocked = false;
     g.mode = mode;
-    g.next = WallClock::now() + 3ms;
+    g.next = clock_->Now() + 3ms;
   }
   // The machine whose disk `g` works on (itself, or the rescue VM's attached disk).
   Machine& Disk(Machine& g) { return g.rescue_target.empty() ? g : m_.at(g.rescue_target); }
@@ -192,28 +190,23 @@ class Model {
     }
   }
 
-  void Loop() {
-    while (!stop_) {
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        for (auto& [id, g] : m_) {
-          FakeHost* h = backend_->host(id);
-          if (!h || h->power() != FakeHost::Power::kRunning || WallClock::now() < g.next) continue;
-          Step(id, g);
-          g.next = WallClock::now() + 3ms;
-        }
-      }
-      std::this_thread::sleep_for(1ms);
+  void Tick() {
+    std::lock_guard<std::mutex> lock(mu_);
+    const auto now = clock_->Now();
+    for (auto& [id, g] : m_) {
+      FakeHost* h = backend_->host(id);
+      if (!h || h->power() != FakeHost::Power::kRunning || now < g.next) continue;
+      Step(id, g);
+      g.next = now + 3ms;
     }
   }
 
   FakeBackend* backend_;
+  FakeClock* clock_;
   std::mutex mu_;
   std::map<std::string, Machine> m_;
   std::set<int> released_;
   std::atomic<int> server_{1};
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
 };
 
 config::StepConfig Step(config::StepKind kind, std::vector<config::Resource> needs = {},
@@ -281,14 +274,16 @@ struct Fleet {
 
 Result<RunResult> RunFleet(Fleet& f, std::map<std::string, int>* keys = nullptr,
                            std::map<std::string, int> priority = {}) {
-  FakeBackend backend(/*auto_events=*/false);
-  Model model(&backend, f.machines);
+  FakeClock clock;  // the guest model answers at once: no real time passes
+  FakeBackend backend(/*auto_events=*/false, &clock);
+  Model model(&backend, &clock, f.machines);
   std::mutex mu;
   std::map<std::string, int> fetched;
   EngineOptions o;
   o.scenario = &f.sc;
   o.run_id = "runbook-test";
   o.backend = &backend;
+  o.clock = &clock;
   o.hosts = f.plans;
   o.fault = {291, 2, "C-00000291-00000000-00000002.sys", "bad"};
   o.revert = {291, 3, "C-00000291-00000000-00000003.sys", "good"};

@@ -331,6 +331,28 @@ TEST(EngineTest, AStartRefusedBecauseTheMachineIsGoneIsLost) {
   EXPECT_EQ(r->fleet.lost, 1);
 }
 
+// The engine reads wall time from its clock: a host that never reports fails after the
+// watchdog's 150 s of that clock, which a fake clock passes without anyone waiting.
+TEST(EngineTest, WatchdogRunsOnTheInjectedClock) {
+  config::ScenarioConfig sc = DemoScenario(1);
+  FakeClock clock;
+  const auto start = clock.Now();
+  FakeBackend backend(/*auto_events=*/false, &clock);  // the host never says anything
+  EngineOptions o;
+  o.scenario = &sc;
+  o.run_id = "silent";
+  o.backend = &backend;
+  o.clock = &clock;
+  o.hosts = {Plan("silent", "g", true)};
+  sc.stop.max_wall = 3600;
+  Result<RunResult> r = RunScenario(o);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->hosts[0].final_state, "failed");
+  EXPECT_EQ(r->hosts[0].failed_why, "no sign of life for 150 s (wall)");
+  EXPECT_GE(clock.Now() - start, std::chrono::seconds(150));
+  EXPECT_GE(r->wall_s, 150.0);
+}
+
 TEST(EngineTest, CancelStopsTheRun) {
   config::ScenarioConfig sc = DemoScenario(1);
   FakeBackend backend(false);  // hosts never report: the run would wait for the watchdog

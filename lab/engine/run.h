@@ -98,6 +98,7 @@ class Run final : public recovery::MachineDriver {
   explicit Run(const EngineOptions& o)
       : o_(o),
         sc_(*o.scenario),
+        clock_(o.clock ? o.clock : &SystemClock()),
         model_(sc_.setup, sc_.runbook, profiles_, this, {!o.manual, false}, HealthGroups(o)) {}
 
   Result<RunResult> Execute();
@@ -158,7 +159,7 @@ class Run final : public recovery::MachineDriver {
   // Game day (EngineOptions::realtime, manual, operator_actions).
   // The scenario clock read from the wall clock (frozen while paused).
   double RealNow() const {
-    const auto wall = paused_ ? pause_started_ : WallClock::now();
+    const auto wall = paused_ ? pause_started_ : Now();
     return sc_.rollout.start +
            std::chrono::duration<double>(wall - wall_start_ - paused_total_).count();
   }
@@ -222,8 +223,11 @@ class Run final : public recovery::MachineDriver {
   }
   const config::RunbookConfig& runbook() const { return sc_.runbook; }
 
+  WallClock::time_point Now() const { return clock_->Now(); }
+
   const EngineOptions& o_;
   const config::ScenarioConfig& sc_;
+  Clock* clock_;
   std::vector<recovery::Profile> profiles_;  // one per host
   recovery::Model model_;
   std::vector<HostRun> hosts_;

@@ -41,7 +41,7 @@ void Run::TakeActions(std::string* ending) {
 
 void Run::Record(const OperatorAction& a, double at) {
   const int64_t wall_us =
-      std::chrono::duration_cast<std::chrono::microseconds>(WallClock::now() - wall_start_).count();
+      std::chrono::duration_cast<std::chrono::microseconds>(Now() - wall_start_).count();
   if (o_.journal) {
     JournalAction j;
     j.run_id = o_.run_id;
@@ -148,7 +148,7 @@ void Run::BootedByTrainee(HostRun& h, double at, uint8_t step, const std::string
   h.phase_start = at;
   h.cursor = std::max(h.cursor, at);
   h.awaiting = false;
-  h.last_heard = WallClock::now();
+  h.last_heard = Now();
   model_.RestartedByHand(h.index, at, step, why);
 }
 
@@ -181,7 +181,7 @@ void Run::PauseFleet(double at) {
                          h.phase == Phase::kCommand;
     if (running && !h.gated && h.vm->Pause().ok()) paused_hosts_.push_back(h.index);
   }
-  pause_started_ = WallClock::now();
+  pause_started_ = Now();
   paused_ = true;
   Note(at, "", "paused", fmt::format("{} machine(s) paused", paused_hosts_.size()));
   Progress(at, "paused by the instructor");
@@ -189,7 +189,7 @@ void Run::PauseFleet(double at) {
 
 void Run::ResumeFleet(double at) {
   if (!paused_) return;
-  const auto wall = WallClock::now();
+  const auto wall = Now();
   paused_total_ += wall - pause_started_;
   paused_ = false;
   for (size_t i : paused_hosts_) (void)hosts_[i].vm->Resume();

@@ -12,7 +12,7 @@ namespace chaoslab::engine_internal {
 void Run::Note(double at, const std::string& host, const std::string& kind,
                const std::string& detail) {
   const int64_t wall_us =
-      std::chrono::duration_cast<std::chrono::microseconds>(WallClock::now() - wall_start_).count();
+      std::chrono::duration_cast<std::chrono::microseconds>(Now() - wall_start_).count();
   if (o_.observer) {
     LiveEvent live{at, wall_us, host, {}, kind, detail, {}, 0};
     if (auto it = by_id_.find(host); it != by_id_.end()) {
@@ -52,7 +52,7 @@ void Run::Moved(uint32_t i, HostState from, HostState to, double at, const std::
   Progress(at, fmt::format("{:<14} {}", h.plan.spec.id, detail));
   if (to == HostState::kBootLoop && o_.stats) {
     o_.stats->all_boot_loop_wall_s =
-        std::chrono::duration<double>(WallClock::now() - wall_start_).count();
+        std::chrono::duration<double>(Now() - wall_start_).count();
   }
   if (o_.journal) Journaled(at, o_.journal->SaveHost(o_.run_id, Figures(h)));
 }

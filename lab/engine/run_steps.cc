@@ -99,7 +99,7 @@ void Run::TypeCommand(HostRun& h, const std::string& cmd, const std::string& tex
   h.expect_cmd = cmd;
   h.phase = Phase::kCommand;
   h.command_at = at;
-  h.last_heard = WallClock::now();
+  h.last_heard = Now();
 }
 
 void Run::BootInto(HostRun& h, BootTarget target, double at) {
@@ -125,7 +125,7 @@ void Run::BootInto(HostRun& h, BootTarget target, double at) {
   h.console_bitlocker.clear();
   h.image_repaired = false;
   h.expect_guest_reset = false;
-  h.last_heard = WallClock::now();
+  h.last_heard = Now();
 }
 
 void Run::StartMachine(uint32_t i, const config::StepConfig& step, double at) {
@@ -150,7 +150,7 @@ void Run::StartMachine(uint32_t i, const config::StepConfig& step, double at) {
         h.phase = Phase::kBooting;
         h.phase_start = std::max(at, h.parked_at);
         model_.CountReboot(i);
-        h.last_heard = WallClock::now();
+        h.last_heard = Now();
       } else if (h.phase == Phase::kRunning) {
         Settle(h, at, Outcome::kHealthy);
       } else if (h.phase == Phase::kConsole || h.phase == Phase::kOff) {
@@ -215,7 +215,7 @@ void Run::StartMachine(uint32_t i, const config::StepConfig& step, double at) {
         // The guest resets itself; that reset is accounted here, not when QEMU reports it.
         h.phase = Phase::kBooting;
         h.phase_start = at + kConsoleCommand;
-        h.last_heard = WallClock::now();
+        h.last_heard = Now();
       } else if (h.phase == Phase::kParked || h.phase == Phase::kOff) {
         BootInto(h, BootTarget::kDisk, at);
       }
@@ -252,7 +252,7 @@ void Run::ContinueMachine(uint32_t i, const config::StepConfig& step, double at)
     h.phase = Phase::kBooting;
     h.phase_start = at;
     h.cursor = std::max(h.cursor, at);
-    h.last_heard = WallClock::now();
+    h.last_heard = Now();
   };
   const auto turn_off = [&]() -> bool {
     if (h.phase == Phase::kOff) return true;
@@ -323,7 +323,7 @@ void Run::ContinueMachine(uint32_t i, const config::StepConfig& step, double at)
       h.phase_start = at;
       h.console_env.clear();
       h.console_bitlocker.clear();
-      h.last_heard = WallClock::now();
+      h.last_heard = Now();
       return;  // the rescue console line proceeds to 1
     }
     case 1:
