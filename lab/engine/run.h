@@ -145,6 +145,9 @@ class Run final : public recovery::MachineDriver {
   double Horizon() const;
   void Receive(const HostEvent& e);
   void OnConsole(HostRun& h, const std::string& line, bool from_rescue);
+  void OnSensorLine(HostRun& h, const GuestSignal& sig, const std::string& text);
+  void OnConsoleLine(HostRun& h, const GuestSignal& sig, const std::string& text);
+  void OnBootLine(HostRun& h, const GuestSignal& sig, const std::string& text);
   void OnRescueConsole(HostRun& h, const GuestSignal& sig, const std::string& line);
   void OnPanicked(HostRun& h);
   void OnReset(HostRun& h);
@@ -194,7 +197,16 @@ class Run final : public recovery::MachineDriver {
   void TypeCommand(HostRun& h, const std::string& cmd, const std::string& text, double at,
                    bool on_rescue);
   void BootInto(HostRun& h, BootTarget target, double at);
-  void PowerCycle(HostRun& h, double at);  // power off, then the step's disk action, then start
+  // The machine parts of steps (run_steps.cc).
+  void StartReboot(HostRun& h, double at);
+  void StartRestart(HostRun& h, double at);
+  void TypeUnlock(HostRun& h, double at, bool on_rescue);
+  void TypeDelete(HostRun& h, const config::StepConfig& step, double at, bool on_rescue);
+  void ReplaceDisk(HostRun& h, const config::StepConfig& step, double at);
+  void BootRescueVm(HostRun& h, double at);
+  bool PowerOff(HostRun& h, Host* vm, double at);  // false: the step failed
+  bool TurnOff(HostRun& h, double at);               // the host's own machine, if not off
+  void StartNormally(HostRun& h, double at);
   // Whether the faulty version is (still) offered to this host.
   bool SeesFault(const HostRun& h) const {
     return !reverted_ && !h.plan.pinned && h.plan.ring < static_cast<int>(ring_released_.size()) &&

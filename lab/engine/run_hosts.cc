@@ -10,6 +10,16 @@
 
 namespace chaoslab::engine_internal {
 
+namespace {
+
+// A console line from its "@@" on, as the journal keeps it.
+std::string FromSigil(const std::string& line) {
+  const size_t at = line.find("@@");
+  return at == std::string::npos ? line : line.substr(at);
+}
+
+}  // namespace
+
 void Run::Receive(const HostEvent& e) {
   bool from_rescue = false;
   auto it = by_id_.find(e.host_id);
@@ -69,23 +79,46 @@ void Run::OnConsole(HostRun& h, const std::string& line, bool from_rescue) {
   std::optional<GuestSignal> sig = ParseGuestSignal(line);
   if (!sig) return;
   using K = GuestSignal::Kind;
-  const uint32_t fault_version = o_.fault.version;
-  const bool in_machine = R(h).InMachinePart();
   if (from_rescue) {
     // The rescue VM speaks the same protocol; only its console and command lines matter.
-    if (in_machine) OnRescueConsole(h, *sig, line);
+    if (R(h).InMachinePart()) OnRescueConsole(h, *sig, line);
     return;
   }
+  const std::string text = FromSigil(line);
   switch (sig->kind) {
     case K::kReady:
       if (h.phase == Phase::kBooting) OnReady(h, Stamp(h.phase_start + h.timing.boot));
       break;
     case K::kBugcheck:
       h.stop_code = sig->Str("name");
-      Note(h.cursor, h.plan.spec.id, "bugcheck", line.substr(line.find("@@")));
+      Note(h.cursor, h.plan.spec.id, "bugcheck", text);
       break;
     case K::kLoaded:
-      if (sig->Int("version") == fault_version && !h.exposed) {
+    case K::kFetched:
+    case K::kHeartbeat:
+    case K::kRejected:
+      OnSensorLine(h, *sig, text);
+      break;
+    case K::kPhase:
+    case K::kCommand:
+      OnConsoleLine(h, *sig, text);
+      break;
+    case K::kRepair:
+    case K::kBootFailed:
+      OnBootLine(h, *sig, text);
+      break;
+    case K::kIpcOk:
+      break;
+  }
+}
+
+// What the sensor says about content: loaded from disk, fetched, still alive, rejected.
+void Run::OnSensorLine(HostRun& h, const GuestSignal& s, const std::string& text) {
+  using K = GuestSignal::Kind;
+  const uint32_t fault_version = o_.fault.version;
+  switch (s.kind) {
+    case K::kLoaded:
+      if (s.Int("version") == fault_version && !h.exposed) {
         h.exposed = true;
         Note(h.cursor, h.plan.spec.id, "exposed", "loaded the faulty content from disk");
       }
@@ -96,13 +129,13 @@ void Run::OnConsole(HostRun& h, const std::string& line, bool from_rescue) {
       double at = Stamp(h.phase != Phase::kRunning ? h.phase_start + h.timing.driver_load
                         : h.awaiting               ? h.await_since + FetchDelay(h)
                                                    : std::max(h.cursor, now_));
-      if (h.phase == Phase::kBooting && sig->Int("ms") > 0)
-        h.race_fetch_ms.push_back(static_cast<int>(sig->Int("ms")));
+      if (h.phase == Phase::kBooting && s.Int("ms") > 0)
+        h.race_fetch_ms.push_back(static_cast<int>(s.Int("ms")));
       h.cursor = std::max(h.cursor, at);
       if (h.phase == Phase::kRunning) h.fetched_at = h.cursor;
-      h.fetched_version = std::max<long long>(h.fetched_version, sig->Int("version"));
-      Note(h.cursor, h.plan.spec.id, "fetched", line.substr(line.find("@@")));
-      if (sig->Int("version") == fault_version && !h.exposed) {
+      h.fetched_version = std::max<long long>(h.fetched_version, s.Int("version"));
+      Note(h.cursor, h.plan.spec.id, "fetched", text);
+      if (s.Int("version") == fault_version && !h.exposed) {
         h.exposed = true;
         Progress(h.cursor, fmt::format("{:<14} fetched the faulty channel file (version {})",
                                        h.plan.spec.id, fault_version));
@@ -113,11 +146,11 @@ void Run::OnConsole(HostRun& h, const std::string& line, bool from_rescue) {
       // A heartbeat comes after the IPC notification that interprets newly fetched content, so
       // one after the fetch means the host took the content and survived. (Sensors that reject the
       // content, like 7.10, report the version they still run, not the one they fetched.)
-      long long seen = std::max<long long>(sig->Int("version"), h.fetched_version);
+      long long seen = std::max<long long>(s.Int("version"), h.fetched_version);
       if (h.phase == Phase::kRunning && h.awaiting) {
         if (seen >= h.await_version) {
           h.awaiting = false;
-        } else if (sig->Str("cloud") == "unreachable") {
+        } else if (s.Str("cloud") == "unreachable") {
           // The poll failed (a lossy link): the host tries again at its next poll, so it still
           // awaits the content, one poll interval later in scenario time.
           h.await_since += h.timing.content_fetch;
@@ -126,25 +159,35 @@ void Run::OnConsole(HostRun& h, const std::string& line, bool from_rescue) {
       break;
     }
     case K::kRejected:
-      Note(h.cursor, h.plan.spec.id, "rejected", line.substr(line.find("@@")));
-      if (sig->Int("version") == fault_version && !h.rejected_fault) {
+      Note(h.cursor, h.plan.spec.id, "rejected", text);
+      if (s.Int("version") == fault_version && !h.rejected_fault) {
         h.rejected_fault = true;
         Progress(h.cursor, fmt::format("{:<14} rejected the faulty channel file ({})",
-                                       h.plan.spec.id, sig->Str("reason")));
+                                       h.plan.spec.id, s.Str("reason")));
       }
-      if (sig->Int("version") == fault_version) h.exposed = true;
+      if (s.Int("version") == fault_version) h.exposed = true;
       break;
+    default:
+      break;
+  }
+}
+
+// The recovery console: reached (after a boot into it), and the result of a typed command.
+void Run::OnConsoleLine(HostRun& h, const GuestSignal& s, const std::string& text) {
+  using K = GuestSignal::Kind;
+  const bool in_machine = R(h).InMachinePart();
+  switch (s.kind) {
     case K::kPhase:
-      if (sig->Str("phase") == "bootmgr" && sig->Str("mode") == "pxe") {
+      if (s.Str("phase") == "bootmgr" && s.Str("mode") == "pxe") {
         // Network boot is a one-time boot choice: the repair reboots into Windows.
         (void)h.vm->SetBoot(BootTarget::kDisk);
       }
-      if (sig->Str("phase") == "console" && h.phase == Phase::kBooting) {
-        h.console_env = sig->Str("env");
-        h.console_bitlocker = sig->Str("bitlocker");
+      if (s.Str("phase") == "console" && h.phase == Phase::kBooting) {
+        h.console_env = s.Str("env");
+        h.console_bitlocker = s.Str("bitlocker");
         h.cursor = std::max(h.cursor, Stamp(h.phase_start + h.timing.boot));
         h.phase = Phase::kConsole;
-        Note(h.cursor, h.plan.spec.id, "console", line.substr(line.find("@@")));
+        Note(h.cursor, h.plan.spec.id, "console", text);
         if (in_machine) {
           const auto& step = model_.CurrentStep(h.index);
           bool expected =
@@ -155,28 +198,38 @@ void Run::OnConsole(HostRun& h, const std::string& line, bool from_rescue) {
       }
       break;
     case K::kCommand:
-      if (h.phase == Phase::kCommand && sig->Str("cmd") == h.expect_cmd) {
+      if (h.phase == Phase::kCommand && s.Str("cmd") == h.expect_cmd) {
         h.cursor = std::max(h.cursor, Stamp(h.command_at + kConsoleCommand));
         h.phase = Phase::kConsole;
         h.expect_cmd.clear();
-        Note(h.cursor, h.plan.spec.id, "command", line.substr(line.find("@@")));
-        if (sig->Str("cmd") == "unlock" && sig->Int("rc") == 0) h.console_bitlocker = "unlocked";
-        bool ok = sig->Int("rc") == 0;
+        Note(h.cursor, h.plan.spec.id, "command", text);
+        if (s.Str("cmd") == "unlock" && s.Int("rc") == 0) h.console_bitlocker = "unlocked";
+        bool ok = s.Int("rc") == 0;
         if (in_machine)
           Settle(h, h.cursor, ok ? Outcome::kOk : Outcome::kFailed,
-                 ok ? "" : line.substr(line.find("@@")));
+                 ok ? "" : text);
       } else if (o_.manual && h.expect_cmd.empty()) {
         // Someone typed it: journal what the console answered (the debrief reads mistakes here).
         h.cursor = std::max(h.cursor, Stamp(h.cursor));
-        Note(h.cursor, h.plan.spec.id, "command", line.substr(line.find("@@")));
-        if (sig->Str("cmd") == "unlock" && sig->Int("rc") == 0) h.console_bitlocker = "unlocked";
+        Note(h.cursor, h.plan.spec.id, "command", text);
+        if (s.Str("cmd") == "unlock" && s.Int("rc") == 0) h.console_bitlocker = "unlocked";
       }
       break;
+    default:
+      break;
+  }
+}
+
+// A boot that ended elsewhere than Windows or a console: the PXE repair image's result, a failure.
+void Run::OnBootLine(HostRun& h, const GuestSignal& s, const std::string& text) {
+  using K = GuestSignal::Kind;
+  const bool in_machine = R(h).InMachinePart();
+  switch (s.kind) {
     case K::kRepair:
       if (h.phase == Phase::kBooting) {
         h.cursor = std::max(h.cursor, Stamp(h.phase_start + h.timing.boot + kPxeRepair));
-        Note(h.cursor, h.plan.spec.id, "repair", line.substr(line.find("@@")));
-        bool ok = sig->Str("result") == "ok";
+        Note(h.cursor, h.plan.spec.id, "repair", text);
+        bool ok = s.Str("result") == "ok";
         h.image_repaired = ok;
         // The image fetched the recovery password from the escrow itself.
         if (ok && h.plan.bitlocker) h.keys_fetched++;
@@ -188,7 +241,7 @@ void Run::OnConsole(HostRun& h, const std::string& line, bool from_rescue) {
         }
         if (in_machine)
           Settle(h, h.cursor, ok ? Outcome::kOk : Outcome::kFailed,
-                 ok ? "" : "PXE repair failed: " + sig->Str("reason"));
+                 ok ? "" : "PXE repair failed: " + s.Str("reason"));
       }
       break;
     case K::kBootFailed:
@@ -196,10 +249,10 @@ void Run::OnConsole(HostRun& h, const std::string& line, bool from_rescue) {
         h.cursor = std::max(h.cursor, Stamp(h.phase_start + h.timing.boot));
         h.phase = Phase::kConsole;
         if (in_machine)
-          Settle(h, h.cursor, Outcome::kFailed, "boot failed: " + sig->Str("reason"));
+          Settle(h, h.cursor, Outcome::kFailed, "boot failed: " + s.Str("reason"));
       }
       break;
-    case K::kIpcOk:
+    default:
       break;
   }
 }

@@ -134,30 +134,9 @@ void Run::StartMachine(uint32_t i, const config::StepConfig& step, double at) {
   h.cursor = std::max(h.cursor, at);
   Note(at, h.plan.spec.id, "step", StepLabel(step));
   Progress(at, fmt::format("{:<14} {}", h.plan.spec.id, StepLabel(step)));
-  const auto at_console = [&] {
-    if (h.phase == Phase::kConsole) return true;
-    Settle(h, at, Outcome::kFailed, "not at a recovery console");
-    return false;
-  };
   switch (step.kind) {
     case SK::kReboot:
-      if (h.phase == Phase::kParked) {
-        Status s = h.vm->Resume();
-        if (!s.ok()) {
-          Lose(h, at, "could not resume: " + s.ToString());
-          return;
-        }
-        h.phase = Phase::kBooting;
-        h.phase_start = std::max(at, h.parked_at);
-        model_.CountReboot(i);
-        h.last_heard = Now();
-      } else if (h.phase == Phase::kRunning) {
-        Settle(h, at, Outcome::kHealthy);
-      } else if (h.phase == Phase::kConsole || h.phase == Phase::kOff) {
-        BootInto(h, BootTarget::kDisk, at);
-        model_.CountReboot(i);
-      }
-      // Booting or in a crash dump: it reboots by itself; OnReset counts it.
+      StartReboot(h, at);
       return;
     case SK::kBoot:
       if (step.into == config::BootTarget::kUsb && o_.usb_media.empty()) {
@@ -166,60 +145,22 @@ void Run::StartMachine(uint32_t i, const config::StepConfig& step, double at) {
       }
       BootInto(h, ToBootTarget(step.into), at);
       return;
-    case SK::kUnlockBitlocker: {
-      if (h.image_repaired) {
-        Settle(h, at, Outcome::kOk);  // the repair image did it
-        return;
-      }
-      if (!at_console()) return;
-      if (h.console_bitlocker != "locked") {
-        Settle(h, at, Outcome::kOk);  // nothing to unlock
-        return;
-      }
-      if (!o_.fetch_key) {
-        Settle(h, at, Outcome::kFailed, "no key escrow in this lab");
-        return;
-      }
-      Result<std::string> key = o_.fetch_key(h.plan.spec.id);
-      if (!key.ok()) {
-        Settle(h, at, Outcome::kFailed, "key escrow: " + key.status().ToString());
-        return;
-      }
-      h.keys_fetched++;
-      Note(at, h.plan.spec.id, "key-fetched", "recovery password from the key escrow");
-      TypeCommand(h, "unlock", "manage-bde -unlock C: -RecoveryPassword " + *key + "\n", at, false);
-      return;
-    }
+    case SK::kUnlockBitlocker:
     case SK::kDelete:
       if (h.image_repaired) {
         Settle(h, at, Outcome::kOk);  // the repair image did it
-        return;
+      } else if (h.phase != Phase::kConsole) {
+        Settle(h, at, Outcome::kFailed, "not at a recovery console");
+      } else if (step.kind == SK::kDelete) {
+        TypeDelete(h, step, at, false);
+      } else if (h.console_bitlocker != "locked") {
+        Settle(h, at, Outcome::kOk);  // nothing to unlock
+      } else {
+        TypeUnlock(h, at, false);
       }
-      if (!at_console()) return;
-      TypeCommand(h, "del",
-                  "del 'C:\\Windows\\System32\\drivers\\CrowdStrike\\" + step.pattern + "'\n", at,
-                  false);
       return;
     case SK::kRestart:
-      if (h.phase == Phase::kRunning) {
-        Settle(h, at, Outcome::kHealthy);
-      } else if (h.phase == Phase::kConsole) {
-        Status s = h.vm->SetBoot(BootTarget::kDisk);
-        if (s.ok()) s = h.vm->SendConsole("restart\n");
-        if (!s.ok()) {
-          if (!LostIfGone(h, s, at, "restart"))
-            Settle(h, at, Outcome::kFailed, "restart: " + s.ToString());
-          return;
-        }
-        h.expect_guest_reset = true;
-        // The guest resets itself; that reset is accounted here, not when QEMU reports it.
-        h.phase = Phase::kBooting;
-        h.phase_start = at + kConsoleCommand;
-        h.last_heard = Now();
-      } else if (h.phase == Phase::kParked || h.phase == Phase::kOff) {
-        BootInto(h, BootTarget::kDisk, at);
-      }
-      // Booting already (e.g. after a PXE repair): wait for healthy or a crash.
+      StartRestart(h, at);
       return;
     case SK::kRescueDisk:
     case SK::kRevertSnapshot:
@@ -229,136 +170,199 @@ void Run::StartMachine(uint32_t i, const config::StepConfig& step, double at) {
   }
 }
 
-// The later actions of a step, one per agenda visit (rescue-disk has several).
-void Run::ContinueMachine(uint32_t i, const config::StepConfig& step, double at) {
-  using SK = config::StepKind;
-  HostRun& h = hosts_[i];
-  recovery::HostRecord& r = model_.host(i);
-  const auto power_off = [&](Host* vm) -> bool {
-    Status s = vm->PowerOff();
+void Run::StartReboot(HostRun& h, double at) {
+  if (h.phase == Phase::kParked) {
+    Status s = h.vm->Resume();
     if (!s.ok()) {
-      Settle(h, at, Outcome::kFailed, "power off: " + s.ToString());
-      return false;
-    }
-    return true;
-  };
-  const auto start_normal = [&]() {
-    Status s = h.vm->SetBoot(BootTarget::kDisk);
-    if (s.ok()) s = h.vm->Start();
-    if (!s.ok()) {
-      Settle(h, at, Outcome::kFailed, "start: " + s.ToString());
+      Lose(h, at, "could not resume: " + s.ToString());
       return;
     }
     h.phase = Phase::kBooting;
-    h.phase_start = at;
-    h.cursor = std::max(h.cursor, at);
+    h.phase_start = std::max(at, h.parked_at);
+    model_.CountReboot(h.index);
     h.last_heard = Now();
-  };
-  const auto turn_off = [&]() -> bool {
-    if (h.phase == Phase::kOff) return true;
-    if (!power_off(h.vm)) return false;
-    h.ignore_shutdowns++;
-    h.phase = Phase::kOff;
-    return true;
-  };
+  } else if (h.phase == Phase::kRunning) {
+    Settle(h, at, Outcome::kHealthy);
+  } else if (h.phase == Phase::kConsole || h.phase == Phase::kOff) {
+    BootInto(h, BootTarget::kDisk, at);
+    model_.CountReboot(h.index);
+  }
+  // Booting or in a crash dump: it reboots by itself; OnReset counts it.
+}
 
-  if (step.kind == SK::kRevertSnapshot || step.kind == SK::kReimage) {
-    if (step.kind == SK::kRevertSnapshot && !sc_.setup.snapshots.enabled) {
-      Settle(h, at, Outcome::kFailed, "the setup keeps no snapshots");
-      return;
-    }
-    if (!turn_off()) return;
-    Status s = step.kind == SK::kRevertSnapshot ? h.vm->RevertDisk() : h.vm->ReimageDisk();
+void Run::StartRestart(HostRun& h, double at) {
+  if (h.phase == Phase::kRunning) {
+    Settle(h, at, Outcome::kHealthy);
+  } else if (h.phase == Phase::kConsole) {
+    Status s = h.vm->SetBoot(BootTarget::kDisk);
+    if (s.ok()) s = h.vm->SendConsole("restart\n");
     if (!s.ok()) {
-      Settle(h, at, Outcome::kFailed, s.ToString());
+      if (!LostIfGone(h, s, at, "restart"))
+        Settle(h, at, Outcome::kFailed, "restart: " + s.ToString());
       return;
     }
-    if (step.kind == SK::kReimage) {
-      h.data_lost = "all";
-      h.data_lost_s = 0;
-    } else {
-      double snapshot = sc_.setup.snapshots.taken_at;
-      while (snapshot > sc_.rollout.release) snapshot -= 86400;
-      h.data_lost = "since-snapshot";
-      h.data_lost_s = std::max(0.0, (r.first_crash >= 0 ? r.first_crash : at) - snapshot);
-    }
-    Note(at, h.plan.spec.id, "data-lost",
-         h.data_lost == "all" ? "all local data (reimaged)"
-                              : fmt::format("{:.0f} s of work since the snapshot", h.data_lost_s));
-    start_normal();
+    h.expect_guest_reset = true;
+    // The guest resets itself; that reset is accounted here, not when QEMU reports it.
+    h.phase = Phase::kBooting;
+    h.phase_start = at + kConsoleCommand;
+    h.last_heard = Now();
+  } else if (h.phase == Phase::kParked || h.phase == Phase::kOff) {
+    BootInto(h, BootTarget::kDisk, at);
+  }
+  // Booting already (e.g. after a PXE repair): wait for healthy or a crash.
+}
+
+// Fetches the host's recovery password from the escrow and types it (on the rescue VM's console
+// when the disk is attached there).
+void Run::TypeUnlock(HostRun& h, double at, bool on_rescue) {
+  if (!o_.fetch_key) {
+    Settle(h, at, Outcome::kFailed, "no key escrow in this lab");
     return;
   }
+  Result<std::string> key = o_.fetch_key(h.plan.spec.id);
+  if (!key.ok()) {
+    Settle(h, at, Outcome::kFailed, "key escrow: " + key.status().ToString());
+    return;
+  }
+  h.keys_fetched++;
+  Note(at, h.plan.spec.id, "key-fetched", "recovery password from the key escrow");
+  TypeCommand(h, "unlock", "manage-bde -unlock C: -RecoveryPassword " + *key + "\n", at,
+              on_rescue);
+}
 
+void Run::TypeDelete(HostRun& h, const config::StepConfig& step, double at, bool on_rescue) {
+  TypeCommand(h, "del", "del 'C:\\Windows\\System32\\drivers\\CrowdStrike\\" + step.pattern + "'\n",
+              at, on_rescue);
+}
+
+// The later actions of a step, one per agenda visit (rescue-disk has several).
+void Run::ContinueMachine(uint32_t i, const config::StepConfig& step, double at) {
+  HostRun& h = hosts_[i];
+  if (step.kind == config::StepKind::kRevertSnapshot || step.kind == config::StepKind::kReimage) {
+    ReplaceDisk(h, step, at);
+    return;
+  }
+  recovery::HostRecord& r = model_.host(i);
   // rescue-disk: 0 power off and boot the rescue VM, 1 unlock if needed, 2 delete, 3 back home.
   switch (r.sub) {
-    case 0: {
-      if (!turn_off()) return;
-      if (!h.rescue) {
-        HostSpec spec = o_.rescue_template;
-        if (spec.kernel.empty() || spec.base_disk.empty()) {
-          Settle(h, at, Outcome::kFailed, "no rescue VM image in this lab");
-          return;
-        }
-        spec.id = h.plan.spec.id + "-rescue";
-        spec.group = "rescue";
-        spec.kernel_args.push_back("winsim.host=" + spec.id);
-        spec.network.online = false;
-        spec.extra_disks = {h.vm->SystemDisk()};
-        Result<Host*> vm = o_.backend->CreateHost(spec);
-        if (!vm.ok()) {
-          Settle(h, at, Outcome::kFailed, "rescue VM: " + vm.status().ToString());
-          return;
-        }
-        h.rescue = *vm;
-        by_rescue_id_[spec.id] = h.index;
-      }
-      Status s = h.rescue->SetBoot(BootTarget::kRescue);
-      if (s.ok()) s = h.rescue->Start();
-      if (!s.ok()) {
-        Settle(h, at, Outcome::kFailed, "rescue VM: " + s.ToString());
-        return;
-      }
-      h.rescue_running = true;
-      h.phase = Phase::kBooting;  // the rescue VM's boot, reported on the host's account
-      h.phase_start = at;
-      h.console_env.clear();
-      h.console_bitlocker.clear();
-      h.last_heard = Now();
+    case 0:
+      if (TurnOff(h, at)) BootRescueVm(h, at);
       return;  // the rescue console line proceeds to 1
-    }
     case 1:
       if (h.console_bitlocker == "locked") {
-        Result<std::string> key =
-            o_.fetch_key ? o_.fetch_key(h.plan.spec.id)
-                         : Result<std::string>(Status::Unavailable("no key escrow in this lab"));
-        if (!key.ok()) {
-          Settle(h, at, Outcome::kFailed, "key escrow: " + key.status().ToString());
-          return;
-        }
-        h.keys_fetched++;
-        Note(at, h.plan.spec.id, "key-fetched", "recovery password from the key escrow");
-        TypeCommand(h, "unlock", "manage-bde -unlock C: -RecoveryPassword " + *key + "\n", at,
-                    true);
+        TypeUnlock(h, at, true);
         return;
       }
       r.sub = 2;  // nothing to unlock
       [[fallthrough]];
     case 2:
-      TypeCommand(h, "del",
-                  "del 'C:\\Windows\\System32\\drivers\\CrowdStrike\\" + step.pattern + "'\n", at,
-                  true);
+      TypeDelete(h, step, at, true);
       return;
     case 3:
       if (h.rescue_running) {
-        if (!power_off(h.rescue)) return;
+        if (!PowerOff(h, h.rescue, at)) return;
         h.rescue_running = false;
       }
       h.phase = Phase::kOff;
-      start_normal();
+      StartNormally(h, at);
       return;
     default:
       return;
   }
+}
+
+// revert-snapshot or reimage: power off, the disk action, start; what data it cost.
+void Run::ReplaceDisk(HostRun& h, const config::StepConfig& step, double at) {
+  const bool revert = step.kind == config::StepKind::kRevertSnapshot;
+  if (revert && !sc_.setup.snapshots.enabled) {
+    Settle(h, at, Outcome::kFailed, "the setup keeps no snapshots");
+    return;
+  }
+  if (!TurnOff(h, at)) return;
+  Status s = revert ? h.vm->RevertDisk() : h.vm->ReimageDisk();
+  if (!s.ok()) {
+    Settle(h, at, Outcome::kFailed, s.ToString());
+    return;
+  }
+  if (!revert) {
+    h.data_lost = "all";
+    h.data_lost_s = 0;
+  } else {
+    double snapshot = sc_.setup.snapshots.taken_at;
+    while (snapshot > sc_.rollout.release) snapshot -= 86400;
+    const double first_crash = R(h).first_crash;
+    h.data_lost = "since-snapshot";
+    h.data_lost_s = std::max(0.0, (first_crash >= 0 ? first_crash : at) - snapshot);
+  }
+  Note(at, h.plan.spec.id, "data-lost",
+       h.data_lost == "all" ? "all local data (reimaged)"
+                            : fmt::format("{:.0f} s of work since the snapshot", h.data_lost_s));
+  StartNormally(h, at);
+}
+
+// A rescue VM with the host's system disk attached, booted into its recovery console.
+void Run::BootRescueVm(HostRun& h, double at) {
+  if (!h.rescue) {
+    HostSpec spec = o_.rescue_template;
+    if (spec.kernel.empty() || spec.base_disk.empty()) {
+      Settle(h, at, Outcome::kFailed, "no rescue VM image in this lab");
+      return;
+    }
+    spec.id = h.plan.spec.id + "-rescue";
+    spec.group = "rescue";
+    spec.kernel_args.push_back("winsim.host=" + spec.id);
+    spec.network.online = false;
+    spec.extra_disks = {h.vm->SystemDisk()};
+    Result<Host*> vm = o_.backend->CreateHost(spec);
+    if (!vm.ok()) {
+      Settle(h, at, Outcome::kFailed, "rescue VM: " + vm.status().ToString());
+      return;
+    }
+    h.rescue = *vm;
+    by_rescue_id_[spec.id] = h.index;
+  }
+  Status s = h.rescue->SetBoot(BootTarget::kRescue);
+  if (s.ok()) s = h.rescue->Start();
+  if (!s.ok()) {
+    Settle(h, at, Outcome::kFailed, "rescue VM: " + s.ToString());
+    return;
+  }
+  h.rescue_running = true;
+  h.phase = Phase::kBooting;  // the rescue VM's boot, reported on the host's account
+  h.phase_start = at;
+  h.console_env.clear();
+  h.console_bitlocker.clear();
+  h.last_heard = Now();
+}
+
+bool Run::PowerOff(HostRun& h, Host* vm, double at) {
+  Status s = vm->PowerOff();
+  if (!s.ok()) {
+    Settle(h, at, Outcome::kFailed, "power off: " + s.ToString());
+    return false;
+  }
+  return true;
+}
+
+bool Run::TurnOff(HostRun& h, double at) {
+  if (h.phase == Phase::kOff) return true;
+  if (!PowerOff(h, h.vm, at)) return false;
+  h.ignore_shutdowns++;
+  h.phase = Phase::kOff;
+  return true;
+}
+
+void Run::StartNormally(HostRun& h, double at) {
+  Status s = h.vm->SetBoot(BootTarget::kDisk);
+  if (s.ok()) s = h.vm->Start();
+  if (!s.ok()) {
+    Settle(h, at, Outcome::kFailed, "start: " + s.ToString());
+    return;
+  }
+  h.phase = Phase::kBooting;
+  h.phase_start = at;
+  h.cursor = std::max(h.cursor, at);
+  h.last_heard = Now();
 }
 
 }  // namespace chaoslab::engine_internal
