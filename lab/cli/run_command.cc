@@ -409,7 +409,7 @@ std::string MethodText(const config::ScenarioConfig& sc, int max_booting,
       "channel file {} ms (race_window_ms) after it starts, while it fetches newer content from "
       "the lab's content server{}. {} guests booted at once; load average {:.1f} on {} cores at "
       "the start; the lab's side of the network path at {} priority.",
-      sc.image.name, guest_clock, sc.race_window_ms.value_or(sc.image.race_window_ms),
+      sc.image.name, guest_clock, sc.RaceWindowMs(),
       links.empty() ? "" : " over its network profile (" + links + "; image.yaml, assumptions)",
       max_booting > 0 ? fmt::format("At most {}", max_booting) : std::string("All"), load[0],
       std::thread::hardware_concurrency(), priority);
@@ -499,7 +499,7 @@ nlohmann::json RunInputs(const config::ScenarioConfig& sc, const GuestImage& ima
                      {"kind", std::string(config::ImageKindName(sc.image.kind))},
                      {"dir", image.dir}};
   inputs["fault"] = std::string(config::FaultKindName(sc.fault.kind));
-  inputs["race_window_ms"] = sc.race_window_ms.value_or(sc.image.race_window_ms);
+  inputs["race_window_ms"] = sc.RaceWindowMs();
   inputs["max_booting"] = max_booting;
   inputs["max_wall_s"] = sc.stop.max_wall;
   inputs["max_scenario_s"] = sc.stop.max_scenario;
@@ -599,9 +599,8 @@ struct OneRun {
         p.spec.kernel = image.kernel;
         p.spec.initrd = image.initrd;
         p.spec.base_disk = disk;
-        p.spec.kernel_args = {
-            "winsim.host=" + p.spec.id,
-            "winsim.ipc_ms=" + std::to_string(sc.race_window_ms.value_or(sc.image.race_window_ms))};
+        p.spec.kernel_args = {"winsim.host=" + p.spec.id,
+                              "winsim.ipc_ms=" + std::to_string(sc.RaceWindowMs())};
         p.spec.network.online = online;
         p.spec.network.content_port = server->port();
         if (online) ApplyNetworkProfile(sc.image, g.network, &p.spec);

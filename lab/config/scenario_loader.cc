@@ -279,6 +279,7 @@ Result<ScenarioConfig> ReadScenarioFile(const std::string& as_written, const std
   if (fields.Has("race_window_ms")) {
     ASSIGN_OR_RETURN(scenario.race_window_ms,
                      ReadInt(file, fields.Get("race_window_ms"), "race_window_ms", 1, 60000));
+    scenario.race_window_where = file.At(fields.Get("race_window_ms"));
   }
   if (fields.Has("seed")) {
     ASSIGN_OR_RETURN(scenario.seed, ReadUnsigned(file, fields.Get("seed"), "seed"));

@@ -270,13 +270,19 @@ Status CheckCalibrationFits(const Calibration& cal, const config::ScenarioConfig
         "(docs/TIME-BASE.md): run `chaoslab calibrate` as root",
         cal.method.where.ToString(), cal.method.host_path));
   }
-  const int window = scenario.race_window_ms.value_or(scenario.image.race_window_ms);
+  // The race is drawn from what guests showed at the calibrated window: another window cannot be
+  // applied, only measured (issue 17: an override must not be silently ignored).
+  const int window = scenario.RaceWindowMs();
   if (cal.method.race_window_ms != window) {
+    const std::string source =
+        scenario.race_window_ms
+            ? "its race_window_ms at " + scenario.race_window_where.ToString()
+            : "the race_window_ms of image " + scenario.image.name + ", " + scenario.image.file;
     return Status::FailedPrecondition(fmt::format(
-        "{}: calibration measured with race_window_ms {}, scenario {} runs {} ({}); calibrate "
-        "with this window (`chaoslab calibrate --scenario`) or drop the override",
-        cal.method.where.ToString(), cal.method.race_window_ms, scenario.name, window,
-        scenario.race_window_ms ? "its race_window_ms" : "image " + scenario.image.name));
+        "{}: calibration measured with race_window_ms {}, scenario {} runs race_window_ms {} "
+        "({}); the simulator cannot apply another window than the one measured: calibrate with "
+        "this window (`chaoslab calibrate --scenario`) or drop the override",
+        cal.method.where.ToString(), cal.method.race_window_ms, scenario.name, window, source));
   }
   return Status::Ok();
 }
