@@ -242,6 +242,73 @@ Result<ServiceConfig> ReadService(const YamlFile& file, const YAML::Node& node,
   return service;
 }
 
+// `sites:`, each name once.
+Result<std::vector<SiteConfig>> ReadSites(const YamlFile& file, const YAML::Node& list) {
+  RETURN_IF_ERROR(ExpectNonEmptyList(file, list, "sites"));
+  std::vector<SiteConfig> sites;
+  for (const YAML::Node& node : list) {
+    ASSIGN_OR_RETURN(SiteConfig site, ReadSite(file, node));
+    for (const SiteConfig& earlier : sites) {
+      if (earlier.name == site.name) {
+        return file.Error(node, "duplicate site name '" + site.name + "' (first defined at " +
+                                    earlier.where.ToString() + ")");
+      }
+    }
+    sites.push_back(site);
+  }
+  return sites;
+}
+
+// `groups:`, each name once, each at one of `sites`.
+Result<std::vector<GroupConfig>> ReadGroups(const YamlFile& file, const YAML::Node& list,
+                                            const std::vector<SiteConfig>& sites) {
+  RETURN_IF_ERROR(ExpectNonEmptyList(file, list, "groups"));
+  std::vector<GroupConfig> groups;
+  for (const YAML::Node& node : list) {
+    ASSIGN_OR_RETURN(GroupConfig group, ReadGroup(file, node, sites));
+    for (const GroupConfig& earlier : groups) {
+      if (earlier.name == group.name) {
+        return file.Error(node, "duplicate group name '" + group.name + "' (first defined at " +
+                                    earlier.where.ToString() + ")");
+      }
+    }
+    groups.push_back(group);
+  }
+  return groups;
+}
+
+// `snapshots:`. Writing the key at all turns snapshots on; "snapshots: {}" keeps the nightly 00:00.
+Result<SnapshotConfig> ReadSnapshots(const YamlFile& file, const YAML::Node& node) {
+  SnapshotConfig snapshots;
+  snapshots.enabled = true;
+  snapshots.where = file.At(node);
+  if (!node.IsNull()) {
+    ASSIGN_OR_RETURN(Fields snap, Fields::Open(file, node, "snapshots", {"taken_at"}));
+    if (snap.Has("taken_at")) {
+      ASSIGN_OR_RETURN(snapshots.taken_at, ReadTimeOfDay(file, snap.Get("taken_at"), "taken_at"));
+    }
+  }
+  return snapshots;
+}
+
+// `services:`, each name once, each needing `groups`.
+Result<std::vector<ServiceConfig>> ReadServices(const YamlFile& file, const YAML::Node& list,
+                                                const std::vector<GroupConfig>& groups) {
+  RETURN_IF_ERROR(ExpectNonEmptyList(file, list, "services"));
+  std::vector<ServiceConfig> services;
+  for (const YAML::Node& node : list) {
+    ASSIGN_OR_RETURN(ServiceConfig service, ReadService(file, node, groups));
+    for (const ServiceConfig& earlier : services) {
+      if (earlier.name == service.name) {
+        return file.Error(node, "duplicate service name '" + service.name + "' (first defined at " +
+                                    earlier.where.ToString() + ")");
+      }
+    }
+    services.push_back(service);
+  }
+  return services;
+}
+
 }  // namespace
 
 namespace internal {
@@ -264,33 +331,10 @@ Result<SetupConfig> ReadSetupFile(const std::string& as_written, const std::stri
   ASSIGN_OR_RETURN(YAML::Node image, fields.Require("image"));
   ASSIGN_OR_RETURN(setup.image, ReadIdentifier(file, image, "image"));
   setup.image_where = file.At(image);
-
   ASSIGN_OR_RETURN(YAML::Node sites, fields.Require("sites"));
-  RETURN_IF_ERROR(ExpectNonEmptyList(file, sites, "sites"));
-  for (const YAML::Node& node : sites) {
-    ASSIGN_OR_RETURN(SiteConfig site, ReadSite(file, node));
-    for (const SiteConfig& earlier : setup.sites) {
-      if (earlier.name == site.name) {
-        return file.Error(node, "duplicate site name '" + site.name + "' (first defined at " +
-                                    earlier.where.ToString() + ")");
-      }
-    }
-    setup.sites.push_back(site);
-  }
-
+  ASSIGN_OR_RETURN(setup.sites, ReadSites(file, sites));
   ASSIGN_OR_RETURN(YAML::Node groups, fields.Require("groups"));
-  RETURN_IF_ERROR(ExpectNonEmptyList(file, groups, "groups"));
-  for (const YAML::Node& node : groups) {
-    ASSIGN_OR_RETURN(GroupConfig group, ReadGroup(file, node, setup.sites));
-    for (const GroupConfig& earlier : setup.groups) {
-      if (earlier.name == group.name) {
-        return file.Error(node, "duplicate group name '" + group.name + "' (first defined at " +
-                                    earlier.where.ToString() + ")");
-      }
-    }
-    setup.groups.push_back(group);
-  }
-
+  ASSIGN_OR_RETURN(setup.groups, ReadGroups(file, groups, setup.sites));
   setup.key_escrow.where = fields.where();
   if (fields.Has("key_escrow")) {
     ASSIGN_OR_RETURN(setup.key_escrow, ReadKeyEscrow(file, fields.Get("key_escrow"), setup.groups));
@@ -300,31 +344,10 @@ Result<SetupConfig> ReadSetupFile(const std::string& as_written, const std::stri
   }
   setup.snapshots.where = fields.where();
   if (fields.Has("snapshots")) {
-    // Writing the key at all turns snapshots on; "snapshots: {}" keeps the nightly 00:00.
-    const YAML::Node snapshots = fields.Get("snapshots");
-    setup.snapshots.enabled = true;
-    setup.snapshots.where = file.At(snapshots);
-    if (!snapshots.IsNull()) {
-      ASSIGN_OR_RETURN(Fields snap, Fields::Open(file, snapshots, "snapshots", {"taken_at"}));
-      if (snap.Has("taken_at")) {
-        ASSIGN_OR_RETURN(setup.snapshots.taken_at,
-                         ReadTimeOfDay(file, snap.Get("taken_at"), "taken_at"));
-      }
-    }
+    ASSIGN_OR_RETURN(setup.snapshots, ReadSnapshots(file, fields.Get("snapshots")));
   }
   if (fields.Has("services")) {
-    const YAML::Node services = fields.Get("services");
-    RETURN_IF_ERROR(ExpectNonEmptyList(file, services, "services"));
-    for (const YAML::Node& node : services) {
-      ASSIGN_OR_RETURN(ServiceConfig service, ReadService(file, node, setup.groups));
-      for (const ServiceConfig& earlier : setup.services) {
-        if (earlier.name == service.name) {
-          return file.Error(node, "duplicate service name '" + service.name +
-                                      "' (first defined at " + earlier.where.ToString() + ")");
-        }
-      }
-      setup.services.push_back(service);
-    }
+    ASSIGN_OR_RETURN(setup.services, ReadServices(file, fields.Get("services"), setup.groups));
   }
   return setup;
 }
