@@ -242,39 +242,25 @@ Result<ServiceConfig> ReadService(const YamlFile& file, const YAML::Node& node,
   return service;
 }
 
-// `sites:`, each name once.
-Result<std::vector<SiteConfig>> ReadSites(const YamlFile& file, const YAML::Node& list) {
-  RETURN_IF_ERROR(ExpectNonEmptyList(file, list, "sites"));
-  std::vector<SiteConfig> sites;
+// A non-empty list `what` ("sites") of `noun`s ("site") that `read` reads one by one, each name
+// once: two sites, groups or services of one name would be one too many to refer to.
+template <typename T, typename ReadOne>
+Result<std::vector<T>> ReadNamedList(const YamlFile& file, const YAML::Node& list,
+                                     const std::string& what, const std::string& noun,
+                                     ReadOne read) {
+  RETURN_IF_ERROR(ExpectNonEmptyList(file, list, what));
+  std::vector<T> items;
   for (const YAML::Node& node : list) {
-    ASSIGN_OR_RETURN(SiteConfig site, ReadSite(file, node));
-    for (const SiteConfig& earlier : sites) {
-      if (earlier.name == site.name) {
-        return file.Error(node, "duplicate site name '" + site.name + "' (first defined at " +
-                                    earlier.where.ToString() + ")");
+    ASSIGN_OR_RETURN(T item, read(node));
+    for (const T& earlier : items) {
+      if (earlier.name == item.name) {
+        return file.Error(node, "duplicate " + noun + " name '" + item.name +
+                                    "' (first defined at " + earlier.where.ToString() + ")");
       }
     }
-    sites.push_back(site);
+    items.push_back(std::move(item));
   }
-  return sites;
-}
-
-// `groups:`, each name once, each at one of `sites`.
-Result<std::vector<GroupConfig>> ReadGroups(const YamlFile& file, const YAML::Node& list,
-                                            const std::vector<SiteConfig>& sites) {
-  RETURN_IF_ERROR(ExpectNonEmptyList(file, list, "groups"));
-  std::vector<GroupConfig> groups;
-  for (const YAML::Node& node : list) {
-    ASSIGN_OR_RETURN(GroupConfig group, ReadGroup(file, node, sites));
-    for (const GroupConfig& earlier : groups) {
-      if (earlier.name == group.name) {
-        return file.Error(node, "duplicate group name '" + group.name + "' (first defined at " +
-                                    earlier.where.ToString() + ")");
-      }
-    }
-    groups.push_back(group);
-  }
-  return groups;
+  return items;
 }
 
 // `snapshots:`. Writing the key at all turns snapshots on; "snapshots: {}" keeps the nightly 00:00.
@@ -289,24 +275,6 @@ Result<SnapshotConfig> ReadSnapshots(const YamlFile& file, const YAML::Node& nod
     }
   }
   return snapshots;
-}
-
-// `services:`, each name once, each needing `groups`.
-Result<std::vector<ServiceConfig>> ReadServices(const YamlFile& file, const YAML::Node& list,
-                                                const std::vector<GroupConfig>& groups) {
-  RETURN_IF_ERROR(ExpectNonEmptyList(file, list, "services"));
-  std::vector<ServiceConfig> services;
-  for (const YAML::Node& node : list) {
-    ASSIGN_OR_RETURN(ServiceConfig service, ReadService(file, node, groups));
-    for (const ServiceConfig& earlier : services) {
-      if (earlier.name == service.name) {
-        return file.Error(node, "duplicate service name '" + service.name + "' (first defined at " +
-                                    earlier.where.ToString() + ")");
-      }
-    }
-    services.push_back(service);
-  }
-  return services;
 }
 
 }  // namespace
@@ -332,9 +300,14 @@ Result<SetupConfig> ReadSetupFile(const std::string& as_written, const std::stri
   ASSIGN_OR_RETURN(setup.image, ReadIdentifier(file, image, "image"));
   setup.image_where = file.At(image);
   ASSIGN_OR_RETURN(YAML::Node sites, fields.Require("sites"));
-  ASSIGN_OR_RETURN(setup.sites, ReadSites(file, sites));
+  ASSIGN_OR_RETURN(setup.sites, ReadNamedList<SiteConfig>(
+                                    file, sites, "sites", "site",
+                                    [&](const YAML::Node& n) { return ReadSite(file, n); }));
   ASSIGN_OR_RETURN(YAML::Node groups, fields.Require("groups"));
-  ASSIGN_OR_RETURN(setup.groups, ReadGroups(file, groups, setup.sites));
+  ASSIGN_OR_RETURN(setup.groups, ReadNamedList<GroupConfig>(
+                                     file, groups, "groups", "group", [&](const YAML::Node& n) {
+                                       return ReadGroup(file, n, setup.sites);
+                                     }));
   setup.key_escrow.where = fields.where();
   if (fields.Has("key_escrow")) {
     ASSIGN_OR_RETURN(setup.key_escrow, ReadKeyEscrow(file, fields.Get("key_escrow"), setup.groups));
@@ -347,7 +320,10 @@ Result<SetupConfig> ReadSetupFile(const std::string& as_written, const std::stri
     ASSIGN_OR_RETURN(setup.snapshots, ReadSnapshots(file, fields.Get("snapshots")));
   }
   if (fields.Has("services")) {
-    ASSIGN_OR_RETURN(setup.services, ReadServices(file, fields.Get("services"), setup.groups));
+    ASSIGN_OR_RETURN(setup.services,
+                     ReadNamedList<ServiceConfig>(
+                         file, fields.Get("services"), "services", "service",
+                         [&](const YAML::Node& n) { return ReadService(file, n, setup.groups); }));
   }
   return setup;
 }
