@@ -22,6 +22,9 @@
 #include "agents/sensor/link_shaper.h"
 #include "lab/backend/guest_clock.h"
 #include "lab/backend/lab_priority.h"
+#include "lab/cli/rollout_policy.h"
+#include "lab/cli/run_backend.h"
+#include "lab/cli/run_report.h"
 #include "lab/cli/sim_command.h"
 #include "lab/common/identifier.h"
 #include "lab/common/json_text.h"
@@ -42,13 +45,24 @@
 #include "lab/vm/qemu_backend.h"
 
 namespace chaoslab {
+
+using run_internal::AssignRings;
+using run_internal::BackendChoice;
+using run_internal::CheckBackend;
+using run_internal::JournalFailed;
+using run_internal::MakeBackend;
+using run_internal::MethodText;
+using run_internal::Preflight;
+using run_internal::RolloutContentPolicy;
+using run_internal::RunInputs;
+using run_internal::WriteStats;
+
 namespace {
 
 namespace fs = std::filesystem;
 
 // Content versions of channel 291 in a run: what hosts have cached, the faulty update, the revert.
 constexpr uint32_t kCachedVersion = 1, kFaultVersion = 2, kRevertVersion = 3;
-constexpr char kExitNotBuilt = 3;  // build.sh --check: the image is not built
 
 std::string NewRunId() {
   std::random_device rd;
@@ -102,33 +116,6 @@ content::ChannelFileKind FaultFileKind(config::FaultKind k) {
   return C::kChannel291;
 }
 
-std::vector<std::string> ImageScriptArgs(const LabPaths& paths, const config::ImageConfig& image) {
-  return {paths.images_dir + "/" + image.name + "/build.sh", "--csagent",
-          paths.bin_dir + "/csagent", "--kernel", image.kernel};
-}
-
-Result<GuestImage> ImageFromFolder(const std::string& output) {
-  std::string dir = output;
-  while (!dir.empty() && (dir.back() == '\n' || dir.back() == '\r')) dir.pop_back();
-  size_t nl = dir.rfind('\n');
-  if (nl != std::string::npos) dir = dir.substr(nl + 1);
-  GuestImage img{dir, dir + "/vmlinux", dir + "/initramfs.cpio.gz"};
-  std::ifstream mf(dir + "/manifest.json");
-  if (mf) {
-    try {
-      auto m = nlohmann::json::parse(mf);
-      if (m.contains("kernel")) img.kernel = dir + "/" + m["kernel"].get<std::string>();
-      if (m.contains("initrd")) img.initrd = dir + "/" + m["initrd"].get<std::string>();
-    } catch (const std::exception& e) {
-      return Status::Corruption(dir + "/manifest.json: " + e.what());
-    }
-  }
-  for (const auto& f : {img.kernel, img.initrd}) {
-    if (!fs::exists(f)) return Status::NotFound("guest image file missing: " + f);
-  }
-  return img;
-}
-
 std::string Trimmed(std::string text) {
   while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' '))
     text.pop_back();
@@ -142,80 +129,7 @@ Result<std::string> ReadSmallFile(const fs::path& path) {
   return Trimmed(text);
 }
 
-double PercentileOf(std::vector<double> v, double q) {
-  if (v.empty()) return -1;
-  std::sort(v.begin(), v.end());
-  size_t i = static_cast<size_t>(q * static_cast<double>(v.size() - 1) + 0.5);
-  return v[std::min(i, v.size() - 1)];
-}
-
-double CpuSeconds(int who) {
-  rusage u{};
-  getrusage(who, &u);
-  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
-         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
-}
-
-Status WriteStats(const std::string& path, const EngineStats& stats, const RunResult& run) {
-  double self = CpuSeconds(RUSAGE_SELF), guests = CpuSeconds(RUSAGE_CHILDREN);
-  nlohmann::json j;
-  j["run_wall_s"] = run.wall_s;
-  j["run_to_all_boot_loop_wall_s"] = stats.all_boot_loop_wall_s;
-  j["orchestrator_cpu_s"] = self;
-  j["guests_cpu_s"] = guests;
-  j["orchestrator_cpu_share"] = self + guests > 0 ? self / (self + guests) : 0;
-  j["qmp_event_to_journal_p50_ms"] = PercentileOf(stats.event_to_journal_ms, 0.50);
-  j["qmp_event_to_journal_p99_ms"] = PercentileOf(stats.event_to_journal_ms, 0.99);
-  j["qmp_events"] = stats.event_to_journal_ms.size();
-  std::ofstream f(path);
-  f << j.dump(2) << "\n";
-  return f ? Status::Ok() : Status::IoError("cannot write " + path);
-}
-
 }  // namespace
-
-Result<GuestImage> FindBuiltImage(const LabPaths& paths, const config::ImageConfig& image) {
-  const std::string& name = image.name;
-  if (image.kind == config::ImageKind::kWindows) {
-    // No kernel or initrd: the golden image the user built from an ISO (windows_golden.h).
-    ASSIGN_OR_RETURN(libvirt::WindowsGolden golden,
-                     libvirt::FindWindowsGolden(libvirt::DefaultWindowsGoldenDir()));
-    return GuestImage{golden.dir, "", ""};
-  }
-  if (!fs::exists(paths.bin_dir + "/csagent")) {
-    return Status::FailedPrecondition("csagent not found next to chaoslab in " + paths.bin_dir +
-                                      ": run `make build`");
-  }
-  std::vector<std::string> argv = ImageScriptArgs(paths, image);
-  argv.push_back("--check");
-  ASSIGN_OR_RETURN(ProcessOutput r, RunProcess(argv, std::chrono::seconds(120)));
-  if (r.exit_code == kExitNotBuilt) {
-    return Status::FailedPrecondition("guest image " + name + " is not built: run `make image`");
-  }
-  if (r.exit_code != 0) {
-    return Status::FailedPrecondition("checking guest image " + name + " failed: " + r.err);
-  }
-  return ImageFromFolder(r.out);
-}
-
-Result<GuestImage> BuildImage(const LabPaths& paths, const std::string& name, std::ostream& err) {
-  ASSIGN_OR_RETURN(config::ImageConfig image, config::LoadImage(paths.images_dir, name));
-  // Cached by content hash: --check finds an image built from the same inputs without building.
-  std::vector<std::string> check = ImageScriptArgs(paths, image);
-  check.push_back("--check");
-  ASSIGN_OR_RETURN(ProcessOutput cached, RunProcess(check, std::chrono::seconds(120)));
-  if (cached.exit_code == 0) {
-    ASSIGN_OR_RETURN(GuestImage img, ImageFromFolder(cached.out));
-    err << "guest image " << name << " is cached: " << img.dir << "\n";
-    return img;
-  }
-  err << "building guest image " << name << " with the " << image.kernel
-      << " kernel (cached by content hash; a first kernel build takes ~8 min on 2 cores)...\n";
-  ASSIGN_OR_RETURN(ProcessOutput r,
-                   RunProcess(ImageScriptArgs(paths, image), std::chrono::seconds(3600)));
-  if (r.exit_code != 0) return Status::Internal("building image " + name + " failed:\n" + r.err);
-  return ImageFromFolder(r.out);
-}
 
 config::SetupConfig ScaleSetup(const config::SetupConfig& setup, int max_vms) {
   const int64_t total = config::TotalHosts(setup);
@@ -265,70 +179,6 @@ bool RunbookUses(const config::RunbookConfig& rb, config::StepKind kind) {
   return false;
 }
 
-// What each host is offered (ContentServer's policy): the faulty version only to hosts of rings
-// it was released to, never to pinned hosts, and to nobody once withdrawn; pinned hosts take the
-// second-newest of what is offered (N-1). Thread-safe (the server calls it on its io thread).
-class RolloutContentPolicy : public ContentPolicy {
- public:
-  RolloutContentPolicy(uint32_t fault_version, std::map<std::string, int> ring_of,
-                       std::set<std::string> pinned)
-      : fault_version_(fault_version), ring_of_(std::move(ring_of)), pinned_(std::move(pinned)) {}
-  void Release(int ring) {
-    std::lock_guard<std::mutex> lock(mu_);
-    released_.insert(ring);
-  }
-  void Withdraw() {
-    std::lock_guard<std::mutex> lock(mu_);
-    withdrawn_ = true;
-  }
-  const PublishedFile* Select(std::string_view host_id,
-                              std::span<const PublishedFile> published) const override {
-    std::lock_guard<std::mutex> lock(mu_);
-    const std::string host(host_id);
-    const bool pinned = pinned_.count(host) > 0;
-    auto ring = ring_of_.find(host);
-    const bool sees_fault =
-        !withdrawn_ && !pinned && ring != ring_of_.end() && released_.count(ring->second) > 0;
-    std::vector<const PublishedFile*> offered;
-    for (const auto& f : published)
-      if (f.version != fault_version_ || sees_fault) offered.push_back(&f);
-    if (offered.empty()) return nullptr;
-    if (pinned && offered.size() >= 2) return offered[offered.size() - 2];
-    return offered.back();
-  }
-
- private:
-  const uint32_t fault_version_;
-  const std::map<std::string, int> ring_of_;
-  const std::set<std::string> pinned_;
-  mutable std::mutex mu_;
-  std::set<int> released_;
-  bool withdrawn_ = false;
-};
-
-// Ring of every host: a seeded shuffle of the fleet cut by the rings' percents (each ring with a
-// share gets at least one host while hosts last). All-at-once: everyone in ring 0.
-std::vector<int> AssignRings(const config::RolloutConfig& rollout, size_t hosts, uint64_t seed) {
-  std::vector<int> ring(hosts, 0);
-  if (rollout.policy != config::RolloutPolicy::kRings || rollout.rings.empty()) return ring;
-  std::vector<size_t> order(hosts);
-  for (size_t i = 0; i < hosts; ++i) order[i] = i;
-  std::mt19937_64 rng(seed ^ 0x5249'4E47ULL);  // "RING"
-  std::shuffle(order.begin(), order.end(), rng);
-  size_t next = 0;
-  double cumulative = 0;
-  for (size_t r = 0; r < rollout.rings.size(); ++r) {
-    cumulative += rollout.rings[r].percent;
-    size_t until = r + 1 == rollout.rings.size()
-                       ? hosts
-                       : static_cast<size_t>(std::floor(cumulative / 100.0 * hosts + 1e-9));
-    if (rollout.rings[r].percent > 0) until = std::max(until, next + 1);
-    until = std::min(until, hosts);
-    for (; next < until; ++next) ring[order[next]] = static_cast<int>(r);
-  }
-  return ring;
-}
-
 // The guest's link word for a profile (agents/sensor/link_shaper.h: microseconds, ppm, kbit/s).
 std::string GuestLinkWord(const config::NetworkProfile& p) {
   content::LinkProfile link;
@@ -375,136 +225,6 @@ std::string RaiseLabPriority(const std::string& guest_clock, const ContentServer
   const Status s = SetRealtime(server.io_thread_id(), kLabRealtimePriority, /*reset_on_fork=*/true);
   if (s.ok()) return "realtime";
   return "ordinary (could not raise it: " + s.message() + ")";
-}
-
-// How real-time figures of a run were measured, for reports: the guest's clock, the race window,
-// the fleet's network profiles, how many guests booted at once, how busy the machine was, and at
-// what CPU priority the lab ran.
-std::string MethodText(const config::ScenarioConfig& sc, int max_booting,
-                       const std::string& guest_clock, const std::string& priority) {
-  std::string links;
-  std::set<config::Network> seen;
-  for (const auto& g : sc.setup.groups) {
-    if (g.network == config::Network::kOffline || !seen.insert(g.network).second) continue;
-    auto it = sc.image.networks.find(g.network);
-    if (it == sc.image.networks.end()) {
-      links +=
-          fmt::format("{}{} not shaped", links.empty() ? "" : "; ", config::NetworkName(g.network));
-      continue;
-    }
-    const config::NetworkProfile& p = it->second;
-    links += fmt::format("{}{} {}±{} ms round trip, {} % loss, {}, usable after {} ms",
-                         links.empty() ? "" : "; ", config::NetworkName(g.network), p.rtt_ms,
-                         p.jitter_ms, p.loss_percent,
-                         p.bandwidth_mbit > 0 ? fmt::format("{} Mbit/s", p.bandwidth_mbit)
-                                              : std::string("no bandwidth limit"),
-                         p.usable_after_min_ms == p.usable_after_max_ms
-                             ? std::to_string(p.usable_after_min_ms)
-                             : fmt::format("{}-{}", p.usable_after_min_ms, p.usable_after_max_ms));
-  }
-  double load[1] = {-1};
-  (void)getloadavg(load, 1);
-  return fmt::format(
-      "Every boot is a real {} guest under QEMU ({} guest clock): its sensor interprets the cached "
-      "channel file {} ms (race_window_ms) after it starts, while it fetches newer content from "
-      "the lab's content server{}. {} guests booted at once; load average {:.1f} on {} cores at "
-      "the start; the lab's side of the network path at {} priority.",
-      sc.image.name, guest_clock, sc.race_window_ms.value_or(sc.image.race_window_ms),
-      links.empty() ? "" : " over its network profile (" + links + "; image.yaml, assumptions)",
-      max_booting > 0 ? fmt::format("At most {}", max_booting) : std::string("All"), load[0],
-      std::thread::hardware_concurrency(), priority);
-}
-
-// Which backend runs the machines, and what it needs beyond the lab's paths.
-struct BackendChoice {
-  std::string kind = "qemu";
-  std::optional<libvirt::Inventory> inventory;  // libvirt
-};
-
-// The one place that knows the backends: every run gets a fresh one for its run id.
-Result<std::unique_ptr<Backend>> MakeBackend(const LabPaths& paths, const BackendChoice& choice,
-                                             const std::string& run_id,
-                                             std::function<void(const std::string&)> notice,
-                                             const std::optional<libvirt::WindowsGolden>& windows) {
-  const std::string relay = paths.bin_dir + "/chaoslab-relay";
-  if (windows && choice.kind != "libvirt") {
-    return Status::InvalidArgument("images of kind windows run only with --backend libvirt");
-  }
-  if (choice.kind == "libvirt") {
-    libvirt::LibvirtOptions lo;
-    lo.windows = windows;
-    lo.run_id = run_id;
-    lo.runtime_root = paths.runtime_root;
-    lo.inventory = *choice.inventory;
-    lo.relay = relay;
-    lo.notice = std::move(notice);
-    return libvirt::MakeLibvirtBackend(std::move(lo));
-  }
-  vm::QemuOptions qo;
-  qo.run_id = run_id;
-  qo.runtime_root = paths.runtime_root;
-  qo.relay = relay;
-  qo.qemu = paths.qemu;
-  return vm::MakeQemuBackend(qo);
-}
-
-// Before anything starts: the inventory loads, every fleet's groups fit on it, every hypervisor
-// answers. `backend` and `inventory` as given on the command line (--backend, --inventory);
-// `fleets`: the run's scenario, or every cell of a comparison (setups differ).
-Result<BackendChoice> CheckBackend(const std::string& backend, const std::string& inventory,
-                                   std::span<const config::ScenarioConfig> fleets) {
-  BackendChoice choice;
-  choice.kind = backend.empty() ? "qemu" : backend;  // sim is handled before
-  if (choice.kind == "qemu") {
-    for (const auto& sc : fleets) {
-      if (sc.image.kind == config::ImageKind::kWindows) {
-        return Status::InvalidArgument("image '" + sc.image.name +
-                                       "' is of kind windows: run it with --backend libvirt "
-                                       "--inventory FILE (docs/WINDOWS.md)");
-      }
-    }
-    return choice;
-  }
-  if (choice.kind != "libvirt") {
-    return Status::InvalidArgument("backend '" + choice.kind +
-                                   "' is not one of qemu, libvirt, sim");
-  }
-  if (inventory.empty()) {
-    return Status::InvalidArgument("--backend libvirt needs --inventory FILE");
-  }
-  ASSIGN_OR_RETURN(libvirt::Inventory inv, libvirt::LoadInventory(inventory));
-  for (const auto& sc : fleets) {
-    std::vector<libvirt::PlacementRequest> hosts;
-    std::vector<std::string> groups;
-    // What the backend gives each domain: a Windows domain gets at least 2 GiB.
-    const int memory_mib = sc.image.kind == config::ImageKind::kWindows ? 2048 : 256;
-    for (const auto& g : sc.setup.groups) {
-      groups.push_back(g.name);
-      for (int i = 1; i <= g.count; ++i)
-        hosts.push_back({config::HostName(g.name, i), g.name, memory_mib});
-    }
-    RETURN_IF_ERROR(libvirt::PlanPlacement(inv, hosts, groups).status());
-  }
-  RETURN_IF_ERROR(libvirt::CheckReachable(inv));  // once: the hypervisors are the same for all
-  choice.inventory = std::move(inv);
-  return choice;
-}
-
-// What the journal keeps of a run's inputs (RunResult::inputs): the files it was read from, the
-// image and the lab's settings, so that a run found later can be told apart and run again.
-nlohmann::json RunInputs(const config::ScenarioConfig& sc, const GuestImage& image,
-                         const BackendChoice& backend, int max_booting) {
-  nlohmann::json inputs = ScenarioInputs(sc, backend.kind);
-  inputs["image"] = {{"name", sc.image.name},
-                     {"kind", std::string(config::ImageKindName(sc.image.kind))},
-                     {"dir", image.dir}};
-  inputs["fault"] = std::string(config::FaultKindName(sc.fault.kind));
-  inputs["race_window_ms"] = sc.race_window_ms.value_or(sc.image.race_window_ms);
-  inputs["max_booting"] = max_booting;
-  inputs["max_wall_s"] = sc.stop.max_wall;
-  inputs["max_scenario_s"] = sc.stop.max_scenario;
-  if (backend.inventory) inputs["inventory_file"] = backend.inventory->path;
-  return inputs;
 }
 
 // One run of a scenario on real guests: its own QEMU backend, content server, key escrow and
@@ -599,9 +319,8 @@ struct OneRun {
         p.spec.kernel = image.kernel;
         p.spec.initrd = image.initrd;
         p.spec.base_disk = disk;
-        p.spec.kernel_args = {
-            "winsim.host=" + p.spec.id,
-            "winsim.ipc_ms=" + std::to_string(sc.race_window_ms.value_or(sc.image.race_window_ms))};
+        p.spec.kernel_args = {"winsim.host=" + p.spec.id,
+                              "winsim.ipc_ms=" + std::to_string(sc.RaceWindowMs())};
         p.spec.network.online = online;
         p.spec.network.content_port = server->port();
         if (online) ApplyNetworkProfile(sc.image, g.network, &p.spec);
@@ -722,13 +441,6 @@ struct OneRun {
   }
 };
 
-// After the results are printed: a run whose journal writes failed says so and fails (exit 1).
-int JournalFailed(const RunResult& run, std::ostream& err) {
-  err << "chaoslab: run " << run.run_id
-      << ": the journal is incomplete (results above are): " << run.journal_error << "\n";
-  return 1;
-}
-
 int MaxBooting(int requested) {
   return requested >= 0 ? requested
                         : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -745,18 +457,6 @@ int SetupErrorCode(const Status& s) {
     default:
       return 1;
   }
-}
-
-Status Preflight(const LabPaths& paths, const config::ScenarioConfig& sc) {
-  if (!fs::exists(paths.bin_dir + "/chaoslab-relay"))
-    return Status::FailedPrecondition("chaoslab-relay not found in " + paths.bin_dir);
-  if (sc.image.kind == config::ImageKind::kWindows) return Status::Ok();  // BitLocker: the image's
-  bool bitlocker = false;
-  for (const auto& g : sc.setup.groups) bitlocker |= g.bitlocker && g.count > 0;
-  if (bitlocker && !fs::exists(paths.bin_dir + "/chaoslab-bde"))
-    return Status::FailedPrecondition("chaoslab-bde not found in " + paths.bin_dir +
-                                      ": run `make build`");
-  return Status::Ok();
 }
 
 }  // namespace

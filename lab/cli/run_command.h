@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "lab/cli/guest_image.h"
 #include "lab/cli/lab_paths.h"
 #include "lab/common/status.h"
 #include "lab/config/config.h"
@@ -83,14 +84,5 @@ config::SetupConfig ScaleSetup(const config::SetupConfig& setup, int max_vms);
 // What every backend records of a run's inputs (RunResult::inputs): the files the scenario, setup
 // and runbook were read from, the seed and the backend; each backend adds its own settings.
 nlohmann::json ScenarioInputs(const config::ScenarioConfig& sc, const std::string& backend);
-
-// The folder of the built guest image `name` (kernel + initramfs), or FailedPrecondition saying how
-// to build it.
-struct GuestImage {
-  std::string dir, kernel, initrd;
-};
-Result<GuestImage> FindBuiltImage(const LabPaths& paths, const config::ImageConfig& image);
-// Builds (or finds cached) the guest image; progress goes to `err`.
-Result<GuestImage> BuildImage(const LabPaths& paths, const std::string& name, std::ostream& err);
 
 }  // namespace chaoslab

@@ -197,7 +197,7 @@ int CalibrateCommand(const LabPaths& paths, const CalibrateRequest& request,
   cal.image = sc->image.name;
   cal.image_hash = *hash;
   cal.generated_at = IsoNowUtc();
-  cal.method.race_window_ms = sc->race_window_ms.value_or(sc->image.race_window_ms);
+  cal.method.race_window_ms = sc->RaceWindowMs();
   double load[1] = {-1};
   (void)getloadavg(load, 1);
   cal.method.load_average = load[0];

@@ -183,7 +183,11 @@ struct ImageConfig {
   std::string kernel = "custom";
   // The boot race, in the guest's real milliseconds: from the sensor starting (its driver loads the
   // cached content) to the first IPC notification that interprets it. The cloud fetch runs
-  // meanwhile; if newer content arrives first, the boot survives (`winsim.ipc_ms`).
+  // meanwhile; if newer content arrives first, the boot survives (`winsim.ipc_ms`). 450 when
+  // image.yaml does not say. The lab passes a run's window to every winsim guest
+  // (ScenarioConfig::RaceWindowMs()), so the guest's own fallback when the word is absent (200 ms
+  // in images/winsim/init) never applies to a lab run; the rescue VM boots offline from the
+  // recovery media and runs no race.
   int race_window_ms = 450;
   // `networks:` per network kind; a network not listed is not shaped at all.
   std::map<Network, NetworkProfile> networks;
@@ -393,11 +397,18 @@ struct ScenarioConfig {
   std::string calibration_file;
   SourceLocation calibration_where;
   int repetitions = 1;
-  // Overrides the image's race_window_ms for this scenario (a harder or easier boot race).
+  // Overrides the image's race_window_ms for this scenario (a harder or easier boot race), as
+  // written; `race_window_where` is where. Read the window a run uses through RaceWindowMs().
   std::optional<int> race_window_ms;
+  SourceLocation race_window_where;
   uint64_t seed = 291;
   StopConfig stop;
   SourceLocation where;
+
+  // The boot race window this scenario runs: its override, else its image's. The one place that
+  // resolves it: the guests' `winsim.ipc_ms`, the run's inputs and method, `chaoslab calibrate`
+  // and the simulator's calibration check all read this, never the two fields.
+  int RaceWindowMs() const { return race_window_ms.value_or(image.race_window_ms); }
 };
 
 }  // namespace chaoslab::config

@@ -279,6 +279,7 @@ Result<ScenarioConfig> ReadScenarioFile(const std::string& as_written, const std
   if (fields.Has("race_window_ms")) {
     ASSIGN_OR_RETURN(scenario.race_window_ms,
                      ReadInt(file, fields.Get("race_window_ms"), "race_window_ms", 1, 60000));
+    scenario.race_window_where = file.At(fields.Get("race_window_ms"));
   }
   if (fields.Has("seed")) {
     ASSIGN_OR_RETURN(scenario.seed, ReadUnsigned(file, fields.Get("seed"), "seed"));
@@ -463,84 +464,97 @@ Result<std::string> FindPlaybook(const ScenarioConfig& scenario, const std::stri
                           (available.empty() ? "" : "; " + kind + " there: " + Join(available)));
 }
 
-Status ValidateFile(const std::string& path, const std::string& images_root, std::string* summary) {
-  enum class Kind { kUnknown, kScenario, kSetup, kRunbook, kImage };
+namespace {
+
+enum class PlaybookKind { kUnknown, kScenario, kSetup, kRunbook, kImage };
+
+// What kind of playbook `root` is by its top-level keys: the first key only one kind has.
+PlaybookKind KindByKeys(const YAML::Node& root) {
+  if (!root.IsMap()) return PlaybookKind::kUnknown;
+  for (const auto& entry : root) {
+    if (!entry.first.IsScalar()) continue;
+    const std::string& key = entry.first.Scalar();
+    if (key == "setup" || key == "runbook" || key == "fault" || key == "rollout" || key == "stop" ||
+        key == "backend") {
+      return PlaybookKind::kScenario;
+    }
+    if (key == "groups" || key == "sites" || key == "key_escrow" || key == "services" ||
+        key == "snapshots" || key == "pxe") {
+      return PlaybookKind::kSetup;
+    }
+    if (key == "steps" || key == "starts" || key == "priorities" || key == "parallelism") {
+      return PlaybookKind::kRunbook;
+    }
+  }
+  return PlaybookKind::kUnknown;
+}
+
+// The kind of the file `path`: an image recipe by its name, else by its keys, else by its folder
+// (playbooks/scenarios...). A file that does not parse is an error here.
+Result<PlaybookKind> DetectPlaybookKind(const std::string& path) {
   const fs::path p(path);
-  Kind kind = Kind::kUnknown;
-  if (p.filename() == "image.yaml") kind = Kind::kImage;
+  if (p.filename() == "image.yaml") return PlaybookKind::kImage;
+  ASSIGN_OR_RETURN(YAML::Node root, Guarded<YAML::Node>(path, [&] {
+                     return ParseFile("playbook", path, path, nullptr);
+                   }));
+  if (PlaybookKind kind = KindByKeys(root); kind != PlaybookKind::kUnknown) return kind;
+  const std::string folder = p.lexically_normal().parent_path().filename().string();
+  if (folder == "scenarios") return PlaybookKind::kScenario;
+  if (folder == "setups") return PlaybookKind::kSetup;
+  if (folder == "runbooks") return PlaybookKind::kRunbook;
+  return PlaybookKind::kUnknown;
+}
 
-  // By its top-level keys (a file that does not parse is reported by the loader below).
-  if (kind == Kind::kUnknown) {
-    Result<YAML::Node> root =
-        Guarded<YAML::Node>(path, [&] { return ParseFile("playbook", path, path, nullptr); });
-    if (!root.ok()) return root.status();
-    if (root->IsMap()) {
-      for (const auto& entry : *root) {
-        if (!entry.first.IsScalar()) continue;
-        const std::string& key = entry.first.Scalar();
-        if (key == "setup" || key == "runbook" || key == "fault" || key == "rollout" ||
-            key == "stop" || key == "backend") {
-          kind = Kind::kScenario;
-        } else if (key == "groups" || key == "sites" || key == "key_escrow" || key == "services" ||
-                   key == "snapshots" || key == "pxe") {
-          kind = Kind::kSetup;
-        } else if (key == "steps" || key == "starts" || key == "priorities" ||
-                   key == "parallelism") {
-          kind = Kind::kRunbook;
-        }
-        if (kind != Kind::kUnknown) break;
-      }
-    }
-  }
-  // Else by its folder.
-  if (kind == Kind::kUnknown) {
-    const std::string folder = p.lexically_normal().parent_path().filename().string();
-    if (folder == "scenarios") kind = Kind::kScenario;
-    if (folder == "setups") kind = Kind::kSetup;
-    if (folder == "runbooks") kind = Kind::kRunbook;
-  }
+std::string ScenarioSummary(const ScenarioConfig& s) {
+  return "scenario '" + s.name + "': setup '" + s.setup.name + "' (" + SetupSummary(s.setup) +
+         "), fault " + std::string(FaultKindName(s.fault.kind)) + " released " +
+         FormatTimeOfDay(s.rollout.release) + ", reverted " + FormatTimeOfDay(s.rollout.revert) +
+         ", runbook '" + s.runbook.name + "' (" + std::to_string(s.runbook.steps.size()) +
+         " step(s)), backend " + std::string(BackendKindName(s.backend)) + ", " +
+         std::to_string(s.repetitions) + " repetition(s), seed " + std::to_string(s.seed) +
+         ", stop after " + FormatDuration(s.stop.max_scenario) + " scenario / " +
+         FormatDuration(s.stop.max_wall) + " wall";
+}
 
-  std::string line;
+// Loads `path` as a playbook of `kind` (known); its one-line summary.
+Result<std::string> LoadAndSummarize(PlaybookKind kind, const std::string& path,
+                                     const std::string& images_root) {
   switch (kind) {
-    case Kind::kUnknown:
-      return Status::InvalidArgument(
-          path +
-          ": cannot tell what kind of playbook this is: expected a scenario (keys setup, "
-          "runbook, ...), a setup (keys sites, groups), a runbook (key steps) or an image "
-          "recipe (a file named image.yaml)");
-    case Kind::kScenario: {
+    case PlaybookKind::kScenario: {
       ASSIGN_OR_RETURN(ScenarioConfig s, LoadScenario(path, images_root));
-      line = "scenario '" + s.name + "': setup '" + s.setup.name + "' (" + SetupSummary(s.setup) +
-             "), fault " + std::string(FaultKindName(s.fault.kind)) + " released " +
-             FormatTimeOfDay(s.rollout.release) + ", reverted " +
-             FormatTimeOfDay(s.rollout.revert) + ", runbook '" + s.runbook.name + "' (" +
-             std::to_string(s.runbook.steps.size()) + " step(s)), backend " +
-             std::string(BackendKindName(s.backend)) + ", " + std::to_string(s.repetitions) +
-             " repetition(s), seed " + std::to_string(s.seed) + ", stop after " +
-             FormatDuration(s.stop.max_scenario) + " scenario / " +
-             FormatDuration(s.stop.max_wall) + " wall";
-      break;
+      return ScenarioSummary(s);
     }
-    case Kind::kSetup: {
+    case PlaybookKind::kSetup: {
       ASSIGN_OR_RETURN(SetupConfig s, LoadSetup(path));
-      line = "setup '" + s.name + "': " + SetupSummary(s) + SetupDetails(s);
-      break;
+      return "setup '" + s.name + "': " + SetupSummary(s) + SetupDetails(s);
     }
-    case Kind::kRunbook: {
+    case PlaybookKind::kRunbook: {
       ASSIGN_OR_RETURN(RunbookConfig r, LoadRunbook(path));
-      line = "runbook '" + r.name + "': " + RunbookSummary(r);
-      break;
+      return "runbook '" + r.name + "': " + RunbookSummary(r);
     }
-    case Kind::kImage: {
+    case PlaybookKind::kImage: {
       const fs::path dir = fs::path(AbsolutePath(path)).parent_path();
       const std::string root = dir.parent_path().string();
       ASSIGN_OR_RETURN(ImageConfig image, LoadImage(root, dir.filename().string()));
-      line = "image '" + image.name + "' (" + std::string(ImageKindName(image.kind)) +
+      return "image '" + image.name + "' (" + std::string(ImageKindName(image.kind)) +
              "): timing for " + std::to_string(image.timing.size()) + " roles, recovery " +
              AllowedNames(image.recovery, RecoveryPathName);
-      break;
     }
+    case PlaybookKind::kUnknown:
+      break;
   }
+  return Status::InvalidArgument(
+      path +
+      ": cannot tell what kind of playbook this is: expected a scenario (keys setup, "
+      "runbook, ...), a setup (keys sites, groups), a runbook (key steps) or an image "
+      "recipe (a file named image.yaml)");
+}
+
+}  // namespace
+
+Status ValidateFile(const std::string& path, const std::string& images_root, std::string* summary) {
+  ASSIGN_OR_RETURN(PlaybookKind kind, DetectPlaybookKind(path));
+  ASSIGN_OR_RETURN(std::string line, LoadAndSummarize(kind, path, images_root));
   if (summary != nullptr) *summary = line;
   return Status::Ok();
 }

@@ -242,6 +242,41 @@ Result<ServiceConfig> ReadService(const YamlFile& file, const YAML::Node& node,
   return service;
 }
 
+// A non-empty list `what` ("sites") of `noun`s ("site") that `read` reads one by one, each name
+// once: two sites, groups or services of one name would be one too many to refer to.
+template <typename T, typename ReadOne>
+Result<std::vector<T>> ReadNamedList(const YamlFile& file, const YAML::Node& list,
+                                     const std::string& what, const std::string& noun,
+                                     ReadOne read) {
+  RETURN_IF_ERROR(ExpectNonEmptyList(file, list, what));
+  std::vector<T> items;
+  for (const YAML::Node& node : list) {
+    ASSIGN_OR_RETURN(T item, read(node));
+    for (const T& earlier : items) {
+      if (earlier.name == item.name) {
+        return file.Error(node, "duplicate " + noun + " name '" + item.name +
+                                    "' (first defined at " + earlier.where.ToString() + ")");
+      }
+    }
+    items.push_back(std::move(item));
+  }
+  return items;
+}
+
+// `snapshots:`. Writing the key at all turns snapshots on; "snapshots: {}" keeps the nightly 00:00.
+Result<SnapshotConfig> ReadSnapshots(const YamlFile& file, const YAML::Node& node) {
+  SnapshotConfig snapshots;
+  snapshots.enabled = true;
+  snapshots.where = file.At(node);
+  if (!node.IsNull()) {
+    ASSIGN_OR_RETURN(Fields snap, Fields::Open(file, node, "snapshots", {"taken_at"}));
+    if (snap.Has("taken_at")) {
+      ASSIGN_OR_RETURN(snapshots.taken_at, ReadTimeOfDay(file, snap.Get("taken_at"), "taken_at"));
+    }
+  }
+  return snapshots;
+}
+
 }  // namespace
 
 namespace internal {
@@ -264,33 +299,15 @@ Result<SetupConfig> ReadSetupFile(const std::string& as_written, const std::stri
   ASSIGN_OR_RETURN(YAML::Node image, fields.Require("image"));
   ASSIGN_OR_RETURN(setup.image, ReadIdentifier(file, image, "image"));
   setup.image_where = file.At(image);
-
   ASSIGN_OR_RETURN(YAML::Node sites, fields.Require("sites"));
-  RETURN_IF_ERROR(ExpectNonEmptyList(file, sites, "sites"));
-  for (const YAML::Node& node : sites) {
-    ASSIGN_OR_RETURN(SiteConfig site, ReadSite(file, node));
-    for (const SiteConfig& earlier : setup.sites) {
-      if (earlier.name == site.name) {
-        return file.Error(node, "duplicate site name '" + site.name + "' (first defined at " +
-                                    earlier.where.ToString() + ")");
-      }
-    }
-    setup.sites.push_back(site);
-  }
-
+  ASSIGN_OR_RETURN(setup.sites, ReadNamedList<SiteConfig>(
+                                    file, sites, "sites", "site",
+                                    [&](const YAML::Node& n) { return ReadSite(file, n); }));
   ASSIGN_OR_RETURN(YAML::Node groups, fields.Require("groups"));
-  RETURN_IF_ERROR(ExpectNonEmptyList(file, groups, "groups"));
-  for (const YAML::Node& node : groups) {
-    ASSIGN_OR_RETURN(GroupConfig group, ReadGroup(file, node, setup.sites));
-    for (const GroupConfig& earlier : setup.groups) {
-      if (earlier.name == group.name) {
-        return file.Error(node, "duplicate group name '" + group.name + "' (first defined at " +
-                                    earlier.where.ToString() + ")");
-      }
-    }
-    setup.groups.push_back(group);
-  }
-
+  ASSIGN_OR_RETURN(setup.groups, ReadNamedList<GroupConfig>(
+                                     file, groups, "groups", "group", [&](const YAML::Node& n) {
+                                       return ReadGroup(file, n, setup.sites);
+                                     }));
   setup.key_escrow.where = fields.where();
   if (fields.Has("key_escrow")) {
     ASSIGN_OR_RETURN(setup.key_escrow, ReadKeyEscrow(file, fields.Get("key_escrow"), setup.groups));
@@ -300,31 +317,13 @@ Result<SetupConfig> ReadSetupFile(const std::string& as_written, const std::stri
   }
   setup.snapshots.where = fields.where();
   if (fields.Has("snapshots")) {
-    // Writing the key at all turns snapshots on; "snapshots: {}" keeps the nightly 00:00.
-    const YAML::Node snapshots = fields.Get("snapshots");
-    setup.snapshots.enabled = true;
-    setup.snapshots.where = file.At(snapshots);
-    if (!snapshots.IsNull()) {
-      ASSIGN_OR_RETURN(Fields snap, Fields::Open(file, snapshots, "snapshots", {"taken_at"}));
-      if (snap.Has("taken_at")) {
-        ASSIGN_OR_RETURN(setup.snapshots.taken_at,
-                         ReadTimeOfDay(file, snap.Get("taken_at"), "taken_at"));
-      }
-    }
+    ASSIGN_OR_RETURN(setup.snapshots, ReadSnapshots(file, fields.Get("snapshots")));
   }
   if (fields.Has("services")) {
-    const YAML::Node services = fields.Get("services");
-    RETURN_IF_ERROR(ExpectNonEmptyList(file, services, "services"));
-    for (const YAML::Node& node : services) {
-      ASSIGN_OR_RETURN(ServiceConfig service, ReadService(file, node, setup.groups));
-      for (const ServiceConfig& earlier : setup.services) {
-        if (earlier.name == service.name) {
-          return file.Error(node, "duplicate service name '" + service.name +
-                                      "' (first defined at " + earlier.where.ToString() + ")");
-        }
-      }
-      setup.services.push_back(service);
-    }
+    ASSIGN_OR_RETURN(setup.services,
+                     ReadNamedList<ServiceConfig>(
+                         file, fields.Get("services"), "services", "service",
+                         [&](const YAML::Node& n) { return ReadService(file, n, setup.groups); }));
   }
   return setup;
 }

@@ -1,5 +1,5 @@
-// The strict YAML reading every playbook loader shares (yaml_file.h), and the text of durations
-// and times of day (ParseDuration, FormatTimeOfDay... of config_loader.h).
+// The lab's strict YAML reading (yaml_file.h), and the text of durations and times of day
+// (ParseDuration, FormatTimeOfDay... of config_loader.h).
 #include "lab/config/yaml_file.h"
 
 #include <yaml-cpp/eventhandler.h>
@@ -8,6 +8,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -17,12 +18,14 @@
 #include "lab/config/config_loader.h"
 
 namespace chaoslab::config {
-namespace internal {
+
+using internal::Describe;
+
 namespace {
 
 namespace fs = std::filesystem;
 
-// Playbooks are a few kilobytes; anything this big is not one.
+// Playbooks, recipes and calibrations are a few kilobytes; anything this big is not one.
 constexpr std::uintmax_t kMaxFileBytes = 4 << 20;
 
 // Where the second YAML document of `text` is, if there is one; parses without building nodes
@@ -90,6 +93,8 @@ Result<std::vector<Seconds>> ReadDurationList(const YamlFile& file, const YAML::
 
 }  // namespace
 
+namespace internal {
+
 std::string Join(const std::vector<std::string>& items) {
   std::string out;
   for (const std::string& item : items) {
@@ -106,17 +111,19 @@ std::string Describe(const YAML::Node& node) {
   return "'" + node.Scalar() + "'";
 }
 
-std::string YamlFile::Resolve(const std::string& written) const {
-  fs::path p(written);
-  if (p.is_relative()) p = fs::path(path_).parent_path() / p;
-  return p.lexically_normal().string();
-}
-
 std::string AbsolutePath(const std::string& path) {
   std::error_code ec;
   fs::path abs = fs::absolute(path, ec);
   if (ec) return path;
   return abs.lexically_normal().string();
+}
+
+}  // namespace internal
+
+std::string YamlFile::Resolve(const std::string& written) const {
+  fs::path p(written);
+  if (p.is_relative()) p = fs::path(path_).parent_path() / p;
+  return p.lexically_normal().string();
 }
 
 Result<YAML::Node> ParseFile(std::string_view kind, const std::string& as_written,
@@ -125,15 +132,15 @@ Result<YAML::Node> ParseFile(std::string_view kind, const std::string& as_writte
     if (named_at != nullptr) return Status::AtLocation(*named_at, msg);
     return Status::NotFound(msg);
   };
-  const std::string described =
-      std::string(kind) + " file '" + as_written + "' (resolved to " + AbsolutePath(path) + ")";
+  const std::string described = std::string(kind) + " file '" + as_written + "' (resolved to " +
+                                internal::AbsolutePath(path) + ")";
   std::error_code ec;
   fs::file_status st = fs::status(path, ec);
   if (ec || !fs::exists(st)) return fail(described + " does not exist");
   if (!fs::is_regular_file(st)) return fail(described + " is not a regular file");
   std::uintmax_t size = fs::file_size(path, ec);
   if (!ec && size > kMaxFileBytes) {
-    return fail(described + " is " + std::to_string(size) + " bytes; a playbook is at most " +
+    return fail(described + " is " + std::to_string(size) + " bytes; the lab reads at most " +
                 std::to_string(kMaxFileBytes));
   }
 
@@ -205,6 +212,19 @@ Result<int64_t> ReadInt(const YamlFile& file, const YAML::Node& node, const std:
   }
   if (value > max) {
     return file.Error(node, what + " must be at most " + std::to_string(max) + ", got " + text);
+  }
+  return value;
+}
+
+Result<double> ReadNumber(const YamlFile& file, const YAML::Node& node, const std::string& what) {
+  if (!node.IsScalar()) {
+    return file.Error(node, what + ": expected a number, got " + Describe(node));
+  }
+  const std::string& text = node.Scalar();
+  char* end = nullptr;
+  const double value = std::strtod(text.c_str(), &end);
+  if (text.empty() || end != text.c_str() + text.size() || !std::isfinite(value)) {
+    return file.Error(node, what + ": expected a number, got '" + text + "'");
   }
   return value;
 }
@@ -325,8 +345,6 @@ Result<double> ReadPercent(const YamlFile& file, const YAML::Node& node, const s
   return file.Error(
       node, what + ": expected a percentage between 0 and 100 such as 10%, got " + Describe(node));
 }
-
-}  // namespace internal
 
 // --- Durations and times of day (config_loader.h) ----------------------------------------------
 

@@ -1,6 +1,8 @@
-// Internal to lab/config: the strict YAML reading every playbook loader shares (YamlFile, Fields,
-// ParseFile, the readers of scalars, enums, durations and distributions, Guarded). Not an API:
-// code outside lab/config includes config_loader.h.
+// The lab's one strict-YAML reader, for every file it reads as plain structs: playbooks (scenario,
+// setup, runbook), image recipes, and the simulator's calibration and mix files (lab/sim).
+// ParseFile reads one document; Fields opens a map and refuses unknown, non-scalar and repeated
+// keys (yaml_keys.h); the Read* functions check a value's type and range. Every error names
+// file:line:column and what was expected; no yaml-cpp exception reaches the caller (Guarded).
 #pragma once
 
 #include <yaml-cpp/yaml.h>
@@ -18,7 +20,8 @@
 #include "lab/config/config.h"
 #include "lab/config/yaml_keys.h"
 
-namespace chaoslab::config::internal {
+namespace chaoslab::config {
+namespace internal {  // for messages
 
 // "a, b, c".
 std::string Join(const std::vector<std::string>& items);
@@ -32,6 +35,11 @@ std::string AllowedNames(const std::vector<E>& values, std::string_view (*name_o
 
 // How a node looks, for "expected X, got Y" messages.
 std::string Describe(const YAML::Node& node);
+
+// `path` made absolute and normal (as given if that fails).
+std::string AbsolutePath(const std::string& path);
+
+}  // namespace internal
 
 // One YAML file being read. It knows the path shown in messages and turns node marks (0-based) into
 // 1-based file:line:column locations.
@@ -66,11 +74,9 @@ class YamlFile {
   std::string path_;
 };
 
-// `path` made absolute and normal (as given if that fails).
-std::string AbsolutePath(const std::string& path);
-
-// Reads and parses one playbook file. `kind` ("setup", "runbook"...) and `as_written` make the
-// "does not exist" message; `named_at`, if not null, is where another file named this one.
+// Reads and parses one file (a playbook, recipe, calibration or mix: one YAML document, at most
+// 4 MiB). `kind` ("setup", "calibration"...) and `as_written` make the "does not exist" message;
+// `named_at`, if not null, is where another file named this one.
 Result<YAML::Node> ParseFile(std::string_view kind, const std::string& as_written,
                              const std::string& path, const SourceLocation* named_at);
 
@@ -129,6 +135,9 @@ Result<std::string> ReadIdentifier(const YamlFile& file, const YAML::Node& node,
 Result<int64_t> ReadInt(const YamlFile& file, const YAML::Node& node, const std::string& what,
                         int64_t min, int64_t max);
 
+// A finite number (calibration figures, shares).
+Result<double> ReadNumber(const YamlFile& file, const YAML::Node& node, const std::string& what);
+
 Result<bool> ReadBool(const YamlFile& file, const YAML::Node& node, const std::string& what);
 
 Result<Seconds> ReadDuration(const YamlFile& file, const YAML::Node& node, const std::string& what,
@@ -141,9 +150,10 @@ template <typename E>
 Result<E> ReadEnum(const YamlFile& file, const YAML::Node& node, const std::string& what,
                    std::optional<E> (*parse)(std::string_view), const std::vector<E>& all,
                    std::string_view (*name_of)(E)) {
-  const std::string allowed = AllowedNames(all, name_of);
+  const std::string allowed = internal::AllowedNames(all, name_of);
   if (!node.IsScalar()) {
-    return file.Error(node, what + ": expected one of " + allowed + ", got " + Describe(node));
+    return file.Error(node,
+                      what + ": expected one of " + allowed + ", got " + internal::Describe(node));
   }
   std::optional<E> value = parse(node.Scalar());
   if (!value) {
@@ -184,4 +194,4 @@ Result<T> Guarded(const std::string& path, const std::function<Result<T>()>& loa
   }
 }
 
-}  // namespace chaoslab::config::internal
+}  // namespace chaoslab::config

@@ -5,10 +5,12 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <limits>
+#include <optional>
 #include <sstream>
 
 #include "lab/backend/guest_clock.h"
-#include "lab/sim/yaml_util.h"
+#include "lab/config/yaml_file.h"
 
 namespace chaoslab::sim {
 namespace {
@@ -23,134 +25,185 @@ uint64_t Fnv1a(uint64_t h, std::string_view bytes) {
   return h;
 }
 
-Result<Calibration> Parse(const std::string& path, const config::ImageConfig& image) {
-  ASSIGN_OR_RETURN(YAML::Node root, ParseYamlFile(path, "calibration"));
-  SimYaml y(path);
-  RETURN_IF_ERROR(y.CheckKeys(root, "a calibration",
-                              {"image", "image_hash", "generated_at", "generated_by", "method",
-                               "race", "figures", "steps"}));
-  Calibration cal;
-  cal.file = path;
-  ASSIGN_OR_RETURN(YAML::Node img, y.Require(root, "image", "a calibration"));
-  ASSIGN_OR_RETURN(cal.image, y.String(img, "image"));
-  ASSIGN_OR_RETURN(YAML::Node hash, y.Require(root, "image_hash", "a calibration"));
-  ASSIGN_OR_RETURN(cal.image_hash, y.String(hash, "image_hash"));
-  if (root["generated_at"]) {
-    ASSIGN_OR_RETURN(cal.generated_at, y.String(root["generated_at"], "generated_at"));
+using config::Fields;
+using config::ReadInt;
+using config::ReadNumber;
+using config::ReadString;
+using config::YamlFile;
+
+constexpr int64_t kNoLimit = std::numeric_limits<int64_t>::max();
+
+// `method:`: how the VM runs behind the figures were measured.
+Result<Method> ReadMethod(const YamlFile& file, const YAML::Node& node) {
+  ASSIGN_OR_RETURN(Fields fields,
+                   Fields::Open(file, node, "method",
+                                {"guest_clock", "host_path", "race_window_ms", "load_average"}));
+  Method method;
+  method.where = fields.where();
+  ASSIGN_OR_RETURN(YAML::Node clock, fields.Require("guest_clock"));
+  ASSIGN_OR_RETURN(method.guest_clock, ReadString(file, clock, "guest_clock"));
+  ASSIGN_OR_RETURN(YAML::Node host_path, fields.Require("host_path"));
+  ASSIGN_OR_RETURN(method.host_path, ReadString(file, host_path, "host_path"));
+  ASSIGN_OR_RETURN(YAML::Node window, fields.Require("race_window_ms"));
+  ASSIGN_OR_RETURN(method.race_window_ms, ReadInt(file, window, "race_window_ms", 1, kNoLimit));
+  if (fields.Has("load_average")) {
+    ASSIGN_OR_RETURN(method.load_average,
+                     ReadNumber(file, fields.Get("load_average"), "load_average"));
   }
-  if (root["generated_by"]) {
-    ASSIGN_OR_RETURN(cal.generated_by, y.String(root["generated_by"], "generated_by"));
+  return method;
+}
+
+// One network profile's entry of `race:`.
+Result<RaceFigures> ReadRaceFigures(const YamlFile& file, const YAML::Node& node,
+                                    const std::string& what) {
+  ASSIGN_OR_RETURN(
+      Fields fields,
+      Fields::Open(file, node, what, {"hosts", "boots", "wins", "recovered_after", "never"}));
+  RaceFigures r;
+  r.where = fields.where();
+  ASSIGN_OR_RETURN(YAML::Node boots, fields.Require("boots"));
+  ASSIGN_OR_RETURN(r.boots, ReadInt(file, boots, what + " boots", 1, kNoLimit));
+  ASSIGN_OR_RETURN(YAML::Node wins, fields.Require("wins"));
+  ASSIGN_OR_RETURN(r.wins, ReadInt(file, wins, what + " wins", 0, kNoLimit));
+  if (r.wins > r.boots) {
+    return file.Error(wins, fmt::format("{}: {} wins out of {} boots is impossible (wins <= boots)",
+                                        what, r.wins, r.boots));
   }
+  if (fields.Has("hosts")) {
+    ASSIGN_OR_RETURN(r.hosts, ReadInt(file, fields.Get("hosts"), what + " hosts", 0, kNoLimit));
+  }
+  if (fields.Has("never")) {
+    ASSIGN_OR_RETURN(r.never, ReadInt(file, fields.Get("never"), what + " never", 0, kNoLimit));
+  }
+  if (fields.Has("recovered_after")) {
+    const YAML::Node list = fields.Get("recovered_after");
+    if (!list.IsSequence()) {
+      return file.Error(list, what + " recovered_after: expected a list, got " +
+                                  config::internal::Describe(list));
+    }
+    int64_t sum = 0;
+    for (const YAML::Node& item : list) {
+      ASSIGN_OR_RETURN(int64_t k, ReadInt(file, item, what + " recovered_after", 0, kNoLimit));
+      r.recovered_after.push_back(k);
+      sum += k;
+    }
+    if (r.hosts > 0 && sum + r.never != r.hosts) {
+      return file.Error(list, fmt::format("{}: {} recovered + {} never != {} hosts", what, sum,
+                                          r.never, r.hosts));
+    }
+  }
+  return r;
+}
+
+// One entry of `figures:`, named `name`.
+Result<Figure> ReadFigure(const YamlFile& file, const YAML::Node& node, const std::string& name) {
+  ASSIGN_OR_RETURN(Fields fields,
+                   Fields::Open(file, node, "figure " + name, {"mean", "sd", "samples"}));
+  Figure f;
+  f.where = fields.where();
+  ASSIGN_OR_RETURN(YAML::Node mean, fields.Require("mean"));
+  ASSIGN_OR_RETURN(f.mean, ReadNumber(file, mean, name + " mean"));
+  if (fields.Has("sd")) {
+    ASSIGN_OR_RETURN(f.sd, ReadNumber(file, fields.Get("sd"), name + " sd"));
+    if (f.sd < 0) return file.Error(fields.Get("sd"), name + ": a standard deviation < 0");
+  }
+  ASSIGN_OR_RETURN(YAML::Node samples, fields.Require("samples"));
+  ASSIGN_OR_RETURN(f.samples, ReadInt(file, samples, name + " samples", 1, kNoLimit));
+  if (f.mean < 0) return file.Error(mean, name + ": a duration cannot be negative");
+  return f;
+}
+
+// One entry of `steps:`, for the step kind `kind`.
+Result<StepFigures> ReadStepFigures(const YamlFile& file, const YAML::Node& node,
+                                    const std::string& kind) {
+  ASSIGN_OR_RETURN(Fields fields, Fields::Open(file, node, "step " + kind, {"ok", "attempts"}));
+  StepFigures s;
+  s.where = fields.where();
+  ASSIGN_OR_RETURN(YAML::Node ok, fields.Require("ok"));
+  ASSIGN_OR_RETURN(s.ok, ReadInt(file, ok, "ok", 0, kNoLimit));
+  ASSIGN_OR_RETURN(YAML::Node attempts, fields.Require("attempts"));
+  ASSIGN_OR_RETURN(s.attempts, ReadInt(file, attempts, "attempts", 1, kNoLimit));
+  if (s.ok > s.attempts) {
+    return file.Error(ok, fmt::format("step {}: {} successes out of {} attempts is impossible",
+                                      kind, s.ok, s.attempts));
+  }
+  return s;
+}
+
+// The file's image and recipe hash must be the scenario's: a calibration of another image, or of
+// an older recipe of this one, measured other guests.
+Status CheckMadeForImage(const YamlFile& file, const Calibration& cal, const Fields& fields,
+                         const config::ImageConfig& image) {
   if (cal.image != image.name) {
-    return y.Error(img, "calibration is for image '" + cal.image + "', the scenario runs '" +
-                            image.name + "'; run `chaoslab calibrate --image " + image.name + "`");
+    return file.Error(fields.Get("image"),
+                      "calibration is for image '" + cal.image + "', the scenario runs '" +
+                          image.name + "'; run `chaoslab calibrate --image " + image.name + "`");
   }
   ASSIGN_OR_RETURN(std::string now_hash, RecipeHash(image));
   if (cal.image_hash != now_hash) {
     return Status::FailedPrecondition(fmt::format(
         "{}: stale calibration: made for image {} with recipe hash {} (at {}), the recipe in {} "
         "now hashes to {}; run `chaoslab calibrate` to measure the current image",
-        y.At(hash).ToString(), cal.image, cal.image_hash, cal.generated_at, image.recipe_dir,
-        now_hash));
+        file.At(fields.Get("image_hash")).ToString(), cal.image, cal.image_hash, cal.generated_at,
+        image.recipe_dir, now_hash));
   }
-  if (!root["method"]) {
+  return Status::Ok();
+}
+
+Result<Calibration> Parse(const std::string& path, const config::ImageConfig& image) {
+  ASSIGN_OR_RETURN(YAML::Node root, config::ParseFile("calibration", path, path, nullptr));
+  YamlFile file(path);
+  ASSIGN_OR_RETURN(Fields fields,
+                   Fields::Open(file, root, "a calibration",
+                                {"image", "image_hash", "generated_at", "generated_by", "method",
+                                 "race", "figures", "steps"}));
+  Calibration cal;
+  cal.file = path;
+  ASSIGN_OR_RETURN(YAML::Node img, fields.Require("image"));
+  ASSIGN_OR_RETURN(cal.image, ReadString(file, img, "image"));
+  ASSIGN_OR_RETURN(YAML::Node hash, fields.Require("image_hash"));
+  ASSIGN_OR_RETURN(cal.image_hash, ReadString(file, hash, "image_hash"));
+  if (fields.Has("generated_at")) {
+    ASSIGN_OR_RETURN(cal.generated_at,
+                     ReadString(file, fields.Get("generated_at"), "generated_at"));
+  }
+  if (fields.Has("generated_by")) {
+    ASSIGN_OR_RETURN(cal.generated_by,
+                     ReadString(file, fields.Get("generated_by"), "generated_by"));
+  }
+  RETURN_IF_ERROR(CheckMadeForImage(file, cal, fields, image));
+  if (!fields.Has("method")) {
     return Status::FailedPrecondition(
-        y.At(root).ToString() +
+        fields.where().ToString() +
         ": the calibration does not say how it was measured (no method: guest clock, host "
         "path, race window); it predates the load-independent reboot race: run `chaoslab "
         "calibrate`");
   }
-  const YAML::Node& method = root["method"];
-  RETURN_IF_ERROR(y.CheckKeys(method, "method",
-                              {"guest_clock", "host_path", "race_window_ms", "load_average"}));
-  cal.method.where = y.At(method);
-  ASSIGN_OR_RETURN(YAML::Node clock, y.Require(method, "guest_clock", "method"));
-  ASSIGN_OR_RETURN(cal.method.guest_clock, y.String(clock, "guest_clock"));
-  ASSIGN_OR_RETURN(YAML::Node host_path, y.Require(method, "host_path", "method"));
-  ASSIGN_OR_RETURN(cal.method.host_path, y.String(host_path, "host_path"));
-  ASSIGN_OR_RETURN(YAML::Node window, y.Require(method, "race_window_ms", "method"));
-  ASSIGN_OR_RETURN(cal.method.race_window_ms, y.Integer(window, "race_window_ms", 1));
-  if (method["load_average"]) {
-    ASSIGN_OR_RETURN(cal.method.load_average, y.Number(method["load_average"], "load_average"));
-  }
-  ASSIGN_OR_RETURN(YAML::Node race, y.Require(root, "race", "a calibration"));
-  RETURN_IF_ERROR(y.CheckKeys(race, "race (per network profile)", {"wired", "wifi", "vpn"}));
+  ASSIGN_OR_RETURN(cal.method, ReadMethod(file, fields.Get("method")));
+  ASSIGN_OR_RETURN(YAML::Node race, fields.Require("race"));
+  RETURN_IF_ERROR(
+      Fields::Open(file, race, "race (per network profile)", {"wired", "wifi", "vpn"}).status());
   for (const auto& entry : race) {
     const std::string net = entry.first.Scalar();
-    const YAML::Node& n = entry.second;
-    const std::string what = "race " + net;
-    RETURN_IF_ERROR(y.CheckKeys(n, what, {"hosts", "boots", "wins", "recovered_after", "never"}));
-    RaceFigures r;
-    r.where = y.At(n);
-    ASSIGN_OR_RETURN(YAML::Node boots, y.Require(n, "boots", what));
-    ASSIGN_OR_RETURN(r.boots, y.Integer(boots, what + " boots", 1));
-    ASSIGN_OR_RETURN(YAML::Node wins, y.Require(n, "wins", what));
-    ASSIGN_OR_RETURN(r.wins, y.Integer(wins, what + " wins", 0));
-    if (r.wins > r.boots) {
-      return y.Error(wins, fmt::format("{}: {} wins out of {} boots is impossible (wins <= boots)",
-                                       what, r.wins, r.boots));
-    }
-    if (n["hosts"]) {
-      ASSIGN_OR_RETURN(r.hosts, y.Integer(n["hosts"], what + " hosts", 0));
-    }
-    if (n["never"]) {
-      ASSIGN_OR_RETURN(r.never, y.Integer(n["never"], what + " never", 0));
-    }
-    if (n["recovered_after"]) {
-      const YAML::Node& list = n["recovered_after"];
-      if (!list.IsSequence()) return y.Error(list, what + " recovered_after: expected a list");
-      int64_t sum = 0;
-      for (size_t i = 0; i < list.size(); ++i) {
-        ASSIGN_OR_RETURN(int64_t k, y.Integer(list[i], what + " recovered_after", 0));
-        r.recovered_after.push_back(k);
-        sum += k;
-      }
-      if (r.hosts > 0 && sum + r.never != r.hosts) {
-        return y.Error(list, fmt::format("{}: {} recovered + {} never != {} hosts", what, sum,
-                                         r.never, r.hosts));
-      }
-    }
-    cal.race[*config::ParseNetwork(net)] = std::move(r);
+    ASSIGN_OR_RETURN(cal.race[*config::ParseNetwork(net)],
+                     ReadRaceFigures(file, entry.second, "race " + net));
   }
-  if (root["figures"]) {
-    const YAML::Node& figs = root["figures"];
-    RETURN_IF_ERROR(y.CheckKeys(figs, "figures", {}));
-    for (const auto& entry : figs) {
+  if (fields.Has("figures")) {
+    const YAML::Node figures = fields.Get("figures");
+    RETURN_IF_ERROR(Fields::Open(file, figures, "figures", {}).status());
+    for (const auto& entry : figures) {
       const std::string name = entry.first.Scalar();
-      RETURN_IF_ERROR(y.CheckKeys(entry.second, "figure " + name, {"mean", "sd", "samples"}));
-      Figure f;
-      f.where = y.At(entry.second);
-      ASSIGN_OR_RETURN(YAML::Node mean, y.Require(entry.second, "mean", "figure " + name));
-      ASSIGN_OR_RETURN(f.mean, y.Number(mean, name + " mean"));
-      if (entry.second["sd"]) {
-        ASSIGN_OR_RETURN(f.sd, y.Number(entry.second["sd"], name + " sd"));
-        if (f.sd < 0) return y.Error(entry.second["sd"], name + ": a standard deviation < 0");
-      }
-      ASSIGN_OR_RETURN(YAML::Node samples, y.Require(entry.second, "samples", "figure " + name));
-      ASSIGN_OR_RETURN(f.samples, y.Integer(samples, name + " samples", 1));
-      if (f.mean < 0) return y.Error(mean, name + ": a duration cannot be negative");
-      cal.figures[name] = f;
+      ASSIGN_OR_RETURN(cal.figures[name], ReadFigure(file, entry.second, name));
     }
   }
-  if (root["steps"]) {
-    const YAML::Node& steps = root["steps"];
-    RETURN_IF_ERROR(y.CheckKeys(steps, "steps", {}));
+  if (fields.Has("steps")) {
+    const YAML::Node steps = fields.Get("steps");
+    RETURN_IF_ERROR(Fields::Open(file, steps, "steps", {}).status());
     for (const auto& entry : steps) {
-      auto kind = config::ParseStepKind(entry.first.Scalar());
-      if (!kind) return y.Error(entry.first, "unknown step kind '" + entry.first.Scalar() + "'");
-      RETURN_IF_ERROR(
-          y.CheckKeys(entry.second, "step " + entry.first.Scalar(), {"ok", "attempts"}));
-      StepFigures s;
-      s.where = y.At(entry.second);
-      ASSIGN_OR_RETURN(YAML::Node ok, y.Require(entry.second, "ok", "step"));
-      ASSIGN_OR_RETURN(s.ok, y.Integer(ok, "ok", 0));
-      ASSIGN_OR_RETURN(YAML::Node att, y.Require(entry.second, "attempts", "step"));
-      ASSIGN_OR_RETURN(s.attempts, y.Integer(att, "attempts", 1));
-      if (s.ok > s.attempts) {
-        return y.Error(ok, fmt::format("step {}: {} successes out of {} attempts is impossible",
-                                       entry.first.Scalar(), s.ok, s.attempts));
-      }
-      cal.steps[*kind] = s;
+      const std::string name = entry.first.Scalar();
+      std::optional<config::StepKind> kind = config::ParseStepKind(name);
+      if (!kind) return file.Error(entry.first, "unknown step kind '" + name + "'");
+      ASSIGN_OR_RETURN(cal.steps[*kind], ReadStepFigures(file, entry.second, name));
     }
   }
   return cal;
@@ -198,11 +251,7 @@ Result<Calibration> LoadCalibration(const std::string& path, const config::Image
         "playbooks/calibration/" +
         image.name + ".yaml)");
   }
-  try {
-    return Parse(path, image);
-  } catch (const std::exception& e) {
-    return Status::InvalidArgument(path + ": " + e.what());
-  }
+  return config::Guarded<Calibration>(path, [&] { return Parse(path, image); });
 }
 
 Status CheckCalibrationFits(const Calibration& cal, const config::ScenarioConfig& scenario) {
@@ -221,13 +270,19 @@ Status CheckCalibrationFits(const Calibration& cal, const config::ScenarioConfig
         "(docs/TIME-BASE.md): run `chaoslab calibrate` as root",
         cal.method.where.ToString(), cal.method.host_path));
   }
-  const int window = scenario.race_window_ms.value_or(scenario.image.race_window_ms);
+  // The race is drawn from what guests showed at the calibrated window: another window cannot be
+  // applied, only measured (issue 17: an override must not be silently ignored).
+  const int window = scenario.RaceWindowMs();
   if (cal.method.race_window_ms != window) {
+    const std::string source =
+        scenario.race_window_ms
+            ? "its race_window_ms at " + scenario.race_window_where.ToString()
+            : "the race_window_ms of image " + scenario.image.name + ", " + scenario.image.file;
     return Status::FailedPrecondition(fmt::format(
-        "{}: calibration measured with race_window_ms {}, scenario {} runs {} ({}); calibrate "
-        "with this window (`chaoslab calibrate --scenario`) or drop the override",
-        cal.method.where.ToString(), cal.method.race_window_ms, scenario.name, window,
-        scenario.race_window_ms ? "its race_window_ms" : "image " + scenario.image.name));
+        "{}: calibration measured with race_window_ms {}, scenario {} runs race_window_ms {} "
+        "({}); the simulator cannot apply another window than the one measured: calibrate with "
+        "this window (`chaoslab calibrate --scenario`) or drop the override",
+        cal.method.where.ToString(), cal.method.race_window_ms, scenario.name, window, source));
   }
   return Status::Ok();
 }

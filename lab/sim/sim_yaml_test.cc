@@ -1,6 +1,8 @@
 // Issue 15: the simulator's own files (calibration, mix) are strict like the playbooks: a key that
 // is not a plain word, a key given twice, or a name that breaks the identifier rule is an error
-// with file:line:column, never an exception or a silently empty name.
+// with file:line:column, never an exception or a silently empty name. Issue 17: they are read by
+// the playbooks' own reader (lab/config/yaml_file.h), so values of the wrong type say what was
+// expected, and a second YAML document is refused, as in a playbook.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -82,6 +84,20 @@ TEST_F(SimYamlTest, CalibrationKeysAreStrict) {
   ExpectError(LoadCalibration(path, scenario_.image).status(), path + ":3:38", "keys");
 }
 
+TEST_F(SimYamlTest, CalibrationValuesSayWhatWasExpected) {
+  std::string path = Write("v1.yaml", CalibrationHead() +
+                                          "race:\n  wired: {boots: 2, wins: 1}\n"
+                                          "figures:\n  boot_wall_s: {mean: fast, samples: 1}\n");
+  ExpectError(LoadCalibration(path, scenario_.image).status(), path + ":7:23",
+              "boot_wall_s mean: expected a number, got 'fast'");
+  path = Write("v2.yaml", CalibrationHead() + "race:\n  wired: {boots: [2], wins: 1}\n");
+  ExpectError(LoadCalibration(path, scenario_.image).status(), path + ":5:18",
+              "race wired boots: expected an integer, got a list");
+  path = Write("v3.yaml", CalibrationHead() + "race:\n  wired: {boots: 2, wins: 1}\n---\nx: 1\n");
+  ExpectError(LoadCalibration(path, scenario_.image).status(), path + ":7:1",
+              "only one YAML document");
+}
+
 TEST_F(SimYamlTest, MixKeysAndNamesAreStrict) {
   std::string path =
       Write("m1.yaml", "name: m\nhosts: 100\nhosts: 200\narchetypes:\n" + Archetype("a"));
@@ -92,6 +108,9 @@ TEST_F(SimYamlTest, MixKeysAndNamesAreStrict) {
   ExpectError(LoadMix(path, scenario_).status(), path + ":4:12", "archetype name");
   path = Write("m4.yaml", "name: ../m\nhosts: 100\narchetypes:\n" + Archetype("a"));
   ExpectError(LoadMix(path, scenario_).status(), path + ":1:7", "mix name");
+  path = Write("m5.yaml", "name: m\nhosts: many\narchetypes:\n" + Archetype("a"));
+  ExpectError(LoadMix(path, scenario_).status(), path + ":2:8",
+              "hosts: expected an integer, got 'many'");
 }
 
 }  // namespace

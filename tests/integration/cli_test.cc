@@ -101,6 +101,34 @@ TEST_F(CliTest, GcAndCompareRefuseABadInventory) {
   EXPECT_FALSE(fs::exists(lab_.runtime_root()) && !fs::is_empty(lab_.runtime_root()));
 }
 
+// Issue 17: a scenario's race_window_ms override under `--backend sim`. The simulator draws the
+// race from figures real guests showed with one window (the calibration's `method:`), so it cannot
+// apply another: it refuses, naming the scenario's file and the calibration's. The same scenario at
+// the calibrated window runs.
+TEST_F(CliTest, SimRefusesARaceWindowItsCalibrationDidNotMeasure) {
+  const std::string playbooks = lab_.source_dir() + "/playbooks";
+  auto scenario = [&](const std::string& name, int window_ms) {
+    return Write("scenarios/" + name + ".yaml",
+                 "name: " + name + "\nsetup: " + playbooks + "/setups/race-lab.yaml\nrunbook: " +
+                     playbooks + "/runbooks/reboot-15.yaml\ncalibration: " + playbooks +
+                     "/calibration/winsim.yaml\nrace_window_ms: " + std::to_string(window_ms) +
+                     "\nstop: {max_scenario: 2h}\n");
+  };
+  const std::string harder = scenario("harder-race", 300);
+  auto r = lab_.Run({"run", harder, "--backend", "sim", "--quiet"}, std::chrono::seconds(120));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->exit_code, 2) << r->err;
+  EXPECT_NE(r->err.find(playbooks + "/calibration/winsim.yaml:"), std::string::npos) << r->err;
+  EXPECT_NE(r->err.find("race_window_ms 450"), std::string::npos) << r->err;
+  EXPECT_NE(r->err.find(harder + ":"), std::string::npos) << r->err;  // where the override is
+  EXPECT_NE(r->err.find("race_window_ms 300"), std::string::npos) << r->err;
+
+  auto same = lab_.Run({"run", scenario("calibrated-race", 450), "--backend", "sim", "--quiet"},
+                       std::chrono::seconds(120));
+  ASSERT_TRUE(same.ok()) << same.status().ToString();
+  EXPECT_EQ(same->exit_code, 0) << same->err;
+}
+
 // `image build` is cached by content hash: the second build of the same inputs reports the cached
 // image. A copy of images/winsim on Debian's kernel and a private cache keep the test to seconds
 // and away from the shared cache (`make image` builds the custom kernel).
