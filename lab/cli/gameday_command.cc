@@ -71,6 +71,7 @@ dashboard::Baseline SimulatedBaseline(const config::ScenarioConfig& played,
 int GamedayCommand(const LabPaths& paths, const GamedayRequest& request,
                    const std::atomic<bool>* cancel, std::ostream& out, std::ostream& err) {
   std::unique_ptr<dashboard::DashboardServer> board;
+  std::unique_ptr<LiveView> view;  // the engine's view of the board, while the run lasts
   config::ScenarioConfig played;  // the scenario as adjusted (for the baseline)
   dashboard::RunInfo info;
   std::string run_id;
@@ -139,10 +140,13 @@ int GamedayCommand(const LabPaths& paths, const GamedayRequest& request,
     eo->realtime = true;
     eo->manual = true;
     eo->wait_for_start = !request.start_now;
-    eo->observer = [b](const LiveEvent& e) { b->Publish(e); };
-    eo->console_input = nullptr;
-    eo->operator_actions = [b] { return b->TakeActions(); };
-    b->SetKeyEscrow(eo->fetch_key);  // shares the escrow: it lives as long as the page needs it
+    view = std::make_unique<dashboard::DashboardLiveView>(b, true);
+    eo->live = view.get();
+    // Shares the escrow: it lives as long as the page needs it.
+    b->SetKeyEscrow([escrow = eo->escrow](const std::string& host) -> Result<std::string> {
+      if (!escrow) return Status::Unavailable("no key escrow in this lab");
+      return escrow->FetchKey(host);
+    });
     eo->second_fault = eo->fault;
     eo->second_fault.version = kSecondFaultVersion;
     eo->second_fault.file_name = content::ChannelFileName(kSecondFaultVersion);

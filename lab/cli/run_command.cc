@@ -229,6 +229,35 @@ std::string RaiseLabPriority(const std::string& guest_clock, const ContentServer
 
 // One run of a scenario on real guests: its own QEMU backend, content server, key escrow and
 // disks; everything it started is gone when it returns.
+// The content server and the rollout's policy, as the engine publishes and releases content.
+class ServerContent final : public ContentChannel {
+ public:
+  ServerContent(ContentServer* server, std::shared_ptr<RolloutContentPolicy> policy)
+      : server_(server), policy_(std::move(policy)) {}
+  Status Publish(const ContentVersion& c) override {
+    return server_->Publish(c.channel, c.version, c.file_name, c.bytes);
+  }
+  void ReleaseRing(int ring) override { policy_->Release(ring); }
+  void WithdrawFault() override { policy_->Withdraw(); }
+
+ private:
+  ContentServer* server_;
+  std::shared_ptr<RolloutContentPolicy> policy_;
+};
+
+// The lab's KeyEscrow service as runbooks fetch from it (shared: a game day's page outlives the run).
+class EscrowService final : public KeyEscrowDesk {
+ public:
+  explicit EscrowService(std::shared_ptr<KeyEscrow> escrow) : escrow_(std::move(escrow)) {}
+  Result<std::string> FetchKey(const std::string& host_id) override {
+    return escrow_->Lookup(host_id);
+  }
+  void SetAvailable(bool up) override { escrow_->SetAvailable(up); }
+
+ private:
+  std::shared_ptr<KeyEscrow> escrow_;
+};
+
 struct OneRun {
   const LabPaths& paths;
   const GuestImage& image;
@@ -237,8 +266,7 @@ struct OneRun {
   std::function<void(const std::string&)> progress;
   EngineStats* stats = nullptr;
   int max_booting = 0;
-  std::function<void(const LiveEvent&)> observer;  // the dashboard, when one is served
-  std::function<std::vector<std::pair<std::string, std::string>>()> console_input;  // its consoles
+  LiveView* live = nullptr;  // the dashboard, when one is served
   BackendChoice backend_choice;
   std::function<void(EngineOptions*)> wire_engine;  // RunRequest::wire_engine
 
@@ -382,9 +410,9 @@ struct OneRun {
     auto policy = std::make_shared<RolloutContentPolicy>(kFaultVersion, ring_of, pinned);
     server->SetPolicy(policy);
 
+    ServerContent content(server.get(), policy);
     EngineOptions eo;
-    eo.release_ring = [policy](int ring) { policy->Release(ring); };
-    eo.withdraw_fault = [policy] { policy->Withdraw(); };
+    eo.content = &content;
     eo.scenario = &sc;
     eo.run_id = run_id;
     eo.comparison_id = comparison_id;
@@ -394,12 +422,7 @@ struct OneRun {
     eo.hosts = std::move(plans);
     eo.fault = fault;
     eo.revert = revert;
-    ContentServer* srv = server.get();
-    eo.publish = [srv](const ContentVersion& c) {
-      return srv->Publish(c.channel, c.version, c.file_name, c.bytes);
-    };
-    eo.fetch_key = [escrow](const std::string& host) { return escrow->Lookup(host); };
-    eo.set_escrow_available = [escrow](bool up) { escrow->SetAvailable(up); };
+    eo.escrow = std::make_shared<EscrowService>(escrow);
     eo.usb_media = media;
     eo.rescue_template.kernel = image.kernel;
     eo.rescue_template.initrd = image.initrd;
@@ -408,8 +431,7 @@ struct OneRun {
     eo.cancel = cancel;
     eo.progress = progress;
     eo.stats = stats;
-    eo.observer = observer;
-    eo.console_input = console_input;
+    eo.live = live;
     eo.max_booting = max_booting;
     const std::string guest_clock = GuestClockOfRun(*backend, eo.hosts);
     const std::string priority = RaiseLabPriority(guest_clock, *server);
@@ -505,6 +527,7 @@ int RunCommand(const LabPaths& paths, const RunRequest& request, const std::atom
   if (!request.quiet) err << "journal: " << paths.journal << "\n";
   const std::string run_id = NewRunId();
   std::unique_ptr<dashboard::DashboardServer> board;
+  std::unique_ptr<LiveView> view;
   if (request.dashboard || request.dashboard_hold) {
     Result<std::unique_ptr<dashboard::DashboardServer>> started = dashboard::DashboardServer::Start(
         {request.dashboard_port,
@@ -513,9 +536,8 @@ int RunCommand(const LabPaths& paths, const RunRequest& request, const std::atom
           sc.rollout.revert}});
     if (!started.ok()) return fail(started.status(), 2);
     board = std::move(*started);
-    dashboard::DashboardServer* b = board.get();
-    one.observer = [b](const LiveEvent& e) { b->Publish(e); };
-    one.console_input = [b] { return b->TakeConsoleInput(); };
+    view = std::make_unique<dashboard::DashboardLiveView>(board.get(), false);
+    one.live = view.get();
     // Printed even with --quiet: asking for a dashboard means wanting its address.
     err << "dashboard: " << board->Url(false) << " (trainee)\n"
         << "dashboard: " << board->Url(true) << " (instructor)" << std::endl;

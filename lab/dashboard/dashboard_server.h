@@ -94,10 +94,10 @@ class DashboardServer {
   void End(const std::string& status);
 
   // What people typed at the consoles since the last call, as (host id, text); thread-safe. The
-  // engine polls it (EngineOptions::console_input) and journals every entry. Not in a game day.
+  // engine polls it (LiveView::TakeConsoleInput) and journals every entry. Not in a game day.
   std::vector<std::pair<std::string, std::string>> TakeConsoleInput();
   // Game day: everything people did since the last call (console lines included); thread-safe.
-  // The engine polls it (EngineOptions::operator_actions).
+  // The engine polls it (LiveView::TakeActions).
   std::vector<OperatorAction> TakeActions();
 
   // Thread-safe setters for a game day. The key escrow's lookup (the real one, which counts and
@@ -121,5 +121,25 @@ class DashboardServer {
 
 // A fresh random token (128 bits from the system's random source, hex).
 Result<std::string> NewToken();
+
+// The dashboard as the engine's live view: events to its browsers; from people, console lines on
+// a --dashboard run, operator actions (console lines included) at a game day.
+class DashboardLiveView final : public LiveView {
+ public:
+  DashboardLiveView(DashboardServer* server, bool game_day) : server_(server), game_day_(game_day) {}
+  void Event(const LiveEvent& e) override { server_->Publish(e); }
+  std::vector<std::pair<std::string, std::string>> TakeConsoleInput() override {
+    if (game_day_) return {};
+    return server_->TakeConsoleInput();
+  }
+  std::vector<OperatorAction> TakeActions() override {
+    if (!game_day_) return {};
+    return server_->TakeActions();
+  }
+
+ private:
+  DashboardServer* server_;
+  bool game_day_;
+};
 
 }  // namespace chaoslab::dashboard

@@ -154,7 +154,7 @@ void Run::ReleaseRing(double at, int ring) {
     }
   }
   if (!released_) {
-    Status s = o_.publish ? o_.publish(o_.fault) : Status::Ok();
+    Status s = o_.content ? o_.content->Publish(o_.fault) : Status::Ok();
     Note(at, "", "release",
          fmt::format("channel {} version {} {}", o_.fault.channel, o_.fault.version,
                      o_.fault.file_name));
@@ -163,7 +163,7 @@ void Run::ReleaseRing(double at, int ring) {
     released_ = true;
   }
   if (ring < static_cast<int>(ring_released_.size())) ring_released_[ring] = true;
-  if (o_.release_ring) o_.release_ring(ring);
+  if (o_.content) o_.content->ReleaseRing(ring);
   if (staged) {
     Note(at, "", "ring", "ring " + ring_name + " gets the new content");
     Progress(at, "ring " + ring_name + " gets the new content");
@@ -180,8 +180,8 @@ void Run::ReleaseRing(double at, int ring) {
 
 void Run::Revert(double at) {
   const ContentVersion& c = o_.revert;
-  Status s = o_.publish ? o_.publish(c) : Status::Ok();
-  if (o_.withdraw_fault) o_.withdraw_fault();
+  Status s = o_.content ? o_.content->Publish(c) : Status::Ok();
+  if (o_.content) o_.content->WithdrawFault();
   Note(at, "", "revert", fmt::format("channel {} version {} {}", c.channel, c.version, c.file_name));
   Progress(at, fmt::format("revert: channel {} version {} published ({})", c.channel, c.version,
                            s.ok() ? c.file_name : s.ToString()));
@@ -217,7 +217,7 @@ Result<RunResult> Run::Execute() {
   RETURN_IF_ERROR(Prepare(result));
 
   std::string ending;
-  if (o_.realtime && o_.wait_for_start && o_.operator_actions) WaitForStart(&ending);
+  if (o_.realtime && o_.wait_for_start && o_.live) WaitForStart(&ending);
   if (o_.realtime) {
     Note(now_, "", "started", ClockText(now_));
     Note(now_, "", "key-escrow", model_.escrow_up() ? "up" : "down");
@@ -283,7 +283,7 @@ Status Run::Prepare(const RunResult& result) {
     for (auto& h : hosts_) Journaled(now_, o_.journal->SaveHost(o_.run_id, Figures(h)));
   }
   // Nothing is up before the fleet boots: an escrow on fleet hosts waits for them too.
-  if (o_.set_escrow_available) o_.set_escrow_available(model_.escrow_up());
+  if (o_.escrow) o_.escrow->SetAvailable(model_.escrow_up());
 
   now_ = sc_.rollout.start;
   deadline_ = sc_.rollout.start + sc_.stop.max_scenario;
@@ -309,7 +309,7 @@ void Run::WaitForStart(std::string* ending) {
       *ending = "interrupted";
       break;
     }
-    for (const OperatorAction& a : o_.operator_actions()) {
+    for (const OperatorAction& a : o_.live->TakeActions()) {
       Record(a, now_);
       if (a.kind == "start") started = true;
       if (a.kind == "end") *ending = "finished";
@@ -376,9 +376,9 @@ Status Run::PollHosts(std::vector<HostEvent>* events) {
   Status s = o_.backend->PollEvents(std::chrono::milliseconds(200), events);
   if (!s.ok()) return s.WithContext("waiting for host events");
   for (const auto& e : *events) {
-    if (o_.observer && e.kind == HostEventKind::kConsoleLine && by_id_.count(e.host_id)) {
+    if (o_.live && e.kind == HostEventKind::kConsoleLine && by_id_.count(e.host_id)) {
       const HostRun& h = hosts_[by_id_[e.host_id]];
-      o_.observer({h.cursor, 0, e.host_id, h.plan.spec.group, "tty", e.detail,
+      o_.live->Event({h.cursor, 0, e.host_id, h.plan.spec.group, "tty", e.detail,
                    std::string(HostStateName(StateOf(h))), R(h).crashes});
     }
     if (e.kind != HostEventKind::kConsoleLine) {
@@ -397,10 +397,10 @@ Status Run::PollHosts(std::vector<HostEvent>* events) {
 }
 
 void Run::ForwardConsoleInput() {
-  if (!o_.console_input) return;
+  if (!o_.live) return;
   // A person at the host's console: journaled first, so every keystroke is on record even when
   // the machine is off or paused and the text goes nowhere.
-  for (auto& [host, text] : o_.console_input()) {
+  for (auto& [host, text] : o_.live->TakeConsoleInput()) {
     auto it = by_id_.find(host);
     if (it == by_id_.end()) continue;
     HostRun& h = hosts_[it->second];

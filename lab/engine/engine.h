@@ -17,6 +17,7 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -92,6 +93,45 @@ struct OperatorAction {
   std::string keys;
 };
 
+// Where the run's content goes: the lab's content server (and its rollout policy), or a test's
+// guest model.
+class ContentChannel {
+ public:
+  virtual ~ContentChannel() = default;
+  // Publishes a version (the faulty one at release, the good one at revert).
+  virtual Status Publish(const ContentVersion& c) = 0;
+  // Staged rollout: the faulty version becomes visible to the hosts of ring `ring` (all at once:
+  // ring 0 is everyone).
+  virtual void ReleaseRing(int /*ring*/) {}
+  // At the revert the faulty version is withdrawn for everyone.
+  virtual void WithdrawFault() {}
+};
+
+// The lab's key escrow as runbooks use it.
+class KeyEscrowDesk {
+ public:
+  virtual ~KeyEscrowDesk() = default;
+  // A host's recovery password (a real request: the escrow counts it), or why not.
+  virtual Result<std::string> FetchKey(const std::string& host_id) = 0;
+  // Whether the escrow answers: its hosting group has a healthy host (the recovery model says).
+  virtual void SetAvailable(bool up) = 0;
+};
+
+// A live view of the run (the dashboard) and what people do there. Called on the engine's thread;
+// each must return quickly and must not call back into the run.
+class LiveView {
+ public:
+  virtual ~LiveView() = default;
+  // Every event the engine journals, in journal order, and every serial console line of a host as
+  // kind "tty" (not journaled). Gets copies.
+  virtual void Event(const LiveEvent& e) = 0;
+  // What people typed at the view's consoles, as (host id, text), since the last call: each is
+  // journaled ("console-input") and typed on that host's serial console.
+  virtual std::vector<std::pair<std::string, std::string>> TakeConsoleInput() { return {}; }
+  // A game day's operator actions since the last call (also polled while waiting for "start").
+  virtual std::vector<OperatorAction> TakeActions() { return {}; }
+};
+
 // Figures about the lab itself (not the scenario), for `make bench`.
 struct EngineStats {
   std::vector<double> event_to_journal_ms;  // QMP event received → its journal row written
@@ -108,12 +148,7 @@ struct EngineOptions {
   std::vector<HostPlan> hosts;
   ContentVersion fault;   // published at release
   ContentVersion revert;  // published at revert
-  // Publishes content on the lab's content server.
-  std::function<Status(const ContentVersion&)> publish;
-  // Staged rollout: makes the faulty version visible to the hosts of ring `ring` (all-at-once: ring
-  // 0 is everyone); at the revert the faulty version is withdrawn for everyone. Optional.
-  std::function<void(int ring)> release_ring;
-  std::function<void()> withdraw_fault;
+  ContentChannel* content = nullptr;  // optional: without one, nothing is published
   const std::atomic<bool>* cancel = nullptr;         // set by Ctrl-C / SIGTERM
   // Wall time (watchdog, wall limit, a game day's scenario clock, figures about the lab); the
   // system's steady clock when null. Tests on FakeBackend give both the same FakeClock.
@@ -128,14 +163,7 @@ struct EngineOptions {
   std::string method;            // how the run measured (RunResult::method), for reports
   std::string inputs = "{}";     // what the run was made of (RunResult::inputs), a JSON object
   EngineStats* stats = nullptr;  // optional
-  // A live view (the dashboard): called on the engine's thread with every event it journals, in
-  // journal order, and with every serial console line of a host as kind "tty" (not journaled).
-  // Gets copies; must return quickly and must not call back into the run. Optional.
-  std::function<void(const LiveEvent&)> observer;
-  // What people typed at the dashboard's consoles, as (host id, text): polled on the engine's
-  // thread once per loop round; each is journaled ("console-input") and typed on that host's serial
-  // console. Optional.
-  std::function<std::vector<std::pair<std::string, std::string>>()> console_input;
+  LiveView* live = nullptr;  // optional: polled once per loop round
 
   // Game day (`chaoslab gameday`).
   // The scenario clock is the wall clock (1:1, minus paused time) from rollout.start: machines'
@@ -146,15 +174,11 @@ struct EngineOptions {
   bool manual = false;
   // Powers nothing on until a "start" action (realtime only).
   bool wait_for_start = false;
-  // Polled on the engine's thread once per loop round (and while waiting for "start").
-  std::function<std::vector<OperatorAction>()> operator_actions;
   ContentVersion second_fault;  // the "second-update" inject; version 0 = none
 
   // Runbooks beyond rebooting (all optional; a step that needs a missing one fails on that host).
-  // The key escrow: looks up a host's recovery password (a real request; the escrow counts it).
-  std::function<Result<std::string>(const std::string& host_id)> fetch_key;
-  // Tells the real escrow service whether it is up (its hosting group has a healthy host).
-  std::function<void(bool up)> set_escrow_available;
+  // The key escrow; shared, as a game day's dashboard keeps serving it after the run.
+  std::shared_ptr<KeyEscrowDesk> escrow;
   std::string usb_media;     // WinPE image attached by `boot: usb`
   HostSpec rescue_template;  // a rescue VM: kernel, initrd, base_disk (its WinPE media), memory
   std::map<std::string, int> priority;  // group → rank (config::PriorityRanks); absent = 0

@@ -11,6 +11,7 @@
 
 #include "lab/backend/fake_backend.h"
 #include "lab/engine/engine.h"
+#include "lab/engine/engine_fakes.h"
 
 namespace chaoslab {
 namespace {
@@ -50,7 +51,7 @@ class Model {
     std::lock_guard<std::mutex> lock(mu_);
     released_.insert(ring);
   }
-  std::atomic<bool> escrow_up{true};
+  const testing::FakeEscrow* escrow = nullptr;  // its PXE repair image asks it too
   int DiskVersion(const std::string& id) {
     std::lock_guard<std::mutex> lock(mu_);
     return m_.at(id).disk_version;
@@ -148,7 +149,7 @@ class Model {
           return;
         case BootTarget::kPxe: {
           Emit(id, HostEventKind::kConsoleLine, "@@winsim phase=bootmgr mode=pxe");
-          if (g.bitlocker && !escrow_up) {
+          if (g.bitlocker && !escrow->up()) {
             Emit(id, HostEventKind::kConsoleLine,
                  "@@winsim repair result=failed reason=escrow-unavailable");
             g.at_console = true;
@@ -277,8 +278,6 @@ Result<RunResult> RunFleet(Fleet& f, std::map<std::string, int>* keys = nullptr,
   FakeClock clock;  // the guest model answers at once: no real time passes
   FakeBackend backend(/*auto_events=*/false, &clock);
   Model model(&backend, &clock, f.machines);
-  std::mutex mu;
-  std::map<std::string, int> fetched;
   EngineOptions o;
   o.scenario = &f.sc;
   o.run_id = "runbook-test";
@@ -287,24 +286,21 @@ Result<RunResult> RunFleet(Fleet& f, std::map<std::string, int>* keys = nullptr,
   o.hosts = f.plans;
   o.fault = {291, 2, "C-00000291-00000000-00000002.sys", "bad"};
   o.revert = {291, 3, "C-00000291-00000000-00000003.sys", "good"};
-  o.publish = [&](const ContentVersion& c) {
-    model.Publish(static_cast<int>(c.version));
-    return Status::Ok();
-  };
-  o.set_escrow_available = [&](bool up) { model.escrow_up = up; };
-  o.fetch_key = [&](const std::string& id) -> Result<std::string> {
-    if (!model.escrow_up) return Status::Unavailable("key escrow is down");
-    std::lock_guard<std::mutex> lock(mu);
-    fetched[id]++;
-    return f.machines.at(id).password;
-  };
+  testing::FakeContent content;
+  content.on_publish = [&](int version) { model.Publish(version); };
+  content.on_release = [&](int ring) { model.ReleaseRing(ring); };
+  o.content = &content;
+  std::map<std::string, std::string> passwords;
+  for (const auto& [id, m] : f.machines) passwords[id] = m.password;
+  auto escrow = std::make_shared<testing::FakeEscrow>(passwords);
+  model.escrow = escrow.get();
+  o.escrow = escrow;
   o.rescue_template.kernel = "/fake/vmlinux";
   o.rescue_template.base_disk = "/fake/winpe.img";
   o.usb_media = "/fake/winpe.img";
   o.priority = std::move(priority);
-  o.release_ring = [&](int ring) { model.ReleaseRing(ring); };
   Result<RunResult> r = RunScenario(o);
-  if (keys) *keys = fetched;
+  if (keys) *keys = escrow->fetched();
   return r;
 }
 

@@ -1,6 +1,7 @@
 // Engine tests over the scripted FakeBackend, with a small guest model in a thread standing in for
 // winsim (the real guests are exercised by tests/integration).
 #include "lab/engine/engine.h"
+#include "lab/engine/engine_fakes.h"
 
 #include <gtest/gtest.h>
 
@@ -167,12 +168,13 @@ std::map<std::string, HostResult> RunDemo(uint64_t seed, RunResult* whole = null
              Plan("control-710", "ws-710", true), Plan("offline", "ws-offline", false)};
   o.fault = {291, 2, "C-00000291-00000000-00000002.sys", "bad"};
   o.revert = {291, 3, "C-00000291-00000000-00000003.sys", "good"};
-  o.publish = [&](const ContentVersion& c) {
-    guests.Publish(static_cast<int>(c.version));
-    return Status::Ok();
-  };
-  if (live) o.observer = [live](const LiveEvent& e) { live->push_back(e); };
+  testing::FakeContent content;
+  content.on_publish = [&](int version) { guests.Publish(version); };
+  o.content = &content;
+  testing::RecordingView view;
+  if (live) o.live = &view;
   Result<RunResult> r = RunScenario(o);
+  if (live) *live = view.events();
   if (max_booting_seen) *max_booting_seen = guests.max_booting_seen();
   EXPECT_TRUE(r.ok()) << r.status().ToString();
   std::map<std::string, HostResult> by_id;
@@ -403,14 +405,24 @@ TEST(EngineTest, GamedayRunsInRealTimeAndPeopleRemediate) {
   o.fault = {291, 2, "C-00000291-00000000-00000002.sys", "bad"};
   o.revert = {291, 3, "C-00000291-00000000-00000003.sys", "good"};
   o.realtime = o.manual = o.wait_for_start = true;
-  o.observer = [&](const LiveEvent& e) {
-    std::lock_guard lock(mu);
-    live.push_back(e);
-  };
-  o.operator_actions = [&] {
-    std::lock_guard lock(mu);
-    return std::exchange(queue, {});
-  };
+  // The dashboard's part: the live feed in, the people's actions out.
+  struct View final : LiveView {
+    std::mutex* mu;
+    std::vector<LiveEvent>* live;
+    std::vector<OperatorAction>* queue;
+    void Event(const LiveEvent& e) override {
+      std::lock_guard lock(*mu);
+      live->push_back(e);
+    }
+    std::vector<OperatorAction> TakeActions() override {
+      std::lock_guard lock(*mu);
+      return std::exchange(*queue, {});
+    }
+  } view;
+  view.mu = &mu;
+  view.live = &live;
+  view.queue = &queue;
+  o.live = &view;
   auto called = [&](FakeOp op) {
     FakeHost* h = backend.host("h");
     if (!h) return 0;

@@ -35,8 +35,8 @@ bool Run::Settled() const {
 }
 
 void Run::TakeActions(std::string* ending) {
-  if (!o_.operator_actions) return;
-  for (const OperatorAction& a : o_.operator_actions()) ApplyAction(a, ending);
+  if (!o_.live) return;
+  for (const OperatorAction& a : o_.live->TakeActions()) ApplyAction(a, ending);
 }
 
 void Run::Record(const OperatorAction& a, double at) {
@@ -55,7 +55,7 @@ void Run::Record(const OperatorAction& a, double at) {
     Journaled(at, o_.journal->AppendAction(j));
   }
   // Console lines reach the live view as "console-input" events (Note); the rest as "action".
-  if (o_.observer && a.kind != "console") {
+  if (o_.live && a.kind != "console") {
     LiveEvent live{at, wall_us,  a.host,
                    {}, "action", a.role + " " + a.kind + (a.detail.empty() ? "" : ": " + a.detail),
                    {}, 0};
@@ -65,7 +65,7 @@ void Run::Record(const OperatorAction& a, double at) {
       live.state = std::string(HostStateName(StateOf(h)));
       live.crashes = R(h).crashes;
     }
-    o_.observer(live);
+    o_.live->Event(live);
   }
 }
 
@@ -205,7 +205,7 @@ void Run::SecondUpdate(double at) {
     Note(at, "", "inject", "second bad update: not available in this lab");
     return;
   }
-  Status s = o_.publish ? o_.publish(c) : Status::Ok();
+  Status s = o_.content ? o_.content->Publish(c) : Status::Ok();
   second_released_ = true;
   Note(at, "", "release",
        fmt::format("second bad update: channel {} version {} {}{}", c.channel, c.version,

@@ -13,7 +13,7 @@ void Run::Note(double at, const std::string& host, const std::string& kind,
                const std::string& detail) {
   const int64_t wall_us =
       std::chrono::duration_cast<std::chrono::microseconds>(Now() - wall_start_).count();
-  if (o_.observer) {
+  if (o_.live) {
     LiveEvent live{at, wall_us, host, {}, kind, detail, {}, 0};
     if (auto it = by_id_.find(host); it != by_id_.end()) {
       const HostRun& h = hosts_[it->second];
@@ -21,7 +21,7 @@ void Run::Note(double at, const std::string& host, const std::string& kind,
       live.state = std::string(HostStateName(StateOf(h)));
       live.crashes = R(h).crashes;
     }
-    o_.observer(live);
+    o_.live->Event(live);
   }
   if (!o_.journal) return;
   JournalEvent ev;
@@ -74,7 +74,7 @@ void Run::StepFailed(uint32_t i, const config::StepConfig& step, const std::stri
 }
 
 void Run::EscrowChanged(bool up, double at) {
-  if (o_.set_escrow_available) o_.set_escrow_available(up);
+  if (o_.escrow) o_.escrow->SetAvailable(up);
   Note(at, "", "key-escrow", up ? "up" : "down");
   Progress(at, std::string("key escrow ") + (up ? "up" : "down"));
 }

@@ -215,11 +215,11 @@ void Run::StartRestart(HostRun& h, double at) {
 // Fetches the host's recovery password from the escrow and types it (on the rescue VM's console
 // when the disk is attached there).
 void Run::TypeUnlock(HostRun& h, double at, bool on_rescue) {
-  if (!o_.fetch_key) {
+  if (!o_.escrow) {
     Settle(h, at, Outcome::kFailed, "no key escrow in this lab");
     return;
   }
-  Result<std::string> key = o_.fetch_key(h.plan.spec.id);
+  Result<std::string> key = o_.escrow->FetchKey(h.plan.spec.id);
   if (!key.ok()) {
     Settle(h, at, Outcome::kFailed, "key escrow: " + key.status().ToString());
     return;
