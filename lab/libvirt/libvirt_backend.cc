@@ -36,7 +36,7 @@
 #include "lab/libvirt/domain_xml.h"
 #include "lab/libvirt/libvirt_internal.h"
 #include "lab/libvirt/libvirt_uri.h"
-#include "lab/vm/qemu_backend.h"
+#include "lab/vm/qemu_accel.h"
 
 namespace chaoslab::libvirt {
 namespace {
@@ -1406,7 +1406,7 @@ Result<std::unique_ptr<Backend>> MakeLibvirtBackend(LibvirtOptions options) {
     return Status::InvalidArgument("libvirt backend: the inventory lists no hypervisor");
   }
   ASSIGN_OR_RETURN(std::string accel, vm::ResolveAccel(options.emulator, options.accel));
-  if (options.runtime_root.empty()) options.runtime_root = vm::DefaultRuntimeRoot();
+  if (options.runtime_root.empty()) options.runtime_root = DefaultRuntimeRoot();
   ASSIGN_OR_RETURN(std::string root, PrepareRuntimeRoot(options.runtime_root));
   const std::string run_dir = root + "/" + options.run_id;
   auto backend = std::make_unique<LibvirtBackend>(options, run_dir, accel);
