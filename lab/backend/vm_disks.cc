@@ -58,8 +58,8 @@ bool IsDiskLockConflict(std::string_view tool_output) {
 }
 
 Status DiskInUse(const std::string& what, const std::string& tool_output) {
-  return Status::FailedPrecondition(what + ": the disk is in use by another machine (a rescue VM?): " +
-                                    tool_output);
+  return Status::FailedPrecondition(
+      what + ": the disk is in use by another machine (a rescue VM?): " + tool_output);
 }
 
 }  // namespace chaoslab

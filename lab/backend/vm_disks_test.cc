@@ -59,8 +59,10 @@ TEST(QemuImgArgsTest, OverlayAndSnapshots) {
   EXPECT_EQ(OverlayCreateArgs("/b.img", "raw", "/h/overlay.qcow2"),
             (std::vector<std::string>{"create", "-q", "-f", "qcow2", "-F", "raw", "-b", "/b.img",
                                       "/h/overlay.qcow2"}));
-  EXPECT_EQ(SnapshotTakeArgs("/o"), (std::vector<std::string>{"snapshot", "-c", "pre-update", "/o"}));
-  EXPECT_EQ(SnapshotApplyArgs("/o"), (std::vector<std::string>{"snapshot", "-a", "pre-update", "/o"}));
+  EXPECT_EQ(SnapshotTakeArgs("/o"),
+            (std::vector<std::string>{"snapshot", "-c", "pre-update", "/o"}));
+  EXPECT_EQ(SnapshotApplyArgs("/o"),
+            (std::vector<std::string>{"snapshot", "-a", "pre-update", "/o"}));
 }
 
 TEST(DiskLockTest, QemuImgsLockRefusalIsAPrecondition) {

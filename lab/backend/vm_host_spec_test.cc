@@ -62,16 +62,21 @@ TEST_F(VmHostSpecTest, RefusesWhatBothBackendsRefusedWithClearMessages) {
   };
   const Case cases[] = {
       {[](HostSpec* s) { s->id = "../x"; }, "host name '../x'"},
-      {[](HostSpec* s) { s->kernel = "/no/such/vmlinuz"; }, "kernel '/no/such/vmlinuz' is not a file"},
+      {[](HostSpec* s) { s->kernel = "/no/such/vmlinuz"; },
+       "kernel '/no/such/vmlinuz' is not a file"},
       {[](HostSpec* s) { s->initrd = ""; }, "initrd '' is not a file"},
-      {[](HostSpec* s) { s->base_disk = "/no/such.img"; }, "base disk '/no/such.img' is not a file"},
+      {[](HostSpec* s) { s->base_disk = "/no/such.img"; },
+       "base disk '/no/such.img' is not a file"},
       {[](HostSpec* s) { s->memory_mib = 16; }, "memory_mib 16 is outside 32..65536"},
       {[](HostSpec* s) { s->memory_mib = 70000; }, "memory_mib 70000 is outside 32..65536"},
       {[](HostSpec* s) { s->kernel_args = {"a b"}; }, "kernel argument 'a b' is empty or contains"},
       {[](HostSpec* s) { s->kernel_args = {""}; }, "kernel argument '' is empty"},
       {[](HostSpec* s) { s->kernel_args = {"x\n"}; }, "control characters"},
       {[](HostSpec* s) { s->extra_disks.resize(9); }, "at most 8 extra disks"},
-      {[](HostSpec* s) { s->extra_disks = {{"/no/disk", "raw"}}; }, "extra disk '/no/disk' is not a file"},
+      {[](HostSpec* s) {
+         s->extra_disks = {{"/no/disk", "raw"}};
+       },
+       "extra disk '/no/disk' is not a file"},
       {[](HostSpec* s) { s->tpm_secret = "xyz"; }, "tpm_secret must be at most 128 hex digits"},
       {[](HostSpec* s) { s->tpm_secret = std::string(129, 'a'); }, "at most 128 hex digits"},
   };
@@ -79,7 +84,8 @@ TEST_F(VmHostSpecTest, RefusesWhatBothBackendsRefusedWithClearMessages) {
     HostSpec spec = Good();
     c.spoil(&spec);
     const std::string problem = Problem(spec);
-    EXPECT_NE(problem.find(c.words), std::string::npos) << "wanted: " << c.words << "\ngot: " << problem;
+    EXPECT_NE(problem.find(c.words), std::string::npos)
+        << "wanted: " << c.words << "\ngot: " << problem;
   }
   HostSpec vmdk = Good();
   vmdk.extra_disks = {{dir_ + "/extra.img", "vmdk"}};

@@ -58,7 +58,8 @@ class QemuBackend : public VmBackend {
 
 Result<Host*> QemuBackend::CreateHost(const HostSpec& spec) {
   if (destroyed_) return Status::FailedPrecondition("qemu backend: CreateHost after Destroy");
-  RETURN_IF_ERROR(CheckVmHostSpec(spec, {.relay = run_.relay, .relay_option = "QemuOptions.relay"}));
+  RETURN_IF_ERROR(
+      CheckVmHostSpec(spec, {.relay = run_.relay, .relay_option = "QemuOptions.relay"}));
   if (hosts_.count(spec.id)) {
     return Status::InvalidArgument("host '" + spec.id + "' exists already in this run");
   }

@@ -75,8 +75,9 @@ struct QemuOptions {
   std::string runtime_root;  // parent of run folders; empty = DefaultRuntimeRoot() (run_dir.h)
   std::string qemu = "qemu-system-x86_64";  // name on PATH or a path
   std::string qemu_img = "qemu-img";
-  std::string relay;           // the content relay (chaoslab-relay); required for online hosts
-  std::string accel = "auto";  // "auto" (KVM if it really works, else TCG: qemu_accel.h), "kvm", "tcg"
+  std::string relay;  // the content relay (chaoslab-relay); required for online hosts
+  std::string accel =
+      "auto";  // "auto" (KVM if it really works, else TCG: qemu_accel.h), "kvm", "tcg"
 };
 
 // Checks the tools, picks the accelerator and creates the run folder (and the runtime root, 0700,

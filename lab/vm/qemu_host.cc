@@ -147,7 +147,7 @@ Status QemuHost::Start() {
   // QEMU was started with -S: readers are in place before the first instruction runs, so no
   // console line or event is missed. kStarted goes first; the RESUME of this "cont" is not news.
   run_->queue->Push(spec_.id, HostEventKind::kStarted,
-                         "pid=" + std::to_string(inc->pid) + " accel=" + run_->accel);
+                    "pid=" + std::to_string(inc->pid) + " accel=" + run_->accel);
   inc->swallow_resume = true;
   auto cont = inc->qmp->Execute("cont");
   if (!cont.ok()) {
@@ -344,8 +344,8 @@ Status QemuHost::RevertDisk() {
   const std::string what = "revert disk of host " + spec_.id;
   std::lock_guard<std::mutex> lock(mu_);
   RETURN_IF_ERROR(RequirePoweredOffLocked(what));
-  return DiskTool(run_->qemu_img, SnapshotApplyArgs(paths_.overlay),
-                  paths_.dir + "/qemu-img.log", what);
+  return DiskTool(run_->qemu_img, SnapshotApplyArgs(paths_.overlay), paths_.dir + "/qemu-img.log",
+                  what);
 }
 
 Status QemuHost::ReimageDisk() {
@@ -354,10 +354,11 @@ Status QemuHost::ReimageDisk() {
   RETURN_IF_ERROR(RequirePoweredOffLocked(what));
   // In place rather than via a new file and rename: qemu-img create takes the image's lock, so a
   // disk a rescue VM still has open is refused instead of swapped under it.
-  RETURN_IF_ERROR(DiskTool(run_->qemu_img, OverlayCreateArgs(spec_.base_disk, "raw", paths_.overlay),
+  RETURN_IF_ERROR(DiskTool(run_->qemu_img,
+                           OverlayCreateArgs(spec_.base_disk, "raw", paths_.overlay),
                            paths_.dir + "/qemu-img.log", what));
-  return DiskTool(run_->qemu_img, SnapshotTakeArgs(paths_.overlay),
-                  paths_.dir + "/qemu-img.log", what + ": snapshot");
+  return DiskTool(run_->qemu_img, SnapshotTakeArgs(paths_.overlay), paths_.dir + "/qemu-img.log",
+                  what + ": snapshot");
 }
 
 void QemuHost::BeginPowerOff() {

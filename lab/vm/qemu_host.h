@@ -84,7 +84,8 @@ class QemuHost : public Host {
   // Spawns QEMU (-S) booting `boot`, connects QMP and the console and starts the readers; the
   // vCPUs do not run yet. Writes qemu.pid. On failure nothing is left running.
   Result<std::unique_ptr<Incarnation>> Launch(const BootChoice& boot);
-  // Launch(): connects to QEMU's QMP socket while QEMU starts. Error: QEMU exited or never answered.
+  // Launch(): connects to QEMU's QMP socket while QEMU starts. Error: QEMU exited or never
+  // answered.
   Status ConnectQmp(Incarnation* inc);
   // Launch(): QEMU's main loop in real time, when the guest's clock needs it (best effort).
   void RaiseMainLoop(pid_t pid);
