@@ -25,6 +25,12 @@ std::string QemuOptEscape(const std::string& value) {
   return out;
 }
 
+Status CheckRelayPath(const std::string& relay) {
+  if (IsPlainPath(relay)) return Status::Ok();
+  return Status::InvalidArgument("relay path '" + relay +
+                                 "' may only hold letters, digits and / . _ - +");
+}
+
 Status CheckNetworkLink(const NetworkLink& link) {
   if (link.content_port < 1 || link.content_port > 65535) {
     return Status::InvalidArgument("content_port " + std::to_string(link.content_port) +
@@ -45,10 +51,7 @@ Status CheckNetworkLink(const NetworkLink& link) {
 }
 
 Result<std::string> GuestfwdNetdev(const std::string& relay, const NetworkLink& link) {
-  if (!IsPlainPath(relay)) {
-    return Status::InvalidArgument("relay path '" + relay +
-                                   "' may only hold letters, digits and / . _ - +");
-  }
+  RETURN_IF_ERROR(CheckRelayPath(relay));
   RETURN_IF_ERROR(CheckNetworkLink(link));
   std::string cmd = relay + " --port " + std::to_string(link.content_port);
   if (link.loss_percent > 0) cmd += " --loss-percent " + std::to_string(link.loss_percent);

@@ -12,8 +12,13 @@
 
 namespace chaoslab {
 
-// QEMU option values ("file=...,if=none"): a comma inside a value is doubled.
+// QEMU option values ("file=...,if=none"): a comma inside a value is doubled. The one escaping
+// both backends give what they pass in QEMU's option syntax (file paths, the guestfwd cmd).
 std::string QemuOptEscape(const std::string& value);
+
+// The relay's path becomes a word of the guestfwd cmd: Ok, or InvalidArgument if it holds anything
+// but letters, digits and / . _ - +.
+Status CheckRelayPath(const std::string& relay);
 
 // OK if `link`'s figures are in range (port 1..65535, loss 0..100 %, delay and jitter >= 0) and its
 // credential file path, if any, is a plain path; InvalidArgument saying which otherwise.

@@ -197,6 +197,8 @@ Status CheckInsideRunDir(const std::string& root, const std::string& run_id,
   return Status::Ok();
 }
 
+std::string DefaultRuntimeRoot() { return "/tmp/chaoslab-" + std::to_string(getuid()); }
+
 std::string ProcessStartTime(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
   std::string stat;

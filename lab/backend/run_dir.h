@@ -26,6 +26,10 @@ namespace chaoslab {
 
 inline constexpr const char* kOwnerMarker = "chaoslab.owner";
 
+// The runtime root when none is given, "/tmp/chaoslab-<uid>": short, so that the socket paths
+// below it stay under the 107-byte limit (console_socket.h).
+std::string DefaultRuntimeRoot();
+
 // Who made a folder: the run and its orchestrator process.
 struct RunOwner {
   std::string run_id;

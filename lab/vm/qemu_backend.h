@@ -50,6 +50,10 @@
 // off (never started, after PowerOff(), or lost): not during a relaunch. qemu-img honours QEMU's
 // locks, so a disk still attached to a running rescue VM is refused too (FailedPrecondition).
 //
+// Files: qemu_backend.cc (the backend, QEMU's arguments), qemu_host.cc (a host: its lifecycle, the
+// relaunch after a reset, its disks), qemu_incarnation.cc (one QEMU process: its QMP events,
+// console lines and end), qemu_process.cc (starting processes), qemu_accel.cc, qemu_gc.cc.
+//
 // Thread-safety: as Backend/Host say (the engine thread drives hosts and polls events); the
 // internal reader threads feed the event queue, and a host's relaunch runs on the old QEMU's
 // watcher thread under the host's mutex.
@@ -61,17 +65,19 @@
 #include <vector>
 
 #include "lab/backend/backend.h"
+#include "lab/backend/vm_disks.h"
 #include "lab/common/status.h"
 
 namespace chaoslab::vm {
 
 struct QemuOptions {
-  std::string run_id;        // letters, digits, '-', '_', '.'; names the run folder and QEMU tags
-  std::string runtime_root;  // parent of run folders; empty = DefaultRuntimeRoot()
+  std::string run_id;        // lab/common/identifier.h; names the run folder and QEMU tags
+  std::string runtime_root;  // parent of run folders; empty = DefaultRuntimeRoot() (run_dir.h)
   std::string qemu = "qemu-system-x86_64";  // name on PATH or a path
   std::string qemu_img = "qemu-img";
-  std::string relay;           // the content relay (chaoslab-relay); required for online hosts
-  std::string accel = "auto";  // "auto" (KVM if it really works, else TCG), "kvm" or "tcg"
+  std::string relay;  // the content relay (chaoslab-relay); required for online hosts
+  std::string accel =
+      "auto";  // "auto" (KVM if it really works, else TCG: qemu_accel.h), "kvm", "tcg"
 };
 
 // Checks the tools, picks the accelerator and creates the run folder (and the runtime root, 0700,
@@ -79,14 +85,6 @@ struct QemuOptions {
 // InvalidArgument for bad options, FailedPrecondition if the run folder exists already or the
 // runtime root cannot be trusted (a symlink, another user's, writable by others).
 Result<std::unique_ptr<Backend>> MakeQemuBackend(QemuOptions options);
-
-// "/tmp/chaoslab-<uid>": short, so that socket paths stay under the 108-byte limit.
-std::string DefaultRuntimeRoot();
-
-// "kvm" or "tcg". "auto" boots a 512-byte boot sector under KVM and takes KVM only if it runs to
-// the end within a few seconds (on nested machines KVM exists but hangs); the answer is cached per
-// process and QEMU binary. Explicit "kvm"/"tcg" are returned as they are.
-Result<std::string> ResolveAccel(const std::string& qemu, const std::string& accel);
 
 // For `chaoslab gc` (qemu_gc.cc): for every run folder under `runtime_root` that carries the marker
 // of a run whose orchestrator is gone (lab/backend/run_dir.h), kills the QEMUs whose qemu.pid names
@@ -109,18 +107,8 @@ struct HostPaths {
 };
 HostPaths PathsFor(const std::string& run_dir, const std::string& host_id);
 
-// What one launch boots: the target, and for kUsb the media (path and format, read-only).
-struct BootChoice {
-  BootTarget target = BootTarget::kDisk;
-  DiskImage media;  // path empty unless target is kUsb
-
-  bool operator==(const BootChoice&) const = default;
-};
-
-// The name of the snapshot RevertDisk goes back to.
-inline constexpr const char* kPreUpdateSnapshot = "pre-update";
-
-// The QEMU argument vector (without argv[0]) for one launch of a host. Exposed for unit tests.
+// The QEMU argument vector (without argv[0]) for one launch of a host (BootChoice: vm_disks.h).
+// Exposed for unit tests.
 // The guest's clock and the TSC frequency it is told come from lab/backend/guest_clock.h.
 std::vector<std::string> QemuArgs(const std::string& run_id, const HostSpec& spec,
                                   const HostPaths& paths, const std::string& accel,

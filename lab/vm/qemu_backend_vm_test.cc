@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "lab/backend/lab_priority.h"
+#include "lab/vm/qemu_accel.h"
 #include "lab/vm/qemu_backend.h"
 #include "lab/vm/test_util.h"
 
