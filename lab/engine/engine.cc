@@ -168,13 +168,18 @@ void Run::ReleaseRing(double at, int ring) {
     Note(at, "", "ring", "ring " + ring_name + " gets the new content");
     Progress(at, "ring " + ring_name + " gets the new content");
   }
+  AwaitContent(o_.fault.version, at,
+               [&](const HostRun& h) { return SeesFault(h) && h.plan.ring == ring; });
+}
+
+void Run::AwaitContent(uint32_t version, double at,
+                       const std::function<bool(const HostRun&)>& offered) {
   for (auto& h : hosts_) {
-    if (h.phase == Phase::kRunning && h.plan.online && SeesFault(h) && h.plan.ring == ring) {
-      h.awaiting = true;
-      h.await_since = at;
-      h.await_version = o_.fault.version;
-      h.fetched_at.reset();
-    }
+    if (h.phase != Phase::kRunning || !h.plan.online || !offered(h)) continue;
+    h.awaiting = true;
+    h.await_since = at;
+    h.await_version = version;
+    h.fetched_at.reset();
   }
 }
 
@@ -186,15 +191,8 @@ void Run::Revert(double at) {
   Progress(at, fmt::format("revert: channel {} version {} published ({})", c.channel, c.version,
                            s.ok() ? c.file_name : s.ToString()));
   reverted_ = true;
-  for (auto& h : hosts_) {
-    // Pinned hosts hold at N-1: the revert is nothing new for them.
-    if (h.phase == Phase::kRunning && h.plan.online && !h.plan.pinned) {
-      h.awaiting = true;
-      h.await_since = at;
-      h.await_version = c.version;
-      h.fetched_at.reset();
-    }
-  }
+  // Pinned hosts hold at N-1: the revert is nothing new for them.
+  AwaitContent(c.version, at, [](const HostRun& h) { return !h.plan.pinned; });
   model_.ActivateCrashed(at);
 }
 

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <limits>
 #include <map>
 #include <optional>
@@ -213,6 +214,9 @@ class Run final : public recovery::MachineDriver {
            ring_released_[h.plan.ring];
   }
   void ReleaseRing(double at, int ring);
+  // Running online hosts that `offered` says get `version` now will hear of it at their next poll.
+  void AwaitContent(uint32_t version, double at,
+                    const std::function<bool(const HostRun&)>& offered);
 
   void Fail(HostRun& h, double at, const std::string& why) { model_.Fail(h.index, at, why); }
   void Lose(HostRun& h, double at, const std::string& why) {

@@ -212,14 +212,7 @@ void Run::SecondUpdate(double at) {
                    c.file_name, s.ok() ? "" : " (" + s.ToString() + ")"));
   Progress(at,
            fmt::format("inject: second bad update, channel {} version {}", c.channel, c.version));
-  for (auto& h : hosts_) {
-    if (h.phase == Phase::kRunning && h.plan.online && !h.plan.pinned) {
-      h.awaiting = true;
-      h.await_since = at;
-      h.await_version = c.version;
-      h.fetched_at.reset();
-    }
-  }
+  AwaitContent(c.version, at, [](const HostRun& h) { return !h.plan.pinned; });
 }
 
 }  // namespace chaoslab::engine_internal

@@ -233,11 +233,15 @@ void Model::ActivateCrashed(double at) {
     if (hosts_[i].crashes > 0 && !hosts_[i].runbook_active) Activate(i, at);
 }
 
-void Model::Settle(uint32_t i, double at, Outcome o, std::string why) {
+void Model::Decide(uint32_t i, Outcome o, std::string why) {
   HostRecord& h = hosts_[i];
   h.outcome = o;
   if (o == Outcome::kFailed) h.last_failure = std::move(why);
-  h.token++;
+  h.token++;  // a Continue of the machine part's earlier actions no longer counts
+}
+
+void Model::Settle(uint32_t i, double at, Outcome o, std::string why) {
+  Decide(i, o, std::move(why));
   Continue(i, at);
 }
 
@@ -245,10 +249,7 @@ void Model::Settle(uint32_t i, double at, Outcome o, std::string why) {
 // than through one more agenda entry at the same scenario time; only the order among same-time
 // entries differs, never a time.
 void Model::SettleNow(uint32_t i, double at, Outcome o, std::string why) {
-  HostRecord& h = hosts_[i];
-  h.outcome = o;
-  if (o == Outcome::kFailed) h.last_failure = std::move(why);
-  h.token++;
+  Decide(i, o, std::move(why));
   Advance(i, at);
 }
 

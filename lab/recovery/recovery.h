@@ -264,6 +264,7 @@ class Model {
     driver_->Schedule(at, Signal{Signal::kContinue, i, hosts_[i].token});
   }
   void Advance(uint32_t i, double at);
+  void Decide(uint32_t i, Outcome o, std::string why);  // the machine part's outcome
   // Takes what the step needs and starts its human part, or waits in the queue of what is missing.
   void Acquire(uint32_t i, const config::StepConfig& step, double at);
   // Empty when everything `step` needs is taken, else what is missing (resources.cc).
