@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "lab/engine/engine.h"
-#include "lab/engine/event_queue.h"
+#include "lab/recovery/event_heap.h"
 #include "lab/engine/guest_signal.h"
 #include "lab/recovery/recovery.h"
 
@@ -249,7 +249,7 @@ class Run final : public recovery::MachineDriver {
   std::vector<HostRun> hosts_;
   std::map<std::string, size_t> by_id_;
   std::map<std::string, size_t> by_rescue_id_;
-  EventQueue<AgendaItem> agenda_;
+  EventHeap<AgendaItem> agenda_;
   double now_ = 0;  // scenario clock: time of the latest processed agenda item or signal
   WallClock::time_point wall_start_;
   bool released_ = false, reverted_ = false;

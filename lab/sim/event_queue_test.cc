@@ -8,7 +8,7 @@
 #include <limits>
 #include <random>
 
-#include "lab/sim/event_heap.h"
+#include "lab/recovery/event_heap.h"
 
 namespace chaoslab::sim {
 namespace {

@@ -12,7 +12,7 @@
 
 #include "lab/common/clock_text.h"
 #include "lab/config/config_loader.h"
-#include "lab/sim/event_heap.h"
+#include "lab/recovery/event_heap.h"
 #include "lab/sim/event_queue.h"
 #include "lab/sim/sim_internal.h"
 

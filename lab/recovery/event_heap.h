@@ -1,17 +1,17 @@
-// The simulator's first future-event set, now the reference its calendar queue (event_queue.h)
-// is tested against and `make bench` compares it with: like lab/engine/event_queue.h, entries
-// come out in (time, sequence) order, so two events at the same time leave in the order they were
-// scheduled. A 4-ary implicit heap of 24-byte entries: half the depth of a binary heap and a
-// node's children in one or two cache lines.
+// The agenda of the recovery model's drivers: entries come out in (time, sequence) order, so two
+// events at the same time leave in the order they were scheduled (determinism). The VM lab's
+// agenda; for the simulator, the reference its calendar queue (lab/sim/event_queue.h) is tested
+// against and `make bench` compares it with. A 4-ary implicit heap: half the depth of a binary
+// heap and a node's children in one or two cache lines (with payloads of at most 12 bytes).
 #pragma once
 
 #include <cstdint>
 #include <limits>
 #include <vector>
 
-namespace chaoslab::sim {
+namespace chaoslab {
 
-template <typename Payload>  // trivially copyable, at most 12 bytes
+template <typename Payload>  // trivially copyable
 class EventHeap {
  public:
   struct Entry {
@@ -65,7 +65,7 @@ class EventHeap {
     return a.time < b.time || (a.time == b.time && a.seq < b.seq);
   }
   std::vector<Entry> heap_;
-  uint32_t next_seq_ = 0;  // an organisation schedules far fewer than 2^32 events
+  uint32_t next_seq_ = 0;  // a run (an organisation) schedules far fewer than 2^32 events
 };
 
-}  // namespace chaoslab::sim
+}  // namespace chaoslab
