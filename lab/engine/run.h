@@ -100,7 +100,8 @@ class Run final : public recovery::MachineDriver {
       : o_(o),
         sc_(*o.scenario),
         clock_(o.clock ? o.clock : &SystemClock()),
-        model_(sc_.setup, sc_.runbook, profiles_, this, {!o.manual, false}, HealthGroups(o)) {}
+        model_(sc_.setup, sc_.runbook, profiles_, this, {.automatic = !o.manual, .ordered_events = false, .narrate = true},
+               HealthGroups(o)) {}
 
   Result<RunResult> Execute();
 

@@ -115,7 +115,7 @@ void Model::Move(uint32_t i, HostState to, double at, const std::string& why) {
   driver_->Moved(i, from, to, at, why);
 }
 
-void Model::Crashed(uint32_t i, double at, bool was_running, const std::string& why) {
+void Model::Crashed(uint32_t i, double at, bool was_running, std::string_view why) {
   HostRecord& h = hosts_[i];
   h.crashes++;
   h.since_healthy++;
@@ -130,14 +130,14 @@ void Model::Crashed(uint32_t i, double at, bool was_running, const std::string& 
         Settle(i, at, Outcome::kFailed,
                fmt::format("still crashing after {} reboot(s)", h.step_reboots));
       } else {
-        Settle(i, at, Outcome::kFailed, "crashed again (" + why + ")");
+        Settle(i, at, Outcome::kFailed, "crashed again (" + std::string(why) + ")");
       }
     }
   } else if (h.since_healthy >= 2) {
     h.boot_loop = true;
-    Move(i, HostState::kBootLoop, at, why);
+    Move(i, HostState::kBootLoop, at, options_.narrate ? std::string(why) : std::string());
   } else {
-    Move(i, HostState::kCrashed, at, why);
+    Move(i, HostState::kCrashed, at, options_.narrate ? std::string(why) : std::string());
   }
   if (options_.automatic && !h.runbook_active &&
       runbook_.starts == config::RunbookStart::kAtDetection)
@@ -160,7 +160,9 @@ void Model::Healthy(uint32_t i, double at) {
                                    : 1;
   }
   Move(i, HostState::kRecovered, at,
-       fmt::format("healthy again after {} crash(es), {} reboot(s)", h.crashes, h.reboots));
+       options_.narrate
+           ? fmt::format("healthy again after {} crash(es), {} reboot(s)", h.crashes, h.reboots)
+           : std::string());
   if (h.InMachinePart()) {
     if (options_.ordered_events) {
       SettleNow(i, at, Outcome::kHealthy);
@@ -216,7 +218,7 @@ void Model::Activate(uint32_t i, double at) {
   const HostState s = h.state;
   if (s != HostState::kCrashed && s != HostState::kBootLoop && s != HostState::kBooting) return;
   if (h.crashes == 0) return;
-  Move(i, HostState::kRemediating, at, "runbook " + runbook_.name);
+  Move(i, HostState::kRemediating, at, options_.narrate ? "runbook " + runbook_.name : "");
   if (profile(i).steps.empty()) {
     Fail(i, at, "no step of runbook " + runbook_.name + " applies to this host");
     return;

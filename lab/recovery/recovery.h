@@ -18,6 +18,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "lab/config/config.h"
@@ -152,6 +153,9 @@ struct ModelOptions {
   // runbook at once (the simulator). The VM lab hears guests ahead of the agenda: everything that
   // touches shared state goes through the agenda.
   bool ordered_events = false;
+  // The driver records why each state change happened (MachineDriver::Moved). Without it the
+  // model builds no such text: millions of simulated hosts would each pay for it.
+  bool narrate = true;
 };
 
 // Where a host's time went, at `now`.
@@ -193,7 +197,7 @@ class Model {
   // --- Lifecycle: what the machine did (its driver tells) ------------------------------------
   void Move(uint32_t i, HostState to, double at, const std::string& why = {});
   // It crashed (`was_running`: from healthy rather than while booting).
-  void Crashed(uint32_t i, double at, bool was_running, const std::string& why);
+  void Crashed(uint32_t i, double at, bool was_running, std::string_view why);
   // It reached healthy: recovered if it had crashed.
   void Healthy(uint32_t i, double at);
   // Its crash dump ended: whether it should be parked (a boot loop nobody acts on yet, or the
