@@ -100,7 +100,8 @@ class Run final : public recovery::MachineDriver {
       : o_(o),
         sc_(*o.scenario),
         clock_(o.clock ? o.clock : &SystemClock()),
-        model_(sc_.setup, sc_.runbook, profiles_, this, {!o.manual, false}, HealthGroups(o)) {}
+        model_(sc_.setup, sc_.runbook, profiles_, this,
+               {!o.manual, false, sc_.date.Weekday(), sc_.seed}, HealthGroups(o)) {}
 
   Result<RunResult> Execute();
 

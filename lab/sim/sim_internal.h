@@ -185,7 +185,8 @@ class OrgSim final : public recovery::MachineDriver {
         plan_(plan),
         out_groups_(out_groups),
         ring_names_(ring_names),
-        model_(*plan.setup, *plan.runbook, *plan.profiles, this, {true, true}) {}
+        model_(*plan.setup, *plan.runbook, *plan.profiles, this,
+               {true, true, sc.date.Weekday(), plan.seed}) {}
 
   void Run(bool per_host, Aggregator* agg, OrgOut* out);
 
