@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -250,15 +251,25 @@ config::Distribution Const(double v) {
   return d;
 }
 
-TEST(RecoveryStaffingTest, ASiteWestOfUtcWorksItsLocalShift) {
+// One site of one technician (the test sets its shifts, zone and crisis staffing first) and a
+// one-step runbook that needs them.
+class StaffingTest : public ::testing::Test {
+ protected:
+  Model& Start(config::StepKind kind, double takes, ModelOptions options = {true, true}) {
+    w.runbook.steps.push_back(Step(kind, takes, {config::Resource::kTechnician}));
+    w.profiles = {w.Default()};
+    model = std::make_unique<Model>(w.setup, w.runbook, w.profiles, &d, options);
+    return *model;
+  }
   World w;
+  ScriptedDriver d;
+  std::unique_ptr<Model> model;
+};
+
+TEST_F(StaffingTest, ASiteWestOfUtcWorksItsLocalShift) {
   w.setup.sites[0].utc_offset = -4 * kHour;  // New York in July (EDT)
   w.setup.sites[0].shifts.push_back({8 * kHour, 17 * kHour});
-  w.runbook.steps.push_back(
-      Step(config::StepKind::kReboot, 60, {config::Resource::kTechnician}));
-  w.profiles = {w.Default()};
-  ScriptedDriver d;
-  Model m(w.setup, w.runbook, w.profiles, &d, {true, true});
+  Model& m = Start(config::StepKind::kReboot, 60);
   const uint32_t h = m.AddHost(0);
   CrashTwice(&m, h, 4 * kHour + 9 * 60);  // 04:09 UTC is 00:09 in New York
   d.RunUntil(&m, 11 * kHour);
@@ -294,16 +305,11 @@ TEST(RecoveryStaffingTest, ShiftDaysFollowTheScenarioDate) {
   EXPECT_FALSE(OnShift(night, kDay + 23 * kHour, friday));
 }
 
-TEST(RecoveryStaffingTest, ASaturdayIsOffForAMonFriShift) {
-  World w;
+TEST_F(StaffingTest, ASaturdayIsOffForAMonFriShift) {
   config::Shift office{8 * kHour, 17 * kHour};
   office.days = 0x1f;  // mon-fri
   w.setup.sites[0].shifts.push_back(office);
-  w.runbook.steps.push_back(
-      Step(config::StepKind::kReboot, 60, {config::Resource::kTechnician}));
-  w.profiles = {w.Default()};
-  ScriptedDriver d;
-  Model m(w.setup, w.runbook, w.profiles, &d, {true, true, /*weekday0=*/4});
+  Model& m = Start(config::StepKind::kReboot, 60, {true, true, /*weekday0=*/4});
   const uint32_t h = m.AddHost(0);
   CrashTwice(&m, h, 20 * kHour);  // Friday 20:00, after the shift
   d.RunUntil(&m, 2 * kDay + 23 * kHour);
@@ -314,17 +320,12 @@ TEST(RecoveryStaffingTest, ASaturdayIsOffForAMonFriShift) {
   EXPECT_DOUBLE_EQ(d.started[0].at, 3 * kDay + 8 * kHour + 60) << "Monday 08:00";
 }
 
-TEST(RecoveryStaffingTest, ACallInRaisesCapacityAndWakesTheQueue) {
-  World w;
+TEST_F(StaffingTest, ACallInRaisesCapacityAndWakesTheQueue) {
   config::StaffArrival call_in;
   call_in.after = Const(3 * kHour);
   call_in.technicians = Const(2);
   w.setup.sites[0].crisis.call_in = call_in;
-  w.runbook.steps.push_back(
-      Step(config::StepKind::kDelete, 10 * kHour, {config::Resource::kTechnician}));
-  w.profiles = {w.Default()};
-  ScriptedDriver d;
-  Model m(w.setup, w.runbook, w.profiles, &d, {true, true});
+  Model& m = Start(config::StepKind::kDelete, 10 * kHour);
   const uint32_t a = m.AddHost(0), b = m.AddHost(0), c = m.AddHost(0);
   for (uint32_t h : {a, b, c}) CrashTwice(&m, h, 4 * kHour);
   const double known = 4 * kHour + 10;  // the site's first crash
@@ -345,15 +346,10 @@ TEST(RecoveryStaffingTest, ACallInRaisesCapacityAndWakesTheQueue) {
   EXPECT_DOUBLE_EQ(d.started[2].at, known + 3 * kHour + 10 * kHour);
 }
 
-TEST(RecoveryStaffingTest, ExtendedHoursWakeHostsWaitingOffShift) {
-  World w;
+TEST_F(StaffingTest, ExtendedHoursWakeHostsWaitingOffShift) {
   w.setup.sites[0].shifts.push_back({8 * kHour, 17 * kHour});
   w.setup.sites[0].crisis.extended_hours = Const(kHour);
-  w.runbook.steps.push_back(
-      Step(config::StepKind::kReboot, 60, {config::Resource::kTechnician}));
-  w.profiles = {w.Default()};
-  ScriptedDriver d;
-  Model m(w.setup, w.runbook, w.profiles, &d, {true, true});
+  Model& m = Start(config::StepKind::kReboot, 60);
   const uint32_t h = m.AddHost(0);
   CrashTwice(&m, h, 4 * kHour);
   EXPECT_FALSE(m.OnDuty(0, 5 * kHour + 9));
