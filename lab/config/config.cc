@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <map>
 #include <numbers>
@@ -260,6 +261,36 @@ const std::vector<std::string>& SensorVersions() {
   return *versions;
 }
 
+namespace {
+constexpr std::string_view kWeekdays[7] = {"mon", "tue", "wed", "thu", "fri", "sat", "sun"};
+}  // namespace
+
+std::optional<int> ParseWeekday(std::string_view name) {
+  for (int d = 0; d < 7; ++d)
+    if (kWeekdays[d] == name) return d;
+  return std::nullopt;
+}
+
+std::string_view WeekdayName(int day) { return kWeekdays[((day % 7) + 7) % 7]; }
+
+int ScenarioDate::Weekday() const {
+  // Days since 1970-01-01 (a Thursday) of the proleptic Gregorian date (Howard Hinnant's
+  // days_from_civil), then Monday = 0.
+  const int y = year - (month <= 2 ? 1 : 0);
+  const int era = (y >= 0 ? y : y - 399) / 400;
+  const int yoe = y - era * 400;
+  const int doy = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1;
+  const int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  const int64_t days = static_cast<int64_t>(era) * 146097 + doe - 719468;
+  return static_cast<int>(((days + 3) % 7 + 7) % 7);
+}
+
+std::string ScenarioDate::ToString() const {
+  char text[16];
+  std::snprintf(text, sizeof(text), "%04d-%02d-%02d", year, month, day);
+  return text;
+}
+
 std::string HostName(const std::string& group, int64_t index) {
   std::string number = std::to_string(index);
   if (number.size() < 2) number.insert(0, "0");
@@ -289,6 +320,14 @@ SetupConfig ScaleSetupTo(const SetupConfig& setup, int64_t hosts) {
   for (auto& site : s.sites) {
     site.technicians = scaled(site.technicians);
     if (site.usb_sticks > 0) site.usb_sticks = scaled(site.usb_sticks);
+    // The people who come to help scale with the site (their draw is rounded to whole people).
+    for (auto* wave : {&site.crisis.call_in, &site.crisis.outside_help}) {
+      if (!*wave) continue;
+      Distribution& n = (*wave)->technicians;
+      n.a *= f;
+      n.b *= f;
+      n.c *= f;
+    }
   }
   for (auto& svc : s.services) {
     for (auto& need : svc.needs) {

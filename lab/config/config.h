@@ -201,12 +201,45 @@ struct ImageConfig {
 // Whether the image can be taken down `path`.
 bool ImageSupports(const ImageConfig& image, RecoveryPath path);
 
-// A time-of-day window when a site's technicians are at work: "08:00-16:00"; an end before the
-// start runs over midnight ("22:00-06:00").
+// Days of the week as bits: bit 0 Monday ... bit 6 Sunday.
+inline constexpr uint8_t kEveryDay = 0x7f;
+// "mon".."sun" → 0..6 (Monday 0), or nullopt.
+std::optional<int> ParseWeekday(std::string_view name);
+std::string_view WeekdayName(int day);  // 0..6 → "mon".."sun"
+
+// A time-of-day window when a site's technicians are at work, in the site's local time:
+// "08:00-16:00"; an end before the start runs over midnight ("22:00-06:00"). `days`: the days it
+// starts on (an overnight shift belongs to the day it starts), every day unless written.
 struct Shift {
   Seconds start = 0;
   Seconds end = 24 * 3600;
   SourceLocation where;
+  uint8_t days = kEveryDay;
+};
+
+// One wave of people who come to help a site during the incident: `technicians` more of them,
+// arriving `after` the site knew of the incident. Both drawn once per site from the scenario's
+// seed (whole people: the draw rounded).
+struct StaffArrival {
+  Distribution after;
+  Distribution technicians;
+  SourceLocation where;
+};
+
+// What changes at a site once it knows of the incident (`crisis:` in a site). Unset parts change
+// nothing; a site without it keeps its shifts and technicians throughout.
+struct CrisisStaffing {
+  // Scenario time the site knows; nullopt: when its first host crashes.
+  std::optional<Seconds> known_at;
+  SourceLocation known_at_where;
+  // After this delay, the site's technicians work around the clock (shifts and days no longer
+  // apply).
+  std::optional<Distribution> extended_hours;
+  std::optional<StaffArrival> call_in;       // the site's own people called in
+  std::optional<StaffArrival> outside_help;  // vendors, partners, managed-service providers
+  SourceLocation where;
+
+  bool any() const { return extended_hours || call_in || outside_help; }
 };
 
 struct SiteConfig {
@@ -215,6 +248,9 @@ struct SiteConfig {
   std::vector<Shift> shifts;  // empty: technicians are there around the clock
   Distribution travel;        // walk/drive to a host before hands-on work (default 0)
   int usb_sticks = 0;         // recovery sticks kept at the site
+  // `timezone: "+02:00"`: local time minus UTC, in seconds. Shifts and their days are local.
+  Seconds utc_offset = 0;
+  CrisisStaffing crisis;
   SourceLocation where;
 };
 
@@ -373,6 +409,15 @@ struct RunbookConfig {
   SourceLocation where;
 };
 
+// A calendar date (proleptic Gregorian).
+struct ScenarioDate {
+  int year = 2024, month = 7, day = 19;
+  SourceLocation where;
+  // 0 Monday ... 6 Sunday.
+  int Weekday() const;
+  std::string ToString() const;  // "2024-07-19"
+};
+
 struct StopConfig {
   Seconds max_scenario = 24 * 3600;  // scenario time after start
   Seconds max_wall = 900;            // wall seconds for the whole run
@@ -403,6 +448,10 @@ struct ScenarioConfig {
   SourceLocation race_window_where;
   uint64_t seed = 291;
   StopConfig stop;
+  // `date:`, the calendar date of scenario day 0 (scenario time 0 is its 00:00 UTC): it decides
+  // the weekday of every scenario time. Default 2024-07-19, a Friday (FACTS.md: released 04:09 UTC
+  // on 19 July 2024).
+  ScenarioDate date;
   SourceLocation where;
 
   // The boot race window this scenario runs: its override, else its image's. The one place that

@@ -32,8 +32,12 @@ Status CheckRunbookFitsSetup(const RunbookConfig& runbook, const SetupConfig& se
 Status CheckRunbookFitsImage(const RunbookConfig& runbook, const SetupConfig& setup,
                              const ImageConfig& image);
 
-// Whether the rollout's `pinned` groups exist in `setup` (LoadScenario and Recombine check it).
+// Whether the rollout's `pinned` groups exist in `setup`, and CheckStaffingFitsRollout
+// (LoadScenario and Recombine check it).
 Status CheckRolloutFitsSetup(const RolloutConfig& rollout, const SetupConfig& setup);
+// Whether every site's crisis staffing with a fixed `from` time starts no earlier than the
+// rollout (the scenario's start); the simulator checks each archetype of a mix with it.
+Status CheckStaffingFitsRollout(const RolloutConfig& rollout, const SetupConfig& setup);
 
 // Priority rank of every group of `setup` under `runbook`: 0 = fixed first; otherwise one more than
 // the highest rank of the groups a rule puts before it (the longest chain of "first" groups ahead).

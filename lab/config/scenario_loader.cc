@@ -27,7 +27,22 @@ using namespace internal;  // NOLINT: what the loaders share (yaml_file.h, loade
 
 // --- Scenarios ----------------------------------------------------------------------------------
 
+Status CheckStaffingFitsRollout(const RolloutConfig& rollout, const SetupConfig& setup) {
+  for (const SiteConfig& site : setup.sites) {
+    const auto& known_at = site.crisis.known_at;
+    if (known_at && *known_at < rollout.start) {
+      return Status::AtLocation(site.crisis.known_at_where,
+                                "site '" + site.name + "': crisis staffing from " +
+                                    FormatTimeOfDay(*known_at) +
+                                    " is before the scenario starts (rollout start " +
+                                    FormatTimeOfDay(rollout.start) + ")");
+    }
+  }
+  return Status::Ok();
+}
+
 Status CheckRolloutFitsSetup(const RolloutConfig& rollout, const SetupConfig& setup) {
+  RETURN_IF_ERROR(CheckStaffingFitsRollout(rollout, setup));
   for (const std::string& g : rollout.pinned) {
     bool known = false;
     for (const auto& group : setup.groups) known |= group.name == g;
@@ -171,6 +186,31 @@ Result<RolloutConfig> ReadRollout(const YamlFile& file, const YAML::Node& node) 
   return rollout;
 }
 
+// `date: 2024-07-19` (scenario day 0).
+Result<ScenarioDate> ReadDate(const YamlFile& file, const YAML::Node& node) {
+  const std::string expected = "date: expected a date YYYY-MM-DD such as 2024-07-19, got ";
+  if (!node.IsScalar()) return file.Error(node, expected + Describe(node));
+  const std::string& text = node.Scalar();
+  ScenarioDate date;
+  date.where = file.At(node);
+  const bool shape = text.size() == 10 && text[4] == '-' && text[7] == '-' &&
+                     std::all_of(text.begin(), text.end(), [](char c) {
+                       return c == '-' || (c >= '0' && c <= '9');
+                     });
+  if (!shape) return file.Error(node, expected + "'" + text + "'");
+  date.year = std::stoi(text.substr(0, 4));
+  date.month = std::stoi(text.substr(5, 2));
+  date.day = std::stoi(text.substr(8, 2));
+  const bool leap = (date.year % 4 == 0 && date.year % 100 != 0) || date.year % 400 == 0;
+  constexpr int kDays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  const int days_in_month =
+      date.month >= 1 && date.month <= 12 ? kDays[date.month - 1] + (date.month == 2 && leap) : 0;
+  if (date.year < 1970 || date.day < 1 || date.day > days_in_month) {
+    return file.Error(node, "date '" + text + "' is not a calendar date from 1970 on");
+  }
+  return date;
+}
+
 Result<StopConfig> ReadStop(const YamlFile& file, const YAML::Node& node) {
   ASSIGN_OR_RETURN(Fields fields, Fields::Open(file, node, "stop", {"max_scenario", "max_wall"}));
   StopConfig stop;
@@ -249,7 +289,7 @@ Result<ScenarioConfig> ReadScenarioFile(const std::string& as_written, const std
   ASSIGN_OR_RETURN(Fields fields, Fields::Open(file, root, "a scenario",
                                                {"name", "description", "setup", "fault", "rollout",
                                                 "runbook", "backend", "repetitions", "seed", "stop",
-                                                "race_window_ms", "mix", "calibration"}));
+                                                "race_window_ms", "mix", "calibration", "date"}));
   ScenarioConfig scenario;
   scenario.file = AbsolutePath(path);
   scenario.where = fields.where();
@@ -283,6 +323,10 @@ Result<ScenarioConfig> ReadScenarioFile(const std::string& as_written, const std
   }
   if (fields.Has("seed")) {
     ASSIGN_OR_RETURN(scenario.seed, ReadUnsigned(file, fields.Get("seed"), "seed"));
+  }
+  scenario.date.where = fields.where();
+  if (fields.Has("date")) {
+    ASSIGN_OR_RETURN(scenario.date, ReadDate(file, fields.Get("date")));
   }
   if (fields.Has("stop")) {
     ASSIGN_OR_RETURN(scenario.stop, ReadStop(file, fields.Get("stop")));

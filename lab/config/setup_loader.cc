@@ -2,6 +2,9 @@
 // names of a setup's sites and groups that the runbook and rollout checks show in messages.
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
+#include <cctype>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -38,11 +41,55 @@ std::string SetupLabel(const SetupConfig& setup) {
 
 namespace {
 
-// "08:00-16:00" (an end before the start runs over midnight).
-Result<Shift> ReadShift(const YamlFile& file, const YAML::Node& node) {
+// "mon", "mon-fri" (a range may wrap: "fri-mon") or a list of those → day bits (config.h).
+Result<uint8_t> ReadDays(const YamlFile& file, const YAML::Node& node) {
   const std::string expected =
-      "shift: expected \"HH:MM-HH:MM\" such as \"08:00-16:00\" (over midnight: \"22:00-06:00\"), "
-      "got ";
+      "days: expected a day (mon, tue, wed, thu, fri, sat, sun), a range such as mon-fri, or a "
+      "list of those, got ";
+  if (node.IsSequence() && node.size() > 0) {
+    uint8_t days = 0;
+    for (const YAML::Node& item : node) {
+      if (!item.IsScalar()) return file.Error(item, expected + Describe(item));
+      ASSIGN_OR_RETURN(uint8_t more, ReadDays(file, item));
+      days |= more;
+    }
+    return days;
+  }
+  if (!node.IsScalar()) return file.Error(node, expected + Describe(node));
+  const std::string& text = node.Scalar();
+  const size_t dash = text.find('-');
+  const std::string first = text.substr(0, dash);
+  const std::string last = dash == std::string::npos ? first : text.substr(dash + 1);
+  const std::optional<int> from = ParseWeekday(first), to = ParseWeekday(last);
+  if (!from || !to) {
+    return file.Error(node, "unknown day '" + (from ? last : first) + "' in days '" + text +
+                                "'; allowed: mon, tue, wed, thu, fri, sat, sun, or a range such "
+                                "as mon-fri");
+  }
+  uint8_t days = 0;
+  for (int d = *from;; d = (d + 1) % 7) {
+    days |= static_cast<uint8_t>(1u << d);
+    if (d == *to) break;
+  }
+  return days;
+}
+
+// "08:00-16:00" (an end before the start runs over midnight), or
+// {hours: "08:00-16:00", days: mon-fri}.
+Result<Shift> ReadShift(const YamlFile& file, const YAML::Node& node) {
+  if (node.IsMap()) {
+    ASSIGN_OR_RETURN(Fields fields, Fields::Open(file, node, "a shift", {"hours", "days"}));
+    ASSIGN_OR_RETURN(YAML::Node hours, fields.Require("hours"));
+    ASSIGN_OR_RETURN(Shift shift, ReadShift(file, hours));
+    shift.where = fields.where();
+    if (fields.Has("days")) {
+      ASSIGN_OR_RETURN(shift.days, ReadDays(file, fields.Get("days")));
+    }
+    return shift;
+  }
+  const std::string expected =
+      "shift: expected \"HH:MM-HH:MM\" such as \"08:00-16:00\" (over midnight: \"22:00-06:00\") "
+      "or {hours: \"08:00-16:00\", days: mon-fri}, got ";
   if (!node.IsScalar()) return file.Error(node, expected + Describe(node));
   const std::string& text = node.Scalar();
   const size_t dash = text.find('-');
@@ -65,10 +112,129 @@ Result<Shift> ReadShift(const YamlFile& file, const YAML::Node& node) {
   return shift;
 }
 
-Result<SiteConfig> ReadSite(const YamlFile& file, const YAML::Node& node) {
+// `timezone:` "+02:00", "-04:00", "+05:30", "UTC" or "Z" → seconds to add to UTC.
+Result<Seconds> ReadUtcOffset(const YamlFile& file, const YAML::Node& node) {
+  const std::string expected =
+      "timezone: expected a UTC offset such as \"+02:00\" or \"-04:00\" (between -12:00 and "
+      "+14:00; named zones such as Europe/Berlin are not read: write the offset in force on the "
+      "scenario's date), got ";
+  if (!node.IsScalar()) return file.Error(node, expected + Describe(node));
+  const std::string& text = node.Scalar();
+  if (text == "UTC" || text == "Z") return 0.0;
+  const bool shape = text.size() == 6 && (text[0] == '+' || text[0] == '-') && text[3] == ':' &&
+                     std::isdigit(static_cast<unsigned char>(text[1])) &&
+                     std::isdigit(static_cast<unsigned char>(text[2])) &&
+                     std::isdigit(static_cast<unsigned char>(text[4])) &&
+                     std::isdigit(static_cast<unsigned char>(text[5]));
+  if (!shape) return file.Error(node, expected + "'" + text + "'");
+  const int hours = (text[1] - '0') * 10 + (text[2] - '0');
+  const int minutes = (text[4] - '0') * 10 + (text[5] - '0');
+  const int sign = text[0] == '-' ? -1 : 1;
+  const int total = sign * (hours * 60 + minutes);
+  if (minutes >= 60 || total < -12 * 60 || total > 14 * 60) {
+    return file.Error(node, expected + "'" + text + "'");
+  }
+  return total * 60.0;
+}
+
+// The first scalar under `node` (a value or a distribution's numbers) that `bad` refuses, if any.
+template <typename Bad>
+std::optional<YAML::Node> FindScalar(const YAML::Node& node, Bad bad) {
+  if (node.IsScalar()) return bad(node.Scalar()) ? std::optional<YAML::Node>(node) : std::nullopt;
+  if (node.IsSequence()) {
+    for (const YAML::Node& item : node)
+      if (auto found = FindScalar(item, bad)) return found;
+  }
+  if (node.IsMap()) {
+    for (const auto& entry : node)
+      if (auto found = FindScalar(entry.second, bad)) return found;
+  }
+  return std::nullopt;
+}
+
+// A delay: a duration or a distribution of durations, none negative.
+Result<Distribution> ReadDelay(const YamlFile& file, const YAML::Node& node,
+                               const std::string& what) {
+  const auto negative = [](const std::string& t) { return !t.empty() && t[0] == '-'; };
+  if (auto n = FindScalar(node, negative)) {
+    return file.Error(*n, what + ": a delay cannot be negative, got '" + n->Scalar() + "'");
+  }
+  return ReadDistribution(file, node, what);
+}
+
+// A number of people: 3, {uniform: [2, 10]}, {triangular: [1, 3, 8]} or
+// {lognormal: {median: 4, p90: 12}}; whole numbers without a unit, none negative.
+Result<Distribution> ReadPeople(const YamlFile& file, const YAML::Node& node,
+                                const std::string& what) {
+  const auto not_whole = [](const std::string& t) {
+    return t.empty() || t.size() > 7 ||
+           !std::all_of(t.begin(), t.end(), [](char c) { return c >= '0' && c <= '9'; });
+  };
+  if (auto n = FindScalar(node, not_whole)) {
+    return file.Error(*n, what + ": expected a whole number of people (0 or more, no unit), got '" +
+                              n->Scalar() + "'");
+  }
+  return ReadDistribution(file, node, what);
+}
+
+// {after: DELAY, technicians: PEOPLE}.
+Result<StaffArrival> ReadArrival(const YamlFile& file, const YAML::Node& node,
+                                 const std::string& what) {
+  ASSIGN_OR_RETURN(Fields fields, Fields::Open(file, node, what, {"after", "technicians"}));
+  StaffArrival wave;
+  wave.where = fields.where();
+  ASSIGN_OR_RETURN(YAML::Node after, fields.Require("after"));
+  ASSIGN_OR_RETURN(wave.after, ReadDelay(file, after, what + " after"));
+  ASSIGN_OR_RETURN(YAML::Node people, fields.Require("technicians"));
+  ASSIGN_OR_RETURN(wave.technicians, ReadPeople(file, people, what + " technicians"));
+  return wave;
+}
+
+// `crisis:` of a site: what changes once it knows of the incident.
+Result<CrisisStaffing> ReadCrisis(const YamlFile& file, const YAML::Node& node) {
   ASSIGN_OR_RETURN(Fields fields,
-                   Fields::Open(file, node, "a site",
-                                {"name", "technicians", "shifts", "travel", "usb_sticks"}));
+                   Fields::Open(file, node, "crisis",
+                                {"from", "extended_hours", "call_in", "outside_help"}));
+  CrisisStaffing crisis;
+  crisis.where = fields.where();
+  crisis.known_at_where = fields.where();
+  if (fields.Has("from")) {
+    const YAML::Node from = fields.Get("from");
+    crisis.known_at_where = file.At(from);
+    if (!(from.IsScalar() && from.Scalar() == "first-crash")) {
+      if (from.IsScalar() && !from.Scalar().empty() && from.Scalar()[0] == '-') {
+        return file.Error(from, "crisis from: a time cannot be negative, got '" + from.Scalar() +
+                                    "'");
+      }
+      ASSIGN_OR_RETURN(crisis.known_at,
+                       ReadTimeOfDay(file, from, "crisis from (first-crash or a time of day)"));
+    }
+  }
+  if (fields.Has("extended_hours")) {
+    ASSIGN_OR_RETURN(Fields ext, Fields::Open(file, fields.Get("extended_hours"),
+                                              "crisis extended_hours", {"after"}));
+    ASSIGN_OR_RETURN(YAML::Node after, ext.Require("after"));
+    ASSIGN_OR_RETURN(crisis.extended_hours,
+                     ReadDelay(file, after, "crisis extended_hours after"));
+  }
+  if (fields.Has("call_in")) {
+    ASSIGN_OR_RETURN(crisis.call_in, ReadArrival(file, fields.Get("call_in"), "crisis call_in"));
+  }
+  if (fields.Has("outside_help")) {
+    ASSIGN_OR_RETURN(crisis.outside_help,
+                     ReadArrival(file, fields.Get("outside_help"), "crisis outside_help"));
+  }
+  if (!crisis.any()) {
+    return file.Error(node,
+                      "crisis: expected at least one of extended_hours, call_in, outside_help");
+  }
+  return crisis;
+}
+
+Result<SiteConfig> ReadSite(const YamlFile& file, const YAML::Node& node) {
+  ASSIGN_OR_RETURN(Fields fields, Fields::Open(file, node, "a site",
+                                               {"name", "technicians", "shifts", "travel",
+                                                "usb_sticks", "timezone", "crisis"}));
   SiteConfig site;
   site.where = fields.where();
   ASSIGN_OR_RETURN(YAML::Node name, fields.Require("name"));
@@ -96,6 +262,12 @@ Result<SiteConfig> ReadSite(const YamlFile& file, const YAML::Node& node) {
   if (fields.Has("usb_sticks")) {
     ASSIGN_OR_RETURN(site.usb_sticks,
                      ReadInt(file, fields.Get("usb_sticks"), "usb_sticks", 0, 1000000));
+  }
+  if (fields.Has("timezone")) {
+    ASSIGN_OR_RETURN(site.utc_offset, ReadUtcOffset(file, fields.Get("timezone")));
+  }
+  if (fields.Has("crisis")) {
+    ASSIGN_OR_RETURN(site.crisis, ReadCrisis(file, fields.Get("crisis")));
   }
   return site;
 }

@@ -481,6 +481,58 @@ TEST(EngineRunbookTest, TechniciansWorkOnlyOnShift) {
   EXPECT_GE(*h.recovered_at_s + f.sc.rollout.release, 8 * 3600.0 + 120 + 45);
 }
 
+// Sites in time zones on the VM driver: the same model as the simulator's (lab/recovery).
+TEST(EngineRunbookTest, SitesWorkTheirLocalShiftsAmericasAfterEurope) {
+  Fleet f;
+  f.sc.runbook = SafeModeDelete();
+  f.sc.setup.sites[0].name = "europe";
+  f.sc.setup.sites[0].utc_offset = 2 * 3600.0;  // Berlin in July (CEST)
+  config::SiteConfig americas = f.sc.setup.sites[0];
+  americas.name = "americas";
+  americas.utc_offset = -4 * 3600.0;  // New York in July (EDT)
+  f.sc.setup.sites.push_back(americas);
+  for (auto& site : f.sc.setup.sites) site.shifts.push_back({8 * 3600.0, 17 * 3600.0, {}});
+  f.Add("ws-01", "ws", config::Role::kWorkstation, false);
+  f.Add("ws-02", "ws", config::Role::kWorkstation, false);
+  f.plans[0].site = "europe";
+  f.plans[1].site = "americas";
+  Result<RunResult> r = RunFleet(f);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  const double release = f.sc.rollout.release;
+  // Work after the technician arrives: boot 120 + safe boot 45 + delete 60 + 10 + restart 10 +
+  // 10 + boot 45 (SafeModeDelete on this fleet's timing).
+  const double work = 120 + 45 + 60 + 10 + 10 + 10 + 45;
+  ASSERT_TRUE(r->hosts[0].recovered) << r->hosts[0].failed_why;
+  ASSERT_TRUE(r->hosts[1].recovered) << r->hosts[1].failed_why;
+  // 08:00 in Berlin is 06:00 UTC; 08:00 in New York is 12:00 UTC.
+  EXPECT_DOUBLE_EQ(*r->hosts[0].recovered_at_s + release, 6 * 3600.0 + work);
+  EXPECT_DOUBLE_EQ(*r->hosts[1].recovered_at_s + release, 12 * 3600.0 + work);
+  EXPECT_EQ(r->hosts[1].waited_for, "technician (off shift)");
+}
+
+TEST(EngineRunbookTest, CalledInTechniciansTakeWaitingHosts) {
+  Fleet f;
+  f.sc.runbook = SafeModeDelete();
+  config::StaffArrival call_in;
+  call_in.after.a = 3 * 3600.0;  // three hours after the site's first crash
+  call_in.technicians.a = 1;
+  f.sc.setup.sites[0].crisis.call_in = call_in;
+  f.sc.runbook.steps[0].takes.a = 8 * 3600.0;  // a long first step: the one technician is busy
+  f.Add("ws-01", "ws", config::Role::kWorkstation, false);
+  f.Add("ws-02", "ws", config::Role::kWorkstation, false);
+  Result<RunResult> r = RunFleet(f);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_TRUE(r->hosts[0].recovered && r->hosts[1].recovered);
+  const double first_crash = *r->hosts[0].first_crash_s;
+  const double gap = *r->hosts[1].recovered_at_s - *r->hosts[0].recovered_at_s;
+  // The second host does not wait for the first one's 8 h: it starts when the call-in arrives,
+  // 3 h after the first crash, while the revert (when runbooks start) was ~1 h after it.
+  EXPECT_GT(gap, 1.5 * 3600.0);
+  EXPECT_LT(gap, 2.5 * 3600.0);
+  EXPECT_GE(*r->hosts[1].recovered_at_s, first_crash + 3 * 3600.0 + 8 * 3600.0);
+  EXPECT_EQ(r->hosts[1].waited_for, "technician");
+}
+
 TEST(EngineRunbookTest, SameSeedSameRecoveryTimes) {
   auto run = [] {
     Fleet f = EscrowFleet();

@@ -100,7 +100,12 @@ class Run final : public recovery::MachineDriver {
       : o_(o),
         sc_(*o.scenario),
         clock_(o.clock ? o.clock : &SystemClock()),
-        model_(sc_.setup, sc_.runbook, profiles_, this, {.automatic = !o.manual, .ordered_events = false, .narrate = true},
+        model_(sc_.setup, sc_.runbook, profiles_, this,
+               {.automatic = !o.manual,
+                .ordered_events = false,
+                .narrate = true,
+                .weekday0 = sc_.date.Weekday(),
+                .seed = sc_.seed},
                HealthGroups(o)) {}
 
   Result<RunResult> Execute();

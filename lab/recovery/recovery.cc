@@ -48,6 +48,7 @@ Model::Model(const config::SetupConfig& setup, const config::RunbookConfig& runb
   technicians_busy_.assign(sites, 0);
   usb_in_use_.assign(sites, 0);
   shift_wake_at_.assign(sites, -1);
+  DrawStaffing(options.seed);
   technician_q_.resize(sites);
   usb_q_.resize(sites);
   group_up_.assign(groups_.size(), 0);
@@ -120,6 +121,7 @@ void Model::Crashed(uint32_t i, double at, bool was_running, std::string_view wh
   h.crashes++;
   h.since_healthy++;
   if (h.first_crash < 0) h.first_crash = at;
+  SiteKnows(profile(i).site, at);
   if (was_running || h.up) HealthChanged(i, false, at);
   if (h.state == HostState::kRemediating) {
     if (h.InMachinePart()) {

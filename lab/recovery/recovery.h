@@ -73,9 +73,11 @@ struct Profile {
 // What a step needs (the resources it lists; a person: a technician or a remote console).
 bool Needs(const config::StepConfig& step, config::Resource r);
 bool NeedsPerson(const config::StepConfig& step);
-// Whether a site's technicians are at work at scenario time `t`, and when its next shift starts.
-bool OnShift(const config::SiteConfig& site, double t);
-double NextShiftStart(const config::SiteConfig& site, double t);
+// Whether a site's shifts have its technicians at work at scenario time `t`, and when its next
+// shift starts. Shifts are local times of the site (`utc_offset`) on their days; `weekday0` is the
+// weekday of scenario day 0 (0 Monday, config::ScenarioDate::Weekday).
+bool OnShift(const config::SiteConfig& site, double t, int weekday0);
+double NextShiftStart(const config::SiteConfig& site, double t, int weekday0);
 // The human part of a step: its own time, travel for a technician's new visit, finding the key.
 template <typename Rng>
 double HumanPart(const config::StepConfig& step, const config::SiteConfig* site, bool new_visit,
@@ -156,6 +158,20 @@ struct ModelOptions {
   // The driver records why each state change happened (MachineDriver::Moved). Without it the
   // model builds no such text: millions of simulated hosts would each pay for it.
   bool narrate = true;
+  // The weekday of scenario day 0 (0 Monday): shifts with days depend on it. 4: a Friday, as
+  // 2024-07-19 (config::ScenarioDate's default).
+  int weekday0 = 4;
+  // Seeds the draws of each site's crisis staffing (delays and sizes), once per site.
+  uint64_t seed = 0;
+};
+
+// A site's crisis staffing as drawn (config::CrisisStaffing): absolute delays after the site knows
+// of the incident, whole people.
+struct SiteStaffing {
+  double known_at = kInf;  // when the site knows: its `from`, else its first crash
+  double extended_after = kInf, call_in_after = kInf, outside_after = kInf;
+  int call_in = 0, outside = 0;
+  bool scheduled = false;  // the wake-ups at its changes are on the agenda
 };
 
 // Where a host's time went, at `now`.
@@ -187,6 +203,13 @@ class Model {
   const config::StepConfig& CurrentStep(uint32_t i) const {
     return *profile(i).steps[hosts_[i].step];
   }
+
+  // A site's technicians at scenario time `t`: how many there are (its own, plus those called in
+  // and outside help once they arrived), and whether they are at work (on shift, or extended
+  // hours). Both only grow during an incident, apart from the shifts.
+  int Technicians(int site, double t) const;
+  bool OnDuty(int site, double t) const;
+  const SiteStaffing& staffing(int site) const { return staffing_[static_cast<size_t>(site)]; }
 
   // Index of a health group by name (-1: none).
   int GroupIndex(const std::string& name) const;
@@ -278,6 +301,9 @@ class Model {
   void RequestWake(double at);
   void Wake(double at);
   void ScheduleShift(int site, double at);
+  void DrawStaffing(uint64_t seed);
+  // A host of the site crashed at `at`: the site knows of the incident (crisis staffing).
+  void SiteKnows(int site, double at);
   void ReleaseTechnician(uint32_t i, double at);
   void ReleaseAll(uint32_t i, double at);
   void SetUp(uint32_t i, bool up, double at);
@@ -293,6 +319,7 @@ class Model {
   // Resources, as of the latest signal.
   std::vector<int> technicians_busy_, usb_in_use_;
   std::vector<double> shift_wake_at_;
+  std::vector<SiteStaffing> staffing_;
   int remediating_ = 0;
   bool wake_pending_ = false;
   double wake_at_ = -kInf;

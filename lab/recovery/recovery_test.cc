@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -239,6 +240,155 @@ TEST(RecoveryModelTest, AHostThatRecoversByItselfEndsItsRunbookAndFreesWhatItHel
   EXPECT_EQ(r.reboots, 1);
   EXPECT_DOUBLE_EQ(*r.time_to_recover_s, 290);
   EXPECT_DOUBLE_EQ(r.technician_s, 290);  // from its activation at 10 until healthy
+}
+
+
+constexpr double kHour = 3600, kDay = 86400;
+
+config::Distribution Const(double v) {
+  config::Distribution d;
+  d.a = v;
+  return d;
+}
+
+// One site of one technician (the test sets its shifts, zone and crisis staffing first) and a
+// one-step runbook that needs them.
+class StaffingTest : public ::testing::Test {
+ protected:
+  Model& Start(config::StepKind kind, double takes, ModelOptions options = {true, true}) {
+    w.runbook.steps.push_back(Step(kind, takes, {config::Resource::kTechnician}));
+    w.profiles = {w.Default()};
+    model = std::make_unique<Model>(w.setup, w.runbook, w.profiles, &d, options);
+    return *model;
+  }
+  World w;
+  ScriptedDriver d;
+  std::unique_ptr<Model> model;
+};
+
+TEST_F(StaffingTest, ASiteWestOfUtcWorksItsLocalShift) {
+  w.setup.sites[0].utc_offset = -4 * kHour;  // New York in July (EDT)
+  w.setup.sites[0].shifts.push_back({8 * kHour, 17 * kHour});
+  Model& m = Start(config::StepKind::kReboot, 60);
+  const uint32_t h = m.AddHost(0);
+  CrashTwice(&m, h, 4 * kHour + 9 * 60);  // 04:09 UTC is 00:09 in New York
+  d.RunUntil(&m, 11 * kHour);
+  EXPECT_EQ(m.host(h).waiting_for, Wait::kTechnicianOffShift);
+  EXPECT_TRUE(d.started.empty()) << "08:00 UTC is 04:00 in New York";
+  d.RunUntil(&m, 13 * kHour);
+  ASSERT_EQ(d.started.size(), 1u);
+  EXPECT_DOUBLE_EQ(d.started[0].at, 12 * kHour + 60) << "its local 08:00 is 12:00 UTC";
+}
+
+TEST(RecoveryStaffingTest, ShiftDaysFollowTheScenarioDate) {
+  config::SiteConfig site;
+  config::Shift office{8 * kHour, 17 * kHour};
+  office.days = 0x1f;  // mon-fri
+  site.shifts.push_back(office);
+  const int friday = 4, saturday = 5;
+  EXPECT_TRUE(OnShift(site, 10 * kHour, friday));
+  EXPECT_FALSE(OnShift(site, 10 * kHour, saturday));
+  EXPECT_FALSE(OnShift(site, kDay + 10 * kHour, friday)) << "day 1 is a Saturday";
+  EXPECT_TRUE(OnShift(site, 3 * kDay + 10 * kHour, friday)) << "day 3 is a Monday";
+  EXPECT_DOUBLE_EQ(NextShiftStart(site, 20 * kHour, friday), 3 * kDay + 8 * kHour);
+  // East of UTC, Monday 08:00 in Singapore (+08:00) is Monday 00:00 UTC.
+  site.utc_offset = 8 * kHour;
+  EXPECT_DOUBLE_EQ(NextShiftStart(site, 20 * kHour, friday), 3 * kDay);
+  // An overnight shift belongs to the day it starts: Friday's night runs into Saturday.
+  config::SiteConfig night;
+  config::Shift friday_night{22 * kHour, 6 * kHour};
+  friday_night.days = 1u << 4;
+  night.shifts.push_back(friday_night);
+  EXPECT_TRUE(OnShift(night, 23 * kHour, friday));
+  EXPECT_TRUE(OnShift(night, kDay + 2 * kHour, friday));
+  EXPECT_FALSE(OnShift(night, 2 * kHour, friday)) << "Friday 02:00 is Thursday's night";
+  EXPECT_FALSE(OnShift(night, kDay + 23 * kHour, friday));
+}
+
+TEST_F(StaffingTest, ASaturdayIsOffForAMonFriShift) {
+  config::Shift office{8 * kHour, 17 * kHour};
+  office.days = 0x1f;  // mon-fri
+  w.setup.sites[0].shifts.push_back(office);
+  Model& m = Start(config::StepKind::kReboot, 60, {.automatic = true, .ordered_events = true, .weekday0 = 4});
+  const uint32_t h = m.AddHost(0);
+  CrashTwice(&m, h, 20 * kHour);  // Friday 20:00, after the shift
+  d.RunUntil(&m, 2 * kDay + 23 * kHour);
+  EXPECT_TRUE(d.started.empty()) << "nobody on Saturday or Sunday";
+  EXPECT_EQ(m.host(h).waiting_for, Wait::kTechnicianOffShift);
+  d.RunUntil(&m, 4 * kDay);
+  ASSERT_EQ(d.started.size(), 1u);
+  EXPECT_DOUBLE_EQ(d.started[0].at, 3 * kDay + 8 * kHour + 60) << "Monday 08:00";
+}
+
+TEST_F(StaffingTest, ACallInRaisesCapacityAndWakesTheQueue) {
+  config::StaffArrival call_in;
+  call_in.after = Const(3 * kHour);
+  call_in.technicians = Const(2);
+  w.setup.sites[0].crisis.call_in = call_in;
+  Model& m = Start(config::StepKind::kDelete, 10 * kHour);
+  const uint32_t a = m.AddHost(0), b = m.AddHost(0), c = m.AddHost(0);
+  for (uint32_t h : {a, b, c}) CrashTwice(&m, h, 4 * kHour);
+  const double known = 4 * kHour + 10;  // the site's first crash
+  EXPECT_DOUBLE_EQ(m.staffing(0).known_at, known);
+  EXPECT_EQ(m.Technicians(0, known + 3 * kHour - 1), 1);
+  EXPECT_EQ(m.Technicians(0, known + 3 * kHour), 3);
+  d.RunUntil(&m, known + kHour);
+  EXPECT_EQ(d.waits[b], std::vector<Wait>{Wait::kTechnician});
+  EXPECT_EQ(d.waits[c], std::vector<Wait>{Wait::kTechnician});
+  d.RunUntil(&m, 2 * kDay);
+  ASSERT_EQ(d.started.size(), 3u);
+  EXPECT_EQ(d.started[0].host, a);
+  EXPECT_DOUBLE_EQ(d.started[0].at, known + 10 * kHour);
+  // The two called in arrive 3 h after the site knew, and take the waiting hosts at once.
+  EXPECT_EQ(d.started[1].host, b);
+  EXPECT_EQ(d.started[2].host, c);
+  EXPECT_DOUBLE_EQ(d.started[1].at, known + 3 * kHour + 10 * kHour);
+  EXPECT_DOUBLE_EQ(d.started[2].at, known + 3 * kHour + 10 * kHour);
+}
+
+TEST_F(StaffingTest, ExtendedHoursWakeHostsWaitingOffShift) {
+  w.setup.sites[0].shifts.push_back({8 * kHour, 17 * kHour});
+  w.setup.sites[0].crisis.extended_hours = Const(kHour);
+  Model& m = Start(config::StepKind::kReboot, 60);
+  const uint32_t h = m.AddHost(0);
+  CrashTwice(&m, h, 4 * kHour);
+  EXPECT_FALSE(m.OnDuty(0, 5 * kHour + 9));
+  EXPECT_TRUE(m.OnDuty(0, 5 * kHour + 10));
+  EXPECT_TRUE(m.OnDuty(0, kDay + 3 * kHour)) << "around the clock from then on";
+  d.RunUntil(&m, 6 * kHour);
+  ASSERT_EQ(d.started.size(), 1u);
+  EXPECT_DOUBLE_EQ(d.started[0].at, 5 * kHour + 10 + 60);
+}
+
+TEST(RecoveryStaffingTest, StaffingIsDrawnOncePerSiteFromTheSeed) {
+  World w;
+  config::StaffArrival help;
+  help.after.kind = config::Distribution::Kind::kUniform;
+  help.after.a = kDay;
+  help.after.b = 3 * kDay;
+  help.technicians.kind = config::Distribution::Kind::kUniform;
+  help.technicians.a = 2;
+  help.technicians.b = 10;
+  w.setup.sites[0].crisis.outside_help = help;
+  w.setup.sites[0].crisis.known_at = 6 * kHour;  // `from: "06:00"`
+  w.profiles = {w.Default()};
+  ScriptedDriver d;
+  std::vector<std::pair<double, int>> draws;
+  for (uint64_t seed : {1, 1, 2, 3, 4}) {
+    Model m(w.setup, w.runbook, w.profiles, &d, {.automatic = true, .ordered_events = true, .weekday0 = 4, .seed = seed});
+    const SiteStaffing& st = m.staffing(0);
+    EXPECT_DOUBLE_EQ(st.known_at, 6 * kHour);
+    EXPECT_GE(st.outside_after, kDay);
+    EXPECT_LE(st.outside_after, 3 * kDay);
+    EXPECT_GE(st.outside, 2);
+    EXPECT_LE(st.outside, 10);
+    EXPECT_EQ(m.Technicians(0, 6 * kHour + st.outside_after), 1 + st.outside);
+    EXPECT_EQ(m.Technicians(0, 6 * kHour + st.outside_after - 1), 1);
+    draws.push_back({st.outside_after, st.outside});
+  }
+  EXPECT_EQ(draws[0], draws[1]) << "the same seed draws the same";
+  EXPECT_TRUE(draws[2] != draws[1] || draws[3] != draws[1] || draws[4] != draws[1]);
+  EXPECT_TRUE(d.agenda.empty()) << "nothing is scheduled before the site's first crash";
 }
 
 }  // namespace

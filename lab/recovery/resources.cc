@@ -1,7 +1,9 @@
-// The model's shared resources: technicians on shift, USB sticks, consoles, the key escrow, PXE,
-// parallelism; who waits for them and in which order they are handed out.
+// The model's shared resources: technicians on shift (local shifts on their days, and crisis
+// staffing: extended hours, people called in, outside help), USB sticks, consoles, the key escrow,
+// PXE, parallelism; who waits for them and in which order they are handed out.
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 
 #include "lab/recovery/recovery.h"
 
@@ -17,26 +19,132 @@ bool NeedsPerson(const config::StepConfig& step) {
   return Needs(step, Resource::kTechnician) || Needs(step, Resource::kRemoteConsole);
 }
 
-bool OnShift(const config::SiteConfig& site, double t) {
+namespace {
+
+constexpr double kDay = 86400.0;
+
+// Scenario time `t` at a site `offset` seconds from UTC: the local day (0 = scenario day 0) and
+// the local time of day.
+struct LocalTime {
+  int64_t day;
+  double tod;
+};
+LocalTime Local(double t, double offset) {
+  const double local = t + offset;
+  double tod = std::fmod(local, kDay);
+  if (tod < 0) tod += kDay;
+  return {static_cast<int64_t>(std::llround((local - tod) / kDay)), tod};
+}
+
+bool WorksOn(const config::Shift& s, int64_t day, int weekday0) {
+  const int64_t weekday = ((day + weekday0) % 7 + 7) % 7;
+  return (s.days >> weekday) & 1u;
+}
+
+// SplitMix64: a site's own stream for its staffing draws.
+struct SplitMix {
+  uint64_t state;
+  uint64_t operator()() {
+    uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+  }
+};
+
+}  // namespace
+
+bool OnShift(const config::SiteConfig& site, double t, int weekday0) {
   if (site.shifts.empty()) return true;
-  const double tod = std::fmod(t, 86400.0);
+  const LocalTime lt = Local(t, site.utc_offset);
   for (const auto& s : site.shifts) {
-    bool in = s.start <= s.end ? (tod >= s.start && tod < s.end) : (tod >= s.start || tod < s.end);
+    // An overnight shift belongs to the day it starts: after midnight it is the day before's.
+    const bool in = s.start <= s.end
+                        ? (lt.tod >= s.start && lt.tod < s.end && WorksOn(s, lt.day, weekday0))
+                        : ((lt.tod >= s.start && WorksOn(s, lt.day, weekday0)) ||
+                           (lt.tod < s.end && WorksOn(s, lt.day - 1, weekday0)));
     if (in) return true;
   }
   return false;
 }
 
-double NextShiftStart(const config::SiteConfig& site, double t) {
+double NextShiftStart(const config::SiteConfig& site, double t, int weekday0) {
   double best = kInf;
-  const double day = std::floor(t / 86400.0) * 86400.0;
+  const double local = t + site.utc_offset;
+  const int64_t day = static_cast<int64_t>(std::floor(local / kDay));
   for (const auto& s : site.shifts) {
-    for (int d = 0; d <= 1; ++d) {
-      double at = day + d * 86400.0 + s.start;
+    // Every shift works on some day of the week: one starts within the next 8 days.
+    for (int64_t d = 0; d <= 7; ++d) {
+      if (!WorksOn(s, day + d, weekday0)) continue;
+      const double at = static_cast<double>(day + d) * kDay + s.start - site.utc_offset;
       if (at > t) best = std::min(best, at);
     }
   }
   return best;
+}
+
+// Each site's crisis staffing, drawn once from its own stream (seed, site), in a fixed order.
+void Model::DrawStaffing(uint64_t seed) {
+  staffing_.assign(setup_.sites.size(), {});
+  for (size_t s = 0; s < setup_.sites.size(); ++s) {
+    const config::CrisisStaffing& c = setup_.sites[s].crisis;
+    SiteStaffing& st = staffing_[s];
+    if (c.known_at) st.known_at = *c.known_at;
+    if (!c.any()) continue;
+    SplitMix rng{seed ^ (0x5eed57aff0000000ULL + s)};
+    rng();
+    const auto people = [&](const config::Distribution& d) {
+      return static_cast<int>(std::max<int64_t>(0, std::llround(d.Sample(rng))));
+    };
+    if (c.extended_hours) st.extended_after = c.extended_hours->Sample(rng);
+    if (c.call_in) {
+      st.call_in_after = c.call_in->after.Sample(rng);
+      st.call_in = people(c.call_in->technicians);
+    }
+    if (c.outside_help) {
+      st.outside_after = c.outside_help->after.Sample(rng);
+      st.outside = people(c.outside_help->technicians);
+    }
+  }
+}
+
+// The site knows from its `from` time or, without one, its first crash (the earliest reported:
+// the VM lab may hear a later crash first). Its changes go on the agenda, so waiting hosts are
+// woken when its technicians start working around the clock or more of them arrive.
+void Model::SiteKnows(int site, double at) {
+  if (site < 0) return;
+  const size_t s = static_cast<size_t>(site);
+  const config::CrisisStaffing& c = setup_.sites[s].crisis;
+  if (!c.any()) return;
+  SiteStaffing& st = staffing_[s];
+  if (!c.known_at && at < st.known_at) {
+    st.known_at = at;
+    st.scheduled = false;
+  }
+  if (st.scheduled) return;
+  st.scheduled = true;
+  for (double after : {st.extended_after, st.call_in_after, st.outside_after}) {
+    if (after == kInf) continue;
+    // A change before this crash (a `from` time long past) has happened: nobody of the site
+    // waited for it yet, but its wake-up must not go back in time.
+    const double when = std::max(at, st.known_at + after);
+    driver_->Schedule(when, Signal{Signal::kShift, static_cast<uint32_t>(site), 0});
+  }
+}
+
+int Model::Technicians(int site, double t) const {
+  const size_t s = static_cast<size_t>(site);
+  const SiteStaffing& st = staffing_[s];
+  int n = setup_.sites[s].technicians;
+  if (t >= st.known_at + st.call_in_after) n += st.call_in;
+  if (t >= st.known_at + st.outside_after) n += st.outside;
+  return n;
+}
+
+bool Model::OnDuty(int site, double t) const {
+  const size_t s = static_cast<size_t>(site);
+  const SiteStaffing& st = staffing_[s];
+  return t >= st.known_at + st.extended_after || OnShift(setup_.sites[s], t, options_.weekday0);
 }
 
 // The order of checks decides what a host is said to wait for when several things are missing.
@@ -49,9 +157,9 @@ std::optional<Wait> Model::TryAcquire(uint32_t i, const config::StepConfig& step
     return Wait::kSlot;
   const bool want_person = NeedsPerson(step) && !h.holds_technician;
   if (want_person) {
-    if (!site || technicians_busy_[s] >= site->technicians) return Wait::kTechnician;
-    if (!OnShift(*site, at)) {
-      ScheduleShift(p.site, NextShiftStart(*site, at));
+    if (!site || technicians_busy_[s] >= Technicians(p.site, at)) return Wait::kTechnician;
+    if (!OnDuty(p.site, at)) {
+      ScheduleShift(p.site, NextShiftStart(*site, at, options_.weekday0));
       return Wait::kTechnicianOffShift;
     }
   }
@@ -150,9 +258,10 @@ void Model::Wake(double at) {
     consider(slot_q_, runbook_.parallelism == 0 || remediating_ < runbook_.parallelism);
     consider(escrow_q_, escrow_up_);
     for (size_t s = 0; s < sites; ++s) {
-      const auto& site = setup_.sites[s];
-      consider(technician_q_[s], technicians_busy_[s] < site.technicians && OnShift(site, at));
-      consider(usb_q_[s], usb_in_use_[s] < site.usb_sticks);
+      const int site = static_cast<int>(s);
+      consider(technician_q_[s],
+               technicians_busy_[s] < Technicians(site, at) && OnDuty(site, at));
+      consider(usb_q_[s], usb_in_use_[s] < setup_.sites[s].usb_sticks);
     }
     if (!best) break;
     const uint32_t i = best->begin()->host;
@@ -160,10 +269,11 @@ void Model::Wake(double at) {
     Advance(i, at);
   }
   // Hosts waiting for a site that is off shift are woken when its next shift starts.
+  // (More technicians arriving, or extended hours, wake them through SiteKnows' signals.)
   for (size_t s = 0; s < sites; ++s) {
-    const auto& site = setup_.sites[s];
-    if (technician_q_[s].empty() || OnShift(site, at)) continue;
-    ScheduleShift(static_cast<int>(s), NextShiftStart(site, at));
+    const int site = static_cast<int>(s);
+    if (technician_q_[s].empty() || OnDuty(site, at)) continue;
+    ScheduleShift(site, NextShiftStart(setup_.sites[s], at, options_.weekday0));
   }
 }
 

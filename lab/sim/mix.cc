@@ -50,6 +50,8 @@ Status ReadArchetypeFleet(const YamlFile& file, const Fields& fields, const std:
   a->setup = ScaleSetupTo(*setup, a->size);
   Status fits = config::CheckRunbookFitsSetup(a->runbook, a->setup);
   if (!fits.ok()) return fits.WithContext(fields.where().ToString() + ": archetype " + a->name);
+  fits = config::CheckStaffingFitsRollout(scenario.rollout, a->setup);
+  if (!fits.ok()) return fits.WithContext(fields.where().ToString() + ": archetype " + a->name);
   return Status::Ok();
 }
 

@@ -186,7 +186,11 @@ class OrgSim final : public recovery::MachineDriver {
         out_groups_(out_groups),
         ring_names_(ring_names),
         model_(*plan.setup, *plan.runbook, *plan.profiles, this,
-               {.automatic = true, .ordered_events = true, .narrate = false}) {}
+               {.automatic = true,
+                .ordered_events = true,
+                .narrate = false,
+                .weekday0 = sc.date.Weekday(),
+                .seed = plan.seed}) {}
 
   void Run(bool per_host, Aggregator* agg, OrgOut* out);
 

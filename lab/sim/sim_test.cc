@@ -170,6 +170,61 @@ TEST(SimTest, SameSeedGivesByteIdenticalResultsWhateverTheThreads) {
   EXPECT_EQ(Stable(*w1), Stable(*w3));
 }
 
+// A world of two sites in their time zones, Friday 19 July 2024: Europe's technicians start at
+// their 08:00 (06:00 UTC), the Americas' at theirs (12:00 UTC), and every host needs one.
+TEST(SimTest, AmericasSitesStartLaterThanEuropes) {
+  auto sc = Scenario("channel-291");
+  sc.runbook = *config::LoadRunbook(Source() + "/playbooks/runbooks/safe-mode-delete.yaml");
+  sc.setup.sites.clear();
+  sc.setup.groups.clear();
+  for (const auto& [name, offset] : {std::pair{"europe", 2.0}, std::pair{"americas", -4.0}}) {
+    config::SiteConfig site;
+    site.name = name;
+    site.technicians = 2;
+    site.utc_offset = offset * 3600;
+    config::Shift office{8 * 3600.0, 17 * 3600.0};
+    office.days = 0x1f;  // mon-fri
+    site.shifts.push_back(office);
+    sc.setup.sites.push_back(site);
+    config::GroupConfig g;
+    g.name = std::string("ws-") + name;
+    g.site = name;
+    g.count = 10;
+    sc.setup.groups.push_back(g);
+  }
+  auto r = Simulate(sc, WriteCalibration(sc.image, 0, 10));  // nobody wins the reboot race
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  const double release = sc.rollout.release;
+  double europe_last = 0, americas_first = 1e18;
+  int europe = 0, americas = 0;
+  for (const auto& h : r->hosts) {
+    ASSERT_TRUE(h.recovered && h.recovered_at_s) << h.id << ": " << h.failed_why;
+    const double at = *h.recovered_at_s + release;  // UTC seconds of day 0
+    if (h.group == "ws-europe") {
+      europe++;
+      europe_last = std::max(europe_last, at);
+      EXPECT_GT(at, 6 * 3600.0) << h.id;
+    } else {
+      americas++;
+      americas_first = std::min(americas_first, at);
+      EXPECT_GT(at, 12 * 3600.0) << h.id;
+    }
+  }
+  EXPECT_EQ(europe, 10);
+  EXPECT_EQ(americas, 10);
+  EXPECT_LT(europe_last, americas_first) << "Europe's ten are back before New York's day begins";
+
+  // The same world on a Saturday: nobody is at work until Monday (day 2) in either region.
+  sc.date = {2024, 7, 20, {}};
+  sc.stop.max_scenario = 4 * 86400.0;
+  r = Simulate(sc, WriteCalibration(sc.image, 0, 10));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  for (const auto& h : r->hosts) {
+    ASSERT_TRUE(h.recovered_at_s) << h.id;
+    EXPECT_GT(*h.recovered_at_s + release, 2 * 86400.0 + 6 * 3600.0) << h.id;
+  }
+}
+
 // Golden output: the JSON of small scenarios on a fixed calibration. Set
 // CHAOSLAB_UPDATE_GOLDEN=1 to rewrite the files after an intended change, and review the diff.
 void CheckGolden(const std::string& scenario, int wins, int boots) {
