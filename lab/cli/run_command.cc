@@ -173,9 +173,12 @@ Result<config::ScenarioConfig> LoadForRun(const LabPaths& paths, const std::stri
   return sc;
 }
 
+// Whether the runbook, or one it may escalate to (on_failure), has a step of `kind`.
 bool RunbookUses(const config::RunbookConfig& rb, config::StepKind kind) {
   for (const auto& s : rb.steps)
     if (s.kind == kind) return true;
+  for (const auto& e : rb.escalations)
+    if (RunbookUses(e.runbook, kind)) return true;
   return false;
 }
 

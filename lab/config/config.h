@@ -398,6 +398,12 @@ struct PriorityRule {
   SourceLocation where;
 };
 
+// A runbook to escalate to (`on_failure:`), defined below.
+struct Escalation;
+// At most this many runbooks after the first in an `on_failure:` chain (reboot → safe mode → USB
+// → reimage is three).
+inline constexpr int kMaxEscalations = 4;
+
 struct RunbookConfig {
   std::string name;
   std::string file;
@@ -406,6 +412,10 @@ struct RunbookConfig {
   std::vector<StepConfig> steps;
   std::vector<PriorityRule> priorities;
   int parallelism = 0;  // hosts remediated at once, fleet-wide; 0 = as many as resources allow
+  // Where a host goes when this runbook ends without recovering it: `on_failure:` of this runbook,
+  // then of that one, and so on, flattened into one list in order (at most kMaxEscalations, no
+  // runbook twice). Each escalated-to runbook's own list is empty: the chain is here.
+  std::vector<Escalation> escalations;
   SourceLocation where;
 };
 
@@ -416,6 +426,15 @@ struct ScenarioDate {
   // 0 Monday ... 6 Sunday.
   int Weekday() const;
   std::string ToString() const;  // "2024-07-19"
+};
+
+// `on_failure: {runbook: FILE, after: DISTRIBUTION}`: when the runbook before ends without
+// recovering a host, people decide after `after` to try `runbook`'s steps that apply to it. Only
+// its steps are used: the host keeps the start, priorities and parallelism of its first runbook.
+struct Escalation {
+  RunbookConfig runbook;
+  Distribution after;   // the decision delay
+  SourceLocation where;  // the `on_failure:` that names it
 };
 
 struct StopConfig {

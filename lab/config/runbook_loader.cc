@@ -372,17 +372,53 @@ Status CheckSelectorCycles(const std::vector<PriorityRule>& rules) {
   return graph.CheckAcyclic("");
 }
 
-}  // namespace
+Result<RunbookConfig> ReadRunbookChain(const std::string& as_written, const std::string& path,
+                                       const SourceLocation* named_at,
+                                       std::vector<std::string>* chain);
 
-namespace internal {
+// `on_failure: {runbook: FILE, after: DISTRIBUTION}`: the runbook it names (and the ones that one
+// escalates to) become `runbook.escalations`. `chain`: the files from the first runbook to this
+// one, for cycles and depth.
+Status ReadOnFailure(const YamlFile& file, const YAML::Node& node, RunbookConfig* runbook,
+                     std::vector<std::string>* chain) {
+  ASSIGN_OR_RETURN(Fields fields, Fields::Open(file, node, "on_failure", {"runbook", "after"}));
+  Escalation next;
+  next.where = file.At(node);
+  ASSIGN_OR_RETURN(YAML::Node runbook_node, fields.Require("runbook"));
+  ASSIGN_OR_RETURN(std::string written, ReadName(file, runbook_node, "on_failure runbook"));
+  ASSIGN_OR_RETURN(YAML::Node after, fields.Require("after"));
+  ASSIGN_OR_RETURN(next.after, ReadDistribution(file, after, "on_failure after"));
+  const std::string target = AbsolutePath(file.Resolve(written));
+  if (std::find(chain->begin(), chain->end(), target) != chain->end()) {
+    std::string text;
+    for (const std::string& f : *chain) text += f + " -> ";
+    return file.Error(runbook_node, "on_failure: runbooks escalate in a cycle: " + text + target +
+                                        "; expected a chain that ends");
+  }
+  if (static_cast<int>(chain->size()) > kMaxEscalations) {
+    return file.Error(runbook_node,
+                      "on_failure: more than " + std::to_string(kMaxEscalations) +
+                          " runbooks after the first in one escalation chain (from " +
+                          chain->front() + "); expected a shorter chain");
+  }
+  const SourceLocation named_at = file.At(runbook_node);
+  ASSIGN_OR_RETURN(next.runbook,
+                   ReadRunbookChain(written, file.Resolve(written), &named_at, chain));
+  std::vector<Escalation> later = std::move(next.runbook.escalations);
+  next.runbook.escalations.clear();
+  runbook->escalations.push_back(std::move(next));
+  for (Escalation& e : later) runbook->escalations.push_back(std::move(e));
+  return Status::Ok();
+}
 
-Result<RunbookConfig> ReadRunbookFile(const std::string& as_written, const std::string& path,
-                                      const SourceLocation* named_at) {
+Result<RunbookConfig> ReadRunbookChain(const std::string& as_written, const std::string& path,
+                                       const SourceLocation* named_at,
+                                       std::vector<std::string>* chain) {
   ASSIGN_OR_RETURN(YAML::Node root, ParseFile("runbook", as_written, path, named_at));
   YamlFile file(path);
   ASSIGN_OR_RETURN(Fields fields, Fields::Open(file, root, "a runbook",
                                                {"name", "description", "starts", "steps",
-                                                "priorities", "parallelism"}));
+                                                "priorities", "parallelism", "on_failure"}));
   RunbookConfig runbook;
   runbook.file = AbsolutePath(path);
   runbook.where = fields.where();
@@ -416,7 +452,22 @@ Result<RunbookConfig> ReadRunbookFile(const std::string& as_written, const std::
     ASSIGN_OR_RETURN(runbook.parallelism,
                      ReadInt(file, fields.Get("parallelism"), "parallelism", 0, 100000000));
   }
+  if (fields.Has("on_failure")) {
+    chain->push_back(runbook.file);
+    RETURN_IF_ERROR(ReadOnFailure(file, fields.Get("on_failure"), &runbook, chain));
+    chain->pop_back();
+  }
   return runbook;
+}
+
+}  // namespace
+
+namespace internal {
+
+Result<RunbookConfig> ReadRunbookFile(const std::string& as_written, const std::string& path,
+                                      const SourceLocation* named_at) {
+  std::vector<std::string> chain;
+  return ReadRunbookChain(as_written, path, named_at, &chain);
 }
 
 }  // namespace internal
@@ -553,7 +604,40 @@ Result<RunbookConfig> LoadRunbook(const std::string& path) {
   return Guarded<RunbookConfig>(path, [&] { return ReadRunbookFile(path, path, nullptr); });
 }
 
+namespace {
+
+// A fallback's error, as the first runbook's: the same message and where the fallback was named.
+Status InFallback(const Status& s, const Escalation& e) {
+  if (s.ok()) return s;
+  return Status::InvalidArgument(s.message() + " (runbook '" + e.runbook.name +
+                                 "' is an on_failure fallback, named at " + e.where.ToString() +
+                                 ")");
+}
+
+Status CheckOneRunbookFitsSetup(const RunbookConfig& runbook, const SetupConfig& setup);
+Status CheckOneRunbookFitsImage(const RunbookConfig& runbook, const SetupConfig& setup,
+                                const ImageConfig& image);
+
+}  // namespace
+
 Status CheckRunbookFitsSetup(const RunbookConfig& runbook, const SetupConfig& setup) {
+  RETURN_IF_ERROR(CheckOneRunbookFitsSetup(runbook, setup));
+  for (const Escalation& e : runbook.escalations)
+    RETURN_IF_ERROR(InFallback(CheckOneRunbookFitsSetup(e.runbook, setup), e));
+  return Status::Ok();
+}
+
+Status CheckRunbookFitsImage(const RunbookConfig& runbook, const SetupConfig& setup,
+                             const ImageConfig& image) {
+  RETURN_IF_ERROR(CheckOneRunbookFitsImage(runbook, setup, image));
+  for (const Escalation& e : runbook.escalations)
+    RETURN_IF_ERROR(InFallback(CheckOneRunbookFitsImage(e.runbook, setup, image), e));
+  return Status::Ok();
+}
+
+namespace {
+
+Status CheckOneRunbookFitsSetup(const RunbookConfig& runbook, const SetupConfig& setup) {
   bool any_applies = false;
   for (size_t i = 0; i < runbook.steps.size(); ++i) {
     const StepConfig& step = runbook.steps[i];
@@ -615,8 +699,8 @@ Status CheckRunbookFitsSetup(const RunbookConfig& runbook, const SetupConfig& se
   return PriorityRanks(runbook, setup).status();
 }
 
-Status CheckRunbookFitsImage(const RunbookConfig& runbook, const SetupConfig& setup,
-                             const ImageConfig& image) {
+Status CheckOneRunbookFitsImage(const RunbookConfig& runbook, const SetupConfig& setup,
+                                const ImageConfig& image) {
   for (size_t i = 0; i < runbook.steps.size(); ++i) {
     const StepConfig& step = runbook.steps[i];
     const std::optional<RecoveryPath> path = StepRecoveryPath(step.kind, step.into);
@@ -634,6 +718,8 @@ Status CheckRunbookFitsImage(const RunbookConfig& runbook, const SetupConfig& se
   }
   return Status::Ok();
 }
+
+}  // namespace
 
 Result<std::map<std::string, int>> PriorityRanks(const RunbookConfig& runbook,
                                                  const SetupConfig& setup) {

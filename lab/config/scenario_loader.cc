@@ -438,6 +438,8 @@ std::string RunbookSummary(const RunbookConfig& r) {
   line += "; priorities: " + (rules.empty() ? std::string("none") : Join(rules));
   line += "; parallelism: " +
           (r.parallelism == 0 ? std::string("unlimited") : std::to_string(r.parallelism));
+  for (const Escalation& e : r.escalations)
+    line += "; on failure, after " + e.after.ToString() + ": " + e.runbook.name;
   return line;
 }
 

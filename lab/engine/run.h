@@ -118,6 +118,7 @@ class Run final : public recovery::MachineDriver {
   void StartMachine(uint32_t host, const config::StepConfig& step, double at) override;
   void ContinueMachine(uint32_t host, const config::StepConfig& step, double at) override;
   void StopMachine(uint32_t host) override;
+  double DecisionSeconds(uint32_t host, const config::Distribution& after) override;
   void Moved(uint32_t host, HostState from, HostState to, double at,
              const std::string& why) override;
   void Refused(uint32_t host, HostState from, HostState to, double at) override;
@@ -125,6 +126,8 @@ class Run final : public recovery::MachineDriver {
                 double at) override;
   void StepFailed(uint32_t host, const config::StepConfig& step, const std::string& why,
                   double at) override;
+  void Escalated(uint32_t host, const config::RunbookConfig& next, double at,
+                 double starts_at) override;
   void EscrowChanged(bool up, double at) override;
   void ServiceChanged(size_t service, bool up, double at) override;
 

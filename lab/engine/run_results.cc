@@ -5,6 +5,7 @@
 #include <chrono>
 #include <string>
 
+#include "lab/config/config_loader.h"
 #include "lab/engine/run.h"
 
 namespace chaoslab::engine_internal {
@@ -71,6 +72,12 @@ void Run::StepFailed(uint32_t i, const config::StepConfig& step, const std::stri
                      double at) {
   Note(at, hosts_[i].plan.spec.id, "step-failed",
        fmt::format("{}: {}", config::StepKindName(step.kind), why));
+}
+
+void Run::Escalated(uint32_t i, const config::RunbookConfig& next, double at, double starts_at) {
+  const std::string what = fmt::format("to runbook {}, which starts in {}", next.name,
+                                       config::FormatDuration(starts_at - at));
+  Note(at, hosts_[i].plan.spec.id, "escalated", what);
 }
 
 void Run::EscrowChanged(bool up, double at) {

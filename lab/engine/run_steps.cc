@@ -62,7 +62,7 @@ recovery::Profile Run::ProfileOf(const HostPlan& plan) const {
   traits.bitlocker = plan.bitlocker;
   traits.oob_console = plan.oob_console;
   traits.cloud = plan.cloud;
-  p.steps = recovery::StepsFor(runbook(), traits);
+  recovery::AssignSteps(runbook(), traits, &p);
   return p;
 }
 
@@ -72,6 +72,10 @@ double Run::HumanSeconds(uint32_t i, const config::StepConfig& step, bool new_vi
   const config::SiteConfig* site =
       p.site >= 0 ? &sc_.setup.sites[static_cast<size_t>(p.site)] : nullptr;
   return recovery::HumanPart(step, site, new_visit, h.plan.bitlocker, sc_.setup.key_escrow, h.rng);
+}
+
+double Run::DecisionSeconds(uint32_t i, const config::Distribution& after) {
+  return after.Sample(hosts_[i].rng);
 }
 
 // Failed or lost: the machine is kept for inspection with its CPU stopped.

@@ -179,6 +179,7 @@ class SqliteJournal : public Journal {
     s.Bind(26, h.network);
     s.Bind(27, JoinInts(h.race_fetch_ms));
     s.Bind(28, static_cast<long long>(h.weight));
+    s.Bind(29, static_cast<long long>(h.escalations));
     return Step(s, "save host '" + h.id + "' of run '" + run_id + "'").status();
   }
 
@@ -429,6 +430,7 @@ class SqliteJournal : public Journal {
       h.network = hosts.Text(24);
       h.race_fetch_ms = SplitInts(hosts.Text(25));
       h.weight = std::max(1LL, static_cast<long long>(hosts.Int(26)));
+      h.escalations = static_cast<int>(hosts.Int(27));
       run.hosts.push_back(std::move(h));
     }
 

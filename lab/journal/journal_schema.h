@@ -22,12 +22,13 @@ namespace chaoslab::journal_internal {
 // Version 5: hosts.weight (a simulator row standing for many hosts; 1 elsewhere).
 // Version 6 (issue 8): table actions (what people did in a game day; created in older files by
 // kSchema's CREATE TABLE IF NOT EXISTS, like version 2's tables).
+// Version 7 (issue 18): hosts.escalations (runbooks a host moved on to, on_failure).
 // Version 2 (issue 4): runs gain setup, release_s, comparison_id, repetition; hosts gain the
 // runbook figures; new tables comparisons and services. Older files are migrated when opened:
 // kSchema creates any missing table in its version-1 shape and kAddedColumns then adds every
 // column a table lacks, so new and migrated files end up alike. Bump, and add to kAddedColumns,
 // when a table changes.
-constexpr int kSchemaVersion = 6;
+constexpr int kSchemaVersion = 7;
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
@@ -101,6 +102,8 @@ constexpr AddedColumn kAddedColumns[] = {
     {"runs", "method", "TEXT NOT NULL DEFAULT ''"},
     // Version 5 (issue 7): a simulator row may stand for many hosts.
     {"hosts", "weight", "INTEGER NOT NULL DEFAULT 1"},
+    // Issue 18: runbook fallbacks (on_failure).
+    {"hosts", "escalations", "INTEGER NOT NULL DEFAULT 0"},
 };
 
 // Indexes over added columns, created once the columns exist.
@@ -159,7 +162,7 @@ constexpr const char* kHostColumns[] = {
     "site",         "role",        "bitlocker",     "recovered_at_s",    "recovered_by",
     "technician_s", "waited_s",    "waited_for",    "keys_fetched",      "data_lost",
     "data_lost_s",  "failed_why",  "ring",          "network",           "race_fetch_ms",
-    "weight"};
+    "weight",       "escalations"};
 
 inline std::string HostUpsertSql() {
   std::string columns, values, updates;

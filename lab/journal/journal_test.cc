@@ -576,7 +576,7 @@ TEST_F(JournalTest, Version1FileIsMigratedAndStillLoads) {
 
   auto journal = OpenJournal();
   ASSERT_TRUE(journal);
-  EXPECT_EQ(SchemaVersion(path_), 6);
+  EXPECT_EQ(SchemaVersion(path_), 7);
   auto old = journal->LoadRun("r-old");
   ASSERT_TRUE(old.ok()) << old.status().ToString();
   EXPECT_EQ(old->status, "finished");
@@ -607,7 +607,7 @@ TEST_F(JournalTest, Version1FileIsMigratedAndStillLoads) {
 
   journal = OpenJournal();  // opening a migrated file again changes nothing
   ASSERT_TRUE(journal);
-  EXPECT_EQ(SchemaVersion(path_), 6);
+  EXPECT_EQ(SchemaVersion(path_), 7);
   auto loaded = journal->LoadRun("r-new");
   ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
   EXPECT_EQ(loaded->hosts[0].recovered_at_s, 1875);
@@ -635,7 +635,7 @@ TEST_F(JournalTest, Version5FileGainsTheActionsTable) {
 
   auto journal = OpenJournal();
   ASSERT_TRUE(journal);
-  EXPECT_EQ(SchemaVersion(path_), 6);
+  EXPECT_EQ(SchemaVersion(path_), 7);
   EXPECT_TRUE(journal->LoadRun("r-5").ok());
   EXPECT_TRUE(journal->LoadActions("r-5")->empty());
   JournalAction typed{"r-5",
@@ -664,7 +664,7 @@ TEST_F(JournalTest, Version5FileGainsTheActionsTable) {
   EXPECT_EQ((*actions)[1].host_id, "");
   journal.reset();
   journal = OpenJournal();  // opening it again changes nothing
-  EXPECT_EQ(SchemaVersion(path_), 6);
+  EXPECT_EQ(SchemaVersion(path_), 7);
   EXPECT_EQ(journal->LoadActions("r-5")->size(), 2u);
 }
 

@@ -33,6 +33,14 @@ std::vector<const config::StepConfig*> StepsFor(const config::RunbookConfig& run
   return steps;
 }
 
+void AssignSteps(const config::RunbookConfig& runbook, const config::GroupConfig& traits,
+                 Profile* profile) {
+  profile->steps = StepsFor(runbook, traits);
+  profile->fallback_steps.clear();
+  for (const auto& e : runbook.escalations)
+    profile->fallback_steps.push_back(StepsFor(e.runbook, traits));
+}
+
 Model::Model(const config::SetupConfig& setup, const config::RunbookConfig& runbook,
              const std::vector<Profile>& profiles, MachineDriver* driver, ModelOptions options,
              std::vector<std::string> groups)
@@ -156,7 +164,7 @@ void Model::Healthy(uint32_t i, double at) {
   }
   if (h.recovered_at < 0) h.recovered_at = at;
   if (h.recovered_by == 0) {
-    h.recovered_by = h.stage == Stage::kMachine && h.step < profile(i).steps.size()
+    h.recovered_by = h.stage == Stage::kMachine && h.step < Steps(i).size()
                          ? static_cast<uint8_t>(2 + static_cast<int>(CurrentStep(i).kind))
                      : h.last_step ? static_cast<uint8_t>(1 + h.last_step)
                                    : 1;
@@ -222,7 +230,8 @@ void Model::Activate(uint32_t i, double at) {
   if (h.crashes == 0) return;
   Move(i, HostState::kRemediating, at, options_.narrate ? "runbook " + runbook_.name : "");
   if (profile(i).steps.empty()) {
-    Fail(i, at, "no step of runbook " + runbook_.name + " applies to this host");
+    if (!Escalate(i, at))
+      Fail(i, at, "no step of runbook " + runbook_.name + " applies to this host");
     return;
   }
   h.step = 0;
@@ -267,7 +276,7 @@ void Model::Proceed(uint32_t i, double at) {
 void Model::Advance(uint32_t i, double at) {
   HostRecord& h = hosts_[i];
   if (h.stage == Stage::kFinished || IsTerminal(h.state)) return;
-  const auto& steps = profile(i).steps;
+  const auto& steps = Steps(i);
   while (true) {
     if (h.stage == Stage::kMachine) {
       if (h.outcome == Outcome::kPending) {
@@ -284,11 +293,13 @@ void Model::Advance(uint32_t i, double at) {
       h.stage = Stage::kNone;
     }
     if (h.step >= steps.size()) {
+      if (Escalate(i, at)) return;
       ReleaseAll(i, at);
       h.stage = Stage::kFinished;
+      const std::string which = h.level == 0 ? "runbook" : "runbook " + RunbookOf(i).name;
       Fail(i, at,
-           h.last_failure.empty() ? "runbook ended without recovery"
-                                  : "runbook ended without recovery: " + h.last_failure);
+           h.last_failure.empty() ? which + " ended without recovery"
+                                  : which + " ended without recovery: " + h.last_failure);
       return;
     }
     const config::StepConfig& step = *steps[h.step];
@@ -321,6 +332,27 @@ void Model::Advance(uint32_t i, double at) {
     }
     return;
   }
+}
+
+// People give up on the runbook and, after deciding to, start the next one (on_failure): what the
+// host holds is released as at any runbook's end, and it queues anew for the next one's first
+// step. Fallbacks with no step for this host are passed over.
+bool Model::Escalate(uint32_t i, double at) {
+  HostRecord& h = hosts_[i];
+  const auto& escalations = runbook_.escalations;
+  size_t next = h.level;  // escalations[level] is the runbook after the current one
+  while (next < escalations.size() && profile(i).fallback_steps[next].empty()) next++;
+  if (next >= escalations.size()) return false;
+  ReleaseAll(i, at);
+  h.level = static_cast<uint8_t>(next + 1);
+  h.step = 0;
+  h.stage = Stage::kNone;
+  h.last_failure.clear();
+  h.token++;
+  const double starts = at + driver_->DecisionSeconds(i, escalations[next].after);
+  driver_->Escalated(i, escalations[next].runbook, at, starts);
+  Continue(i, starts);
+  return true;
 }
 
 // Takes what the step needs or joins the queue of what is missing; once taken, the human part
@@ -384,6 +416,7 @@ void Model::FillResult(uint32_t i, double release, double now, HostResult* r) co
   if (h.first_crash >= 0 && recovered) r->time_to_recover_s = h.recovered_at - h.first_crash;
   if (recovered) r->recovered_at_s = h.recovered_at - release;
   r->recovered_by = RecoveredByName(h.recovered_by);
+  r->escalations = h.level;
   const WaitFigures w = Waits(i, now);
   r->technician_s = w.technician_s;
   r->waited_s = w.waited_s;

@@ -68,6 +68,8 @@ struct Profile {
   bool oob_console = false;
   bool watched = false;   // the escrow or a service depends on its group: health via the agenda
   std::vector<const config::StepConfig*> steps;  // the runbook's steps that apply to it
+  // The same for each runbook it may escalate to (RunbookConfig::escalations, in order).
+  std::vector<std::vector<const config::StepConfig*>> fallback_steps;
 };
 
 // What a step needs (the resources it lists; a person: a technician or a remote console).
@@ -92,6 +94,10 @@ double HumanPart(const config::StepConfig& step, const config::SiteConfig* site,
 // The steps of `runbook` whose conditions a host meets.
 std::vector<const config::StepConfig*> StepsFor(const config::RunbookConfig& runbook,
                                                 const config::GroupConfig& traits);
+// Profile::steps and Profile::fallback_steps of a host with `traits` under `runbook` (both
+// drivers build their profiles with it).
+void AssignSteps(const config::RunbookConfig& runbook, const config::GroupConfig& traits,
+                 Profile* profile);
 
 // Per host: its lifecycle and where its runbook is (compact: the simulator keeps millions).
 struct HostRecord {
@@ -108,6 +114,7 @@ struct HostRecord {
   uint8_t step = 0, sub = 0;
   uint8_t recovered_by = 0;  // RecoveredByName
   uint8_t last_step = 0;     // 0 none, 1 + StepKind of the latest machine part begun
+  uint8_t level = 0;  // whose steps it runs: 0 its runbook, n the n-th escalation (on_failure)
   bool runbook_active = false, admitted = false, holds_technician = false, holds_usb = false;
   bool waiting = false, boot_loop = false, up = false;
   std::string last_failure, failed_why;
@@ -138,12 +145,18 @@ class MachineDriver {
   virtual void ContinueMachine(uint32_t host, const config::StepConfig& step, double at) = 0;
   // The host is finished (failed or lost): its machine stops for inspection.
   virtual void StopMachine(uint32_t host) = 0;
+  // How long people take to decide to escalate `host` (an on_failure `after`), drawn from the
+  // driver's stream for that host.
+  virtual double DecisionSeconds(uint32_t host, const config::Distribution& after) = 0;
 
   // What happened, for a journal or a progress line (the simulator records nothing).
   virtual void Moved(uint32_t, HostState, HostState, double, const std::string&) {}
   virtual void Refused(uint32_t, HostState, HostState, double) {}
   virtual void WaitsFor(uint32_t, const config::StepConfig&, Wait, double) {}
   virtual void StepFailed(uint32_t, const config::StepConfig&, const std::string&, double) {}
+  // Its runbook ended without recovery: `next` starts for it at `starts_at` (an on_failure).
+  virtual void Escalated(uint32_t, const config::RunbookConfig& /*next*/, double /*at*/,
+                         double /*starts_at*/) {}
   virtual void EscrowChanged(bool, double) {}
   virtual void ServiceChanged(size_t, bool, double) {}
 };
@@ -199,10 +212,18 @@ class Model {
   size_t size() const { return hosts_.size(); }
   const config::RunbookConfig& runbook() const { return runbook_; }
   const config::SetupConfig& setup() const { return setup_; }
-  // The step whose machine part is under way or was last begun.
-  const config::StepConfig& CurrentStep(uint32_t i) const {
-    return *profile(i).steps[hosts_[i].step];
+  // The steps of the runbook the host runs now (its own, or the one it escalated to).
+  const std::vector<const config::StepConfig*>& Steps(uint32_t i) const {
+    const uint8_t level = hosts_[i].level;
+    return level == 0 ? profile(i).steps : profile(i).fallback_steps[level - 1u];
   }
+  // The runbook the host runs now.
+  const config::RunbookConfig& RunbookOf(uint32_t i) const {
+    const uint8_t level = hosts_[i].level;
+    return level == 0 ? runbook_ : runbook_.escalations[level - 1u].runbook;
+  }
+  // The step whose machine part is under way or was last begun.
+  const config::StepConfig& CurrentStep(uint32_t i) const { return *Steps(i)[hosts_[i].step]; }
 
   // A site's technicians at scenario time `t`: how many there are (its own, plus those called in
   // and outside help once they arrived), and whether they are at work (on shift, or extended
@@ -291,6 +312,9 @@ class Model {
     driver_->Schedule(at, Signal{Signal::kContinue, i, hosts_[i].token});
   }
   void Advance(uint32_t i, double at);
+  // The host's runbook ended without recovery: the next on_failure runbook with steps for it
+  // starts after its decision delay (false: there is none).
+  bool Escalate(uint32_t i, double at);
   void Decide(uint32_t i, Outcome o, std::string why);  // the machine part's outcome
   // Takes what the step needs and starts its human part, or waits in the queue of what is missing.
   void Acquire(uint32_t i, const config::StepConfig& step, double at);

@@ -25,6 +25,11 @@ class ScriptedDriver : public MachineDriver {
     continued.push_back({host, step.kind, at});
   }
   void StopMachine(uint32_t host) override { stopped.push_back(host); }
+  double DecisionSeconds(uint32_t, const config::Distribution& after) override { return after.a; }
+  void Escalated(uint32_t host, const config::RunbookConfig& next, double at,
+                 double starts_at) override {
+    escalated.push_back({host, next.name, at, starts_at});
+  }
   void WaitsFor(uint32_t host, const config::StepConfig&, Wait w, double) override {
     waits[host].push_back(w);
   }
@@ -58,6 +63,12 @@ class ScriptedDriver : public MachineDriver {
     double at;
   };
   std::vector<ServiceCall> services;
+  struct Escalation {
+    uint32_t host;
+    std::string runbook;
+    double at, starts_at;
+  };
+  std::vector<Escalation> escalated;
 };
 
 config::StepConfig Step(config::StepKind kind, double takes,
@@ -389,6 +400,103 @@ TEST(RecoveryStaffingTest, StaffingIsDrawnOncePerSiteFromTheSeed) {
   EXPECT_EQ(draws[0], draws[1]) << "the same seed draws the same";
   EXPECT_TRUE(draws[2] != draws[1] || draws[3] != draws[1] || draws[4] != draws[1]);
   EXPECT_TRUE(d.agenda.empty()) << "nothing is scheduled before the site's first crash";
+}
+
+// on_failure: reboot twice; when that does not help, people decide after an hour to go to safe
+// mode (a runbook with a step for BitLocker hosts only in between, passed over for this host).
+struct EscalationWorld : World {
+  EscalationWorld() {
+    config::StepConfig reboot = Step(config::StepKind::kReboot, 0);
+    reboot.times = 2;
+    runbook.steps.push_back(reboot);
+    config::Escalation usb;
+    usb.runbook.name = "usb-bitlocker-only";
+    usb.runbook.steps.push_back(Step(config::StepKind::kBoot, 60, {config::Resource::kTechnician}));
+    usb.runbook.steps.back().when.bitlocker = true;
+    usb.after.a = 600;
+    config::Escalation safe;
+    safe.runbook.name = "safe-mode";
+    safe.runbook.steps.push_back(
+        Step(config::StepKind::kBoot, 120, {config::Resource::kTechnician}));
+    safe.runbook.steps.push_back(
+        Step(config::StepKind::kRestart, 0, {config::Resource::kTechnician}));
+    safe.after.a = 3600;
+    runbook.escalations = {usb, safe};
+    Profile p = Default();
+    AssignSteps(runbook, setup.groups[0], &p);
+    profiles = {p};
+  }
+};
+
+// Reboots the host through the reboot step: two attempts, each crashing again.
+void RebootsFail(Model* m, uint32_t h, double at) {
+  m->Rebooting(h, at);
+  m->Crashed(h, at + 10, false, "X");
+  m->Rebooting(h, at + 20);
+  m->Crashed(h, at + 30, false, "X");
+}
+
+TEST(RecoveryModelTest, ARunbookThatEndsWithoutRecoveryEscalatesAfterTheDecisionDelay) {
+  EscalationWorld w;
+  ASSERT_EQ(w.profiles[0].fallback_steps.size(), 2u);
+  EXPECT_TRUE(w.profiles[0].fallback_steps[0].empty()) << "no BitLocker: the USB step is skipped";
+  ScriptedDriver d;
+  Model m(w.setup, w.runbook, w.profiles, &d, {true, true});
+  const uint32_t h = m.AddHost(0);
+  CrashTwice(&m, h, 0);
+  d.RunUntil(&m, 30);
+  ASSERT_EQ(d.started.size(), 1u);  // the reboot step, at activation (10)
+  RebootsFail(&m, h, 40);
+  d.RunUntil(&m, 100);
+  // Not failed: it escalates, passing over the runbook with no step for it, to safe mode.
+  EXPECT_EQ(m.host(h).state, HostState::kRemediating);
+  EXPECT_TRUE(d.stopped.empty());
+  ASSERT_EQ(d.escalated.size(), 1u);
+  EXPECT_EQ(d.escalated[0].runbook, "safe-mode");
+  EXPECT_DOUBLE_EQ(d.escalated[0].at, 70);
+  EXPECT_DOUBLE_EQ(d.escalated[0].starts_at, 70 + 3600);
+  EXPECT_EQ(m.host(h).level, 2);
+  EXPECT_EQ(&m.RunbookOf(h), &w.runbook.escalations[1].runbook);
+  EXPECT_TRUE(m.ShouldPark(h)) << "it loops parked while people decide";
+  d.RunUntil(&m, 3600);
+  EXPECT_EQ(d.started.size(), 1u) << "nothing before the decision";
+  d.RunUntil(&m, 10000);
+  // At 3670 the technician comes (no travel), boots safe mode for 120 s.
+  ASSERT_EQ(d.started.size(), 2u);
+  EXPECT_EQ(d.started[1].kind, config::StepKind::kBoot);
+  EXPECT_DOUBLE_EQ(d.started[1].at, 3670 + 120);
+  m.SettleNow(h, 3850, Outcome::kOk);
+  d.RunUntil(&m, 3850);
+  ASSERT_EQ(d.started.size(), 3u);
+  EXPECT_EQ(d.started[2].kind, config::StepKind::kRestart);
+  m.Healthy(h, 3900);
+  EXPECT_EQ(m.host(h).state, HostState::kRecovered);
+  HostResult r;
+  m.FillResult(h, 0, 4000, &r);
+  EXPECT_EQ(r.recovered_by, "restart");
+  EXPECT_EQ(r.escalations, 2);
+  EXPECT_EQ(r.reboots, 2);
+  EXPECT_DOUBLE_EQ(r.technician_s, 3900 - 3670);
+}
+
+TEST(RecoveryModelTest, AHostFailsWhenItsLastFallbackEndsWithoutRecovery) {
+  EscalationWorld w;
+  ScriptedDriver d;
+  Model m(w.setup, w.runbook, w.profiles, &d, {true, true});
+  const uint32_t h = m.AddHost(0);
+  CrashTwice(&m, h, 0);
+  d.RunUntil(&m, 30);
+  RebootsFail(&m, h, 40);
+  d.RunUntil(&m, 10000);
+  m.SettleNow(h, 3850, Outcome::kFailed, "no safe mode");
+  d.RunUntil(&m, 3850);
+  EXPECT_EQ(m.host(h).state, HostState::kRemediating) << "its restart step is still to come";
+  m.SettleNow(h, 3900, Outcome::kFailed, "crashed again (X)");
+  EXPECT_EQ(m.host(h).state, HostState::kFailed);
+  EXPECT_EQ(m.host(h).failed_why, "runbook safe-mode ended without recovery: crashed again (X)");
+  EXPECT_EQ(d.stopped, std::vector<uint32_t>{h});
+  EXPECT_FALSE(m.host(h).holds_technician);
+  EXPECT_EQ(d.escalated.size(), 1u);
 }
 
 }  // namespace

@@ -86,7 +86,7 @@ nlohmann::json Optional(const std::optional<double>& value) {
 }
 
 nlohmann::json GroupJson(const GroupResult& g) {
-  return {{"name", g.name},
+  nlohmann::json out = {{"name", g.name},
           {"hosts", g.hosts},
           {"exposed", g.exposed},
           {"crashed", g.crashed},
@@ -108,6 +108,9 @@ nlohmann::json GroupJson(const GroupResult& g) {
           {"keys_fetched", g.keys_fetched},
           {"data_lost_hosts", g.data_lost_hosts},
           {"data_lost_s", g.data_lost_s}};
+  // Only where a runbook escalated, so runs without on_failure read as before.
+  if (g.escalated > 0) out["escalated"] = g.escalated;
+  return out;
 }
 
 // The second group table: how fast the group came back and what it cost.
@@ -132,6 +135,7 @@ std::string HostNotes(const HostResult& h) {
   if (h.bitlocker) notes.push_back("BitLocker");
   if (h.technician_s > 0) notes.push_back("technician " + Duration(h.technician_s));
   if (h.keys_fetched > 0) notes.push_back(fmt::format("keys {}", h.keys_fetched));
+  if (h.escalations > 0) notes.push_back(fmt::format("escalated {}x", h.escalations));
   if (h.waited_s > 0) {
     notes.push_back("waited " + Duration(h.waited_s) +
                     (h.waited_for.empty() ? "" : " for " + h.waited_for));
@@ -157,7 +161,7 @@ nlohmann::json HostJson(const HostResult& h) {
   auto text_or_null = [](const std::string& text) {
     return text.empty() ? nlohmann::json(nullptr) : nlohmann::json(text);
   };
-  return {{"id", h.id},
+  nlohmann::json out = {{"id", h.id},
           {"weight", h.weight},
           {"group", h.group},
           {"site", text_or_null(h.site)},
@@ -184,6 +188,8 @@ nlohmann::json HostJson(const HostResult& h) {
           {"ring", text_or_null(h.ring)},
           {"network", text_or_null(h.network)},
           {"race_fetch_ms", h.race_fetch_ms}};
+  if (h.escalations > 0) out["escalations"] = h.escalations;
+  return out;
 }
 
 double Median(std::vector<int> v) {
@@ -295,6 +301,11 @@ void PrintTable(const RunResult& run, std::ostream& out) {
   groups.AddRule();
   groups.AddRow(GroupRow(run.fleet));
   groups.Print(out);
+  if (run.fleet.escalated > 0) {
+    out << fmt::format("  escalated (on_failure): {} of {} crashed hosts moved on to a fallback "
+                       "runbook\n",
+                       run.fleet.escalated, run.fleet.crashed);
+  }
   out << '\n';
 
   out << "  Time to recover (percentiles) and until a share of hosts is healthy for good, after "

@@ -43,6 +43,7 @@ void Count(const HostResult& host, GroupResult* group, Samples* samples) {
   group->technician_s += host.technician_s * static_cast<double>(w);
   group->keys_fetched += host.keys_fetched * n;
   if (!host.data_lost.empty()) group->data_lost_hosts += n;
+  if (host.escalations > 0) group->escalated += n;
   group->data_lost_s += host.data_lost_s * static_cast<double>(w);
 }
 

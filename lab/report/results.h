@@ -30,6 +30,7 @@ struct HostResult {
   bool bitlocker = false;
   std::optional<double> recovered_at_s;  // scenario seconds after release when healthy again
   std::string recovered_by;              // step that brought it back: "reboot", "restart", ...
+  int escalations = 0;  // runbooks it moved on to after its own ended without recovery (on_failure)
   double technician_s = 0;               // human time spent on this host (travel + steps)
   double waited_s = 0;                   // time the runbook waited for resources on this host
   std::string waited_for;                // the resource it waited for longest ("key-escrow"...)
@@ -78,6 +79,7 @@ struct GroupResult {
   double technician_s = 0;
   int keys_fetched = 0;
   int data_lost_hosts = 0;  // hosts that lost data (snapshot revert or reimage)
+  int escalated = 0;        // hosts whose runbook escalated at least once (on_failure)
   double data_lost_s = 0;   // sum of data_lost_s
 };
 

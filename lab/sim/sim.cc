@@ -63,7 +63,7 @@ Result<std::vector<GroupPlan>> PlanGroups(const config::ScenarioConfig& sc, cons
     profile.watched = !setup.key_escrow.hosted_on.empty() && setup.key_escrow.hosted_on == g.name;
     for (const auto& svc : setup.services)
       for (const auto& need : svc.needs) profile.watched |= need.group == g.name;
-    profile.steps = recovery::StepsFor(runbook, g);
+    recovery::AssignSteps(runbook, g, &profile);
     profiles.push_back(std::move(profile));
     p.out = static_cast<int>(world->out_groups.size());
     world->out_groups.push_back(OutGroup{prefix + g.name, g.site,

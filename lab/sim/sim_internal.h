@@ -129,6 +129,7 @@ struct RowKey {
   uint8_t state, waited_for, recovered_by, data_lost, keys, ring, flags;  // flags: exposed,
                                                                           // boot_loop, recovered,
                                                                           // has fc, has ra
+  uint8_t escalations;  // HostRecord::level
   bool operator==(const RowKey& o) const { return std::memcmp(this, &o, sizeof(RowKey)) == 0; }
 };
 static_assert(sizeof(RowKey) == 24);
@@ -200,6 +201,7 @@ class OrgSim final : public recovery::MachineDriver {
   void StartMachine(uint32_t host, const config::StepConfig& step, double at) override;
   void ContinueMachine(uint32_t host, const config::StepConfig& step, double at) override;
   void StopMachine(uint32_t host) override;
+  double DecisionSeconds(uint32_t host, const config::Distribution& after) override;
 
  private:
   const config::RunbookConfig& runbook() const { return *plan_.runbook; }

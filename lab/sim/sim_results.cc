@@ -67,6 +67,7 @@ void OrgSim::Figures(const Host& h, size_t index, bool per_host, Aggregator* agg
   k.state = static_cast<uint8_t>(r.state);
   k.waited_for = static_cast<uint8_t>(w.longest + 1);
   k.recovered_by = r.recovered_by;
+  k.escalations = r.level;
   k.data_lost = h.data_lost;
   k.keys = static_cast<uint8_t>(std::min<int>(h.keys, 255));
   k.ring = g.pinned ? 254 : has_ring ? h.ring : 255;
@@ -141,6 +142,7 @@ void AggregatedRows(const World& w, const std::vector<Aggregator>& aggs,
     r.role = og.role;
     r.bitlocker = og.bitlocker;
     r.recovered_by = RecoveredByName(k.recovered_by);
+    r.escalations = k.escalations;
     r.technician_s = acc.technician_ms / 1000.0 / n;
     r.waited_s = acc.waited_ms / 1000.0 / n;
     if (k.waited_for > 0) r.waited_for = recovery::WaitName(static_cast<recovery::Wait>(k.waited_for - 1));

@@ -40,6 +40,11 @@ double OrgSim::HumanSeconds(uint32_t i, const config::StepConfig& step, bool new
                              new_visit, p.bitlocker, setup().key_escrow, rng);
 }
 
+double OrgSim::DecisionSeconds(uint32_t i, const config::Distribution& after) {
+  HostRng rng{&hosts_[i].rng};
+  return after.Sample(rng);
+}
+
 // The machine is paused for inspection: nothing more from it.
 void OrgSim::StopMachine(uint32_t i) {
   Host& h = hosts_[i];

@@ -115,6 +115,51 @@ TEST(SimTest, RebootRaceNeverWonFailsAfterTheRunbooksFifteenReboots) {
   }
 }
 
+// Issue 18: reboot-only hosts that never win the race do not stay failed when their runbook has a
+// fallback: after the decision delay they go to safe mode and come back by its restart.
+TEST(SimTest, RebootOnlyHostsThatNeverWinEscalateToSafeModeAndRecover) {
+  auto sc = Scenario("channel-291");
+  auto safe = config::LoadRunbook(Source() + "/playbooks/runbooks/safe-mode-delete.yaml");
+  ASSERT_TRUE(safe.ok()) << safe.status().ToString();
+  config::Escalation e;
+  e.runbook = *safe;
+  e.after.a = 2 * 3600.0;  // constant: people decide two hours after the last reboot failed
+  sc.runbook.escalations.push_back(e);
+  ASSERT_TRUE(config::CheckRunbookFitsSetup(sc.runbook, sc.setup).ok());
+  auto r = Simulate(sc, WriteCalibration(sc.image, 0, 10));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->fleet.crashed, 4);
+  EXPECT_EQ(r->fleet.recovered, 4);
+  EXPECT_EQ(r->fleet.failed, 0);
+  EXPECT_EQ(r->fleet.escalated, 4);
+  for (const auto& h : r->hosts) {
+    if (h.crashes == 0) {
+      EXPECT_EQ(h.escalations, 0) << h.id;
+      continue;
+    }
+    SCOPED_TRACE(h.id);
+    EXPECT_EQ(h.reboots, 15);  // its own runbook ran to its end first
+    EXPECT_EQ(h.escalations, 1);
+    EXPECT_EQ(h.recovered_by, "restart");
+    EXPECT_GT(h.technician_s, 0);
+    ASSERT_TRUE(h.recovered_at_s);
+    // The revert (release + 78 min), fifteen failed reboots, then two hours of deciding.
+    EXPECT_GT(*h.recovered_at_s, 78 * 60.0 + 2 * 3600.0);
+  }
+  // What a reader sees: the count in the JSON and the text table.
+  EXPECT_EQ(ToJson(*r)["fleet"]["escalated"], 4);
+  std::ostringstream text;
+  PrintTable(*r, text);
+  EXPECT_NE(text.str().find("escalated (on_failure): 4 of 4 crashed hosts"), std::string::npos)
+      << text.str();
+  // Without the fallback the same draws leave them failed (and the JSON has no such count).
+  sc.runbook.escalations.clear();
+  auto plain = Simulate(sc, WriteCalibration(sc.image, 0, 10));
+  ASSERT_TRUE(plain.ok());
+  EXPECT_EQ(plain->fleet.failed, 4);
+  EXPECT_FALSE(ToJson(*plain)["fleet"].contains("escalated"));
+}
+
 TEST(SimTest, BitLockerHostsWaitForTheEscrowItsDomainControllerServes) {
   auto sc = Scenario("bitlocker-escrow");
   auto r = Simulate(sc, WriteCalibration(sc.image, 1, 2));
