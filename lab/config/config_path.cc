@@ -1,5 +1,6 @@
 // SetByPath / GetByPath: one table of settable parameters (Params), each a place in the scenario
-// (a locator), a reader from yaml_file.h and a printer; ValidateScenario, the loaders' checks again.
+// (a locator), a reader from yaml_file.h and a printer; ValidateScenario, the loaders' checks
+// again.
 #include "lab/config/config_path.h"
 
 #include <yaml-cpp/yaml.h>
@@ -196,7 +197,8 @@ Locate<T> Top(T ScenarioConfig::*field) {
   return [=](ScenarioConfig* sc, const Keys&) -> Result<T*> { return &(sc->*field); };
 }
 
-// --- How a value is read and printed --------------------------------------------------------------
+// --- How a value is read and printed
+// --------------------------------------------------------------
 
 Read<int> Int(const std::string& what, int64_t min, int64_t max) {
   return [=](const YamlFile& f, const YAML::Node& n) -> Result<int> {
@@ -278,7 +280,8 @@ Param RaceWindow() {
   return p;
 }
 
-std::vector<Param> MakeParams() {
+// The scenario's own parameters, its rollout's and its runbook's.
+std::vector<Param> ScenarioParams() {
   using SC = ScenarioConfig;
   std::vector<Param> params;
   params.push_back(MakeParam<uint64_t>(
@@ -334,6 +337,13 @@ std::vector<Param> MakeParams() {
         return &step->times;
       },
       Int("times", 1, 1000), ShowInt));
+  return params;
+}
+
+// setup.*: the setup's PXE, key escrow, sites and groups.
+std::vector<Param> SetupParams() {
+  using SC = ScenarioConfig;
+  std::vector<Param> params;
   params.push_back(MakeParam<bool>("setup.pxe", "true or false", Member(&Setup, &SetupConfig::pxe),
                                    Bool("pxe"), ShowBool));
   params.push_back(HostedOn());
@@ -380,7 +390,11 @@ std::vector<Param> MakeParams() {
 }
 
 const std::vector<Param>& Params() {
-  static const std::vector<Param> params = MakeParams();
+  static const std::vector<Param> params = [] {
+    std::vector<Param> all = ScenarioParams();
+    for (Param& p : SetupParams()) all.push_back(std::move(p));
+    return all;
+  }();
   return params;
 }
 
@@ -428,11 +442,11 @@ Status ValidateSetup(const SetupConfig& setup) {
     for (const ServiceNeed& need : s.needs) {
       const GroupConfig* g = group(need.group);
       if (g != nullptr && need.at_least <= g->count) continue;
-      return Status::InvalidArgument(
-          "service '" + s.name + "' needs at least " + std::to_string(need.at_least) +
-          " hosts of group '" + need.group + "', which has " +
-          (g ? std::to_string(g->count) : std::string("none")) + " (at " + need.where.ToString() +
-          ")");
+      return Status::InvalidArgument("service '" + s.name + "' needs at least " +
+                                     std::to_string(need.at_least) + " hosts of group '" +
+                                     need.group + "', which has " +
+                                     (g ? std::to_string(g->count) : std::string("none")) +
+                                     " (at " + need.where.ToString() + ")");
     }
   }
   return Status::Ok();
@@ -441,10 +455,9 @@ Status ValidateSetup(const SetupConfig& setup) {
 // Checks of rollout.* that the scenario loader makes while reading (scenario_loader.cc).
 Status ValidateRollout(const RolloutConfig& r) {
   if (r.release < r.start || r.revert < r.release) {
-    return Status::InvalidArgument("rollout start " + FormatTimeOfDay(r.start) + ", release " +
-                                   FormatTimeOfDay(r.release) + ", revert " +
-                                   FormatTimeOfDay(r.revert) +
-                                   ": expected start <= release <= revert");
+    return Status::InvalidArgument(
+        "rollout start " + FormatTimeOfDay(r.start) + ", release " + FormatTimeOfDay(r.release) +
+        ", revert " + FormatTimeOfDay(r.revert) + ": expected start <= release <= revert");
   }
   if (r.policy == RolloutPolicy::kRings && r.rings.empty()) {
     return Status::InvalidArgument(
@@ -486,9 +499,9 @@ Status SetByPath(ScenarioConfig* scenario, std::string_view path, std::string_vi
   const std::string shown(path);
   YamlFile file(shown);  // a value's errors read "<path>: what was expected"
   Status set = Guarded<bool>(shown, [&]() -> Result<bool> {
-    RETURN_IF_ERROR((*param)->set(scenario, keys, file, value));
-    return true;
-  }).status();
+                 RETURN_IF_ERROR((*param)->set(scenario, keys, file, value));
+                 return true;
+               }).status();
   if (!set.ok()) {
     // Locator errors carry no location yet; reader errors start with the path already.
     return set.message().rfind(shown + ":", 0) == 0 ? set : set.WithContext(shown);

@@ -1,4 +1,5 @@
-// One parameter of a loaded scenario, named by a path: what `chaoslab sweep --set PATH=v1,v2` varies
+// One parameter of a loaded scenario, named by a path: what `chaoslab sweep --set PATH=v1,v2`
+// varies
 // ("what if we had two more technicians?") and what a ranged assumption draws. The values are read
 // by the same parsers the YAML loaders use (yaml_file.h: durations "2h", distributions "uniform(5m,
 // 20m)" or "{uniform: [5m, 20m]}", enum spellings), and after a change the scenario is checked as

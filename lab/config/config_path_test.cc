@@ -89,7 +89,8 @@ class ConfigPathTest : public ConfigLoaderTest {
     EXPECT_EQ(s.code(), ErrorCode::kInvalidArgument) << s.ToString();
     EXPECT_EQ(s.message().rfind(path, 0), 0u) << "should start with the path: " << s.message();
     for (const std::string& w : words) {
-      EXPECT_NE(s.message().find(w), std::string::npos) << "'" << w << "' missing in " << s.message();
+      EXPECT_NE(s.message().find(w), std::string::npos)
+          << "'" << w << "' missing in " << s.message();
     }
   }
   ScenarioConfig sc_;
@@ -149,13 +150,15 @@ TEST_F(ConfigPathTest, SettersChangeTheRightPlace) {
   EXPECT_EQ(Set("rollout.revert", "05:00").rollout.revert, 5 * 3600);
   EXPECT_EQ(Set("setup.key_escrow.hosted_on", "external").setup.key_escrow.hosted_on, "");
   EXPECT_EQ(Set("setup.key_escrow.hosted_on", "ws").setup.key_escrow.hosted_on, "ws");
-  const Distribution travel = Set("setup.sites[hq].travel", "uniform(5m, 20m)").setup.sites[0].travel;
+  const Distribution travel =
+      Set("setup.sites[hq].travel", "uniform(5m, 20m)").setup.sites[0].travel;
   EXPECT_EQ(travel.kind, Distribution::Kind::kUniform);
   EXPECT_EQ(travel.a, 300);
   EXPECT_EQ(travel.b, 1200);
   EXPECT_EQ(Set("setup.sites[hq].travel", "90s").setup.sites[0].travel.a, 90);
-  EXPECT_EQ(Set("setup.key_escrow.lookup", "lognormal(median 1m, p90 4m)").setup.key_escrow.lookup.b,
-            240);
+  EXPECT_EQ(
+      Set("setup.key_escrow.lookup", "lognormal(median 1m, p90 4m)").setup.key_escrow.lookup.b,
+      240);
   // network: offline takes the group off the net in the window, as the loader's default does.
   ScenarioConfig offline = Set("setup.groups[ws].network", "offline");
   EXPECT_FALSE(offline.setup.groups[1].online_in_window);
@@ -167,11 +170,11 @@ TEST_F(ConfigPathTest, SettersChangeTheRightPlace) {
 }
 
 TEST_F(ConfigPathTest, PathsThatNameNoParameter) {
-  for (const char* path : {"", "setup", "setup.sites", "setup.site[hq].technicians",
-                           "setup.sites[hq].technician", "setup.sites.hq.technicians",
-                           "runbook.steps[0]", "seed.x", "setup.groups[ws].role"}) {
-    ExpectSetError(path, "1", {"names no parameter", "settable: seed",
-                               "setup.sites[<site>].technicians"});
+  for (const char* path :
+       {"", "setup", "setup.sites", "setup.site[hq].technicians", "setup.sites[hq].technician",
+        "setup.sites.hq.technicians", "runbook.steps[0]", "seed.x", "setup.groups[ws].role"}) {
+    ExpectSetError(path, "1",
+                   {"names no parameter", "settable: seed", "setup.sites[<site>].technicians"});
     EXPECT_FALSE(GetByPath(sc_, path).ok()) << path;
   }
   ExpectSetError("setup.sites[].technicians", "1", {"expected a name or index between [ and ]"});
@@ -181,7 +184,8 @@ TEST_F(ConfigPathTest, PathsThatNameNoParameter) {
 TEST_F(ConfigPathTest, NamesAndIndexesTheScenarioDoesNotHave) {
   ExpectSetError("setup.sites[depot].technicians", "1",
                  {"no site 'depot'", "its sites: hq, branch"});
-  ExpectSetError("setup.groups[servers].count", "1", {"no group 'servers'", "its groups: dc, ws, shop"});
+  ExpectSetError("setup.groups[servers].count", "1",
+                 {"no group 'servers'", "its groups: dc, ws, shop"});
   ExpectSetError("runbook.steps[5].takes", "1m", {"no step 5", "0 to 4"});
   ExpectSetError("runbook.steps[x].takes", "1m", {"no step x"});
   ExpectSetError("runbook.steps[-1].takes", "1m", {"no step -1"});
@@ -223,8 +227,9 @@ TEST_F(ConfigPathTest, ValuesOfTheWrongTypeOrRange) {
 TEST_F(ConfigPathTest, ChangesTheLoadersWouldRefuseAreRefused) {
   // The service needs 2 shop hosts.
   ExpectSetError("setup.groups[shop].count", "1",
-                 {"makes the scenario inconsistent", "service 'tills' needs at least 2 hosts of "
-                                                     "group 'shop', which has 1"});
+                 {"makes the scenario inconsistent",
+                  "service 'tills' needs at least 2 hosts of "
+                  "group 'shop', which has 1"});
   // boot: usb needs sticks, and no site would have any.
   ScenarioConfig no_sticks = Set("setup.sites[hq].usb_sticks", "0");
   Status s = SetByPath(&no_sticks, "setup.sites[branch].usb_sticks", "0");
@@ -237,9 +242,8 @@ TEST_F(ConfigPathTest, ChangesTheLoadersWouldRefuseAreRefused) {
 }
 
 TEST_F(ConfigPathTest, RolloutPolicyOnAScenarioWithRings) {
-  Result<ScenarioConfig> staged =
-      LoadScenario(SourceDir() + "/playbooks/scenarios/staged-rollout.yaml",
-                   SourceDir() + "/images");
+  Result<ScenarioConfig> staged = LoadScenario(
+      SourceDir() + "/playbooks/scenarios/staged-rollout.yaml", SourceDir() + "/images");
   ASSERT_TRUE(staged.ok()) << staged.status().ToString();
   ASSERT_FALSE(staged->rollout.rings.empty());
   ScenarioConfig once = *staged;
@@ -267,8 +271,8 @@ TEST_F(ConfigPathTest, AMixHasNoSetupToSet) {
 // setter accepts what the loaders accepted.
 TEST(ConfigPathShipped, EveryParameterOfTheShippedScenariosRoundTrips) {
   for (const char* name : {"bitlocker-escrow", "airline-hub-37k", "channel-291"}) {
-    Result<ScenarioConfig> sc = LoadScenario(
-        SourceDir() + "/playbooks/scenarios/" + name + ".yaml", SourceDir() + "/images");
+    Result<ScenarioConfig> sc = LoadScenario(SourceDir() + "/playbooks/scenarios/" + name + ".yaml",
+                                             SourceDir() + "/images");
     ASSERT_TRUE(sc.ok()) << sc.status().ToString();
     int checked = 0;
     for (const PathInfo& info : SettablePaths()) {

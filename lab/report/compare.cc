@@ -282,8 +282,8 @@ std::vector<CellSummary> SummarizeComparison(const Comparison& comparison) {
   std::vector<std::vector<RunResult>> grouped;
   for (const RunResult& run : comparison.runs) {
     size_t i = 0;
-    while (i < grouped.size() && (grouped[i].front().runbook != run.runbook ||
-                                  grouped[i].front().setup != run.setup))
+    while (i < grouped.size() &&
+           (grouped[i].front().runbook != run.runbook || grouped[i].front().setup != run.setup))
       ++i;
     if (i == grouped.size()) grouped.emplace_back();
     grouped[i].push_back(run);

@@ -11,7 +11,8 @@ using report_internal::TextTable;
 
 nlohmann::json FigureJson(const MetricSummary& m, double scale) {
   if (!m.value) {
-    return {{"mean", nullptr}, {"low", nullptr}, {"high", nullptr}, {"n", 0}, {"missing", m.missing}};
+    return {
+        {"mean", nullptr}, {"low", nullptr}, {"high", nullptr}, {"n", 0}, {"missing", m.missing}};
   }
   return {{"mean", m.value->mean / scale},
           {"low", m.value->low / scale},
@@ -75,7 +76,8 @@ std::string SweepFigureNames() {
 
 std::vector<SweepRow> SummarizeSweep(const Sweep& sweep) {
   std::vector<RunResult> all;
-  for (const SweepCell& cell : sweep.cells) all.insert(all.end(), cell.runs.begin(), cell.runs.end());
+  for (const SweepCell& cell : sweep.cells)
+    all.insert(all.end(), cell.runs.begin(), cell.runs.end());
   const std::vector<std::string> services = ServiceNames(all);
   std::vector<SweepRow> rows;
   for (const SweepCell& cell : sweep.cells) {
@@ -103,7 +105,8 @@ FormattedTable FormatSweep(const Sweep& sweep) {
   for (const SweepRow& row : SummarizeSweep(sweep)) {
     std::vector<std::string> cells = row.values;
     std::string runs = std::to_string(row.summary.run_ids.size());
-    if (row.summary.unfinished > 0) runs += fmt::format(" (+{} unfinished)", row.summary.unfinished);
+    if (row.summary.unfinished > 0)
+      runs += fmt::format(" (+{} unfinished)", row.summary.unfinished);
     cells.push_back(runs);
     cells.push_back(FormatSummary(row.figure, f.scale, f.count, absent));
     table.rows.push_back(std::move(cells));
