@@ -6,7 +6,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
-#include <nlohmann/json_fwd.hpp>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <ostream>
 #include <string>
@@ -16,6 +16,7 @@
 #include "lab/cli/lab_paths.h"
 #include "lab/common/status.h"
 #include "lab/config/config.h"
+#include "lab/report/compare.h"
 
 namespace chaoslab {
 
@@ -76,6 +77,42 @@ struct CompareRequest {
 };
 int CompareCommand(const LabPaths& paths, const CompareRequest& request,
                    const std::atomic<bool>* cancel, std::ostream& out, std::ostream& err);
+
+// What compare and sweep share: the scenario loaded for a cell (LoadForRun: --setup, --runbook,
+// --max-vms), with --max-wall, --seed and --backend applied.
+struct CellOverrides {
+  int max_vms = 0;
+  std::optional<double> max_wall_s;
+  std::optional<uint64_t> seed;
+  std::string backend;  // "", "qemu", "libvirt" or "sim"
+};
+Result<config::ScenarioConfig> LoadForCells(const LabPaths& paths, const std::string& scenario_path,
+                                            const std::string& setup, const std::string& runbook,
+                                            const CellOverrides& overrides);
+
+// Runs every cell (a checked scenario) `repeat` times, repetition by repetition, with seeds
+// seed, seed + 1, ... (the same in every cell), as one comparison in the journal: on the simulator
+// when the cells' backend is sim, else on real guests (checked for every cell before the first
+// starts). A non-zero return is the exit code of an error already printed on `err`; 0: `out` has
+// the runs (maybe interrupted, or with a journal that failed).
+struct CellRunOptions {
+  int repeat = 1;
+  std::string backend, inventory, calibration;  // as in CompareRequest
+  int max_booting = -1;
+  bool quiet = false;
+  nlohmann::json config;  // the comparison's settings as journaled (repeat, backend added)
+  std::string noun = "comparison";                   // progress: "<noun> <id>: N cell(s) ..."
+  std::function<std::string(size_t cell)> describe;  // progress: a cell's label
+};
+struct CellRuns {
+  Comparison comparison;            // id, scenario, runs in the order they ran
+  std::vector<size_t> cell_of_run;  // the cell of each run
+  bool interrupted = false;
+  int journal_failed = 0;  // the exit code when a journal write failed, else 0
+};
+int RunCells(const LabPaths& paths, const CellRunOptions& options,
+             const std::vector<config::ScenarioConfig>& cells, const std::atomic<bool>* cancel,
+             std::ostream& err, CellRuns* out);
 
 // A setup scaled down to about `max_vms` hosts: every group keeps at least one host, counts,
 // technicians, USB sticks and service needs shrink by the same factor. Unchanged when it fits.
