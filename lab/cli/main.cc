@@ -46,6 +46,24 @@ int Fail(const chaoslab::Status& s, int code) {
   return code;
 }
 
+// The options of `compare` and `sweep` that say how often and where their cells run.
+void AddCellRunOptions(CLI::App* cmd, chaoslab::CellRunRequest* r, const std::string& max_vms) {
+  cmd->add_option("--repeat", r->repeat, "repetitions per cell (default: scenario's)")
+      ->check(CLI::Range(1, 1000));
+  cmd->add_option("--seed", r->seed, "seed of the first repetition");
+  cmd->add_option("--max-wall", r->max_wall_s, "wall-time limit per run, seconds");
+  cmd->add_option("--max-vms", r->max_vms, max_vms);
+  cmd->add_option("--max-booting", r->max_booting,
+                  "guests booting at once (default: the machine's cores, 0: all)")
+      ->check(CLI::Range(0, 100000));
+  cmd->add_flag("--quiet,-q", r->quiet, "no progress lines");
+  cmd->add_option("--backend", r->backend,
+                  "qemu (real guests), libvirt (real guests on the hypervisors of --inventory) "
+                  "or sim (the simulator); default: the scenario's");
+  cmd->add_option("--inventory", r->inventory, "libvirt: hypervisor inventory YAML");
+  cmd->add_option("--calibration", r->calibration, "sim: calibration file");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -102,24 +120,10 @@ int main(int argc, char** argv) {
   compare_cmd->add_option("--runbooks", cmp.runbooks, "runbook names or YAML files")
       ->delimiter(',');
   compare_cmd->add_option("--setups", cmp.setups, "setup names or YAML files")->delimiter(',');
-  compare_cmd->add_option("--repeat", cmp.repeat, "repetitions per cell (default: scenario's)")
-      ->check(CLI::Range(1, 1000));
-  compare_cmd->add_option("--seed", cmp.seed, "seed of the first repetition");
-  compare_cmd->add_option("--max-wall", cmp.max_wall_s, "wall-time limit per run, seconds");
-  compare_cmd->add_option("--max-vms", cmp.max_vms, "scale bigger setups down to about N VMs");
-  compare_cmd
-      ->add_option("--max-booting", cmp.max_booting,
-                   "guests booting at once (default: the machine's cores, 0: all)")
-      ->check(CLI::Range(0, 100000));
   compare_cmd->add_flag("--json", cmp.json, "print JSON instead of the table");
   compare_cmd->add_option("--csv", cmp.csv, "also write the table as CSV");
   compare_cmd->add_option("--html", cmp.html, "also write a self-contained HTML report");
-  compare_cmd->add_flag("--quiet,-q", cmp.quiet, "no progress lines");
-  compare_cmd->add_option("--backend", cmp.backend,
-                          "qemu (real guests), libvirt (real guests on the hypervisors of "
-                          "--inventory) or sim (the simulator)");
-  compare_cmd->add_option("--inventory", cmp.inventory, "libvirt: hypervisor inventory YAML");
-  compare_cmd->add_option("--calibration", cmp.calibration, "sim: calibration file");
+  AddCellRunOptions(compare_cmd, &cmp.cells, "scale bigger setups down to about N VMs");
 
   SweepRequest sweep;
   std::string settable;
@@ -139,28 +143,14 @@ int main(int argc, char** argv) {
       ->allow_extra_args(false);  // one PATH=values a --set, so the scenario is not taken for one
   sweep_cmd->add_option("--figure", sweep.figure,
                         "what to show against the values: " + SweepFigureNames());
-  sweep_cmd->add_option("--repeat", sweep.repeat, "repetitions per cell (default: scenario's)")
-      ->check(CLI::Range(1, 1000));
-  sweep_cmd->add_option("--seed", sweep.seed, "seed of the first repetition");
   sweep_cmd->add_option("--runbook", sweep.runbook,
                         "runbook name or YAML (instead of the scenario's)");
   sweep_cmd->add_option("--setup", sweep.setup, "setup name or YAML (instead of the scenario's)");
-  sweep_cmd->add_option("--max-wall", sweep.max_wall_s, "wall-time limit per run, seconds");
-  sweep_cmd->add_option("--max-vms", sweep.max_vms,
-                        "scale a bigger setup down to about N VMs (before --set)");
-  sweep_cmd
-      ->add_option("--max-booting", sweep.max_booting,
-                   "guests booting at once (default: the machine's cores, 0: all)")
-      ->check(CLI::Range(0, 100000));
   sweep_cmd->add_flag("--json", sweep.json, "print JSON instead of the table");
   sweep_cmd->add_option("--html", sweep.html,
                         "also write a self-contained HTML page with the plot");
-  sweep_cmd->add_flag("--quiet,-q", sweep.quiet, "no progress lines");
-  sweep_cmd->add_option("--backend", sweep.backend,
-                        "sim (the simulator), qemu (real guests) or libvirt (real guests on the "
-                        "hypervisors of --inventory); default: the scenario's");
-  sweep_cmd->add_option("--inventory", sweep.inventory, "libvirt: hypervisor inventory YAML");
-  sweep_cmd->add_option("--calibration", sweep.calibration, "sim: calibration file");
+  AddCellRunOptions(sweep_cmd, &sweep.cells,
+                    "scale a bigger setup down to about N VMs (before --set)");
 
   CalibrateRequest cal;
   auto* calibrate_cmd = app.add_subcommand(

@@ -586,6 +586,8 @@ int RunCells(const LabPaths& paths, const CellRunOptions& options,
     return code;
   };
   if (cells.empty()) return fail(Status::InvalidArgument("nothing to run: no cells"), 2);
+  const CellRunRequest& req = options.request;
+  const int repeat = req.repeat > 0 ? req.repeat : cells.front().repetitions;
   const bool sim = cells.front().backend == config::BackendKind::kSim;
   for (const config::ScenarioConfig& sc : cells) {
     if (sc.backend != config::BackendKind::kSim) {
@@ -594,7 +596,7 @@ int RunCells(const LabPaths& paths, const CellRunOptions& options,
   }
   BackendChoice backend_choice;
   if (!sim) {
-    Result<BackendChoice> backend = CheckBackend(options.backend, options.inventory, cells);
+    Result<BackendChoice> backend = CheckBackend(req.backend, req.inventory, cells);
     if (!backend.ok()) return fail(backend.status(), 2);
     backend_choice = std::move(*backend);
   }
@@ -608,34 +610,33 @@ int RunCells(const LabPaths& paths, const CellRunOptions& options,
   comparison.id = NewRunId();
   comparison.scenario = cells.front().name;
   nlohmann::json cfg = options.config;
-  cfg["repeat"] = options.repeat;
+  cfg["repeat"] = repeat;
   cfg["backend"] = sim ? "sim" : backend_choice.kind;
   if (backend_choice.inventory) cfg["inventory_file"] = backend_choice.inventory->path;
   if (Status s = (*journal)->BeginComparison(comparison.id, comparison.scenario, JsonText(cfg));
       !s.ok())
     return fail(s, 1);
-  if (!options.quiet) {
+  if (!req.quiet) {
     err << fmt::format("{} {}: {} cell(s) x {} repetition(s), journal {}\n", options.noun,
-                       comparison.id, cells.size(), options.repeat, paths.journal);
+                       comparison.id, cells.size(), repeat, paths.journal);
   }
-  OneRun one{
-      paths, *image, journal->get(), cancel, nullptr, nullptr, MaxBooting(options.max_booting)};
+  OneRun one{paths, *image, journal->get(), cancel, nullptr, nullptr, MaxBooting(req.max_booting)};
   one.backend_choice = backend_choice;
-  if (!options.quiet) one.progress = [&err](const std::string& line) { err << line << std::endl; };
-  for (int rep = 0; rep < options.repeat && !out->interrupted; ++rep) {
+  if (!req.quiet) one.progress = [&err](const std::string& line) { err << line << std::endl; };
+  for (int rep = 0; rep < repeat && !out->interrupted; ++rep) {
     for (size_t c = 0; c < cells.size(); ++c) {
       config::ScenarioConfig cell = cells[c];
       cell.seed = cells[c].seed + static_cast<uint64_t>(rep);
       SimCliOptions sim_options;
-      sim_options.calibration = options.calibration;
+      sim_options.calibration = req.calibration;
       Result<RunResult> r = sim ? RunSimOnce(cell, NewRunId(), comparison.id, rep, journal->get(),
                                              sim_options, one.progress)
                                 : one.Go(cell, NewRunId(), comparison.id, rep);
       if (!r.ok()) return fail(r.status(), SetupErrorCode(r.status()));
-      if (!options.quiet) {
+      if (!req.quiet) {
         err << fmt::format("cell {} repetition {}/{}: {} recovered, {} failed, {:.0f} s wall\n",
                            options.describe ? options.describe(c) : std::to_string(c + 1), rep + 1,
-                           options.repeat, r->fleet.recovered, r->fleet.failed, r->wall_s);
+                           repeat, r->fleet.recovered, r->fleet.failed, r->wall_s);
       }
       if (!r->journal_error.empty()) out->journal_failed = JournalFailed(*r, err);
       comparison.runs.push_back(*r);
@@ -664,19 +665,13 @@ int CompareCommand(const LabPaths& paths, const CompareRequest& request,
   for (const auto& setup : setups) {
     for (const auto& runbook : runbooks) {
       Result<config::ScenarioConfig> sc =
-          LoadForCells(paths, request.scenario_path, setup, runbook,
-                       {request.max_vms, request.max_wall_s, request.seed, request.backend});
+          LoadForCells(paths, request.scenario_path, setup, runbook, request.cells);
       if (!sc.ok()) return fail(sc.status(), 2);
       cells.push_back(std::move(*sc));
     }
   }
   CellRunOptions options;
-  options.repeat = request.repeat > 0 ? request.repeat : cells.front().repetitions;
-  options.backend = request.backend;
-  options.inventory = request.inventory;
-  options.calibration = request.calibration;
-  options.max_booting = request.max_booting;
-  options.quiet = request.quiet;
+  options.request = request.cells;
   options.config = {{"runbooks", runbooks}, {"setups", setups}};
   options.describe = [&](size_t c) {
     return "runbook=" + cells[c].runbook.name + " setup=" + cells[c].setup.name;
@@ -698,7 +693,7 @@ int CompareCommand(const LabPaths& paths, const CompareRequest& request,
     Status s =
         WriteHtmlReport(comparison.runs, "chaoslab comparison " + comparison.id, request.html);
     if (!s.ok()) return fail(s, 1);
-    if (!request.quiet) err << "HTML report: " << request.html << "\n";
+    if (!request.cells.quiet) err << "HTML report: " << request.html << "\n";
   }
   if (runs.journal_failed) return runs.journal_failed;
   return runs.interrupted ? 130 : 0;
@@ -706,7 +701,7 @@ int CompareCommand(const LabPaths& paths, const CompareRequest& request,
 
 Result<config::ScenarioConfig> LoadForCells(const LabPaths& paths, const std::string& scenario_path,
                                             const std::string& setup, const std::string& runbook,
-                                            const CellOverrides& o) {
+                                            const CellRunRequest& o) {
   ASSIGN_OR_RETURN(config::ScenarioConfig sc,
                    LoadForRun(paths, scenario_path, setup, runbook, o.max_vms));
   if (o.max_wall_s) sc.stop.max_wall = *o.max_wall_s;

@@ -55,6 +55,19 @@ struct RunRequest {
 int RunCommand(const LabPaths& paths, const RunRequest& request, const std::atomic<bool>* cancel,
                std::ostream& out, std::ostream& err);
 
+// What compare and sweep share on the command line: how often, how long and where their cells run.
+struct CellRunRequest {
+  int repeat = 0;                    // 0: the scenario's `repetitions`
+  std::optional<uint64_t> seed;      // of the first repetition
+  std::optional<double> max_wall_s;  // per run
+  int max_vms = 0;                   // scale bigger setups down (LoadForRun)
+  int max_booting = -1;              // as in RunRequest
+  bool quiet = false;
+  std::string backend;    // "qemu" (default), "libvirt" or "sim" (every cell on the simulator)
+  std::string inventory;  // libvirt: the hypervisor inventory YAML
+  std::string calibration;
+};
+
 // `chaoslab compare SCENARIO --runbooks a,b,c [--setups x,y] --repeat N`: every (runbook, setup)
 // cell N times on real guests (seed, seed+1, ... for the repetitions, the same in every cell), one
 // comparison in the journal, a table with 95 % confidence intervals.
@@ -62,44 +75,28 @@ struct CompareRequest {
   std::string scenario_path;
   std::vector<std::string> runbooks;  // empty: the scenario's
   std::vector<std::string> setups;    // empty: the scenario's
-  int repeat = 0;                     // 0: the scenario's `repetitions`
   bool json = false;
-  bool quiet = false;
   std::string csv;   // write the CSV here
   std::string html;  // write the HTML report here
-  std::optional<uint64_t> seed;
-  std::optional<double> max_wall_s;  // per run
-  int max_vms = 0;
-  int max_booting = -1;   // as in RunRequest
-  std::string backend;    // "qemu" (default), "libvirt" or "sim" (every cell on the simulator)
-  std::string inventory;  // libvirt: the hypervisor inventory YAML
-  std::string calibration;
+  CellRunRequest cells;
 };
 int CompareCommand(const LabPaths& paths, const CompareRequest& request,
                    const std::atomic<bool>* cancel, std::ostream& out, std::ostream& err);
 
-// What compare and sweep share: the scenario loaded for a cell (LoadForRun: --setup, --runbook,
-// --max-vms), with --max-wall, --seed and --backend applied.
-struct CellOverrides {
-  int max_vms = 0;
-  std::optional<double> max_wall_s;
-  std::optional<uint64_t> seed;
-  std::string backend;  // "", "qemu", "libvirt" or "sim"
-};
+// The scenario loaded for a cell of compare or sweep (LoadForRun: `setup`, `runbook`, --max-vms),
+// with --max-wall, --seed and --backend of `request` applied.
 Result<config::ScenarioConfig> LoadForCells(const LabPaths& paths, const std::string& scenario_path,
                                             const std::string& setup, const std::string& runbook,
-                                            const CellOverrides& overrides);
+                                            const CellRunRequest& request);
 
-// Runs every cell (a checked scenario) `repeat` times, repetition by repetition, with seeds
-// seed, seed + 1, ... (the same in every cell), as one comparison in the journal: on the simulator
-// when the cells' backend is sim, else on real guests (checked for every cell before the first
-// starts). A non-zero return is the exit code of an error already printed on `err`; 0: `out` has
-// the runs (maybe interrupted, or with a journal that failed).
+// Runs every cell (a checked scenario) `request.repeat` times (0: the first cell's repetitions),
+// repetition by repetition, with seeds seed, seed + 1, ... (the same in every cell), as one
+// comparison in the journal: on the simulator when the cells' backend is sim, else on real guests
+// (checked for every cell before the first starts). A non-zero return is the exit code of an error
+// already printed on `err`; 0: `out` has the runs (maybe interrupted, or with a journal that
+// failed).
 struct CellRunOptions {
-  int repeat = 1;
-  std::string backend, inventory, calibration;  // as in CompareRequest
-  int max_booting = -1;
-  bool quiet = false;
+  CellRunRequest request;
   nlohmann::json config;  // the comparison's settings as journaled (repeat, backend added)
   std::string noun = "comparison";                   // progress: "<noun> <id>: N cell(s) ..."
   std::function<std::string(size_t cell)> describe;  // progress: a cell's label

@@ -152,8 +152,7 @@ int SweepCommand(const LabPaths& paths, const SweepRequest& request,
                 2);
   }
   Result<config::ScenarioConfig> base =
-      LoadForCells(paths, request.scenario_path, request.setup, request.runbook,
-                   {request.max_vms, request.max_wall_s, request.seed, request.backend});
+      LoadForCells(paths, request.scenario_path, request.setup, request.runbook, request.cells);
   if (!base.ok()) return fail(base.status(), 2);
   Result<SweepFigure> figure = CheckFigure(request.figure, *base);
   if (!figure.ok()) return fail(figure.status(), 2);
@@ -169,12 +168,7 @@ int SweepCommand(const LabPaths& paths, const SweepRequest& request,
     values[axis.path] = axis.values;
   }
   CellRunOptions options;
-  options.repeat = request.repeat > 0 ? request.repeat : base->repetitions;
-  options.backend = request.backend;
-  options.inventory = request.inventory;
-  options.calibration = request.calibration;
-  options.max_booting = request.max_booting;
-  options.quiet = request.quiet;
+  options.request = request.cells;
   options.noun = "sweep";
   options.config = {{"sweep", {{"paths", sweep.paths}, {"values", values}}},
                     {"figure", sweep.figure.name},
@@ -202,7 +196,7 @@ int SweepCommand(const LabPaths& paths, const SweepRequest& request,
     Status s = WriteSweepHtml(sweep, "chaoslab sweep " + sweep.id + " (" + sweep.scenario + ")",
                               request.html);
     if (!s.ok()) return fail(s, 1);
-    if (!request.quiet) err << "HTML report: " << request.html << "\n";
+    if (!request.cells.quiet) err << "HTML report: " << request.html << "\n";
   }
   if (runs.journal_failed) return runs.journal_failed;
   return runs.interrupted ? 130 : 0;

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "lab/cli/lab_paths.h"
+#include "lab/cli/run_command.h"
 #include "lab/common/status.h"
 
 namespace chaoslab {
@@ -20,16 +21,10 @@ struct SweepRequest {
   std::string scenario_path;
   std::vector<std::string> sets;  // each "PATH=v1,v2,..." as given to --set
   std::string figure;             // empty: kDefaultSweepFigure
-  int repeat = 0;                 // 0: the scenario's `repetitions`
   bool json = false;
-  bool quiet = false;
   std::string html;
   std::string runbook, setup;  // instead of the scenario's, as in `run`
-  std::optional<uint64_t> seed;
-  std::optional<double> max_wall_s;  // per run
-  int max_vms = 0;                   // applied before the --set values
-  int max_booting = -1;
-  std::string backend, inventory, calibration;  // as in `compare`
+  CellRunRequest cells;  // --repeat, --seed, --backend...: as `compare`; --max-vms before --set
 };
 
 // One --set argument: the path, and its values split at the commas outside brackets and

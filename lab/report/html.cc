@@ -184,6 +184,17 @@ constexpr const char* kScriptPrelude = R"js(
     el(g, 'text', {x: (x0 + x1) / 2, y: yAxis + 32, 'text-anchor': 'middle'},
        caption + ' (' + unit.name + ')');
   }
+  // Runs a page's drawing functions; the body's data-charts then says "drawn", or "error" with
+  // the message in #report-error.
+  function drawAll(draws) {
+    try {
+      for (const draw of draws) draw();
+      document.body.setAttribute('data-charts', 'drawn');
+    } catch (e) {
+      document.getElementById('report-error').textContent = 'Drawing the charts failed: ' + e;
+      document.body.setAttribute('data-charts', 'error');
+    }
+  }
 )js";
 
 constexpr const char* kReportScript = R"js(
@@ -364,16 +375,7 @@ constexpr const char* kReportScript = R"js(
     });
   }
 
-  try {
-    drawLegend();
-    drawRecovery();
-    drawTtr();
-    drawServices();
-    document.body.setAttribute('data-charts', 'drawn');
-  } catch (e) {
-    document.getElementById('report-error').textContent = 'Drawing the charts failed: ' + e;
-    document.body.setAttribute('data-charts', 'error');
-  }
+  drawAll([drawLegend, drawRecovery, drawTtr, drawServices]);
 })();
 )js";
 

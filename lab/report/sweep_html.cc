@@ -79,13 +79,7 @@ constexpr const char* kSweepScript = R"js(
       }
     });
   }
-  try {
-    drawSweep();
-    document.body.setAttribute('data-charts', 'drawn');
-  } catch (e) {
-    document.getElementById('report-error').textContent = 'Drawing the chart failed: ' + e;
-    document.body.setAttribute('data-charts', 'error');
-  }
+  drawAll([drawSweep]);
 })();
 )js";
 
