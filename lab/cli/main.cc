@@ -13,14 +13,17 @@
 #include "lab/cli/lab_paths.h"
 #include "lab/cli/run_command.h"
 #include "lab/cli/sim_command.h"
+#include "lab/cli/sweep_command.h"
 #include "lab/common/json_text.h"
 #include "lab/config/config_loader.h"
+#include "lab/config/config_path.h"
 #include "lab/journal/journal.h"
 #include "lab/libvirt/inventory.h"
 #include "lab/libvirt/libvirt_backend.h"
 #include "lab/report/compare.h"
 #include "lab/report/html.h"
 #include "lab/report/report.h"
+#include "lab/report/sweep.h"
 #include "lab/vm/qemu_backend.h"
 
 namespace {
@@ -41,6 +44,24 @@ void InstallSignalHandlers() {
 int Fail(const chaoslab::Status& s, int code) {
   std::cerr << "chaoslab: " << s.message() << "\n";
   return code;
+}
+
+// The options of `compare` and `sweep` that say how often and where their cells run.
+void AddCellRunOptions(CLI::App* cmd, chaoslab::CellRunRequest* r, const std::string& max_vms) {
+  cmd->add_option("--repeat", r->repeat, "repetitions per cell (default: scenario's)")
+      ->check(CLI::Range(1, 1000));
+  cmd->add_option("--seed", r->seed, "seed of the first repetition");
+  cmd->add_option("--max-wall", r->max_wall_s, "wall-time limit per run, seconds");
+  cmd->add_option("--max-vms", r->max_vms, max_vms);
+  cmd->add_option("--max-booting", r->max_booting,
+                  "guests booting at once (default: the machine's cores, 0: all)")
+      ->check(CLI::Range(0, 100000));
+  cmd->add_flag("--quiet,-q", r->quiet, "no progress lines");
+  cmd->add_option("--backend", r->backend,
+                  "qemu (real guests), libvirt (real guests on the hypervisors of --inventory) "
+                  "or sim (the simulator); default: the scenario's");
+  cmd->add_option("--inventory", r->inventory, "libvirt: hypervisor inventory YAML");
+  cmd->add_option("--calibration", r->calibration, "sim: calibration file");
 }
 
 }  // namespace
@@ -99,24 +120,37 @@ int main(int argc, char** argv) {
   compare_cmd->add_option("--runbooks", cmp.runbooks, "runbook names or YAML files")
       ->delimiter(',');
   compare_cmd->add_option("--setups", cmp.setups, "setup names or YAML files")->delimiter(',');
-  compare_cmd->add_option("--repeat", cmp.repeat, "repetitions per cell (default: scenario's)")
-      ->check(CLI::Range(1, 1000));
-  compare_cmd->add_option("--seed", cmp.seed, "seed of the first repetition");
-  compare_cmd->add_option("--max-wall", cmp.max_wall_s, "wall-time limit per run, seconds");
-  compare_cmd->add_option("--max-vms", cmp.max_vms, "scale bigger setups down to about N VMs");
-  compare_cmd
-      ->add_option("--max-booting", cmp.max_booting,
-                   "guests booting at once (default: the machine's cores, 0: all)")
-      ->check(CLI::Range(0, 100000));
   compare_cmd->add_flag("--json", cmp.json, "print JSON instead of the table");
   compare_cmd->add_option("--csv", cmp.csv, "also write the table as CSV");
   compare_cmd->add_option("--html", cmp.html, "also write a self-contained HTML report");
-  compare_cmd->add_flag("--quiet,-q", cmp.quiet, "no progress lines");
-  compare_cmd->add_option("--backend", cmp.backend,
-                          "qemu (real guests), libvirt (real guests on the hypervisors of "
-                          "--inventory) or sim (the simulator)");
-  compare_cmd->add_option("--inventory", cmp.inventory, "libvirt: hypervisor inventory YAML");
-  compare_cmd->add_option("--calibration", cmp.calibration, "sim: calibration file");
+  AddCellRunOptions(compare_cmd, &cmp.cells, "scale bigger setups down to about N VMs");
+
+  SweepRequest sweep;
+  std::string settable;
+  for (const config::PathInfo& p : config::SettablePaths())
+    settable += "\n    " + p.pattern + "  (" + p.takes + ")";
+  auto* sweep_cmd = app.add_subcommand(
+      "sweep",
+      "what if? the scenario once per combination of --set values, N repetitions each; a table "
+      "(and plot) of one figure against the values with 95% intervals");
+  sweep_cmd->add_option("scenario", sweep.scenario_path, "scenario YAML")->required();
+  sweep_cmd
+      ->add_option("--set", sweep.sets,
+                   "PATH=v1,v2,... (repeatable; the grid of all lists is run). Paths:" + settable +
+                       "\n  distributions: 5m, uniform(5m, 20m), triangular(3m, 5m, 20m), "
+                       "lognormal(10m, 30m)")
+      ->required()
+      ->allow_extra_args(false);  // one PATH=values a --set, so the scenario is not taken for one
+  sweep_cmd->add_option("--figure", sweep.figure,
+                        "what to show against the values: " + SweepFigureNames());
+  sweep_cmd->add_option("--runbook", sweep.runbook,
+                        "runbook name or YAML (instead of the scenario's)");
+  sweep_cmd->add_option("--setup", sweep.setup, "setup name or YAML (instead of the scenario's)");
+  sweep_cmd->add_flag("--json", sweep.json, "print JSON instead of the table");
+  sweep_cmd->add_option("--html", sweep.html,
+                        "also write a self-contained HTML page with the plot");
+  AddCellRunOptions(sweep_cmd, &sweep.cells,
+                    "scale a bigger setup down to about N VMs (before --set)");
 
   CalibrateRequest cal;
   auto* calibrate_cmd = app.add_subcommand(
@@ -198,6 +232,7 @@ int main(int argc, char** argv) {
 
   if (*run_cmd) return RunCommand(paths, run, &g_cancel, std::cout, std::cerr);
   if (*compare_cmd) return CompareCommand(paths, cmp, &g_cancel, std::cout, std::cerr);
+  if (*sweep_cmd) return SweepCommand(paths, sweep, &g_cancel, std::cout, std::cerr);
   if (*calibrate_cmd) return CalibrateCommand(paths, cal, &g_cancel, std::cout, std::cerr);
   if (*gameday_cmd) return GamedayCommand(paths, gd, &g_cancel, std::cout, std::cerr);
 

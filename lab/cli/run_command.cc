@@ -140,11 +140,18 @@ config::SetupConfig ScaleSetup(const config::SetupConfig& setup, int max_vms) {
 }
 
 nlohmann::json ScenarioInputs(const config::ScenarioConfig& sc, const std::string& backend) {
-  return {{"scenario_file", sc.file},
-          {"setup_file", sc.setup.file},
-          {"runbook_file", sc.runbook.file},
-          {"seed", sc.seed},
-          {"backend", backend}};
+  nlohmann::json inputs = {{"scenario_file", sc.file},
+                           {"setup_file", sc.setup.file},
+                           {"runbook_file", sc.runbook.file},
+                           {"seed", sc.seed},
+                           {"backend", backend}};
+  // What `sweep --set` (config_path.h) changed after loading, in the order set.
+  if (!sc.overrides.empty()) {
+    nlohmann::json overrides = nlohmann::json::array();
+    for (const auto& [path, value] : sc.overrides) overrides.push_back({path, value});
+    inputs["overrides"] = std::move(overrides);
+  }
+  return inputs;
 }
 
 namespace {
@@ -248,7 +255,8 @@ class ServerContent final : public ContentChannel {
   std::shared_ptr<RolloutContentPolicy> policy_;
 };
 
-// The lab's KeyEscrow service as runbooks fetch from it (shared: a game day's page outlives the run).
+// The lab's KeyEscrow service as runbooks fetch from it (shared: a game day's page outlives the
+// run).
 class EscrowService final : public KeyEscrowDesk {
  public:
   explicit EscrowService(std::shared_ptr<KeyEscrow> escrow) : escrow_(std::move(escrow)) {}
@@ -573,6 +581,79 @@ int RunCommand(const LabPaths& paths, const RunRequest& request, const std::atom
   return 0;
 }
 
+int RunCells(const LabPaths& paths, const CellRunOptions& options,
+             const std::vector<config::ScenarioConfig>& cells, const std::atomic<bool>* cancel,
+             std::ostream& err, CellRuns* out) {
+  auto fail = [&](const Status& s, int code) {
+    err << "chaoslab: " << s.message() << "\n";
+    return code;
+  };
+  if (cells.empty()) return fail(Status::InvalidArgument("nothing to run: no cells"), 2);
+  const CellRunRequest& req = options.request;
+  const int repeat = req.repeat > 0 ? req.repeat : cells.front().repetitions;
+  const bool sim = cells.front().backend == config::BackendKind::kSim;
+  for (const config::ScenarioConfig& sc : cells) {
+    if (sc.backend != config::BackendKind::kSim) {
+      if (Status s = Preflight(paths, sc); !s.ok()) return fail(s, 2);
+    }
+  }
+  BackendChoice backend_choice;
+  if (!sim) {
+    Result<BackendChoice> backend = CheckBackend(req.backend, req.inventory, cells);
+    if (!backend.ok()) return fail(backend.status(), 2);
+    backend_choice = std::move(*backend);
+  }
+  Result<GuestImage> image =
+      sim ? Result<GuestImage>(GuestImage{}) : FindBuiltImage(paths, cells.front().image);
+  if (!image.ok()) return fail(image.status(), 2);
+  Result<std::unique_ptr<Journal>> journal = Journal::Open(paths.journal);
+  if (!journal.ok()) return fail(journal.status(), 2);
+
+  Comparison& comparison = out->comparison;
+  comparison.id = NewRunId();
+  comparison.scenario = cells.front().name;
+  nlohmann::json cfg = options.config;
+  cfg["repeat"] = repeat;
+  cfg["backend"] = sim ? "sim" : backend_choice.kind;
+  if (backend_choice.inventory) cfg["inventory_file"] = backend_choice.inventory->path;
+  if (Status s = (*journal)->BeginComparison(comparison.id, comparison.scenario, JsonText(cfg));
+      !s.ok())
+    return fail(s, 1);
+  if (!req.quiet) {
+    err << fmt::format("{} {}: {} cell(s) x {} repetition(s), journal {}\n", options.noun,
+                       comparison.id, cells.size(), repeat, paths.journal);
+  }
+  OneRun one{paths, *image, journal->get(), cancel, nullptr, nullptr, MaxBooting(req.max_booting)};
+  one.backend_choice = backend_choice;
+  if (!req.quiet) one.progress = [&err](const std::string& line) { err << line << std::endl; };
+  for (int rep = 0; rep < repeat && !out->interrupted; ++rep) {
+    for (size_t c = 0; c < cells.size(); ++c) {
+      config::ScenarioConfig cell = cells[c];
+      cell.seed = cells[c].seed + static_cast<uint64_t>(rep);
+      SimCliOptions sim_options;
+      sim_options.calibration = req.calibration;
+      Result<RunResult> r = sim ? RunSimOnce(cell, NewRunId(), comparison.id, rep, journal->get(),
+                                             sim_options, one.progress)
+                                : one.Go(cell, NewRunId(), comparison.id, rep);
+      if (!r.ok()) return fail(r.status(), SetupErrorCode(r.status()));
+      if (!req.quiet) {
+        err << fmt::format("cell {} repetition {}/{}: {} recovered, {} failed, {:.0f} s wall\n",
+                           options.describe ? options.describe(c) : std::to_string(c + 1), rep + 1,
+                           repeat, r->fleet.recovered, r->fleet.failed, r->wall_s);
+      }
+      if (!r->journal_error.empty()) out->journal_failed = JournalFailed(*r, err);
+      comparison.runs.push_back(*r);
+      out->cell_of_run.push_back(c);
+      if (r->status == "interrupted" || (cancel && cancel->load())) {
+        out->interrupted = true;
+        break;
+      }
+    }
+  }
+  (void)(*journal)->FinishComparison(comparison.id, out->interrupted ? "interrupted" : "");
+  return 0;
+}
+
 int CompareCommand(const LabPaths& paths, const CompareRequest& request,
                    const std::atomic<bool>* cancel, std::ostream& out, std::ostream& err) {
   auto fail = [&](const Status& s, int code) {
@@ -587,81 +668,20 @@ int CompareCommand(const LabPaths& paths, const CompareRequest& request,
   for (const auto& setup : setups) {
     for (const auto& runbook : runbooks) {
       Result<config::ScenarioConfig> sc =
-          LoadForRun(paths, request.scenario_path, setup, runbook, request.max_vms);
+          LoadForCells(paths, request.scenario_path, setup, runbook, request.cells);
       if (!sc.ok()) return fail(sc.status(), 2);
-      if (request.max_wall_s) sc->stop.max_wall = *request.max_wall_s;
-      if (request.seed) sc->seed = *request.seed;
-      // --backend overrides the scenario's `backend:`, as in `run`.
-      if (!request.backend.empty()) {
-        sc->backend =
-            request.backend == "sim" ? config::BackendKind::kSim : config::BackendKind::kQemu;
-      }
-      if (sc->backend != config::BackendKind::kSim) {
-        if (Status s = Preflight(paths, *sc); !s.ok()) return fail(s, 2);
-      }
       cells.push_back(std::move(*sc));
     }
   }
-  const int repeat = request.repeat > 0 ? request.repeat : cells.front().repetitions;
-  const bool sim = cells.front().backend == config::BackendKind::kSim;
-  BackendChoice backend_choice;
-  if (!sim) {
-    Result<BackendChoice> backend = CheckBackend(request.backend, request.inventory, cells);
-    if (!backend.ok()) return fail(backend.status(), 2);
-    backend_choice = std::move(*backend);
-  }
-  Result<GuestImage> image =
-      sim ? Result<GuestImage>(GuestImage{}) : FindBuiltImage(paths, cells.front().image);
-  if (!image.ok()) return fail(image.status(), 2);
-  Result<std::unique_ptr<Journal>> journal = Journal::Open(paths.journal);
-  if (!journal.ok()) return fail(journal.status(), 2);
-
-  Comparison comparison;
-  comparison.id = NewRunId();
-  comparison.scenario = cells.front().name;
-  nlohmann::json cfg = {{"runbooks", runbooks},
-                        {"setups", setups},
-                        {"repeat", repeat},
-                        {"backend", sim ? "sim" : backend_choice.kind}};
-  if (backend_choice.inventory) cfg["inventory_file"] = backend_choice.inventory->path;
-  if (Status s = (*journal)->BeginComparison(comparison.id, comparison.scenario, JsonText(cfg));
-      !s.ok())
-    return fail(s, 1);
-  if (!request.quiet) {
-    err << fmt::format("comparison {}: {} cell(s) x {} repetition(s), journal {}\n", comparison.id,
-                       cells.size(), repeat, paths.journal);
-  }
-  OneRun one{
-      paths, *image, journal->get(), cancel, nullptr, nullptr, MaxBooting(request.max_booting)};
-  one.backend_choice = backend_choice;
-  if (!request.quiet) one.progress = [&err](const std::string& line) { err << line << std::endl; };
-  bool interrupted = false;
-  int journal_failed = 0;
-  for (int rep = 0; rep < repeat && !interrupted; ++rep) {
-    for (auto& sc : cells) {
-      config::ScenarioConfig cell = sc;
-      cell.seed = sc.seed + static_cast<uint64_t>(rep);
-      SimCliOptions sim_options;
-      sim_options.calibration = request.calibration;
-      Result<RunResult> r = sim ? RunSimOnce(cell, NewRunId(), comparison.id, rep, journal->get(),
-                                             sim_options, one.progress)
-                                : one.Go(cell, NewRunId(), comparison.id, rep);
-      if (!r.ok()) return fail(r.status(), SetupErrorCode(r.status()));
-      if (!request.quiet) {
-        err << fmt::format(
-            "cell runbook={} setup={} repetition {}/{}: {} recovered, {} failed, "
-            "{:.0f} s wall\n",
-            r->runbook, r->setup, rep + 1, repeat, r->fleet.recovered, r->fleet.failed, r->wall_s);
-      }
-      if (!r->journal_error.empty()) journal_failed = JournalFailed(*r, err);
-      comparison.runs.push_back(*r);
-      if (r->status == "interrupted" || (cancel && cancel->load())) {
-        interrupted = true;
-        break;
-      }
-    }
-  }
-  (void)(*journal)->FinishComparison(comparison.id, interrupted ? "interrupted" : "");
+  CellRunOptions options;
+  options.request = request.cells;
+  options.config = {{"runbooks", runbooks}, {"setups", setups}};
+  options.describe = [&](size_t c) {
+    return "runbook=" + cells[c].runbook.name + " setup=" + cells[c].setup.name;
+  };
+  CellRuns runs;
+  if (int code = RunCells(paths, options, cells, cancel, err, &runs); code != 0) return code;
+  const Comparison& comparison = runs.comparison;
   if (request.json) {
     out << JsonText(ComparisonToJson(comparison), 2) << "\n";
   } else {
@@ -676,10 +696,24 @@ int CompareCommand(const LabPaths& paths, const CompareRequest& request,
     Status s =
         WriteHtmlReport(comparison.runs, "chaoslab comparison " + comparison.id, request.html);
     if (!s.ok()) return fail(s, 1);
-    if (!request.quiet) err << "HTML report: " << request.html << "\n";
+    if (!request.cells.quiet) err << "HTML report: " << request.html << "\n";
   }
-  if (journal_failed) return journal_failed;
-  return interrupted ? 130 : 0;
+  if (runs.journal_failed) return runs.journal_failed;
+  return runs.interrupted ? 130 : 0;
+}
+
+Result<config::ScenarioConfig> LoadForCells(const LabPaths& paths, const std::string& scenario_path,
+                                            const std::string& setup, const std::string& runbook,
+                                            const CellRunRequest& o) {
+  ASSIGN_OR_RETURN(config::ScenarioConfig sc,
+                   LoadForRun(paths, scenario_path, setup, runbook, o.max_vms));
+  if (o.max_wall_s) sc.stop.max_wall = *o.max_wall_s;
+  if (o.seed) sc.seed = *o.seed;
+  // --backend overrides the scenario's `backend:`, as in `run`.
+  if (!o.backend.empty()) {
+    sc.backend = o.backend == "sim" ? config::BackendKind::kSim : config::BackendKind::kQemu;
+  }
+  return sc;
 }
 
 }  // namespace chaoslab

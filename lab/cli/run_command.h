@@ -6,7 +6,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
-#include <nlohmann/json_fwd.hpp>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <ostream>
 #include <string>
@@ -16,6 +16,7 @@
 #include "lab/cli/lab_paths.h"
 #include "lab/common/status.h"
 #include "lab/config/config.h"
+#include "lab/report/compare.h"
 
 namespace chaoslab {
 
@@ -54,6 +55,19 @@ struct RunRequest {
 int RunCommand(const LabPaths& paths, const RunRequest& request, const std::atomic<bool>* cancel,
                std::ostream& out, std::ostream& err);
 
+// What compare and sweep share on the command line: how often, how long and where their cells run.
+struct CellRunRequest {
+  int repeat = 0;                    // 0: the scenario's `repetitions`
+  std::optional<uint64_t> seed;      // of the first repetition
+  std::optional<double> max_wall_s;  // per run
+  int max_vms = 0;                   // scale bigger setups down (LoadForRun)
+  int max_booting = -1;              // as in RunRequest
+  bool quiet = false;
+  std::string backend;    // "qemu" (default), "libvirt" or "sim" (every cell on the simulator)
+  std::string inventory;  // libvirt: the hypervisor inventory YAML
+  std::string calibration;
+};
+
 // `chaoslab compare SCENARIO --runbooks a,b,c [--setups x,y] --repeat N`: every (runbook, setup)
 // cell N times on real guests (seed, seed+1, ... for the repetitions, the same in every cell), one
 // comparison in the journal, a table with 95 % confidence intervals.
@@ -61,21 +75,41 @@ struct CompareRequest {
   std::string scenario_path;
   std::vector<std::string> runbooks;  // empty: the scenario's
   std::vector<std::string> setups;    // empty: the scenario's
-  int repeat = 0;                     // 0: the scenario's `repetitions`
   bool json = false;
-  bool quiet = false;
   std::string csv;   // write the CSV here
   std::string html;  // write the HTML report here
-  std::optional<uint64_t> seed;
-  std::optional<double> max_wall_s;  // per run
-  int max_vms = 0;
-  int max_booting = -1;   // as in RunRequest
-  std::string backend;    // "qemu" (default), "libvirt" or "sim" (every cell on the simulator)
-  std::string inventory;  // libvirt: the hypervisor inventory YAML
-  std::string calibration;
+  CellRunRequest cells;
 };
 int CompareCommand(const LabPaths& paths, const CompareRequest& request,
                    const std::atomic<bool>* cancel, std::ostream& out, std::ostream& err);
+
+// The scenario loaded for a cell of compare or sweep (LoadForRun: `setup`, `runbook`, --max-vms),
+// with --max-wall, --seed and --backend of `request` applied.
+Result<config::ScenarioConfig> LoadForCells(const LabPaths& paths, const std::string& scenario_path,
+                                            const std::string& setup, const std::string& runbook,
+                                            const CellRunRequest& request);
+
+// Runs every cell (a checked scenario) `request.repeat` times (0: the first cell's repetitions),
+// repetition by repetition, with seeds seed, seed + 1, ... (the same in every cell), as one
+// comparison in the journal: on the simulator when the cells' backend is sim, else on real guests
+// (checked for every cell before the first starts). A non-zero return is the exit code of an error
+// already printed on `err`; 0: `out` has the runs (maybe interrupted, or with a journal that
+// failed).
+struct CellRunOptions {
+  CellRunRequest request;
+  nlohmann::json config;  // the comparison's settings as journaled (repeat, backend added)
+  std::string noun = "comparison";                   // progress: "<noun> <id>: N cell(s) ..."
+  std::function<std::string(size_t cell)> describe;  // progress: a cell's label
+};
+struct CellRuns {
+  Comparison comparison;            // id, scenario, runs in the order they ran
+  std::vector<size_t> cell_of_run;  // the cell of each run
+  bool interrupted = false;
+  int journal_failed = 0;  // the exit code when a journal write failed, else 0
+};
+int RunCells(const LabPaths& paths, const CellRunOptions& options,
+             const std::vector<config::ScenarioConfig>& cells, const std::atomic<bool>* cancel,
+             std::ostream& err, CellRuns* out);
 
 // A setup scaled down to about `max_vms` hosts: every group keeps at least one host, counts,
 // technicians, USB sticks and service needs shrink by the same factor. Unchanged when it fits.

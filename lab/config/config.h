@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "lab/common/status.h"
@@ -472,6 +473,9 @@ struct ScenarioConfig {
   // on 19 July 2024).
   ScenarioDate date;
   SourceLocation where;
+  // The parameters changed after loading (config_path.h SetByPath), as (path, value) in the order
+  // set: runs record them with their inputs, so a sweep's cell is known from its runs.
+  std::vector<std::pair<std::string, std::string>> overrides;
 
   // The boot race window this scenario runs: its override, else its image's. The one place that
   // resolves it: the guests' `winsim.ipc_ms`, the run's inputs and method, `chaoslab calibrate`

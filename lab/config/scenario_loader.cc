@@ -5,11 +5,9 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
-#include <charconv>
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
-#include <limits>
 #include <set>
 #include <string>
 #include <system_error>
@@ -58,24 +56,6 @@ Status CheckRolloutFitsSetup(const RolloutConfig& rollout, const SetupConfig& se
 namespace {
 
 namespace fs = std::filesystem;
-
-Result<uint64_t> ReadUnsigned(const YamlFile& file, const YAML::Node& node,
-                              const std::string& what) {
-  if (!node.IsScalar()) {
-    return file.Error(node, what + ": expected a non-negative integer, got " + Describe(node));
-  }
-  const std::string& text = node.Scalar();
-  uint64_t value = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec == std::errc::result_out_of_range) {
-    return file.Error(node, what + ": " + text + " is out of range (0 to " +
-                                std::to_string(std::numeric_limits<uint64_t>::max()) + ")");
-  }
-  if (ec != std::errc() || end != text.data() + text.size() || text.empty()) {
-    return file.Error(node, what + ": expected a non-negative integer, got '" + text + "'");
-  }
-  return value;
-}
 
 Result<RingConfig> ReadRing(const YamlFile& file, const YAML::Node& node, size_t index) {
   const std::string what = "rings[" + std::to_string(index) + "]";

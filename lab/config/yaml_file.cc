@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <sstream>
 #include <system_error>
 
@@ -212,6 +213,24 @@ Result<int64_t> ReadInt(const YamlFile& file, const YAML::Node& node, const std:
   }
   if (value > max) {
     return file.Error(node, what + " must be at most " + std::to_string(max) + ", got " + text);
+  }
+  return value;
+}
+
+Result<uint64_t> ReadUnsigned(const YamlFile& file, const YAML::Node& node,
+                              const std::string& what) {
+  if (!node.IsScalar()) {
+    return file.Error(node, what + ": expected a non-negative integer, got " + Describe(node));
+  }
+  const std::string& text = node.Scalar();
+  uint64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec == std::errc::result_out_of_range) {
+    return file.Error(node, what + ": " + text + " is out of range (0 to " +
+                                std::to_string(std::numeric_limits<uint64_t>::max()) + ")");
+  }
+  if (ec != std::errc() || end != text.data() + text.size() || text.empty()) {
+    return file.Error(node, what + ": expected a non-negative integer, got '" + text + "'");
   }
   return value;
 }

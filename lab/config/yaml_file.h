@@ -135,6 +135,10 @@ Result<std::string> ReadIdentifier(const YamlFile& file, const YAML::Node& node,
 Result<int64_t> ReadInt(const YamlFile& file, const YAML::Node& node, const std::string& what,
                         int64_t min, int64_t max);
 
+// A non-negative integer up to 2^64 - 1 (seeds).
+Result<uint64_t> ReadUnsigned(const YamlFile& file, const YAML::Node& node,
+                              const std::string& what);
+
 // A finite number (calibration figures, shares).
 Result<double> ReadNumber(const YamlFile& file, const YAML::Node& node, const std::string& what);
 

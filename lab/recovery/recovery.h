@@ -73,8 +73,16 @@ struct Profile {
 };
 
 // What a step needs (the resources it lists; a person: a technician or a remote console).
-bool Needs(const config::StepConfig& step, config::Resource r);
-bool NeedsPerson(const config::StepConfig& step);
+// (Inline: the simulator asks for every step of millions of hosts.)
+inline bool Needs(const config::StepConfig& step, config::Resource r) {
+  for (config::Resource need : step.needs)
+    if (need == r) return true;
+  return false;
+}
+inline bool NeedsPerson(const config::StepConfig& step) {
+  return Needs(step, config::Resource::kTechnician) ||
+         Needs(step, config::Resource::kRemoteConsole);
+}
 // Whether a site's shifts have its technicians at work at scenario time `t`, and when its next
 // shift starts. Shifts are local times of the site (`utc_offset`) on their days; `weekday0` is the
 // weekday of scenario day 0 (0 Monday, config::ScenarioDate::Weekday).

@@ -11,14 +11,6 @@ namespace chaoslab::recovery {
 
 using config::Resource;
 
-bool Needs(const config::StepConfig& step, Resource r) {
-  return std::find(step.needs.begin(), step.needs.end(), r) != step.needs.end();
-}
-
-bool NeedsPerson(const config::StepConfig& step) {
-  return Needs(step, Resource::kTechnician) || Needs(step, Resource::kRemoteConsole);
-}
-
 namespace {
 
 constexpr double kDay = 86400.0;

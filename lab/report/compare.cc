@@ -94,17 +94,6 @@ MetricSummary SummarizeMetric(const std::vector<std::optional<double>>& per_repe
   return summary;
 }
 
-// Every service name in the comparison, in the order first seen.
-std::vector<std::string> ServiceNames(const Comparison& comparison) {
-  std::vector<std::string> names;
-  for (const RunResult& run : comparison.runs) {
-    for (const ServiceResult& s : run.services) {
-      if (std::find(names.begin(), names.end(), s.name) == names.end()) names.push_back(s.name);
-    }
-  }
-  return names;
-}
-
 // --- formatting ---------------------------------------------------------------------------------
 
 // Scale and unit of a column.
@@ -135,17 +124,8 @@ Unit ColumnUnit(Kind kind, const std::vector<const MetricSummary*>& column) {
   return any && all_long ? Unit{3600, "h"} : Unit{60, "min"};
 }
 
-// "12.3 ±1.4", "12.3" (one repetition), "12.3 ±1.4 (2/3)" (the figure exists in 2 of 3
-// repetitions), or `absent` when none has it. Counts drop a ".0" that carries no information.
 std::string FormatMetric(const MetricSummary& m, Kind kind, const Unit& unit, const char* absent) {
-  if (!m.value) return absent;
-  const Interval& v = *m.value;
-  const double mean = v.mean / unit.scale, half = (v.high - v.mean) / unit.scale;
-  const int decimals = kind == Kind::kCount && v.mean == std::round(v.mean) && half == 0 ? 0 : 1;
-  std::string text = fmt::format("{:.{}f}", mean, decimals);
-  if (v.n > 1) text += fmt::format(" ±{:.{}f}", half, decimals);
-  if (m.missing > 0) text += fmt::format(" ({}/{})", v.n, v.n + m.missing);
-  return text;
+  return FormatSummary(m, unit.scale, kind == Kind::kCount, absent);
 }
 
 std::string Repetitions(const CellSummary& cell) {
@@ -252,47 +232,98 @@ bool CountsAsRepetition(const RunResult& run) {
   return run.status.empty() || run.status == "finished";
 }
 
-std::vector<CellSummary> SummarizeComparison(const Comparison& comparison) {
-  // Cells in first-seen order, each with its counted (summarized) runs.
-  std::vector<CellSummary> cells;
-  std::vector<std::vector<RunResult>> counted;
-  for (const RunResult& run : comparison.runs) {
-    size_t i = 0;
-    while (i < cells.size() && (cells[i].runbook != run.runbook || cells[i].setup != run.setup))
-      ++i;
-    if (i == cells.size()) {
-      cells.push_back(CellSummary{.runbook = run.runbook, .setup = run.setup});
-      counted.emplace_back();
+std::vector<std::string> ServiceNames(const std::vector<RunResult>& runs) {
+  std::vector<std::string> names;
+  for (const RunResult& run : runs) {
+    for (const ServiceResult& s : run.services) {
+      if (std::find(names.begin(), names.end(), s.name) == names.end()) names.push_back(s.name);
     }
+  }
+  return names;
+}
+
+CellSummary SummarizeCell(const std::vector<RunResult>& runs,
+                          const std::vector<std::string>& services) {
+  CellSummary cell;
+  if (!runs.empty()) {
+    cell.runbook = runs.front().runbook;
+    cell.setup = runs.front().setup;
+  }
+  std::vector<RunResult> counted;
+  for (const RunResult& run : runs) {
     if (!CountsAsRepetition(run)) {
-      ++cells[i].unfinished;
+      ++cell.unfinished;
       continue;
     }
-    cells[i].run_ids.push_back(run.run_id);
-    RunResult summarized = run;
-    Summarize(&summarized);
-    counted[i].push_back(std::move(summarized));
+    cell.run_ids.push_back(run.run_id);
+    counted.push_back(run);
+    Summarize(&counted.back());
   }
+  for (const MetricDef& m : Metrics()) {
+    std::vector<std::optional<double>> values;
+    for (const RunResult& run : counted) values.push_back(m.extract(run));
+    cell.*m.field = SummarizeMetric(values);
+  }
+  for (const std::string& name : services) {
+    std::vector<std::optional<double>> values;
+    for (const RunResult& run : counted) {
+      auto it = std::find_if(run.services.begin(), run.services.end(),
+                             [&](const ServiceResult& s) { return s.name == name; });
+      values.push_back(it == run.services.end() ? std::nullopt
+                                                : std::optional<double>(it->downtime_s));
+    }
+    cell.service_downtime_s.emplace_back(name, SummarizeMetric(values));
+  }
+  return cell;
+}
 
-  const std::vector<std::string> services = ServiceNames(comparison);
-  for (size_t i = 0; i < cells.size(); ++i) {
-    for (const MetricDef& m : Metrics()) {
-      std::vector<std::optional<double>> values;
-      for (const RunResult& run : counted[i]) values.push_back(m.extract(run));
-      cells[i].*m.field = SummarizeMetric(values);
-    }
-    for (const std::string& name : services) {
-      std::vector<std::optional<double>> values;
-      for (const RunResult& run : counted[i]) {
-        auto it = std::find_if(run.services.begin(), run.services.end(),
-                               [&](const ServiceResult& s) { return s.name == name; });
-        values.push_back(it == run.services.end() ? std::nullopt
-                                                  : std::optional<double>(it->downtime_s));
-      }
-      cells[i].service_downtime_s.emplace_back(name, SummarizeMetric(values));
-    }
+std::vector<CellSummary> SummarizeComparison(const Comparison& comparison) {
+  // Cells in first-seen order, each with its runs.
+  std::vector<std::vector<RunResult>> grouped;
+  for (const RunResult& run : comparison.runs) {
+    size_t i = 0;
+    while (i < grouped.size() &&
+           (grouped[i].front().runbook != run.runbook || grouped[i].front().setup != run.setup))
+      ++i;
+    if (i == grouped.size()) grouped.emplace_back();
+    grouped[i].push_back(run);
   }
+  const std::vector<std::string> services = ServiceNames(comparison.runs);
+  std::vector<CellSummary> cells;
+  for (const auto& runs : grouped) cells.push_back(SummarizeCell(runs, services));
   return cells;
+}
+
+const std::vector<CellMetricInfo>& CellMetrics() {
+  static const std::vector<CellMetricInfo> infos = [] {
+    std::vector<CellMetricInfo> out;
+    for (const MetricDef& m : Metrics()) {
+      const MetricUnit unit = m.kind == Kind::kRate    ? MetricUnit::kFraction
+                              : m.kind == Kind::kCount ? MetricUnit::kCount
+                                                       : MetricUnit::kSeconds;
+      out.push_back({m.key, m.label, unit});
+    }
+    return out;
+  }();
+  return infos;
+}
+
+const MetricSummary* CellMetric(const CellSummary& cell, const std::string& key) {
+  for (const MetricDef& m : Metrics()) {
+    if (key == m.key) return &(cell.*m.field);
+  }
+  return nullptr;
+}
+
+std::string FormatSummary(const MetricSummary& m, double scale, bool count, const char* absent) {
+  if (!m.value) return absent;
+  const Interval& v = *m.value;
+  const double mean = v.mean / scale, half = (v.high - v.mean) / scale;
+  const int decimals = count && v.mean == std::round(v.mean) && half == 0 ? 0 : 1;
+  std::string text = fmt::format("{:.{}f}", mean, decimals);
+  if (v.n > 1) text += fmt::format(" ±{:.{}f}", half, decimals);
+  if (m.missing > 0) text += fmt::format(" ({}/{})", v.n, v.n + m.missing);
+  return text;
 }
 
 std::vector<FormattedTable> FormatComparison(const Comparison& comparison) {
@@ -355,7 +386,7 @@ void WriteComparisonCsv(const Comparison& comparison, std::ostream& out) {
   std::vector<std::string> header = {"comparison_id", "scenario",    "runbook",
                                      "setup",         "repetitions", "unfinished"};
   for (const MetricDef& m : Metrics()) CsvMetricHeader(m.key, &header);
-  const std::vector<std::string> services = ServiceNames(comparison);
+  const std::vector<std::string> services = ServiceNames(comparison.runs);
   for (const std::string& name : services) {
     CsvMetricHeader("service_" + name + "_downtime_s", &header);
   }

@@ -42,6 +42,29 @@ struct CellSummary {
                                                                           // comparison, same order
 };
 
+// The figures of one cell from its runs (any order; those that do not count are `unfinished`),
+// with the downtime of each of `services`, in that order. runbook and setup are the first run's.
+// What SummarizeComparison does per cell; `chaoslab sweep` calls it on cells it groups itself.
+CellSummary SummarizeCell(const std::vector<RunResult>& runs,
+                          const std::vector<std::string>& services);
+// Every service name in `runs`, in the order first seen.
+std::vector<std::string> ServiceNames(const std::vector<RunResult>& runs);
+
+// The figures a cell has, in table order: their CSV/JSON key ("healthy_90_s"), table label ("90 %
+// up") and base unit.
+enum class MetricUnit { kFraction, kSeconds, kCount };
+struct CellMetricInfo {
+  std::string key, label;
+  MetricUnit unit;
+};
+const std::vector<CellMetricInfo>& CellMetrics();
+// The figure `key` of `cell` (a key of CellMetrics()), or nullptr when there is no such figure.
+const MetricSummary* CellMetric(const CellSummary& cell, const std::string& key);
+// A figure as the tables show it: "12.3 ±1.4" (the mean and half the interval, divided by
+// `scale`), "12.3" with one repetition, "... (2/3)" when it exists in 2 of 3, `absent` in none.
+// `count`: a whole mean without spread shows without decimals.
+std::string FormatSummary(const MetricSummary& m, double scale, bool count, const char* absent);
+
 // Whether a run counts as a repetition: finished (or, for runs built by hand, no status). A run
 // that was interrupted or failed would drag means toward whatever it reached when it stopped.
 bool CountsAsRepetition(const RunResult& run);

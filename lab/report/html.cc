@@ -11,56 +11,14 @@
 
 #include "lab/common/json_text.h"
 #include "lab/report/compare.h"
+#include "lab/report/html_page.h"
 
 namespace chaoslab {
 namespace {
 
-std::string Escape(const std::string& text) {
-  std::string out;
-  out.reserve(text.size());
-  for (char c : text) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&#39;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
-
-// JSON that is safe inside <script>: '<', '>' and '&' only occur inside JSON strings, where their
-// \u escapes mean the same, so "</script>" or "<!--" in a host name cannot end the element.
-std::string ScriptSafeJson(const nlohmann::json& value) {
-  std::string text = JsonText(value);
-  std::string out;
-  out.reserve(text.size());
-  for (char c : text) {
-    if (c == '<') {
-      out += "\\u003c";
-    } else if (c == '>') {
-      out += "\\u003e";
-    } else if (c == '&') {
-      out += "\\u0026";
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
+using html_internal::Escape;
+using html_internal::HtmlTable;
+using html_internal::ScriptSafeJson;
 
 nlohmann::json OptionalJson(const std::optional<double>& v) {
   return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
@@ -168,7 +126,7 @@ td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 
 // Draws the charts from #report-data. Builds SVG with DOM calls only (no innerHTML), so names in
 // the data cannot inject markup.
-constexpr const char* kScript = R"js(
+constexpr const char* kScriptPrelude = R"js(
 (function () {
   'use strict';
   const NS = 'http://www.w3.org/2000/svg';
@@ -226,6 +184,20 @@ constexpr const char* kScript = R"js(
     el(g, 'text', {x: (x0 + x1) / 2, y: yAxis + 32, 'text-anchor': 'middle'},
        caption + ' (' + unit.name + ')');
   }
+  // Runs a page's drawing functions; the body's data-charts then says "drawn", or "error" with
+  // the message in #report-error.
+  function drawAll(draws) {
+    try {
+      for (const draw of draws) draw();
+      document.body.setAttribute('data-charts', 'drawn');
+    } catch (e) {
+      document.getElementById('report-error').textContent = 'Drawing the charts failed: ' + e;
+      document.body.setAttribute('data-charts', 'error');
+    }
+  }
+)js";
+
+constexpr const char* kReportScript = R"js(
 
   // Step function of one run: [[t, share of hosts healthy from t on], ...] from t = 0.
   function runSteps(run) {
@@ -403,37 +375,9 @@ constexpr const char* kScript = R"js(
     });
   }
 
-  try {
-    drawLegend();
-    drawRecovery();
-    drawTtr();
-    drawServices();
-    document.body.setAttribute('data-charts', 'drawn');
-  } catch (e) {
-    document.getElementById('report-error').textContent = 'Drawing the charts failed: ' + e;
-    document.body.setAttribute('data-charts', 'error');
-  }
+  drawAll([drawLegend, drawRecovery, drawTtr, drawServices]);
 })();
 )js";
-
-std::string Table(const FormattedTable& table, const std::string& attrs) {
-  std::string out = "<div class=\"scroll\"><table " + attrs + ">\n<thead><tr>";
-  for (size_t i = 0; i < table.header.size(); ++i) {
-    out += fmt::format("<th{}>{}</th>", table.numeric[i] ? " class=\"num\"" : "",
-                       Escape(table.header[i]));
-  }
-  out += "</tr></thead>\n<tbody>\n";
-  for (const auto& row : table.rows) {
-    out += "<tr>";
-    for (size_t i = 0; i < row.size(); ++i) {
-      out += fmt::format("<td{}>{}</td>",
-                         i < table.numeric.size() && table.numeric[i] ? " class=\"num\"" : "",
-                         Escape(row[i]));
-    }
-    out += "</tr>\n";
-  }
-  return out + "</tbody></table></div>\n";
-}
 
 std::string Minutes(const std::optional<double>& seconds) {
   return seconds ? fmt::format("{:.1f}", *seconds / 60.0) : "–";
@@ -472,15 +416,7 @@ Result<std::string> RenderHtmlReport(const std::vector<RunResult>& runs, const s
       runs.size(), runs.size() == 1 ? "" : "s", cells.size(), cells.size() == 1 ? "" : "s");
   if (!comparison.id.empty()) meta += " · comparison " + comparison.id;
 
-  std::string doc;
-  doc += "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n";
-  doc += "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n";
-  // Nothing may be fetched: this page must open offline, and a report never calls out.
-  doc +=
-      "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
-      "style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:\">\n";
-  doc += "<title>" + Escape(title) + "</title>\n<style>" + kStyle + "</style>\n</head>\n";
-  doc += "<body data-charts=\"pending\">\n";
+  std::string doc = html_internal::PageHead(title);
   doc += "<h1>" + Escape(title) + "</h1>\n<p class=\"meta\">" + Escape(meta) + "</p>\n";
   doc += "<p id=\"report-error\"></p>\n<div id=\"legend\"></div>\n";
 
@@ -509,21 +445,108 @@ Result<std::string> RenderHtmlReport(const std::vector<RunResult>& runs, const s
 
   doc += "<h2>Comparison</h2>\n<div id=\"comparison\">\n";
   for (const FormattedTable& table : FormatComparison(comparison)) {
-    doc += "<h3>" + Escape(table.title) + "</h3>\n" + Table(table, "class=\"comparison\"");
+    doc += "<h3>" + Escape(table.title) + "</h3>\n" + HtmlTable(table, "class=\"comparison\"");
   }
   doc += "<p class=\"note\">" + Escape(ComparisonLegend()) + "</p>\n</div>\n";
 
-  doc += "<h2>Runs</h2>\n" + Table(RunsTable(runs), "id=\"runs-table\"");
+  doc += "<h2>Runs</h2>\n" + HtmlTable(RunsTable(runs), "id=\"runs-table\"");
 
   doc += "<script type=\"application/json\" id=\"report-data\">" +
          ScriptSafeJson(ChartData(runs, title, cells)) + "</script>\n";
-  doc += std::string("<script>") + kScript + "</script>\n</body>\n</html>\n";
+  doc += std::string("<script>") + kScriptPrelude + kReportScript + "</script>\n</body>\n</html>\n";
   return doc;
 }
 
 Status WriteHtmlReport(const std::vector<RunResult>& runs, const std::string& title,
                        const std::string& path) {
   ASSIGN_OR_RETURN(std::string doc, RenderHtmlReport(runs, title));
+  return html_internal::WriteFileAtomically(path, doc);
+}
+
+namespace html_internal {
+
+std::string Escape(const std::string& text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    switch (c) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
+
+// JSON that is safe inside <script>: '<', '>' and '&' only occur inside JSON strings, where their
+// \u escapes mean the same, so "</script>" or "<!--" in a host name cannot end the element.
+std::string ScriptSafeJson(const nlohmann::json& value) {
+  std::string text = JsonText(value);
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    if (c == '<') {
+      out += "\\u003c";
+    } else if (c == '>') {
+      out += "\\u003e";
+    } else if (c == '&') {
+      out += "\\u0026";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+std::string PageHead(const std::string& title) {
+  std::string doc;
+  doc += "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n";
+  doc += "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n";
+  // Nothing may be fetched: this page must open offline, and a report never calls out.
+  doc +=
+      "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
+      "style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:\">\n";
+  doc += "<title>" + Escape(title) + "</title>\n<style>" + kStyle + "</style>\n</head>\n";
+  doc += "<body data-charts=\"pending\">\n";
+  return doc;
+}
+
+const char* ChartScriptPrelude() { return kScriptPrelude; }
+
+std::string HtmlTable(const FormattedTable& table, const std::string& attrs) {
+  std::string out = "<div class=\"scroll\"><table " + attrs + ">\n<thead><tr>";
+  for (size_t i = 0; i < table.header.size(); ++i) {
+    out += fmt::format("<th{}>{}</th>", table.numeric[i] ? " class=\"num\"" : "",
+                       Escape(table.header[i]));
+  }
+  out += "</tr></thead>\n<tbody>\n";
+  for (const auto& row : table.rows) {
+    out += "<tr>";
+    for (size_t i = 0; i < row.size(); ++i) {
+      out += fmt::format("<td{}>{}</td>",
+                         i < table.numeric.size() && table.numeric[i] ? " class=\"num\"" : "",
+                         Escape(row[i]));
+    }
+    out += "</tr>\n";
+  }
+  return out + "</tbody></table></div>\n";
+}
+
+Status WriteFileAtomically(const std::string& path, const std::string& doc) {
   const std::string temp = path + ".tmp" + std::to_string(getpid());
   {
     std::ofstream out(temp, std::ios::binary | std::ios::trunc);
@@ -544,5 +567,7 @@ Status WriteHtmlReport(const std::vector<RunResult>& runs, const std::string& ti
   }
   return Status::Ok();
 }
+
+}  // namespace html_internal
 
 }  // namespace chaoslab

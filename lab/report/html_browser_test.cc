@@ -13,6 +13,7 @@
 
 #include "lab/common/subprocess.h"
 #include "lab/report/html.h"
+#include "lab/report/sweep.h"
 #include "lab/report/test_runs.h"
 
 namespace chaoslab {
@@ -159,6 +160,47 @@ TEST_F(HtmlBrowserTest, SingleRunWithoutServices) {
   EXPECT_EQ(WithClass(Tags(dom, "circle"), "ttr-point").size(), 5u);
   EXPECT_TRUE(WithClass(Tags(dom, "rect"), "service-bar").empty());
   EXPECT_NE(dom.find("No business services in these runs."), std::string::npos);
+}
+
+// The sweep page: technicians 1, 2, 4 (placed by value) for two escrow places, two repetitions
+// each; a line and three points a series, the 90 % time falling as technicians are added.
+TEST_F(HtmlBrowserTest, SweepChartIsDrawn) {
+  Sweep sweep;
+  sweep.id = "s-browser";
+  sweep.scenario = "bitlocker-escrow";
+  sweep.paths = {"setup.sites[lab].technicians", "setup.key_escrow.hosted_on"};
+  sweep.figure = *ParseSweepFigure("healthy_90_h");
+  for (const char* escrow : {"dc", "external"}) {
+    for (int technicians : {1, 2, 4}) {
+      SweepCell cell{{std::to_string(technicians), escrow}, {}};
+      for (int rep = 0; rep < 2; ++rep) {
+        const double at = 3600.0 * 8 / technicians + rep * 600;
+        cell.runs.push_back(MakeRun("safe-mode-delete", "lab-bitlocker", rep, Times(4, at)));
+      }
+      sweep.cells.push_back(std::move(cell));
+    }
+  }
+  const std::string page = (dir_ / "sweep.html").string();
+  ASSERT_TRUE(WriteSweepHtml(sweep, "sweep browser test", page).ok());
+  auto out = Chromium({"--dump-dom"}, page);
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  const std::string& dom = out->out;
+  ASSERT_EQ(Tags(dom, "body").size(), 1u);
+  EXPECT_EQ(Tags(dom, "body")[0].at("data-charts"), "drawn") << dom.substr(0, 4000);
+  const std::vector<Attributes> lines = WithClass(Tags(dom, "path"), "sweep-line");
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(lines[0].at("data-series"), "setup.key_escrow.hosted_on=dc");
+  EXPECT_NE(lines[0].at("stroke"), lines[1].at("stroke"));
+  const std::vector<Attributes> points = WithClass(Tags(dom, "circle"), "sweep-point");
+  ASSERT_EQ(points.size(), 6u);
+  // By value: 1, 2 and 4 technicians at increasing x, the 90 % time (higher y = lower) falling.
+  EXPECT_LT(std::stod(points[0].at("cx")), std::stod(points[1].at("cx")));
+  EXPECT_NEAR(std::stod(points[2].at("cx")) - std::stod(points[1].at("cx")),
+              2 * (std::stod(points[1].at("cx")) - std::stod(points[0].at("cx"))), 0.5);
+  EXPECT_LT(std::stod(points[0].at("cy")), std::stod(points[2].at("cy")));
+  EXPECT_NEAR(std::stod(points[0].at("data-mean")), 8 + 1.0 / 12, 1e-9);
+  EXPECT_EQ(WithClass(Tags(dom, "line"), "sweep-ci").size(), 6u);
+  EXPECT_EQ(Tags(dom, "table").size(), 1u);
 }
 
 TEST_F(HtmlBrowserTest, ScreenshotRenders) {
