@@ -75,6 +75,21 @@ Model::Model(const config::SetupConfig& setup, const config::RunbookConfig& runb
   }
 }
 
+// Failure texts repeat (a handful of reasons per run); past 65,535 distinct ones a new text is
+// kept as the last slot's, which only a run of that many different failures could reach.
+uint16_t Model::Intern(const std::string& text) {
+  auto it = text_ids_.find(text);
+  if (it != text_ids_.end()) return it->second;
+  if (texts_.size() >= 65535) {
+    texts_.back() = text;
+    return static_cast<uint16_t>(texts_.size() - 1);
+  }
+  const auto id = static_cast<uint16_t>(texts_.size());
+  texts_.push_back(text);
+  text_ids_.emplace(text, id);
+  return id;
+}
+
 int Model::GroupIndex(const std::string& name) const {
   for (size_t g = 0; g < groups_.size(); ++g)
     if (groups_[g] == name) return static_cast<int>(g);
@@ -213,7 +228,7 @@ void Model::RestartedByHand(uint32_t i, double at, uint8_t step, const std::stri
 void Model::Fail(uint32_t i, double at, const std::string& why, HostState end) {
   HostRecord& h = hosts_[i];
   driver_->StopMachine(i);
-  h.failed_why = why;
+  h.failed_why = Intern(why);
   h.stage = Stage::kFinished;
   ReleaseAll(i, at);
   Move(i, end, at, why);
@@ -249,7 +264,7 @@ void Model::ActivateCrashed(double at) {
 void Model::Decide(uint32_t i, Outcome o, std::string why) {
   HostRecord& h = hosts_[i];
   h.outcome = o;
-  if (o == Outcome::kFailed) h.last_failure = std::move(why);
+  if (o == Outcome::kFailed) h.last_failure = Intern(why);
   h.token++;  // a Continue of the machine part's earlier actions no longer counts
 }
 
@@ -288,7 +303,8 @@ void Model::Advance(uint32_t i, double at) {
         ReleaseAll(i, at);
         return;
       }
-      if (h.outcome == Outcome::kFailed) driver_->StepFailed(i, *steps[h.step], h.last_failure, at);
+      if (h.outcome == Outcome::kFailed)
+        driver_->StepFailed(i, *steps[h.step], Text(h.last_failure), at);
       h.step++;
       h.stage = Stage::kNone;
     }
@@ -298,8 +314,8 @@ void Model::Advance(uint32_t i, double at) {
       h.stage = Stage::kFinished;
       const std::string which = h.level == 0 ? "runbook" : "runbook " + RunbookOf(i).name;
       Fail(i, at,
-           h.last_failure.empty() ? which + " ended without recovery"
-                                  : which + " ended without recovery: " + h.last_failure);
+           h.last_failure == 0 ? which + " ended without recovery"
+                               : which + " ended without recovery: " + Text(h.last_failure));
       return;
     }
     const config::StepConfig& step = *steps[h.step];
@@ -347,7 +363,7 @@ bool Model::Escalate(uint32_t i, double at) {
   h.level = static_cast<uint8_t>(next + 1);
   h.step = 0;
   h.stage = Stage::kNone;
-  h.last_failure.clear();
+  h.last_failure = 0;
   h.token++;
   const double starts = at + driver_->DecisionSeconds(i, escalations[next].after);
   driver_->Escalated(i, escalations[next].runbook, at, starts);
@@ -398,7 +414,7 @@ WaitFigures Model::Waits(uint32_t i, double now) const {
     const int w = static_cast<int>(h.waiting_for);
     if (open + h.waited[w] >= longest) f.longest = w;
   }
-  f.failed_why = h.failed_why;
+  f.failed_why = Text(h.failed_why);
   if (f.failed_why.empty() && h.waiting && !IsTerminal(h.state))
     f.failed_why = std::string("waiting for ") + WaitName(h.waiting_for);
   return f;

@@ -19,6 +19,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "lab/config/config.h"
@@ -125,7 +126,9 @@ struct HostRecord {
   uint8_t level = 0;  // whose steps it runs: 0 its runbook, n the n-th escalation (on_failure)
   bool runbook_active = false, admitted = false, holds_technician = false, holds_usb = false;
   bool waiting = false, boot_loop = false, up = false;
-  std::string last_failure, failed_why;
+  // Why its latest step failed, and why it ended failed or lost: indices into the model's texts
+  // (Model::Text), which are few, so a host carries two bytes each instead of two strings.
+  uint16_t last_failure = 0, failed_why = 0;
 
   bool InMachinePart() const { return stage == Stage::kMachine && outcome == Outcome::kPending; }
 };
@@ -240,6 +243,10 @@ class Model {
   bool OnDuty(int site, double t) const;
   const SiteStaffing& staffing(int site) const { return staffing_[static_cast<size_t>(site)]; }
 
+  // A text a host record refers to (HostRecord::last_failure, failed_why); 0 is "".
+  const std::string& Text(uint16_t id) const { return texts_[id]; }
+  const std::string& FailedWhy(uint32_t i) const { return texts_[hosts_[i].failed_why]; }
+
   // Index of a health group by name (-1: none).
   int GroupIndex(const std::string& name) const;
 
@@ -324,6 +331,7 @@ class Model {
   // starts after its decision delay (false: there is none).
   bool Escalate(uint32_t i, double at);
   void Decide(uint32_t i, Outcome o, std::string why);  // the machine part's outcome
+  uint16_t Intern(const std::string& text);
   // Takes what the step needs and starts its human part, or waits in the queue of what is missing.
   void Acquire(uint32_t i, const config::StepConfig& step, double at);
   // Empty when everything `step` needs is taken, else what is missing (resources.cc).
@@ -347,6 +355,8 @@ class Model {
   MachineDriver* driver_;
   ModelOptions options_;
   std::vector<HostRecord> hosts_;
+  std::vector<std::string> texts_{""};
+  std::unordered_map<std::string, uint16_t> text_ids_{{"", 0}};
 
   // Resources, as of the latest signal.
   std::vector<int> technicians_busy_, usb_in_use_;

@@ -159,7 +159,7 @@ TEST(RecoveryModelTest, OneTechnicianServesHostsInPriorityOrderWithTravel) {
   // The step fails; the runbook has nothing more: the host fails and frees the technician.
   m.SettleNow(b, 500, Outcome::kFailed, "del rc=1");
   EXPECT_EQ(m.host(b).state, HostState::kFailed);
-  EXPECT_EQ(m.host(b).failed_why, "runbook ended without recovery: del rc=1");
+  EXPECT_EQ(m.FailedWhy(b), "runbook ended without recovery: del rc=1");
   EXPECT_EQ(d.stopped, std::vector<uint32_t>{b});
   d.RunUntil(&m, 2000);
   ASSERT_EQ(d.started.size(), 2u);
@@ -493,7 +493,7 @@ TEST(RecoveryModelTest, AHostFailsWhenItsLastFallbackEndsWithoutRecovery) {
   EXPECT_EQ(m.host(h).state, HostState::kRemediating) << "its restart step is still to come";
   m.SettleNow(h, 3900, Outcome::kFailed, "crashed again (X)");
   EXPECT_EQ(m.host(h).state, HostState::kFailed);
-  EXPECT_EQ(m.host(h).failed_why, "runbook safe-mode ended without recovery: crashed again (X)");
+  EXPECT_EQ(m.FailedWhy(h), "runbook safe-mode ended without recovery: crashed again (X)");
   EXPECT_EQ(d.stopped, std::vector<uint32_t>{h});
   EXPECT_FALSE(m.host(h).holds_technician);
   EXPECT_EQ(d.escalated.size(), 1u);
