@@ -33,9 +33,8 @@ class FakeClock final : public Clock {
 
  private:
   // Starts far from zero, as a steady clock does, so nothing mistakes it for "unset".
-  std::atomic<WallClock::rep> ticks_{std::chrono::duration_cast<WallClock::duration>(
-                                         std::chrono::hours(1000))
-                                         .count()};
+  std::atomic<WallClock::rep> ticks_{
+      std::chrono::duration_cast<WallClock::duration>(std::chrono::hours(1000)).count()};
 };
 
 }  // namespace chaoslab

@@ -72,7 +72,7 @@ int GamedayCommand(const LabPaths& paths, const GamedayRequest& request,
                    const std::atomic<bool>* cancel, std::ostream& out, std::ostream& err) {
   std::unique_ptr<dashboard::DashboardServer> board;
   std::unique_ptr<LiveView> view;  // the engine's view of the board, while the run lasts
-  config::ScenarioConfig played;  // the scenario as adjusted (for the baseline)
+  config::ScenarioConfig played;   // the scenario as adjusted (for the baseline)
   dashboard::RunInfo info;
   std::string run_id;
   Status board_error;

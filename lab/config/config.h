@@ -434,7 +434,7 @@ struct ScenarioDate {
 // its steps are used: the host keeps the start, priorities and parallelism of its first runbook.
 struct Escalation {
   RunbookConfig runbook;
-  Distribution after;   // the decision delay
+  Distribution after;    // the decision delay
   SourceLocation where;  // the `on_failure:` that names it
 };
 

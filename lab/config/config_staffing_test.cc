@@ -91,8 +91,8 @@ TEST_F(ConfigLoaderTest, SitesWithoutTheNewKeysKeepTheirDefaults) {
 
 TEST_F(ConfigLoaderTest, BadTimezoneIsAnErrorAtItsValue) {
   for (const char* bad : {"\"+2\"", "Europe/Berlin", "\"+15:00\"", "\"-04:60\"", "[1]"}) {
-    const std::string path = Write(
-        "bad.yaml", SetupWithSite(std::string("  - name: hq\n    timezone: ") + bad + "\n"));
+    const std::string path =
+        Write("bad.yaml", SetupWithSite(std::string("  - name: hq\n    timezone: ") + bad + "\n"));
     ExpectError(LoadSetup(path).status(), path + ":5:15", {"timezone: expected a UTC offset"});
   }
 }
@@ -154,17 +154,20 @@ TEST_F(ConfigLoaderTest, StaffingChangeBeforeTheScenarioStartsIsAnError) {
               {"site 'hq': crisis staffing from 03:00 is before the scenario starts",
                "rollout start 04:00"});
   // From the start on, it is fine.
-  Write("playbooks/scenarios/s.yaml", std::string(testing::kScenario) + "rollout: {start: \"03:00\"}\n");
+  Write("playbooks/scenarios/s.yaml",
+        std::string(testing::kScenario) + "rollout: {start: \"03:00\"}\n");
   EXPECT_TRUE(LoadScenario(path, Images()).ok());
 }
 
 TEST_F(ConfigLoaderTest, ScenarioDateIsReadAndChecked) {
-  std::string path = Write("playbooks/scenarios/d.yaml", std::string(testing::kScenario) + "date: 2024-07-20\n");
+  std::string path =
+      Write("playbooks/scenarios/d.yaml", std::string(testing::kScenario) + "date: 2024-07-20\n");
   Result<ScenarioConfig> sc = LoadScenario(path, Images());
   ASSERT_TRUE(sc.ok()) << sc.status().ToString();
   EXPECT_EQ(sc->date.Weekday(), 5);
   for (const char* bad : {"2024-02-30", "19-07-2024", "2023-02-29", "tomorrow"}) {
-    path = Write("playbooks/scenarios/d.yaml", std::string(testing::kScenario) + "date: " + bad + "\n");
+    path = Write("playbooks/scenarios/d.yaml",
+                 std::string(testing::kScenario) + "date: " + bad + "\n");
     ExpectError(LoadScenario(path, Images()).status(), path + ":4:7", {"date"});
   }
 }

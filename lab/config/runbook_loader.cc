@@ -396,10 +396,9 @@ Status ReadOnFailure(const YamlFile& file, const YAML::Node& node, RunbookConfig
                                         "; expected a chain that ends");
   }
   if (static_cast<int>(chain->size()) > kMaxEscalations) {
-    return file.Error(runbook_node,
-                      "on_failure: more than " + std::to_string(kMaxEscalations) +
-                          " runbooks after the first in one escalation chain (from " +
-                          chain->front() + "); expected a shorter chain");
+    return file.Error(runbook_node, "on_failure: more than " + std::to_string(kMaxEscalations) +
+                                        " runbooks after the first in one escalation chain (from " +
+                                        chain->front() + "); expected a shorter chain");
   }
   const SourceLocation named_at = file.At(runbook_node);
   ASSIGN_OR_RETURN(next.runbook,

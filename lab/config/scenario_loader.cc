@@ -174,9 +174,8 @@ Result<ScenarioDate> ReadDate(const YamlFile& file, const YAML::Node& node) {
   ScenarioDate date;
   date.where = file.At(node);
   const bool shape = text.size() == 10 && text[4] == '-' && text[7] == '-' &&
-                     std::all_of(text.begin(), text.end(), [](char c) {
-                       return c == '-' || (c >= '0' && c <= '9');
-                     });
+                     std::all_of(text.begin(), text.end(),
+                                 [](char c) { return c == '-' || (c >= '0' && c <= '9'); });
   if (!shape) return file.Error(node, expected + "'" + text + "'");
   date.year = std::stoi(text.substr(0, 4));
   date.month = std::stoi(text.substr(5, 2));

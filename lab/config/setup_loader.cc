@@ -192,9 +192,9 @@ Result<StaffArrival> ReadArrival(const YamlFile& file, const YAML::Node& node,
 
 // `crisis:` of a site: what changes once it knows of the incident.
 Result<CrisisStaffing> ReadCrisis(const YamlFile& file, const YAML::Node& node) {
-  ASSIGN_OR_RETURN(Fields fields,
-                   Fields::Open(file, node, "crisis",
-                                {"from", "extended_hours", "call_in", "outside_help"}));
+  ASSIGN_OR_RETURN(
+      Fields fields,
+      Fields::Open(file, node, "crisis", {"from", "extended_hours", "call_in", "outside_help"}));
   CrisisStaffing crisis;
   crisis.where = fields.where();
   crisis.known_at_where = fields.where();
@@ -203,8 +203,8 @@ Result<CrisisStaffing> ReadCrisis(const YamlFile& file, const YAML::Node& node) 
     crisis.known_at_where = file.At(from);
     if (!(from.IsScalar() && from.Scalar() == "first-crash")) {
       if (from.IsScalar() && !from.Scalar().empty() && from.Scalar()[0] == '-') {
-        return file.Error(from, "crisis from: a time cannot be negative, got '" + from.Scalar() +
-                                    "'");
+        return file.Error(from,
+                          "crisis from: a time cannot be negative, got '" + from.Scalar() + "'");
       }
       ASSIGN_OR_RETURN(crisis.known_at,
                        ReadTimeOfDay(file, from, "crisis from (first-crash or a time of day)"));
@@ -214,8 +214,7 @@ Result<CrisisStaffing> ReadCrisis(const YamlFile& file, const YAML::Node& node) 
     ASSIGN_OR_RETURN(Fields ext, Fields::Open(file, fields.Get("extended_hours"),
                                               "crisis extended_hours", {"after"}));
     ASSIGN_OR_RETURN(YAML::Node after, ext.Require("after"));
-    ASSIGN_OR_RETURN(crisis.extended_hours,
-                     ReadDelay(file, after, "crisis extended_hours after"));
+    ASSIGN_OR_RETURN(crisis.extended_hours, ReadDelay(file, after, "crisis extended_hours after"));
   }
   if (fields.Has("call_in")) {
     ASSIGN_OR_RETURN(crisis.call_in, ReadArrival(file, fields.Get("call_in"), "crisis call_in"));

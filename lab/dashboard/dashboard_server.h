@@ -126,7 +126,8 @@ Result<std::string> NewToken();
 // a --dashboard run, operator actions (console lines included) at a game day.
 class DashboardLiveView final : public LiveView {
  public:
-  DashboardLiveView(DashboardServer* server, bool game_day) : server_(server), game_day_(game_day) {}
+  DashboardLiveView(DashboardServer* server, bool game_day)
+      : server_(server), game_day_(game_day) {}
   void Event(const LiveEvent& e) override { server_->Publish(e); }
   std::vector<std::pair<std::string, std::string>> TakeConsoleInput() override {
     if (game_day_) return {};

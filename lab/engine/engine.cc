@@ -187,7 +187,8 @@ void Run::Revert(double at) {
   const ContentVersion& c = o_.revert;
   Status s = o_.content ? o_.content->Publish(c) : Status::Ok();
   if (o_.content) o_.content->WithdrawFault();
-  Note(at, "", "revert", fmt::format("channel {} version {} {}", c.channel, c.version, c.file_name));
+  Note(at, "", "revert",
+       fmt::format("channel {} version {} {}", c.channel, c.version, c.file_name));
   Progress(at, fmt::format("revert: channel {} version {} published ({})", c.channel, c.version,
                            s.ok() ? c.file_name : s.ToString()));
   reverted_ = true;
@@ -377,7 +378,7 @@ Status Run::PollHosts(std::vector<HostEvent>* events) {
     if (o_.live && e.kind == HostEventKind::kConsoleLine && by_id_.count(e.host_id)) {
       const HostRun& h = hosts_[by_id_[e.host_id]];
       o_.live->Event({h.cursor, 0, e.host_id, h.plan.spec.group, "tty", e.detail,
-                   std::string(HostStateName(StateOf(h))), R(h).crashes});
+                      std::string(HostStateName(StateOf(h))), R(h).crashes});
     }
     if (e.kind != HostEventKind::kConsoleLine) {
       auto it = by_id_.find(e.host_id);

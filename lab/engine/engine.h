@@ -146,10 +146,10 @@ struct EngineOptions {
   Backend* backend = nullptr;
   Journal* journal = nullptr;  // optional
   std::vector<HostPlan> hosts;
-  ContentVersion fault;   // published at release
-  ContentVersion revert;  // published at revert
-  ContentChannel* content = nullptr;  // optional: without one, nothing is published
-  const std::atomic<bool>* cancel = nullptr;         // set by Ctrl-C / SIGTERM
+  ContentVersion fault;                       // published at release
+  ContentVersion revert;                      // published at revert
+  ContentChannel* content = nullptr;          // optional: without one, nothing is published
+  const std::atomic<bool>* cancel = nullptr;  // set by Ctrl-C / SIGTERM
   // Wall time (watchdog, wall limit, a game day's scenario clock, figures about the lab); the
   // system's steady clock when null. Tests on FakeBackend give both the same FakeClock.
   Clock* clock = nullptr;
@@ -163,7 +163,7 @@ struct EngineOptions {
   std::string method;            // how the run measured (RunResult::method), for reports
   std::string inputs = "{}";     // what the run was made of (RunResult::inputs), a JSON object
   EngineStats* stats = nullptr;  // optional
-  LiveView* live = nullptr;  // optional: polled once per loop round
+  LiveView* live = nullptr;      // optional: polled once per loop round
 
   // Game day (`chaoslab gameday`).
   // The scenario clock is the wall clock (1:1, minus paused time) from rollout.start: machines'

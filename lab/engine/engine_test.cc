@@ -1,7 +1,6 @@
 // Engine tests over the scripted FakeBackend, with a small guest model in a thread standing in for
 // winsim (the real guests are exercised by tests/integration).
 #include "lab/engine/engine.h"
-#include "lab/engine/engine_fakes.h"
 
 #include <gtest/gtest.h>
 
@@ -12,6 +11,7 @@
 #include <thread>
 
 #include "lab/backend/fake_backend.h"
+#include "lab/engine/engine_fakes.h"
 
 namespace chaoslab {
 namespace {

@@ -14,8 +14,8 @@
 #include <vector>
 
 #include "lab/engine/engine.h"
-#include "lab/recovery/event_heap.h"
 #include "lab/engine/guest_signal.h"
+#include "lab/recovery/event_heap.h"
 #include "lab/recovery/recovery.h"
 
 namespace chaoslab::engine_internal {
@@ -215,7 +215,7 @@ class Run final : public recovery::MachineDriver {
   void ReplaceDisk(HostRun& h, const config::StepConfig& step, double at);
   void BootRescueVm(HostRun& h, double at);
   bool PowerOff(HostRun& h, Host* vm, double at);  // false: the step failed
-  bool TurnOff(HostRun& h, double at);               // the host's own machine, if not off
+  bool TurnOff(HostRun& h, double at);             // the host's own machine, if not off
   void StartNormally(HostRun& h, double at);
   // Whether the faulty version is (still) offered to this host.
   bool SeesFault(const HostRun& h) const {

@@ -205,9 +205,7 @@ void Run::OnConsoleLine(HostRun& h, const GuestSignal& s, const std::string& tex
         Note(h.cursor, h.plan.spec.id, "command", text);
         if (s.Str("cmd") == "unlock" && s.Int("rc") == 0) h.console_bitlocker = "unlocked";
         bool ok = s.Int("rc") == 0;
-        if (in_machine)
-          Settle(h, h.cursor, ok ? Outcome::kOk : Outcome::kFailed,
-                 ok ? "" : text);
+        if (in_machine) Settle(h, h.cursor, ok ? Outcome::kOk : Outcome::kFailed, ok ? "" : text);
       } else if (o_.manual && h.expect_cmd.empty()) {
         // Someone typed it: journal what the console answered (the debrief reads mistakes here).
         h.cursor = std::max(h.cursor, Stamp(h.cursor));
@@ -248,8 +246,7 @@ void Run::OnBootLine(HostRun& h, const GuestSignal& s, const std::string& text) 
       if (h.phase == Phase::kBooting) {
         h.cursor = std::max(h.cursor, Stamp(h.phase_start + h.timing.boot));
         h.phase = Phase::kConsole;
-        if (in_machine)
-          Settle(h, h.cursor, Outcome::kFailed, "boot failed: " + s.Str("reason"));
+        if (in_machine) Settle(h, h.cursor, Outcome::kFailed, "boot failed: " + s.Str("reason"));
       }
       break;
     default:
@@ -276,8 +273,7 @@ void Run::OnRescueConsole(HostRun& h, const GuestSignal& sig, const std::string&
     if (sig.Int("rc") == 0)
       Proceed(h, h.cursor);
     else
-      Settle(h, h.cursor, Outcome::kFailed,
-             "rescue console: " + line.substr(line.find("@@")));
+      Settle(h, h.cursor, Outcome::kFailed, "rescue console: " + line.substr(line.find("@@")));
   } else if (sig.kind == K::kBootFailed) {
     Settle(h, h.cursor, Outcome::kFailed, "rescue VM: " + line.substr(line.find("@@")));
   }

@@ -52,8 +52,7 @@ void Run::Moved(uint32_t i, HostState from, HostState to, double at, const std::
   Note(at, h.plan.spec.id, "state", detail);
   Progress(at, fmt::format("{:<14} {}", h.plan.spec.id, detail));
   if (to == HostState::kBootLoop && o_.stats) {
-    o_.stats->all_boot_loop_wall_s =
-        std::chrono::duration<double>(Now() - wall_start_).count();
+    o_.stats->all_boot_loop_wall_s = std::chrono::duration<double>(Now() - wall_start_).count();
   }
   if (o_.journal) Journaled(at, o_.journal->SaveHost(o_.run_id, Figures(h)));
 }

@@ -230,8 +230,7 @@ void Run::TypeUnlock(HostRun& h, double at, bool on_rescue) {
   }
   h.keys_fetched++;
   Note(at, h.plan.spec.id, "key-fetched", "recovery password from the key escrow");
-  TypeCommand(h, "unlock", "manage-bde -unlock C: -RecoveryPassword " + *key + "\n", at,
-              on_rescue);
+  TypeCommand(h, "unlock", "manage-bde -unlock C: -RecoveryPassword " + *key + "\n", at, on_rescue);
 }
 
 void Run::TypeDelete(HostRun& h, const config::StepConfig& step, double at, bool on_rescue) {

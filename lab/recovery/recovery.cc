@@ -10,9 +10,10 @@ namespace chaoslab::recovery {
 
 namespace {
 
-constexpr const char* kWaitNames[kWaitKinds] = {
-    "its turn",       "a free slot (parallelism)", "technician", "technician (off shift)",
-    "remote-console", "usb-stick",                 "key-escrow", "pxe-server"};
+constexpr const char* kWaitNames[kWaitKinds] = {"its turn",       "a free slot (parallelism)",
+                                                "technician",     "technician (off shift)",
+                                                "remote-console", "usb-stick",
+                                                "key-escrow",     "pxe-server"};
 
 }  // namespace
 
@@ -234,7 +235,8 @@ void Model::Fail(uint32_t i, double at, const std::string& why, HostState end) {
   Move(i, end, at, why);
 }
 
-// --- The runbook ----------------------------------------------------------------------------------
+// --- The runbook
+// ----------------------------------------------------------------------------------
 
 void Model::Activate(uint32_t i, double at) {
   HostRecord& h = hosts_[i];
@@ -379,7 +381,8 @@ void Model::Acquire(uint32_t i, const config::StepConfig& step, double at) {
   const std::optional<Wait> missing = TryAcquire(i, step, at);
   if (missing) {
     if (h.waiting_for != *missing) {
-      if (at > h.wait_since) h.waited[static_cast<int>(h.waiting_for)] += static_cast<float>(at - h.wait_since);
+      if (at > h.wait_since)
+        h.waited[static_cast<int>(h.waiting_for)] += static_cast<float>(at - h.wait_since);
       h.waiting_for = *missing;
       h.wait_since = at;
       driver_->WaitsFor(i, step, *missing, at);
@@ -387,7 +390,8 @@ void Model::Acquire(uint32_t i, const config::StepConfig& step, double at) {
     Block(i, *missing);
     return;
   }
-  if (at > h.wait_since) h.waited[static_cast<int>(h.waiting_for)] += static_cast<float>(at - h.wait_since);
+  if (at > h.wait_since)
+    h.waited[static_cast<int>(h.waiting_for)] += static_cast<float>(at - h.wait_since);
   h.waiting = false;
   const double human = driver_->HumanSeconds(i, step, new_visit);
   h.stage = Stage::kHuman;
@@ -395,7 +399,8 @@ void Model::Acquire(uint32_t i, const config::StepConfig& step, double at) {
   Continue(i, at + human);
 }
 
-// --- Figures ----------------------------------------------------------------------------------------
+// --- Figures
+// ----------------------------------------------------------------------------------------
 
 WaitFigures Model::Waits(uint32_t i, double now) const {
   const HostRecord& h = hosts_[i];
@@ -440,11 +445,7 @@ void Model::FillResult(uint32_t i, double release, double now, HostResult* r) co
   r->failed_why = w.failed_why;
 }
 
-bool Model::AnyStalled() const {
-  for (const auto& h : hosts_)
-    if (h.waiting && !IsTerminal(h.state)) return true;
-  return false;
-}
+bool Model::AnyStalled() const { return Stalled() > 0; }
 
 int Model::Stalled() const {
   int n = 0;

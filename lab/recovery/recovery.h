@@ -62,12 +62,12 @@ std::string RecoveredByName(uint8_t code);
 
 // What the model knows of a host (per group in the simulator, per host in the lab).
 struct Profile {
-  int site = -1;          // index into setup.sites; -1: none (nobody can come)
-  int group = -1;         // index into setup.groups (health, services, the escrow); -1: none
-  int rank = 0;           // priority: lower goes first
+  int site = -1;   // index into setup.sites; -1: none (nobody can come)
+  int group = -1;  // index into setup.groups (health, services, the escrow); -1: none
+  int rank = 0;    // priority: lower goes first
   bool bitlocker = false;
   bool oob_console = false;
-  bool watched = false;   // the escrow or a service depends on its group: health via the agenda
+  bool watched = false;  // the escrow or a service depends on its group: health via the agenda
   std::vector<const config::StepConfig*> steps;  // the runbook's steps that apply to it
   // The same for each runbook it may escalate to (RunbookConfig::escalations, in order).
   std::vector<std::vector<const config::StepConfig*>> fallback_steps;
@@ -113,7 +113,7 @@ struct HostRecord {
   double wait_since = 0, queued_at = 0, technician_since = 0, technician_s = 0;
   double first_crash = -1, recovered_at = -1;
   float waited[kWaitKinds] = {};  // seconds per Wait (float: compact for millions of hosts)
-  uint32_t token = 0;  // a Continue signal counts only while it matches
+  uint32_t token = 0;             // a Continue signal counts only while it matches
   uint16_t profile = 0;
   int16_t crashes = 0, since_healthy = 0, reboots = 0, step_reboots = 0;
   HostState state = HostState::kProvisioning;
@@ -316,9 +316,7 @@ class Model {
     const int s = profile(i).site;
     return s >= 0 ? &setup_.sites[static_cast<size_t>(s)] : nullptr;
   }
-  WaitKey Key(uint32_t i) const {
-    return {profile(i).rank, hosts_[i].queued_at, i};
-  }
+  WaitKey Key(uint32_t i) const { return {profile(i).rank, hosts_[i].queued_at, i}; }
   // The machine part of a reboot step is under way: its resets are the step's attempts.
   bool InRebootStep(uint32_t i) const {
     return hosts_[i].InMachinePart() && CurrentStep(i).kind == config::StepKind::kReboot;

@@ -135,8 +135,7 @@ TEST(RecoveryModelTest, TwoCrashesWithoutHealthyInBetweenAreABootLoop) {
 
 TEST(RecoveryModelTest, OneTechnicianServesHostsInPriorityOrderWithTravel) {
   World w;
-  w.runbook.steps.push_back(
-      Step(config::StepKind::kDelete, 300, {config::Resource::kTechnician}));
+  w.runbook.steps.push_back(Step(config::StepKind::kDelete, 300, {config::Resource::kTechnician}));
   Profile low = w.Default(), high = w.Default();
   low.rank = 2;
   high.rank = 1;
@@ -174,8 +173,7 @@ TEST(RecoveryModelTest, OneTechnicianServesHostsInPriorityOrderWithTravel) {
 TEST(RecoveryModelTest, OffShiftTechniciansWakeTheQueueWhenTheirShiftStarts) {
   World w;
   w.setup.sites[0].shifts.push_back({8 * 3600.0, 17 * 3600.0});
-  w.runbook.steps.push_back(
-      Step(config::StepKind::kReboot, 60, {config::Resource::kTechnician}));
+  w.runbook.steps.push_back(Step(config::StepKind::kReboot, 60, {config::Resource::kTechnician}));
   w.profiles = {w.Default()};
   ScriptedDriver d;
   Model m(w.setup, w.runbook, w.profiles, &d, {true, true});
@@ -229,8 +227,7 @@ TEST(RecoveryModelTest, ServicesAndTheEscrowFollowTheirGroupsHealth) {
 
 TEST(RecoveryModelTest, AHostThatRecoversByItselfEndsItsRunbookAndFreesWhatItHeld) {
   World w;
-  w.runbook.steps.push_back(
-      Step(config::StepKind::kReboot, 60, {config::Resource::kTechnician}));
+  w.runbook.steps.push_back(Step(config::StepKind::kReboot, 60, {config::Resource::kTechnician}));
   w.profiles = {w.Default()};
   ScriptedDriver d;
   Model m(w.setup, w.runbook, w.profiles, &d, {true, false});
@@ -252,7 +249,6 @@ TEST(RecoveryModelTest, AHostThatRecoversByItselfEndsItsRunbookAndFreesWhatItHel
   EXPECT_DOUBLE_EQ(*r.time_to_recover_s, 290);
   EXPECT_DOUBLE_EQ(r.technician_s, 290);  // from its activation at 10 until healthy
 }
-
 
 constexpr double kHour = 3600, kDay = 86400;
 
@@ -320,7 +316,8 @@ TEST_F(StaffingTest, ASaturdayIsOffForAMonFriShift) {
   config::Shift office{8 * kHour, 17 * kHour};
   office.days = 0x1f;  // mon-fri
   w.setup.sites[0].shifts.push_back(office);
-  Model& m = Start(config::StepKind::kReboot, 60, {.automatic = true, .ordered_events = true, .weekday0 = 4});
+  Model& m = Start(config::StepKind::kReboot, 60,
+                   {.automatic = true, .ordered_events = true, .weekday0 = 4});
   const uint32_t h = m.AddHost(0);
   CrashTwice(&m, h, 20 * kHour);  // Friday 20:00, after the shift
   d.RunUntil(&m, 2 * kDay + 23 * kHour);
@@ -386,7 +383,8 @@ TEST(RecoveryStaffingTest, StaffingIsDrawnOncePerSiteFromTheSeed) {
   ScriptedDriver d;
   std::vector<std::pair<double, int>> draws;
   for (uint64_t seed : {1, 1, 2, 3, 4}) {
-    Model m(w.setup, w.runbook, w.profiles, &d, {.automatic = true, .ordered_events = true, .weekday0 = 4, .seed = seed});
+    Model m(w.setup, w.runbook, w.profiles, &d,
+            {.automatic = true, .ordered_events = true, .weekday0 = 4, .seed = seed});
     const SiteStaffing& st = m.staffing(0);
     EXPECT_DOUBLE_EQ(st.known_at, 6 * kHour);
     EXPECT_GE(st.outside_after, kDay);

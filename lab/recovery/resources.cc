@@ -251,8 +251,7 @@ void Model::Wake(double at) {
     consider(escrow_q_, escrow_up_);
     for (size_t s = 0; s < sites; ++s) {
       const int site = static_cast<int>(s);
-      consider(technician_q_[s],
-               technicians_busy_[s] < Technicians(site, at) && OnDuty(site, at));
+      consider(technician_q_[s], technicians_busy_[s] < Technicians(site, at) && OnDuty(site, at));
       consider(usb_q_[s], usb_in_use_[s] < setup_.sites[s].usb_sticks);
     }
     if (!best) break;
@@ -291,7 +290,8 @@ void Model::ReleaseAll(uint32_t i, double at) {
     remediating_--;
   }
   if (h.waiting) {
-    h.waited[static_cast<int>(h.waiting_for)] += static_cast<float>(std::max(0.0, at - h.wait_since));
+    h.waited[static_cast<int>(h.waiting_for)] +=
+        static_cast<float>(std::max(0.0, at - h.wait_since));
     h.waiting = false;
     // Leave whatever queue it was in (it is finished or failed).
     const WaitKey key = Key(i);

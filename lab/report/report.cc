@@ -87,27 +87,27 @@ nlohmann::json Optional(const std::optional<double>& value) {
 
 nlohmann::json GroupJson(const GroupResult& g) {
   nlohmann::json out = {{"name", g.name},
-          {"hosts", g.hosts},
-          {"exposed", g.exposed},
-          {"crashed", g.crashed},
-          {"boot_looped", g.boot_looped},
-          {"crash_rate", g.crash_rate},
-          {"boot_loop_rate", g.boot_loop_rate},
-          {"recovered", g.recovered},
-          {"failed", g.failed},
-          {"lost", g.lost},
-          {"mttr_s", Optional(g.mttr_s)},
-          {"recovery",
-           {{"p50_s", Optional(g.recovery.p50_s)},
-            {"p90_s", Optional(g.recovery.p90_s)},
-            {"p99_s", Optional(g.recovery.p99_s)},
-            {"healthy_50_s", Optional(g.recovery.healthy_50_s)},
-            {"healthy_90_s", Optional(g.recovery.healthy_90_s)},
-            {"healthy_99_s", Optional(g.recovery.healthy_99_s)}}},
-          {"technician_s", g.technician_s},
-          {"keys_fetched", g.keys_fetched},
-          {"data_lost_hosts", g.data_lost_hosts},
-          {"data_lost_s", g.data_lost_s}};
+                        {"hosts", g.hosts},
+                        {"exposed", g.exposed},
+                        {"crashed", g.crashed},
+                        {"boot_looped", g.boot_looped},
+                        {"crash_rate", g.crash_rate},
+                        {"boot_loop_rate", g.boot_loop_rate},
+                        {"recovered", g.recovered},
+                        {"failed", g.failed},
+                        {"lost", g.lost},
+                        {"mttr_s", Optional(g.mttr_s)},
+                        {"recovery",
+                         {{"p50_s", Optional(g.recovery.p50_s)},
+                          {"p90_s", Optional(g.recovery.p90_s)},
+                          {"p99_s", Optional(g.recovery.p99_s)},
+                          {"healthy_50_s", Optional(g.recovery.healthy_50_s)},
+                          {"healthy_90_s", Optional(g.recovery.healthy_90_s)},
+                          {"healthy_99_s", Optional(g.recovery.healthy_99_s)}}},
+                        {"technician_s", g.technician_s},
+                        {"keys_fetched", g.keys_fetched},
+                        {"data_lost_hosts", g.data_lost_hosts},
+                        {"data_lost_s", g.data_lost_s}};
   // Only where a runbook escalated, so runs without on_failure read as before.
   if (g.escalated > 0) out["escalated"] = g.escalated;
   return out;
@@ -162,32 +162,32 @@ nlohmann::json HostJson(const HostResult& h) {
     return text.empty() ? nlohmann::json(nullptr) : nlohmann::json(text);
   };
   nlohmann::json out = {{"id", h.id},
-          {"weight", h.weight},
-          {"group", h.group},
-          {"site", text_or_null(h.site)},
-          {"role", text_or_null(h.role)},
-          {"bitlocker", h.bitlocker},
-          {"state", h.final_state},
-          {"exposed", h.exposed},
-          {"crashes", h.crashes},
-          {"first_crash_s", Optional(h.first_crash_s)},
-          {"boot_loop", h.boot_loop},
-          {"recovered", h.recovered},
-          {"reboots", h.reboots},
-          {"time_to_recover_s", Optional(h.time_to_recover_s)},
-          {"recovered_at_s", Optional(h.recovered_at_s)},
-          {"recovered_by", text_or_null(h.recovered_by)},
-          {"stop_code", text_or_null(h.stop_code)},
-          {"technician_s", h.technician_s},
-          {"waited_s", h.waited_s},
-          {"waited_for", text_or_null(h.waited_for)},
-          {"keys_fetched", h.keys_fetched},
-          {"data_lost", text_or_null(h.data_lost)},
-          {"data_lost_s", h.data_lost_s},
-          {"failed_why", text_or_null(h.failed_why)},
-          {"ring", text_or_null(h.ring)},
-          {"network", text_or_null(h.network)},
-          {"race_fetch_ms", h.race_fetch_ms}};
+                        {"weight", h.weight},
+                        {"group", h.group},
+                        {"site", text_or_null(h.site)},
+                        {"role", text_or_null(h.role)},
+                        {"bitlocker", h.bitlocker},
+                        {"state", h.final_state},
+                        {"exposed", h.exposed},
+                        {"crashes", h.crashes},
+                        {"first_crash_s", Optional(h.first_crash_s)},
+                        {"boot_loop", h.boot_loop},
+                        {"recovered", h.recovered},
+                        {"reboots", h.reboots},
+                        {"time_to_recover_s", Optional(h.time_to_recover_s)},
+                        {"recovered_at_s", Optional(h.recovered_at_s)},
+                        {"recovered_by", text_or_null(h.recovered_by)},
+                        {"stop_code", text_or_null(h.stop_code)},
+                        {"technician_s", h.technician_s},
+                        {"waited_s", h.waited_s},
+                        {"waited_for", text_or_null(h.waited_for)},
+                        {"keys_fetched", h.keys_fetched},
+                        {"data_lost", text_or_null(h.data_lost)},
+                        {"data_lost_s", h.data_lost_s},
+                        {"failed_why", text_or_null(h.failed_why)},
+                        {"ring", text_or_null(h.ring)},
+                        {"network", text_or_null(h.network)},
+                        {"race_fetch_ms", h.race_fetch_ms}};
   if (h.escalations > 0) out["escalations"] = h.escalations;
   return out;
 }
@@ -302,9 +302,10 @@ void PrintTable(const RunResult& run, std::ostream& out) {
   groups.AddRow(GroupRow(run.fleet));
   groups.Print(out);
   if (run.fleet.escalated > 0) {
-    out << fmt::format("  escalated (on_failure): {} of {} crashed hosts moved on to a fallback "
-                       "runbook\n",
-                       run.fleet.escalated, run.fleet.crashed);
+    out << fmt::format(
+        "  escalated (on_failure): {} of {} crashed hosts moved on to a fallback "
+        "runbook\n",
+        run.fleet.escalated, run.fleet.crashed);
   }
   out << '\n';
 

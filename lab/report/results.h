@@ -31,13 +31,13 @@ struct HostResult {
   std::optional<double> recovered_at_s;  // scenario seconds after release when healthy again
   std::string recovered_by;              // step that brought it back: "reboot", "restart", ...
   int escalations = 0;  // runbooks it moved on to after its own ended without recovery (on_failure)
-  double technician_s = 0;               // human time spent on this host (travel + steps)
-  double waited_s = 0;                   // time the runbook waited for resources on this host
-  std::string waited_for;                // the resource it waited for longest ("key-escrow"...)
-  int keys_fetched = 0;                  // recovery passwords fetched from the escrow for it
-  std::string data_lost;                 // "" (none), "since-snapshot" or "all"
-  double data_lost_s = 0;  // since-snapshot: snapshot → crash; all: host lost everything local
-  std::string failed_why;  // for failed/stalled hosts: what stopped the runbook
+  double technician_s = 0;  // human time spent on this host (travel + steps)
+  double waited_s = 0;      // time the runbook waited for resources on this host
+  std::string waited_for;   // the resource it waited for longest ("key-escrow"...)
+  int keys_fetched = 0;     // recovery passwords fetched from the escrow for it
+  std::string data_lost;    // "" (none), "since-snapshot" or "all"
+  double data_lost_s = 0;   // since-snapshot: snapshot → crash; all: host lost everything local
+  std::string failed_why;   // for failed/stalled hosts: what stopped the runbook
   // Issue 5: content delivery.
   std::string ring;     // rollout ring the host is in ("" for all-at-once)
   std::string network;  // network profile of its group: wired, wifi, vpn, offline

@@ -47,8 +47,9 @@ inline double Unit(uint64_t* state) {
   return static_cast<double>(r() >> 11) * 0x1.0p-53;
 }
 
-// --- The machine of a host, as drawn ---------------------------------------------------------------
-// (Its lifecycle and runbook are the recovery model's: lab/recovery/recovery.h.)
+// --- The machine of a host, as drawn
+// --------------------------------------------------------------- (Its lifecycle and runbook are
+// the recovery model's: lab/recovery/recovery.h.)
 
 enum Phase : uint8_t { kBooting, kRunning, kCrashDump, kParked, kConsole, kCommand, kOff, kDone };
 enum Boot : uint8_t { kNormal, kSafe, kWinRE, kUsb, kPxe, kRescue };
@@ -129,7 +130,7 @@ struct RowKey {
   uint8_t state, waited_for, recovered_by, data_lost, keys, ring, flags;  // flags: exposed,
                                                                           // boot_loop, recovered,
                                                                           // has fc, has ra
-  uint8_t escalations;  // HostRecord::level
+  uint8_t escalations;                                                    // HostRecord::level
   bool operator==(const RowKey& o) const { return std::memcmp(this, &o, sizeof(RowKey)) == 0; }
 };
 static_assert(sizeof(RowKey) == 24);
@@ -275,10 +276,10 @@ class OrgSim final : public recovery::MachineDriver {
 // --- The world, planned by PlanWorld (sim.cc) ----------------------------------------------------
 
 struct World {
-  std::vector<config::SetupConfig> setups;      // one per archetype (or the scenario's)
-  std::vector<config::RunbookConfig> runbooks;  // likewise
-  std::vector<std::string> archetype_names;     // "" for a single organisation
-  std::vector<std::vector<GroupPlan>> groups;   // per archetype
+  std::vector<config::SetupConfig> setups;               // one per archetype (or the scenario's)
+  std::vector<config::RunbookConfig> runbooks;           // likewise
+  std::vector<std::string> archetype_names;              // "" for a single organisation
+  std::vector<std::vector<GroupPlan>> groups;            // per archetype
   std::vector<std::vector<recovery::Profile>> profiles;  // per archetype, per group
   std::vector<OutGroup> out_groups;
   std::vector<OrgPlan> orgs;

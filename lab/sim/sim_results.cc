@@ -145,7 +145,8 @@ void AggregatedRows(const World& w, const std::vector<Aggregator>& aggs,
     r.escalations = k.escalations;
     r.technician_s = acc.technician_ms / 1000.0 / n;
     r.waited_s = acc.waited_ms / 1000.0 / n;
-    if (k.waited_for > 0) r.waited_for = recovery::WaitName(static_cast<recovery::Wait>(k.waited_for - 1));
+    if (k.waited_for > 0)
+      r.waited_for = recovery::WaitName(static_cast<recovery::Wait>(k.waited_for - 1));
     r.keys_fetched = k.keys;
     r.data_lost = DataLostName(k.data_lost);
     r.data_lost_s = acc.data_lost_ms / 1000.0 / n;

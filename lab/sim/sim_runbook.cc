@@ -36,7 +36,8 @@ double OrgSim::HumanSeconds(uint32_t i, const config::StepConfig& step, bool new
   Host& h = hosts_[i];
   const recovery::Profile& p = model_.profile(i);
   HostRng rng{&h.rng};
-  return recovery::HumanPart(step, p.site >= 0 ? &setup().sites[static_cast<size_t>(p.site)] : nullptr,
+  return recovery::HumanPart(step,
+                             p.site >= 0 ? &setup().sites[static_cast<size_t>(p.site)] : nullptr,
                              new_visit, p.bitlocker, setup().key_escrow, rng);
 }
 
