@@ -33,7 +33,8 @@ TEST(WaitQueue, BehavesAsASetUnderTheModelsOperations) {
       const int what = static_cast<int>(rng() % 100);
       if (what < 40) {  // a host joins at the current time, mostly of the common rank
         if (rng() % 4 == 0) now += 1.0;
-        const WaitKey k{rng() % 10 == 0 ? static_cast<int>(rng() % 3) : 5, now, static_cast<uint32_t>(rng() % 5000)};
+        const WaitKey k{rng() % 10 == 0 ? static_cast<int>(rng() % 3) : 5, now,
+                        static_cast<uint32_t>(rng() % 5000)};
         want.insert(k);
         got.insert(k);
         joined.push_back(k);
