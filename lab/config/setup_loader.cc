@@ -276,7 +276,7 @@ Result<GroupConfig> ReadGroup(const YamlFile& file, const YAML::Node& node,
   ASSIGN_OR_RETURN(Fields fields,
                    Fields::Open(file, node, "a group",
                                 {"name", "role", "count", "site", "sensor", "network",
-                                 "online_in_window", "bitlocker", "console", "cloud"}));
+                                 "online_in_window", "bitlocker", "console", "cloud", "virtual"}));
   GroupConfig group;
   group.where = fields.where();
   ASSIGN_OR_RETURN(YAML::Node name, fields.Require("name"));
@@ -336,6 +336,16 @@ Result<GroupConfig> ReadGroup(const YamlFile& file, const YAML::Node& node,
   group.cloud = group.role == Role::kCloudVm;
   if (fields.Has("cloud")) {
     ASSIGN_OR_RETURN(group.cloud, ReadBool(file, fields.Get("cloud"), "cloud"));
+  }
+  if (fields.Has("virtual")) {
+    YAML::Node on_hypervisor = fields.Get("virtual");
+    ASSIGN_OR_RETURN(group.on_hypervisor, ReadBool(file, on_hypervisor, "virtual"));
+    if (group.on_hypervisor && group.cloud) {
+      return file.Error(on_hypervisor, "group '" + group.name +
+                                           "' is a cloud VM (cloud: true), on its provider's "
+                                           "hypervisor; virtual: true is for VMs on the "
+                                           "organisation's own hypervisors");
+    }
   }
   return group;
 }
@@ -448,6 +458,24 @@ Result<SnapshotConfig> ReadSnapshots(const YamlFile& file, const YAML::Node& nod
   return snapshots;
 }
 
+// `hypervisor: {repairs_at_once: N, script_ready: DISTRIBUTION}`.
+Result<HypervisorConfig> ReadHypervisor(const YamlFile& file, const YAML::Node& node) {
+  ASSIGN_OR_RETURN(Fields fields,
+                   Fields::Open(file, node, "hypervisor", {"repairs_at_once", "script_ready"}));
+  HypervisorConfig hv;
+  hv.enabled = true;
+  hv.where = fields.where();
+  if (fields.Has("repairs_at_once")) {
+    ASSIGN_OR_RETURN(hv.repairs_at_once, ReadInt(file, fields.Get("repairs_at_once"),
+                                                 "hypervisor repairs_at_once", 1, 1000000));
+  }
+  if (fields.Has("script_ready")) {
+    ASSIGN_OR_RETURN(hv.script_ready,
+                     ReadDistribution(file, fields.Get("script_ready"), "script_ready"));
+  }
+  return hv;
+}
+
 }  // namespace
 
 namespace internal {
@@ -458,7 +486,8 @@ Result<SetupConfig> ReadSetupFile(const std::string& as_written, const std::stri
   YamlFile file(path);
   ASSIGN_OR_RETURN(Fields fields, Fields::Open(file, root, "a setup",
                                                {"name", "description", "image", "sites", "groups",
-                                                "key_escrow", "pxe", "snapshots", "services"}));
+                                                "key_escrow", "pxe", "snapshots", "hypervisor",
+                                                "services"}));
   SetupConfig setup;
   setup.file = AbsolutePath(path);
   setup.where = fields.where();
@@ -489,6 +518,10 @@ Result<SetupConfig> ReadSetupFile(const std::string& as_written, const std::stri
   setup.snapshots.where = fields.where();
   if (fields.Has("snapshots")) {
     ASSIGN_OR_RETURN(setup.snapshots, ReadSnapshots(file, fields.Get("snapshots")));
+  }
+  setup.hypervisor.where = fields.where();
+  if (fields.Has("hypervisor")) {
+    ASSIGN_OR_RETURN(setup.hypervisor, ReadHypervisor(file, fields.Get("hypervisor")));
   }
   if (fields.Has("services")) {
     ASSIGN_OR_RETURN(setup.services,

@@ -42,6 +42,7 @@ struct HostPlan {
   bool bitlocker = false;
   bool oob_console = false;
   bool cloud = false;
+  bool on_hypervisor = false;  // a VM on the organisation's own hypervisor (`virtual: true`)
   int ring = 0;         // index into the rollout's rings (0 for all-at-once)
   bool pinned = false;  // holds content at N-1: never takes the faulty version
   std::string network;  // network profile name, for reports

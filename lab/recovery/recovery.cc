@@ -13,7 +13,9 @@ namespace {
 constexpr const char* kWaitNames[kWaitKinds] = {"its turn",       "a free slot (parallelism)",
                                                 "technician",     "technician (off shift)",
                                                 "remote-console", "usb-stick",
-                                                "key-escrow",     "pxe-server"};
+                                                "key-escrow",     "pxe-server",
+                                                "hypervisor script",
+                                                "hypervisor repair slot"};
 
 }  // namespace
 
@@ -300,6 +302,7 @@ void Model::Advance(uint32_t i, double at) {
         driver_->ContinueMachine(i, *steps[h.step], at);
         return;
       }
+      ReleaseHypervisor(i, at);  // the slot serves one step's disk
       if (h.outcome == Outcome::kHealthy) {
         h.stage = Stage::kFinished;
         ReleaseAll(i, at);

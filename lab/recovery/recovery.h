@@ -46,8 +46,10 @@ enum class Wait : uint8_t {
   kUsbStick,
   kKeyEscrow,
   kPxeServer,
+  kHypervisorScript,  // the organisation's hypervisor repair script is being written
+  kHypervisor,        // a free hypervisor repair slot (repairs_at_once)
 };
-inline constexpr int kWaitKinds = 8;
+inline constexpr int kWaitKinds = 10;
 const char* WaitName(Wait w);
 
 // Where a host's runbook is: wait for what the step needs (kAcquire), the human part (kHuman, a
@@ -96,7 +98,10 @@ double HumanPart(const config::StepConfig& step, const config::SiteConfig* site,
   double human = step.takes.Sample(rng);
   if (new_visit && site && Needs(step, config::Resource::kTechnician))
     human += site->travel.Sample(rng);
-  if (Needs(step, config::Resource::kKeyEscrow) && bitlocker) human += escrow.lookup.Sample(rng);
+  // The hypervisor's script fetches the key itself: nobody looks it up.
+  if (Needs(step, config::Resource::kKeyEscrow) && bitlocker &&
+      step.kind != config::StepKind::kHypervisorRepair)
+    human += escrow.lookup.Sample(rng);
   return human;
 }
 
@@ -125,6 +130,7 @@ struct HostRecord {
   uint8_t last_step = 0;     // 0 none, 1 + StepKind of the latest machine part begun
   uint8_t level = 0;  // whose steps it runs: 0 its runbook, n the n-th escalation (on_failure)
   bool runbook_active = false, admitted = false, holds_technician = false, holds_usb = false;
+  bool holds_hypervisor = false;  // a hypervisor repair slot, until its disk is back
   bool waiting = false, boot_loop = false, up = false;
   // Why its latest step failed, and why it ended failed or lost: indices into the model's texts
   // (Model::Text), which are few, so a host carries two bytes each instead of two strings.
@@ -284,6 +290,11 @@ class Model {
   void SettleNow(uint32_t i, double at, Outcome o, std::string why = {});
   // The machine part's next action, through the agenda.
   void Proceed(uint32_t i, double at);
+  // A hypervisor-repair's disk is repaired and back on its host: its repair slot is free for the
+  // next disk while the host boots (the slot is freed at the step's end at the latest).
+  void DiskRepaired(uint32_t i, double at) { ReleaseHypervisor(i, at); }
+  // When the organisation's hypervisor repair script is ready (kInf: nobody asked for it yet).
+  double ScriptReadyAt() const { return script_ready_at_; }
 
   // --- Health of groups: services and the key escrow --------------------------------------------
   // A host's health changed: through the agenda if something depends on its group.
@@ -343,7 +354,14 @@ class Model {
   // A host of the site crashed at `at`: the site knows of the incident (crisis staffing).
   void SiteKnows(int site, double at);
   void ReleaseTechnician(uint32_t i, double at);
+  void ReleaseHypervisor(uint32_t i, double at);
+  bool HypervisorFree() const {
+    return setup_.hypervisor.enabled && hypervisor_busy_ < setup_.hypervisor.repairs_at_once;
+  }
   void ReleaseAll(uint32_t i, double at);
+  // The first host that asks for the hypervisor: the admins start writing the script now.
+  void ScriptRequested(double at);
+  void ScriptReady(double at);
   void SetUp(uint32_t i, bool up, double at);
   void UpdateEscrow(double at);
 
@@ -361,10 +379,14 @@ class Model {
   std::vector<double> shift_wake_at_;
   std::vector<SiteStaffing> staffing_;
   int remediating_ = 0;
+  int hypervisor_busy_ = 0;
+  double script_delay_ = 0;         // drawn once (DrawStaffing's stream)
+  double script_ready_at_ = kInf;   // set when the first host asks for the hypervisor
+  bool script_ready_noted_ = false;
   bool wake_pending_ = false;
   double wake_at_ = -kInf;
   // Hosts waiting, by what they wait for, in priority order (rank, queue time, index).
-  std::set<WaitKey> turn_q_, slot_q_, escrow_q_;
+  std::set<WaitKey> turn_q_, slot_q_, escrow_q_, hypervisor_q_;
   std::vector<std::set<WaitKey>> technician_q_, usb_q_;
 
   // Health.

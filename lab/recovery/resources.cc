@@ -1,6 +1,7 @@
 // The model's shared resources: technicians on shift (local shifts on their days, and crisis
 // staffing: extended hours, people called in, outside help), USB sticks, consoles, the key escrow,
-// PXE, parallelism; who waits for them and in which order they are handed out.
+// PXE, the hypervisor's repair script and slots, parallelism; who waits for them and in which
+// order they are handed out.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -78,6 +79,12 @@ double NextShiftStart(const config::SiteConfig& site, double t, int weekday0) {
 // Each site's crisis staffing, drawn once from its own stream (seed, site), in a fixed order.
 void Model::DrawStaffing(uint64_t seed) {
   staffing_.assign(setup_.sites.size(), {});
+  if (setup_.hypervisor.enabled) {
+    // The organisation's one repair script, on a stream of its own.
+    SplitMix rng{seed ^ 0x4879706572766973ULL};
+    rng();
+    script_delay_ = setup_.hypervisor.script_ready.Sample(rng);
+  }
   for (size_t s = 0; s < setup_.sites.size(); ++s) {
     const config::CrisisStaffing& c = setup_.sites[s].crisis;
     SiteStaffing& st = staffing_[s];
@@ -145,6 +152,8 @@ std::optional<Wait> Model::TryAcquire(uint32_t i, const config::StepConfig& step
   const Profile& p = profile(i);
   const config::SiteConfig* site = Site(i);
   const size_t s = static_cast<size_t>(std::max(p.site, 0));
+  const bool want_hypervisor = Needs(step, Resource::kHypervisor) && !h.holds_hypervisor;
+  if (want_hypervisor) ScriptRequested(at);
   if (!h.admitted && runbook_.parallelism > 0 && remediating_ >= runbook_.parallelism)
     return Wait::kSlot;
   const bool want_person = NeedsPerson(step) && !h.holds_technician;
@@ -161,6 +170,8 @@ std::optional<Wait> Model::TryAcquire(uint32_t i, const config::StepConfig& step
   // Only encrypted hosts need a key (config.h: the need is skipped for the others).
   if (Needs(step, Resource::kKeyEscrow) && p.bitlocker && !escrow_up_) return Wait::kKeyEscrow;
   if (Needs(step, Resource::kPxeServer) && !setup_.pxe) return Wait::kPxeServer;
+  if (want_hypervisor && at < script_ready_at_) return Wait::kHypervisorScript;
+  if (want_hypervisor && !HypervisorFree()) return Wait::kHypervisor;
   // Everything is there: take it.
   if (!h.admitted) {
     h.admitted = true;
@@ -175,7 +186,33 @@ std::optional<Wait> Model::TryAcquire(uint32_t i, const config::StepConfig& step
     usb_in_use_[s]++;
     h.holds_usb = true;
   }
+  if (want_hypervisor) {
+    hypervisor_busy_++;
+    h.holds_hypervisor = true;
+  }
   return std::nullopt;
+}
+
+// Hosts that waited for the script now wait for a slot (the figures tell the two apart).
+void Model::ScriptReady(double at) {
+  script_ready_noted_ = true;
+  for (const WaitKey& key : hypervisor_q_) {
+    HostRecord& h = hosts_[key.host];
+    if (!h.waiting || h.waiting_for != Wait::kHypervisorScript) continue;
+    h.waited[static_cast<int>(Wait::kHypervisorScript)] +=
+        static_cast<float>(std::max(0.0, at - h.wait_since));
+    h.waiting_for = Wait::kHypervisor;
+    h.wait_since = at;
+    driver_->WaitsFor(key.host, CurrentStep(key.host), Wait::kHypervisor, at);
+  }
+}
+
+// The admins start on the script when the first host asks for it; hosts that wait for it are
+// woken when it is ready.
+void Model::ScriptRequested(double at) {
+  if (script_ready_at_ != kInf) return;
+  script_ready_at_ = at + script_delay_;
+  if (script_delay_ > 0) driver_->Schedule(script_ready_at_, Signal{Signal::kWake, 0, 0});
 }
 
 // Whether acquiring `step` takes something other hosts may want (a slot, a technician, a stick):
@@ -190,6 +227,7 @@ bool Model::TakesShared(uint32_t i, const config::StepConfig& step) const {
   if (Needs(step, Resource::kRemoteConsole) && !p.oob_console) return true;
   if (Needs(step, Resource::kKeyEscrow) && p.bitlocker && !escrow_up_) return true;
   if (Needs(step, Resource::kPxeServer) && !setup_.pxe) return true;
+  if (Needs(step, Resource::kHypervisor) && !h.holds_hypervisor) return true;
   return false;
 }
 
@@ -213,6 +251,10 @@ void Model::Block(uint32_t i, Wait why) {
       return;
     case Wait::kKeyEscrow:
       escrow_q_.insert(key);
+      return;
+    case Wait::kHypervisorScript:
+    case Wait::kHypervisor:
+      hypervisor_q_.insert(key);
       return;
     case Wait::kRemoteConsole:
     case Wait::kPxeServer:
@@ -240,6 +282,7 @@ void Model::ScheduleShift(int site, double at) {
 // have changed.
 void Model::Wake(double at) {
   const size_t sites = setup_.sites.size();
+  if (!script_ready_noted_ && at >= script_ready_at_) ScriptReady(at);
   while (true) {
     std::set<WaitKey>* best = nullptr;
     auto consider = [&](std::set<WaitKey>& q, bool open) {
@@ -249,6 +292,7 @@ void Model::Wake(double at) {
     consider(turn_q_, true);
     consider(slot_q_, runbook_.parallelism == 0 || remediating_ < runbook_.parallelism);
     consider(escrow_q_, escrow_up_);
+    consider(hypervisor_q_, at >= script_ready_at_ && HypervisorFree());
     for (size_t s = 0; s < sites; ++s) {
       const int site = static_cast<int>(s);
       consider(technician_q_[s], technicians_busy_[s] < Technicians(site, at) && OnDuty(site, at));
@@ -277,9 +321,18 @@ void Model::ReleaseTechnician(uint32_t i, double at) {
   RequestWake(at);
 }
 
+void Model::ReleaseHypervisor(uint32_t i, double at) {
+  HostRecord& h = hosts_[i];
+  if (!h.holds_hypervisor) return;
+  h.holds_hypervisor = false;
+  hypervisor_busy_--;
+  RequestWake(at);
+}
+
 void Model::ReleaseAll(uint32_t i, double at) {
   HostRecord& h = hosts_[i];
   ReleaseTechnician(i, at);
+  ReleaseHypervisor(i, at);
   const int site = profile(i).site;
   if (h.holds_usb) {
     h.holds_usb = false;
@@ -298,6 +351,7 @@ void Model::ReleaseAll(uint32_t i, double at) {
     turn_q_.erase(key);
     slot_q_.erase(key);
     escrow_q_.erase(key);
+    hypervisor_q_.erase(key);
     if (site >= 0) {
       technician_q_[static_cast<size_t>(site)].erase(key);
       usb_q_[static_cast<size_t>(site)].erase(key);
