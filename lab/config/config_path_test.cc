@@ -112,6 +112,8 @@ TEST_F(ConfigPathTest, EverySettablePathSetsItsFieldAndReadsBack) {
       {"runbook.steps[1].takes", "uniform(5m, 20m)", "uniform(5m, 20m)"},
       {"runbook.steps[0].times", "15", "15"},
       {"setup.pxe", "false", "false"},
+      {"setup.hypervisor.repairs_at_once", "6", "6"},
+      {"setup.hypervisor.script_ready", "{uniform: [1h, 4h]}", "uniform(1h, 4h)"},
       {"setup.key_escrow.hosted_on", "external", "external"},
       {"setup.key_escrow.lookup", "{triangular: [1m, 2m, 5m]}", "triangular(1m, 2m, 5m)"},
       {"setup.sites[hq].technicians", "5", "5"},
