@@ -325,6 +325,7 @@ SetupConfig ScaleSetupTo(const SetupConfig& setup, int64_t hosts) {
   for (auto& site : s.sites) {
     site.technicians = scaled(site.technicians);
     if (site.usb_sticks > 0) site.usb_sticks = scaled(site.usb_sticks);
+    if (site.console_sessions > 0) site.console_sessions = scaled(site.console_sessions);
     // The people who come to help scale with the site (their draw is rounded to whole people).
     for (auto* wave : {&site.crisis.call_in, &site.crisis.outside_help}) {
       if (!*wave) continue;

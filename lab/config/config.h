@@ -51,7 +51,8 @@ enum class BootTarget { kSafeMode, kWinRE, kUsb, kPxe };
 // pxe-server, hypervisor.
 //   technician      one of the host site's technicians, on shift, who travels to the host
 //   remote-console  the host has an out-of-band console (group `console: oob`); a technician of
-//                   the host's site works it without travelling
+//                   the host's site works it without travelling, one of up to K consoles at once
+//                   (site `remote_consoles`)
 //   usb-stick       one of the site's recovery sticks (held until the host is back)
 //   key-escrow      the key escrow answers (it may live on fleet hosts that are down themselves);
 //                   only hosts with BitLocker wait for it, the others skip this need
@@ -256,6 +257,12 @@ struct SiteConfig {
   std::vector<Shift> shifts;  // empty: technicians are there around the clock
   Distribution travel;        // walk/drive to a host before hands-on work (default 0)
   int usb_sticks = 0;         // recovery sticks kept at the site
+  // `remote_consoles: {per_technician: K, sessions: N}`: how the site's technicians work
+  // out-of-band consoles (remote-console steps without a technician in person). One technician
+  // works up to K consoles at once (default 1: one host each, as in person); at most N console
+  // sessions at once (the console network's or licence's limit; 0, the default: no limit).
+  int consoles_per_technician = 1;
+  int console_sessions = 0;
   // `timezone: "+02:00"`: local time minus UTC, in seconds. Shifts and their days are local.
   Seconds utc_offset = 0;
   CrisisStaffing crisis;

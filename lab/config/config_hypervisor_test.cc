@@ -1,5 +1,5 @@
 // Repair at the hypervisor: `virtual:` groups, the setup's `hypervisor:`, the hypervisor-repair
-// step and how it fits a setup; the YAML and its errors.
+// step and how it fits a setup; a site's `remote_consoles`; the YAML and its errors.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -115,6 +115,29 @@ TEST_F(ConfigLoaderTest, AHypervisorRepairStepNeedsAHypervisorInTheSetup) {
   Write("playbooks/runbooks/reboot-3.yaml", "name: r\nsteps:\n  - hypervisor-repair\n");
   ExpectError(LoadScenario(Path("playbooks/scenarios/s.yaml"), Images()).status(), runbook + ":1:1",
               {"does nothing", "match none of its groups (ws)"});
+}
+
+TEST_F(ConfigLoaderTest, RemoteConsolesOfASite) {
+  const std::string site = "name: small\nimage: winsim\nsites:\n  - name: dc\n    technicians: 4\n";
+  const std::string groups = "groups:\n  - {name: srv, role: server, count: 8, console: oob}\n";
+  std::string path =
+      Write("a.yaml", site + "    remote_consoles: {per_technician: 4, sessions: 6}\n" + groups);
+  Result<SetupConfig> s = LoadSetup(path);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->sites[0].consoles_per_technician, 4);
+  EXPECT_EQ(s->sites[0].console_sessions, 6);
+  EXPECT_EQ(ScaleSetupTo(*s, 16).sites[0].console_sessions, 12);
+  EXPECT_EQ(ScaleSetupTo(*s, 16).sites[0].consoles_per_technician, 4) << "a person's, not scaled";
+  // Not written: one console per technician and no limit, as before.
+  path = Write("b.yaml", site + groups);
+  s = LoadSetup(path);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->sites[0].consoles_per_technician, 1);
+  EXPECT_EQ(s->sites[0].console_sessions, 0);
+  path = Write("c.yaml", site + "    remote_consoles: {per_technician: 0}\n" + groups);
+  ExpectError(LoadSetup(path).status(), path + ":6:39", {"per_technician", "at least 1"});
+  path = Write("d.yaml", site + "    remote_consoles: {tabs: 3}\n" + groups);
+  ExpectError(LoadSetup(path).status(), path + ":6:23", {"tabs", "per_technician, sessions"});
 }
 
 }  // namespace

@@ -118,6 +118,8 @@ TEST_F(ConfigPathTest, EverySettablePathSetsItsFieldAndReadsBack) {
       {"setup.key_escrow.lookup", "{triangular: [1m, 2m, 5m]}", "triangular(1m, 2m, 5m)"},
       {"setup.sites[hq].technicians", "5", "5"},
       {"setup.sites[branch].usb_sticks", "4", "4"},
+      {"setup.sites[hq].remote_consoles.per_technician", "4", "4"},
+      {"setup.sites[hq].remote_consoles.sessions", "10", "10"},
       {"setup.sites[hq].travel", "lognormal(10m, 30m)", "lognormal(median 10m, p90 30m)"},
       {"setup.groups[ws].count", "40", "40"},
       {"setup.groups[shop].bitlocker", "true", "true"},

@@ -230,10 +230,26 @@ Result<CrisisStaffing> ReadCrisis(const YamlFile& file, const YAML::Node& node) 
   return crisis;
 }
 
+// `remote_consoles: {per_technician: K, sessions: N}` of a site.
+Status ReadRemoteConsoles(const YamlFile& file, const YAML::Node& node, SiteConfig* site) {
+  ASSIGN_OR_RETURN(Fields rc,
+                   Fields::Open(file, node, "remote_consoles", {"per_technician", "sessions"}));
+  if (rc.Has("per_technician")) {
+    ASSIGN_OR_RETURN(site->consoles_per_technician,
+                     ReadInt(file, rc.Get("per_technician"), "per_technician", 1, 100));
+  }
+  if (rc.Has("sessions")) {
+    ASSIGN_OR_RETURN(site->console_sessions,
+                     ReadInt(file, rc.Get("sessions"), "sessions", 1, 1000000));
+  }
+  return Status::Ok();
+}
+
 Result<SiteConfig> ReadSite(const YamlFile& file, const YAML::Node& node) {
   ASSIGN_OR_RETURN(Fields fields, Fields::Open(file, node, "a site",
                                                {"name", "technicians", "shifts", "travel",
-                                                "usb_sticks", "timezone", "crisis"}));
+                                                "usb_sticks", "timezone", "crisis",
+                                                "remote_consoles"}));
   SiteConfig site;
   site.where = fields.where();
   ASSIGN_OR_RETURN(YAML::Node name, fields.Require("name"));
@@ -257,6 +273,9 @@ Result<SiteConfig> ReadSite(const YamlFile& file, const YAML::Node& node) {
   }
   if (fields.Has("travel")) {
     ASSIGN_OR_RETURN(site.travel, ReadDistribution(file, fields.Get("travel"), "travel"));
+  }
+  if (fields.Has("remote_consoles")) {
+    RETURN_IF_ERROR(ReadRemoteConsoles(file, fields.Get("remote_consoles"), &site));
   }
   if (fields.Has("usb_sticks")) {
     ASSIGN_OR_RETURN(site.usb_sticks,

@@ -131,6 +131,7 @@ struct HostRecord {
   uint8_t level = 0;  // whose steps it runs: 0 its runbook, n the n-th escalation (on_failure)
   bool runbook_active = false, admitted = false, holds_technician = false, holds_usb = false;
   bool holds_hypervisor = false;  // a hypervisor repair slot, until its disk is back
+  bool holds_session = false;     // a remote console session: a share of a technician
   bool waiting = false, boot_loop = false, up = false;
   // Why its latest step failed, and why it ended failed or lost: indices into the model's texts
   // (Model::Text), which are few, so a host carries two bytes each instead of two strings.
@@ -354,6 +355,28 @@ class Model {
   // A host of the site crashed at `at`: the site knows of the incident (crisis staffing).
   void SiteKnows(int site, double at);
   void ReleaseTechnician(uint32_t i, double at);
+  void ReleaseSession(uint32_t i, double at);
+  // Remote consoles (a site's `remote_consoles`): a host whose step needs a console and no
+  // technician in person takes a session, joining a console technician with a free session or
+  // bringing one more technician into console work.
+  bool WantsSession(uint32_t i, const config::StepConfig& step) const {
+    return !Needs(step, config::Resource::kTechnician) &&
+           Needs(step, config::Resource::kRemoteConsole) && !hosts_[i].holds_technician &&
+           !hosts_[i].holds_session;
+  }
+  bool JoinsConsoleTechnician(size_t s) const {
+    return sessions_[s] < console_techs_[s] * setup_.sites[s].consoles_per_technician;
+  }
+  bool SessionsCapped(size_t s) const {
+    return setup_.sites[s].console_sessions > 0 && sessions_[s] >= setup_.sites[s].console_sessions;
+  }
+  // Whether a host that wants a session could start one now (queue visits, Wake).
+  bool SessionOpen(int site, double at) const {
+    const size_t s = static_cast<size_t>(site);
+    return !SessionsCapped(s) &&
+           (JoinsConsoleTechnician(s) || technicians_busy_[s] < Technicians(site, at)) &&
+           OnDuty(site, at);
+  }
   void ReleaseHypervisor(uint32_t i, double at);
   bool HypervisorFree() const {
     return setup_.hypervisor.enabled && hypervisor_busy_ < setup_.hypervisor.repairs_at_once;
@@ -375,7 +398,8 @@ class Model {
   std::unordered_map<std::string, uint16_t> text_ids_{{"", 0}};
 
   // Resources, as of the latest signal.
-  std::vector<int> technicians_busy_, usb_in_use_;
+  // technicians_busy_ counts those working consoles too (console_techs_ of them, sessions_ open).
+  std::vector<int> technicians_busy_, usb_in_use_, sessions_, console_techs_;
   std::vector<double> shift_wake_at_;
   std::vector<SiteStaffing> staffing_;
   int remediating_ = 0;
@@ -387,7 +411,7 @@ class Model {
   double wake_at_ = -kInf;
   // Hosts waiting, by what they wait for, in priority order (rank, queue time, index).
   std::set<WaitKey> turn_q_, slot_q_, escrow_q_, hypervisor_q_;
-  std::vector<std::set<WaitKey>> technician_q_, usb_q_;
+  std::vector<std::set<WaitKey>> technician_q_, usb_q_, console_q_;
 
   // Health.
   std::vector<int> group_up_;

@@ -600,5 +600,87 @@ TEST(RecoveryHypervisorTest, WithoutAHypervisorInTheSetupTheStepWaitsForever) {
   EXPECT_TRUE(m.AnyStalled());
 }
 
+// --- Out-of-band consoles as a resource --------------------------------------------------------
+
+// Hosts with out-of-band consoles at a site whose technicians work `per_technician` consoles at
+// once, at most `sessions` at once (0: no limit); one remote-console step of 300 s each.
+struct ConsoleWorld : World {
+  ConsoleWorld(int technicians, int per_technician, int sessions) {
+    setup.sites[0].technicians = technicians;
+    setup.sites[0].consoles_per_technician = per_technician;
+    setup.sites[0].console_sessions = sessions;
+    runbook.steps.push_back(
+        Step(config::StepKind::kBoot, 300, {config::Resource::kRemoteConsole}));
+    Profile p = Default();
+    p.oob_console = true;
+    profiles = {p};
+  }
+};
+
+TEST(RecoveryConsoleTest, OneTechnicianWorksSeveralConsolesAtOnce) {
+  ConsoleWorld w(1, 3, 0);
+  ScriptedDriver d;
+  Model m(w.setup, w.runbook, w.profiles, &d, {true, true});
+  std::vector<uint32_t> hosts;
+  for (int k = 0; k < 4; ++k) hosts.push_back(m.AddHost(0));
+  for (uint32_t h : hosts) CrashTwice(&m, h, 0);
+  d.RunUntil(&m, 1000);
+  // Three consoles side by side, no travel; the fourth waits for a session.
+  ASSERT_EQ(d.started.size(), 3u);
+  for (const auto& c : d.started) EXPECT_DOUBLE_EQ(c.at, 310);
+  EXPECT_EQ(m.host(hosts[3]).waiting_for, Wait::kTechnician);
+  m.Healthy(hosts[0], 400);
+  d.RunUntil(&m, 2000);
+  ASSERT_EQ(d.started.size(), 4u);
+  EXPECT_EQ(d.started[3].host, hosts[3]);
+  EXPECT_DOUBLE_EQ(d.started[3].at, 700);
+  // A third of a technician each: 390 s at the console is 130 s of the technician's time.
+  EXPECT_DOUBLE_EQ(m.Waits(hosts[0], 2000).technician_s, 130);
+  // When every session is over, the technician is free for work in person again.
+  for (uint32_t h : {hosts[1], hosts[2], hosts[3]}) m.Healthy(h, 2000);
+  d.RunUntil(&m, 2000);
+  EXPECT_FALSE(m.AnyStalled());
+}
+
+TEST(RecoveryConsoleTest, TheSiteSessionLimitHoldsBackConsolesWhilePeopleAreFree) {
+  ConsoleWorld w(3, 1, 2);
+  ScriptedDriver d;
+  Model m(w.setup, w.runbook, w.profiles, &d, {true, true});
+  std::vector<uint32_t> hosts;
+  for (int k = 0; k < 3; ++k) hosts.push_back(m.AddHost(0));
+  for (uint32_t h : hosts) CrashTwice(&m, h, 0);
+  d.RunUntil(&m, 1000);
+  ASSERT_EQ(d.started.size(), 2u) << "two sessions, though three technicians";
+  EXPECT_EQ(m.host(hosts[2]).waiting_for, Wait::kRemoteConsole);
+  m.SettleNow(hosts[1], 500, Outcome::kFailed, "boot failed");
+  d.RunUntil(&m, 1000);
+  ASSERT_EQ(d.started.size(), 3u);
+  EXPECT_EQ(d.started[2].host, hosts[2]);
+  EXPECT_DOUBLE_EQ(d.started[2].at, 800);
+  // One console per technician (the default): a whole technician's time, as in person.
+  EXPECT_DOUBLE_EQ(m.Waits(hosts[0], 1000).technician_s, 990);
+}
+
+TEST(RecoveryConsoleTest, FromTheConsoleToTheHostInPersonTheTechnicianComesAlong) {
+  ConsoleWorld w(1, 2, 0);
+  w.runbook.steps.push_back(Step(config::StepKind::kDelete, 100, {config::Resource::kTechnician}));
+  w.profiles = {w.Default()};
+  w.profiles[0].oob_console = true;
+  ScriptedDriver d;
+  d.travel = 50;  // the scripted driver adds it to every new visit
+  Model m(w.setup, w.runbook, w.profiles, &d, {true, true});
+  const uint32_t h = m.AddHost(0);
+  CrashTwice(&m, h, 0);
+  d.RunUntil(&m, 1000);
+  ASSERT_EQ(d.started.size(), 1u);
+  EXPECT_DOUBLE_EQ(d.started[0].at, 10 + 300 + 50);
+  m.SettleNow(h, 370, Outcome::kOk);
+  d.RunUntil(&m, 2000);
+  // Its only technician leaves the console for the host (a new visit); no deadlock.
+  ASSERT_EQ(d.started.size(), 2u);
+  EXPECT_EQ(d.started[1].kind, config::StepKind::kDelete);
+  EXPECT_DOUBLE_EQ(d.started[1].at, 370 + 100 + 50);
+}
+
 }  // namespace
 }  // namespace chaoslab::recovery

@@ -156,15 +156,24 @@ std::optional<Wait> Model::TryAcquire(uint32_t i, const config::StepConfig& step
   if (want_hypervisor) ScriptRequested(at);
   if (!h.admitted && runbook_.parallelism > 0 && remediating_ >= runbook_.parallelism)
     return Wait::kSlot;
-  const bool want_person = NeedsPerson(step) && !h.holds_technician;
-  if (want_person) {
-    if (!site || technicians_busy_[s] >= Technicians(p.site, at)) return Wait::kTechnician;
+  // A technician in person, or a console session (which may join a console technician's).
+  const bool want_session = WantsSession(i, step);
+  const bool want_person = NeedsPerson(step) && !h.holds_technician && !want_session;
+  const bool joins = want_session && site && JoinsConsoleTechnician(s);
+  // A host going from its console to itself in person brings its console technician if that
+  // one has no other session.
+  const int brings = want_person && h.holds_session && site &&
+                     sessions_[s] - 1 <= (console_techs_[s] - 1) * site->consoles_per_technician;
+  if (want_person || want_session) {
+    if (!site || (!joins && technicians_busy_[s] - brings >= Technicians(p.site, at)))
+      return Wait::kTechnician;
     if (!OnDuty(p.site, at)) {
       ScheduleShift(p.site, NextShiftStart(*site, at, options_.weekday0));
       return Wait::kTechnicianOffShift;
     }
   }
   if (Needs(step, Resource::kRemoteConsole) && !p.oob_console) return Wait::kRemoteConsole;
+  if (want_session && SessionsCapped(s)) return Wait::kRemoteConsole;
   const bool want_usb = Needs(step, Resource::kUsbStick) && !h.holds_usb;
   if (want_usb && (!site || usb_in_use_[s] >= site->usb_sticks)) return Wait::kUsbStick;
   // Only encrypted hosts need a key (config.h: the need is skipped for the others).
@@ -178,8 +187,18 @@ std::optional<Wait> Model::TryAcquire(uint32_t i, const config::StepConfig& step
     remediating_++;
   }
   if (want_person) {
+    ReleaseSession(i, at);  // from the console to the host itself: one technician, in person
     technicians_busy_[s]++;
     h.holds_technician = true;
+    h.technician_since = at;
+  }
+  if (want_session) {
+    if (!joins) {
+      technicians_busy_[s]++;
+      console_techs_[s]++;
+    }
+    sessions_[s]++;
+    h.holds_session = true;
     h.technician_since = at;
   }
   if (want_usb) {
@@ -222,7 +241,7 @@ bool Model::TakesShared(uint32_t i, const config::StepConfig& step) const {
   const HostRecord& h = hosts_[i];
   const Profile& p = profile(i);
   if (!h.admitted && runbook_.parallelism > 0) return true;
-  if (NeedsPerson(step) && !h.holds_technician) return true;
+  if (NeedsPerson(step) && !h.holds_technician && !h.holds_session) return true;
   if (Needs(step, Resource::kUsbStick) && !h.holds_usb) return true;
   if (Needs(step, Resource::kRemoteConsole) && !p.oob_console) return true;
   if (Needs(step, Resource::kKeyEscrow) && p.bitlocker && !escrow_up_) return true;
@@ -244,7 +263,7 @@ void Model::Block(uint32_t i, Wait why) {
       return;
     case Wait::kTechnician:
     case Wait::kTechnicianOffShift:
-      if (has_site) technician_q_[s].insert(key);
+      if (has_site) (WantsSession(i, CurrentStep(i)) ? console_q_ : technician_q_)[s].insert(key);
       return;
     case Wait::kUsbStick:
       if (has_site) usb_q_[s].insert(key);
@@ -257,6 +276,9 @@ void Model::Block(uint32_t i, Wait why) {
       hypervisor_q_.insert(key);
       return;
     case Wait::kRemoteConsole:
+      // A host with a console waits for a session; one without never gets one.
+      if (has_site && profile(i).oob_console) console_q_[s].insert(key);
+      return;
     case Wait::kPxeServer:
       return;  // never comes during a run: it waits until the deadline
   }
@@ -297,6 +319,7 @@ void Model::Wake(double at) {
       const int site = static_cast<int>(s);
       consider(technician_q_[s], technicians_busy_[s] < Technicians(site, at) && OnDuty(site, at));
       consider(usb_q_[s], usb_in_use_[s] < setup_.sites[s].usb_sticks);
+      consider(console_q_[s], SessionOpen(site, at));
     }
     if (!best) break;
     const uint32_t i = best->begin()->host;
@@ -307,13 +330,29 @@ void Model::Wake(double at) {
   // (More technicians arriving, or extended hours, wake them through SiteKnows' signals.)
   for (size_t s = 0; s < sites; ++s) {
     const int site = static_cast<int>(s);
-    if (technician_q_[s].empty() || OnDuty(site, at)) continue;
+    if ((technician_q_[s].empty() && console_q_[s].empty()) || OnDuty(site, at)) continue;
     ScheduleShift(site, NextShiftStart(setup_.sites[s], at, options_.weekday0));
   }
 }
 
+void Model::ReleaseSession(uint32_t i, double at) {
+  HostRecord& h = hosts_[i];
+  if (!h.holds_session) return;
+  h.holds_session = false;
+  const size_t s = static_cast<size_t>(profile(i).site);
+  const int per = setup_.sites[s].consoles_per_technician;
+  h.technician_s += std::max(0.0, at - h.technician_since) / per;
+  // A console technician is free once the open sessions fit the others.
+  if (--sessions_[s] <= (console_techs_[s] - 1) * per) {
+    console_techs_[s]--;
+    technicians_busy_[s]--;
+  }
+  RequestWake(at);
+}
+
 void Model::ReleaseTechnician(uint32_t i, double at) {
   HostRecord& h = hosts_[i];
+  ReleaseSession(i, at);
   if (!h.holds_technician) return;
   h.holds_technician = false;
   h.technician_s += std::max(0.0, at - h.technician_since);
@@ -354,6 +393,7 @@ void Model::ReleaseAll(uint32_t i, double at) {
     hypervisor_q_.erase(key);
     if (site >= 0) {
       technician_q_[static_cast<size_t>(site)].erase(key);
+      console_q_[static_cast<size_t>(site)].erase(key);
       usb_q_[static_cast<size_t>(site)].erase(key);
     }
   }
