@@ -94,12 +94,10 @@ const NameTable<RecoveryPath>& RecoveryPathTable() {
 }
 
 const NameTable<Resource>& ResourceTable() {
-  static const auto* table = new NameTable<Resource>{{Resource::kTechnician, "technician"},
-                                                     {Resource::kRemoteConsole, "remote-console"},
-                                                     {Resource::kUsbStick, "usb-stick"},
-                                                     {Resource::kKeyEscrow, "key-escrow"},
-                                                     {Resource::kPxeServer, "pxe-server"},
-                                                     {Resource::kHypervisor, "hypervisor"}};
+  static const auto* table = new NameTable<Resource>{
+      {Resource::kTechnician, "technician"}, {Resource::kRemoteConsole, "remote-console"},
+      {Resource::kUsbStick, "usb-stick"},    {Resource::kKeyEscrow, "key-escrow"},
+      {Resource::kPxeServer, "pxe-server"},  {Resource::kHypervisor, "hypervisor"}};
   return *table;
 }
 

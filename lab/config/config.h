@@ -352,8 +352,8 @@ int64_t TotalHosts(const SetupConfig& setup);
 std::string HostName(const std::string& group, int64_t index);
 
 // The setup with about `hosts` hosts (fewer for VMs, more for the simulator): group counts,
-// technicians, USB sticks and hypervisor repair slots scaled by the same factor (at least 1 each), services' needs by their
-// group's new count. Unchanged when it already has that many.
+// technicians, USB sticks and hypervisor repair slots scaled by the same factor (at least 1 each),
+// services' needs by their group's new count. Unchanged when it already has that many.
 SetupConfig ScaleSetupTo(const SetupConfig& setup, int64_t hosts);
 
 struct FaultConfig {

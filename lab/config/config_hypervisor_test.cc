@@ -27,9 +27,9 @@ std::string VirtualSetup(const std::string& extra, const std::string& server = "
 }
 
 TEST_F(ConfigLoaderTest, VirtualGroupsAndTheHypervisorLoad) {
-  const std::string path = Write(
-      "setup.yaml",
-      VirtualSetup("hypervisor: {repairs_at_once: 3, script_ready: {uniform: [1h, 3h]}}\n"));
+  const std::string path =
+      Write("setup.yaml",
+            VirtualSetup("hypervisor: {repairs_at_once: 3, script_ready: {uniform: [1h, 3h]}}\n"));
   Result<SetupConfig> s = LoadSetup(path);
   ASSERT_TRUE(s.ok()) << s.status().ToString();
   EXPECT_TRUE(s->groups[0].on_hypervisor);
@@ -62,15 +62,17 @@ TEST_F(ConfigLoaderTest, HypervisorAndVirtualErrorsNameTheirPlace) {
   path = Write("d.yaml", VirtualSetup("", "virtual: maybe"));
   ExpectError(LoadSetup(path).status(), path + ":6:50", {"virtual"});
   // A cloud VM runs on its provider's hypervisor, not the organisation's.
-  path = Write("e.yaml", "name: small\nimage: winsim\nsites: [{name: hq}]\ngroups:\n"
-                         "  - {name: vm, role: cloud-vm, count: 1, virtual: true}\n");
+  path = Write("e.yaml",
+               "name: small\nimage: winsim\nsites: [{name: hq}]\ngroups:\n"
+               "  - {name: vm, role: cloud-vm, count: 1, virtual: true}\n");
   ExpectError(LoadSetup(path).status(), path + ":5:51", {"cloud VM", "own hypervisors"});
 }
 
 TEST_F(ConfigLoaderTest, TheHypervisorRepairStepNeedsTheHypervisorAndNoPerson) {
-  std::string path = Write("r.yaml", "name: r\nsteps:\n  - hypervisor-repair\n"
-                                     "  - hypervisor-repair: {takes: 1m, when: {bitlocker: true}}\n"
-                                     "  - boot: {when: {virtual: false}, needs: [technician]}\n");
+  std::string path = Write("r.yaml",
+                           "name: r\nsteps:\n  - hypervisor-repair\n"
+                           "  - hypervisor-repair: {takes: 1m, when: {bitlocker: true}}\n"
+                           "  - boot: {when: {virtual: false}, needs: [technician]}\n");
   Result<RunbookConfig> r = LoadRunbook(path);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   const StepConfig& step = r->steps[0];
@@ -100,8 +102,7 @@ TEST_F(ConfigLoaderTest, AHypervisorRepairStepNeedsAHypervisorInTheSetup) {
   Write("playbooks/setups/small.yaml", VirtualSetup(""));
   std::string runbook = Write("playbooks/runbooks/reboot-3.yaml",
                               "name: r\nsteps:\n  - reboot\n  - hypervisor-repair\n");
-  ExpectError(LoadScenario(Path("playbooks/scenarios/s.yaml"), Images()).status(),
-              runbook + ":4:5",
+  ExpectError(LoadScenario(Path("playbooks/scenarios/s.yaml"), Images()).status(), runbook + ":4:5",
               {"step 2 (hypervisor-repair) needs hypervisor", "no hypervisor: {repairs_at_once"});
   Write("playbooks/setups/small.yaml", VirtualSetup("hypervisor: {repairs_at_once: 2}\n"));
   Result<ScenarioConfig> sc = LoadScenario(Path("playbooks/scenarios/s.yaml"), Images());

@@ -374,15 +374,13 @@ std::vector<Param> SetupParams() {
   params.push_back(MakeParam<int>("setup.sites[<site>].usb_sticks", "integer >= 0",
                                   Member(&Site, &SiteConfig::usb_sticks),
                                   Int("usb_sticks", 0, 1000000), ShowInt));
-  params.push_back(MakeParam<int>("setup.sites[<site>].remote_consoles.per_technician",
-                                  "integer 1..100",
-                                  Member(&Site, &SiteConfig::consoles_per_technician),
-                                  Int("per_technician", 1, 100), ShowInt));
+  params.push_back(MakeParam<int>(
+      "setup.sites[<site>].remote_consoles.per_technician", "integer 1..100",
+      Member(&Site, &SiteConfig::consoles_per_technician), Int("per_technician", 1, 100), ShowInt));
   // 0: no limit (what a site without the key has).
-  params.push_back(MakeParam<int>("setup.sites[<site>].remote_consoles.sessions",
-                                  "integer >= 0 (0: no limit)",
-                                  Member(&Site, &SiteConfig::console_sessions),
-                                  Int("sessions", 0, 1000000), ShowInt));
+  params.push_back(MakeParam<int>(
+      "setup.sites[<site>].remote_consoles.sessions", "integer >= 0 (0: no limit)",
+      Member(&Site, &SiteConfig::console_sessions), Int("sessions", 0, 1000000), ShowInt));
   params.push_back(MakeParam<Distribution>("setup.sites[<site>].travel", "distribution",
                                            Member(&Site, &SiteConfig::travel), Dist("travel"),
                                            ShowDist, true));

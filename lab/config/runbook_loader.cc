@@ -45,9 +45,8 @@ Result<std::vector<YAML::Node>> ReadOneOrMore(const YamlFile& file, const YAML::
 
 // The host facts a step can depend on, in the order messages list them.
 const std::vector<std::string_view>& ConditionKeys() {
-  static const auto* keys =
-      new std::vector<std::string_view>{"bitlocker", "role",  "console", "cloud",
-                                        "virtual",   "group", "site"};
+  static const auto* keys = new std::vector<std::string_view>{
+      "bitlocker", "role", "console", "cloud", "virtual", "group", "site"};
   return *keys;
 }
 
@@ -79,8 +78,7 @@ Result<Conditions> ReadConditions(const YamlFile& file, const YAML::Node& node) 
     ASSIGN_OR_RETURN(when.cloud, ReadBool(file, fields.Get("cloud"), "when cloud"));
   }
   if (fields.Has("virtual")) {
-    ASSIGN_OR_RETURN(when.on_hypervisor,
-                     ReadBool(file, fields.Get("virtual"), "when virtual"));
+    ASSIGN_OR_RETURN(when.on_hypervisor, ReadBool(file, fields.Get("virtual"), "when virtual"));
   }
   if (fields.Has("role")) {
     ASSIGN_OR_RETURN(std::vector<YAML::Node> roles,

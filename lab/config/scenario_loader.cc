@@ -358,12 +358,11 @@ std::string SetupDetails(const SetupConfig& setup) {
     if (g.oob_console) oob += g.count;
     if (g.on_hypervisor) on_hypervisor += g.count;
   }
-  std::string line = "; " + std::to_string(technicians) + " technician(s), " +
-                     std::to_string(sticks) + " USB stick(s); " + std::to_string(bitlocker) +
-                     " BitLocker, " + std::to_string(cloud) + " cloud, " + std::to_string(oob) +
-                     " out-of-band console host(s)" +
-                     (on_hypervisor ? ", " + std::to_string(on_hypervisor) + " virtual" : "") +
-                     "; key escrow ";
+  std::string line =
+      "; " + std::to_string(technicians) + " technician(s), " + std::to_string(sticks) +
+      " USB stick(s); " + std::to_string(bitlocker) + " BitLocker, " + std::to_string(cloud) +
+      " cloud, " + std::to_string(oob) + " out-of-band console host(s)" +
+      (on_hypervisor ? ", " + std::to_string(on_hypervisor) + " virtual" : "") + "; key escrow ";
   if (setup.key_escrow.hosted_on.empty()) {
     line += "external";
   } else {
@@ -404,8 +403,7 @@ std::string StepSummary(const StepConfig& step) {
   if (step.when.bitlocker) when.push_back(*step.when.bitlocker ? "bitlocker" : "no bitlocker");
   if (step.when.oob_console) when.push_back(*step.when.oob_console ? "console oob" : "no console");
   if (step.when.cloud) when.push_back(*step.when.cloud ? "cloud" : "not cloud");
-  if (step.when.on_hypervisor)
-    when.push_back(*step.when.on_hypervisor ? "virtual" : "not virtual");
+  if (step.when.on_hypervisor) when.push_back(*step.when.on_hypervisor ? "virtual" : "not virtual");
   if (!step.when.roles.empty()) when.push_back("role " + AllowedNames(step.when.roles, RoleName));
   if (!step.when.groups.empty()) when.push_back("group " + Join(step.when.groups));
   if (!step.when.sites.empty()) when.push_back("site " + Join(step.when.sites));

@@ -246,10 +246,10 @@ Status ReadRemoteConsoles(const YamlFile& file, const YAML::Node& node, SiteConf
 }
 
 Result<SiteConfig> ReadSite(const YamlFile& file, const YAML::Node& node) {
-  ASSIGN_OR_RETURN(Fields fields, Fields::Open(file, node, "a site",
-                                               {"name", "technicians", "shifts", "travel",
-                                                "usb_sticks", "timezone", "crisis",
-                                                "remote_consoles"}));
+  ASSIGN_OR_RETURN(Fields fields,
+                   Fields::Open(file, node, "a site",
+                                {"name", "technicians", "shifts", "travel", "usb_sticks",
+                                 "timezone", "crisis", "remote_consoles"}));
   SiteConfig site;
   site.where = fields.where();
   ASSIGN_OR_RETURN(YAML::Node name, fields.Require("name"));
@@ -503,10 +503,10 @@ Result<SetupConfig> ReadSetupFile(const std::string& as_written, const std::stri
                                   const SourceLocation* named_at) {
   ASSIGN_OR_RETURN(YAML::Node root, ParseFile("setup", as_written, path, named_at));
   YamlFile file(path);
-  ASSIGN_OR_RETURN(Fields fields, Fields::Open(file, root, "a setup",
-                                               {"name", "description", "image", "sites", "groups",
-                                                "key_escrow", "pxe", "snapshots", "hypervisor",
-                                                "services"}));
+  ASSIGN_OR_RETURN(Fields fields,
+                   Fields::Open(file, root, "a setup",
+                                {"name", "description", "image", "sites", "groups", "key_escrow",
+                                 "pxe", "snapshots", "hypervisor", "services"}));
   SetupConfig setup;
   setup.file = AbsolutePath(path);
   setup.where = fields.where();

@@ -10,12 +10,11 @@ namespace chaoslab::recovery {
 
 namespace {
 
-constexpr const char* kWaitNames[kWaitKinds] = {"its turn",       "a free slot (parallelism)",
-                                                "technician",     "technician (off shift)",
-                                                "remote-console", "usb-stick",
-                                                "key-escrow",     "pxe-server",
-                                                "hypervisor script",
-                                                "hypervisor repair slot"};
+constexpr const char* kWaitNames[kWaitKinds] = {"its turn",          "a free slot (parallelism)",
+                                                "technician",        "technician (off shift)",
+                                                "remote-console",    "usb-stick",
+                                                "key-escrow",        "pxe-server",
+                                                "hypervisor script", "hypervisor repair slot"};
 
 }  // namespace
 
@@ -416,8 +415,7 @@ WaitFigures Model::Waits(uint32_t i, double now) const {
   f.technician_s = h.technician_s;
   if (h.holds_technician) f.technician_s += std::max(0.0, now - h.technician_since);
   if (h.holds_session)
-    f.technician_s +=
-        std::max(0.0, now - h.technician_since) / Site(i)->consoles_per_technician;
+    f.technician_s += std::max(0.0, now - h.technician_since) / Site(i)->consoles_per_technician;
   double longest = 0;
   for (int w = 0; w < kWaitKinds; ++w) {
     const double waited = h.waited[w];

@@ -130,9 +130,10 @@ struct HostRecord {
   uint8_t last_step = 0;     // 0 none, 1 + StepKind of the latest machine part begun
   uint8_t level = 0;  // whose steps it runs: 0 its runbook, n the n-th escalation (on_failure)
   bool runbook_active = false, admitted = false, holds_technician = false, holds_usb = false;
-  bool holds_hypervisor = false;  // a hypervisor repair slot, until its disk is back
-  bool holds_session = false;     // a remote console session: a share of a technician
-  bool waiting = false, boot_loop = false, up = false;
+  // One byte for these (a host record stays within 128 bytes: the simulator keeps millions).
+  bool holds_hypervisor : 1 = false;  // a hypervisor repair slot, until its disk is back
+  bool holds_session : 1 = false;     // a remote console session: a share of a technician
+  bool waiting : 1 = false, boot_loop : 1 = false, up : 1 = false;
   // Why its latest step failed, and why it ended failed or lost: indices into the model's texts
   // (Model::Text), which are few, so a host carries two bytes each instead of two strings.
   uint16_t last_failure = 0, failed_why = 0;
@@ -404,8 +405,8 @@ class Model {
   std::vector<SiteStaffing> staffing_;
   int remediating_ = 0;
   int hypervisor_busy_ = 0;
-  double script_delay_ = 0;         // drawn once (DrawStaffing's stream)
-  double script_ready_at_ = kInf;   // set when the first host asks for the hypervisor
+  double script_delay_ = 0;        // drawn once (DrawStaffing's stream)
+  double script_ready_at_ = kInf;  // set when the first host asks for the hypervisor
   bool script_ready_noted_ = false;
   bool wake_pending_ = false;
   double wake_at_ = -kInf;

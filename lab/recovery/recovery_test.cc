@@ -498,7 +498,6 @@ TEST(RecoveryModelTest, AHostFailsWhenItsLastFallbackEndsWithoutRecovery) {
   EXPECT_EQ(d.escalated.size(), 1u);
 }
 
-
 // --- Repair at the hypervisor ----------------------------------------------------------------
 
 // A fleet of virtual servers at a site with no technician at all, repaired by the hypervisor's
@@ -609,8 +608,7 @@ struct ConsoleWorld : World {
     setup.sites[0].technicians = technicians;
     setup.sites[0].consoles_per_technician = per_technician;
     setup.sites[0].console_sessions = sessions;
-    runbook.steps.push_back(
-        Step(config::StepKind::kBoot, 300, {config::Resource::kRemoteConsole}));
+    runbook.steps.push_back(Step(config::StepKind::kBoot, 300, {config::Resource::kRemoteConsole}));
     Profile p = Default();
     p.oob_console = true;
     profiles = {p};
