@@ -24,9 +24,18 @@ struct LocalTime {
 };
 LocalTime Local(double t, double offset) {
   const double local = t + offset;
-  double tod = std::fmod(local, kDay);
-  if (tod < 0) tod += kDay;
-  return {static_cast<int64_t>(std::llround((local - tod) / kDay)), tod};
+  // As fmod(local, kDay) would give, without its cost (this is on the simulator's hot path):
+  // day * kDay is exact and local - day * kDay is exact where it is in [0, kDay).
+  double day = std::floor(local / kDay);
+  double tod = local - day * kDay;
+  if (tod < 0) {
+    day -= 1;
+    tod += kDay;
+  } else if (tod >= kDay) {
+    day += 1;
+    tod -= kDay;
+  }
+  return {static_cast<int64_t>(day), tod};
 }
 
 bool WorksOn(const config::Shift& s, int64_t day, int weekday0) {
@@ -79,6 +88,7 @@ double NextShiftStart(const config::SiteConfig& site, double t, int weekday0) {
 // Each site's crisis staffing, drawn once from its own stream (seed, site), in a fixed order.
 void Model::DrawStaffing(uint64_t seed) {
   staffing_.assign(setup_.sites.size(), {});
+  duty_memo_.assign(setup_.sites.size(), {});
   if (setup_.hypervisor.enabled) {
     // The organisation's one repair script, on a stream of its own.
     SplitMix rng{seed ^ 0x4879706572766973ULL};
@@ -119,6 +129,7 @@ void Model::SiteKnows(int site, double at) {
   if (!c.known_at && at < st.known_at) {
     st.known_at = at;
     st.scheduled = false;
+    duty_memo_[s] = {};
   }
   if (st.scheduled) return;
   st.scheduled = true;
@@ -131,20 +142,33 @@ void Model::SiteKnows(int site, double at) {
   }
 }
 
-int Model::Technicians(int site, double t) const {
-  const size_t s = static_cast<size_t>(site);
+const Model::DutyMemo& Model::Duty(size_t s, double t) const {
+  DutyMemo& m = duty_memo_[s];
+  if (m.at == t) return m;
   const SiteStaffing& st = staffing_[s];
   int n = setup_.sites[s].technicians;
   if (t >= st.known_at + st.call_in_after) n += st.call_in;
   if (t >= st.known_at + st.outside_after) n += st.outside;
-  return n;
+  m.at = t;
+  m.technicians = n;
+  m.on_duty =
+      t >= st.known_at + st.extended_after || OnShift(setup_.sites[s], t, options_.weekday0);
+  m.next_shift = std::numeric_limits<double>::quiet_NaN();
+  return m;
 }
 
-bool Model::OnDuty(int site, double t) const {
-  const size_t s = static_cast<size_t>(site);
-  const SiteStaffing& st = staffing_[s];
-  return t >= st.known_at + st.extended_after || OnShift(setup_.sites[s], t, options_.weekday0);
+double Model::NextShift(size_t s, double t) const {
+  const DutyMemo& m = Duty(s, t);
+  if (std::isnan(m.next_shift))
+    duty_memo_[s].next_shift = NextShiftStart(setup_.sites[s], t, options_.weekday0);
+  return m.next_shift;
 }
+
+int Model::Technicians(int site, double t) const {
+  return Duty(static_cast<size_t>(site), t).technicians;
+}
+
+bool Model::OnDuty(int site, double t) const { return Duty(static_cast<size_t>(site), t).on_duty; }
 
 // The order of checks decides what a host is said to wait for when several things are missing.
 std::optional<Wait> Model::TryAcquire(uint32_t i, const config::StepConfig& step, double at) {
@@ -168,7 +192,7 @@ std::optional<Wait> Model::TryAcquire(uint32_t i, const config::StepConfig& step
     if (!site || (!joins && technicians_busy_[s] - brings >= Technicians(p.site, at)))
       return Wait::kTechnician;
     if (!OnDuty(p.site, at)) {
-      ScheduleShift(p.site, NextShiftStart(*site, at, options_.weekday0));
+      ScheduleShift(p.site, NextShift(s, at));
       return Wait::kTechnicianOffShift;
     }
   }
@@ -215,15 +239,15 @@ std::optional<Wait> Model::TryAcquire(uint32_t i, const config::StepConfig& step
 // Hosts that waited for the script now wait for a slot (the figures tell the two apart).
 void Model::ScriptReady(double at) {
   script_ready_noted_ = true;
-  for (const WaitKey& key : hypervisor_q_) {
+  hypervisor_q_.ForEach([&](const WaitKey& key) {
     HostRecord& h = hosts_[key.host];
-    if (!h.waiting || h.waiting_for != Wait::kHypervisorScript) continue;
+    if (!h.waiting || h.waiting_for != Wait::kHypervisorScript) return;
     h.waited[static_cast<int>(Wait::kHypervisorScript)] +=
         static_cast<float>(std::max(0.0, at - h.wait_since));
     h.waiting_for = Wait::kHypervisor;
     h.wait_since = at;
     driver_->WaitsFor(key.host, CurrentStep(key.host), Wait::kHypervisor, at);
-  }
+  });
 }
 
 // The admins start on the script when the first host asks for it; hosts that wait for it are
@@ -306,10 +330,10 @@ void Model::Wake(double at) {
   const size_t sites = setup_.sites.size();
   if (!script_ready_noted_ && at >= script_ready_at_) ScriptReady(at);
   while (true) {
-    std::set<WaitKey>* best = nullptr;
-    auto consider = [&](std::set<WaitKey>& q, bool open) {
+    WaitQueue* best = nullptr;
+    auto consider = [&](WaitQueue& q, bool open) {
       if (!open || q.empty()) return;
-      if (!best || *q.begin() < *best->begin()) best = &q;
+      if (!best || q.front() < best->front()) best = &q;
     };
     consider(turn_q_, true);
     consider(slot_q_, runbook_.parallelism == 0 || remediating_ < runbook_.parallelism);
@@ -322,8 +346,8 @@ void Model::Wake(double at) {
       consider(console_q_[s], SessionOpen(site, at));
     }
     if (!best) break;
-    const uint32_t i = best->begin()->host;
-    best->erase(best->begin());
+    const uint32_t i = best->front().host;
+    best->pop_front();
     Advance(i, at);
   }
   // Hosts waiting for a site that is off shift are woken when its next shift starts.
@@ -331,7 +355,7 @@ void Model::Wake(double at) {
   for (size_t s = 0; s < sites; ++s) {
     const int site = static_cast<int>(s);
     if ((technician_q_[s].empty() && console_q_[s].empty()) || OnDuty(site, at)) continue;
-    ScheduleShift(site, NextShiftStart(setup_.sites[s], at, options_.weekday0));
+    ScheduleShift(site, NextShift(s, at));
   }
 }
 
