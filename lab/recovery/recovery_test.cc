@@ -640,6 +640,29 @@ TEST(RecoveryConsoleTest, OneTechnicianWorksSeveralConsolesAtOnce) {
   EXPECT_FALSE(m.AnyStalled());
 }
 
+// Regression: a host that holds a console session asked for a technician in person at its next
+// console step (pxe-repair's restart), and waited for one while its own session held the site's.
+TEST(RecoveryConsoleTest, ALaterConsoleStepKeepsItsSession) {
+  ConsoleWorld w(1, 2, 0);
+  w.runbook.steps.push_back(
+      Step(config::StepKind::kRestart, 60, {config::Resource::kRemoteConsole}));
+  w.profiles = {w.Default()};
+  w.profiles[0].oob_console = true;
+  ScriptedDriver d;
+  Model m(w.setup, w.runbook, w.profiles, &d, {true, true});
+  const uint32_t a = m.AddHost(0), b = m.AddHost(0);
+  CrashTwice(&m, a, 0);
+  CrashTwice(&m, b, 0);
+  d.RunUntil(&m, 1000);
+  ASSERT_EQ(d.started.size(), 2u);
+  m.SettleNow(a, 320, Outcome::kOk);
+  d.RunUntil(&m, 1000);
+  ASSERT_EQ(d.started.size(), 3u);
+  EXPECT_EQ(d.started[2].kind, config::StepKind::kRestart);
+  EXPECT_DOUBLE_EQ(d.started[2].at, 380) << "no wait: it keeps its console session";
+  EXPECT_TRUE(d.waits[a].empty());
+}
+
 TEST(RecoveryConsoleTest, TheSiteSessionLimitHoldsBackConsolesWhilePeopleAreFree) {
   ConsoleWorld w(3, 1, 2);
   ScriptedDriver d;

@@ -182,7 +182,7 @@ std::optional<Wait> Model::TryAcquire(uint32_t i, const config::StepConfig& step
     return Wait::kSlot;
   // A technician in person, or a console session (which may join a console technician's).
   const bool want_session = WantsSession(i, step);
-  const bool want_person = NeedsPerson(step) && !h.holds_technician && !want_session;
+  const bool want_person = Needs(step, Resource::kTechnician) && !h.holds_technician;
   const bool joins = want_session && site && JoinsConsoleTechnician(s);
   // A host going from its console to itself in person brings its console technician if that
   // one has no other session.
@@ -265,7 +265,8 @@ bool Model::TakesShared(uint32_t i, const config::StepConfig& step) const {
   const HostRecord& h = hosts_[i];
   const Profile& p = profile(i);
   if (!h.admitted && runbook_.parallelism > 0) return true;
-  if (NeedsPerson(step) && !h.holds_technician && !h.holds_session) return true;
+  if (Needs(step, Resource::kTechnician) && !h.holds_technician) return true;
+  if (WantsSession(i, step)) return true;
   if (Needs(step, Resource::kUsbStick) && !h.holds_usb) return true;
   if (Needs(step, Resource::kRemoteConsole) && !p.oob_console) return true;
   if (Needs(step, Resource::kKeyEscrow) && p.bitlocker && !escrow_up_) return true;
