@@ -64,6 +64,13 @@ class WaitQueue {
     size_--;
   }
 
+  // Calls `fn(key)` for every key, in order; `fn` must not change the queue.
+  template <typename Fn>
+  void ForEach(Fn fn) const {
+    for (const Lane& lane : lanes_)
+      for (size_t k = lane.head; k < lane.keys.size(); ++k) fn(lane.keys[k]);
+  }
+
  private:
   struct Lane {
     int rank;

@@ -81,5 +81,24 @@ TEST(WaitQueue, ALongQueueServedAtTheFrontDoesNotGrowWithoutBound) {
   EXPECT_EQ(q.front().host, 199000u);
 }
 
+TEST(WaitQueue, ForEachVisitsEveryKeyInOrder) {
+  std::set<WaitKey> want;
+  WaitQueue got;
+  for (uint32_t h = 0; h < 50; ++h) {
+    const WaitKey k{static_cast<int>(h % 3), static_cast<double>(h / 7), h};
+    want.insert(k);
+    got.insert(k);
+  }
+  got.pop_front();
+  want.erase(want.begin());
+  got.erase(WaitKey{1, 3.0, 22});
+  want.erase(WaitKey{1, 3.0, 22});
+  std::vector<uint32_t> seen;
+  got.ForEach([&](const WaitKey& k) { seen.push_back(k.host); });
+  std::vector<uint32_t> expected;
+  for (const WaitKey& k : want) expected.push_back(k.host);
+  EXPECT_EQ(seen, expected);
+}
+
 }  // namespace
 }  // namespace chaoslab::recovery
