@@ -7,6 +7,7 @@
 #include <limits>
 #include <map>
 
+#include "lab/config/assumptions.h"
 #include "lab/config/config_loader.h"
 #include "lab/config/yaml_file.h"
 
@@ -55,10 +56,10 @@ Status ReadArchetypeFleet(const YamlFile& file, const Fields& fields, const std:
   return Status::Ok();
 }
 
-// archetypes[i] of the mix, whose world has `world_hosts` hosts.
+// archetypes[i] of the mix (its organisations are planned once the shares are known).
 Result<Archetype> ReadArchetype(const YamlFile& file, const YAML::Node& node,
                                 const std::string& what, const std::vector<Archetype>& earlier,
-                                int64_t world_hosts, const config::ScenarioConfig& scenario) {
+                                const config::ScenarioConfig& scenario) {
   ASSIGN_OR_RETURN(
       Fields fields,
       Fields::Open(file, node, what, {"name", "sector", "setup", "runbook", "share", "size"}));
@@ -82,8 +83,6 @@ Result<Archetype> ReadArchetype(const YamlFile& file, const YAML::Node& node,
   ASSIGN_OR_RETURN(a.size,
                    ReadInt(file, size, what + " size (hosts per organisation)", 1, kNoLimit));
   RETURN_IF_ERROR(ReadArchetypeFleet(file, fields, what, scenario, &a));
-  a.organisations = std::max<int64_t>(
-      1, std::llround(a.share * static_cast<double>(world_hosts) / static_cast<double>(a.size)));
   return a;
 }
 
@@ -109,19 +108,30 @@ Result<Mix> Parse(const std::string& path, const config::ScenarioConfig& scenari
   for (size_t i = 0; i < list.size(); ++i) {
     ASSIGN_OR_RETURN(Archetype a,
                      ReadArchetype(file, list[i], "archetypes[" + std::to_string(i) + "]",
-                                   mix.archetypes, mix.hosts, scenario));
+                                   mix.archetypes, scenario));
     sum += a.share;
     mix.archetypes.push_back(std::move(a));
   }
-  if (std::abs(sum - 1.0) > 1e-6) {
+  // Drawn shares (ranged assumptions) need not add up to 1: they are renormalised. As written,
+  // they must.
+  if (std::abs(sum - 1.0) > 1e-6 && !config::DrawingAssumptions()) {
     return file.Error(list, fmt::format("archetype shares add up to {:g}; expected 1 (every host "
                                         "in exactly one archetype)",
                                         sum));
   }
+  for (Archetype& a : mix.archetypes) a.share /= sum;
+  PlanOrganisations(&mix, mix.hosts);
   return mix;
 }
 
 }  // namespace
+
+void PlanOrganisations(Mix* mix, int64_t world_hosts) {
+  for (Archetype& a : mix->archetypes) {
+    a.organisations = std::max<int64_t>(
+        1, std::llround(a.share * static_cast<double>(world_hosts) / static_cast<double>(a.size)));
+  }
+}
 
 Result<Mix> LoadMix(const std::string& path, const config::ScenarioConfig& scenario) {
   return config::Guarded<Mix>(path, [&] { return Parse(path, scenario); });

@@ -35,8 +35,14 @@ struct Mix {
 // Scaling a setup up or down: config::ScaleSetupTo.
 using config::ScaleSetupTo;
 
+// Splits `world_hosts` hosts into whole organisations of each archetype by its share (at least
+// one each). LoadMix plans the world as written; an uncertainty draw may plan a smaller one with
+// the same shares (docs/UNCERTAINTY.md).
+void PlanOrganisations(Mix* mix, int64_t world_hosts);
+
 // Loads a mix; each archetype's setup and runbook are loaded, scaled and checked against each
 // other (config::CheckRunbookFitsSetup). Shares that do not sum to 1, sizes < 1: file:line:column.
+// Shares and sizes may be ranged assumptions (config/assumptions.h); drawn shares are renormalised.
 Result<Mix> LoadMix(const std::string& path, const config::ScenarioConfig& scenario);
 
 }  // namespace chaoslab::sim
