@@ -81,7 +81,8 @@ FormattedTable SensitivityTable(const UncertaintyReport& r) {
   FormattedTable t;
   t.title =
       "Sensitivity: each figure's median over the draws with the assumption in the lowest third "
-      "of its range → in the highest third (from the same draws; largest swing first)";
+      "of its range → in the highest third (from the same draws; the largest change of a healthy "
+      "share first)";
   t.header = {"assumption", "where", "range (nominal)"};
   for (size_t f : shown) {
     t.header.push_back(figures[f]->unit == "share" ? "healthy " + figures[f]->name
@@ -118,6 +119,7 @@ std::optional<Band> BandOf(const std::vector<double>& values) {
 
 std::vector<SensitivityRow> Sensitivity(const UncertaintyReport& r) {
   const std::vector<const UncertainFigure*> figures = AllFigures(r);
+  const std::vector<size_t> shown = ShownFigures(r);
   std::vector<SensitivityRow> rows;
   for (size_t a = 0; a < r.assumptions.size(); ++a) {
     SensitivityRow row;
@@ -129,13 +131,17 @@ std::vector<SensitivityRow> Sensitivity(const UncertaintyReport& r) {
         if (u < 1.0 / 3) low.push_back(f->draws[d]);
         if (u >= 2.0 / 3) high.push_back(f->draws[d]);
       }
-      std::optional<double> lo = QuantileOf(low, 0.5), hi = QuantileOf(high, 0.5);
-      row.low_third.push_back(lo);
-      row.high_third.push_back(hi);
-      if (lo && hi) {
-        const double scale = std::max(std::abs(f->nominal), f->unit == "share" ? 0.01 : 60.0);
-        row.swing = std::max(row.swing, std::abs(*hi - *lo) / scale);
-      }
+      row.low_third.push_back(QuantileOf(low, 0.5));
+      row.high_third.push_back(QuantileOf(high, 0.5));
+    }
+    // The sort key: the largest change of a shown healthy share (+24 h, +6 d), in share points;
+    // without a curve, of a service's downtime relative to its nominal value.
+    for (size_t f : shown) {
+      const std::optional<double> lo = row.low_third[f], hi = row.high_third[f];
+      if (!lo || !hi || (f >= r.curve.size() && !r.curve.empty())) continue;
+      const double scale =
+          figures[f]->unit == "share" ? 1.0 : std::max(std::abs(figures[f]->nominal), 60.0);
+      row.swing = std::max(row.swing, std::abs(*hi - *lo) / scale);
     }
     rows.push_back(std::move(row));
   }
