@@ -152,6 +152,9 @@ Result<Seconds> ReadDuration(const YamlFile& file, const YAML::Node& node, const
 Result<Seconds> ReadTimeOfDay(const YamlFile& file, const YAML::Node& node,
                               const std::string& what);
 
+// `timezone:` "+02:00", "-04:00", "+05:30", "UTC" or "Z" (-12:00..+14:00) → seconds to add to UTC.
+Result<Seconds> ReadUtcOffset(const YamlFile& file, const YAML::Node& node);
+
 template <typename E>
 Result<E> ReadEnum(const YamlFile& file, const YAML::Node& node, const std::string& what,
                    std::optional<E> (*parse)(std::string_view), const std::vector<E>& all,
