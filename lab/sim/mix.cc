@@ -133,8 +133,9 @@ Result<std::vector<Region>> ReadRegions(const YamlFile& file, const YAML::Node& 
 Result<Mix> Parse(const std::string& path, const config::ScenarioConfig& scenario) {
   ASSIGN_OR_RETURN(YAML::Node root, config::ParseFile("mix", path, path, nullptr));
   YamlFile file(path);
-  ASSIGN_OR_RETURN(Fields fields, Fields::Open(file, root, "a mix",
-                                               {"name", "description", "hosts", "regions", "archetypes"}));
+  ASSIGN_OR_RETURN(
+      Fields fields,
+      Fields::Open(file, root, "a mix", {"name", "description", "hosts", "regions", "archetypes"}));
   Mix mix;
   mix.file = path;
   ASSIGN_OR_RETURN(YAML::Node name, fields.Require("name"));

@@ -278,7 +278,7 @@ class OrgSim final : public recovery::MachineDriver {
 // --- The world, planned by PlanWorld (sim.cc) ----------------------------------------------------
 
 struct World {
-  std::vector<config::SetupConfig> setups;               // one per archetype (or the scenario's)
+  std::vector<config::SetupConfig> setups;  // one per archetype (or the scenario's)
   // With regions: per archetype a, region r, at a * regions + r, the setup with every site in the
   // region's time zone (what its organisations run); its groups are setups[a]'s.
   std::vector<config::SetupConfig> regional_setups;

@@ -35,7 +35,8 @@ class RegionTest : public ::testing::Test {
                                    Source() + "/images");
     ASSERT_TRUE(sc.ok()) << sc.status().ToString();
     scenario_ = *sc;
-    scenario_.runbook = *config::LoadRunbook(Source() + "/playbooks/runbooks/safe-mode-delete.yaml");
+    scenario_.runbook =
+        *config::LoadRunbook(Source() + "/playbooks/runbooks/safe-mode-delete.yaml");
     // One office of 10 wired desktops, one technician 09:00-18:00 local, every day.
     setup_ = Write("office.yaml",
                    "name: office\nimage: winsim\nsites:\n"
@@ -83,18 +84,19 @@ TEST_F(RegionTest, BadRegionsAreErrorsWithFileLineColumn) {
                                                      "  - {name: b, share: 0.4, timezone: UTC}\n"));
   ExpectError(LoadMix(path, scenario_).status(), path + ":4:3", "region shares add up to 0.9");
   path = Write("r2.yaml", MixWithRegions("  - {name: a, share: 1, timezone: \"+2\"}\n"));
-  ExpectError(LoadMix(path, scenario_).status(), path + ":4:38", "timezone: expected a UTC offset");
+  ExpectError(LoadMix(path, scenario_).status(), path + ":4:35", "timezone: expected a UTC offset");
   path = Write("r3.yaml", MixWithRegions("  - {name: a, share: 0.5, timezone: UTC}\n"
                                          "  - {name: a, share: 0.5, timezone: UTC}\n"));
-  ExpectError(LoadMix(path, scenario_).status(), path + ":5:11", "region 'a' is listed twice");
-  path = Write("r4.yaml", "name: m\nhosts: 20\nregions: []\narchetypes:\n"
-                          "  - {name: office, setup: " +
-                              setup_ + ", share: 1, size: 10}\n");
+  ExpectError(LoadMix(path, scenario_).status(), path + ":5:12", "region 'a' is listed twice");
+  path = Write("r4.yaml",
+               "name: m\nhosts: 20\nregions: []\narchetypes:\n"
+               "  - {name: office, setup: " +
+                   setup_ + ", share: 1, size: 10}\n");
   ExpectError(LoadMix(path, scenario_).status(), path + ":3:10", "at least one region");
   path = Write("r5.yaml", MixWithRegions("  - {name: a, share: 1, timezone: UTC, tz: UTC}\n"));
-  ExpectError(LoadMix(path, scenario_).status(), path + ":4:5", "tz");
+  ExpectError(LoadMix(path, scenario_).status(), path + ":4:40", "unknown key 'tz'");
   path = Write("r6.yaml", MixWithRegions("  - {name: a, share: 0, timezone: UTC}\n"));
-  ExpectError(LoadMix(path, scenario_).status(), path + ":4:24", "fraction in (0, 1]");
+  ExpectError(LoadMix(path, scenario_).status(), path + ":4:22", "fraction in (0, 1]");
 }
 
 TEST_F(RegionTest, OrganisationsAreStratifiedByIndex) {
