@@ -157,9 +157,50 @@ TEST_F(UncertaintyTest, GlobalMixDrawsASmallerWorldWithTheMixAssumptions) {
              a["name"].get<std::string>().find("share") != std::string::npos;
   }
   EXPECT_TRUE(share) << j["assumptions"].dump(2);
+  bool region = false;  // the regions' shares are ranged too (issue 18)
+  for (const json& a : j["assumptions"]) {
+    region |= a["name"].get<std::string>().find("regions[") != std::string::npos;
+  }
+  EXPECT_TRUE(region) << j["assumptions"].dump(2);
   EXPECT_NE(j["method"].get<std::string>().find("at 100000 hosts"), std::string::npos);
   for (const json& f : j["curve"]) ExpectOrderedBand(f);
   EXPECT_EQ(j["curve"][5]["name"], "+30 d");
+}
+
+// Issue 18: a mix's regions through the binary: a line per region after the run, and a bad region
+// refused with its place (exit 2).
+TEST_F(UncertaintyTest, MixRegionsReportedPerRegionAndCheckedWithTheirPlace) {
+  const std::string office = lab_.source_dir() + "/playbooks/setups/small-office.yaml";
+  const std::string archetypes = "archetypes:\n  - {name: office, setup: " + office +
+                                 ", runbook: " + lab_.source_dir() +
+                                 "/playbooks/runbooks/safe-mode-delete.yaml, share: 1, size: 50}\n";
+  Write("playbooks/mixes/two.yaml",
+        "name: two\nhosts: 1000\nregions:\n"
+        "  - {name: americas, share: 0.5, timezone: \"-05:00\"}\n"
+        "  - {name: europe, share: 0.5, timezone: \"+02:00\"}\n" +
+            archetypes);
+  const std::string scenario = Write(
+      "playbooks/scenarios/two.yaml",
+      "name: two\nmix: ../mixes/two.yaml\nfault: {kind: channel-291}\nbackend: sim\n"
+      "rollout: {policy: all-at-once, start: \"04:00\", release: \"04:09\", revert: \"05:27\"}\n"
+      "stop: {max_scenario: 10d}\ncalibration: " +
+          lab_.source_dir() + "/playbooks/calibration/winsim.yaml\n");
+  auto r = lab_.Run({"run", scenario}, std::chrono::seconds(120));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->exit_code, 0) << r->err;
+  EXPECT_NE(r->err.find("sim: region americas: 500 hosts"), std::string::npos) << r->err;
+  EXPECT_NE(r->err.find("sim: region europe: 500 hosts"), std::string::npos) << r->err;
+
+  const std::string bad = Write("playbooks/mixes/two.yaml",
+                                "name: two\nhosts: 1000\nregions:\n"
+                                "  - {name: americas, share: 0.5, timezone: America/New_York}\n"
+                                "  - {name: europe, share: 0.4, timezone: \"+02:00\"}\n" +
+                                    archetypes);
+  r = lab_.Run({"run", scenario}, std::chrono::seconds(60));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->exit_code, 2) << r->err;
+  EXPECT_NE(r->err.find(bad + ":4:44: timezone: expected a UTC offset"), std::string::npos)
+      << r->err;
 }
 
 TEST_F(UncertaintyTest, BadInputIsRefusedWithItsPlace) {
