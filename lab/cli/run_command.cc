@@ -26,6 +26,7 @@
 #include "lab/cli/run_backend.h"
 #include "lab/cli/run_report.h"
 #include "lab/cli/sim_command.h"
+#include "lab/cli/uncertainty_command.h"
 #include "lab/common/identifier.h"
 #include "lab/common/json_text.h"
 #include "lab/common/secret_file.h"
@@ -502,6 +503,7 @@ int RunCommand(const LabPaths& paths, const RunRequest& request, const std::atom
     err << "chaoslab: " << s.message() << "\n";
     return code;
   };
+  if (request.uncertainty != 0) return UncertaintyCommand(paths, request, out, err);
   // 1. Everything that can be checked before anything starts.
   Result<config::ScenarioConfig> loaded =
       LoadForRun(paths, request.scenario_path, request.setup, request.runbook, request.max_vms);

@@ -45,6 +45,10 @@ struct RunRequest {
   int dashboard_port = 0;       // 0: a random free port
   bool dashboard_hold = false;  // keep serving the final state after the run until Ctrl-C
   std::string inventory;        // --backend libvirt: the hypervisor inventory (YAML)
+  // --uncertainty N (uncertainty_command.h): N runs on the simulator with the playbooks' ranged
+  // assumptions drawn; each draw plans a mix's world at `draw_hosts` hosts (0: as written).
+  int uncertainty = 0;
+  int64_t draw_hosts = 2'000'000;
   // `chaoslab gameday` (gameday_command.cc) builds on a run: it changes the loaded scenario (an
   // error stops before anything starts), and wires the engine just before it starts.
   std::function<Status(config::ScenarioConfig*)> adjust_scenario;

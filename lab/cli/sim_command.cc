@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -38,39 +39,46 @@ double PeakRssMib() {
 
 namespace fs = std::filesystem;
 
-std::string NewSimRunId() {
-  std::random_device rd;
-  return fmt::format("{:08x}", rd());
-}
-
-std::string DayText(double s) {
-  if (s < 3600) return fmt::format("{:.0f} min", s / 60);
-  if (s < 2 * 86400) return fmt::format("{:.1f} h", s / 3600);
-  return fmt::format("{:.1f} d", s / 86400);
-}
-
-// The world's recovery curve: share of hosts healthy for good, hours and days after release.
+// The world's recovery curve: share of hosts healthy for good at kCurveTimes after release.
 void PrintCurve(const RunResult& run, std::ostream& out) {
-  std::vector<double> times = {3600,       6 * 3600,   12 * 3600,  86400,
-                               2 * 86400,  3 * 86400,  5 * 86400,  7 * 86400,
-                               10 * 86400, 14 * 86400, 21 * 86400, 28 * 86400};
-  const double end = run.scenario_end_s - run.release_s;
-  while (!times.empty() && times.back() > end + 1) times.pop_back();
-  if (times.empty()) return;
-  std::vector<double> share = sim::HealthyShareAt(run, times);
+  const std::vector<double> share = CurveAt(run, kCurveTimes);
   out << "  Recovery curve (share of hosts healthy for good, after release):\n   ";
-  for (size_t i = 0; i < times.size(); ++i) out << fmt::format(" {:>8}", "+" + DayText(times[i]));
+  for (double t : kCurveTimes) out << fmt::format(" {:>7}", AfterReleaseText(t));
   out << "\n   ";
-  for (double s : share) out << fmt::format(" {:>7.2f}%", s * 100);
+  for (double s : share) {
+    out << (std::isnan(s) ? fmt::format(" {:>7}", "–") : fmt::format(" {:>6.2f}%", s * 100));
+  }
   out << "\n\n";
 }
 
 }  // namespace
 
-Result<RunResult> RunSimOnce(const config::ScenarioConfig& sc, const std::string& run_id,
-                             const std::string& comparison_id, int repetition, Journal* journal,
-                             const SimCliOptions& options,
-                             const std::function<void(const std::string&)>& progress) {
+std::string NewSimRunId() {
+  std::random_device rd;
+  return fmt::format("{:08x}", rd());
+}
+
+std::string AfterReleaseText(double s) {
+  if (s < 2 * 86400) return fmt::format("+{:g} h", s / 3600);
+  return fmt::format("+{:g} d", s / 86400);
+}
+
+std::vector<double> CurveAt(const RunResult& run, const std::vector<double>& times_s) {
+  std::vector<double> share = sim::HealthyShareAt(run, times_s);
+  // After a deadline the hosts still down might have come up later: unknown.
+  const double known_until =
+      run.status == "finished" ? std::numeric_limits<double>::infinity()
+                               : run.scenario_end_s - run.release_s + 1;
+  for (size_t i = 0; i < times_s.size(); ++i) {
+    if (times_s[i] > known_until) share[i] = std::numeric_limits<double>::quiet_NaN();
+  }
+  return share;
+}
+
+Result<RunResult> SimulateOnce(const config::ScenarioConfig& sc, const std::string& run_id,
+                               const std::string& comparison_id, int repetition,
+                               const SimCliOptions& options,
+                               const std::function<void(const std::string&)>& progress) {
   const std::string cal_path = options.calibration.empty()
                                    ? sim::DefaultCalibrationPath(sc)
                                    : fs::absolute(options.calibration).lexically_normal().string();
@@ -79,6 +87,7 @@ Result<RunResult> RunSimOnce(const config::ScenarioConfig& sc, const std::string
   std::optional<sim::Mix> mix;
   if (!sc.mix_file.empty()) {
     ASSIGN_OR_RETURN(mix, sim::LoadMix(sc.mix_file, sc));
+    if (options.world_hosts > 0) sim::PlanOrganisations(&*mix, options.world_hosts);
   }
   sim::SimOptions so;
   so.scenario = &sc;
@@ -96,15 +105,28 @@ Result<RunResult> RunSimOnce(const config::ScenarioConfig& sc, const std::string
   inputs["calibration"] = cal.file;
   inputs["mix"] = sc.mix_file;
   inputs["host_rows_limit"] = options.host_rows;
+  if (options.world_hosts > 0 && mix) inputs["world_hosts"] = options.world_hosts;
   result.inputs = JsonText(inputs);
-  if (journal) {
-    RunResult begun = result;
-    begun.hosts.clear();
-    begun.status = "running";
-    RETURN_IF_ERROR(journal->BeginRun(begun));
-    // The figures are already here: a journal that cannot take them fails the command, not them.
-    if (Status s = journal->FinishRun(result); !s.ok()) result.journal_error = s.ToString();
-  }
+  return result;
+}
+
+Status JournalSimRun(Journal* journal, RunResult* result) {
+  RunResult begun = *result;
+  begun.hosts.clear();
+  begun.status = "running";
+  RETURN_IF_ERROR(journal->BeginRun(begun));
+  // The figures are already here: a journal that cannot take them fails the command, not them.
+  if (Status s = journal->FinishRun(*result); !s.ok()) result->journal_error = s.ToString();
+  return Status::Ok();
+}
+
+Result<RunResult> RunSimOnce(const config::ScenarioConfig& sc, const std::string& run_id,
+                             const std::string& comparison_id, int repetition, Journal* journal,
+                             const SimCliOptions& options,
+                             const std::function<void(const std::string&)>& progress) {
+  ASSIGN_OR_RETURN(RunResult result,
+                   SimulateOnce(sc, run_id, comparison_id, repetition, options, progress));
+  if (journal) RETURN_IF_ERROR(JournalSimRun(journal, &result));
   return result;
 }
 

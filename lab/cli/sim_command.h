@@ -7,6 +7,7 @@
 #include <optional>
 #include <ostream>
 #include <string>
+#include <vector>
 
 #include "lab/cli/lab_paths.h"
 #include "lab/cli/run_command.h"
@@ -24,7 +25,35 @@ struct SimCliOptions {
   int threads = 0;                 // 0: one per hardware thread
   int64_t host_rows = 20000;       // up to this many hosts, one result row per host
   sim::SimStats* stats = nullptr;  // optional: events, hosts, wall
+  // > 0: a mix's world planned at this many hosts, every archetype in proportion to its share
+  // (an uncertainty draw, uncertainty_command.h); 0: as the mix says.
+  int64_t world_hosts = 0;
 };
+
+// The times after release at which a world's recovery curve is reported: +6 h, +24 h, +3 d, +6 d,
+// +10 d, +30 d.
+inline const std::vector<double> kCurveTimes = {6 * 3600.0,  86400.0,      3 * 86400.0,
+                                                6 * 86400.0, 10 * 86400.0, 30 * 86400.0};
+
+// A new run id for a simulated run.
+std::string NewSimRunId();
+
+// "+6 h", "+24 h", "+3 d": a time after release.
+std::string AfterReleaseText(double s);
+
+// The share of hosts healthy for good at each of `times_s` after release (sim::HealthyShareAt);
+// NaN after the end of a run that stopped at its deadline (what came later is not known).
+std::vector<double> CurveAt(const RunResult& run, const std::vector<double>& times_s);
+
+// One simulated run of `sc` (its mix if it has one), not journalled.
+Result<RunResult> SimulateOnce(const config::ScenarioConfig& sc, const std::string& run_id,
+                               const std::string& comparison_id, int repetition,
+                               const SimCliOptions& options,
+                               const std::function<void(const std::string&)>& progress);
+
+// Records a simulated run in the journal: an error if it cannot begin it; a failure to finish it
+// goes to result->journal_error (the figures are still good).
+Status JournalSimRun(Journal* journal, RunResult* result);
 
 // One simulated run of `sc` (its mix if it has one), journaled like a VM run.
 Result<RunResult> RunSimOnce(const config::ScenarioConfig& sc, const std::string& run_id,

@@ -112,31 +112,6 @@ Result<Shift> ReadShift(const YamlFile& file, const YAML::Node& node) {
   return shift;
 }
 
-// `timezone:` "+02:00", "-04:00", "+05:30", "UTC" or "Z" → seconds to add to UTC.
-Result<Seconds> ReadUtcOffset(const YamlFile& file, const YAML::Node& node) {
-  const std::string expected =
-      "timezone: expected a UTC offset such as \"+02:00\" or \"-04:00\" (between -12:00 and "
-      "+14:00; named zones such as Europe/Berlin are not read: write the offset in force on the "
-      "scenario's date), got ";
-  if (!node.IsScalar()) return file.Error(node, expected + Describe(node));
-  const std::string& text = node.Scalar();
-  if (text == "UTC" || text == "Z") return 0.0;
-  const bool shape = text.size() == 6 && (text[0] == '+' || text[0] == '-') && text[3] == ':' &&
-                     std::isdigit(static_cast<unsigned char>(text[1])) &&
-                     std::isdigit(static_cast<unsigned char>(text[2])) &&
-                     std::isdigit(static_cast<unsigned char>(text[4])) &&
-                     std::isdigit(static_cast<unsigned char>(text[5]));
-  if (!shape) return file.Error(node, expected + "'" + text + "'");
-  const int hours = (text[1] - '0') * 10 + (text[2] - '0');
-  const int minutes = (text[4] - '0') * 10 + (text[5] - '0');
-  const int sign = text[0] == '-' ? -1 : 1;
-  const int total = sign * (hours * 60 + minutes);
-  if (minutes >= 60 || total < -12 * 60 || total > 14 * 60) {
-    return file.Error(node, expected + "'" + text + "'");
-  }
-  return total * 60.0;
-}
-
 // The first scalar under `node` (a value or a distribution's numbers) that `bad` refuses, if any.
 template <typename Bad>
 std::optional<YAML::Node> FindScalar(const YAML::Node& node, Bad bad) {

@@ -4,6 +4,7 @@
 
 #include <yaml-cpp/eventhandler.h>
 
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
@@ -16,6 +17,7 @@
 #include <system_error>
 
 #include "lab/common/identifier.h"
+#include "lab/config/assumptions.h"
 #include "lab/config/config_loader.h"
 
 namespace chaoslab::config {
@@ -90,6 +92,65 @@ Result<std::vector<Seconds>> ReadDurationList(const YamlFile& file, const YAML::
     out.push_back(s);
   }
   return out;
+}
+
+
+// --- Ranged assumptions (assumptions.h) ----------------------------------------------------------
+
+bool IsAssumption(const YAML::Node& node) { return node.IsMap() && node["assume"].IsDefined(); }
+
+// "setups/hospital.yaml:8:18": the folder and name of the file and where the value is, the same
+// in every load of the playbooks wherever they were loaded from.
+std::string AssumptionId(const YamlFile& file, const YAML::Node& node) {
+  const fs::path p(file.path());
+  const SourceLocation at = file.At(node);
+  return (p.parent_path().filename() / p.filename()).string() + ":" + std::to_string(at.line) +
+         ":" + std::to_string(at.column);
+}
+
+// {assume: VALUE, range: [LOW, HIGH]}, each of the three read by `read` (the reader of the plain
+// value, with its own checks), LOW <= VALUE <= HIGH. Returns the nominal VALUE, or the drawn one
+// when this thread's assumptions carry a draw for it.
+template <typename T>
+Result<T> ReadAssumed(const YamlFile& file, const YAML::Node& node, const std::string& what,
+                      AssumptionKind kind, const std::function<Result<T>(const YAML::Node&)>& read) {
+  ASSIGN_OR_RETURN(Fields fields,
+                   Fields::Open(file, node, what + " (an assumption {assume: VALUE, range: [LOW, HIGH]})",
+                                {"assume", "range"}));
+  ASSIGN_OR_RETURN(YAML::Node nominal_node, fields.Require("assume"));
+  ASSIGN_OR_RETURN(YAML::Node range, fields.Require("range"));
+  if (!nominal_node.IsScalar()) {
+    return file.Error(nominal_node,
+                      what + " assume: expected a plain value, got " + Describe(nominal_node));
+  }
+  if (!range.IsSequence() || range.size() != 2 || !range[0].IsScalar() || !range[1].IsScalar()) {
+    return file.Error(range, what + " range: expected [LOW, HIGH], got " +
+                                 (range.IsSequence() ? "a list of " + std::to_string(range.size())
+                                                     : Describe(range)));
+  }
+  ASSIGN_OR_RETURN(T nominal, read(nominal_node));
+  ASSIGN_OR_RETURN(T low, read(range[0]));
+  ASSIGN_OR_RETURN(T high, read(range[1]));
+  if (low > high) {
+    return file.Error(range, what + ": range [" + range[0].Scalar() + ", " + range[1].Scalar() +
+                                 "]: expected [LOW, HIGH] with LOW <= HIGH");
+  }
+  if (nominal < low || nominal > high) {
+    return file.Error(nominal_node, what + ": the assumed " + nominal_node.Scalar() +
+                                        " is outside its range [" + range[0].Scalar() + ", " +
+                                        range[1].Scalar() + "]");
+  }
+  Assumptions* assumptions = CurrentAssumptions();
+  if (assumptions == nullptr) return nominal;
+  Assumption a;
+  a.id = AssumptionId(file, node);
+  a.name = what;
+  a.where = file.At(node);
+  a.kind = kind;
+  a.nominal = static_cast<double>(nominal);
+  a.low = static_cast<double>(low);
+  a.high = static_cast<double>(high);
+  return static_cast<T>(assumptions->Resolve(a));
 }
 
 }  // namespace
@@ -195,6 +256,10 @@ Result<std::string> ReadIdentifier(const YamlFile& file, const YAML::Node& node,
 
 Result<int64_t> ReadInt(const YamlFile& file, const YAML::Node& node, const std::string& what,
                         int64_t min, int64_t max) {
+  if (IsAssumption(node)) {
+    return ReadAssumed<int64_t>(file, node, what, AssumptionKind::kInteger,
+                                [&](const YAML::Node& n) { return ReadInt(file, n, what, min, max); });
+  }
   if (!node.IsScalar()) {
     return file.Error(node, what + ": expected an integer, got " + Describe(node));
   }
@@ -236,6 +301,10 @@ Result<uint64_t> ReadUnsigned(const YamlFile& file, const YAML::Node& node,
 }
 
 Result<double> ReadNumber(const YamlFile& file, const YAML::Node& node, const std::string& what) {
+  if (IsAssumption(node)) {
+    return ReadAssumed<double>(file, node, what, AssumptionKind::kNumber,
+                               [&](const YAML::Node& n) { return ReadNumber(file, n, what); });
+  }
   if (!node.IsScalar()) {
     return file.Error(node, what + ": expected a number, got " + Describe(node));
   }
@@ -259,6 +328,11 @@ Result<bool> ReadBool(const YamlFile& file, const YAML::Node& node, const std::s
 
 Result<Seconds> ReadDuration(const YamlFile& file, const YAML::Node& node, const std::string& what,
                              bool allow_zero) {
+  if (IsAssumption(node)) {
+    return ReadAssumed<Seconds>(
+        file, node, what, AssumptionKind::kDuration,
+        [&](const YAML::Node& n) { return ReadDuration(file, n, what, allow_zero); });
+  }
   if (!node.IsScalar()) {
     return file.Error(
         node, what + ": expected a duration such as '45s', '5m' or '1.5h', got " + Describe(node));
@@ -269,6 +343,31 @@ Result<Seconds> ReadDuration(const YamlFile& file, const YAML::Node& node, const
     return file.Error(node, what + " must be longer than zero, got '" + node.Scalar() + "'");
   }
   return *seconds;
+}
+
+// `timezone:` "+02:00", "-04:00", "+05:30", "UTC" or "Z" → seconds to add to UTC.
+Result<Seconds> ReadUtcOffset(const YamlFile& file, const YAML::Node& node) {
+  const std::string expected =
+      "timezone: expected a UTC offset such as \"+02:00\" or \"-04:00\" (between -12:00 and "
+      "+14:00; named zones such as Europe/Berlin are not read: write the offset in force on the "
+      "scenario's date), got ";
+  if (!node.IsScalar()) return file.Error(node, expected + Describe(node));
+  const std::string& text = node.Scalar();
+  if (text == "UTC" || text == "Z") return 0.0;
+  const bool shape = text.size() == 6 && (text[0] == '+' || text[0] == '-') && text[3] == ':' &&
+                     std::isdigit(static_cast<unsigned char>(text[1])) &&
+                     std::isdigit(static_cast<unsigned char>(text[2])) &&
+                     std::isdigit(static_cast<unsigned char>(text[4])) &&
+                     std::isdigit(static_cast<unsigned char>(text[5]));
+  if (!shape) return file.Error(node, expected + "'" + text + "'");
+  const int hours = (text[1] - '0') * 10 + (text[2] - '0');
+  const int minutes = (text[4] - '0') * 10 + (text[5] - '0');
+  const int sign = text[0] == '-' ? -1 : 1;
+  const int total = sign * (hours * 60 + minutes);
+  if (minutes >= 60 || total < -12 * 60 || total > 14 * 60) {
+    return file.Error(node, expected + "'" + text + "'");
+  }
+  return total * 60.0;
 }
 
 Result<Seconds> ReadTimeOfDay(const YamlFile& file, const YAML::Node& node,
@@ -293,7 +392,7 @@ Status ExpectNonEmptyList(const YamlFile& file, const YAML::Node& node, const st
 Result<Distribution> ReadDistribution(const YamlFile& file, const YAML::Node& node,
                                       const std::string& what) {
   Distribution d;
-  if (node.IsScalar()) {
+  if (node.IsScalar() || IsAssumption(node)) {
     ASSIGN_OR_RETURN(d.a, ReadDuration(file, node, what, true));
     return d;
   }
@@ -354,6 +453,10 @@ Result<bool> ReadConsole(const YamlFile& file, const YAML::Node& node) {
 }
 
 Result<double> ReadPercent(const YamlFile& file, const YAML::Node& node, const std::string& what) {
+  if (IsAssumption(node)) {
+    return ReadAssumed<double>(file, node, what, AssumptionKind::kPercent,
+                               [&](const YAML::Node& n) { return ReadPercent(file, n, what); });
+  }
   if (node.IsScalar()) {
     std::string text = node.Scalar();
     while (!text.empty() && (text.back() == '%' || text.back() == ' ')) text.pop_back();

@@ -3,6 +3,8 @@
 // ParseFile reads one document; Fields opens a map and refuses unknown, non-scalar and repeated
 // keys (yaml_keys.h); the Read* functions check a value's type and range. Every error names
 // file:line:column and what was expected; no yaml-cpp exception reaches the caller (Guarded).
+// ReadInt, ReadNumber, ReadDuration and ReadPercent (so ReadDistribution's parts too) also take a
+// ranged assumption {assume: VALUE, range: [LOW, HIGH]} (assumptions.h).
 #pragma once
 
 #include <yaml-cpp/yaml.h>
@@ -149,6 +151,9 @@ Result<Seconds> ReadDuration(const YamlFile& file, const YAML::Node& node, const
 
 Result<Seconds> ReadTimeOfDay(const YamlFile& file, const YAML::Node& node,
                               const std::string& what);
+
+// `timezone:` "+02:00", "-04:00", "+05:30", "UTC" or "Z" (-12:00..+14:00) → seconds to add to UTC.
+Result<Seconds> ReadUtcOffset(const YamlFile& file, const YAML::Node& node);
 
 template <typename E>
 Result<E> ReadEnum(const YamlFile& file, const YAML::Node& node, const std::string& what,

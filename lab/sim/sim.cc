@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <functional>
 #include <thread>
 
 #include "lab/common/clock_text.h"
@@ -75,6 +76,37 @@ Result<std::vector<GroupPlan>> PlanGroups(const config::ScenarioConfig& sc, cons
   return out;
 }
 
+// With a mix's regions: each archetype's setup once per region, every site in its time zone.
+void PlanRegions(const Mix* mix, World* w) {
+  if (!mix || mix->regions.empty()) return;
+  for (const Region& r : mix->regions) w->region_names.push_back(r.name);
+  w->regional_setups.reserve(w->setups.size() * mix->regions.size());
+  for (const auto& setup : w->setups) {
+    for (const Region& r : mix->regions) {
+      config::SetupConfig copy = setup;
+      for (auto& site : copy.sites) site.utc_offset = r.utc_offset;
+      w->regional_setups.push_back(std::move(copy));
+    }
+  }
+}
+
+// One progress line per region: its hosts and the share healthy at release + 24 h.
+void ReportRegions(const World& w, const std::vector<OrgOut>& outs,
+                   const std::function<void(const std::string&)>& progress) {
+  if (!progress || w.region_names.empty()) return;
+  std::vector<int64_t> hosts(w.region_names.size(), 0), healthy(w.region_names.size(), 0);
+  for (size_t i = 0; i < w.orgs.size(); ++i) {
+    hosts[static_cast<size_t>(w.orgs[i].region)] += w.orgs[i].hosts;
+    healthy[static_cast<size_t>(w.orgs[i].region)] += outs[i].healthy_24h;
+  }
+  for (size_t r = 0; r < hosts.size(); ++r) {
+    progress(fmt::format("sim: region {}: {} hosts, {:.1f} % healthy at +24 h", w.region_names[r],
+                         hosts[r],
+                         100.0 * static_cast<double>(healthy[r]) /
+                             static_cast<double>(std::max<int64_t>(1, hosts[r]))));
+  }
+}
+
 Result<World> PlanWorld(const SimOptions& o) {
   const config::ScenarioConfig& sc = *o.scenario;
   World w;
@@ -98,13 +130,18 @@ Result<World> PlanWorld(const SimOptions& o) {
     w.service_base.push_back(w.service_names.size());
     for (const auto& svc : w.setups[a].services) w.service_names.push_back(prefix + svc.name);
   }
+  PlanRegions(o.mix, &w);
+  const size_t regions = std::max<size_t>(1, w.region_names.size());
   uint64_t org_index = 0;
   for (size_t a = 0; a < w.setups.size(); ++a) {
     const int64_t count = o.mix ? o.mix->archetypes[a].organisations : 1;
     const int64_t per_org = config::TotalHosts(w.setups[a]);
     for (int64_t n = 0; n < count; ++n, ++org_index) {
       OrgPlan p;
-      p.setup = &w.setups[a];
+      p.region = o.mix ? RegionOf(*o.mix, n, count) : 0;
+      p.setup = w.regional_setups.empty()
+                    ? &w.setups[a]
+                    : &w.regional_setups[a * regions + static_cast<size_t>(p.region)];
       p.runbook = &w.runbooks[a];
       p.hosts = per_org;
       p.archetype = static_cast<int>(a);
@@ -207,6 +244,7 @@ Result<RunResult> RunSim(const SimOptions& o, SimStats* stats) {
   }
 
   result.services = MergeServices(w, outs);
+  ReportRegions(w, outs, o.progress);
   result.wall_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
   Summarize(&result);

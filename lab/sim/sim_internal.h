@@ -87,6 +87,7 @@ struct OrgPlan {
   const std::vector<recovery::Profile>* profiles = nullptr;  // per group
   int64_t hosts = 0;
   int archetype = 0;
+  int region = 0;      // Mix::regions (0 without regions)
   int64_t number = 0;  // within its archetype
   uint64_t seed = 0;
   std::string prefix;  // host id prefix ("" for a single organisation)
@@ -171,6 +172,7 @@ struct OrgOut {
   double end_s = 0;
   std::string ending;
   uint64_t events = 0;
+  int64_t healthy_24h = 0;  // hosts never down or healthy for good by release + 24 h
 };
 
 // --- One organisation's simulation
@@ -276,7 +278,11 @@ class OrgSim final : public recovery::MachineDriver {
 // --- The world, planned by PlanWorld (sim.cc) ----------------------------------------------------
 
 struct World {
-  std::vector<config::SetupConfig> setups;               // one per archetype (or the scenario's)
+  std::vector<config::SetupConfig> setups;  // one per archetype (or the scenario's)
+  // With regions: per archetype a, region r, at a * regions + r, the setup with every site in the
+  // region's time zone (what its organisations run); its groups are setups[a]'s.
+  std::vector<config::SetupConfig> regional_setups;
+  std::vector<std::string> region_names;
   std::vector<config::RunbookConfig> runbooks;           // likewise
   std::vector<std::string> archetype_names;              // "" for a single organisation
   std::vector<std::vector<GroupPlan>> groups;            // per archetype

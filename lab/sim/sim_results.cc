@@ -34,6 +34,7 @@ void OrgSim::Figures(const Host& h, size_t index, bool per_host, Aggregator* agg
   const bool recovered = r.recovered_at >= 0;
   const bool has_ring = sc_.rollout.policy == config::RolloutPolicy::kRings && h.ring != 255 &&
                         h.ring < ring_names_.size();
+  if (r.first_crash < 0 || (recovered && r.recovered_at - release <= 86400.0)) out->healthy_24h++;
   if (per_host) {
     const OutGroup& og = out_groups_[g.out];
     HostResult row;

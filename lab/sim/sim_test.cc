@@ -212,7 +212,7 @@ TEST(SimTest, SameSeedGivesByteIdenticalResultsWhateverTheThreads) {
   auto w1 = Simulate(world, cal, 1, 0, &small);
   auto w3 = Simulate(world, cal, 3, 0, &small);
   ASSERT_TRUE(w1.ok() && w3.ok()) << w1.status().ToString();
-  EXPECT_GT(w1->fleet.hosts, 30000);
+  EXPECT_GT(w1->fleet.hosts, 20000);  // a sample of every archetype (sizes capped at 5,000)
   EXPECT_LT(w1->hosts.size(), static_cast<size_t>(w1->fleet.hosts));  // folded rows
   EXPECT_EQ(Stable(*w1), Stable(*w3));
 }
