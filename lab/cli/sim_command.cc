@@ -54,9 +54,8 @@ std::string AfterReleaseText(double s) {
 std::vector<double> CurveAt(const RunResult& run, const std::vector<double>& times_s) {
   std::vector<double> share = sim::HealthyShareAt(run, times_s);
   // After a deadline the hosts still down might have come up later: unknown.
-  const double known_until =
-      run.status == "finished" ? std::numeric_limits<double>::infinity()
-                               : run.scenario_end_s - run.release_s + 1;
+  const double known_until = run.status == "finished" ? std::numeric_limits<double>::infinity()
+                                                      : run.scenario_end_s - run.release_s + 1;
   for (size_t i = 0; i < times_s.size(); ++i) {
     if (times_s[i] > known_until) share[i] = std::numeric_limits<double>::quiet_NaN();
   }
@@ -96,6 +95,14 @@ Result<RunResult> SimulateOnce(const config::ScenarioConfig& sc, const std::stri
   if (options.world_hosts > 0 && mix) inputs["world_hosts"] = options.world_hosts;
   result.inputs = JsonText(inputs);
   return result;
+}
+
+int SimFailureExitCode(const Status& status) {
+  const ErrorCode c = status.code();
+  return c == ErrorCode::kInvalidArgument || c == ErrorCode::kFailedPrecondition ||
+                 c == ErrorCode::kNotFound
+             ? 2
+             : 1;
 }
 
 Status JournalSimRun(Journal* journal, RunResult* result) {
@@ -139,14 +146,7 @@ int SimRunCommand(const LabPaths& paths, const RunRequest& request, config::Scen
   options.stats = &stats;
   Result<RunResult> result =
       RunSimOnce(sc, NewSimRunId(), "", 0, journal->get(), options, progress);
-  if (!result.ok()) {
-    const ErrorCode c = result.status().code();
-    return fail(result.status(), c == ErrorCode::kInvalidArgument ||
-                                         c == ErrorCode::kFailedPrecondition ||
-                                         c == ErrorCode::kNotFound
-                                     ? 2
-                                     : 1);
-  }
+  if (!result.ok()) return fail(result.status(), SimFailureExitCode(result.status()));
   if (!request.stats_json.empty()) {
     nlohmann::json j = {{"sim_wall_s", stats.wall_s},
                         {"sim_events", stats.events},

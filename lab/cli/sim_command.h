@@ -51,6 +51,9 @@ Result<RunResult> SimulateOnce(const config::ScenarioConfig& sc, const std::stri
                                const SimCliOptions& options,
                                const std::function<void(const std::string&)>& progress);
 
+// The exit code of a simulated run that failed: 2 when its input was bad (nothing ran), else 1.
+int SimFailureExitCode(const Status& status);
+
 // Records a simulated run in the journal: an error if it cannot begin it; a failure to finish it
 // goes to result->journal_error (the figures are still good).
 Status JournalSimRun(Journal* journal, RunResult* result);

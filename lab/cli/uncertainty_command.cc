@@ -92,8 +92,8 @@ Status RunDraws(const LabPaths& paths, const RunRequest& request,
       Result<RunResult> run = [&]() -> Result<RunResult> {
         ASSIGN_OR_RETURN(config::ScenarioConfig sc, LoadScenario(paths, request, &drawn));
         config::AssumptionScope scope(&drawn);  // the mix and calibration SimulateOnce reads
-        return SimulateOnce(sc, fmt::format("draw-{}", d + 1), "", static_cast<int>(d + 1),
-                            options, nullptr);
+        return SimulateOnce(sc, fmt::format("draw-{}", d + 1), "", static_cast<int>(d + 1), options,
+                            nullptr);
       }();
       std::lock_guard<std::mutex> lock(mu);
       if (!run.ok()) {
@@ -194,7 +194,8 @@ int UncertaintyCommand(const LabPaths& paths, const RunRequest& request, std::os
                 2);
   }
   if (request.dashboard || request.dashboard_hold) {
-    return fail(Status::InvalidArgument("--dashboard shows real guests; not with --uncertainty"), 2);
+    return fail(Status::InvalidArgument("--dashboard shows real guests; not with --uncertainty"),
+                2);
   }
   if (request.draw_hosts < 0) return fail(Status::InvalidArgument("--draw-hosts must be >= 0"), 2);
   std::function<void(const std::string&)> progress;
@@ -223,14 +224,8 @@ int UncertaintyCommand(const LabPaths& paths, const RunRequest& request, std::os
     config::AssumptionScope scope(&nominal_assumptions);  // the mix and calibration it reads
     return SimulateOnce(*sc, NewSimRunId(), "", 0, options, progress);
   }();
-  if (!nominal_run.ok()) {
-    const ErrorCode c = nominal_run.status().code();
-    return fail(nominal_run.status(), c == ErrorCode::kInvalidArgument ||
-                                              c == ErrorCode::kFailedPrecondition ||
-                                              c == ErrorCode::kNotFound
-                                          ? 2
-                                          : 1);
-  }
+  if (!nominal_run.ok())
+    return fail(nominal_run.status(), SimFailureExitCode(nominal_run.status()));
   const std::vector<config::Assumption> assumptions = nominal_assumptions.list();
 
   // 2. The draws. A mix's organisations are independent: one draw at a time on all threads. A
@@ -253,10 +248,10 @@ int UncertaintyCommand(const LabPaths& paths, const RunRequest& request, std::os
   }
   const std::vector<double> plot_times = PlotTimes();
   std::vector<RunFigures> draws;
-  if (Status s = RunDraws(paths, request, assumptions, quantiles, draw_options, workers,
-                          plot_times, progress, &draws);
+  if (Status s = RunDraws(paths, request, assumptions, quantiles, draw_options, workers, plot_times,
+                          progress, &draws);
       !s.ok()) {
-    return fail(s, s.code() == ErrorCode::kInvalidArgument ? 2 : 1);
+    return fail(s, SimFailureExitCode(s));
   }
 
   // 3. The report, journalled with the nominal run (its inputs), printed, written.
@@ -272,8 +267,8 @@ int UncertaintyCommand(const LabPaths& paths, const RunRequest& request, std::os
         request.draw_hosts, nominal_stats.hosts);
   }
   const RunFigures nominal = FiguresOf(*nominal_run, plot_times);
-  const UncertaintyReport report = BuildReport(*nominal_run, nominal, assumptions, quantiles,
-                                               draws, plot_times, method);
+  const UncertaintyReport report =
+      BuildReport(*nominal_run, nominal, assumptions, quantiles, draws, plot_times, method);
   nlohmann::json inputs = nlohmann::json::parse(nominal_run->inputs, nullptr, false);
   if (inputs.is_discarded() || !inputs.is_object()) inputs = nlohmann::json::object();
   nlohmann::json summary = UncertaintyJson(report);
@@ -287,9 +282,10 @@ int UncertaintyCommand(const LabPaths& paths, const RunRequest& request, std::os
     PrintUncertainty(report, out);
   }
   if (!request.html.empty()) {
-    Status s = WriteUncertaintyHtml(report, "chaoslab run " + report.scenario + " --uncertainty " +
-                                                std::to_string(request.uncertainty),
-                                    request.html);
+    Status s = WriteUncertaintyHtml(
+        report,
+        "chaoslab run " + report.scenario + " --uncertainty " + std::to_string(request.uncertainty),
+        request.html);
     if (!s.ok()) return fail(s, 1);
     if (!request.quiet) err << "HTML report: " << request.html << "\n";
   }

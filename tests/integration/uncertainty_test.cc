@@ -92,7 +92,8 @@ TEST_F(UncertaintyTest, AirlineHubBandsSensitivityPageAndJournal) {
   // Latin hypercube: each assumption's 8 draws fall in 8 different eighths of its range.
   for (size_t a = 0; a < assumed.size(); ++a) {
     std::set<int> slices;
-    for (const json& draw : j["quantiles"]) slices.insert(static_cast<int>(draw[a].get<double>() * 8));
+    for (const json& draw : j["quantiles"])
+      slices.insert(static_cast<int>(draw[a].get<double>() * 8));
     EXPECT_EQ(slices.size(), 8u) << "assumption " << a;
   }
   // More field technicians: the check-in kiosks are up sooner (median of the top vs low third).
@@ -107,11 +108,7 @@ TEST_F(UncertaintyTest, AirlineHubBandsSensitivityPageAndJournal) {
 
   // The page: the band drawn, the tables.
   ASSERT_TRUE(fs::exists(html));
-  auto dom = RunProcess({"/usr/bin/chromium", "--headless", "--no-sandbox", "--disable-gpu",
-                         "--user-data-dir=" + (lab_.dir() / "chromium").string(), "--no-first-run",
-                         "--disable-background-networking", "--disable-component-update",
-                         "--dump-dom", "file://" + html},
-                        std::chrono::seconds(120));
+  auto dom = lab_.DumpDom(html);
   ASSERT_TRUE(dom.ok()) << dom.status().ToString();
   EXPECT_NE(dom->out.find("data-charts=\"drawn\""), std::string::npos) << dom->err;
   EXPECT_NE(dom->out.find("class=\"band\""), std::string::npos);
@@ -184,13 +181,14 @@ groups:
       << r->err;
   EXPECT_EQ(r->out, "");
 
-  auto qemu = lab_.Run({"run", lab_.scenario("airline-hub-37k"), "--uncertainty", "4",
-                        "--backend", "qemu"},
-                       std::chrono::seconds(60));
+  auto qemu =
+      lab_.Run({"run", lab_.scenario("airline-hub-37k"), "--uncertainty", "4", "--backend", "qemu"},
+               std::chrono::seconds(60));
   ASSERT_TRUE(qemu.ok());
   EXPECT_EQ(qemu->exit_code, 2);
-  EXPECT_NE(qemu->err.find("--uncertainty draws its runs on the simulator; not with --backend qemu"),
-            std::string::npos)
+  EXPECT_NE(
+      qemu->err.find("--uncertainty draws its runs on the simulator; not with --backend qemu"),
+      std::string::npos)
       << qemu->err;
   auto zero = lab_.Run({"run", lab_.scenario("airline-hub-37k"), "--uncertainty", "-1"},
                        std::chrono::seconds(60));
