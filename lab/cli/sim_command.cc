@@ -97,6 +97,14 @@ Result<RunResult> SimulateOnce(const config::ScenarioConfig& sc, const std::stri
   return result;
 }
 
+SimCliOptions SimOptionsOf(const RunRequest& request) {
+  SimCliOptions options;
+  options.calibration = request.calibration;
+  options.threads = request.sim_threads;
+  if (request.host_rows > 0) options.host_rows = request.host_rows;
+  return options;
+}
+
 int SimFailureExitCode(const Status& status) {
   const ErrorCode c = status.code();
   return c == ErrorCode::kInvalidArgument || c == ErrorCode::kFailedPrecondition ||
@@ -138,10 +146,7 @@ int SimRunCommand(const LabPaths& paths, const RunRequest& request, config::Scen
     progress = [&err](const std::string& line) { err << line << std::endl; };
     err << "journal: " << paths.journal << "\n";
   }
-  SimCliOptions options;
-  options.calibration = request.calibration;
-  options.threads = request.sim_threads;
-  if (request.host_rows > 0) options.host_rows = request.host_rows;
+  SimCliOptions options = SimOptionsOf(request);
   sim::SimStats stats;
   options.stats = &stats;
   Result<RunResult> result =

@@ -51,6 +51,9 @@ Result<RunResult> SimulateOnce(const config::ScenarioConfig& sc, const std::stri
                                const SimCliOptions& options,
                                const std::function<void(const std::string&)>& progress);
 
+// What `run`'s command line says of the simulator: calibration, threads, host rows.
+SimCliOptions SimOptionsOf(const RunRequest& request);
+
 // The exit code of a simulated run that failed: 2 when its input was bad (nothing ran), else 1.
 int SimFailureExitCode(const Status& status);
 

@@ -214,10 +214,7 @@ int UncertaintyCommand(const LabPaths& paths, const RunRequest& request, std::os
   Result<std::unique_ptr<Journal>> journal = Journal::Open(paths.journal);
   if (!journal.ok()) return fail(journal.status(), 2);
   if (progress) err << "journal: " << paths.journal << "\n";
-  SimCliOptions options;
-  options.calibration = request.calibration;
-  options.threads = request.sim_threads;
-  if (request.host_rows > 0) options.host_rows = request.host_rows;
+  SimCliOptions options = SimOptionsOf(request);
   sim::SimStats nominal_stats;
   options.stats = &nominal_stats;
   Result<RunResult> nominal_run = [&] {
