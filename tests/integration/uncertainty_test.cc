@@ -143,6 +143,18 @@ TEST_F(UncertaintyTest, TextShowsTheBandsAndTheSensitivityTable) {
   }
 }
 
+// A plain simulated run (no --uncertainty) prints its curve at the same six times.
+TEST_F(UncertaintyTest, PlainSimRunPrintsTheCurveAtTheSixTimes) {
+  auto r = lab_.Run({"run", lab_.scenario("airline-hub-37k"), "-q"}, std::chrono::seconds(300));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->exit_code, 0) << r->err;
+  const size_t at = r->out.find("Recovery curve (share of hosts healthy for good, after release):");
+  ASSERT_NE(at, std::string::npos) << r->out;
+  EXPECT_NE(r->out.find("   +6 h   +24 h    +3 d    +6 d   +10 d   +30 d\n", at), std::string::npos)
+      << r->out.substr(at);
+  EXPECT_NE(r->out.find("100.00%", at), std::string::npos) << r->out.substr(at);
+}
+
 // The world: the mix's shares and sizes are assumptions too; each draw plans a smaller world.
 TEST_F(UncertaintyTest, GlobalMixDrawsASmallerWorldWithTheMixAssumptions) {
   json j = RunJson({"run", lab_.scenario("global-2024"), "--uncertainty", "3", "--draw-hosts",
