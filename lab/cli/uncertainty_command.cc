@@ -71,7 +71,7 @@ Result<config::ScenarioConfig> LoadScenario(const LabPaths& paths, const RunRequ
 Status RunDraws(const LabPaths& paths, const RunRequest& request,
                 const std::vector<config::Assumption>& assumptions,
                 const std::vector<std::vector<double>>& quantiles, const SimCliOptions& options,
-                int workers, const std::vector<double>& plot_times,
+                int workers, const std::atomic<bool>* cancel, const std::vector<double>& plot_times,
                 const std::function<void(const std::string&)>& progress,
                 std::vector<RunFigures>* out) {
   out->assign(quantiles.size(), {});
@@ -80,6 +80,7 @@ Status RunDraws(const LabPaths& paths, const RunRequest& request,
   Status failed;
   auto worker = [&] {
     while (true) {
+      if (cancel != nullptr && cancel->load()) return;
       const size_t d = next.fetch_add(1);
       if (d >= quantiles.size()) return;
       {
@@ -178,8 +179,8 @@ std::vector<std::vector<double>> LatinHypercube(const std::vector<config::Assump
   return u;
 }
 
-int UncertaintyCommand(const LabPaths& paths, const RunRequest& request, std::ostream& out,
-                       std::ostream& err) {
+int UncertaintyCommand(const LabPaths& paths, const RunRequest& request,
+                       const std::atomic<bool>* cancel, std::ostream& out, std::ostream& err) {
   auto fail = [&](const Status& s, int code) {
     err << "chaoslab: " << s.message() << "\n";
     return code;
@@ -245,10 +246,14 @@ int UncertaintyCommand(const LabPaths& paths, const RunRequest& request, std::os
   }
   const std::vector<double> plot_times = PlotTimes();
   std::vector<RunFigures> draws;
-  if (Status s = RunDraws(paths, request, assumptions, quantiles, draw_options, workers, plot_times,
-                          progress, &draws);
+  if (Status s = RunDraws(paths, request, assumptions, quantiles, draw_options, workers, cancel,
+                          plot_times, progress, &draws);
       !s.ok()) {
     return fail(s, SimFailureExitCode(s));
+  }
+  if (cancel != nullptr && cancel->load()) {
+    err << "chaoslab: interrupted: the draws are not complete; nothing was journalled\n";
+    return 130;
   }
 
   // 3. The report, journalled with the nominal run (its inputs), printed, written.

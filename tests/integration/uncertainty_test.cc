@@ -2,6 +2,7 @@
 // the JSON, the text and the page (drawn in a browser), the nominal run in the journal with the
 // report, a mix's world, and bad input (exit 2, file:line:column).
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <filesystem>
 #include <fstream>
@@ -153,6 +154,22 @@ TEST_F(UncertaintyTest, PlainSimRunPrintsTheCurveAtTheSixTimes) {
   EXPECT_NE(r->out.find("   +6 h   +24 h    +3 d    +6 d   +10 d   +30 d\n", at), std::string::npos)
       << r->out.substr(at);
   EXPECT_NE(r->out.find("100.00%", at), std::string::npos) << r->out.substr(at);
+}
+
+// Ctrl-C between draws: exit 130 soon, nothing journalled.
+TEST_F(UncertaintyTest, InterruptStopsBetweenDraws) {
+  const pid_t pid =
+      lab_.Start({"run", lab_.scenario("airline-hub-37k"), "--uncertainty", "1000", "--json"});
+  ASSERT_TRUE(
+      lab_.WaitForStderr(pid, "uncertainty: 10 of 1000 draws done", std::chrono::seconds(120)))
+      << lab_.StderrOf(pid);
+  ASSERT_EQ(kill(pid, SIGINT), 0);
+  EXPECT_EQ(lab_.Wait(pid, std::chrono::seconds(60)), 130) << lab_.StderrOf(pid);
+  EXPECT_NE(lab_.StderrOf(pid).find("interrupted"), std::string::npos) << lab_.StderrOf(pid);
+  EXPECT_EQ(lab_.StdoutOf(pid), "");
+  auto runs = lab_.Run({"runs"});
+  ASSERT_TRUE(runs.ok());
+  EXPECT_EQ(runs->out.find("airline-hub-37k"), std::string::npos) << runs->out;
 }
 
 // The world: the mix's shares and sizes are assumptions too; each draw plans a smaller world.
