@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -23,6 +24,15 @@
 #include "lab/sim/sim.h"
 
 namespace chaoslab {
+
+double PeakRssMib() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line))
+    if (line.rfind("VmHWM:", 0) == 0) return std::strtod(line.c_str() + 6, nullptr) / 1024.0;
+  return 0;
+}
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -159,6 +169,7 @@ int SimRunCommand(const LabPaths& paths, const RunRequest& request, config::Scen
                         {"sim_hosts", stats.hosts},
                         {"sim_organisations", stats.organisations},
                         {"sim_result_rows", result->hosts.size()}};
+    if (const double hwm = PeakRssMib(); hwm > 0) j["peak_rss_mib"] = hwm;
     std::ofstream(request.stats_json) << j.dump(2) << "\n";
   }
   if (request.json) {

@@ -35,6 +35,11 @@ struct SimCliOptions {
 inline const std::vector<double> kCurveTimes = {6 * 3600.0,  86400.0,      3 * 86400.0,
                                                 6 * 86400.0, 10 * 86400.0, 30 * 86400.0};
 
+// This process's peak resident set (VmHWM, of its own memory since exec), in MiB; 0 if unknown.
+// What a parent's wait4 reports also counts the parent's own peak before the exec (Linux keeps a
+// process's high-water mark across execve), so the simulator says its own (--stats-json).
+double PeakRssMib();
+
 // A new run id for a simulated run.
 std::string NewSimRunId();
 

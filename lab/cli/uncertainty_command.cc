@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <fstream>
 #include <limits>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -278,6 +279,14 @@ int UncertaintyCommand(const LabPaths& paths, const RunRequest& request,
   inputs["uncertainty"] = std::move(summary);
   nominal_run->inputs = JsonText(inputs);
   if (Status s = JournalSimRun(journal->get(), &*nominal_run); !s.ok()) return fail(s, 1);
+  if (!request.stats_json.empty()) {
+    nlohmann::json j = {{"uncertainty_draws", request.uncertainty},
+                        {"assumptions", assumptions.size()},
+                        {"sim_hosts", nominal_stats.hosts},
+                        {"draw_hosts", scaled ? request.draw_hosts : nominal_stats.hosts}};
+    if (const double hwm = PeakRssMib(); hwm > 0) j["peak_rss_mib"] = hwm;
+    std::ofstream(request.stats_json) << j.dump(2) << "\n";
+  }
   if (request.json) {
     out << JsonText(UncertaintyJson(report)) << "\n";
   } else {

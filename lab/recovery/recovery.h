@@ -16,7 +16,6 @@
 #include <cstdint>
 #include <limits>
 #include <optional>
-#include <set>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -24,6 +23,7 @@
 
 #include "lab/config/config.h"
 #include "lab/recovery/host_state.h"
+#include "lab/recovery/wait_queue.h"
 #include "lab/report/results.h"
 
 namespace chaoslab::recovery {
@@ -302,16 +302,6 @@ class Model {
   int Stalled() const;
 
  private:
-  struct WaitKey {
-    int rank;
-    double queued_at;
-    uint32_t host;
-    bool operator<(const WaitKey& o) const {
-      if (rank != o.rank) return rank < o.rank;
-      if (queued_at != o.queued_at) return queued_at < o.queued_at;
-      return host < o.host;
-    }
-  };
   const config::SiteConfig* Site(uint32_t i) const {
     const int s = profile(i).site;
     return s >= 0 ? &setup_.sites[static_cast<size_t>(s)] : nullptr;
@@ -360,12 +350,23 @@ class Model {
   std::vector<int> technicians_busy_, usb_in_use_;
   std::vector<double> shift_wake_at_;
   std::vector<SiteStaffing> staffing_;
+  // A site's technicians and duty at the latest time asked: Wake asks for every site at each
+  // host it serves, all at one time. Cleared when the site's staffing changes (SiteKnows).
+  struct DutyMemo {
+    double at = std::numeric_limits<double>::quiet_NaN();
+    int technicians = 0;
+    bool on_duty = false;
+    double next_shift = std::numeric_limits<double>::quiet_NaN();  // NextShiftStart, once asked
+  };
+  mutable std::vector<DutyMemo> duty_memo_;
+  const DutyMemo& Duty(size_t site, double at) const;
+  double NextShift(size_t site, double at) const;
   int remediating_ = 0;
   bool wake_pending_ = false;
   double wake_at_ = -kInf;
   // Hosts waiting, by what they wait for, in priority order (rank, queue time, index).
-  std::set<WaitKey> turn_q_, slot_q_, escrow_q_;
-  std::vector<std::set<WaitKey>> technician_q_, usb_q_;
+  WaitQueue turn_q_, slot_q_, escrow_q_;
+  std::vector<WaitQueue> technician_q_, usb_q_;
 
   // Health.
   std::vector<int> group_up_;

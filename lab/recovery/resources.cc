@@ -23,9 +23,18 @@ struct LocalTime {
 };
 LocalTime Local(double t, double offset) {
   const double local = t + offset;
-  double tod = std::fmod(local, kDay);
-  if (tod < 0) tod += kDay;
-  return {static_cast<int64_t>(std::llround((local - tod) / kDay)), tod};
+  // As fmod(local, kDay) would give, without its cost (this is on the simulator's hot path):
+  // day * kDay is exact and local - day * kDay is exact where it is in [0, kDay).
+  double day = std::floor(local / kDay);
+  double tod = local - day * kDay;
+  if (tod < 0) {
+    day -= 1;
+    tod += kDay;
+  } else if (tod >= kDay) {
+    day += 1;
+    tod -= kDay;
+  }
+  return {static_cast<int64_t>(day), tod};
 }
 
 bool WorksOn(const config::Shift& s, int64_t day, int weekday0) {
@@ -78,6 +87,7 @@ double NextShiftStart(const config::SiteConfig& site, double t, int weekday0) {
 // Each site's crisis staffing, drawn once from its own stream (seed, site), in a fixed order.
 void Model::DrawStaffing(uint64_t seed) {
   staffing_.assign(setup_.sites.size(), {});
+  duty_memo_.assign(setup_.sites.size(), {});
   for (size_t s = 0; s < setup_.sites.size(); ++s) {
     const config::CrisisStaffing& c = setup_.sites[s].crisis;
     SiteStaffing& st = staffing_[s];
@@ -112,6 +122,7 @@ void Model::SiteKnows(int site, double at) {
   if (!c.known_at && at < st.known_at) {
     st.known_at = at;
     st.scheduled = false;
+    duty_memo_[s] = {};
   }
   if (st.scheduled) return;
   st.scheduled = true;
@@ -124,20 +135,33 @@ void Model::SiteKnows(int site, double at) {
   }
 }
 
-int Model::Technicians(int site, double t) const {
-  const size_t s = static_cast<size_t>(site);
+const Model::DutyMemo& Model::Duty(size_t s, double t) const {
+  DutyMemo& m = duty_memo_[s];
+  if (m.at == t) return m;
   const SiteStaffing& st = staffing_[s];
   int n = setup_.sites[s].technicians;
   if (t >= st.known_at + st.call_in_after) n += st.call_in;
   if (t >= st.known_at + st.outside_after) n += st.outside;
-  return n;
+  m.at = t;
+  m.technicians = n;
+  m.on_duty =
+      t >= st.known_at + st.extended_after || OnShift(setup_.sites[s], t, options_.weekday0);
+  m.next_shift = std::numeric_limits<double>::quiet_NaN();
+  return m;
 }
 
-bool Model::OnDuty(int site, double t) const {
-  const size_t s = static_cast<size_t>(site);
-  const SiteStaffing& st = staffing_[s];
-  return t >= st.known_at + st.extended_after || OnShift(setup_.sites[s], t, options_.weekday0);
+double Model::NextShift(size_t s, double t) const {
+  const DutyMemo& m = Duty(s, t);
+  if (std::isnan(m.next_shift))
+    duty_memo_[s].next_shift = NextShiftStart(setup_.sites[s], t, options_.weekday0);
+  return m.next_shift;
 }
+
+int Model::Technicians(int site, double t) const {
+  return Duty(static_cast<size_t>(site), t).technicians;
+}
+
+bool Model::OnDuty(int site, double t) const { return Duty(static_cast<size_t>(site), t).on_duty; }
 
 // The order of checks decides what a host is said to wait for when several things are missing.
 std::optional<Wait> Model::TryAcquire(uint32_t i, const config::StepConfig& step, double at) {
@@ -151,7 +175,7 @@ std::optional<Wait> Model::TryAcquire(uint32_t i, const config::StepConfig& step
   if (want_person) {
     if (!site || technicians_busy_[s] >= Technicians(p.site, at)) return Wait::kTechnician;
     if (!OnDuty(p.site, at)) {
-      ScheduleShift(p.site, NextShiftStart(*site, at, options_.weekday0));
+      ScheduleShift(p.site, NextShift(s, at));
       return Wait::kTechnicianOffShift;
     }
   }
@@ -241,10 +265,10 @@ void Model::ScheduleShift(int site, double at) {
 void Model::Wake(double at) {
   const size_t sites = setup_.sites.size();
   while (true) {
-    std::set<WaitKey>* best = nullptr;
-    auto consider = [&](std::set<WaitKey>& q, bool open) {
+    WaitQueue* best = nullptr;
+    auto consider = [&](WaitQueue& q, bool open) {
       if (!open || q.empty()) return;
-      if (!best || *q.begin() < *best->begin()) best = &q;
+      if (!best || q.front() < best->front()) best = &q;
     };
     consider(turn_q_, true);
     consider(slot_q_, runbook_.parallelism == 0 || remediating_ < runbook_.parallelism);
@@ -255,8 +279,8 @@ void Model::Wake(double at) {
       consider(usb_q_[s], usb_in_use_[s] < setup_.sites[s].usb_sticks);
     }
     if (!best) break;
-    const uint32_t i = best->begin()->host;
-    best->erase(best->begin());
+    const uint32_t i = best->front().host;
+    best->pop_front();
     Advance(i, at);
   }
   // Hosts waiting for a site that is off shift are woken when its next shift starts.
@@ -264,7 +288,7 @@ void Model::Wake(double at) {
   for (size_t s = 0; s < sites; ++s) {
     const int site = static_cast<int>(s);
     if (technician_q_[s].empty() || OnDuty(site, at)) continue;
-    ScheduleShift(site, NextShiftStart(setup_.sites[s], at, options_.weekday0));
+    ScheduleShift(site, NextShift(s, at));
   }
 }
 
