@@ -104,9 +104,10 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--threads", run.sim_threads, "sim: worker threads (default: all cores)");
   run_cmd->add_option("--host-rows", run.host_rows,
                       "sim: one result row per host up to this many hosts (default 20000)");
-  run_cmd->add_option("--uncertainty", run.uncertainty,
-                      "sim: N runs with the playbooks' ranged assumptions drawn; the recovery "
-                      "curve and service downtimes with their 5-95 % band, and a sensitivity table");
+  run_cmd->add_option(
+      "--uncertainty", run.uncertainty,
+      "sim: N runs with the playbooks' ranged assumptions drawn; the recovery "
+      "curve and service downtimes with their 5-95 % band, and a sensitivity table");
   run_cmd->add_option("--draw-hosts", run.draw_hosts,
                       "sim, --uncertainty: plan a mix's world at this many hosts in each draw "
                       "(default 2000000; 0: as written)");

@@ -503,7 +503,7 @@ int RunCommand(const LabPaths& paths, const RunRequest& request, const std::atom
     err << "chaoslab: " << s.message() << "\n";
     return code;
   };
-  if (request.uncertainty != 0) return UncertaintyCommand(paths, request, out, err);
+  if (request.uncertainty != 0) return UncertaintyCommand(paths, request, cancel, out, err);
   // 1. Everything that can be checked before anything starts.
   Result<config::ScenarioConfig> loaded =
       LoadForRun(paths, request.scenario_path, request.setup, request.runbook, request.max_vms);

@@ -24,11 +24,7 @@
 #include "lab/sim/sim.h"
 
 namespace chaoslab {
-namespace {
 
-// This process's peak resident set (VmHWM, of its own memory since exec), in MiB; 0 if unknown.
-// What a parent's wait4 reports also counts the parent's own peak before the exec (Linux keeps a
-// process's high-water mark across execve), so the simulator says its own.
 double PeakRssMib() {
   std::ifstream status("/proc/self/status");
   std::string line;
@@ -36,6 +32,8 @@ double PeakRssMib() {
     if (line.rfind("VmHWM:", 0) == 0) return std::strtod(line.c_str() + 6, nullptr) / 1024.0;
   return 0;
 }
+
+namespace {
 
 namespace fs = std::filesystem;
 
@@ -66,9 +64,8 @@ std::string AfterReleaseText(double s) {
 std::vector<double> CurveAt(const RunResult& run, const std::vector<double>& times_s) {
   std::vector<double> share = sim::HealthyShareAt(run, times_s);
   // After a deadline the hosts still down might have come up later: unknown.
-  const double known_until =
-      run.status == "finished" ? std::numeric_limits<double>::infinity()
-                               : run.scenario_end_s - run.release_s + 1;
+  const double known_until = run.status == "finished" ? std::numeric_limits<double>::infinity()
+                                                      : run.scenario_end_s - run.release_s + 1;
   for (size_t i = 0; i < times_s.size(); ++i) {
     if (times_s[i] > known_until) share[i] = std::numeric_limits<double>::quiet_NaN();
   }
@@ -110,6 +107,22 @@ Result<RunResult> SimulateOnce(const config::ScenarioConfig& sc, const std::stri
   return result;
 }
 
+SimCliOptions SimOptionsOf(const RunRequest& request) {
+  SimCliOptions options;
+  options.calibration = request.calibration;
+  options.threads = request.sim_threads;
+  if (request.host_rows > 0) options.host_rows = request.host_rows;
+  return options;
+}
+
+int SimFailureExitCode(const Status& status) {
+  const ErrorCode c = status.code();
+  return c == ErrorCode::kInvalidArgument || c == ErrorCode::kFailedPrecondition ||
+                 c == ErrorCode::kNotFound
+             ? 2
+             : 1;
+}
+
 Status JournalSimRun(Journal* journal, RunResult* result) {
   RunResult begun = *result;
   begun.hosts.clear();
@@ -143,22 +156,12 @@ int SimRunCommand(const LabPaths& paths, const RunRequest& request, config::Scen
     progress = [&err](const std::string& line) { err << line << std::endl; };
     err << "journal: " << paths.journal << "\n";
   }
-  SimCliOptions options;
-  options.calibration = request.calibration;
-  options.threads = request.sim_threads;
-  if (request.host_rows > 0) options.host_rows = request.host_rows;
+  SimCliOptions options = SimOptionsOf(request);
   sim::SimStats stats;
   options.stats = &stats;
   Result<RunResult> result =
       RunSimOnce(sc, NewSimRunId(), "", 0, journal->get(), options, progress);
-  if (!result.ok()) {
-    const ErrorCode c = result.status().code();
-    return fail(result.status(), c == ErrorCode::kInvalidArgument ||
-                                         c == ErrorCode::kFailedPrecondition ||
-                                         c == ErrorCode::kNotFound
-                                     ? 2
-                                     : 1);
-  }
+  if (!result.ok()) return fail(result.status(), SimFailureExitCode(result.status()));
   if (!request.stats_json.empty()) {
     nlohmann::json j = {{"sim_wall_s", stats.wall_s},
                         {"sim_events", stats.events},

@@ -35,6 +35,11 @@ struct SimCliOptions {
 inline const std::vector<double> kCurveTimes = {6 * 3600.0,  86400.0,      3 * 86400.0,
                                                 6 * 86400.0, 10 * 86400.0, 30 * 86400.0};
 
+// This process's peak resident set (VmHWM, of its own memory since exec), in MiB; 0 if unknown.
+// What a parent's wait4 reports also counts the parent's own peak before the exec (Linux keeps a
+// process's high-water mark across execve), so the simulator says its own (--stats-json).
+double PeakRssMib();
+
 // A new run id for a simulated run.
 std::string NewSimRunId();
 
@@ -50,6 +55,12 @@ Result<RunResult> SimulateOnce(const config::ScenarioConfig& sc, const std::stri
                                const std::string& comparison_id, int repetition,
                                const SimCliOptions& options,
                                const std::function<void(const std::string&)>& progress);
+
+// What `run`'s command line says of the simulator: calibration, threads, host rows.
+SimCliOptions SimOptionsOf(const RunRequest& request);
+
+// The exit code of a simulated run that failed: 2 when its input was bad (nothing ran), else 1.
+int SimFailureExitCode(const Status& status);
 
 // Records a simulated run in the journal: an error if it cannot begin it; a failure to finish it
 // goes to result->journal_error (the figures are still good).

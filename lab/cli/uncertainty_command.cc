@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <fstream>
 #include <limits>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -71,7 +72,7 @@ Result<config::ScenarioConfig> LoadScenario(const LabPaths& paths, const RunRequ
 Status RunDraws(const LabPaths& paths, const RunRequest& request,
                 const std::vector<config::Assumption>& assumptions,
                 const std::vector<std::vector<double>>& quantiles, const SimCliOptions& options,
-                int workers, const std::vector<double>& plot_times,
+                int workers, const std::atomic<bool>* cancel, const std::vector<double>& plot_times,
                 const std::function<void(const std::string&)>& progress,
                 std::vector<RunFigures>* out) {
   out->assign(quantiles.size(), {});
@@ -80,6 +81,7 @@ Status RunDraws(const LabPaths& paths, const RunRequest& request,
   Status failed;
   auto worker = [&] {
     while (true) {
+      if (cancel != nullptr && cancel->load()) return;
       const size_t d = next.fetch_add(1);
       if (d >= quantiles.size()) return;
       {
@@ -92,8 +94,8 @@ Status RunDraws(const LabPaths& paths, const RunRequest& request,
       Result<RunResult> run = [&]() -> Result<RunResult> {
         ASSIGN_OR_RETURN(config::ScenarioConfig sc, LoadScenario(paths, request, &drawn));
         config::AssumptionScope scope(&drawn);  // the mix and calibration SimulateOnce reads
-        return SimulateOnce(sc, fmt::format("draw-{}", d + 1), "", static_cast<int>(d + 1),
-                            options, nullptr);
+        return SimulateOnce(sc, fmt::format("draw-{}", d + 1), "", static_cast<int>(d + 1), options,
+                            nullptr);
       }();
       std::lock_guard<std::mutex> lock(mu);
       if (!run.ok()) {
@@ -178,8 +180,8 @@ std::vector<std::vector<double>> LatinHypercube(const std::vector<config::Assump
   return u;
 }
 
-int UncertaintyCommand(const LabPaths& paths, const RunRequest& request, std::ostream& out,
-                       std::ostream& err) {
+int UncertaintyCommand(const LabPaths& paths, const RunRequest& request,
+                       const std::atomic<bool>* cancel, std::ostream& out, std::ostream& err) {
   auto fail = [&](const Status& s, int code) {
     err << "chaoslab: " << s.message() << "\n";
     return code;
@@ -194,7 +196,8 @@ int UncertaintyCommand(const LabPaths& paths, const RunRequest& request, std::os
                 2);
   }
   if (request.dashboard || request.dashboard_hold) {
-    return fail(Status::InvalidArgument("--dashboard shows real guests; not with --uncertainty"), 2);
+    return fail(Status::InvalidArgument("--dashboard shows real guests; not with --uncertainty"),
+                2);
   }
   if (request.draw_hosts < 0) return fail(Status::InvalidArgument("--draw-hosts must be >= 0"), 2);
   std::function<void(const std::string&)> progress;
@@ -213,24 +216,15 @@ int UncertaintyCommand(const LabPaths& paths, const RunRequest& request, std::os
   Result<std::unique_ptr<Journal>> journal = Journal::Open(paths.journal);
   if (!journal.ok()) return fail(journal.status(), 2);
   if (progress) err << "journal: " << paths.journal << "\n";
-  SimCliOptions options;
-  options.calibration = request.calibration;
-  options.threads = request.sim_threads;
-  if (request.host_rows > 0) options.host_rows = request.host_rows;
+  SimCliOptions options = SimOptionsOf(request);
   sim::SimStats nominal_stats;
   options.stats = &nominal_stats;
   Result<RunResult> nominal_run = [&] {
     config::AssumptionScope scope(&nominal_assumptions);  // the mix and calibration it reads
     return SimulateOnce(*sc, NewSimRunId(), "", 0, options, progress);
   }();
-  if (!nominal_run.ok()) {
-    const ErrorCode c = nominal_run.status().code();
-    return fail(nominal_run.status(), c == ErrorCode::kInvalidArgument ||
-                                              c == ErrorCode::kFailedPrecondition ||
-                                              c == ErrorCode::kNotFound
-                                          ? 2
-                                          : 1);
-  }
+  if (!nominal_run.ok())
+    return fail(nominal_run.status(), SimFailureExitCode(nominal_run.status()));
   const std::vector<config::Assumption> assumptions = nominal_assumptions.list();
 
   // 2. The draws. A mix's organisations are independent: one draw at a time on all threads. A
@@ -253,10 +247,14 @@ int UncertaintyCommand(const LabPaths& paths, const RunRequest& request, std::os
   }
   const std::vector<double> plot_times = PlotTimes();
   std::vector<RunFigures> draws;
-  if (Status s = RunDraws(paths, request, assumptions, quantiles, draw_options, workers,
+  if (Status s = RunDraws(paths, request, assumptions, quantiles, draw_options, workers, cancel,
                           plot_times, progress, &draws);
       !s.ok()) {
-    return fail(s, s.code() == ErrorCode::kInvalidArgument ? 2 : 1);
+    return fail(s, SimFailureExitCode(s));
+  }
+  if (cancel != nullptr && cancel->load()) {
+    err << "chaoslab: interrupted: the draws are not complete; nothing was journalled\n";
+    return 130;
   }
 
   // 3. The report, journalled with the nominal run (its inputs), printed, written.
@@ -272,8 +270,8 @@ int UncertaintyCommand(const LabPaths& paths, const RunRequest& request, std::os
         request.draw_hosts, nominal_stats.hosts);
   }
   const RunFigures nominal = FiguresOf(*nominal_run, plot_times);
-  const UncertaintyReport report = BuildReport(*nominal_run, nominal, assumptions, quantiles,
-                                               draws, plot_times, method);
+  const UncertaintyReport report =
+      BuildReport(*nominal_run, nominal, assumptions, quantiles, draws, plot_times, method);
   nlohmann::json inputs = nlohmann::json::parse(nominal_run->inputs, nullptr, false);
   if (inputs.is_discarded() || !inputs.is_object()) inputs = nlohmann::json::object();
   nlohmann::json summary = UncertaintyJson(report);
@@ -281,15 +279,24 @@ int UncertaintyCommand(const LabPaths& paths, const RunRequest& request, std::os
   inputs["uncertainty"] = std::move(summary);
   nominal_run->inputs = JsonText(inputs);
   if (Status s = JournalSimRun(journal->get(), &*nominal_run); !s.ok()) return fail(s, 1);
+  if (!request.stats_json.empty()) {
+    nlohmann::json j = {{"uncertainty_draws", request.uncertainty},
+                        {"assumptions", assumptions.size()},
+                        {"sim_hosts", nominal_stats.hosts},
+                        {"draw_hosts", scaled ? request.draw_hosts : nominal_stats.hosts}};
+    if (const double hwm = PeakRssMib(); hwm > 0) j["peak_rss_mib"] = hwm;
+    std::ofstream(request.stats_json) << j.dump(2) << "\n";
+  }
   if (request.json) {
     out << JsonText(UncertaintyJson(report)) << "\n";
   } else {
     PrintUncertainty(report, out);
   }
   if (!request.html.empty()) {
-    Status s = WriteUncertaintyHtml(report, "chaoslab run " + report.scenario + " --uncertainty " +
-                                                std::to_string(request.uncertainty),
-                                    request.html);
+    Status s = WriteUncertaintyHtml(
+        report,
+        "chaoslab run " + report.scenario + " --uncertainty " + std::to_string(request.uncertainty),
+        request.html);
     if (!s.ok()) return fail(s, 1);
     if (!request.quiet) err << "HTML report: " << request.html << "\n";
   }

@@ -6,6 +6,7 @@
 // assumptions move them most (lab/report/uncertainty.h).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <ostream>
 #include <string>
@@ -24,8 +25,9 @@ namespace chaoslab {
 std::vector<std::vector<double>> LatinHypercube(const std::vector<config::Assumption>& assumptions,
                                                 int draws, uint64_t seed);
 
-// Exit codes as RunCommand: 0 done, 1 a run or the journal failed, 2 bad input.
-int UncertaintyCommand(const LabPaths& paths, const RunRequest& request, std::ostream& out,
-                       std::ostream& err);
+// Exit codes as RunCommand: 0 done, 1 a run or the journal failed, 2 bad input, 130 `cancel` was
+// set (checked between draws; nothing is journalled then).
+int UncertaintyCommand(const LabPaths& paths, const RunRequest& request,
+                       const std::atomic<bool>* cancel, std::ostream& out, std::ostream& err);
 
 }  // namespace chaoslab

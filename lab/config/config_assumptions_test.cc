@@ -115,18 +115,19 @@ steps:
 
 TEST_F(ConfigLoaderTest, MalformedAssumptionsAreErrorsWithTheirPlace) {
   auto setup_with = [&](const std::string& technicians) {
-    return Write("playbooks/setups/bad.yaml", "name: small\nimage: winsim\nsites:\n  - name: hq\n"
-                                              "    technicians: " +
-                                                  technicians +
-                                                  "\ngroups:\n  - {name: ws, role: workstation, "
-                                                  "count: 2}\n");
+    return Write("playbooks/setups/bad.yaml",
+                 "name: small\nimage: winsim\nsites:\n  - name: hq\n"
+                 "    technicians: " +
+                     technicians +
+                     "\ngroups:\n  - {name: ws, role: workstation, "
+                     "count: 2}\n");
   };
   ExpectError(LoadSetup(setup_with("{assume: 4}")).status(), "bad.yaml:5:18",
               {"missing required key 'range'"});
   ExpectError(LoadSetup(setup_with("{assume: 4, range: [2]}")).status(), "bad.yaml:5:37",
               {"technicians range", "[LOW, HIGH]", "a list of 1"});
-  ExpectError(LoadSetup(setup_with("{assume: 4, range: [2, 9], why: x}")).status(),
-              "bad.yaml:5:45", {"why"});
+  ExpectError(LoadSetup(setup_with("{assume: 4, range: [2, 9], why: x}")).status(), "bad.yaml:5:45",
+              {"why"});
   ExpectError(LoadSetup(setup_with("{assume: 4, range: [2, many]}")).status(), "bad.yaml:5:41",
               {"technicians", "integer", "many"});
   ExpectError(LoadSetup(setup_with("{assume: [4], range: [2, 9]}")).status(), "bad.yaml:5:27",
@@ -152,8 +153,8 @@ steps:
   EXPECT_EQ(rb->parallelism, 10);
   EXPECT_EQ(rb->steps[0].takes.a, 240);
   ASSERT_EQ(recorded.list().size(), 2u);
-  const Assumption& takes = recorded.list()[0].name == "takes" ? recorded.list()[0]
-                                                                : recorded.list()[1];
+  const Assumption& takes =
+      recorded.list()[0].name == "takes" ? recorded.list()[0] : recorded.list()[1];
   EXPECT_EQ(takes.kind, AssumptionKind::kDuration);
   EXPECT_EQ(takes.high, 600);
 }

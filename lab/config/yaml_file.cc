@@ -94,7 +94,6 @@ Result<std::vector<Seconds>> ReadDurationList(const YamlFile& file, const YAML::
   return out;
 }
 
-
 // --- Ranged assumptions (assumptions.h) ----------------------------------------------------------
 
 bool IsAssumption(const YAML::Node& node) { return node.IsMap() && node["assume"].IsDefined(); }
@@ -113,10 +112,12 @@ std::string AssumptionId(const YamlFile& file, const YAML::Node& node) {
 // when this thread's assumptions carry a draw for it.
 template <typename T>
 Result<T> ReadAssumed(const YamlFile& file, const YAML::Node& node, const std::string& what,
-                      AssumptionKind kind, const std::function<Result<T>(const YAML::Node&)>& read) {
-  ASSIGN_OR_RETURN(Fields fields,
-                   Fields::Open(file, node, what + " (an assumption {assume: VALUE, range: [LOW, HIGH]})",
-                                {"assume", "range"}));
+                      AssumptionKind kind,
+                      const std::function<Result<T>(const YAML::Node&)>& read) {
+  ASSIGN_OR_RETURN(
+      Fields fields,
+      Fields::Open(file, node, what + " (an assumption {assume: VALUE, range: [LOW, HIGH]})",
+                   {"assume", "range"}));
   ASSIGN_OR_RETURN(YAML::Node nominal_node, fields.Require("assume"));
   ASSIGN_OR_RETURN(YAML::Node range, fields.Require("range"));
   if (!nominal_node.IsScalar()) {
@@ -257,8 +258,9 @@ Result<std::string> ReadIdentifier(const YamlFile& file, const YAML::Node& node,
 Result<int64_t> ReadInt(const YamlFile& file, const YAML::Node& node, const std::string& what,
                         int64_t min, int64_t max) {
   if (IsAssumption(node)) {
-    return ReadAssumed<int64_t>(file, node, what, AssumptionKind::kInteger,
-                                [&](const YAML::Node& n) { return ReadInt(file, n, what, min, max); });
+    return ReadAssumed<int64_t>(
+        file, node, what, AssumptionKind::kInteger,
+        [&](const YAML::Node& n) { return ReadInt(file, n, what, min, max); });
   }
   if (!node.IsScalar()) {
     return file.Error(node, what + ": expected an integer, got " + Describe(node));

@@ -184,6 +184,16 @@ constexpr const char* kScriptPrelude = R"js(
     el(g, 'text', {x: (x0 + x1) / 2, y: yAxis + 32, 'text-anchor': 'middle'},
        caption + ' (' + unit.name + ')');
   }
+  // A vertical axis of shares, 0 to 100 %, at x0 from yTop to yAxis with grid lines to x1; `y`
+  // maps a share (0..1) to its height.
+  function shareAxis(svg, x0, x1, yTop, yAxis, y) {
+    const g = el(svg, 'g', {class: 'axis'});
+    for (let p = 0; p <= 100; p += 20) {
+      el(g, 'line', {class: 'grid', x1: x0, x2: x1, y1: y(p / 100), y2: y(p / 100)});
+      el(g, 'text', {x: x0 - 6, y: y(p / 100) + 4, 'text-anchor': 'end'}, p + ' %');
+    }
+    el(g, 'line', {x1: x0, x2: x0, y1: yTop, y2: yAxis});
+  }
   // Runs a page's drawing functions; the body's data-charts then says "drawn", or "error" with
   // the message in #report-error.
   function drawAll(draws) {
@@ -267,12 +277,7 @@ constexpr const char* kReportScript = R"js(
     const x = (t) => L + (W - L - R) * t / end;
     const y = (s) => T + (H - T - B) * (1 - s);
     timeAxis(svg, L, W - R, H - B, T, end, timeUnit(end), 'scenario time after release');
-    const g = el(svg, 'g', {class: 'axis'});
-    for (let p = 0; p <= 100; p += 20) {
-      el(g, 'line', {class: 'grid', x1: L, x2: W - R, y1: y(p / 100), y2: y(p / 100)});
-      el(g, 'text', {x: L - 6, y: y(p / 100) + 4, 'text-anchor': 'end'}, p + ' %');
-    }
-    el(g, 'line', {x1: L, x2: L, y1: T, y2: H - B});
+    shareAxis(svg, L, W - R, T, H - B, y);
     el(svg, 'line', {class: 'ref', x1: L, x2: W - R, y1: y(0.9), y2: y(0.9)});
     el(svg, 'text', {x: W - R - 4, y: y(0.9) - 4, 'text-anchor': 'end'}, '90 %');
     data.cells.forEach((cell, ci) => {

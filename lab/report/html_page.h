@@ -23,7 +23,7 @@ std::string PageHead(const std::string& title);
 
 // The start of a page's inline chart script: "(function () { 'use strict';" and the helpers every
 // chart uses (el, html, color, timeUnit, niceStep, num, quantile, frame, timeAxis,
-// drawAll) over `data`,
+// shareAxis, drawAll) over `data`,
 // the JSON of <script id="report-data">. A page appends its own drawing code and "})();".
 const char* ChartScriptPrelude();
 

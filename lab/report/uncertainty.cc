@@ -65,8 +65,8 @@ nlohmann::json FigureJson(const UncertainFigure& f) {
 }
 
 FormattedTable FigureTable(const std::string& title, const std::vector<UncertainFigure>& figures) {
-  FormattedTable t{title, {"", "nominal", "median", "5 %", "95 %"}, {false, true, true, true, true},
-                   {}};
+  FormattedTable t{
+      title, {"", "nominal", "median", "5 %", "95 %"}, {false, true, true, true, true}, {}};
   for (const auto& f : figures) {
     std::optional<Band> b = BandOf(f.draws);
     t.rows.push_back({f.name, ValueText(f, f.nominal), ValueText(f, b ? b->median : kNaN),
@@ -173,7 +173,8 @@ void PrintUncertainty(const UncertaintyReport& r, std::ostream& out) {
     t.Print(out);
   }
   if (r.assumptions.empty()) {
-    out << "\n  The scenario's playbooks have no ranged assumption: every draw is the nominal run.\n";
+    out << "\n  The scenario's playbooks have no ranged assumption: every draw is the nominal "
+           "run.\n";
   }
 }
 
@@ -216,11 +217,16 @@ nlohmann::json UncertaintyJson(const UncertaintyReport& r) {
                     {"p5", Number(b ? b->p5 : kNaN)},
                     {"p95", Number(b ? b->p95 : kNaN)}});
   }
-  return {{"scenario", r.scenario},   {"run_id", r.run_id},
-          {"seed", r.seed},           {"draws", r.quantiles.size()},
-          {"method", r.method},       {"assumptions", std::move(assumptions)},
-          {"quantiles", r.quantiles}, {"curve", std::move(curve)},
-          {"services", std::move(services)}, {"sensitivity", std::move(sensitivity)},
+  return {{"scenario", r.scenario},
+          {"run_id", r.run_id},
+          {"seed", r.seed},
+          {"draws", r.quantiles.size()},
+          {"method", r.method},
+          {"assumptions", std::move(assumptions)},
+          {"quantiles", r.quantiles},
+          {"curve", std::move(curve)},
+          {"services", std::move(services)},
+          {"sensitivity", std::move(sensitivity)},
           {"band", std::move(band)}};
 }
 

@@ -54,7 +54,7 @@ struct SensitivityRow {
 struct UncertaintyReport {
   std::string scenario, run_id;  // run_id: the journalled nominal run
   uint64_t seed = 0;
-  std::string method;               // how draws were made and run, one paragraph of text
+  std::string method;                     // how draws were made and run, one paragraph of text
   std::vector<UncertainFigure> curve;     // healthy share at fixed times after release
   std::vector<double> curve_times_s;      // those times
   std::vector<UncertainFigure> services;  // downtime of each service

@@ -24,12 +24,7 @@ constexpr const char* kBandScript = R"js(
     const x = (t) => L + (W - L - R) * t / end;
     const y = (v) => T + (H - T - B) * (1 - v);
     timeAxis(svg, L, W - R, H - B, T, end, timeUnit(end), 'time after release');
-    const g = el(svg, 'g', {class: 'axis'});
-    for (let p = 0; p <= 100; p += 20) {
-      el(g, 'line', {class: 'grid', x1: L, x2: W - R, y1: y(p / 100), y2: y(p / 100)});
-      el(g, 'text', {x: L - 6, y: y(p / 100) + 4, 'text-anchor': 'end'}, p + ' %');
-    }
-    el(g, 'line', {x1: L, x2: L, y1: T, y2: H - B});
+    shareAxis(svg, L, W - R, T, H - B, y);
     const line = (key) => pts.filter((p) => p[key] !== null)
         .map((p, i) => (i ? 'L' : 'M') + x(p.after_s).toFixed(1) + ' ' + y(p[key]).toFixed(1))
         .join('');
@@ -69,8 +64,9 @@ Result<std::string> RenderUncertaintyHtml(const UncertaintyReport& r, const std:
                             r.scenario, r.quantiles.size(), r.assumptions.size(), r.seed)) +
          "</p>\n<p class=\"note\">" + Escape(r.method) +
          "</p>\n<p id=\"report-error\"></p>\n<div id=\"legend\"></div>\n";
-  doc += "<h2>Recovery curve with its band</h2>\n<svg id=\"band-chart\" class=\"chart\" "
-         "role=\"img\" aria-label=\"share of hosts healthy against time after release\"></svg>\n";
+  doc +=
+      "<h2>Recovery curve with its band</h2>\n<svg id=\"band-chart\" class=\"chart\" "
+      "role=\"img\" aria-label=\"share of hosts healthy against time after release\"></svg>\n";
   int n = 0;
   for (const FormattedTable& table : FormatUncertainty(r)) {
     doc += "<h2>" + Escape(table.title) + "</h2>\n" +

@@ -139,6 +139,14 @@ std::string LabHarness::RunIdFrom(const std::string& text) {
   return std::regex_search(text, m, re) ? m[1].str() : "";
 }
 
+Result<ProcessOutput> LabHarness::DumpDom(const std::string& html) {
+  return RunProcess({"/usr/bin/chromium", "--headless", "--no-sandbox", "--disable-gpu",
+                     "--user-data-dir=" + (dir_ / "chromium").string(), "--no-first-run",
+                     "--disable-background-networking", "--disable-component-update", "--dump-dom",
+                     "file://" + html},
+                    std::chrono::seconds(120));
+}
+
 bool LabHarness::ImageBuilt() {
   std::string csagent = fs::path(chaoslab()).parent_path().string() + "/csagent";
   // The kernel image.yaml names (build.sh alone defaults to the stock Debian one).

@@ -48,6 +48,9 @@ class LabHarness {
   static std::vector<pid_t> Processes(const std::string& exe, const std::string& needle);
   // The run id that `chaoslab run` printed on stderr ("run <id>: ...").
   static std::string RunIdFrom(const std::string& stderr_text);
+  // The DOM of the page `html` (a file) once its scripts ran, from headless Chromium with a
+  // profile in dir() (`chromium --dump-dom`).
+  Result<ProcessOutput> DumpDom(const std::string& html);
   // True when the guest image is built (so VM tests can run).
   bool ImageBuilt();
 

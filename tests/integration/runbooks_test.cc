@@ -136,11 +136,7 @@ TEST(RunbooksOnRealGuests, CompareThreeRunbooksWithIntervalsAndAnHtmlReport) {
   ASSERT_TRUE(std::filesystem::exists(html));
   // The report of these real runs opens in a browser and its charts are drawn (one curve a
   // runbook).
-  auto dom = RunProcess({"/usr/bin/chromium", "--headless", "--no-sandbox", "--disable-gpu",
-                         "--user-data-dir=" + (lab.dir() / "chromium").string(), "--no-first-run",
-                         "--disable-background-networking", "--disable-component-update",
-                         "--dump-dom", "file://" + html},
-                        std::chrono::seconds(120));
+  auto dom = lab.DumpDom(html);
   ASSERT_TRUE(dom.ok()) << dom.status().ToString();
   EXPECT_NE(dom->out.find("data-charts=\"drawn\""), std::string::npos) << dom->err;
   size_t curves = 0;

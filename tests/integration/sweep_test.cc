@@ -123,11 +123,7 @@ TEST_F(SweepTest, TableHtmlPageAndJournal) {
   const std::string page((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   EXPECT_EQ(page.rfind("<!DOCTYPE html>", 0), 0u);
   EXPECT_NE(page.find("default-src 'none'"), std::string::npos);  // fetches nothing
-  auto dom = RunProcess({"/usr/bin/chromium", "--headless", "--no-sandbox", "--disable-gpu",
-                         "--user-data-dir=" + (lab_.dir() / "chromium").string(), "--no-first-run",
-                         "--disable-background-networking", "--disable-component-update",
-                         "--dump-dom", "file://" + html},
-                        std::chrono::seconds(120));
+  auto dom = lab_.DumpDom(html);
   ASSERT_TRUE(dom.ok()) << dom.status().ToString();
   EXPECT_NE(dom->out.find("data-charts=\"drawn\""), std::string::npos) << dom->err;
   size_t points = 0;

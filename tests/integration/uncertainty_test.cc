@@ -2,6 +2,7 @@
 // the JSON, the text and the page (drawn in a browser), the nominal run in the journal with the
 // report, a mix's world, and bad input (exit 2, file:line:column).
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <filesystem>
 #include <fstream>
@@ -92,7 +93,8 @@ TEST_F(UncertaintyTest, AirlineHubBandsSensitivityPageAndJournal) {
   // Latin hypercube: each assumption's 8 draws fall in 8 different eighths of its range.
   for (size_t a = 0; a < assumed.size(); ++a) {
     std::set<int> slices;
-    for (const json& draw : j["quantiles"]) slices.insert(static_cast<int>(draw[a].get<double>() * 8));
+    for (const json& draw : j["quantiles"])
+      slices.insert(static_cast<int>(draw[a].get<double>() * 8));
     EXPECT_EQ(slices.size(), 8u) << "assumption " << a;
   }
   // More field technicians: the check-in kiosks are up sooner (median of the top vs low third).
@@ -107,11 +109,7 @@ TEST_F(UncertaintyTest, AirlineHubBandsSensitivityPageAndJournal) {
 
   // The page: the band drawn, the tables.
   ASSERT_TRUE(fs::exists(html));
-  auto dom = RunProcess({"/usr/bin/chromium", "--headless", "--no-sandbox", "--disable-gpu",
-                         "--user-data-dir=" + (lab_.dir() / "chromium").string(), "--no-first-run",
-                         "--disable-background-networking", "--disable-component-update",
-                         "--dump-dom", "file://" + html},
-                        std::chrono::seconds(120));
+  auto dom = lab_.DumpDom(html);
   ASSERT_TRUE(dom.ok()) << dom.status().ToString();
   EXPECT_NE(dom->out.find("data-charts=\"drawn\""), std::string::npos) << dom->err;
   EXPECT_NE(dom->out.find("class=\"band\""), std::string::npos);
@@ -144,6 +142,34 @@ TEST_F(UncertaintyTest, TextShowsTheBandsAndTheSensitivityTable) {
         "crew-scheduling down"}) {
     EXPECT_NE(r->out.find(word), std::string::npos) << "'" << word << "' not in:\n" << r->out;
   }
+}
+
+// A plain simulated run (no --uncertainty) prints its curve at the same six times.
+TEST_F(UncertaintyTest, PlainSimRunPrintsTheCurveAtTheSixTimes) {
+  auto r = lab_.Run({"run", lab_.scenario("airline-hub-37k"), "-q"}, std::chrono::seconds(300));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->exit_code, 0) << r->err;
+  const size_t at = r->out.find("Recovery curve (share of hosts healthy for good, after release):");
+  ASSERT_NE(at, std::string::npos) << r->out;
+  EXPECT_NE(r->out.find("   +6 h   +24 h    +3 d    +6 d   +10 d   +30 d\n", at), std::string::npos)
+      << r->out.substr(at);
+  EXPECT_NE(r->out.find("100.00%", at), std::string::npos) << r->out.substr(at);
+}
+
+// Ctrl-C between draws: exit 130 soon, nothing journalled.
+TEST_F(UncertaintyTest, InterruptStopsBetweenDraws) {
+  const pid_t pid =
+      lab_.Start({"run", lab_.scenario("airline-hub-37k"), "--uncertainty", "1000", "--json"});
+  ASSERT_TRUE(
+      lab_.WaitForStderr(pid, "uncertainty: 10 of 1000 draws done", std::chrono::seconds(120)))
+      << lab_.StderrOf(pid);
+  ASSERT_EQ(kill(pid, SIGINT), 0);
+  EXPECT_EQ(lab_.Wait(pid, std::chrono::seconds(60)), 130) << lab_.StderrOf(pid);
+  EXPECT_NE(lab_.StderrOf(pid).find("interrupted"), std::string::npos) << lab_.StderrOf(pid);
+  EXPECT_EQ(lab_.StdoutOf(pid), "");
+  auto runs = lab_.Run({"runs"});
+  ASSERT_TRUE(runs.ok());
+  EXPECT_EQ(runs->out.find("airline-hub-37k"), std::string::npos) << runs->out;
 }
 
 // The world: the mix's shares and sizes are assumptions too; each draw plans a smaller world.
@@ -225,13 +251,14 @@ groups:
       << r->err;
   EXPECT_EQ(r->out, "");
 
-  auto qemu = lab_.Run({"run", lab_.scenario("airline-hub-37k"), "--uncertainty", "4",
-                        "--backend", "qemu"},
-                       std::chrono::seconds(60));
+  auto qemu =
+      lab_.Run({"run", lab_.scenario("airline-hub-37k"), "--uncertainty", "4", "--backend", "qemu"},
+               std::chrono::seconds(60));
   ASSERT_TRUE(qemu.ok());
   EXPECT_EQ(qemu->exit_code, 2);
-  EXPECT_NE(qemu->err.find("--uncertainty draws its runs on the simulator; not with --backend qemu"),
-            std::string::npos)
+  EXPECT_NE(
+      qemu->err.find("--uncertainty draws its runs on the simulator; not with --backend qemu"),
+      std::string::npos)
       << qemu->err;
   auto zero = lab_.Run({"run", lab_.scenario("airline-hub-37k"), "--uncertainty", "-1"},
                        std::chrono::seconds(60));
