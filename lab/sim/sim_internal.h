@@ -103,6 +103,7 @@ struct Ev {
     kWake,
     kActivate,
     kShift,
+    kBacklog,
     kBootCheck,
     kReady,
     kRunCrash,
