@@ -292,6 +292,9 @@ struct ServiceNeed {
 struct ServiceBacklog {
   double grows = 0;      // hours of work piling up per hour it or an input is out (> 0)
   double works_off = 0;  // hours of backlog cleared per hour once all are up, beyond new work (> 0)
+  // The most work that can pile up (the changes a schedule can need are finite), as a duration of
+  // normal work; 0: no limit.
+  Seconds cap = 0;
   std::vector<std::string> inputs;           // services of the same setup; no cycles
   std::vector<SourceLocation> inputs_where;  // where each input is written
   SourceLocation where;

@@ -40,15 +40,19 @@ TEST_F(BacklogConfigTest, ReadsRatesAndInputsNamedLater) {
   EXPECT_EQ(b.inputs, std::vector<std::string>{"check-in"});
   EXPECT_EQ(b.inputs_where[0].line, 17);
   EXPECT_FALSE(setup->services[1].backlog.has_value()) << "no backlog: up with its hosts";
-  // Inputs are optional: a backlog of its own outages only.
-  auto own = LoadCrew("      grows: 1\n      works_off: 2\n");
+  EXPECT_EQ(b.cap, 0) << "no cap: it grows for as long as the outage lasts";
+  // Inputs are optional: a backlog of its own outages only; a cap is a duration of work.
+  auto own = LoadCrew("      grows: 1\n      works_off: 2\n      cap: 2d\n");
   ASSERT_TRUE(own.ok()) << own.status().ToString();
   EXPECT_TRUE(own->services[0].backlog->inputs.empty());
+  EXPECT_EQ(own->services[0].backlog->cap, 2 * 86400.0);
 }
 
 TEST_F(BacklogConfigTest, RejectsUnknownKeysMissingAndOutOfRangeRates) {
-  ExpectError(LoadCrew("      grows: 1\n      works_off: 1\n      cap: 3\n").status(),
-              "setups/small.yaml:17:7", {"unknown key 'cap'", "grows", "works_off", "inputs"});
+  ExpectError(LoadCrew("      grows: 1\n      works_off: 1\n      limit: 3h\n").status(),
+              "setups/small.yaml:17:7", {"unknown key 'limit'", "grows", "works_off", "cap"});
+  ExpectError(LoadCrew("      grows: 1\n      works_off: 1\n      cap: 0s\n").status(),
+              "setups/small.yaml:17:12", {"cap"});
   ExpectError(LoadCrew("      grows: 1\n").status(), "setups/small.yaml:15:7",
               {"missing required key 'works_off'"});
   ExpectError(LoadCrew("      grows: 0\n      works_off: 1\n").status(), "setups/small.yaml:15:14",

@@ -366,12 +366,12 @@ Result<KeyEscrowConfig> ReadKeyEscrow(const YamlFile& file, const YAML::Node& no
   return escrow;
 }
 
-// `backlog: {grows: 1.5, works_off: 0.5, inputs: [check-in]}`: rates in hours of the service's
-// normal work per hour.
+// `backlog: {grows: 1.5, works_off: 0.5, cap: 48h, inputs: [check-in]}`: rates in hours of the
+// service's normal work per hour, the cap a duration of that work.
 Result<ServiceBacklog> ReadBacklog(const YamlFile& file, const YAML::Node& node,
                                    const std::string& service) {
   ASSIGN_OR_RETURN(Fields fields, Fields::Open(file, node, "the backlog of service '" + service + "'",
-                                               {"grows", "works_off", "inputs"}));
+                                               {"grows", "works_off", "cap", "inputs"}));
   ServiceBacklog backlog;
   backlog.where = fields.where();
   auto rate = [&](const char* key, double* out) -> Status {
@@ -385,6 +385,9 @@ Result<ServiceBacklog> ReadBacklog(const YamlFile& file, const YAML::Node& node,
   };
   RETURN_IF_ERROR(rate("grows", &backlog.grows));
   RETURN_IF_ERROR(rate("works_off", &backlog.works_off));
+  if (fields.Has("cap")) {
+    ASSIGN_OR_RETURN(backlog.cap, ReadDuration(file, fields.Get("cap"), "cap", false));
+  }
   if (fields.Has("inputs")) {
     const YAML::Node inputs = fields.Get("inputs");
     if (!inputs.IsSequence()) {

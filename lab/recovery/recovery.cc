@@ -74,6 +74,7 @@ Model::Model(const config::SetupConfig& setup, const config::RunbookConfig& runb
     if (svc.backlog && svc.backlog->grows > 0 && svc.backlog->works_off > 0) {
       r.grows = svc.backlog->grows;  // hours of work per hour = seconds per second
       r.works_off = svc.backlog->works_off;
+      if (svc.backlog->cap > 0) r.cap = svc.backlog->cap;
       for (const auto& input : svc.backlog->inputs)
         for (size_t t = 0; t < setup.services.size(); ++t)
           if (setup.services[t].name == input) r.inputs.push_back(t);

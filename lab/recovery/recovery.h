@@ -391,18 +391,19 @@ class Model {
     std::vector<std::pair<int, int>> needs;  // (group, at least)
     std::vector<size_t> inputs;              // the services its backlog takes work from
     double grows = 0, works_off = 0;         // per second; 0: no backlog
+    double cap = kInf;                       // the most it piles up, seconds of work
     ServiceState state = ServiceState::kDown;
     bool needs_met = false;
     bool started = false;  // up once: before, the lab was starting, and no work piled up
     // Its backlog, piecewise linear: `amount` seconds of normal work at `since`, changing by
-    // `rate` per second from then (+grows piling up, -works_off working off, 0).
+    // `rate` per second from then (+grows piling up to `cap`, -works_off working off, 0).
     double amount = 0, since = 0, rate = 0;
     uint32_t token = 0;  // the kBacklog signal of its current plan
     Intervals outages{{-kInf, kInf}};  // not up (down until its hosts are up)
     Intervals catching_up;
   };
   static double BacklogAt(const ServiceRecord& r, double at) {
-    return std::max(0.0, r.amount + r.rate * (at - r.since));
+    return std::clamp(r.amount + r.rate * (at - r.since), 0.0, r.cap);
   }
   std::vector<ServiceRecord> services_;
   std::vector<size_t> service_order_;  // each service after its inputs

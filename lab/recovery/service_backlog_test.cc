@@ -26,11 +26,17 @@ struct BacklogWorld : World {
   }
   // A service needing one host of `group`, with a backlog if `grows` > 0.
   void AddService(const std::string& name, const std::string& group, double grows = 0,
-                  double works_off = 0, std::vector<std::string> inputs = {}) {
+                  double works_off = 0, std::vector<std::string> inputs = {}, double cap = 0) {
     config::ServiceConfig svc;
     svc.name = name;
     svc.needs.push_back({group, 1});
-    if (grows > 0) svc.backlog = config::ServiceBacklog{grows, works_off, std::move(inputs)};
+    if (grows > 0) {
+      svc.backlog.emplace();
+      svc.backlog->grows = grows;
+      svc.backlog->works_off = works_off;
+      svc.backlog->cap = cap;
+      svc.backlog->inputs = std::move(inputs);
+    }
     setup.services.push_back(svc);
   }
   void MakeProfiles() {
@@ -179,6 +185,21 @@ TEST(ServiceBacklogTest, HostsThatChangeNothingForItCostNoNewPlan) {
   d.RunUntil(&m, 1e6);
   EXPECT_EQ(d.backlog_plans, 1);
   EXPECT_EQ(Changes(d, 0).back(), std::make_pair(S::kUp, 7200.0));
+}
+
+TEST(ServiceBacklogTest, ACapStopsTheGrowthButNotTheCatchUp) {
+  BacklogWorld w;
+  w.AddService("crew-scheduling", "crew", 2, 1, {}, /*cap=*/3600);
+  w.MakeProfiles();
+  ScriptedDriver d;
+  Model m(w.setup, w.runbook, w.profiles, &d, Manual());
+  const uint32_t a = BootedHost(&m, 0);
+  m.Crashed(a, 3600, true, "X");
+  m.Healthy(a, 3600 + 5 * 3600.0);  // 10 h of work without the cap; 1 h with it
+  d.RunUntil(&m, 4000);
+  EXPECT_DOUBLE_EQ(m.Backlog(0, 4000), 800) << "below the cap it grows at its rate";
+  d.RunUntil(&m, 1e6);
+  EXPECT_EQ(Changes(d, 0).back(), std::make_pair(S::kUp, 3600 + 6 * 3600.0));
 }
 
 TEST(ServiceBacklogTest, ARunThatEndsWhileCatchingUpCountsItUntilTheEnd) {
