@@ -4,6 +4,7 @@
 // work per hour, so seconds of work per second.
 #include <gtest/gtest.h>
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -65,17 +66,34 @@ std::vector<std::pair<S, double>> Changes(const ScriptedDriver& d, size_t servic
   return out;
 }
 
-TEST(ServiceBacklogTest, GrowsWhileDownAndWorksOffAtItsRate) {
+// A host down from `from` until healthy again at `to` (through the agenda: both signals wait).
+void Outage(Model* m, uint32_t host, double from, double to) {
+  m->Crashed(host, from, true, "X");
+  m->Healthy(host, to);
+}
+
+// crew-scheduling on the "crew" group with a backlog of its own outages, its model, and `hosts`
+// crew hosts booted.
+struct CrewScheduling {
   BacklogWorld w;
-  w.AddService("crew-scheduling", "crew", /*grows=*/2, /*works_off=*/0.5);
-  w.MakeProfiles();
   ScriptedDriver d;
-  Model m(w.setup, w.runbook, w.profiles, &d, Manual());
-  const uint32_t a = BootedHost(&m, 0);
+  std::unique_ptr<Model> m;
+  std::vector<uint32_t> hosts;
+  CrewScheduling(double grows, double works_off, double cap = 0, int host_count = 1) {
+    w.AddService("crew-scheduling", "crew", grows, works_off, {}, cap);
+    w.MakeProfiles();
+    m = std::make_unique<Model>(w.setup, w.runbook, w.profiles, &d, Manual());
+    for (int i = 0; i < host_count; ++i) hosts.push_back(BootedHost(m.get(), 0));
+  }
+};
+
+TEST(ServiceBacklogTest, GrowsWhileDownAndWorksOffAtItsRate) {
+  CrewScheduling c(/*grows=*/2, /*works_off=*/0.5);
+  Model& m = *c.m;
+  ScriptedDriver& d = c.d;
   d.RunUntil(&m, 100);
   EXPECT_EQ(m.service_state(0), S::kUp) << "the lab's start piles up no work";
-  m.Crashed(a, 3600, true, "X");
-  m.Healthy(a, 7200);
+  Outage(&m, c.hosts[0], 3600, 7200);
   d.RunUntil(&m, 7300);
   // Down an hour at 2 h of work per hour: 2 h of backlog, worked off at 0.5: 4 h more.
   EXPECT_EQ(m.service_state(0), S::kCatchingUp);
@@ -105,8 +123,7 @@ TEST(ServiceBacklogTest, GrowsWhileAnInputIsDownThoughItsOwnHostsAreUp) {
   const uint32_t kiosk = BootedHost(&m, 1);
   d.RunUntil(&m, 100);
   EXPECT_EQ(m.service_state(0), S::kUp);
-  m.Crashed(kiosk, 3600, true, "X");
-  m.Healthy(kiosk, 5400);
+  Outage(&m, kiosk, 3600, 5400);
   d.RunUntil(&m, 5400);
   EXPECT_EQ(m.service_state(1), S::kUp);
   EXPECT_EQ(m.service_state(0), S::kCatchingUp) << "its input was down for half an hour";
@@ -132,8 +149,7 @@ TEST(ServiceBacklogTest, AnInputCatchingUpIsNotUpForTheServicesAfterIt) {
   Model m(w.setup, w.runbook, w.profiles, &d, Manual());
   BootedHost(&m, 0);
   const uint32_t kiosk = BootedHost(&m, 1);
-  m.Crashed(kiosk, 3600, true, "X");
-  m.Healthy(kiosk, 5400);
+  Outage(&m, kiosk, 3600, 5400);
   d.RunUntil(&m, 1e6);
   // ops: down 30 min, 30 min of work worked off at 2: up at 5400 + 900. crew-scheduling piles up
   // work until then (2700 s) and works it off at 1.
@@ -143,17 +159,13 @@ TEST(ServiceBacklogTest, AnInputCatchingUpIsNotUpForTheServicesAfterIt) {
 }
 
 TEST(ServiceBacklogTest, ASecondOutageDuringCatchUpReplansItsEnd) {
-  BacklogWorld w;
-  w.AddService("crew-scheduling", "crew", 1, 1);
-  w.MakeProfiles();
-  ScriptedDriver d;
-  Model m(w.setup, w.runbook, w.profiles, &d, Manual());
-  const uint32_t a = BootedHost(&m, 0);
-  m.Crashed(a, 3600, true, "X");
-  m.Healthy(a, 5400);  // 1800 s of work: up at 7200, had nothing else happened
+  CrewScheduling c(1, 1);
+  Model& m = *c.m;
+  ScriptedDriver& d = c.d;
+  Outage(&m, c.hosts[0], 3600, 5400);  // 1800 s of work: up at 7200, had nothing else happened
   d.RunUntil(&m, 5400);
-  m.Crashed(a, 6000, true, "X");  // 1200 s left, growing again
-  m.Healthy(a, 6600);             // 1800 s again: up at 8400
+  // 1200 s left at 6000, growing again, 1800 s at 6600: up at 8400.
+  Outage(&m, c.hosts[0], 6000, 6600);
   d.RunUntil(&m, 7300);
   EXPECT_EQ(m.service_state(0), S::kCatchingUp) << "the first plan's signal no longer counts";
   EXPECT_DOUBLE_EQ(m.Backlog(0, 7300), 1100);
@@ -170,32 +182,24 @@ TEST(ServiceBacklogTest, ASecondOutageDuringCatchUpReplansItsEnd) {
 }
 
 TEST(ServiceBacklogTest, HostsThatChangeNothingForItCostNoNewPlan) {
-  BacklogWorld w;
-  w.AddService("crew-scheduling", "crew", 1, 1);
-  w.MakeProfiles();
-  ScriptedDriver d;
-  Model m(w.setup, w.runbook, w.profiles, &d, Manual());
-  const uint32_t a = BootedHost(&m, 0), b = BootedHost(&m, 0);
-  m.Crashed(a, 3600, true, "X");
-  m.Crashed(b, 3600, true, "X");
-  m.Healthy(a, 5400);
+  CrewScheduling c(1, 1, 0, /*host_count=*/2);
+  Model& m = *c.m;
+  ScriptedDriver& d = c.d;
+  Outage(&m, c.hosts[0], 3600, 5400);
+  m.Crashed(c.hosts[1], 3600, true, "X");
   d.RunUntil(&m, 5400);
   EXPECT_EQ(d.backlog_plans, 1);
-  m.Healthy(b, 6000);  // one host of the two was enough: the rate stays, so does the plan
+  m.Healthy(c.hosts[1], 6000);  // one host of the two was enough: the rate stays, so does the plan
   d.RunUntil(&m, 1e6);
   EXPECT_EQ(d.backlog_plans, 1);
   EXPECT_EQ(Changes(d, 0).back(), std::make_pair(S::kUp, 7200.0));
 }
 
 TEST(ServiceBacklogTest, ACapStopsTheGrowthButNotTheCatchUp) {
-  BacklogWorld w;
-  w.AddService("crew-scheduling", "crew", 2, 1, {}, /*cap=*/3600);
-  w.MakeProfiles();
-  ScriptedDriver d;
-  Model m(w.setup, w.runbook, w.profiles, &d, Manual());
-  const uint32_t a = BootedHost(&m, 0);
-  m.Crashed(a, 3600, true, "X");
-  m.Healthy(a, 3600 + 5 * 3600.0);  // 10 h of work without the cap; 1 h with it
+  CrewScheduling c(2, 1, /*cap=*/3600);
+  Model& m = *c.m;
+  ScriptedDriver& d = c.d;
+  Outage(&m, c.hosts[0], 3600, 3600 + 5 * 3600.0);  // 10 h of work without the cap; 1 h with it
   d.RunUntil(&m, 4000);
   EXPECT_DOUBLE_EQ(m.Backlog(0, 4000), 800) << "below the cap it grows at its rate";
   d.RunUntil(&m, 1e6);
@@ -203,16 +207,10 @@ TEST(ServiceBacklogTest, ACapStopsTheGrowthButNotTheCatchUp) {
 }
 
 TEST(ServiceBacklogTest, ARunThatEndsWhileCatchingUpCountsItUntilTheEnd) {
-  BacklogWorld w;
-  w.AddService("crew-scheduling", "crew", 3, 1);
-  w.MakeProfiles();
-  ScriptedDriver d;
-  Model m(w.setup, w.runbook, w.profiles, &d, Manual());
-  const uint32_t a = BootedHost(&m, 0);
-  m.Crashed(a, 3600, true, "X");
-  m.Healthy(a, 7200);  // 3 h of work: up at 18000
-  d.RunUntil(&m, 10000);
-  const auto figures = m.ServiceFigures(3600, 10000);
+  CrewScheduling c(3, 1);
+  Outage(c.m.get(), c.hosts[0], 3600, 7200);  // 3 h of work: up at 18000
+  c.d.RunUntil(c.m.get(), 10000);
+  const auto figures = c.m->ServiceFigures(3600, 10000);
   EXPECT_DOUBLE_EQ(figures[0].downtime_s, 6400);
   EXPECT_DOUBLE_EQ(figures[0].catching_up_s, 2800);
   EXPECT_FALSE(figures[0].up_at_end);
@@ -226,8 +224,7 @@ TEST(ServiceBacklogTest, WithoutABacklogAServiceIsOnlyDownOrUp) {
   ScriptedDriver d;
   Model m(w.setup, w.runbook, w.profiles, &d, Manual());
   const uint32_t kiosk = BootedHost(&m, 1);
-  m.Crashed(kiosk, 3600, true, "X");
-  m.Healthy(kiosk, 5400);
+  Outage(&m, kiosk, 3600, 5400);
   d.RunUntil(&m, 1e6);
   EXPECT_EQ(Changes(d, 0), (std::vector<std::pair<S, double>>{
                                {S::kUp, 50}, {S::kDown, 3600}, {S::kUp, 5400}}));
