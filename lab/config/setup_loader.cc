@@ -22,6 +22,15 @@ using namespace internal;  // NOLINT: what the loaders share (yaml_file.h, loade
 
 namespace internal {
 
+Result<double> ReadBacklogRate(const YamlFile& file, const YAML::Node& node,
+                               const std::string& what) {
+  ASSIGN_OR_RETURN(double rate, ReadNumber(file, node, what));
+  if (rate <= 0 || rate > 1000) {
+    return file.Error(node, what + ": expected hours of work per hour, more than 0 and at most 1000");
+  }
+  return rate;
+}
+
 std::vector<std::string> SiteNames(const std::vector<SiteConfig>& sites) {
   std::vector<std::string> names;
   for (const SiteConfig& s : sites) names.push_back(s.name);
@@ -376,11 +385,7 @@ Result<ServiceBacklog> ReadBacklog(const YamlFile& file, const YAML::Node& node,
   backlog.where = fields.where();
   auto rate = [&](const char* key, double* out) -> Status {
     ASSIGN_OR_RETURN(YAML::Node n, fields.Require(key));
-    ASSIGN_OR_RETURN(*out, ReadNumber(file, n, key));
-    if (*out <= 0 || *out > 1000) {
-      return file.Error(n, std::string(key) +
-                               ": expected hours of work per hour, more than 0 and at most 1000");
-    }
+    ASSIGN_OR_RETURN(*out, ReadBacklogRate(file, n, key));
     return Status::Ok();
   };
   RETURN_IF_ERROR(rate("grows", &backlog.grows));
