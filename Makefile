@@ -50,9 +50,10 @@ test-unit: build
 test-vm: image
 	cd $(BUILD_DIR) && ctest --output-on-failure -L vm
 
+# BENCH_BASELINE=REV: also global-2024 by REV's chaoslab and this one, side by side (run.sh).
 bench: image
 	@mkdir -p $(BUILD_DIR)/bench
-	@tests/bench/run.sh $(BUILD_DIR)
+	@BENCH_BASELINE="$(BENCH_BASELINE)" CMAKE_FLAGS="$(CMAKE_FLAGS)" tests/bench/run.sh $(BUILD_DIR)
 
 # The fault soak (issue 15; not in CI, needs root): a boot-looping fleet on the QEMU backend, then
 # on two private libvirtd instances, while a seeded schedule kills QEMUs, stops a libvirtd, fills

@@ -175,123 +175,139 @@ void SacDriver::TypeNextCommand(Output* out) {
 }
 
 void SacDriver::Step(Output* out) {
-  for (bool progress = true; progress && state_ != State::kIdle;) {
-    progress = false;
-    auto consume = [&](const Match& m) {
-      buf_.erase(0, m.end);
-      progress = true;
-    };
-    switch (state_) {
-      case State::kIdle:
-        return;
-      case State::kSacPrompt:
-        if (Match m = Find(buf_, kSacPrompt); m.end != std::string::npos) {
-          consume(m);
-          if (job_.commands.empty()) {  // nothing to run in cmd: straight to restart
-            state_ = State::kBackToSac;
-            buf_ = "SAC>";
-          } else {
-            out->send += "cmd\r";
-            state_ = State::kChannelCreated;
-          }
-        }
-        break;
-      case State::kChannelCreated:
-        if (Match m = Find(buf_, kChannel); m.end != std::string::npos) {
-          out->send += "ch -sn " + m.m[1].str() + "\r";
-          consume(m);
-          state_ = State::kChannelShown;
-        } else if (Match f = Find(buf_, kCmdRefused); f.end != std::string::npos) {
-          Finish(out, 1, " reason=sac-cmd-unavailable");
-        }
-        break;
-      case State::kChannelShown:
-        if (Match m = Find(buf_, kAnyKey); m.end != std::string::npos) {
-          consume(m);
-          out->send += "\r";
-          state_ = State::kLogon;
-        }
-        break;
-      case State::kLogon: {
-        if (Match f = Find(buf_, kLogonFailed); f.end != std::string::npos) {
-          out->send += kToSacChannel;
-          Finish(out, 1, " reason=logon-failed");
-          break;
-        }
-        // Whichever prompt came first.
-        Match best;
-        int which = -1;
-        const std::regex* prompts[] = {&kUsername, &kDomain, &kPassword, &kCmdPrompt};
-        for (int i = 0; i < 4; ++i) {
-          Match m = Find(buf_, *prompts[i]);
-          if (m.end != std::string::npos && (which < 0 || m.end < best.end)) {
-            best = m;
-            which = i;
-          }
-        }
-        if (which < 0) break;
-        consume(best);
-        if (which == 0) out->send += cred_.username + "\r";
-        if (which == 1) out->send += cred_.domain + "\r";
-        if (which == 2) out->send += cred_.password + "\r";
-        if (which == 3) TypeNextCommand(out);
-        break;
+  // Each state reads what it waits for from the front of the buffer; loop while one consumed
+  // something, as the next prompt may already be there.
+  while (state_ != State::kIdle && StepOnce(out)) {
+  }
+}
+
+bool SacDriver::Consume(size_t end) {
+  buf_.erase(0, end);
+  return true;
+}
+
+bool SacDriver::StepOnce(Output* out) {
+  switch (state_) {
+    case State::kIdle:
+      return false;
+    case State::kSacPrompt:
+      return OnSacPrompt(out);
+    case State::kChannelCreated:
+      if (Match m = Find(buf_, kChannel); m.end != std::string::npos) {
+        out->send += "ch -sn " + m.m[1].str() + "\r";
+        state_ = State::kChannelShown;
+        return Consume(m.end);
       }
-      case State::kCommand:
-        if (Match m = Find(buf_, kCmdPrompt); m.end != std::string::npos) {
-          const std::string said = buf_.substr(0, m.end);
-          if (std::regex_search(said, kNotFound)) extra_ += " deleted=0";
-          if (std::regex_search(said, kDenied)) extra_ += " reason=access-denied";
-          consume(m);
-          out->send += "echo chaoslab-rc=%ERRORLEVEL%\r";
-          state_ = State::kErrorLevel;
-        }
-        break;
-      case State::kErrorLevel: {
-        // The typed line echoes as "echo chaoslab-rc=%ERRORLEVEL%": only digits are the answer.
-        Match rc = Find(buf_, kRc);
-        if (rc.end == std::string::npos) break;
-        const std::string after = buf_.substr(rc.end);
-        std::smatch p;
-        if (!std::regex_search(after, p, kCmdPrompt)) break;
-        const int value = std::stoi(rc.m[1].str());
-        buf_.erase(0, rc.end + static_cast<size_t>(p.position(0) + p.length(0)));
-        progress = true;
-        if (value != 0 && rc_ == 0) rc_ = value;
-        if (rc_ == 0 && next_command_ < job_.commands.size()) {
-          TypeNextCommand(out);
-        } else if (rc_ == 0 && job_.restart_after) {
-          out->send += std::string("exit\r") + kToSacChannel;
-          state_ = State::kBackToSac;
-        } else {
-          out->send += std::string("exit\r") + kToSacChannel;
-          Finish(out, rc_, extra_);
-        }
-        break;
+      if (Find(buf_, kCmdRefused).end != std::string::npos)
+        Finish(out, 1, " reason=sac-cmd-unavailable");
+      return false;
+    case State::kChannelShown:
+      if (Match m = Find(buf_, kAnyKey); m.end != std::string::npos) {
+        out->send += "\r";
+        state_ = State::kLogon;
+        return Consume(m.end);
       }
-      case State::kBackToSac:
-        if (Match m = Find(buf_, kSacPrompt); m.end != std::string::npos) {
-          consume(m);
-          out->send += "restart\r";
-          Finish(out, 0, extra_);
-        }
-        break;
-      case State::kRecoveryScreen:
-        if (Match m = Find(buf_, kRecoveryScreen); m.end != std::string::npos) {
-          consume(m);
-          out->send += job_.recovery_key + "\r";
-          state_ = State::kKeyTyped;
-        }
-        break;
-      case State::kKeyTyped:
-        if (Match w = Find(buf_, kKeyWrong); w.end != std::string::npos) {
-          Finish(out, 1, " reason=wrong-key");
-        } else if (Match b = Find(buf_, kBootsOn); b.end != std::string::npos) {
-          Finish(out, 0, "");
-        }
-        break;
+      return false;
+    case State::kLogon:
+      return OnLogon(out);
+    case State::kCommand:
+      if (Match m = Find(buf_, kCmdPrompt); m.end != std::string::npos) {
+        const std::string said = buf_.substr(0, m.end);
+        if (std::regex_search(said, kNotFound)) extra_ += " deleted=0";
+        if (std::regex_search(said, kDenied)) extra_ += " reason=access-denied";
+        out->send += "echo chaoslab-rc=%ERRORLEVEL%\r";
+        state_ = State::kErrorLevel;
+        return Consume(m.end);
+      }
+      return false;
+    case State::kErrorLevel:
+      return OnErrorLevel(out);
+    case State::kBackToSac:
+      if (Match m = Find(buf_, kSacPrompt); m.end != std::string::npos) {
+        out->send += "restart\r";
+        Consume(m.end);
+        Finish(out, 0, extra_);
+        return true;
+      }
+      return false;
+    case State::kRecoveryScreen:
+      if (Match m = Find(buf_, kRecoveryScreen); m.end != std::string::npos) {
+        out->send += job_.recovery_key + "\r";
+        state_ = State::kKeyTyped;
+        return Consume(m.end);
+      }
+      return false;
+    case State::kKeyTyped:
+      if (Find(buf_, kKeyWrong).end != std::string::npos) {
+        Finish(out, 1, " reason=wrong-key");
+      } else if (Find(buf_, kBootsOn).end != std::string::npos) {
+        Finish(out, 0, "");
+      }
+      return false;
+  }
+  return false;
+}
+
+bool SacDriver::OnSacPrompt(Output* out) {
+  Match m = Find(buf_, kSacPrompt);
+  if (m.end == std::string::npos) return false;
+  Consume(m.end);
+  if (job_.commands.empty()) {  // nothing to run in cmd: straight to restart
+    state_ = State::kBackToSac;
+    buf_ = "SAC>";
+  } else {
+    out->send += "cmd\r";
+    state_ = State::kChannelCreated;
+  }
+  return true;
+}
+
+bool SacDriver::OnLogon(Output* out) {
+  if (Find(buf_, kLogonFailed).end != std::string::npos) {
+    out->send += kToSacChannel;
+    Finish(out, 1, " reason=logon-failed");
+    return false;
+  }
+  // Whichever prompt came first.
+  Match best;
+  int which = -1;
+  const std::regex* prompts[] = {&kUsername, &kDomain, &kPassword, &kCmdPrompt};
+  for (int i = 0; i < 4; ++i) {
+    Match m = Find(buf_, *prompts[i]);
+    if (m.end != std::string::npos && (which < 0 || m.end < best.end)) {
+      best = m;
+      which = i;
     }
   }
+  if (which < 0) return false;
+  Consume(best.end);
+  if (which == 0) out->send += cred_.username + "\r";
+  if (which == 1) out->send += cred_.domain + "\r";
+  if (which == 2) out->send += cred_.password + "\r";
+  if (which == 3) TypeNextCommand(out);
+  return true;
+}
+
+bool SacDriver::OnErrorLevel(Output* out) {
+  // The typed line echoes as "echo chaoslab-rc=%ERRORLEVEL%": only digits are the answer.
+  Match rc = Find(buf_, kRc);
+  if (rc.end == std::string::npos) return false;
+  const std::string after = buf_.substr(rc.end);
+  std::smatch p;
+  if (!std::regex_search(after, p, kCmdPrompt)) return false;
+  const int value = std::stoi(rc.m[1].str());
+  buf_.erase(0, rc.end + static_cast<size_t>(p.position(0) + p.length(0)));
+  if (value != 0 && rc_ == 0) rc_ = value;
+  if (rc_ == 0 && next_command_ < job_.commands.size()) {
+    TypeNextCommand(out);
+  } else if (rc_ == 0 && job_.restart_after) {
+    out->send += std::string("exit\r") + kToSacChannel;
+    state_ = State::kBackToSac;
+  } else {
+    out->send += std::string("exit\r") + kToSacChannel;
+    Finish(out, rc_, extra_);
+  }
+  return true;
 }
 
 }  // namespace chaoslab::sac

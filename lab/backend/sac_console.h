@@ -92,6 +92,11 @@ class SacDriver {
     kKeyTyped,        // key typed: the boot goes on, or the screen says it is wrong
   };
   void Step(Output* out);
+  bool StepOnce(Output* out);  // true when it consumed console output
+  bool OnSacPrompt(Output* out);
+  bool OnLogon(Output* out);
+  bool OnErrorLevel(Output* out);
+  bool Consume(size_t end);  // drops the buffer up to `end`: always true
   void Finish(Output* out, int rc, const std::string& extra);
   void TypeNextCommand(Output* out);
 

@@ -212,21 +212,9 @@ void WindowsConsole::Step(Output* out) {
   std::smatch m;
   const bool recovery = target_ == BootTarget::kSafeMode || target_ == BootTarget::kWinRE;
   // A screen that may come before SAC whatever was chosen.
-  if (stage_ == Stage::kBootMenu || stage_ == Stage::kAdvancedMenu || stage_ == Stage::kLoading) {
-    if (std::regex_search(buf_, m, kRecoveryScreen)) {
-      recovery_screen_ = buf_.substr(0, static_cast<size_t>(m.position(0) + m.length(0)));
-      std::smatch id;
-      std::string key_id;
-      const std::string after = buf_.substr(static_cast<size_t>(m.position(0)));
-      if (std::regex_search(after, id, kKeyId)) key_id = " key-id=" + id[1].str();
-      buf_.clear();
-      stage_ = Stage::kRecoveryKey;
-      out->lines.push_back("@@winsim phase=bitlocker-recovery reason=tpm-refused" + key_id +
-                           " via=ems");
-      out->lines.push_back(ConsoleLine("locked") + " via=ems");
-      return;
-    }
-  }
+  if ((stage_ == Stage::kBootMenu || stage_ == Stage::kAdvancedMenu || stage_ == Stage::kLoading) &&
+      OnRecoveryScreen(out))
+    return;
   if (stage_ == Stage::kBootMenu && std::regex_search(buf_, m, kBootMenu)) {
     buf_.erase(0, static_cast<size_t>(m.position(0) + m.length(0)));
     if (recovery) {
@@ -238,49 +226,7 @@ void WindowsConsole::Step(Output* out) {
     }
   }
   if (stage_ == Stage::kAdvancedMenu) {
-    std::smatch head, end;
-    if (!std::regex_search(buf_, head, kAdvancedHeader)) return;
-    const std::string menu = buf_.substr(static_cast<size_t>(head.position(0) + head.length(0)));
-    if (!std::regex_search(menu, end, kMenuEnd)) return;
-    // The entries in painted order; the first is highlighted.
-    static const char* const kEntries[] = {
-        "repair your computer",
-        "safe mode",
-        "safe mode with networking",
-        "safe mode with command prompt",
-        "enable boot logging",
-        "enable low-resolution video",
-        "last known good configuration (advanced)",
-        "debugging mode",
-        "disable automatic restart on system failure",
-        "disable driver signature enforcement",
-        "disable early launch anti-malware driver",
-        "start windows normally",
-    };
-    std::vector<std::string> shown;
-    size_t pos = 0;
-    const std::string text = menu.substr(0, static_cast<size_t>(end.position(0) + end.length(0)));
-    while (pos <= text.size()) {
-      size_t nl = text.find('\n', pos);
-      if (nl == std::string::npos) nl = text.size();
-      const std::string entry = Lower(Trim(text.substr(pos, nl - pos)));
-      pos = nl + 1;
-      if (std::find(std::begin(kEntries), std::end(kEntries), entry) != std::end(kEntries))
-        shown.push_back(entry);
-    }
-    const std::string want = target_ == BootTarget::kWinRE ? "repair your computer" : "safe mode";
-    auto it = std::find(shown.begin(), shown.end(), want);
-    buf_.clear();
-    if (it == shown.end()) {
-      stage_ = Stage::kStuck;
-      out->lines.push_back(std::string("@@winsim boot-failed reason=no-menu-entry entry=") +
-                           (target_ == BootTarget::kWinRE ? "winre" : "safe") + " via=ems");
-      return;
-    }
-    for (auto i = shown.begin(); i != it; ++i) out->send += kDown;
-    out->send += "\r";
-    menu_chosen_ = true;
-    stage_ = Stage::kLoading;
+    ChooseFromAdvancedMenu(out);
     return;
   }
   if ((stage_ == Stage::kLoading || stage_ == Stage::kBootMenu) &&
@@ -296,6 +242,70 @@ void WindowsConsole::Step(Output* out) {
       out->lines.push_back(ConsoleLine("unlocked") + " via=sac");
     }
   }
+}
+
+// BitLocker's recovery screen: the host waits for its key (`locked`).
+bool WindowsConsole::OnRecoveryScreen(Output* out) {
+  std::smatch m;
+  if (!std::regex_search(buf_, m, kRecoveryScreen)) return false;
+  recovery_screen_ = buf_.substr(0, static_cast<size_t>(m.position(0) + m.length(0)));
+  std::smatch id;
+  std::string key_id;
+  const std::string after = buf_.substr(static_cast<size_t>(m.position(0)));
+  if (std::regex_search(after, id, kKeyId)) key_id = " key-id=" + id[1].str();
+  buf_.clear();
+  stage_ = Stage::kRecoveryKey;
+  out->lines.push_back("@@winsim phase=bitlocker-recovery reason=tpm-refused" + key_id +
+                       " via=ems");
+  out->lines.push_back(ConsoleLine("locked") + " via=ems");
+  return true;
+}
+
+// The F8 menu, once painted whole: move to the entry the boot target wants and take it.
+void WindowsConsole::ChooseFromAdvancedMenu(Output* out) {
+  std::smatch head, end;
+  if (!std::regex_search(buf_, head, kAdvancedHeader)) return;
+  const std::string menu = buf_.substr(static_cast<size_t>(head.position(0) + head.length(0)));
+  if (!std::regex_search(menu, end, kMenuEnd)) return;
+  // The entries in painted order; the first is highlighted.
+  static const char* const kEntries[] = {
+      "repair your computer",
+      "safe mode",
+      "safe mode with networking",
+      "safe mode with command prompt",
+      "enable boot logging",
+      "enable low-resolution video",
+      "last known good configuration (advanced)",
+      "debugging mode",
+      "disable automatic restart on system failure",
+      "disable driver signature enforcement",
+      "disable early launch anti-malware driver",
+      "start windows normally",
+  };
+  std::vector<std::string> shown;
+  size_t pos = 0;
+  const std::string text = menu.substr(0, static_cast<size_t>(end.position(0) + end.length(0)));
+  while (pos <= text.size()) {
+    size_t nl = text.find('\n', pos);
+    if (nl == std::string::npos) nl = text.size();
+    const std::string entry = Lower(Trim(text.substr(pos, nl - pos)));
+    pos = nl + 1;
+    if (std::find(std::begin(kEntries), std::end(kEntries), entry) != std::end(kEntries))
+      shown.push_back(entry);
+  }
+  const std::string want = target_ == BootTarget::kWinRE ? "repair your computer" : "safe mode";
+  auto it = std::find(shown.begin(), shown.end(), want);
+  buf_.clear();
+  if (it == shown.end()) {
+    stage_ = Stage::kStuck;
+    out->lines.push_back(std::string("@@winsim boot-failed reason=no-menu-entry entry=") +
+                         (target_ == BootTarget::kWinRE ? "winre" : "safe") + " via=ems");
+    return;
+  }
+  for (auto i = shown.begin(); i != it; ++i) out->send += kDown;
+  out->send += "\r";
+  menu_chosen_ = true;
+  stage_ = Stage::kLoading;
 }
 
 }  // namespace chaoslab

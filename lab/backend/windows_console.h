@@ -68,6 +68,8 @@ class WindowsConsole {
     std::optional<sac::Job> job;
   };
   void Step(Output* out);
+  bool OnRecoveryScreen(Output* out);  // true when it was on screen
+  void ChooseFromAdvancedMenu(Output* out);
   void StartNextJob(Output* out);
   void Reply(Output* out, const std::string& name, const std::string& rest);
   std::string ConsoleLine(std::string_view bitlocker) const;

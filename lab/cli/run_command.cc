@@ -317,7 +317,8 @@ struct OneRun {
     // Recovery media (WinPE): the USB stick, and the rescue VM's own disk.
     std::string media;
     if (!windows && (RunbookUses(sc.runbook, config::StepKind::kBoot) ||
-                     RunbookUses(sc.runbook, config::StepKind::kRescueDisk))) {
+                     RunbookUses(sc.runbook, config::StepKind::kRescueDisk) ||
+                     RunbookUses(sc.runbook, config::StepKind::kHypervisorRepair))) {
       media = (run_dir / "winpe.img").string();
       std::string mkmedia = paths.images_dir + "/" + sc.image.name + "/mkmedia.sh";
       ASSIGN_OR_RETURN(ProcessOutput made, RunProcess({mkmedia, media}, std::chrono::seconds(60)));
@@ -351,6 +352,7 @@ struct OneRun {
         p.bitlocker = g.bitlocker;
         p.oob_console = g.oob_console;
         p.cloud = g.cloud;
+        p.on_hypervisor = g.on_hypervisor;
         p.reset_is_crash = windows.has_value();
         p.network = std::string(config::NetworkName(g.network));
         p.spec.id = config::HostName(g.name, i);

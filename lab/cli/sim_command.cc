@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -23,6 +24,17 @@
 
 namespace chaoslab {
 namespace {
+
+// This process's peak resident set (VmHWM, of its own memory since exec), in MiB; 0 if unknown.
+// What a parent's wait4 reports also counts the parent's own peak before the exec (Linux keeps a
+// process's high-water mark across execve), so the simulator says its own.
+double PeakRssMib() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line))
+    if (line.rfind("VmHWM:", 0) == 0) return std::strtod(line.c_str() + 6, nullptr) / 1024.0;
+  return 0;
+}
 
 namespace fs = std::filesystem;
 
@@ -132,6 +144,7 @@ int SimRunCommand(const LabPaths& paths, const RunRequest& request, config::Scen
                         {"sim_hosts", stats.hosts},
                         {"sim_organisations", stats.organisations},
                         {"sim_result_rows", result->hosts.size()}};
+    if (const double hwm = PeakRssMib(); hwm > 0) j["peak_rss_mib"] = hwm;
     std::ofstream(request.stats_json) << j.dump(2) << "\n";
   }
   if (request.json) {

@@ -64,7 +64,8 @@ const NameTable<StepKind>& StepKindTable() {
                               {StepKind::kRestart, "restart"},
                               {StepKind::kRescueDisk, "rescue-disk"},
                               {StepKind::kRevertSnapshot, "revert-snapshot"},
-                              {StepKind::kReimage, "reimage"}};
+                              {StepKind::kReimage, "reimage"},
+                              {StepKind::kHypervisorRepair, "hypervisor-repair"}};
   return *table;
 }
 
@@ -93,11 +94,10 @@ const NameTable<RecoveryPath>& RecoveryPathTable() {
 }
 
 const NameTable<Resource>& ResourceTable() {
-  static const auto* table = new NameTable<Resource>{{Resource::kTechnician, "technician"},
-                                                     {Resource::kRemoteConsole, "remote-console"},
-                                                     {Resource::kUsbStick, "usb-stick"},
-                                                     {Resource::kKeyEscrow, "key-escrow"},
-                                                     {Resource::kPxeServer, "pxe-server"}};
+  static const auto* table = new NameTable<Resource>{
+      {Resource::kTechnician, "technician"}, {Resource::kRemoteConsole, "remote-console"},
+      {Resource::kUsbStick, "usb-stick"},    {Resource::kKeyEscrow, "key-escrow"},
+      {Resource::kPxeServer, "pxe-server"},  {Resource::kHypervisor, "hypervisor"}};
   return *table;
 }
 
@@ -236,6 +236,7 @@ std::optional<RecoveryPath> StepRecoveryPath(StepKind kind, BootTarget into) {
     case StepKind::kUnlockBitlocker:
       return RecoveryPath::kBitlocker;
     case StepKind::kRescueDisk:
+    case StepKind::kHypervisorRepair:  // the same disk repair, by a script
       return RecoveryPath::kRescueDisk;
     case StepKind::kRevertSnapshot:
       return RecoveryPath::kSnapshot;
@@ -317,9 +318,12 @@ SetupConfig ScaleSetupTo(const SetupConfig& setup, int64_t hosts) {
     g.count = scaled(g.count);
     counts[g.name] = {before, g.count};
   }
+  // The hypervisors grow with the fleet they run (the script is written once, whatever the size).
+  if (s.hypervisor.enabled) s.hypervisor.repairs_at_once = scaled(s.hypervisor.repairs_at_once);
   for (auto& site : s.sites) {
     site.technicians = scaled(site.technicians);
     if (site.usb_sticks > 0) site.usb_sticks = scaled(site.usb_sticks);
+    if (site.console_sessions > 0) site.console_sessions = scaled(site.console_sessions);
     // The people who come to help scale with the site (their draw is rounded to whole people).
     for (auto* wave : {&site.crisis.call_in, &site.crisis.outside_help}) {
       if (!*wave) continue;
@@ -417,6 +421,7 @@ bool ConditionsMatch(const Conditions& when, const GroupConfig& group) {
   if (when.bitlocker && *when.bitlocker != group.bitlocker) return false;
   if (when.oob_console && *when.oob_console != group.oob_console) return false;
   if (when.cloud && *when.cloud != group.cloud) return false;
+  if (when.on_hypervisor && *when.on_hypervisor != group.on_hypervisor) return false;
   return in(when.roles, group.role) && in(when.groups, group.name) && in(when.sites, group.site);
 }
 

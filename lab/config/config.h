@@ -30,7 +30,7 @@ enum class FaultKind { kChannel291, kTruncated, kZeroed, kBadMagic, kGood };
 enum class RolloutPolicy { kAllAtOnce, kRings };
 enum class RunbookStart { kAtDetection, kAfterRevert };
 // Runbook steps (DESIGN.md "Runbook"); YAML spellings: reboot, boot, unlock-bitlocker, delete,
-// restart, rescue-disk, revert-snapshot, reimage.
+// restart, rescue-disk, revert-snapshot, reimage, hypervisor-repair.
 enum class StepKind {
   kReboot,           // reset the host (resume it if parked) up to `times` times until it is healthy
   kBoot,             // reset into a recovery environment (`into`): safe mode, WinRE, USB or PXE
@@ -41,21 +41,29 @@ enum class StepKind {
   kRescueDisk,       // power off, repair the system disk from a rescue VM (unlock if needed), start
   kRevertSnapshot,   // power off, revert the system disk to the pre-update snapshot, start
   kReimage,          // power off, fresh system disk from the golden image, start
+  // rescue-disk done by the organisation's script on its hypervisor: no person per host, up to
+  // `hypervisor.repairs_at_once` disks at once once the script is ready; virtual hosts only
+  kHypervisorRepair,
 };
 // Where a `boot` step takes the host. YAML: safe-mode, winre, usb, pxe.
 enum class BootTarget { kSafeMode, kWinRE, kUsb, kPxe };
 // What a step can need (DESIGN.md). YAML: technician, remote-console, usb-stick, key-escrow,
-// pxe-server.
+// pxe-server, hypervisor.
 //   technician      one of the host site's technicians, on shift, who travels to the host
 //   remote-console  the host has an out-of-band console (group `console: oob`); a technician of
-//                   the host's site works it without travelling
+//                   the host's site works it without travelling, one of up to K consoles at once
+//                   (site `remote_consoles`)
 //   usb-stick       one of the site's recovery sticks (held until the host is back)
 //   key-escrow      the key escrow answers (it may live on fleet hosts that are down themselves);
 //                   only hosts with BitLocker wait for it, the others skip this need
 //   pxe-server      the setup has network boot (`pxe: true`)
+//   hypervisor      one of the setup's `hypervisor.repairs_at_once` repair slots, once its repair
+//                   script is ready (held until the disk is back on its host); hypervisor-repair
+//                   steps only
 // The loader adds the needs a step cannot do without when the runbook does not write them:
-// usb-stick for `boot: usb`, pxe-server for `boot: pxe`, key-escrow for `unlock-bitlocker`.
-enum class Resource { kTechnician, kRemoteConsole, kUsbStick, kKeyEscrow, kPxeServer };
+// usb-stick for `boot: usb`, pxe-server for `boot: pxe`, key-escrow for `unlock-bitlocker`,
+// hypervisor and key-escrow for `hypervisor-repair`.
+enum class Resource { kTechnician, kRemoteConsole, kUsbStick, kKeyEscrow, kPxeServer, kHypervisor };
 // qemu: real guests (lab/vm); sim: modelled hosts (lab/sim), calibrated on real guests.
 enum class BackendKind { kQemu, kSim };
 // What an image is. YAML: winsim (the Linux stand-in of images/winsim, default when image.yaml
@@ -249,6 +257,12 @@ struct SiteConfig {
   std::vector<Shift> shifts;  // empty: technicians are there around the clock
   Distribution travel;        // walk/drive to a host before hands-on work (default 0)
   int usb_sticks = 0;         // recovery sticks kept at the site
+  // `remote_consoles: {per_technician: K, sessions: N}`: how the site's technicians work
+  // out-of-band consoles (remote-console steps without a technician in person). One technician
+  // works up to K consoles at once (default 1: one host each, as in person); at most N console
+  // sessions at once (the console network's or licence's limit; 0, the default: no limit).
+  int consoles_per_technician = 1;
+  int console_sessions = 0;
   // `timezone: "+02:00"`: local time minus UTC, in seconds. Shifts and their days are local.
   Seconds utc_offset = 0;
   CrisisStaffing crisis;
@@ -267,6 +281,9 @@ struct GroupConfig {
   bool bitlocker = false;        // system volume encrypted (TPM + recovery password protectors)
   bool oob_console = false;  // `console: oob` (iLO/iDRAC/IPMI, hypervisor or cloud serial console)
   bool cloud = false;        // a cloud VM (offline repair via a rescue VM); true for role cloud-vm
+  // `virtual: true`: a VM on a hypervisor the organisation runs itself, whose disk its admins can
+  // repair from the hypervisor (hypervisor-repair). Not with `cloud` (the provider's hypervisor).
+  bool on_hypervisor = false;
   SourceLocation where;
 };
 
@@ -306,6 +323,17 @@ struct ServiceConfig {
   SourceLocation where;
 };
 
+// The organisation's own hypervisors as a repair resource (`hypervisor:` in a setup): an admin
+// writes and tests a repair script once (`script_ready`, from the first host that asks for it),
+// then the script repairs up to `repairs_at_once` virtual disks in parallel (each the machine part
+// of a hypervisor-repair step: detach, attach to a helper VM, unlock, delete, reattach, start).
+struct HypervisorConfig {
+  bool enabled = false;  // the setup has `hypervisor:`
+  int repairs_at_once = 1;
+  Distribution script_ready;  // drawn once per organisation (default 0)
+  SourceLocation where;
+};
+
 // Disk snapshots the IT team takes (cloud backups, VM snapshots): what snapshot-revert goes back
 // to.
 struct SnapshotConfig {
@@ -325,6 +353,7 @@ struct SetupConfig {
   KeyEscrowConfig key_escrow;
   bool pxe = false;  // network boot of recovery images is set up
   SnapshotConfig snapshots;
+  HypervisorConfig hypervisor;
   std::vector<ServiceConfig> services;
   SourceLocation where;
 };
@@ -337,8 +366,8 @@ int64_t TotalHosts(const SetupConfig& setup);
 std::string HostName(const std::string& group, int64_t index);
 
 // The setup with about `hosts` hosts (fewer for VMs, more for the simulator): group counts,
-// technicians and USB sticks scaled by the same factor (at least 1 each), services' needs by their
-// group's new count. Unchanged when it already has that many.
+// technicians, USB sticks and hypervisor repair slots scaled by the same factor (at least 1 each),
+// services' needs by their group's new count. Unchanged when it already has that many.
 SetupConfig ScaleSetupTo(const SetupConfig& setup, int64_t hosts);
 
 struct FaultConfig {
@@ -379,12 +408,13 @@ struct RolloutConfig {
 
 // Facts about a host a step can depend on (`when:`). Unset fields match every host; list fields
 // match a host whose value is in the list. YAML keys: bitlocker, role, console (oob|none), cloud,
-// group, site.
+// virtual, group, site.
 struct Conditions {
   std::optional<bool> bitlocker;
   std::vector<Role> roles;
   std::optional<bool> oob_console;
   std::optional<bool> cloud;
+  std::optional<bool> on_hypervisor;  // `virtual:`
   std::vector<std::string> groups;
   std::vector<std::string> sites;
   SourceLocation where;

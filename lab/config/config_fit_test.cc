@@ -341,7 +341,7 @@ TEST_F(ConfigLoaderTest, ShippedRunbooksOnShippedSetups) {
   for (const std::string& path : ShippedFiles("setups")) {
     const std::string setup = fs::path(path).stem().string();
     for (const char* runbook : {"reboot-15", "safe-mode-delete", "safe-mode-delete-no-priority",
-                                "winpe-usb", "reimage"}) {
+                                "winpe-usb", "reimage", "hypervisor-repair"}) {
       if (std::string(runbook) == "winpe-usb") {
         // Setups without recovery sticks (demo-lab, the rollout and race labs) cannot run it.
         Result<SetupConfig> s = LoadSetup(path);

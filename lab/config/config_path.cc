@@ -377,12 +377,33 @@ std::vector<Param> SetupParams() {
         return &s->key_escrow.lookup;
       },
       Dist("lookup"), ShowDist, true));
+  params.push_back(MakeParam<int>(
+      "setup.hypervisor.repairs_at_once", "integer >= 1",
+      [](SC* sc, const Keys& k) -> Result<int*> {
+        ASSIGN_OR_RETURN(SetupConfig * s, Setup(sc, k));
+        return &s->hypervisor.repairs_at_once;
+      },
+      Int("repairs_at_once", 1, 1000000), ShowInt));
+  params.push_back(MakeParam<Distribution>(
+      "setup.hypervisor.script_ready", "distribution",
+      [](SC* sc, const Keys& k) -> Result<Distribution*> {
+        ASSIGN_OR_RETURN(SetupConfig * s, Setup(sc, k));
+        return &s->hypervisor.script_ready;
+      },
+      Dist("script_ready"), ShowDist, true));
   params.push_back(MakeParam<int>("setup.sites[<site>].technicians", "integer >= 0",
                                   Member(&Site, &SiteConfig::technicians),
                                   Int("technicians", 0, 1000000), ShowInt));
   params.push_back(MakeParam<int>("setup.sites[<site>].usb_sticks", "integer >= 0",
                                   Member(&Site, &SiteConfig::usb_sticks),
                                   Int("usb_sticks", 0, 1000000), ShowInt));
+  params.push_back(MakeParam<int>(
+      "setup.sites[<site>].remote_consoles.per_technician", "integer 1..100",
+      Member(&Site, &SiteConfig::consoles_per_technician), Int("per_technician", 1, 100), ShowInt));
+  // 0: no limit (what a site without the key has).
+  params.push_back(MakeParam<int>(
+      "setup.sites[<site>].remote_consoles.sessions", "integer >= 0 (0: no limit)",
+      Member(&Site, &SiteConfig::console_sessions), Int("sessions", 0, 1000000), ShowInt));
   params.push_back(MakeParam<Distribution>("setup.sites[<site>].travel", "distribution",
                                            Member(&Site, &SiteConfig::travel), Dist("travel"),
                                            ShowDist, true));

@@ -22,7 +22,7 @@ using testing::SourceDir;
 // --- Names --------------------------------------------------------------------------------------
 
 TEST(RunbookNamesTest, NewEnumsRoundTrip) {
-  EXPECT_EQ(AllStepKinds().size(), 8u);
+  EXPECT_EQ(AllStepKinds().size(), 9u);
   for (StepKind v : AllStepKinds()) EXPECT_EQ(ParseStepKind(StepKindName(v)), v);
   for (BootTarget v : AllBootTargets()) EXPECT_EQ(ParseBootTarget(BootTargetName(v)), v);
   for (Resource v : AllResources()) EXPECT_EQ(ParseResource(ResourceName(v)), v);
@@ -248,7 +248,7 @@ TEST_F(RunbookErrorTest, ConditionsOnUnknownFacts) {
   std::string p;
   ExpectError(LoadSteps("  - restart:\n      when: {os: windows}\n", &p), p + ":4:14",
               {"when: unknown host fact 'os'",
-               "a step can depend on: bitlocker, role, console, cloud, group, site"});
+               "a step can depend on: bitlocker, role, console, cloud, virtual, group, site"});
   ExpectError(LoadSteps("  - restart:\n      when: {role: laptop}\n", &p), p + ":4:20",
               {"unknown role 'laptop'"});
   ExpectError(LoadSteps("  - restart:\n      when: {console: ssh}\n", &p), p + ":4:23",

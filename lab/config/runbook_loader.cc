@@ -46,8 +46,8 @@ Result<std::vector<YAML::Node>> ReadOneOrMore(const YamlFile& file, const YAML::
 
 // The host facts a step can depend on, in the order messages list them.
 const std::vector<std::string_view>& ConditionKeys() {
-  static const auto* keys =
-      new std::vector<std::string_view>{"bitlocker", "role", "console", "cloud", "group", "site"};
+  static const auto* keys = new std::vector<std::string_view>{
+      "bitlocker", "role", "console", "cloud", "virtual", "group", "site"};
   return *keys;
 }
 
@@ -77,6 +77,9 @@ Result<Conditions> ReadConditions(const YamlFile& file, const YAML::Node& node) 
   }
   if (fields.Has("cloud")) {
     ASSIGN_OR_RETURN(when.cloud, ReadBool(file, fields.Get("cloud"), "when cloud"));
+  }
+  if (fields.Has("virtual")) {
+    ASSIGN_OR_RETURN(when.on_hypervisor, ReadBool(file, fields.Get("virtual"), "when virtual"));
   }
   if (fields.Has("role")) {
     ASSIGN_OR_RETURN(std::vector<YAML::Node> roles,
@@ -155,6 +158,7 @@ std::vector<std::string_view> StepKeys(StepKind kind) {
     case StepKind::kUnlockBitlocker:
     case StepKind::kRestart:
     case StepKind::kRescueDisk:
+    case StepKind::kHypervisorRepair:
     case StepKind::kRevertSnapshot:
     case StepKind::kReimage:
       break;
@@ -182,6 +186,36 @@ void AddNeed(StepConfig& step, Resource r) {
   if (std::find(step.needs.begin(), step.needs.end(), r) == step.needs.end()) {
     step.needs.push_back(r);
   }
+}
+
+// hypervisor-repair is the organisation's script on its own hypervisors: it applies to virtual
+// hosts only (an implicit `when: {virtual: true}`), needs a hypervisor repair slot and, for
+// encrypted disks, the escrowed key (which the script fetches itself), and no person at all.
+// The `hypervisor` need belongs to this step alone.
+Status CheckHypervisorStep(const YamlFile& file, const YAML::Node& node, const YAML::Node& body,
+                           StepConfig& step) {
+  const YAML::Node needs = body.IsMap() ? body["needs"] : YAML::Node();
+  const YAML::Node at = needs ? needs : node;
+  if (step.kind != StepKind::kHypervisorRepair) {
+    if (std::find(step.needs.begin(), step.needs.end(), Resource::kHypervisor) != step.needs.end())
+      return file.Error(at, "needs: 'hypervisor' is the need of hypervisor-repair steps only");
+    return Status::Ok();
+  }
+  for (Resource r : step.needs) {
+    if (r == Resource::kHypervisor || r == Resource::kKeyEscrow) continue;
+    return file.Error(at, "hypervisor-repair: the repair script works without " +
+                              std::string(ResourceName(r)) +
+                              "; it needs only hypervisor and key-escrow (added when not written)");
+  }
+  if (step.when.on_hypervisor && !*step.when.on_hypervisor) {
+    return file.Error(body["when"] ? body["when"] : node,
+                      "hypervisor-repair applies to virtual hosts only; when: {virtual: false} "
+                      "leaves it no host");
+  }
+  step.when.on_hypervisor = true;
+  AddNeed(step, Resource::kHypervisor);
+  AddNeed(step, Resource::kKeyEscrow);
+  return Status::Ok();
 }
 
 Result<StepConfig> ReadStep(const YamlFile& file, const YAML::Node& node, size_t index) {
@@ -245,6 +279,7 @@ Result<StepConfig> ReadStep(const YamlFile& file, const YAML::Node& node, size_t
     AddNeed(step, Resource::kPxeServer);
   }
   if (step.kind == StepKind::kUnlockBitlocker) AddNeed(step, Resource::kKeyEscrow);
+  RETURN_IF_ERROR(CheckHypervisorStep(file, node, body, step));
   return step;
 }
 
@@ -445,6 +480,8 @@ bool CanMeet(Resource need, const GroupConfig& group, const SetupConfig& setup) 
       return true;
     case Resource::kPxeServer:
       return setup.pxe;
+    case Resource::kHypervisor:
+      return group.on_hypervisor && setup.hypervisor.enabled;
   }
   return false;
 }
@@ -469,6 +506,8 @@ std::string WhyNot(Resource need, const std::vector<const GroupConfig*>& groups)
       return "no usb_sticks at the sites of its hosts (" + Join(sites) + ")";
     case Resource::kPxeServer:
       return "the setup has no network boot (pxe: true is not set)";
+    case Resource::kHypervisor:
+      return "the setup has no hypervisor: {repairs_at_once: N, script_ready: ...}";
     case Resource::kKeyEscrow:
       break;
   }

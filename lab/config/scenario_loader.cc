@@ -347,7 +347,7 @@ std::string SetupSummary(const SetupConfig& setup) {
 
 // What a setup has beyond its hosts, for `validate`.
 std::string SetupDetails(const SetupConfig& setup) {
-  int64_t technicians = 0, sticks = 0, bitlocker = 0, cloud = 0, oob = 0;
+  int64_t technicians = 0, sticks = 0, bitlocker = 0, cloud = 0, oob = 0, on_hypervisor = 0;
   for (const SiteConfig& site : setup.sites) {
     technicians += site.technicians;
     sticks += site.usb_sticks;
@@ -356,11 +356,13 @@ std::string SetupDetails(const SetupConfig& setup) {
     if (g.bitlocker) bitlocker += g.count;
     if (g.cloud) cloud += g.count;
     if (g.oob_console) oob += g.count;
+    if (g.on_hypervisor) on_hypervisor += g.count;
   }
-  std::string line = "; " + std::to_string(technicians) + " technician(s), " +
-                     std::to_string(sticks) + " USB stick(s); " + std::to_string(bitlocker) +
-                     " BitLocker, " + std::to_string(cloud) + " cloud, " + std::to_string(oob) +
-                     " out-of-band console host(s); key escrow ";
+  std::string line =
+      "; " + std::to_string(technicians) + " technician(s), " + std::to_string(sticks) +
+      " USB stick(s); " + std::to_string(bitlocker) + " BitLocker, " + std::to_string(cloud) +
+      " cloud, " + std::to_string(oob) + " out-of-band console host(s)" +
+      (on_hypervisor ? ", " + std::to_string(on_hypervisor) + " virtual" : "") + "; key escrow ";
   if (setup.key_escrow.hosted_on.empty()) {
     line += "external";
   } else {
@@ -369,6 +371,10 @@ std::string SetupDetails(const SetupConfig& setup) {
   line += " (lookup " + setup.key_escrow.lookup.ToString() + "); PXE " +
           (setup.pxe ? "yes" : "no") + "; snapshots " +
           (setup.snapshots.enabled ? "at " + FormatTimeOfDay(setup.snapshots.taken_at) : "none");
+  if (setup.hypervisor.enabled) {
+    line += "; hypervisor: " + std::to_string(setup.hypervisor.repairs_at_once) +
+            " repair(s) at once, script ready after " + setup.hypervisor.script_ready.ToString();
+  }
   std::vector<std::string> services;
   for (const ServiceConfig& s : setup.services) services.push_back(s.name);
   line += "; services: " + (services.empty() ? std::string("none") : Join(services));
@@ -397,6 +403,7 @@ std::string StepSummary(const StepConfig& step) {
   if (step.when.bitlocker) when.push_back(*step.when.bitlocker ? "bitlocker" : "no bitlocker");
   if (step.when.oob_console) when.push_back(*step.when.oob_console ? "console oob" : "no console");
   if (step.when.cloud) when.push_back(*step.when.cloud ? "cloud" : "not cloud");
+  if (step.when.on_hypervisor) when.push_back(*step.when.on_hypervisor ? "virtual" : "not virtual");
   if (!step.when.roles.empty()) when.push_back("role " + AllowedNames(step.when.roles, RoleName));
   if (!step.when.groups.empty()) when.push_back("group " + Join(step.when.groups));
   if (!step.when.sites.empty()) when.push_back("site " + Join(step.when.sites));

@@ -240,10 +240,26 @@ Result<CrisisStaffing> ReadCrisis(const YamlFile& file, const YAML::Node& node) 
   return crisis;
 }
 
+// `remote_consoles: {per_technician: K, sessions: N}` of a site.
+Status ReadRemoteConsoles(const YamlFile& file, const YAML::Node& node, SiteConfig* site) {
+  ASSIGN_OR_RETURN(Fields rc,
+                   Fields::Open(file, node, "remote_consoles", {"per_technician", "sessions"}));
+  if (rc.Has("per_technician")) {
+    ASSIGN_OR_RETURN(site->consoles_per_technician,
+                     ReadInt(file, rc.Get("per_technician"), "per_technician", 1, 100));
+  }
+  if (rc.Has("sessions")) {
+    ASSIGN_OR_RETURN(site->console_sessions,
+                     ReadInt(file, rc.Get("sessions"), "sessions", 1, 1000000));
+  }
+  return Status::Ok();
+}
+
 Result<SiteConfig> ReadSite(const YamlFile& file, const YAML::Node& node) {
-  ASSIGN_OR_RETURN(Fields fields, Fields::Open(file, node, "a site",
-                                               {"name", "technicians", "shifts", "travel",
-                                                "usb_sticks", "timezone", "crisis"}));
+  ASSIGN_OR_RETURN(Fields fields,
+                   Fields::Open(file, node, "a site",
+                                {"name", "technicians", "shifts", "travel", "usb_sticks",
+                                 "timezone", "crisis", "remote_consoles"}));
   SiteConfig site;
   site.where = fields.where();
   ASSIGN_OR_RETURN(YAML::Node name, fields.Require("name"));
@@ -268,6 +284,9 @@ Result<SiteConfig> ReadSite(const YamlFile& file, const YAML::Node& node) {
   if (fields.Has("travel")) {
     ASSIGN_OR_RETURN(site.travel, ReadDistribution(file, fields.Get("travel"), "travel"));
   }
+  if (fields.Has("remote_consoles")) {
+    RETURN_IF_ERROR(ReadRemoteConsoles(file, fields.Get("remote_consoles"), &site));
+  }
   if (fields.Has("usb_sticks")) {
     ASSIGN_OR_RETURN(site.usb_sticks,
                      ReadInt(file, fields.Get("usb_sticks"), "usb_sticks", 0, 1000000));
@@ -286,7 +305,7 @@ Result<GroupConfig> ReadGroup(const YamlFile& file, const YAML::Node& node,
   ASSIGN_OR_RETURN(Fields fields,
                    Fields::Open(file, node, "a group",
                                 {"name", "role", "count", "site", "sensor", "network",
-                                 "online_in_window", "bitlocker", "console", "cloud"}));
+                                 "online_in_window", "bitlocker", "console", "cloud", "virtual"}));
   GroupConfig group;
   group.where = fields.where();
   ASSIGN_OR_RETURN(YAML::Node name, fields.Require("name"));
@@ -346,6 +365,16 @@ Result<GroupConfig> ReadGroup(const YamlFile& file, const YAML::Node& node,
   group.cloud = group.role == Role::kCloudVm;
   if (fields.Has("cloud")) {
     ASSIGN_OR_RETURN(group.cloud, ReadBool(file, fields.Get("cloud"), "cloud"));
+  }
+  if (fields.Has("virtual")) {
+    YAML::Node on_hypervisor = fields.Get("virtual");
+    ASSIGN_OR_RETURN(group.on_hypervisor, ReadBool(file, on_hypervisor, "virtual"));
+    if (group.on_hypervisor && group.cloud) {
+      return file.Error(on_hypervisor, "group '" + group.name +
+                                           "' is a cloud VM (cloud: true), on its provider's "
+                                           "hypervisor; virtual: true is for VMs on the "
+                                           "organisation's own hypervisors");
+    }
   }
   return group;
 }
@@ -529,6 +558,24 @@ Result<SnapshotConfig> ReadSnapshots(const YamlFile& file, const YAML::Node& nod
   return snapshots;
 }
 
+// `hypervisor: {repairs_at_once: N, script_ready: DISTRIBUTION}`.
+Result<HypervisorConfig> ReadHypervisor(const YamlFile& file, const YAML::Node& node) {
+  ASSIGN_OR_RETURN(Fields fields,
+                   Fields::Open(file, node, "hypervisor", {"repairs_at_once", "script_ready"}));
+  HypervisorConfig hv;
+  hv.enabled = true;
+  hv.where = fields.where();
+  if (fields.Has("repairs_at_once")) {
+    ASSIGN_OR_RETURN(hv.repairs_at_once, ReadInt(file, fields.Get("repairs_at_once"),
+                                                 "hypervisor repairs_at_once", 1, 1000000));
+  }
+  if (fields.Has("script_ready")) {
+    ASSIGN_OR_RETURN(hv.script_ready,
+                     ReadDistribution(file, fields.Get("script_ready"), "script_ready"));
+  }
+  return hv;
+}
+
 }  // namespace
 
 namespace internal {
@@ -537,9 +584,10 @@ Result<SetupConfig> ReadSetupFile(const std::string& as_written, const std::stri
                                   const SourceLocation* named_at) {
   ASSIGN_OR_RETURN(YAML::Node root, ParseFile("setup", as_written, path, named_at));
   YamlFile file(path);
-  ASSIGN_OR_RETURN(Fields fields, Fields::Open(file, root, "a setup",
-                                               {"name", "description", "image", "sites", "groups",
-                                                "key_escrow", "pxe", "snapshots", "services"}));
+  ASSIGN_OR_RETURN(Fields fields,
+                   Fields::Open(file, root, "a setup",
+                                {"name", "description", "image", "sites", "groups", "key_escrow",
+                                 "pxe", "snapshots", "hypervisor", "services"}));
   SetupConfig setup;
   setup.file = AbsolutePath(path);
   setup.where = fields.where();
@@ -570,6 +618,10 @@ Result<SetupConfig> ReadSetupFile(const std::string& as_written, const std::stri
   setup.snapshots.where = fields.where();
   if (fields.Has("snapshots")) {
     ASSIGN_OR_RETURN(setup.snapshots, ReadSnapshots(file, fields.Get("snapshots")));
+  }
+  setup.hypervisor.where = fields.where();
+  if (fields.Has("hypervisor")) {
+    ASSIGN_OR_RETURN(setup.hypervisor, ReadHypervisor(file, fields.Get("hypervisor")));
   }
   if (fields.Has("services")) {
     ASSIGN_OR_RETURN(setup.services,

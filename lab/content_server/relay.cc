@@ -13,6 +13,7 @@
 #include <charconv>
 #include <chrono>
 #include <cstring>
+#include <optional>
 #include <random>
 
 #include "lab/content_server/host_credential.h"
@@ -228,11 +229,11 @@ bool RelayDropsConnection(const RelayOptions& options) {
   return std::uniform_int_distribution<int>(0, 99)(rng) < options.loss_percent;
 }
 
-Status RunRelay(const RelayOptions& options, int in_fd, int out_fd) {
-  std::string where = options.host + ":" + std::to_string(options.port);
-  // A lost connection: the guest sees it close without an answer (as a dropped link would).
-  if (RelayDropsConnection(options))
-    return Status::Unavailable("connection dropped (simulated loss)");
+namespace {
+
+// A connected, non-blocking socket to the service, after the host's credential (if any) went
+// first, before any byte of the guest's.
+Result<int> ConnectToService(const RelayOptions& options, const std::string& where) {
   std::string identify;
   if (!options.credential_file.empty()) {
     ASSIGN_OR_RETURN(std::string credential, ReadCredentialFile(options.credential_file));
@@ -241,111 +242,160 @@ Status RunRelay(const RelayOptions& options, int in_fd, int out_fd) {
   ASSIGN_OR_RETURN(Endpoint ep, ResolveLoopback(options.host, options.port));
   int sock = socket(ep.family, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (sock < 0) return Status::FromErrno("socket", errno);
-  struct Closer {
-    int fd;
-    ~Closer() { close(fd); }
-  } closer{sock};
-  if (connect(sock, reinterpret_cast<const sockaddr*>(&ep.addr), ep.len) != 0) {
-    return Status::Unavailable("connect " + where + ": " + std::strerror(errno));
-  }
+  auto fail = [&](Status s) {
+    close(sock);
+    return s;
+  };
+  if (connect(sock, reinterpret_cast<const sockaddr*>(&ep.addr), ep.len) != 0)
+    return fail(Status::Unavailable("connect " + where + ": " + std::strerror(errno)));
   int one = 1;
   setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-  // Who this link is, before any byte of the guest's (still a blocking socket here).
-  for (size_t sent = 0; sent < identify.size();) {
+  for (size_t sent = 0; sent < identify.size();) {  // still a blocking socket here
     ssize_t n = send(sock, identify.data() + sent, identify.size() - sent, MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return Status::FromErrno("relay: presenting the host credential", errno);
+    if (n <= 0) return fail(Status::FromErrno("relay: presenting the host credential", errno));
     sent += static_cast<size_t>(n);
   }
   fcntl(sock, F_SETFL, fcntl(sock, F_GETFL) | O_NONBLOCK);
+  return sock;
+}
 
-  auto [up_ms, down_ms] = RelayDelays(options);
-  Direction up{in_fd, sock, FirstByteDelay(std::chrono::milliseconds(up_ms))};  // guest -> service
-  Direction down{sock, out_fd,
-                 FirstByteDelay(std::chrono::milliseconds(down_ms))};  // service -> guest
-  const auto idle = std::chrono::milliseconds(options.idle_timeout_ms);
-  const auto linger = std::min<std::chrono::milliseconds>(idle, kHalfCloseLinger);
-  Clock::time_point last_activity = Clock::now();
-  bool up_shut = false;
-  Clock::time_point up_shut_at;
+// Bytes both ways between the guest's stdio and the service until one side ends or nothing moves
+// for the idle timeout; each direction's first byte held back by its delay.
+class RelayPump {
+ public:
+  RelayPump(const RelayOptions& options, int in_fd, int out_fd, int sock, std::string where)
+      : options_(options), out_fd_(out_fd), sock_(sock), where_(std::move(where)) {
+    auto [up_ms, down_ms] = RelayDelays(options);
+    up_ = Direction{in_fd, sock, FirstByteDelay(std::chrono::milliseconds(up_ms))};
+    down_ = Direction{sock, out_fd, FirstByteDelay(std::chrono::milliseconds(down_ms))};
+    idle_ = std::chrono::milliseconds(options.idle_timeout_ms);
+    linger_ = std::min<std::chrono::milliseconds>(idle_, kHalfCloseLinger);
+  }
 
-  char chunk[16 * 1024];
-  for (;;) {
-    auto now = Clock::now();
+  Status Run() {
+    last_activity_ = Clock::now();
+    for (;;) {
+      const auto now = Clock::now();
+      if (std::optional<Status> end = Ended(now)) return *end;
+      pollfd fds[4];
+      int nfds = 0;
+      const Clock::time_point wake = Watch(now, fds, &nfds);
+      int timeout_ms = static_cast<int>(
+          std::max<int64_t>(0, std::chrono::ceil<std::chrono::milliseconds>(wake - now).count()));
+      int ready = poll(fds, static_cast<nfds_t>(nfds), timeout_ms);
+      if (ready < 0) {
+        if (errno == EINTR) continue;
+        return Status::FromErrno("relay: poll", errno);
+      }
+      if (ready > 0 && !Move(fds)) return Status::Ok();  // a direction's reader is gone: so are we
+    }
+  }
+
+ private:
+  // Whether the relay is done at `now`, and how.
+  std::optional<Status> Ended(Clock::time_point now) {
     // The service closed: hand over what it said, then tell the guest and leave.
-    if (down.src_done) {
-      Drain(down, now + std::max(idle, down.gate.delay() + kHalfCloseLinger));
-      EndOutput(out_fd);
+    if (down_.src_done) {
+      Drain(down_, now + std::max(idle_, down_.gate.delay() + kHalfCloseLinger));
+      EndOutput(out_fd_);
       return Status::Ok();
     }
     // The guest finished sending: pass the half-close on and wait (briefly) for the answer.
-    if (up.src_done && up.buffer.empty() && !up_shut) {
-      shutdown(sock, SHUT_WR);
-      up_shut = true;
-      up_shut_at = now;
+    if (up_.src_done && up_.buffer.empty() && !up_shut_) {
+      shutdown(sock_, SHUT_WR);
+      up_shut_ = true;
+      up_shut_at_ = now;
     }
-    if (up_shut && down.buffer.empty() && now - std::max(up_shut_at, last_activity) >= linger) {
-      EndOutput(out_fd);
+    if (up_shut_ && down_.buffer.empty() &&
+        now - std::max(up_shut_at_, last_activity_) >= linger_) {
+      EndOutput(out_fd_);
       return Status::Ok();
     }
-    if (now - last_activity >= idle) {
-      return Status::Timeout("relay to " + where + ": nothing moved for " +
-                             std::to_string(options.idle_timeout_ms) + " ms");
+    if (now - last_activity_ >= idle_) {
+      return Status::Timeout("relay to " + where_ + ": nothing moved for " +
+                             std::to_string(options_.idle_timeout_ms) + " ms");
     }
+    return std::nullopt;
+  }
 
-    pollfd fds[4];
-    int nfds = 0;
-    int read_slot[2] = {-1, -1}, write_slot[2] = {-1, -1};
-    Direction* dirs[2] = {&up, &down};
-    Clock::time_point wake = last_activity + idle;
-    if (up_shut) wake = std::min(wake, std::max(up_shut_at, last_activity) + linger);
+  // The descriptors to poll (reads with room, writes whose delay has passed); returns when to wake
+  // at the latest.
+  Clock::time_point Watch(Clock::time_point now, pollfd* fds, int* nfds) {
+    Clock::time_point wake = last_activity_ + idle_;
+    if (up_shut_) wake = std::min(wake, std::max(up_shut_at_, last_activity_) + linger_);
+    Direction* dirs[2] = {&up_, &down_};
     for (int d = 0; d < 2; ++d) {
       Direction& dir = *dirs[d];
+      read_slot_[d] = write_slot_[d] = -1;
       if (!dir.src_done && dir.buffer.size() < kBufferCap) {
-        read_slot[d] = nfds;
-        fds[nfds++] = {dir.src, POLLIN, 0};
+        read_slot_[d] = *nfds;
+        fds[(*nfds)++] = {dir.src, POLLIN, 0};
       }
-      if (!dir.buffer.empty()) {
-        if (dir.Released(now)) {
-          write_slot[d] = nfds;
-          fds[nfds++] = {dir.dst, POLLOUT, 0};
-        } else {
-          wake = std::min(wake, dir.gate.release_at());
-        }
+      if (dir.buffer.empty()) continue;
+      if (dir.Released(now)) {
+        write_slot_[d] = *nfds;
+        fds[(*nfds)++] = {dir.dst, POLLOUT, 0};
+      } else {
+        wake = std::min(wake, dir.gate.release_at());
       }
     }
-    int timeout_ms = static_cast<int>(
-        std::max<int64_t>(0, std::chrono::ceil<std::chrono::milliseconds>(wake - now).count()));
-    int ready = poll(fds, static_cast<nfds_t>(nfds), timeout_ms);
-    if (ready < 0) {
-      if (errno == EINTR) continue;
-      return Status::FromErrno("relay: poll", errno);
-    }
-    if (ready == 0) continue;
-    now = Clock::now();
+    return wake;
+  }
+
+  // Writes and reads what poll said is ready; false when a direction's reader has gone.
+  bool Move(const pollfd* fds) {
+    const auto now = Clock::now();
+    Direction* dirs[2] = {&up_, &down_};
     for (int d = 0; d < 2; ++d) {
       Direction& dir = *dirs[d];
-      if (write_slot[d] >= 0 && (fds[write_slot[d]].revents & (POLLOUT | POLLERR | POLLHUP))) {
+      if (write_slot_[d] >= 0 && (fds[write_slot_[d]].revents & (POLLOUT | POLLERR | POLLHUP))) {
         ssize_t n = WriteSome(dir.dst, dir.buffer.data(), dir.buffer.size());
-        if (n == -2) return Status::Ok();  // the reader of this direction is gone: so are we
+        if (n == -2) return false;
         if (n > 0) {
           dir.buffer.erase(0, static_cast<size_t>(n));
-          last_activity = now;
+          last_activity_ = now;
         }
       }
-      if (read_slot[d] >= 0 && (fds[read_slot[d]].revents & (POLLIN | POLLERR | POLLHUP))) {
-        size_t room = std::min(sizeof(chunk), kBufferCap - dir.buffer.size());
-        ssize_t n = ReadSome(dir.src, chunk, room);
+      if (read_slot_[d] >= 0 && (fds[read_slot_[d]].revents & (POLLIN | POLLERR | POLLHUP))) {
+        size_t room = std::min(sizeof(chunk_), kBufferCap - dir.buffer.size());
+        ssize_t n = ReadSome(dir.src, chunk_, room);
         if (n == 0) {
           dir.src_done = true;
         } else if (n > 0) {
           dir.gate.OnBytes(now);
-          dir.buffer.append(chunk, static_cast<size_t>(n));
-          last_activity = now;
+          dir.buffer.append(chunk_, static_cast<size_t>(n));
+          last_activity_ = now;
         }
       }
     }
+    return true;
   }
+
+  const RelayOptions& options_;
+  int out_fd_, sock_;
+  std::string where_;
+  Direction up_, down_;  // guest -> service, service -> guest
+  std::chrono::milliseconds idle_{0}, linger_{0};
+  Clock::time_point last_activity_, up_shut_at_;
+  bool up_shut_ = false;
+  int read_slot_[2] = {-1, -1}, write_slot_[2] = {-1, -1};
+  char chunk_[16 * 1024];
+};
+
+}  // namespace
+
+Status RunRelay(const RelayOptions& options, int in_fd, int out_fd) {
+  const std::string where = options.host + ":" + std::to_string(options.port);
+  // A lost connection: the guest sees it close without an answer (as a dropped link would).
+  if (RelayDropsConnection(options))
+    return Status::Unavailable("connection dropped (simulated loss)");
+  ASSIGN_OR_RETURN(int sock, ConnectToService(options, where));
+  struct Closer {
+    int fd;
+    ~Closer() { close(fd); }
+  } closer{sock};
+  return RelayPump(options, in_fd, out_fd, sock, where).Run();
 }
 
 Result<std::string> ReadCredentialFile(const std::string& path) {

@@ -42,9 +42,10 @@ struct HostPlan {
   bool bitlocker = false;
   bool oob_console = false;
   bool cloud = false;
-  int ring = 0;         // index into the rollout's rings (0 for all-at-once)
-  bool pinned = false;  // holds content at N-1: never takes the faulty version
-  std::string network;  // network profile name, for reports
+  bool on_hypervisor = false;  // a VM on the organisation's own hypervisor (`virtual: true`)
+  int ring = 0;                // index into the rollout's rings (0 for all-at-once)
+  bool pinned = false;         // holds content at N-1: never takes the faulty version
+  std::string network;         // network profile name, for reports
   // A reset the guest did by itself, with no panic event before it and none asked for, is a crash:
   // real Windows under TCG, where the hypervisor gets no Hyper-V crash report (docs/WINDOWS.md).
   bool reset_is_crash = false;

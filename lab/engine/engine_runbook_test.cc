@@ -450,6 +450,48 @@ TEST(EngineRunbookTest, RescueDiskRepairsAnEncryptedCloudVm) {
   EXPECT_EQ(h.technician_s, 0);
 }
 
+// The hypervisor's script repairs virtual servers one at a time (repairs_at_once: 1) once it is
+// written (10 min): the same rescue VM as rescue-disk, no technician; a physical host is skipped.
+TEST(EngineRunbookTest, HypervisorRepairQueuesVirtualServersForItsSlots) {
+  Fleet f;
+  f.sc.setup.hypervisor.enabled = true;
+  f.sc.setup.hypervisor.repairs_at_once = 1;
+  f.sc.setup.hypervisor.script_ready.a = 600;
+  f.sc.runbook.name = "hypervisor-repair";
+  config::StepConfig step = Step(config::StepKind::kHypervisorRepair,
+                                 {config::Resource::kHypervisor, config::Resource::kKeyEscrow});
+  step.when.on_hypervisor = true;
+  f.sc.runbook.steps.push_back(step);
+  f.Add("vsrv-01", "vsrv", config::Role::kServer, false);
+  f.Add("vsrv-02", "vsrv", config::Role::kServer, true);
+  f.Add("vsrv-03", "vsrv", config::Role::kServer, false);
+  f.Add("srv-01", "srv", config::Role::kServer, false);
+  for (int k = 0; k < 3; ++k) f.plans[static_cast<size_t>(k)].on_hypervisor = true;
+  std::map<std::string, int> keys;
+  Result<RunResult> r = RunFleet(f, &keys);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  std::vector<double> waited;
+  for (const HostResult& h : r->hosts) {
+    SCOPED_TRACE(h.id);
+    if (h.id == "srv-01") {
+      EXPECT_FALSE(h.recovered);
+      EXPECT_NE(h.failed_why.find("no step of runbook hypervisor-repair applies"),
+                std::string::npos)
+          << h.failed_why;
+      continue;
+    }
+    EXPECT_TRUE(h.recovered) << h.failed_why;
+    EXPECT_EQ(h.recovered_by, "hypervisor-repair");
+    EXPECT_EQ(h.technician_s, 0);
+    EXPECT_EQ(h.keys_fetched, h.id == "vsrv-02" ? 1 : 0);
+    waited.push_back(h.waited_s);
+  }
+  ASSERT_EQ(waited.size(), 3u);
+  EXPECT_DOUBLE_EQ(waited[0], 600);
+  EXPECT_GT(waited[1], waited[0]) << "the second waits for the first disk";
+  EXPECT_GT(waited[2], waited[1]);
+}
+
 TEST(EngineRunbookTest, PxeRepairNeedsNoTechnicianAtTheDesk) {
   Fleet f;
   f.sc.setup.pxe = true;

@@ -62,6 +62,7 @@ recovery::Profile Run::ProfileOf(const HostPlan& plan) const {
   traits.bitlocker = plan.bitlocker;
   traits.oob_console = plan.oob_console;
   traits.cloud = plan.cloud;
+  traits.on_hypervisor = plan.on_hypervisor;
   recovery::AssignSteps(runbook(), traits, &p);
   return p;
 }
@@ -167,6 +168,7 @@ void Run::StartMachine(uint32_t i, const config::StepConfig& step, double at) {
       StartRestart(h, at);
       return;
     case SK::kRescueDisk:
+    case SK::kHypervisorRepair:  // the same rescue VM: the lab is the organisation's hypervisor
     case SK::kRevertSnapshot:
     case SK::kReimage:
       ContinueMachine(i, step, at);
@@ -246,7 +248,8 @@ void Run::ContinueMachine(uint32_t i, const config::StepConfig& step, double at)
     return;
   }
   recovery::HostRecord& r = model_.host(i);
-  // rescue-disk: 0 power off and boot the rescue VM, 1 unlock if needed, 2 delete, 3 back home.
+  // rescue-disk and hypervisor-repair: 0 power off and boot the rescue VM, 1 unlock if needed,
+  // 2 delete, 3 back home.
   switch (r.sub) {
     case 0:
       if (TurnOff(h, at)) BootRescueVm(h, at);
@@ -266,6 +269,7 @@ void Run::ContinueMachine(uint32_t i, const config::StepConfig& step, double at)
         if (!PowerOff(h, h.rescue, at)) return;
         h.rescue_running = false;
       }
+      model_.DiskRepaired(i, at);
       h.phase = Phase::kOff;
       StartNormally(h, at);
       return;

@@ -58,17 +58,4 @@ bool IsTerminal(HostState state) {
   return state == HostState::kFailed || state == HostState::kLost;
 }
 
-Status HostStateMachine::MoveTo(HostState next) {
-  if (next == state_) return Status::Ok();
-  if (!IsLegalTransition(state_, next)) {
-    return Status::FailedPrecondition("illegal host transition " +
-                                      std::string(HostStateName(state_)) + " → " +
-                                      std::string(HostStateName(next)));
-  }
-  HostState from = state_;
-  state_ = next;
-  if (listener_) listener_(from, next);
-  return Status::Ok();
-}
-
 }  // namespace chaoslab

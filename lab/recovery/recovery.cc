@@ -10,10 +10,11 @@ namespace chaoslab::recovery {
 
 namespace {
 
-constexpr const char* kWaitNames[kWaitKinds] = {"its turn",       "a free slot (parallelism)",
-                                                "technician",     "technician (off shift)",
-                                                "remote-console", "usb-stick",
-                                                "key-escrow",     "pxe-server"};
+constexpr const char* kWaitNames[kWaitKinds] = {"its turn",          "a free slot (parallelism)",
+                                                "technician",        "technician (off shift)",
+                                                "remote-console",    "usb-stick",
+                                                "key-escrow",        "pxe-server",
+                                                "hypervisor script", "hypervisor repair slot"};
 
 }  // namespace
 
@@ -56,10 +57,13 @@ Model::Model(const config::SetupConfig& setup, const config::RunbookConfig& runb
   const size_t sites = setup.sites.size();
   technicians_busy_.assign(sites, 0);
   usb_in_use_.assign(sites, 0);
+  sessions_.assign(sites, 0);
+  console_techs_.assign(sites, 0);
   shift_wake_at_.assign(sites, -1);
   DrawStaffing(options.seed);
   technician_q_.resize(sites);
   usb_q_.resize(sites);
+  console_q_.resize(sites);
   group_up_.assign(groups_.size(), 0);
   for (size_t g = 0; g < groups_.size(); ++g)
     if (!setup.key_escrow.hosted_on.empty() && groups_[g] == setup.key_escrow.hosted_on)
@@ -325,6 +329,7 @@ void Model::Advance(uint32_t i, double at) {
         driver_->ContinueMachine(i, *steps[h.step], at);
         return;
       }
+      ReleaseHypervisor(i, at);  // the slot serves one step's disk
       if (h.outcome == Outcome::kHealthy) {
         h.stage = Stage::kFinished;
         ReleaseAll(i, at);
@@ -402,7 +407,9 @@ bool Model::Escalate(uint32_t i, double at) {
 // (the step's own time, travel for a new visit, finding the key) goes on the agenda.
 void Model::Acquire(uint32_t i, const config::StepConfig& step, double at) {
   HostRecord& h = hosts_[i];
-  const bool new_visit = NeedsPerson(step) && !h.holds_technician;
+  // From a console to the host in person is a new visit.
+  const bool new_visit = NeedsPerson(step) && !h.holds_technician &&
+                         (!h.holds_session || Needs(step, config::Resource::kTechnician));
   const std::optional<Wait> missing = TryAcquire(i, step, at);
   if (missing) {
     if (h.waiting_for != *missing) {
@@ -432,6 +439,8 @@ WaitFigures Model::Waits(uint32_t i, double now) const {
   WaitFigures f;
   f.technician_s = h.technician_s;
   if (h.holds_technician) f.technician_s += std::max(0.0, now - h.technician_since);
+  if (h.holds_session)
+    f.technician_s += std::max(0.0, now - h.technician_since) / Site(i)->consoles_per_technician;
   double longest = 0;
   for (int w = 0; w < kWaitKinds; ++w) {
     const double waited = h.waited[w];

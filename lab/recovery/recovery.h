@@ -17,7 +17,6 @@
 #include <cstdint>
 #include <limits>
 #include <optional>
-#include <set>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -25,6 +24,7 @@
 
 #include "lab/config/config.h"
 #include "lab/recovery/host_state.h"
+#include "lab/recovery/wait_queue.h"
 #include "lab/report/results.h"
 
 namespace chaoslab::recovery {
@@ -53,8 +53,10 @@ enum class Wait : uint8_t {
   kUsbStick,
   kKeyEscrow,
   kPxeServer,
+  kHypervisorScript,  // the organisation's hypervisor repair script is being written
+  kHypervisor,        // a free hypervisor repair slot (repairs_at_once)
 };
-inline constexpr int kWaitKinds = 8;
+inline constexpr int kWaitKinds = 10;
 const char* WaitName(Wait w);
 
 // Where a host's runbook is: wait for what the step needs (kAcquire), the human part (kHuman, a
@@ -103,7 +105,10 @@ double HumanPart(const config::StepConfig& step, const config::SiteConfig* site,
   double human = step.takes.Sample(rng);
   if (new_visit && site && Needs(step, config::Resource::kTechnician))
     human += site->travel.Sample(rng);
-  if (Needs(step, config::Resource::kKeyEscrow) && bitlocker) human += escrow.lookup.Sample(rng);
+  // The hypervisor's script fetches the key itself: nobody looks it up.
+  if (Needs(step, config::Resource::kKeyEscrow) && bitlocker &&
+      step.kind != config::StepKind::kHypervisorRepair)
+    human += escrow.lookup.Sample(rng);
   return human;
 }
 
@@ -132,7 +137,10 @@ struct HostRecord {
   uint8_t last_step = 0;     // 0 none, 1 + StepKind of the latest machine part begun
   uint8_t level = 0;  // whose steps it runs: 0 its runbook, n the n-th escalation (on_failure)
   bool runbook_active = false, admitted = false, holds_technician = false, holds_usb = false;
-  bool waiting = false, boot_loop = false, up = false;
+  // One byte for these (a host record stays within 128 bytes: the simulator keeps millions).
+  bool holds_hypervisor : 1 = false;  // a hypervisor repair slot, until its disk is back
+  bool holds_session : 1 = false;     // a remote console session: a share of a technician
+  bool waiting : 1 = false, boot_loop : 1 = false, up : 1 = false;
   // Why its latest step failed, and why it ended failed or lost: indices into the model's texts
   // (Model::Text), which are few, so a host carries two bytes each instead of two strings.
   uint16_t last_failure = 0, failed_why = 0;
@@ -292,6 +300,11 @@ class Model {
   void SettleNow(uint32_t i, double at, Outcome o, std::string why = {});
   // The machine part's next action, through the agenda.
   void Proceed(uint32_t i, double at);
+  // A hypervisor-repair's disk is repaired and back on its host: its repair slot is free for the
+  // next disk while the host boots (the slot is freed at the step's end at the latest).
+  void DiskRepaired(uint32_t i, double at) { ReleaseHypervisor(i, at); }
+  // When the organisation's hypervisor repair script is ready (kInf: nobody asked for it yet).
+  double ScriptReadyAt() const { return script_ready_at_; }
 
   // --- Health of groups: services and the key escrow --------------------------------------------
   // A host's health changed: through the agenda if something depends on its group.
@@ -313,16 +326,6 @@ class Model {
   int Stalled() const;
 
  private:
-  struct WaitKey {
-    int rank;
-    double queued_at;
-    uint32_t host;
-    bool operator<(const WaitKey& o) const {
-      if (rank != o.rank) return rank < o.rank;
-      if (queued_at != o.queued_at) return queued_at < o.queued_at;
-      return host < o.host;
-    }
-  };
   const config::SiteConfig* Site(uint32_t i) const {
     const int s = profile(i).site;
     return s >= 0 ? &setup_.sites[static_cast<size_t>(s)] : nullptr;
@@ -354,7 +357,36 @@ class Model {
   // A host of the site crashed at `at`: the site knows of the incident (crisis staffing).
   void SiteKnows(int site, double at);
   void ReleaseTechnician(uint32_t i, double at);
+  void ReleaseSession(uint32_t i, double at);
+  // Remote consoles (a site's `remote_consoles`): a host whose step needs a console and no
+  // technician in person takes a session, joining a console technician with a free session or
+  // bringing one more technician into console work.
+  bool WantsSession(uint32_t i, const config::StepConfig& step) const {
+    return !Needs(step, config::Resource::kTechnician) &&
+           Needs(step, config::Resource::kRemoteConsole) && !hosts_[i].holds_technician &&
+           !hosts_[i].holds_session;
+  }
+  bool JoinsConsoleTechnician(size_t s) const {
+    return sessions_[s] < console_techs_[s] * setup_.sites[s].consoles_per_technician;
+  }
+  bool SessionsCapped(size_t s) const {
+    return setup_.sites[s].console_sessions > 0 && sessions_[s] >= setup_.sites[s].console_sessions;
+  }
+  // Whether a host that wants a session could start one now (queue visits, Wake).
+  bool SessionOpen(int site, double at) const {
+    const size_t s = static_cast<size_t>(site);
+    return !SessionsCapped(s) &&
+           (JoinsConsoleTechnician(s) || technicians_busy_[s] < Technicians(site, at)) &&
+           OnDuty(site, at);
+  }
+  void ReleaseHypervisor(uint32_t i, double at);
+  bool HypervisorFree() const {
+    return setup_.hypervisor.enabled && hypervisor_busy_ < setup_.hypervisor.repairs_at_once;
+  }
   void ReleaseAll(uint32_t i, double at);
+  // The first host that asks for the hypervisor: the admins start writing the script now.
+  void ScriptRequested(double at);
+  void ScriptReady(double at);
   void SetUp(uint32_t i, bool up, double at);
   // Services (health.cc): each one's state after its hosts or inputs changed.
   void UpdateServices(double at);
@@ -371,15 +403,31 @@ class Model {
   std::unordered_map<std::string, uint16_t> text_ids_{{"", 0}};
 
   // Resources, as of the latest signal.
-  std::vector<int> technicians_busy_, usb_in_use_;
+  // technicians_busy_ counts those working consoles too (console_techs_ of them, sessions_ open).
+  std::vector<int> technicians_busy_, usb_in_use_, sessions_, console_techs_;
   std::vector<double> shift_wake_at_;
   std::vector<SiteStaffing> staffing_;
+  // A site's technicians and duty at the latest time asked: Wake asks for every site at each
+  // host it serves, all at one time. Cleared when the site's staffing changes (SiteKnows).
+  struct DutyMemo {
+    double at = std::numeric_limits<double>::quiet_NaN();
+    int technicians = 0;
+    bool on_duty = false;
+    double next_shift = std::numeric_limits<double>::quiet_NaN();  // NextShiftStart, once asked
+  };
+  mutable std::vector<DutyMemo> duty_memo_;
+  const DutyMemo& Duty(size_t site, double at) const;
+  double NextShift(size_t site, double at) const;
   int remediating_ = 0;
+  int hypervisor_busy_ = 0;
+  double script_delay_ = 0;        // drawn once (DrawStaffing's stream)
+  double script_ready_at_ = kInf;  // set when the first host asks for the hypervisor
+  bool script_ready_noted_ = false;
   bool wake_pending_ = false;
   double wake_at_ = -kInf;
   // Hosts waiting, by what they wait for, in priority order (rank, queue time, index).
-  std::set<WaitKey> turn_q_, slot_q_, escrow_q_;
-  std::vector<std::set<WaitKey>> technician_q_, usb_q_;
+  WaitQueue turn_q_, slot_q_, escrow_q_, hypervisor_q_;
+  std::vector<WaitQueue> technician_q_, usb_q_, console_q_;
 
   // Health.
   std::vector<int> group_up_;

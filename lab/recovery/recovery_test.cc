@@ -6,6 +6,7 @@
 
 #include <map>
 #include <memory>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -394,6 +395,211 @@ TEST(RecoveryModelTest, AHostFailsWhenItsLastFallbackEndsWithoutRecovery) {
   EXPECT_EQ(d.stopped, std::vector<uint32_t>{h});
   EXPECT_FALSE(m.host(h).holds_technician);
   EXPECT_EQ(d.escalated.size(), 1u);
+}
+
+// --- Repair at the hypervisor ----------------------------------------------------------------
+
+// A fleet of virtual servers at a site with no technician at all, repaired by the hypervisor's
+// script: `repairs_at_once` slots, a script written once.
+struct HypervisorWorld : World {
+  explicit HypervisorWorld(int repairs_at_once, double script_ready) {
+    setup.sites[0].technicians = 0;
+    setup.hypervisor.enabled = true;
+    setup.hypervisor.repairs_at_once = repairs_at_once;
+    setup.hypervisor.script_ready.a = script_ready;
+    runbook.steps.push_back(Step(config::StepKind::kHypervisorRepair, 0,
+                                 {config::Resource::kHypervisor, config::Resource::kKeyEscrow}));
+  }
+};
+
+TEST(RecoveryHypervisorTest, TheScriptIsWrittenOnceThenRepairsAtOnceDisksAtATime) {
+  HypervisorWorld w(2, 600);
+  w.profiles = {w.Default()};
+  ScriptedDriver d;
+  Model m(w.setup, w.runbook, w.profiles, &d, {true, true});
+  std::vector<uint32_t> hosts;
+  for (int k = 0; k < 5; ++k) hosts.push_back(m.AddHost(0));
+  for (uint32_t h : hosts) CrashTwice(&m, h, 0);
+  d.RunUntil(&m, 600);
+  EXPECT_TRUE(d.started.empty()) << "the script is not ready before 10 + 600";
+  EXPECT_EQ(m.host(hosts[0]).waiting_for, Wait::kHypervisorScript);
+  EXPECT_DOUBLE_EQ(m.ScriptReadyAt(), 610);
+  d.RunUntil(&m, 700);
+  // Two slots: the first two hosts (queue order) start at once when the script is ready.
+  ASSERT_EQ(d.started.size(), 2u);
+  EXPECT_EQ(d.started[0].host, hosts[0]);
+  EXPECT_EQ(d.started[1].host, hosts[1]);
+  EXPECT_DOUBLE_EQ(d.started[0].at, 610);
+  EXPECT_EQ(d.started[0].kind, config::StepKind::kHypervisorRepair);
+  EXPECT_EQ(m.host(hosts[2]).waiting_for, Wait::kHypervisor);
+  // The first disk is back on its host at 910: its slot goes to the next host while it boots;
+  // the script is not written again.
+  m.DiskRepaired(hosts[0], 910);
+  d.RunUntil(&m, 910);
+  ASSERT_EQ(d.started.size(), 3u);
+  EXPECT_EQ(d.started[2].host, hosts[2]);
+  EXPECT_DOUBLE_EQ(d.started[2].at, 910);
+  m.Healthy(hosts[0], 960);
+  EXPECT_EQ(m.host(hosts[0]).state, HostState::kRecovered);
+  EXPECT_EQ(RecoveredByName(m.host(hosts[0]).recovered_by), "hypervisor-repair");
+  // A failed repair frees its slot at the step's end even without DiskRepaired.
+  m.SettleNow(hosts[1], 1000, Outcome::kFailed, "rescue VM: gone");
+  EXPECT_EQ(m.host(hosts[1]).state, HostState::kFailed);
+  d.RunUntil(&m, 1000);
+  ASSERT_EQ(d.started.size(), 4u);
+  EXPECT_EQ(d.started[3].host, hosts[3]);
+  // No technician was there, and none was used: every host's technician time is zero.
+  for (uint32_t h : hosts) EXPECT_DOUBLE_EQ(m.Waits(h, 1000).technician_s, 0);
+  const WaitFigures last = m.Waits(hosts[4], 1000);
+  EXPECT_DOUBLE_EQ(last.waited_s, 990);  // from 10: 600 for the script, 390 for a slot
+  EXPECT_EQ(WaitName(static_cast<Wait>(last.longest)), std::string("hypervisor script"));
+}
+
+TEST(RecoveryHypervisorTest, EncryptedVirtualDisksWaitForTheEscrowAndNobodyLooksTheKeyUp) {
+  HypervisorWorld w(4, 0);
+  w.setup.key_escrow.lookup.a = 120;
+  Profile encrypted = w.Default(), plain = w.Default();
+  encrypted.bitlocker = true;
+  w.profiles = {encrypted, plain};
+  ScriptedDriver d;
+  Model m(w.setup, w.runbook, w.profiles, &d, {true, true});
+  const uint32_t a = m.AddHost(0), b = m.AddHost(1);
+  m.ForceEscrowDown(true, 0);
+  CrashTwice(&m, a, 0);
+  CrashTwice(&m, b, 0);
+  d.RunUntil(&m, 100);
+  ASSERT_EQ(d.started.size(), 1u) << "the unencrypted disk needs no key";
+  EXPECT_EQ(d.started[0].host, b);
+  EXPECT_EQ(m.host(a).waiting_for, Wait::kKeyEscrow);
+  m.ForceEscrowDown(false, 500);
+  d.RunUntil(&m, 600);
+  ASSERT_EQ(d.started.size(), 2u);
+  EXPECT_EQ(d.started[1].host, a);
+  EXPECT_DOUBLE_EQ(d.started[1].at, 500);
+  // The script fetches the key: no person's lookup time, unlike a person's step.
+  std::mt19937_64 rng(1);
+  const config::StepConfig& step = w.runbook.steps[0];
+  EXPECT_DOUBLE_EQ(HumanPart(step, &w.setup.sites[0], true, true, w.setup.key_escrow, rng), 0);
+  config::StepConfig by_hand = Step(config::StepKind::kRescueDisk, 0, step.needs);
+  EXPECT_DOUBLE_EQ(HumanPart(by_hand, &w.setup.sites[0], true, true, w.setup.key_escrow, rng), 120);
+}
+
+TEST(RecoveryHypervisorTest, WithoutAHypervisorInTheSetupTheStepWaitsForever) {
+  HypervisorWorld w(1, 0);
+  w.setup.hypervisor.enabled = false;
+  w.profiles = {w.Default()};
+  ScriptedDriver d;
+  Model m(w.setup, w.runbook, w.profiles, &d, {true, true});
+  const uint32_t h = m.AddHost(0);
+  CrashTwice(&m, h, 0);
+  d.RunUntil(&m, 1e6);
+  EXPECT_TRUE(d.started.empty());
+  EXPECT_EQ(m.host(h).waiting_for, Wait::kHypervisor);
+  EXPECT_TRUE(m.AnyStalled());
+}
+
+// --- Out-of-band consoles as a resource --------------------------------------------------------
+
+// Hosts with out-of-band consoles at a site whose technicians work `per_technician` consoles at
+// once, at most `sessions` at once (0: no limit); one remote-console step of 300 s each.
+struct ConsoleWorld : World {
+  ConsoleWorld(int technicians, int per_technician, int sessions) {
+    setup.sites[0].technicians = technicians;
+    setup.sites[0].consoles_per_technician = per_technician;
+    setup.sites[0].console_sessions = sessions;
+    runbook.steps.push_back(Step(config::StepKind::kBoot, 300, {config::Resource::kRemoteConsole}));
+    Profile p = Default();
+    p.oob_console = true;
+    profiles = {p};
+  }
+};
+
+TEST(RecoveryConsoleTest, OneTechnicianWorksSeveralConsolesAtOnce) {
+  ConsoleWorld w(1, 3, 0);
+  ScriptedDriver d;
+  Model m(w.setup, w.runbook, w.profiles, &d, {true, true});
+  std::vector<uint32_t> hosts;
+  for (int k = 0; k < 4; ++k) hosts.push_back(m.AddHost(0));
+  for (uint32_t h : hosts) CrashTwice(&m, h, 0);
+  d.RunUntil(&m, 1000);
+  // Three consoles side by side, no travel; the fourth waits for a session.
+  ASSERT_EQ(d.started.size(), 3u);
+  for (const auto& c : d.started) EXPECT_DOUBLE_EQ(c.at, 310);
+  EXPECT_EQ(m.host(hosts[3]).waiting_for, Wait::kTechnician);
+  m.Healthy(hosts[0], 400);
+  d.RunUntil(&m, 2000);
+  ASSERT_EQ(d.started.size(), 4u);
+  EXPECT_EQ(d.started[3].host, hosts[3]);
+  EXPECT_DOUBLE_EQ(d.started[3].at, 700);
+  // A third of a technician each: 390 s at the console is 130 s of the technician's time.
+  EXPECT_DOUBLE_EQ(m.Waits(hosts[0], 2000).technician_s, 130);
+  // When every session is over, the technician is free for work in person again.
+  for (uint32_t h : {hosts[1], hosts[2], hosts[3]}) m.Healthy(h, 2000);
+  d.RunUntil(&m, 2000);
+  EXPECT_FALSE(m.AnyStalled());
+}
+
+// Regression: a host that holds a console session asked for a technician in person at its next
+// console step (pxe-repair's restart), and waited for one while its own session held the site's.
+TEST(RecoveryConsoleTest, ALaterConsoleStepKeepsItsSession) {
+  ConsoleWorld w(1, 2, 0);
+  w.runbook.steps.push_back(
+      Step(config::StepKind::kRestart, 60, {config::Resource::kRemoteConsole}));
+  w.profiles = {w.Default()};
+  w.profiles[0].oob_console = true;
+  ScriptedDriver d;
+  Model m(w.setup, w.runbook, w.profiles, &d, {true, true});
+  const uint32_t a = m.AddHost(0), b = m.AddHost(0);
+  CrashTwice(&m, a, 0);
+  CrashTwice(&m, b, 0);
+  d.RunUntil(&m, 1000);
+  ASSERT_EQ(d.started.size(), 2u);
+  m.SettleNow(a, 320, Outcome::kOk);
+  d.RunUntil(&m, 1000);
+  ASSERT_EQ(d.started.size(), 3u);
+  EXPECT_EQ(d.started[2].kind, config::StepKind::kRestart);
+  EXPECT_DOUBLE_EQ(d.started[2].at, 380) << "no wait: it keeps its console session";
+  EXPECT_TRUE(d.waits[a].empty());
+}
+
+TEST(RecoveryConsoleTest, TheSiteSessionLimitHoldsBackConsolesWhilePeopleAreFree) {
+  ConsoleWorld w(3, 1, 2);
+  ScriptedDriver d;
+  Model m(w.setup, w.runbook, w.profiles, &d, {true, true});
+  std::vector<uint32_t> hosts;
+  for (int k = 0; k < 3; ++k) hosts.push_back(m.AddHost(0));
+  for (uint32_t h : hosts) CrashTwice(&m, h, 0);
+  d.RunUntil(&m, 1000);
+  ASSERT_EQ(d.started.size(), 2u) << "two sessions, though three technicians";
+  EXPECT_EQ(m.host(hosts[2]).waiting_for, Wait::kRemoteConsole);
+  m.SettleNow(hosts[1], 500, Outcome::kFailed, "boot failed");
+  d.RunUntil(&m, 1000);
+  ASSERT_EQ(d.started.size(), 3u);
+  EXPECT_EQ(d.started[2].host, hosts[2]);
+  EXPECT_DOUBLE_EQ(d.started[2].at, 800);
+  // One console per technician (the default): a whole technician's time, as in person.
+  EXPECT_DOUBLE_EQ(m.Waits(hosts[0], 1000).technician_s, 990);
+}
+
+TEST(RecoveryConsoleTest, FromTheConsoleToTheHostInPersonTheTechnicianComesAlong) {
+  ConsoleWorld w(1, 2, 0);
+  w.runbook.steps.push_back(Step(config::StepKind::kDelete, 100, {config::Resource::kTechnician}));
+  w.profiles = {w.Default()};
+  w.profiles[0].oob_console = true;
+  ScriptedDriver d;
+  d.travel = 50;  // the scripted driver adds it to every new visit
+  Model m(w.setup, w.runbook, w.profiles, &d, {true, true});
+  const uint32_t h = m.AddHost(0);
+  CrashTwice(&m, h, 0);
+  d.RunUntil(&m, 1000);
+  ASSERT_EQ(d.started.size(), 1u);
+  EXPECT_DOUBLE_EQ(d.started[0].at, 10 + 300 + 50);
+  m.SettleNow(h, 370, Outcome::kOk);
+  d.RunUntil(&m, 2000);
+  // Its only technician leaves the console for the host (a new visit); no deadlock.
+  ASSERT_EQ(d.started.size(), 2u);
+  EXPECT_EQ(d.started[1].kind, config::StepKind::kDelete);
+  EXPECT_DOUBLE_EQ(d.started[1].at, 370 + 100 + 50);
 }
 
 }  // namespace

@@ -116,6 +116,7 @@ void OrgSim::StartMachine(uint32_t i, const config::StepConfig& step, double at)
       }
       return;
     case StepKind::kRescueDisk:
+    case StepKind::kHypervisorRepair:  // the same repair from a helper VM, by a script
     case StepKind::kRevertSnapshot:
     case StepKind::kReimage:
       ContinueMachine(i, step, at);
@@ -144,8 +145,10 @@ void OrgSim::ContinueMachine(uint32_t i, const config::StepConfig& step, double 
     BootInto(h, kNormal, at);
     return;
   }
-  if (step.kind != StepKind::kRescueDisk) return;  // other steps finish by their events
-  // rescue-disk: 0 power off and boot the rescue VM, 1 unlock if needed, 2 delete, 3 back home.
+  // Other steps finish by their events.
+  if (step.kind != StepKind::kRescueDisk && step.kind != StepKind::kHypervisorRepair) return;
+  // rescue-disk and hypervisor-repair: 0 power off and boot the rescue VM, 1 unlock if needed,
+  // 2 delete, 3 back home.
   switch (r.sub) {
     case 0:
       TurnOff(h);
@@ -164,6 +167,7 @@ void OrgSim::ContinueMachine(uint32_t i, const config::StepConfig& step, double 
       TypeCommand(h, kRescueDel, at);
       return;
     case 3:
+      model_.DiskRepaired(i, at);
       h.phase = kOff;
       BootInto(h, kNormal, at);
       return;

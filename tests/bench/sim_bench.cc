@@ -6,9 +6,11 @@
 #include <sys/resource.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <regex>
 #include <sstream>
 
@@ -22,17 +24,22 @@ namespace {
 namespace fs = std::filesystem;
 
 struct ChildFigures {
-  double wall_s = 0, peak_rss_mib = 0;
+  double wall_s = 0, user_s = 0, peak_rss_mib = 0;
   nlohmann::json stats;
 };
 
-// Runs `chaoslab run SCENARIO --quiet --stats-json` with its own journal; wall and peak RSS of
-// that child alone (wait4).
+// Runs `chaoslab run SCENARIO --quiet --stats-json` with its own journal (`tag` names its files);
+// wall, user time and peak RSS of that child alone (wait4). With `results_out`, also `--json`
+// into that file.
 Result<ChildFigures> RunChild(const std::string& chaoslab, const std::string& scenario,
-                              const std::string& work) {
-  const std::string stats = work + "/sim-stats.json";
-  const std::string journal = "CHAOSLAB_JOURNAL=" + work + "/sim-journal.db";
+                              const std::string& work, const std::string& tag = "sim",
+                              const std::string& results_out = "") {
+  const std::string stats = work + "/" + tag + "-stats.json";
+  const std::string journal_path = work + "/" + tag + "-journal.db";
+  fs::remove(journal_path);
+  const std::string journal = "CHAOSLAB_JOURNAL=" + journal_path;
   std::vector<std::string> args = {chaoslab, "run", scenario, "--quiet", "--stats-json", stats};
+  if (!results_out.empty()) args.push_back("--json");
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -45,7 +52,8 @@ Result<ChildFigures> RunChild(const std::string& chaoslab, const std::string& sc
   envp.push_back(nullptr);
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 1, results_out.empty() ? "/dev/null" : results_out.c_str(),
+                                   O_WRONLY | O_CREAT | O_TRUNC, 0600);
   const auto start = std::chrono::steady_clock::now();
   pid_t pid = 0;
   int rc = posix_spawn(&pid, chaoslab.c_str(), &fa, nullptr, argv.data(), envp.data());
@@ -57,10 +65,15 @@ Result<ChildFigures> RunChild(const std::string& chaoslab, const std::string& sc
   ChildFigures f;
   f.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   f.peak_rss_mib = usage.ru_maxrss / 1024.0;  // kilobytes on Linux
+  f.user_s = static_cast<double>(usage.ru_utime.tv_sec) + usage.ru_utime.tv_usec / 1e6;
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
     return Status::Internal(fmt::format("chaoslab run {} exited with status {}", scenario, status));
   std::ifstream in(stats);
   f.stats = nlohmann::json::parse(in, nullptr, false);
+  // wait4's figure includes this process's own peak before the child's exec (Linux keeps the
+  // high-water mark across execve): the child's own VmHWM when it reports one.
+  if (f.stats.is_object() && f.stats.contains("peak_rss_mib"))
+    f.peak_rss_mib = f.stats["peak_rss_mib"].get<double>();
   return f;
 }
 
@@ -86,15 +99,64 @@ Result<std::string> ScaledScenario(const std::string& source_dir, const std::str
   return sc_path;
 }
 
+// A run's results without what differs between two runs of the same inputs.
+nlohmann::json StableResults(const std::string& path) {
+  std::ifstream in(path);
+  nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
+  const std::function<void(nlohmann::json&)> strip = [&](nlohmann::json& v) {
+    if (v.is_object()) {
+      for (const char* k : {"wall_s", "sim_wall_s", "started_at", "run_id"}) v.erase(k);
+      for (auto& [k, child] : v.items()) strip(child);
+    } else if (v.is_array()) {
+      for (auto& child : v) strip(child);
+    }
+  };
+  strip(j);
+  return j;
+}
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[v.size() / 2];
+}
+
+// global-2024 by `baseline` (another build of chaoslab, e.g. the previous commit's) and by this
+// build, alternately `rounds` times so both meet the same load; medians, and whether both print
+// the same results.
+Result<nlohmann::json> SideBySide(const std::string& baseline, const std::string& chaoslab,
+                                  const std::string& scenario, const std::string& work,
+                                  int rounds) {
+  std::vector<double> wall[2], user[2], rss[2];
+  bool same = true;
+  for (int r = 0; r < rounds; ++r) {
+    for (int b = 0; b < 2; ++b) {
+      const std::string tag = b == 0 ? "baseline" : "this";
+      const std::string out = work + "/" + tag + "-results.json";
+      ASSIGN_OR_RETURN(ChildFigures f,
+                       RunChild(b == 0 ? baseline : chaoslab, scenario, work, tag, out));
+      wall[b].push_back(f.wall_s);
+      user[b].push_back(f.user_s);
+      rss[b].push_back(f.peak_rss_mib);
+    }
+    same = same && StableResults(work + "/baseline-results.json") ==
+                       StableResults(work + "/this-results.json");
+  }
+  nlohmann::json j = {{"baseline", baseline}, {"rounds", rounds}, {"same_results", same}};
+  for (int b = 0; b < 2; ++b) {
+    const char* who = b == 0 ? "baseline" : "this";
+    j[who] = {{"wall_s", wall[b]},
+              {"median_wall_s", Median(wall[b])},
+              {"median_user_s", Median(user[b])},
+              {"median_peak_rss_mib", Median(rss[b])}};
+  }
+  return j;
+}
+
 }  // namespace
 
 Result<nlohmann::json> SimSection(const std::string& source_dir, const std::string& bin_dir,
                                   const std::string& work_dir) {
   nlohmann::json out = nlohmann::json::object();
-  // One core, the simulator's event queue: 20 M events over ~100,000 live entries (a large
-  // organisation's agenda); and the same mix on the 4-ary heap it replaced, under the same load.
-  out["engine_events_per_s"] = sim::SyntheticEventRate(20'000'000, 100'000);
-  out["engine_events_per_s_heap"] = sim::SyntheticEventRate(20'000'000, 100'000, true);
   const std::string work = work_dir + "/sim";
   fs::create_directories(work);
   const std::string chaoslab = bin_dir + "/chaoslab";
@@ -118,6 +180,16 @@ Result<nlohmann::json> SimSection(const std::string& source_dir, const std::stri
     }
   }
   out["sim_scaling"] = scaling;
+  if (const char* baseline = std::getenv("CHAOSLAB_BENCH_BASELINE"); baseline && *baseline) {
+    ASSIGN_OR_RETURN(std::string scenario, ScaledScenario(source_dir, work, 8'500'000LL));
+    ASSIGN_OR_RETURN(out["sim_global_2024_side_by_side"],
+                     SideBySide(baseline, chaoslab, scenario, work, 3));
+  }
+  // One core, the simulator's event queue: 20 M events over ~100,000 live entries (a large
+  // organisation's agenda); and the same mix on the 4-ary heap it replaced, under the same load.
+  // After the children: this process's peak would otherwise count in a child's wait4 figure.
+  out["engine_events_per_s"] = sim::SyntheticEventRate(20'000'000, 100'000);
+  out["engine_events_per_s_heap"] = sim::SyntheticEventRate(20'000'000, 100'000, true);
   double load[1] = {0};
   if (getloadavg(load, 1) == 1) out["sim_loadavg_1m"] = load[0];
   fs::remove_all(work);
