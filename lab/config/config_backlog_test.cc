@@ -18,8 +18,8 @@ using testing::kSetup;
 class BacklogConfigTest : public ConfigLoaderTest {
  protected:
   Result<SetupConfig> Load(const std::string& services) {
-    return LoadSetup(Write("playbooks/setups/small.yaml",
-                           std::string(kSetup) + "services:\n" + services));
+    return LoadSetup(
+        Write("playbooks/setups/small.yaml", std::string(kSetup) + "services:\n" + services));
   }
   // crew-scheduling (line 12) with a backlog whose lines start at line 15, then check-in (its
   // name on line `15 + lines of backlog`).
@@ -57,8 +57,8 @@ TEST_F(BacklogConfigTest, RejectsUnknownKeysMissingAndOutOfRangeRates) {
               {"missing required key 'works_off'"});
   ExpectError(LoadCrew("      grows: 0\n      works_off: 1\n").status(), "setups/small.yaml:15:14",
               {"grows", "more than 0"});
-  ExpectError(LoadCrew("      grows: 1\n      works_off: -2\n").status(),
-              "setups/small.yaml:16:18", {"works_off", "more than 0"});
+  ExpectError(LoadCrew("      grows: 1\n      works_off: -2\n").status(), "setups/small.yaml:16:18",
+              {"works_off", "more than 0"});
   ExpectError(LoadCrew("      grows: fast\n      works_off: 1\n").status(),
               "setups/small.yaml:15:14", {"grows"});
   ExpectError(LoadCrew("      grows: 1\n      works_off: 1\n      inputs: check-in\n").status(),
@@ -68,8 +68,7 @@ TEST_F(BacklogConfigTest, RejectsUnknownKeysMissingAndOutOfRangeRates) {
 TEST_F(BacklogConfigTest, RejectsUnknownOwnAndRepeatedInputs) {
   ExpectError(
       LoadCrew("      grows: 1\n      works_off: 1\n      inputs: [check-in, boarding]\n").status(),
-      "setups/small.yaml:17:26",
-      {"unknown input 'boarding'", "crew-scheduling, check-in"});
+      "setups/small.yaml:17:26", {"unknown input 'boarding'", "crew-scheduling, check-in"});
   ExpectError(
       LoadCrew("      grows: 1\n      works_off: 1\n      inputs: [crew-scheduling]\n").status(),
       "setups/small.yaml:17:16", {"'crew-scheduling' cannot be its own input"});
@@ -80,11 +79,11 @@ TEST_F(BacklogConfigTest, RejectsUnknownOwnAndRepeatedInputs) {
 
 TEST_F(BacklogConfigTest, RejectsACycleOfInputsAtTheInputWrittenLast) {
   auto setup = Load(
-      "  - name: crew-scheduling\n"                                        // 12
-      "    needs: [{group: ws}]\n"                                         // 13
-      "    backlog: {grows: 1, works_off: 1, inputs: [ops]}\n"             // 14
-      "  - name: ops\n"                                                    // 15
-      "    needs: [{group: ws}]\n"                                         // 16
+      "  - name: crew-scheduling\n"                                         // 12
+      "    needs: [{group: ws}]\n"                                          // 13
+      "    backlog: {grows: 1, works_off: 1, inputs: [ops]}\n"              // 14
+      "  - name: ops\n"                                                     // 15
+      "    needs: [{group: ws}]\n"                                          // 16
       "    backlog: {grows: 1, works_off: 1, inputs: [crew-scheduling]}\n"  // 17
   );
   ExpectError(setup.status(), "setups/small.yaml:17:48",

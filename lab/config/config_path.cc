@@ -178,8 +178,8 @@ Result<ServiceBacklog*> Backlog(ScenarioConfig* sc, const Keys& keys) {
     names.push_back(service.name);
     if (service.name != keys.at(0)) continue;
     if (!service.backlog) {
-      return Status::InvalidArgument("service '" + service.name + "' of " +
-                                     SetupLabel(sc->setup) + " has no backlog to change");
+      return Status::InvalidArgument("service '" + service.name + "' of " + SetupLabel(sc->setup) +
+                                     " has no backlog to change");
     }
     return &*service.backlog;
   }

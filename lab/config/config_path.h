@@ -30,7 +30,8 @@
 //                                        as when the YAML does not write it)
 //   setup.groups[<group>].sensor         7.10 | 7.11 | 7.11-fixed
 //   setup.services[<service>].backlog.grows | .works_off
-//                                        hours of work per hour, (0, 1000] (a service with a backlog)
+//                                        hours of work per hour, (0, 1000] (a service with a
+//                                        backlog)
 //   setup.services[<service>].backlog.cap
 //                                        duration > 0, or none (no limit)
 //

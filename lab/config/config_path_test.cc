@@ -177,8 +177,8 @@ TEST_F(ConfigPathTest, SettersChangeTheRightPlace) {
   EXPECT_TRUE(Set("setup.groups[dc].oob_console", "true").setup.groups[0].oob_console);
   // Spaces around a value are the shell's, not the value's.
   EXPECT_EQ(Set("runbook.parallelism", " 4 ").runbook.parallelism, 4);
-  EXPECT_EQ(Set("setup.services[tills].backlog.works_off", "1").setup.services[0].backlog->works_off,
-            1);
+  EXPECT_EQ(
+      Set("setup.services[tills].backlog.works_off", "1").setup.services[0].backlog->works_off, 1);
   EXPECT_EQ(Set("setup.services[tills].backlog.cap", "36h").setup.services[0].backlog->cap,
             36 * 3600);
   EXPECT_EQ(Set("setup.services[tills].backlog.cap", "none").setup.services[0].backlog->cap, 0);

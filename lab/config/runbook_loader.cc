@@ -1,6 +1,6 @@
 // Runbooks: steps with their conditions, needs and durations, priority rules (their cycle
-// checks on dependency_graph.h); LoadRunbook. And a runbook on a setup or an image: CheckRunbookFitsSetup,
-// CheckRunbookFitsImage, PriorityRanks.
+// checks on dependency_graph.h); LoadRunbook. And a runbook on a setup or an image:
+// CheckRunbookFitsSetup, CheckRunbookFitsImage, PriorityRanks.
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>

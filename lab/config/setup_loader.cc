@@ -26,7 +26,8 @@ Result<double> ReadBacklogRate(const YamlFile& file, const YAML::Node& node,
                                const std::string& what) {
   ASSIGN_OR_RETURN(double rate, ReadNumber(file, node, what));
   if (rate <= 0 || rate > 1000) {
-    return file.Error(node, what + ": expected hours of work per hour, more than 0 and at most 1000");
+    return file.Error(node,
+                      what + ": expected hours of work per hour, more than 0 and at most 1000");
   }
   return rate;
 }
@@ -408,8 +409,9 @@ Result<KeyEscrowConfig> ReadKeyEscrow(const YamlFile& file, const YAML::Node& no
 // service's normal work per hour, the cap a duration of that work.
 Result<ServiceBacklog> ReadBacklog(const YamlFile& file, const YAML::Node& node,
                                    const std::string& service) {
-  ASSIGN_OR_RETURN(Fields fields, Fields::Open(file, node, "the backlog of service '" + service + "'",
-                                               {"grows", "works_off", "cap", "inputs"}));
+  ASSIGN_OR_RETURN(Fields fields,
+                   Fields::Open(file, node, "the backlog of service '" + service + "'",
+                                {"grows", "works_off", "cap", "inputs"}));
   ServiceBacklog backlog;
   backlog.where = fields.where();
   auto rate = [&](const char* key, double* out) -> Status {
@@ -425,7 +427,8 @@ Result<ServiceBacklog> ReadBacklog(const YamlFile& file, const YAML::Node& node,
   if (fields.Has("inputs")) {
     const YAML::Node inputs = fields.Get("inputs");
     if (!inputs.IsSequence()) {
-      return file.Error(inputs, "inputs: expected a list of service names, got " + Describe(inputs));
+      return file.Error(inputs,
+                        "inputs: expected a list of service names, got " + Describe(inputs));
     }
     for (const YAML::Node& input : inputs) {
       ASSIGN_OR_RETURN(std::string name, ReadIdentifier(file, input, "input"));

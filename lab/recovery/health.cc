@@ -40,7 +40,8 @@ void Model::UpdateServices(double at) {
 bool Model::UpdateService(size_t s, double at) {
   ServiceRecord& r = services_[s];
   bool inputs_up = true;
-  for (size_t input : r.inputs) inputs_up = inputs_up && services_[input].state == ServiceState::kUp;
+  for (size_t input : r.inputs)
+    inputs_up = inputs_up && services_[input].state == ServiceState::kUp;
   const bool working = r.needs_met && inputs_up;
   if (r.grows > 0 && r.started) {
     // The backlog is piecewise linear: bring it to now, then plan its end if it shrinks. A plan
@@ -58,9 +59,9 @@ bool Model::UpdateService(size_t s, double at) {
   }
   if (working) r.started = true;
   // Before it was ever up (the lab's start) it has nothing to catch up on: down until it works.
-  const ServiceState next = !r.needs_met || !r.started    ? ServiceState::kDown
+  const ServiceState next = !r.needs_met || !r.started         ? ServiceState::kDown
                             : working && BacklogAt(r, at) <= 0 ? ServiceState::kUp
-                                                          : ServiceState::kCatchingUp;
+                                                               : ServiceState::kCatchingUp;
   if (next == r.state) return false;
   if (r.state == ServiceState::kUp) r.outages.push_back({at, kInf});
   if (next == ServiceState::kUp) r.outages.back().second = at;

@@ -446,7 +446,7 @@ class Model {
     // Its backlog, piecewise linear: `amount` seconds of normal work at `since`, changing by
     // `rate` per second from then (+grows piling up to `cap`, -works_off working off, 0).
     double amount = 0, since = 0, rate = 0;
-    uint32_t token = 0;  // the kBacklog signal of its current plan
+    uint32_t token = 0;                // the kBacklog signal of its current plan
     Intervals outages{{-kInf, kInf}};  // not up (down until its hosts are up)
     Intervals catching_up;
   };

@@ -1,6 +1,5 @@
 // The recovery model on a scripted driver: no machines, no clock, only scenario time.
 #include "lab/recovery/recovery.h"
-#include "lab/recovery/scripted_driver.h"
 
 #include <gtest/gtest.h>
 
@@ -9,6 +8,8 @@
 #include <random>
 #include <string>
 #include <vector>
+
+#include "lab/recovery/scripted_driver.h"
 
 namespace chaoslab::recovery {
 namespace {

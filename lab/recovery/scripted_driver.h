@@ -79,7 +79,7 @@ class ScriptedDriver : public MachineDriver {
 };
 
 inline config::StepConfig Step(config::StepKind kind, double takes,
-                        std::vector<config::Resource> needs = {}) {
+                               std::vector<config::Resource> needs = {}) {
   config::StepConfig s;
   s.kind = kind;
   s.takes.a = takes;

@@ -100,9 +100,10 @@ TEST(ServiceBacklogTest, GrowsWhileDownAndWorksOffAtItsRate) {
   EXPECT_DOUBLE_EQ(m.Backlog(0, 7300), 7200 - 0.5 * 100);
   d.RunUntil(&m, 1e6);
   EXPECT_EQ(m.service_state(0), S::kUp);
-  EXPECT_EQ(Changes(d, 0), (std::vector<std::pair<S, double>>{
-                               {S::kUp, 50}, {S::kDown, 3600}, {S::kCatchingUp, 7200},
-                               {S::kUp, 7200 + 4 * 3600.0}}));
+  EXPECT_EQ(
+      Changes(d, 0),
+      (std::vector<std::pair<S, double>>{
+          {S::kUp, 50}, {S::kDown, 3600}, {S::kCatchingUp, 7200}, {S::kUp, 7200 + 4 * 3600.0}}));
   EXPECT_EQ(d.backlog_plans, 1) << "one signal, at the predicted end";
   const auto figures = m.ServiceFigures(3000, 30000);
   EXPECT_DOUBLE_EQ(figures[0].downtime_s, 5 * 3600.0);
@@ -131,8 +132,8 @@ TEST(ServiceBacklogTest, GrowsWhileAnInputIsDownThoughItsOwnHostsAreUp) {
   d.RunUntil(&m, 1e6);
   EXPECT_EQ(Changes(d, 0), (std::vector<std::pair<S, double>>{
                                {S::kUp, 50}, {S::kCatchingUp, 3600}, {S::kUp, 7200}}));
-  EXPECT_EQ(Changes(d, 1), (std::vector<std::pair<S, double>>{
-                               {S::kUp, 50}, {S::kDown, 3600}, {S::kUp, 5400}}));
+  EXPECT_EQ(Changes(d, 1),
+            (std::vector<std::pair<S, double>>{{S::kUp, 50}, {S::kDown, 3600}, {S::kUp, 5400}}));
   const auto figures = m.ServiceFigures(100, 10000);
   EXPECT_DOUBLE_EQ(figures[0].downtime_s, 3600);
   EXPECT_DOUBLE_EQ(figures[0].catching_up_s, 3600);
@@ -226,8 +227,8 @@ TEST(ServiceBacklogTest, WithoutABacklogAServiceIsOnlyDownOrUp) {
   const uint32_t kiosk = BootedHost(&m, 1);
   Outage(&m, kiosk, 3600, 5400);
   d.RunUntil(&m, 1e6);
-  EXPECT_EQ(Changes(d, 0), (std::vector<std::pair<S, double>>{
-                               {S::kUp, 50}, {S::kDown, 3600}, {S::kUp, 5400}}));
+  EXPECT_EQ(Changes(d, 0),
+            (std::vector<std::pair<S, double>>{{S::kUp, 50}, {S::kDown, 3600}, {S::kUp, 5400}}));
   EXPECT_EQ(d.backlog_plans, 0);
   const auto figures = m.ServiceFigures(100, 9000);
   EXPECT_DOUBLE_EQ(figures[0].downtime_s, 1800);

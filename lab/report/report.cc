@@ -324,7 +324,8 @@ void PrintTable(const RunResult& run, std::ostream& out) {
   PrintRebootRace({&run}, out);
 
   if (!run.services.empty()) {
-    // "catching up" (part of the downtime) only when a service worked off a backlog, so other runs stay narrow.
+    // "catching up" (part of the downtime) only when a service worked off a backlog, so other runs
+    // stay narrow.
     const bool any_backlog =
         std::any_of(run.services.begin(), run.services.end(),
                     [](const ServiceResult& s) { return s.catching_up_s > 0; });
