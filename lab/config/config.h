@@ -303,9 +303,23 @@ struct ServiceNeed {
   int at_least = 1;
   SourceLocation where;
 };
+// Work a service piles up while it, or a service it takes work from, is out, and must work off
+// once all are back before it counts as recovered (FACTS.md: Delta's crew-tracking system could
+// not cope with the volume of changes). Amounts are in hours of the service's normal work.
+struct ServiceBacklog {
+  double grows = 0;      // hours of work piling up per hour it or an input is out (> 0)
+  double works_off = 0;  // hours of backlog cleared per hour once all are up, beyond new work (> 0)
+  // The most work that can pile up (the changes a schedule can need are finite), as a duration of
+  // normal work; 0: no limit.
+  Seconds cap = 0;
+  std::vector<std::string> inputs;           // services of the same setup; no cycles
+  std::vector<SourceLocation> inputs_where;  // where each input is written
+  SourceLocation where;
+};
 struct ServiceConfig {
   std::string name;
   std::vector<ServiceNeed> needs;  // at least one; every group exists; at_least <= group count
+  std::optional<ServiceBacklog> backlog;  // none: up as soon as its needs are met
   SourceLocation where;
 };
 

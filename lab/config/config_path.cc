@@ -171,6 +171,22 @@ Result<GroupConfig*> Group(ScenarioConfig* sc, const Keys& keys) {
                                  "; its groups: " + Join(GroupNames(sc->setup.groups)));
 }
 
+Result<ServiceBacklog*> Backlog(ScenarioConfig* sc, const Keys& keys) {
+  RETURN_IF_ERROR(NoMixSetup(*sc));
+  std::vector<std::string> names;
+  for (ServiceConfig& service : sc->setup.services) {
+    names.push_back(service.name);
+    if (service.name != keys.at(0)) continue;
+    if (!service.backlog) {
+      return Status::InvalidArgument("service '" + service.name + "' of " + SetupLabel(sc->setup) +
+                                     " has no backlog to change");
+    }
+    return &*service.backlog;
+  }
+  return Status::InvalidArgument("no service '" + keys.at(0) + "' in " + SetupLabel(sc->setup) +
+                                 "; its services: " + Join(names));
+}
+
 Result<StepConfig*> Step(ScenarioConfig* sc, const Keys& keys) {
   const std::string& text = keys.at(0);
   size_t index = 0;
@@ -212,6 +228,13 @@ Read<bool> Bool(const std::string& what) {
   return [=](const YamlFile& f, const YAML::Node& n) { return ReadBool(f, n, what); };
 }
 std::string ShowBool(const bool& v) { return v ? "true" : "false"; }
+
+// The shortest text that reads back as `v` ("0.5", "4").
+std::string ShowNumber(const double& v) {
+  char text[32];
+  const auto [end, ec] = std::to_chars(text, text + sizeof text, v);
+  return ec == std::errc() ? std::string(text, end) : std::to_string(v);
+}
 
 Read<Distribution> Dist(const std::string& what) {
   return [=](const YamlFile& f, const YAML::Node& n) { return ReadDistribution(f, n, what); };
@@ -407,6 +430,22 @@ std::vector<Param> SetupParams() {
   params.push_back(MakeParam<std::string>("setup.groups[<group>].sensor", Join(SensorVersions()),
                                           Member(&Group, &GroupConfig::sensor_version), ReadSensor,
                                           [](const std::string& v) { return v; }));
+  for (double ServiceBacklog::*field : {&ServiceBacklog::grows, &ServiceBacklog::works_off}) {
+    const std::string key = field == &ServiceBacklog::grows ? "grows" : "works_off";
+    params.push_back(MakeParam<double>(
+        "setup.services[<service>].backlog." + key, "hours of work per hour, (0, 1000]",
+        Member(&Backlog, field),
+        [key](const YamlFile& f, const YAML::Node& n) { return ReadBacklogRate(f, n, key); },
+        ShowNumber));
+  }
+  params.push_back(MakeParam<Seconds>(
+      "setup.services[<service>].backlog.cap", "duration > 0, or none",
+      Member(&Backlog, &ServiceBacklog::cap),
+      [](const YamlFile& f, const YAML::Node& n) -> Result<Seconds> {
+        if (n.IsScalar() && n.Scalar() == "none") return 0.0;  // no limit
+        return ReadDuration(f, n, "cap", false);
+      },
+      [](const Seconds& s) { return s > 0 ? FormatDuration(s) : std::string("none"); }));
   return params;
 }
 

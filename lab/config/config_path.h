@@ -29,6 +29,11 @@
 //   setup.groups[<group>].network        wired | wifi | vpn | offline (online_in_window follows,
 //                                        as when the YAML does not write it)
 //   setup.groups[<group>].sensor         7.10 | 7.11 | 7.11-fixed
+//   setup.services[<service>].backlog.grows | .works_off
+//                                        hours of work per hour, (0, 1000] (a service with a
+//                                        backlog)
+//   setup.services[<service>].backlog.cap
+//                                        duration > 0, or none (no limit)
 //
 // Distributions: "5m" (constant), "uniform(5m, 20m)", "triangular(3m, 5m, 20m)",
 // "lognormal(10m, 30m)" (median, p90; also "lognormal(median 10m, p90 30m)", what GetByPath

@@ -34,6 +34,9 @@ pxe: true
 services:
   - name: tills
     needs: [{group: shop, at_least: 2}, {group: dc}]
+    backlog: {grows: 2, works_off: 0.5, inputs: [logons]}
+  - name: logons
+    needs: [{group: dc}]
 )";
 
 constexpr char kPathRunbook[] = R"(name: usb
@@ -126,6 +129,9 @@ TEST_F(ConfigPathTest, EverySettablePathSetsItsFieldAndReadsBack) {
       {"setup.groups[dc].oob_console", "oob", "true"},
       {"setup.groups[ws].network", "offline", "offline"},
       {"setup.groups[shop].sensor", "7.11-fixed", "7.11-fixed"},
+      {"setup.services[tills].backlog.grows", "3.5", "3.5"},
+      {"setup.services[tills].backlog.works_off", "0.25", "0.25"},
+      {"setup.services[tills].backlog.cap", "2d", "48h"},
   };
   std::set<std::string> covered;
   for (const Case& c : cases) {
@@ -171,6 +177,12 @@ TEST_F(ConfigPathTest, SettersChangeTheRightPlace) {
   EXPECT_TRUE(Set("setup.groups[dc].oob_console", "true").setup.groups[0].oob_console);
   // Spaces around a value are the shell's, not the value's.
   EXPECT_EQ(Set("runbook.parallelism", " 4 ").runbook.parallelism, 4);
+  EXPECT_EQ(
+      Set("setup.services[tills].backlog.works_off", "1").setup.services[0].backlog->works_off, 1);
+  EXPECT_EQ(Set("setup.services[tills].backlog.cap", "36h").setup.services[0].backlog->cap,
+            36 * 3600);
+  EXPECT_EQ(Set("setup.services[tills].backlog.cap", "none").setup.services[0].backlog->cap, 0);
+  EXPECT_EQ(*GetByPath(sc_, "setup.services[tills].backlog.cap"), "none");
 }
 
 TEST_F(ConfigPathTest, PathsThatNameNoParameter) {
@@ -195,6 +207,10 @@ TEST_F(ConfigPathTest, NamesAndIndexesTheScenarioDoesNotHave) {
   ExpectSetError("runbook.steps[-1].takes", "1m", {"no step -1"});
   ExpectSetError("runbook.steps[1].times", "2", {"step 1 is a boot step", "reboot steps"});
   ExpectSetError("setup.key_escrow.hosted_on", "nobody", {"no group 'nobody'", "external"});
+  ExpectSetError("setup.services[email].backlog.grows", "1",
+                 {"no service 'email'", "its services: tills, logons"});
+  ExpectSetError("setup.services[logons].backlog.grows", "1",
+                 {"service 'logons'", "has no backlog"});
   Result<std::string> got = GetByPath(sc_, "setup.groups[nope].count");
   ASSERT_FALSE(got.ok());
   EXPECT_EQ(got.status().message().rfind("setup.groups[nope].count: no group 'nope'", 0), 0u)
@@ -226,6 +242,9 @@ TEST_F(ConfigPathTest, ValuesOfTheWrongTypeOrRange) {
   ExpectSetError("setup.key_escrow.lookup", "5 minutes", {"expected a duration"});
   ExpectSetError("runbook.steps[1].takes", "triangular(1m, 5m, 2m)", {"min <= mode <= max"});
   ExpectSetError("runbook.steps[0].times", "0", {"must be at least 1"});
+  ExpectSetError("setup.services[tills].backlog.grows", "0", {"grows", "more than 0"});
+  ExpectSetError("setup.services[tills].backlog.works_off", "fast", {"works_off"});
+  ExpectSetError("setup.services[tills].backlog.cap", "0s", {"must be longer than zero"});
 }
 
 TEST_F(ConfigPathTest, ChangesTheLoadersWouldRefuseAreRefused) {
@@ -290,6 +309,12 @@ TEST(ConfigPathShipped, EveryParameterOfTheShippedScenariosRoundTrips) {
         for (const GroupConfig& g : sc->setup.groups) {
           std::string p = info.pattern;
           paths.push_back(p.replace(p.find("<group>"), 7, g.name));
+        }
+      } else if (info.pattern.find("<service>") != std::string::npos) {
+        for (const ServiceConfig& s : sc->setup.services) {
+          if (!s.backlog) continue;  // only a backlog has rates
+          std::string p = info.pattern;
+          paths.push_back(p.replace(p.find("<service>"), 9, s.name));
         }
       } else if (info.pattern.find("<i>") != std::string::npos) {
         std::string p = info.pattern;

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "lab/config/config.h"
+#include "lab/config/yaml_file.h"
 
 namespace chaoslab::config::internal {
 
@@ -25,5 +26,10 @@ Result<ImageConfig> ReadImageFile(const std::string& images_root, const std::str
 std::vector<std::string> SiteNames(const std::vector<SiteConfig>& sites);
 std::vector<std::string> GroupNames(const std::vector<GroupConfig>& groups);
 std::string SetupLabel(const SetupConfig& setup);
+
+// A backlog's rate (`grows`, `works_off`): hours of work per hour, more than 0 and at most 1000
+// (setup_loader.cc; also what config_path.h sets).
+Result<double> ReadBacklogRate(const YamlFile& file, const YAML::Node& node,
+                               const std::string& what);
 
 }  // namespace chaoslab::config::internal

@@ -1,6 +1,6 @@
-// Runbooks: steps with their conditions, needs and durations, priority rules (PriorityGraph, the
-// cycle checks); LoadRunbook. And a runbook on a setup or an image: CheckRunbookFitsSetup,
-// CheckRunbookFitsImage, PriorityRanks.
+// Runbooks: steps with their conditions, needs and durations, priority rules (their cycle
+// checks on dependency_graph.h); LoadRunbook. And a runbook on a setup or an image:
+// CheckRunbookFitsSetup, CheckRunbookFitsImage, PriorityRanks.
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "lab/config/config_loader.h"
+#include "lab/config/dependency_graph.h"
 #include "lab/config/loader_internal.h"
 #include "lab/config/yaml_file.h"
 
@@ -282,82 +283,11 @@ Result<StepConfig> ReadStep(const YamlFile& file, const YAML::Node& node, size_t
   return step;
 }
 
-// A directed graph over named nodes whose edges come from priority rules ("a before b").
-class PriorityGraph {
- public:
-  explicit PriorityGraph(std::vector<std::string> names)
-      : names_(std::move(names)), edges_(names_.size()) {}
-
-  void Add(size_t from, size_t to, const SourceLocation& rule) {
-    edges_[from].push_back({to, rule});
-  }
-
-  // An error naming one cycle, located at the rule of the cycle written last in the file; OK if
-  // there is none. `noun` prefixes each node in the message ("group " or "").
-  Status CheckAcyclic(const std::string& noun) const {
-    std::vector<int> color(names_.size(), 0);          // 0 new, 1 on the path, 2 done
-    std::vector<std::pair<size_t, const Edge*>> path;  // node, edge taken into it
-    std::vector<std::pair<size_t, const Edge*>> cycle;
-    std::function<bool(size_t, const Edge*)> visit = [&](size_t n, const Edge* via) {
-      color[n] = 1;
-      path.emplace_back(n, via);
-      for (const Edge& e : edges_[n]) {
-        if (color[e.to] == 1) {
-          size_t i = 0;
-          while (path[i].first != e.to) ++i;
-          cycle.assign(path.begin() + static_cast<std::ptrdiff_t>(i), path.end());
-          cycle.emplace_back(e.to, &e);
-          return true;
-        }
-        if (color[e.to] == 0 && visit(e.to, &e)) return true;
-      }
-      color[n] = 2;
-      path.pop_back();
-      return false;
-    };
-    for (size_t n = 0; n < names_.size() && cycle.empty(); ++n) {
-      if (color[n] == 0) visit(n, nullptr);
-    }
-    if (cycle.empty()) return Status::Ok();
-    std::string text = noun + "'" + names_[cycle[0].first] + "'";
-    SourceLocation last = cycle[1].second->rule;
-    for (size_t i = 1; i < cycle.size(); ++i) {
-      const SourceLocation& rule = cycle[i].second->rule;
-      text +=
-          " before " + noun + "'" + names_[cycle[i].first] + "' (rule at " + rule.ToString() + ")";
-      if (rule.line > last.line || (rule.line == last.line && rule.column > last.column)) {
-        last = rule;
-      }
-    }
-    return Status::AtLocation(last, "priorities form a cycle: " + text +
-                                        "; expected an order in which something comes first");
-  }
-
-  // Longest chain of nodes ahead of each node (0 = nothing must be fixed before it). Acyclic only.
-  std::vector<int> Ranks() const {
-    std::vector<int> rank(names_.size(), -1);
-    std::vector<std::vector<size_t>> before(names_.size());
-    for (size_t n = 0; n < names_.size(); ++n) {
-      for (const Edge& e : edges_[n]) before[e.to].push_back(n);
-    }
-    std::function<int(size_t)> rank_of = [&](size_t n) {
-      if (rank[n] >= 0) return rank[n];
-      int r = 0;
-      for (size_t p : before[n]) r = std::max(r, rank_of(p) + 1);
-      return rank[n] = r;
-    };
-    for (size_t n = 0; n < names_.size(); ++n) rank_of(n);
-    return rank;
-  }
-
- private:
-  struct Edge {
-    size_t to;
-    SourceLocation rule;
-  };
-  std::vector<std::string> names_;
-  std::vector<std::vector<Edge>> edges_;
-};
+// How a cycle of priority rules is told.
+CycleWording PriorityCycle(const std::string& noun) {
+  return {"priorities form a cycle", noun, "before", "rule",
+          "expected an order in which something comes first"};
+}
 
 constexpr char kOthers[] = "others";
 constexpr char kKeyEscrowSelector[] = "key-escrow";
@@ -402,9 +332,9 @@ Status CheckSelectorCycles(const std::vector<PriorityRule>& rules) {
       edges.emplace_back(first, then, rule.where);
     }
   }
-  PriorityGraph graph(names);
+  DependencyGraph graph(names);
   for (const auto& [from, to, where] : edges) graph.Add(from, to, where);
-  return graph.CheckAcyclic("");
+  return graph.CheckAcyclic(PriorityCycle(""));
 }
 
 Result<RunbookConfig> ReadRunbookChain(const std::string& as_written, const std::string& path,
@@ -606,8 +536,8 @@ Result<std::vector<size_t>> SelectorGroups(const std::string& selector, const Pr
   return out;
 }
 
-Result<PriorityGraph> GroupPriorityGraph(const RunbookConfig& runbook, const SetupConfig& setup) {
-  PriorityGraph graph(GroupNames(setup.groups));
+Result<DependencyGraph> GroupPriorityGraph(const RunbookConfig& runbook, const SetupConfig& setup) {
+  DependencyGraph graph(GroupNames(setup.groups));
   for (const PriorityRule& rule : runbook.priorities) {
     ASSIGN_OR_RETURN(std::vector<size_t> first, SelectorGroups(rule.first, rule, setup));
     for (const std::string& t : rule.then) {
@@ -632,7 +562,7 @@ Result<PriorityGraph> GroupPriorityGraph(const RunbookConfig& runbook, const Set
       }
     }
   }
-  RETURN_IF_ERROR(graph.CheckAcyclic("group "));
+  RETURN_IF_ERROR(graph.CheckAcyclic(PriorityCycle("group ")));
   return graph;
 }
 
@@ -761,7 +691,7 @@ Status CheckOneRunbookFitsImage(const RunbookConfig& runbook, const SetupConfig&
 
 Result<std::map<std::string, int>> PriorityRanks(const RunbookConfig& runbook,
                                                  const SetupConfig& setup) {
-  ASSIGN_OR_RETURN(PriorityGraph graph, GroupPriorityGraph(runbook, setup));
+  ASSIGN_OR_RETURN(DependencyGraph graph, GroupPriorityGraph(runbook, setup));
   const std::vector<int> ranks = graph.Ranks();
   std::map<std::string, int> out;
   for (size_t i = 0; i < setup.groups.size(); ++i) out[setup.groups[i].name] = ranks[i];

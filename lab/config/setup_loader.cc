@@ -10,6 +10,7 @@
 
 #include "lab/common/identifier.h"
 #include "lab/config/config_loader.h"
+#include "lab/config/dependency_graph.h"
 #include "lab/config/loader_internal.h"
 #include "lab/config/yaml_file.h"
 
@@ -20,6 +21,16 @@ using namespace internal;  // NOLINT: what the loaders share (yaml_file.h, loade
 // --- Setups -------------------------------------------------------------------------------------
 
 namespace internal {
+
+Result<double> ReadBacklogRate(const YamlFile& file, const YAML::Node& node,
+                               const std::string& what) {
+  ASSIGN_OR_RETURN(double rate, ReadNumber(file, node, what));
+  if (rate <= 0 || rate > 1000) {
+    return file.Error(node,
+                      what + ": expected hours of work per hour, more than 0 and at most 1000");
+  }
+  return rate;
+}
 
 std::vector<std::string> SiteNames(const std::vector<SiteConfig>& sites) {
   std::vector<std::string> names;
@@ -369,9 +380,44 @@ Result<KeyEscrowConfig> ReadKeyEscrow(const YamlFile& file, const YAML::Node& no
   return escrow;
 }
 
+// `backlog: {grows: 1.5, works_off: 0.5, cap: 48h, inputs: [check-in]}`: rates in hours of the
+// service's normal work per hour, the cap a duration of that work.
+Result<ServiceBacklog> ReadBacklog(const YamlFile& file, const YAML::Node& node,
+                                   const std::string& service) {
+  ASSIGN_OR_RETURN(Fields fields,
+                   Fields::Open(file, node, "the backlog of service '" + service + "'",
+                                {"grows", "works_off", "cap", "inputs"}));
+  ServiceBacklog backlog;
+  backlog.where = fields.where();
+  auto rate = [&](const char* key, double* out) -> Status {
+    ASSIGN_OR_RETURN(YAML::Node n, fields.Require(key));
+    ASSIGN_OR_RETURN(*out, ReadBacklogRate(file, n, key));
+    return Status::Ok();
+  };
+  RETURN_IF_ERROR(rate("grows", &backlog.grows));
+  RETURN_IF_ERROR(rate("works_off", &backlog.works_off));
+  if (fields.Has("cap")) {
+    ASSIGN_OR_RETURN(backlog.cap, ReadDuration(file, fields.Get("cap"), "cap", false));
+  }
+  if (fields.Has("inputs")) {
+    const YAML::Node inputs = fields.Get("inputs");
+    if (!inputs.IsSequence()) {
+      return file.Error(inputs,
+                        "inputs: expected a list of service names, got " + Describe(inputs));
+    }
+    for (const YAML::Node& input : inputs) {
+      ASSIGN_OR_RETURN(std::string name, ReadIdentifier(file, input, "input"));
+      backlog.inputs.push_back(name);
+      backlog.inputs_where.push_back(file.At(input));
+    }
+  }
+  return backlog;
+}
+
 Result<ServiceConfig> ReadService(const YamlFile& file, const YAML::Node& node,
                                   const std::vector<GroupConfig>& groups) {
-  ASSIGN_OR_RETURN(Fields fields, Fields::Open(file, node, "a service", {"name", "needs"}));
+  ASSIGN_OR_RETURN(Fields fields,
+                   Fields::Open(file, node, "a service", {"name", "needs", "backlog"}));
   ServiceConfig service;
   service.where = fields.where();
   ASSIGN_OR_RETURN(YAML::Node name, fields.Require("name"));
@@ -414,7 +460,45 @@ Result<ServiceConfig> ReadService(const YamlFile& file, const YAML::Node& node,
     }
     service.needs.push_back(need);
   }
+  if (fields.Has("backlog")) {
+    ASSIGN_OR_RETURN(service.backlog, ReadBacklog(file, fields.Get("backlog"), service.name));
+  }
   return service;
+}
+
+// `inputs:` of every backlog name other services of the setup, none twice, without a cycle (a
+// service cannot wait for itself to catch up).
+Status CheckBacklogInputs(const std::vector<ServiceConfig>& services) {
+  std::vector<std::string> names;
+  for (const ServiceConfig& s : services) names.push_back(s.name);
+  DependencyGraph graph(names);
+  for (size_t s = 0; s < services.size(); ++s) {
+    if (!services[s].backlog) continue;
+    const ServiceBacklog& backlog = *services[s].backlog;
+    for (size_t i = 0; i < backlog.inputs.size(); ++i) {
+      const std::string& input = backlog.inputs[i];
+      const SourceLocation& where = backlog.inputs_where[i];
+      auto it = std::find(names.begin(), names.end(), input);
+      if (it == names.end()) {
+        return Status::AtLocation(where, "backlog of service '" + services[s].name +
+                                             "' names unknown input '" + input +
+                                             "'; services of this setup: " + Join(names));
+      }
+      if (input == services[s].name) {
+        return Status::AtLocation(where, "service '" + input + "' cannot be its own input");
+      }
+      for (size_t j = 0; j < i; ++j) {
+        if (backlog.inputs[j] == input) {
+          return Status::AtLocation(where, "backlog of service '" + services[s].name +
+                                               "' names input '" + input + "' twice (first at " +
+                                               backlog.inputs_where[j].ToString() + ")");
+        }
+      }
+      graph.Add(s, static_cast<size_t>(it - names.begin()), where);
+    }
+  }
+  return graph.CheckAcyclic({"service inputs form a cycle", "", "takes input from", "input",
+                             "expected services whose backlogs do not wait for each other"});
 }
 
 // A non-empty list `what` ("sites") of `noun`s ("site") that `read` reads one by one, each name
@@ -522,6 +606,7 @@ Result<SetupConfig> ReadSetupFile(const std::string& as_written, const std::stri
                      ReadNamedList<ServiceConfig>(
                          file, fields.Get("services"), "services", "service",
                          [&](const YAML::Node& n) { return ReadService(file, n, setup.groups); }));
+    RETURN_IF_ERROR(CheckBacklogInputs(setup.services));
   }
   return setup;
 }

@@ -34,7 +34,8 @@ json FleetView::Apply(const LiveEvent& e) {
     return {{"type", "tty"}, {"host", e.host_id}, {"line", e.detail}};
   }
   now_s_ = std::max(now_s_, e.scenario_s);
-  if (e.kind == "service-up" || e.kind == "service-down")
+  // A service catching up on a backlog is not up yet (recovery::ServiceState).
+  if (e.kind == "service-up" || e.kind == "service-down" || e.kind == "service-catching-up")
     services_[e.detail] = e.kind == "service-up";
   if (e.kind == "key-escrow") escrow_ = e.detail;
   if (e.kind == "key-fetched") keys_fetched_++;

@@ -87,6 +87,9 @@ TEST(FleetViewTest, GamedayFleetStateFollowsTheEvents) {
   EXPECT_EQ(m["fleet"]["escrow"], "up");
   view.Apply({15010, 0, "", "", "key-escrow", "down", "", 0});
   EXPECT_EQ(view.Fleet()["escrow"], "down");
+  // A service working off its backlog is not up yet.
+  view.Apply({15020, 0, "", "", "service-catching-up", "check-in", "", 0});
+  EXPECT_EQ(view.Fleet()["services"]["check-in"], false);
   EXPECT_EQ(view.End("finished")["status"], "finished");
   EXPECT_EQ(view.Fleet()["phase"], "finished");
 }

@@ -129,7 +129,7 @@ class Run final : public recovery::MachineDriver {
   void Escalated(uint32_t host, const config::RunbookConfig& next, double at,
                  double starts_at) override;
   void EscrowChanged(bool up, double at) override;
-  void ServiceChanged(size_t service, bool up, double at) override;
+  void ServiceChanged(size_t service, recovery::ServiceState state, double at) override;
 
  private:
   // Execute's parts. Before the first boot: the hosts, the journal's run, the escrow, the agenda.

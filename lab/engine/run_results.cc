@@ -85,12 +85,13 @@ void Run::EscrowChanged(bool up, double at) {
   Progress(at, std::string("key escrow ") + (up ? "up" : "down"));
 }
 
-void Run::ServiceChanged(size_t service, bool up, double at) {
+void Run::ServiceChanged(size_t service, recovery::ServiceState state, double at) {
   // A game day shows services from the start (the dashboard lists them up or down).
   if (at < sc_.rollout.release && !o_.realtime) return;
   const std::string& name = sc_.setup.services[service].name;
-  Note(at, "", up ? "service-up" : "service-down", name);
-  if (up) Progress(at, "service " + name + " up");
+  const std::string state_name = recovery::ServiceStateName(state);
+  Note(at, "", "service-" + state_name, name);
+  if (state != recovery::ServiceState::kDown) Progress(at, "service " + name + " " + state_name);
 }
 
 HostResult Run::Figures(const HostRun& h) const {

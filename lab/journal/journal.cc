@@ -436,15 +436,16 @@ class SqliteJournal : public Journal {
 
     Statement services;
     RETURN_IF_ERROR(
-        Prepare("SELECT name, downtime_s, down_at_s, up_again_s, up_at_end FROM services "
-                "WHERE run_id = ?1 ORDER BY ord",
+        Prepare("SELECT name, downtime_s, down_at_s, up_again_s, up_at_end, catching_up_s "
+                "FROM services WHERE run_id = ?1 ORDER BY ord",
                 &services));
     services.Bind(1, id);
     while (true) {
       ASSIGN_OR_RETURN(bool row, Step(services, "load services"));
       if (!row) break;
       run.services.push_back(ServiceResult{services.Text(0), services.Real(1), services.OptReal(2),
-                                           services.OptReal(3), services.Int(4) != 0});
+                                           services.OptReal(3), services.Int(4) != 0,
+                                           services.Real(5)});
     }
     Summarize(&run);
     return run;
@@ -529,7 +530,7 @@ class SqliteJournal : public Journal {
     Statement insert;
     RETURN_IF_ERROR(
         Prepare("INSERT INTO services (run_id, ord, name, downtime_s, down_at_s, up_again_s, "
-                "up_at_end) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "up_at_end, catching_up_s) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 &insert));
     int ord = 0;
     for (const ServiceResult& service : services) {
@@ -540,6 +541,7 @@ class SqliteJournal : public Journal {
       insert.Bind(5, service.down_at_s);
       insert.Bind(6, service.up_again_s);
       insert.Bind(7, service.up_at_end);
+      insert.Bind(8, service.catching_up_s);
       RETURN_IF_ERROR(
           Step(insert, "save service '" + service.name + "' of run '" + run_id + "'").status());
     }

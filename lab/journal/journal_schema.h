@@ -23,12 +23,13 @@ namespace chaoslab::journal_internal {
 // Version 6 (issue 8): table actions (what people did in a game day; created in older files by
 // kSchema's CREATE TABLE IF NOT EXISTS, like version 2's tables).
 // Version 7 (issue 18): hosts.escalations (runbooks a host moved on to, on_failure).
+// Version 8 (issue 18): services.catching_up_s (working off a backlog, ServiceConfig::backlog).
 // Version 2 (issue 4): runs gain setup, release_s, comparison_id, repetition; hosts gain the
 // runbook figures; new tables comparisons and services. Older files are migrated when opened:
 // kSchema creates any missing table in its version-1 shape and kAddedColumns then adds every
 // column a table lacks, so new and migrated files end up alike. Bump, and add to kAddedColumns,
 // when a table changes.
-constexpr int kSchemaVersion = 7;
+constexpr int kSchemaVersion = 8;
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
@@ -104,6 +105,8 @@ constexpr AddedColumn kAddedColumns[] = {
     {"hosts", "weight", "INTEGER NOT NULL DEFAULT 1"},
     // Issue 18: runbook fallbacks (on_failure).
     {"hosts", "escalations", "INTEGER NOT NULL DEFAULT 0"},
+    // Version 8 (issue 18): services that work off a backlog.
+    {"services", "catching_up_s", "REAL NOT NULL DEFAULT 0"},
 };
 
 // Indexes over added columns, created once the columns exist.

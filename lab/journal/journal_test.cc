@@ -355,7 +355,8 @@ RunResult RunbookRun(const std::string& id, const std::string& comparison_id, in
   kiosk.ring = "broad";
   kiosk.network = "wifi";
   run.hosts = {dc, kiosk};
-  run.services = {{"crew-scheduling", 5400, 75, 5475, true}, {"check-in", 9000, 80, {}, false}};
+  run.services = {{"crew-scheduling", 5400, 75, 5475, true, 1800},
+                  {"check-in", 9000, 80, {}, false}};
   return run;
 }
 
@@ -409,6 +410,7 @@ TEST_F(JournalTest, RunbookFieldsAndServicesRoundTrip) {
   EXPECT_EQ(loaded->services[0].down_at_s, 75);
   EXPECT_EQ(loaded->services[0].up_again_s, 5475);
   EXPECT_TRUE(loaded->services[0].up_at_end);
+  EXPECT_DOUBLE_EQ(loaded->services[0].catching_up_s, 1800);
   EXPECT_EQ(loaded->services[1].name, "check-in");
   EXPECT_FALSE(loaded->services[1].up_again_s.has_value());
   EXPECT_FALSE(loaded->services[1].up_at_end);
@@ -576,7 +578,7 @@ TEST_F(JournalTest, Version1FileIsMigratedAndStillLoads) {
 
   auto journal = OpenJournal();
   ASSERT_TRUE(journal);
-  EXPECT_EQ(SchemaVersion(path_), 7);
+  EXPECT_EQ(SchemaVersion(path_), 8);
   auto old = journal->LoadRun("r-old");
   ASSERT_TRUE(old.ok()) << old.status().ToString();
   EXPECT_EQ(old->status, "finished");
@@ -607,7 +609,7 @@ TEST_F(JournalTest, Version1FileIsMigratedAndStillLoads) {
 
   journal = OpenJournal();  // opening a migrated file again changes nothing
   ASSERT_TRUE(journal);
-  EXPECT_EQ(SchemaVersion(path_), 7);
+  EXPECT_EQ(SchemaVersion(path_), 8);
   auto loaded = journal->LoadRun("r-new");
   ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
   EXPECT_EQ(loaded->hosts[0].recovered_at_s, 1875);
@@ -635,7 +637,7 @@ TEST_F(JournalTest, Version5FileGainsTheActionsTable) {
 
   auto journal = OpenJournal();
   ASSERT_TRUE(journal);
-  EXPECT_EQ(SchemaVersion(path_), 7);
+  EXPECT_EQ(SchemaVersion(path_), 8);
   EXPECT_TRUE(journal->LoadRun("r-5").ok());
   EXPECT_TRUE(journal->LoadActions("r-5")->empty());
   JournalAction typed{"r-5",
@@ -664,8 +666,37 @@ TEST_F(JournalTest, Version5FileGainsTheActionsTable) {
   EXPECT_EQ((*actions)[1].host_id, "");
   journal.reset();
   journal = OpenJournal();  // opening it again changes nothing
-  EXPECT_EQ(SchemaVersion(path_), 7);
+  EXPECT_EQ(SchemaVersion(path_), 8);
   EXPECT_EQ(journal->LoadActions("r-5")->size(), 2u);
+}
+
+// Version 8 (issue 18) adds services.catching_up_s; a version-7 file gains it in place, its
+// services load with none, and new runs keep theirs.
+TEST_F(JournalTest, Version7FileGainsServicesCatchingUp) {
+  {
+    auto journal = OpenJournal();
+    ASSERT_TRUE(journal);
+    RunResult run = RunbookRun("r-7", "", 0);
+    ASSERT_TRUE(journal->BeginRun(run).ok());
+    ASSERT_TRUE(journal->FinishRun(run).ok());
+  }
+  // What a version-7 chaoslab wrote: services without catching_up_s, version 7.
+  RawSql("ALTER TABLE services DROP COLUMN catching_up_s; UPDATE schema_version SET version = 7;");
+  ASSERT_EQ(SchemaVersion(path_), 7);
+
+  auto journal = OpenJournal();
+  ASSERT_TRUE(journal);
+  EXPECT_EQ(SchemaVersion(path_), 8);
+  auto old = journal->LoadRun("r-7");
+  ASSERT_TRUE(old.ok()) << old.status().ToString();
+  ASSERT_EQ(old->services.size(), 2u);
+  EXPECT_DOUBLE_EQ(old->services[0].downtime_s, 5400);
+  EXPECT_DOUBLE_EQ(old->services[0].catching_up_s, 0);
+
+  RunResult run = RunbookRun("r-8", "", 0);
+  ASSERT_TRUE(journal->BeginRun(run).ok());
+  ASSERT_TRUE(journal->FinishRun(run).ok());
+  EXPECT_DOUBLE_EQ(journal->LoadRun("r-8")->services[0].catching_up_s, 1800);
 }
 
 }  // namespace

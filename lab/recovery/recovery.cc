@@ -71,13 +71,29 @@ Model::Model(const config::SetupConfig& setup, const config::RunbookConfig& runb
   // Nothing is up before the fleet boots: an escrow on fleet hosts waits for them too.
   escrow_up_ = escrow_group_ < 0;
   for (const auto& svc : setup.services) {
-    std::vector<std::pair<int, int>> needs;
+    ServiceRecord r;
     for (const auto& need : svc.needs)
       for (size_t g = 0; g < groups_.size(); ++g)
-        if (groups_[g] == need.group) needs.push_back({static_cast<int>(g), need.at_least});
-    service_needs_.push_back(std::move(needs));
-    outages_.push_back({{-kInf, kInf}});  // down until its hosts are up
+        if (groups_[g] == need.group) r.needs.push_back({static_cast<int>(g), need.at_least});
+    if (svc.backlog && svc.backlog->grows > 0 && svc.backlog->works_off > 0) {
+      r.grows = svc.backlog->grows;  // hours of work per hour = seconds per second
+      r.works_off = svc.backlog->works_off;
+      if (svc.backlog->cap > 0) r.cap = svc.backlog->cap;
+      for (const auto& input : svc.backlog->inputs)
+        for (size_t t = 0; t < setup.services.size(); ++t)
+          if (setup.services[t].name == input) r.inputs.push_back(t);
+    }
+    services_.push_back(std::move(r));
   }
+  // Each service after its inputs: by the longest chain of inputs ahead of it (the loader refuses
+  // cycles; with one, the passes below end and the order is merely arbitrary).
+  std::vector<size_t> depth(services_.size(), 0);
+  for (size_t pass = 0; pass < services_.size(); ++pass)
+    for (size_t s = 0; s < services_.size(); ++s)
+      for (size_t input : services_[s].inputs) depth[s] = std::max(depth[s], depth[input] + 1);
+  for (size_t s = 0; s < services_.size(); ++s) service_order_.push_back(s);
+  std::stable_sort(service_order_.begin(), service_order_.end(),
+                   [&](size_t a, size_t b) { return depth[a] < depth[b]; });
 }
 
 // Failure texts repeat (a handful of reasons per run); past 65,535 distinct ones a new text is
@@ -127,6 +143,15 @@ void Model::Handle(double at, const Signal& s) {
     case Signal::kHealthDown:
       SetUp(s.host, s.kind == Signal::kHealthUp, at);
       return;
+    case Signal::kBacklog: {
+      ServiceRecord& r = services_[s.host];
+      if (s.token != r.token) return;
+      r.amount = 0;  // exactly, whatever rounding the predicted end had
+      r.since = at;
+      r.rate = 0;
+      UpdateServices(at);
+      return;
+    }
   }
 }
 

@@ -13,6 +13,7 @@
 // through `Handle` in scenario-time order.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <limits>
 #include <optional>
@@ -35,6 +36,12 @@ inline constexpr double kConsoleCommand = 10.0;
 inline constexpr double kPxeRepair = 120.0;
 // Scenario seconds from a content file reaching the sensor to the IPC notification that reads it.
 inline constexpr double kIpcAfterLoad = 1.0;
+
+// A service (config::ServiceConfig): down while its hosts' needs are not met; catching up while
+// they are but it works off a backlog (or piles one up because an input is not up); up otherwise.
+// A service without a backlog is only ever down or up. Outages are whatever is not up.
+enum class ServiceState : uint8_t { kDown, kCatchingUp, kUp };
+const char* ServiceStateName(ServiceState s);  // "down", "catching-up", "up"
 
 // What a host's runbook waits for. The names are what reports print.
 enum class Wait : uint8_t {
@@ -143,9 +150,10 @@ struct HostRecord {
 
 // A follow-up the model puts on its driver's agenda.
 struct Signal {
-  enum Kind : uint8_t { kContinue, kWake, kShift, kActivate, kHealthUp, kHealthDown };
+  // kBacklog: a service's backlog is worked off (if `token` is still its plan's).
+  enum Kind : uint8_t { kContinue, kWake, kShift, kActivate, kHealthUp, kHealthDown, kBacklog };
   Kind kind = kWake;
-  uint32_t host = 0;  // kShift: the site
+  uint32_t host = 0;  // kShift: the site; kBacklog: the service
   uint32_t token = 0;
 };
 
@@ -177,7 +185,7 @@ class MachineDriver {
   virtual void Escalated(uint32_t, const config::RunbookConfig& /*next*/, double /*at*/,
                          double /*starts_at*/) {}
   virtual void EscrowChanged(bool, double) {}
-  virtual void ServiceChanged(size_t, bool, double) {}
+  virtual void ServiceChanged(size_t, ServiceState, double) {}
 };
 
 struct ModelOptions {
@@ -303,6 +311,9 @@ class Model {
   void HealthChanged(uint32_t i, bool up, double at);
   void ForceEscrowDown(bool down, double at);  // an injected escrow outage
   bool escrow_up() const { return escrow_up_; }
+  ServiceState service_state(size_t s) const { return services_[s].state; }
+  // A service's backlog at `at` (not before its latest change), in seconds of its normal work.
+  double Backlog(size_t s, double at) const { return BacklogAt(services_[s], at); }
   // Each service's outages after the release, as results report them.
   std::vector<ServiceResult> ServiceFigures(double release, double now) const;
 
@@ -377,6 +388,9 @@ class Model {
   void ScriptRequested(double at);
   void ScriptReady(double at);
   void SetUp(uint32_t i, bool up, double at);
+  // Services (health.cc): each one's state after its hosts or inputs changed.
+  void UpdateServices(double at);
+  bool UpdateService(size_t s, double at);  // whether its state changed
   void UpdateEscrow(double at);
 
   const config::SetupConfig& setup_;
@@ -420,8 +434,27 @@ class Model {
   std::vector<std::string> groups_;
   int escrow_group_ = -1;
   bool escrow_up_ = true, escrow_forced_down_ = false;
-  std::vector<std::vector<std::pair<int, int>>> service_needs_;  // (group, at least)
-  std::vector<std::vector<std::pair<double, double>>> outages_;  // [down, up), up = inf: down
+  using Intervals = std::vector<std::pair<double, double>>;  // [from, to), to = inf: still
+  struct ServiceRecord {
+    std::vector<std::pair<int, int>> needs;  // (group, at least)
+    std::vector<size_t> inputs;              // the services its backlog takes work from
+    double grows = 0, works_off = 0;         // per second; 0: no backlog
+    double cap = kInf;                       // the most it piles up, seconds of work
+    ServiceState state = ServiceState::kDown;
+    bool needs_met = false;
+    bool started = false;  // up once: before, the lab was starting, and no work piled up
+    // Its backlog, piecewise linear: `amount` seconds of normal work at `since`, changing by
+    // `rate` per second from then (+grows piling up to `cap`, -works_off working off, 0).
+    double amount = 0, since = 0, rate = 0;
+    uint32_t token = 0;                // the kBacklog signal of its current plan
+    Intervals outages{{-kInf, kInf}};  // not up (down until its hosts are up)
+    Intervals catching_up;
+  };
+  static double BacklogAt(const ServiceRecord& r, double at) {
+    return std::clamp(r.amount + r.rate * (at - r.since), 0.0, r.cap);
+  }
+  std::vector<ServiceRecord> services_;
+  std::vector<size_t> service_order_;  // each service after its inputs
 };
 
 }  // namespace chaoslab::recovery

@@ -154,7 +154,8 @@ nlohmann::json ServiceJson(const ServiceResult& s) {
           {"downtime_s", s.downtime_s},
           {"down_at_s", Optional(s.down_at_s)},
           {"up_again_s", Optional(s.up_again_s)},
-          {"up_at_end", s.up_at_end}};
+          {"up_at_end", s.up_at_end},
+          {"catching_up_s", s.catching_up_s}};
 }
 
 nlohmann::json HostJson(const HostResult& h) {
@@ -323,12 +324,24 @@ void PrintTable(const RunResult& run, std::ostream& out) {
   PrintRebootRace({&run}, out);
 
   if (!run.services.empty()) {
-    TextTable services({"service", "downtime", "down at", "up again", "at end"},
-                       {false, true, true, true, false});
+    // "catching up" (part of the downtime) only when a service worked off a backlog, so other runs
+    // stay narrow.
+    const bool any_backlog =
+        std::any_of(run.services.begin(), run.services.end(),
+                    [](const ServiceResult& s) { return s.catching_up_s > 0; });
+    std::vector<std::string> heads = {"service", "downtime", "down at", "up again", "at end"};
+    std::vector<bool> right = {false, true, true, true, false};
+    if (any_backlog) {
+      heads.insert(heads.begin() + 2, "catching up");
+      right.insert(right.begin() + 2, true);
+    }
+    TextTable services(heads, right);
     for (const ServiceResult& s : run.services) {
-      services.AddRow(
-          {s.name, Duration(s.downtime_s), s.down_at_s ? "+" + Duration(*s.down_at_s) : kNone,
-           s.up_again_s ? "+" + Duration(*s.up_again_s) : kNone, s.up_at_end ? "up" : "down"});
+      std::vector<std::string> row = {
+          s.name, Duration(s.downtime_s), s.down_at_s ? "+" + Duration(*s.down_at_s) : kNone,
+          s.up_again_s ? "+" + Duration(*s.up_again_s) : kNone, s.up_at_end ? "up" : "down"};
+      if (any_backlog) row.insert(row.begin() + 2, Duration(s.catching_up_s));
+      services.AddRow(row);
     }
     services.Print(out);
     out << '\n';

@@ -206,6 +206,25 @@ TEST(PrintTableTest, RecoveryServicesAndNotes) {
   EXPECT_NE(dc.find("data lost (all, 2:00:00); why: no technician"), std::string::npos) << dc;
 }
 
+// A service that worked off a backlog: the services table gains "catching up", the part of the
+// downtime its hosts were up; without one, the column stays away.
+TEST(PrintTableTest, ServicesCatchingUpOnABacklog) {
+  RunResult run = RunbookRun();
+  std::ostringstream plain;
+  PrintTable(run, plain);
+  EXPECT_EQ(plain.str().find("catching up"), std::string::npos) << plain.str();
+  run.services[0].catching_up_s = 3600;
+  std::ostringstream out;
+  PrintTable(run, out);
+  EXPECT_NE(LineStartingWith(out.str(), "service").find("catching up"), std::string::npos)
+      << out.str();
+  const std::string crew = LineStartingWith(out.str(), "crew-scheduling");
+  EXPECT_NE(crew.find("1:30:00      1:00:00"), std::string::npos) << crew;
+  EXPECT_NE(LineStartingWith(out.str(), "email").find("2:30:00        00:00"), std::string::npos)
+      << out.str();
+  EXPECT_DOUBLE_EQ(ToJson(run)["services"][0]["catching_up_s"].get<double>(), 3600);
+}
+
 TEST(PrintTableTest, PlainRunHasNoSiteRoleOrServiceTable) {
   std::ostringstream out;
   PrintTable(SampleRun(), out);

@@ -53,6 +53,9 @@ struct ServiceResult {
   std::optional<double> down_at_s;   // first outage, seconds after release
   std::optional<double> up_again_s;  // back up for good, seconds after release
   bool up_at_end = true;
+  // Of downtime_s, the part its hosts were up but it worked off a backlog (or piled one up while
+  // an input was not up): ServiceConfig::backlog.
+  double catching_up_s = 0;
 };
 
 // Time-to-recover statistics of one group or the fleet (recovered hosts only).

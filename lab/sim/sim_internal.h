@@ -104,6 +104,7 @@ struct Ev {
     kWake,
     kActivate,
     kShift,
+    kBacklog,
     kBootCheck,
     kReady,
     kRunCrash,

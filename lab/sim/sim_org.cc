@@ -325,10 +325,10 @@ size_t OrgSim::PlaceHosts() {
 void OrgSim::Dispatch(const CalendarQueue<Ev>::Entry& e, std::string* ending) {
   const double at = e.time;
   now_ = std::max(now_, at);
-  Host* h =
-      e.payload.kind >= Ev::kContinue && e.payload.kind != Ev::kWake && e.payload.kind != Ev::kShift
-          ? &hosts_[e.payload.host]
-          : nullptr;
+  Host* h = e.payload.kind >= Ev::kContinue && e.payload.kind != Ev::kWake &&
+                    e.payload.kind != Ev::kShift && e.payload.kind != Ev::kBacklog
+                ? &hosts_[e.payload.host]
+                : nullptr;
   switch (e.payload.kind) {
     case Ev::kRelease:
       ReleaseRing(at, static_cast<int>(e.payload.host));
@@ -356,6 +356,9 @@ void OrgSim::Dispatch(const CalendarQueue<Ev>::Entry& e, std::string* ending) {
       break;
     case Ev::kActivate:
       model_.Handle(at, {recovery::Signal::kActivate, e.payload.host, 0});
+      break;
+    case Ev::kBacklog:
+      model_.Handle(at, {recovery::Signal::kBacklog, e.payload.host, e.payload.token});
       break;
     case Ev::kBootCheck:
       if (e.payload.token == h->mtoken && h->phase == kBooting) BootCheck(*h, at);

@@ -172,6 +172,7 @@ std::vector<ServiceResult> MergeServices(const World& w, const std::vector<OrgOu
       ServiceResult& r = services[base + s];
       service_orgs[base + s]++;
       r.downtime_s += so.downtime_s;
+      r.catching_up_s += so.catching_up_s;
       if (so.down_at_s)
         r.down_at_s = r.down_at_s ? std::min(*r.down_at_s, *so.down_at_s) : *so.down_at_s;
       if (so.up_again_s)
@@ -182,6 +183,7 @@ std::vector<ServiceResult> MergeServices(const World& w, const std::vector<OrgOu
   for (size_t s = 0; s < services.size(); ++s) {
     if (service_orgs[s] > 1) {
       services[s].downtime_s /= static_cast<double>(service_orgs[s]);
+      services[s].catching_up_s /= static_cast<double>(service_orgs[s]);
       services[s].name += fmt::format(" (mean of {} organisations)", service_orgs[s]);
     }
     if (!services[s].up_at_end) services[s].up_again_s.reset();

@@ -1,6 +1,7 @@
 // Bad input gets a clear error naming what and where, a non-zero exit, and nothing started.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -132,6 +133,29 @@ TEST_F(BadInputTest, ServiceOverAnUnknownGroup) {
   EXPECT_EQ(r->exit_code, 2) << r->err;
   EXPECT_NE(r->err.find("demo-lab.yaml:"), std::string::npos) << r->err;
   EXPECT_NE(r->err.find("exchange"), std::string::npos) << r->err;
+}
+
+// Issue 18: backlog inputs that wait for each other are refused before anything runs, at the
+// input written last.
+TEST_F(BadInputTest, ServiceBacklogInputsInACycle) {
+  Scenario(kGood);
+  std::string setup = (lab_.dir() / "setups" / "demo-lab.yaml").string();
+  std::ifstream in(setup);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const int first_line = static_cast<int>(std::count(text.begin(), text.end(), '\n')) + 1;
+  std::ofstream(setup, std::ios::app)
+      << "services:\n"
+         "  - name: orders\n    needs: [{group: ws-711}]\n"
+         "    backlog: {grows: 1, works_off: 1, inputs: [billing]}\n"
+         "  - name: billing\n    needs: [{group: ws-711}]\n"
+         "    backlog: {grows: 1, works_off: 1, inputs: [orders]}\n";
+  auto r = lab_.Run({"run", (lab_.dir() / "scenarios" / "s.yaml").string()});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->exit_code, 2) << r->err;
+  const std::string where = "demo-lab.yaml:" + std::to_string(first_line + 6) + ":48";
+  EXPECT_NE(r->err.find(where), std::string::npos) << where << "\n" << r->err;
+  EXPECT_NE(r->err.find("service inputs form a cycle"), std::string::npos) << r->err;
+  EXPECT_TRUE(LabHarness::LabQemus("").empty());
 }
 
 // Issue 9: a runbook step the setup's image cannot do (images/windows has no WinPE stick) is
