@@ -105,6 +105,7 @@ class Run final : public recovery::MachineDriver {
                 .ordered_events = false,
                 .narrate = true,
                 .weekday0 = sc_.date.Weekday(),
+                .day0 = sc_.date,
                 .seed = sc_.seed},
                HealthGroups(o)) {}
 

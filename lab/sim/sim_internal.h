@@ -192,6 +192,7 @@ class OrgSim final : public recovery::MachineDriver {
                 .ordered_events = true,
                 .narrate = false,
                 .weekday0 = sc.date.Weekday(),
+                .day0 = sc.date,
                 .seed = plan.seed}) {}
 
   void Run(bool per_host, Aggregator* agg, OrgOut* out);
