@@ -469,7 +469,11 @@ struct Escalation {
 struct VendorRemediationConfig {
   bool enabled = false;
   Seconds available = 0;  // scenario time; never before the revert (the loader checks)
-  double opted_in = 1.0;  // share of hosts whose organisation asked for it, drawn per host by seed
+  // `opted_in: 0.2`: the share of hosts whose organisation asked for it, drawn per host by seed;
+  // `opted_in: [group, ...]`: exactly the hosts of those groups (then `opted_in` is unused).
+  double opted_in = 1.0;
+  std::vector<std::string> opted_in_groups;
+  SourceLocation opted_in_where;
   SourceLocation where;
 };
 

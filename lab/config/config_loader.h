@@ -44,6 +44,10 @@ Status CheckStaffingFitsRollout(const RolloutConfig& rollout, const SetupConfig&
 // at the tool's `available:` (file:line:column). LoadScenario, Recombine and the mix check it.
 Status CheckToolsAfterRelease(const RunbookConfig& runbook, const ScenarioConfig& scenario);
 
+// Whether every group a scenario's vendor_remediation opts in is a group of `setup`.
+Status CheckRemediationFitsSetup(const VendorRemediationConfig& remediation,
+                                 const SetupConfig& setup);
+
 // Priority rank of every group of `setup` under `runbook`: 0 = fixed first; otherwise one more than
 // the highest rank of the groups a rule puts before it (the longest chain of "first" groups ahead).
 // A selector "others" in `then` means every group `first` does not match. Groups no rule names

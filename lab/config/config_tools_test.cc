@@ -100,6 +100,13 @@ TEST_F(ConfigLoaderTest, VendorRemediationReadsATimeOrAMomentNeverBeforeTheRever
   ExpectError(LoadScenario(Path(s), Images()).status(), "scenarios/v.yaml:4:52", {"[0, 1]"});
   Write(s, head + "vendor_remediation: {from: \"06:00\"}\n");
   ExpectError(LoadScenario(Path(s), Images()).status(), "scenarios/v.yaml:4:22", {"from"});
+  Write(s, head + "vendor_remediation: {available: \"06:00\", opted_in: [ws]}\n");
+  sc = LoadScenario(Path(s), Images());
+  ASSERT_TRUE(sc.ok()) << sc.status().ToString();
+  EXPECT_EQ(sc->vendor_remediation.opted_in_groups, std::vector<std::string>{"ws"});
+  Write(s, head + "vendor_remediation: {available: \"06:00\", opted_in: [ws, servers]}\n");
+  ExpectError(LoadScenario(Path(s), Images()).status(), "scenarios/v.yaml:4:52",
+              {"unknown group 'servers'"});
   Result<ScenarioConfig> without = LoadScenario(Path("playbooks/scenarios/s.yaml"), Images());
   ASSERT_TRUE(without.ok());
   EXPECT_FALSE(without->vendor_remediation.enabled);

@@ -157,7 +157,15 @@ Result<VendorRemediationConfig> ReadVendorRemediation(const YamlFile& file, cons
                                      ") is before the revert (" + FormatTimeOfDay(rollout.revert) +
                                      "): the cloud quarantines only a file it withdrew");
   }
-  if (fields.Has("opted_in")) {
+  if (fields.Has("opted_in") && fields.Get("opted_in").IsSequence()) {
+    const YAML::Node groups = fields.Get("opted_in");
+    RETURN_IF_ERROR(ExpectNonEmptyList(file, groups, "vendor_remediation opted_in"));
+    for (const YAML::Node& g : groups) {
+      ASSIGN_OR_RETURN(std::string name, ReadIdentifier(file, g, "opted_in group"));
+      r.opted_in_groups.push_back(std::move(name));
+    }
+    r.opted_in_where = file.At(groups);
+  } else if (fields.Has("opted_in")) {
     const YAML::Node share = fields.Get("opted_in");
     ASSIGN_OR_RETURN(r.opted_in, ReadNumber(file, share, "vendor_remediation opted_in"));
     if (r.opted_in < 0 || r.opted_in > 1) {
@@ -169,6 +177,21 @@ Result<VendorRemediationConfig> ReadVendorRemediation(const YamlFile& file, cons
 }
 
 }  // namespace internal
+
+Status CheckRemediationFitsSetup(const VendorRemediationConfig& remediation,
+                                 const SetupConfig& setup) {
+  for (const std::string& g : remediation.opted_in_groups) {
+    const bool known = std::any_of(setup.groups.begin(), setup.groups.end(),
+                                   [&](const GroupConfig& group) { return group.name == g; });
+    if (!known) {
+      return Status::AtLocation(remediation.opted_in_where,
+                                "vendor_remediation opted_in names unknown group '" + g +
+                                    "'; groups of " + SetupLabel(setup) + ": " +
+                                    Join(GroupNames(setup.groups)));
+    }
+  }
+  return Status::Ok();
+}
 
 Status CheckToolsAfterRelease(const RunbookConfig& runbook, const ScenarioConfig& scenario) {
   RETURN_IF_ERROR(CheckOneRunbookTools(runbook, scenario));

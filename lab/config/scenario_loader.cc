@@ -303,7 +303,14 @@ Result<ScenarioConfig> ReadScenarioFile(const std::string& as_written, const std
     scenario.calibration_file = AbsolutePath(file.Resolve(cal));
     scenario.calibration_where = file.At(fields.Get("calibration"));
   }
-  if (fields.Has("mix")) return ReadMixScenario(file, fields, images_root, std::move(scenario));
+  if (fields.Has("mix")) {
+    if (!scenario.vendor_remediation.opted_in_groups.empty()) {
+      return file.Error(scenario.vendor_remediation.opted_in_where,
+                        "vendor_remediation opted_in: a mix's organisations have groups of their "
+                        "own; give a share (0..1) instead of group names");
+    }
+    return ReadMixScenario(file, fields, images_root, std::move(scenario));
+  }
   ASSIGN_OR_RETURN(YAML::Node setup_node, fields.Require("setup"));
   ASSIGN_OR_RETURN(std::string setup_path, ReadName(file, setup_node, "setup"));
   const SourceLocation setup_at = file.At(setup_node);
@@ -321,6 +328,7 @@ Result<ScenarioConfig> ReadScenarioFile(const std::string& as_written, const std
   RETURN_IF_ERROR(CheckRunbookFitsSetup(scenario.runbook, scenario.setup));
   RETURN_IF_ERROR(CheckRolloutFitsSetup(scenario.rollout, scenario.setup));
   RETURN_IF_ERROR(CheckToolsAfterRelease(scenario.runbook, scenario));
+  RETURN_IF_ERROR(CheckRemediationFitsSetup(scenario.vendor_remediation, scenario.setup));
   return scenario;
 }
 
@@ -434,6 +442,7 @@ Result<ScenarioConfig> Recombine(ScenarioConfig base, const SetupConfig* setup,
   RETURN_IF_ERROR(CheckRunbookFitsSetup(base.runbook, base.setup));
   RETURN_IF_ERROR(CheckRolloutFitsSetup(base.rollout, base.setup));
   RETURN_IF_ERROR(CheckToolsAfterRelease(base.runbook, base));
+  RETURN_IF_ERROR(CheckRemediationFitsSetup(base.vendor_remediation, base.setup));
   return base;
 }
 

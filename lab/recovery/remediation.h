@@ -5,16 +5,25 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
+#include <string_view>
 
 #include "lab/config/config.h"
 
 namespace chaoslab::recovery {
 
-// Whether host `host` (the driver's index; in the simulator within its organisation) opted in:
-// a draw from its own hash of (seed, host), so it does not move any other stream's draws.
+// Whether host `host` (the driver's index; in the simulator within its organisation) of group
+// `group` opted in: every host of a listed group, or a draw from its own hash of (seed, host),
+// so it does not move any other stream's draws.
 inline bool RemediationOptedIn(const config::VendorRemediationConfig& r, uint64_t seed,
-                               uint64_t host) {
-  if (!r.enabled || r.opted_in <= 0) return false;
+                               uint64_t host, std::string_view group) {
+  if (!r.enabled) return false;
+  if (!r.opted_in_groups.empty()) {
+    for (const std::string& g : r.opted_in_groups)
+      if (g == group) return true;
+    return false;
+  }
+  if (r.opted_in <= 0) return false;
   if (r.opted_in >= 1) return true;
   // SplitMix64 of the pair.
   uint64_t z = seed ^ (0x6f7074696e000000ULL + host * 0x9e3779b97f4a7c15ULL);

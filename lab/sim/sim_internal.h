@@ -110,6 +110,7 @@ struct Ev {
     kConsoleUp,
     kPxeDone,
     kCommandDone,
+    kTool,  // the model's kTool: a step's tool is published
   };
   uint32_t host = 0;
   uint32_t token = 0;

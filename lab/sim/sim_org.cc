@@ -351,6 +351,9 @@ void OrgSim::Dispatch(const CalendarQueue<Ev>::Entry& e, std::string* ending) {
     case Ev::kWake:
       model_.Handle(at, {recovery::Signal::kWake, 0, 0});
       break;
+    case Ev::kTool:
+      model_.Handle(at, {recovery::Signal::kTool, 0, 0});
+      break;
     case Ev::kShift:
       model_.Handle(at, {recovery::Signal::kShift, e.payload.host, 0});
       break;

@@ -28,6 +28,9 @@ void OrgSim::Schedule(double at, const recovery::Signal& s) {
     case S::kHealthDown:
       kind = Ev::kHealthDown;
       break;
+    case S::kTool:
+      kind = Ev::kTool;
+      break;
   }
   q_.Push(at, Ev{s.host, s.token, kind});
 }
