@@ -61,12 +61,16 @@ void OrgSim::BootCheck(Host& h, double at) {
       offered = kGood;
     }
   }
+  // The vendor's cloud remediation: the quarantine comes with the manifest, its own race.
+  const bool quarantine =
+      g.online && recovery::RemediationOffered(sc_.vendor_remediation, h.remediation_opted_in, at);
   bool crash = false;
   if (h.disk_bad) {
     h.exposed = true;  // loaded the faulty content from disk
     if (g.crashes_on_fault) {
-      if (offered == kGood && Unit(&h.rng) < g.race_p) {
-        h.disk_bad = false;  // the reverted file won the race
+      if (quarantine ? Unit(&h.rng) < g.remediation_p
+                     : offered == kGood && Unit(&h.rng) < g.race_p) {
+        h.disk_bad = false;  // the quarantine or the reverted file won the race
       } else {
         crash = true;
       }
@@ -300,6 +304,8 @@ size_t OrgSim::PlaceHosts() {
         h.group = static_cast<uint16_t>(g);
         model_.AddHost(static_cast<uint16_t>(g));
         h.rng = Mix64(plan_.seed ^ Mix64(i + 1));
+        h.remediation_opted_in = recovery::RemediationOptedIn(
+            sc_.vendor_remediation, plan_.seed, i, (*plan_.groups)[g].g->name);
         if ((*plan_.groups)[g].pinned) {
           h.ring = 255;
         } else if (staged) {
