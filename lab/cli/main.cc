@@ -162,7 +162,7 @@ int main(int argc, char** argv) {
                             "scenario to measure (default reboot-race)");
   calibrate_cmd->add_option("--remediation-scenario", cal.remediation_scenario,
                             "the same race under the vendor's cloud remediation (default "
-                            "reboot-race-remediation)");
+                            "reboot-race-remediation; none with --scenario)");
   calibrate_cmd->add_flag("--quiet,-q", cal.quiet, "no progress lines");
 
   GamedayRequest gd;

@@ -295,17 +295,20 @@ int CalibrateCommand(const LabPaths& paths, const CalibrateRequest& request,
   const std::string scenario_path = request.scenario.empty()
                                         ? paths.source_dir + "/playbooks/scenarios/reboot-race.yaml"
                                         : request.scenario;
+  // With a scenario of one's own, the remediation's race only when asked for.
   const std::string remediation_path =
-      request.remediation_scenario.empty()
-          ? paths.source_dir + "/playbooks/scenarios/reboot-race-remediation.yaml"
-          : request.remediation_scenario;
+      !request.remediation_scenario.empty() ? request.remediation_scenario
+      : request.scenario.empty() ? paths.source_dir + "/playbooks/scenarios/reboot-race-remediation.yaml"
+                                 : std::string();
   Result<config::ScenarioConfig> sc = config::LoadScenario(scenario_path, paths.images_dir);
   if (!sc.ok()) return fail(sc.status(), 2);
   // The remediation's race is measured the same way, on the same image, at the same window.
-  Result<config::ScenarioConfig> rsc = config::LoadScenario(remediation_path, paths.images_dir);
+  Result<config::ScenarioConfig> rsc =
+      remediation_path.empty() ? *sc : config::LoadScenario(remediation_path, paths.images_dir);
   if (!rsc.ok()) return fail(rsc.status(), 2);
-  if (!rsc->vendor_remediation.enabled || rsc->image.name != sc->image.name ||
-      rsc->RaceWindowMs() != sc->RaceWindowMs()) {
+  if (!remediation_path.empty() &&
+      (!rsc->vendor_remediation.enabled || rsc->image.name != sc->image.name ||
+       rsc->RaceWindowMs() != sc->RaceWindowMs())) {
     return fail(Status::InvalidArgument(fmt::format(
                     "{}: the remediation scenario must have vendor_remediation, image {} and a "
                     "race window of {} ms, as {}",
@@ -330,12 +333,12 @@ int CalibrateCommand(const LabPaths& paths, const CalibrateRequest& request,
   CalibrationRuns race, remediation;
   int rc = MeasureRuns(paths, scenario_path, request.samples, request.quiet, cancel,
                        journal->get(), &race, err);
-  if (rc == 0) {
+  if (rc == 0 && !remediation_path.empty()) {
     rc = MeasureRuns(paths, remediation_path, request.samples, request.quiet, cancel,
                      journal->get(), &remediation, err);
   }
   if (rc != 0) return rc;
-  if (race.method.guest_clock != remediation.method.guest_clock) {
+  if (!remediation_path.empty() && race.method.guest_clock != remediation.method.guest_clock) {
     return fail(Status::FailedPrecondition("calibration runs on two guest clocks"), 1);
   }
   cal.method = race.method;
@@ -369,7 +372,9 @@ int CalibrateCommand(const LabPaths& paths, const CalibrateRequest& request,
       "unlocked volume), when the runbook had such steps. Regenerate after changing images/{}\n"
       "or agents/sensor.",
       request.samples, fs::path(scenario_path).filename().string(),
-      fs::path(remediation_path).filename().string(), race.guests + remediation.guests, wall,
+      remediation_path.empty() ? "no remediation scenario"
+                               : fs::path(remediation_path).filename().string(),
+      race.guests + remediation.guests, wall,
       cal.image, cal.image);
   fs::create_directories(fs::path(out_path).parent_path());
   Status s = sim::SaveCalibration(cal, provenance, out_path);

@@ -43,7 +43,7 @@ struct CalibrateRequest {
   std::string out;       // default: playbooks/calibration/<image>.yaml
   std::string scenario;  // default: playbooks/scenarios/reboot-race.yaml
   // The same race under the vendor's cloud remediation (calibration `remediation:`); default:
-  // playbooks/scenarios/reboot-race-remediation.yaml.
+  // playbooks/scenarios/reboot-race-remediation.yaml, but none when `scenario` is given.
   std::string remediation_scenario;
   bool quiet = false;
 };
