@@ -298,8 +298,9 @@ int CalibrateCommand(const LabPaths& paths, const CalibrateRequest& request,
   // With a scenario of one's own, the remediation's race only when asked for.
   const std::string remediation_path =
       !request.remediation_scenario.empty() ? request.remediation_scenario
-      : request.scenario.empty() ? paths.source_dir + "/playbooks/scenarios/reboot-race-remediation.yaml"
-                                 : std::string();
+      : request.scenario.empty()
+          ? paths.source_dir + "/playbooks/scenarios/reboot-race-remediation.yaml"
+          : std::string();
   Result<config::ScenarioConfig> sc = config::LoadScenario(scenario_path, paths.images_dir);
   if (!sc.ok()) return fail(sc.status(), 2);
   // The remediation's race is measured the same way, on the same image, at the same window.
@@ -331,8 +332,8 @@ int CalibrateCommand(const LabPaths& paths, const CalibrateRequest& request,
   Result<std::unique_ptr<Journal>> journal = Journal::Open(paths.journal);
   if (!journal.ok()) return fail(journal.status(), 2);
   CalibrationRuns race, remediation;
-  int rc = MeasureRuns(paths, scenario_path, request.samples, request.quiet, cancel,
-                       journal->get(), &race, err);
+  int rc = MeasureRuns(paths, scenario_path, request.samples, request.quiet, cancel, journal->get(),
+                       &race, err);
   if (rc == 0 && !remediation_path.empty()) {
     rc = MeasureRuns(paths, remediation_path, request.samples, request.quiet, cancel,
                      journal->get(), &remediation, err);
@@ -362,10 +363,11 @@ int CalibrateCommand(const LabPaths& paths, const CalibrateRequest& request,
   cal.generated_by = fmt::format("chaoslab calibrate --samples {}", request.samples);
   std::string provenance = fmt::format(
       "Calibration of the simulator (lab/sim), written by `chaoslab calibrate`: {} run(s) each of\n"
-      "{} and {} on real QEMU guests ({} guest observations, {:.0f} s wall), image {} (recipe\n"
-      "hash below). race: per network profile, the boots after the revert of hosts whose disk held\n"
-      "the bad file and how many the reverted file won (the simulator draws each boot with\n"
-      "p = wins / boots); recovered_after[k] = hosts back on their k-th such boot. remediation:\n"
+      "{} and {} on real QEMU guests\n"
+      "({} guest observations, {:.0f} s wall), image {} (recipe hash below). race: per network\n"
+      "profile, the boots after the revert of hosts whose disk held the bad file and how many the\n"
+      "reverted file won (the simulator draws each boot with p = wins / boots);\n"
+      "recovered_after[k] = hosts back on their k-th such boot. remediation:\n"
       "the same under the vendor's cloud quarantine (from the revert, every host opted in).\n"
       "figures: mean, sd and samples of what the race runs measured. steps: per step kind, how\n"
       "often its machine part succeeded on the guests (boot to a console, typed unlock, del on an\n"
@@ -374,12 +376,12 @@ int CalibrateCommand(const LabPaths& paths, const CalibrateRequest& request,
       request.samples, fs::path(scenario_path).filename().string(),
       remediation_path.empty() ? "no remediation scenario"
                                : fs::path(remediation_path).filename().string(),
-      race.guests + remediation.guests, wall,
-      cal.image, cal.image);
+      race.guests + remediation.guests, wall, cal.image, cal.image);
   fs::create_directories(fs::path(out_path).parent_path());
   Status s = sim::SaveCalibration(cal, provenance, out_path);
   if (!s.ok()) return fail(s, 1);
-  for (const auto& [what, races] : {std::pair{"race", &cal.race}, {"remediation", &cal.remediation}}) {
+  for (const auto& [what, races] :
+       {std::pair{"race", &cal.race}, {"remediation", &cal.remediation}}) {
     for (const auto& [net, f] : *races) {
       out << fmt::format("{:<11} {:<6} {} hosts, {} boots, {} wins: p(win) = {:.3f}\n", what,
                          config::NetworkName(net), f.hosts, f.boots, f.wins, f.WinProbability());
