@@ -52,11 +52,12 @@ TEST(ManifestTest, QuarantineLinesNameOnlyChannelFilesOfTheirChannel) {
   EXPECT_EQ((*m)[0].file_name, ChannelFileName(1));
   EXPECT_FALSE((*m)[1].quarantine);
   for (const std::string& bad : std::vector<std::string>{
-           "quarantine 291 ../../Windows/System32/ntoskrnl.exe", "quarantine 291 ../" +
-        ChannelFileName(1), "quarantine 291 " + ChannelFileName(1) + "/../../x",
-        "quarantine 291 " + ChannelFileName(1, 290), "quarantine x " + ChannelFileName(1),
-        "quarantine 291", "quarantine 291 " + ChannelFileName(1) + " extra",
-        "quarantine 291 C-00000291-00000000-0000000x.sys", "quarantine 291 /etc/passwd"}) {
+           "quarantine 291 ../../Windows/System32/ntoskrnl.exe",
+           "quarantine 291 ../" + ChannelFileName(1),
+           "quarantine 291 " + ChannelFileName(1) + "/../../x",
+           "quarantine 291 " + ChannelFileName(1, 290), "quarantine x " + ChannelFileName(1),
+           "quarantine 291", "quarantine 291 " + ChannelFileName(1) + " extra",
+           "quarantine 291 C-00000291-00000000-0000000x.sys", "quarantine 291 /etc/passwd"}) {
     auto r = ParseManifest(bad + "\n");
     EXPECT_FALSE(r.ok()) << bad;
     if (!r.ok()) {

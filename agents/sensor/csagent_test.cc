@@ -281,7 +281,8 @@ TEST_F(CsagentTest, QuarantineArrivingFirstMovesTheFaultyFileAsideAndTheHostSurv
   SetSensor("7.11");
   AddContent(ChannelFileKind::kChannel291, 2);
   testing::TestHttpServer cloud;
-  cloud.Set("/v1/manifest?host=test-host", {200, "quarantine 291 " + ChannelFileName(2) + "\n", ""});
+  cloud.Set("/v1/manifest?host=test-host",
+            {200, "quarantine 291 " + ChannelFileName(2) + "\n", ""});
   std::vector<std::string> args = Args();
   args.insert(args.end(), {"--cloud", cloud.endpoint(), "--ipc-ms=1500"});
   AgentRun run = RunCsagent(args);

@@ -236,8 +236,7 @@ Status RenameFile(const std::string& from, const std::string& to) {
     return Status::FromErrno("rename " + from + " to " + to, errno);
   }
   const size_t slash = to.rfind('/');
-  return FsyncPath(slash == std::string::npos ? "." : to.substr(0, slash),
-                   O_RDONLY | O_DIRECTORY);
+  return FsyncPath(slash == std::string::npos ? "." : to.substr(0, slash), O_RDONLY | O_DIRECTORY);
 }
 
 void SyncVolume(const std::string& dir) {

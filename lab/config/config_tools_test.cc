@@ -79,7 +79,8 @@ TEST_F(ConfigLoaderTest, ToolErrorsNameFileLineColumn) {
 
 TEST_F(ConfigLoaderTest, VendorRemediationReadsATimeOrAMomentNeverBeforeTheRevert) {
   const std::string s = "playbooks/scenarios/v.yaml";
-  const std::string head = "name: v\nsetup: ../setups/small.yaml\nrunbook: ../runbooks/reboot-3.yaml\n";
+  const std::string head =
+      "name: v\nsetup: ../setups/small.yaml\nrunbook: ../runbooks/reboot-3.yaml\n";
   Write(s, head + "vendor_remediation: {available: \"06:00\", opted_in: 0.25}\n");
   Result<ScenarioConfig> sc = LoadScenario(Path(s), Images());
   ASSERT_TRUE(sc.ok()) << sc.status().ToString();

@@ -38,7 +38,8 @@ Result<ScenarioDate> ParseDate(const std::string& text) {
   return date;
 }
 
-constexpr const char* kInstantForm = "a UTC moment \"YYYY-MM-DDTHH:MMZ\" such as \"2024-07-20T12:00Z\"";
+constexpr const char* kInstantForm =
+    "a UTC moment \"YYYY-MM-DDTHH:MMZ\" such as \"2024-07-20T12:00Z\"";
 
 // "2024-07-20T12:00Z" (seconds optional: "T12:00:30Z").
 Result<UtcInstant> ReadUtcInstant(const YamlFile& file, const YAML::Node& node,
@@ -65,13 +66,13 @@ Status CheckOneRunbookTools(const RunbookConfig& runbook, const ScenarioConfig& 
   for (const ToolConfig& tool : runbook.tools) {
     const Seconds at = scenario.date.SecondsOf(tool.available);
     if (at >= scenario.rollout.release) continue;
-    return Status::AtLocation(
-        tool.available.where,
-        "tool '" + tool.name + "' of runbook '" + runbook.name + "' is available " +
-            tool.available.ToString() + ", before the scenario's release (" +
-            scenario.date.ToString() + " " + FormatTimeOfDay(scenario.rollout.release) +
-            " UTC, " + scenario.rollout.where.ToString() +
-            "): a tool made for the incident cannot exist before it");
+    return Status::AtLocation(tool.available.where,
+                              "tool '" + tool.name + "' of runbook '" + runbook.name +
+                                  "' is available " + tool.available.ToString() +
+                                  ", before the scenario's release (" + scenario.date.ToString() +
+                                  " " + FormatTimeOfDay(scenario.rollout.release) + " UTC, " +
+                                  scenario.rollout.where.ToString() +
+                                  "): a tool made for the incident cannot exist before it");
   }
   return Status::Ok();
 }
@@ -82,8 +83,8 @@ namespace internal {
 
 Result<ScenarioDate> ReadDate(const YamlFile& file, const YAML::Node& node) {
   if (!node.IsScalar()) {
-    return file.Error(node, "date: expected a date YYYY-MM-DD such as 2024-07-19, got " +
-                                Describe(node));
+    return file.Error(node,
+                      "date: expected a date YYYY-MM-DD such as 2024-07-19, got " + Describe(node));
   }
   Result<ScenarioDate> date = ParseDate(node.Scalar());
   if (!date.ok()) return file.Error(node, "date: " + date.status().message());
@@ -141,8 +142,7 @@ Result<VendorRemediationConfig> ReadVendorRemediation(const YamlFile& file, cons
   r.where = fields.where();
   ASSIGN_OR_RETURN(YAML::Node available, fields.Require("available"));
   if (available.IsScalar() && available.Scalar().find('T') == std::string::npos) {
-    ASSIGN_OR_RETURN(r.available,
-                     ReadTimeOfDay(file, available, "vendor_remediation available"));
+    ASSIGN_OR_RETURN(r.available, ReadTimeOfDay(file, available, "vendor_remediation available"));
   } else {
     ASSIGN_OR_RETURN(UtcInstant at,
                      ReadUtcInstant(file, available, "vendor_remediation available"));
@@ -151,8 +151,7 @@ Result<VendorRemediationConfig> ReadVendorRemediation(const YamlFile& file, cons
   // The quarantine names the file the revert withdrew: before the revert the cloud still served
   // it, and the sensor would fetch it again.
   if (r.available < rollout.revert) {
-    return file.Error(available, "vendor_remediation available: " +
-                                     FormatTimeOfDay(r.available) +
+    return file.Error(available, "vendor_remediation available: " + FormatTimeOfDay(r.available) +
                                      " (scenario day 0 = " + date.ToString() +
                                      ") is before the revert (" + FormatTimeOfDay(rollout.revert) +
                                      "): the cloud quarantines only a file it withdrew");
@@ -169,8 +168,8 @@ Result<VendorRemediationConfig> ReadVendorRemediation(const YamlFile& file, cons
     const YAML::Node share = fields.Get("opted_in");
     ASSIGN_OR_RETURN(r.opted_in, ReadNumber(file, share, "vendor_remediation opted_in"));
     if (r.opted_in < 0 || r.opted_in > 1) {
-      return file.Error(share, "vendor_remediation opted_in: expected a share in [0, 1], got " +
-                                   share.Scalar());
+      return file.Error(
+          share, "vendor_remediation opted_in: expected a share in [0, 1], got " + share.Scalar());
     }
   }
   return r;

@@ -420,10 +420,10 @@ Result<RunbookConfig> ReadRunbookChain(const std::string& as_written, const std:
                                        std::vector<std::string>* chain) {
   ASSIGN_OR_RETURN(YAML::Node root, ParseFile("runbook", as_written, path, named_at));
   YamlFile file(path);
-  ASSIGN_OR_RETURN(Fields fields, Fields::Open(file, root, "a runbook",
-                                               {"name", "description", "starts", "steps",
-                                                "priorities", "parallelism", "on_failure",
-                                                "tools"}));
+  ASSIGN_OR_RETURN(Fields fields,
+                   Fields::Open(file, root, "a runbook",
+                                {"name", "description", "starts", "steps", "priorities",
+                                 "parallelism", "on_failure", "tools"}));
   RunbookConfig runbook;
   runbook.file = AbsolutePath(path);
   runbook.where = fields.where();

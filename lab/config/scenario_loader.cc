@@ -166,7 +166,6 @@ Result<RolloutConfig> ReadRollout(const YamlFile& file, const YAML::Node& node) 
   return rollout;
 }
 
-
 Result<StopConfig> ReadStop(const YamlFile& file, const YAML::Node& node) {
   ASSIGN_OR_RETURN(Fields fields, Fields::Open(file, node, "stop", {"max_scenario", "max_wall"}));
   StopConfig stop;
@@ -243,11 +242,11 @@ Result<ScenarioConfig> ReadScenarioFile(const std::string& as_written, const std
                                         const std::string& images_root) {
   ASSIGN_OR_RETURN(YAML::Node root, ParseFile("scenario", as_written, path, nullptr));
   YamlFile file(path);
-  ASSIGN_OR_RETURN(Fields fields, Fields::Open(file, root, "a scenario",
-                                               {"name", "description", "setup", "fault", "rollout",
-                                                "runbook", "backend", "repetitions", "seed", "stop",
-                                                "race_window_ms", "mix", "calibration", "date",
-                                                "vendor_remediation"}));
+  ASSIGN_OR_RETURN(Fields fields,
+                   Fields::Open(file, root, "a scenario",
+                                {"name", "description", "setup", "fault", "rollout", "runbook",
+                                 "backend", "repetitions", "seed", "stop", "race_window_ms", "mix",
+                                 "calibration", "date", "vendor_remediation"}));
   ScenarioConfig scenario;
   scenario.file = AbsolutePath(path);
   scenario.where = fields.where();

@@ -49,7 +49,8 @@ TEST(ContentAnswerTest, QuarantineReachesOnlyItsHostsFirstInTheirManifest) {
   EXPECT_NE(out.find("\r\n\r\n" + line), std::string::npos) << out;
   for (const char* request :
        {"GET /v1/manifest HTTP/1.1\r\n\r\n", "GET /v1/manifest?host= HTTP/1.1\r\n\r\n",
-        "GET /v1/manifest?hst=h1 HTTP/1.1\r\n\r\n", "GET /v1/manifest?host=h1/../h2 HTTP/1.1\r\n\r\n",
+        "GET /v1/manifest?hst=h1 HTTP/1.1\r\n\r\n",
+        "GET /v1/manifest?host=h1/../h2 HTTP/1.1\r\n\r\n",
         "GET /v1/manifest?host=h%31 HTTP/1.1\r\n\r\n", "GET /v1/manifest?host=h1 HTP/1.1\r\n\r\n",
         "POST /v1/manifest?host=h1 HTTP/1.1\r\n\r\n"}) {
     const std::string answer = server->AnswerBytes(request);

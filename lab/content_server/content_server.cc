@@ -606,7 +606,8 @@ Status ContentServer::Quarantine(int channel, const std::string& file_name,
     return Status::InvalidArgument("quarantine: '" + file_name + "' is not a plain file name");
   }
   for (const std::string& host : hosts) {
-    if (!IsValidHostId(host)) return Status::InvalidArgument("quarantine: bad host id '" + host + "'");
+    if (!IsValidHostId(host))
+      return Status::InvalidArgument("quarantine: bad host id '" + host + "'");
   }
   Catalog& catalog = *impl_->catalog;
   std::lock_guard<std::mutex> lock(catalog.mu);

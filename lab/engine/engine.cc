@@ -204,8 +204,8 @@ void Run::Revert(double at) {
 void Run::StartRemediation(double at) {
   std::vector<std::string> hosts;
   for (const auto& h : hosts_) {
-    if (h.plan.online && recovery::RemediationOptedIn(sc_.vendor_remediation, sc_.seed, h.index,
-                                                       h.plan.spec.group))
+    if (h.plan.online &&
+        recovery::RemediationOptedIn(sc_.vendor_remediation, sc_.seed, h.index, h.plan.spec.group))
       hosts.push_back(h.plan.spec.id);
   }
   const Status s = o_.content ? o_.content->Quarantine(o_.fault, hosts) : Status::Ok();

@@ -107,7 +107,8 @@ class ContentChannel {
   virtual void WithdrawFault() {}
   // The vendor's cloud remediation: from now on the cloud tells each of `hosts` to quarantine
   // the faulty version `c` (ContentServer::Quarantine).
-  virtual Status Quarantine(const ContentVersion& /*c*/, const std::vector<std::string>& /*hosts*/) {
+  virtual Status Quarantine(const ContentVersion& /*c*/,
+                            const std::vector<std::string>& /*hosts*/) {
     return Status::Ok();
   }
 };

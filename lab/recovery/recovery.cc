@@ -10,10 +10,14 @@ namespace chaoslab::recovery {
 
 namespace {
 
-constexpr const char* kWaitNames[kWaitKinds] = {"its turn",       "a free slot (parallelism)",
-                                                "technician",     "technician (off shift)",
-                                                "remote-console", "usb-stick",
-                                                "key-escrow",     "pxe-server",
+constexpr const char* kWaitNames[kWaitKinds] = {"its turn",
+                                                "a free slot (parallelism)",
+                                                "technician",
+                                                "technician (off shift)",
+                                                "remote-console",
+                                                "usb-stick",
+                                                "key-escrow",
+                                                "pxe-server",
                                                 "tool (not yet published)"};
 
 }  // namespace

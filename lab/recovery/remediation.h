@@ -34,8 +34,7 @@ inline bool RemediationOptedIn(const config::VendorRemediationConfig& r, uint64_
 }
 
 // Whether the cloud answers an opted-in host's boot at `at` with the quarantine instruction.
-inline bool RemediationOffered(const config::VendorRemediationConfig& r, bool opted_in,
-                               double at) {
+inline bool RemediationOffered(const config::VendorRemediationConfig& r, bool opted_in, double at) {
   return r.enabled && opted_in && at >= r.available;
 }
 

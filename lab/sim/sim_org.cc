@@ -304,8 +304,8 @@ size_t OrgSim::PlaceHosts() {
         h.group = static_cast<uint16_t>(g);
         model_.AddHost(static_cast<uint16_t>(g));
         h.rng = Mix64(plan_.seed ^ Mix64(i + 1));
-        h.remediation_opted_in = recovery::RemediationOptedIn(
-            sc_.vendor_remediation, plan_.seed, i, (*plan_.groups)[g].g->name);
+        h.remediation_opted_in = recovery::RemediationOptedIn(sc_.vendor_remediation, plan_.seed, i,
+                                                              (*plan_.groups)[g].g->name);
         if ((*plan_.groups)[g].pinned) {
           h.ring = 255;
         } else if (staged) {
