@@ -2,7 +2,8 @@
 // playbooks/scenarios/cloud-remediation.yaml): the content server answers the opted-in hosts'
 // boot-time manifest with the quarantine of the faulty file; their sensors move it aside before
 // the first IPC notification and they come back on their first reboot after it. The opted-out
-// hosts, on the same link, lose the content race every time and end failed.
+// hosts, on the same link, lose the content race every time and end failed. And a runbook step
+// that waits for its tool (Microsoft's USB recovery tool) on real guests.
 #include <gtest/gtest.h>
 
 #include <regex>
@@ -57,6 +58,33 @@ TEST(RemediationOnRealGuests, OptedInHostsQuarantineTheFileAndRecoverTheOthersKe
     lines++;
   }
   EXPECT_EQ(lines, 2u) << r->err;
+}
+
+// Tools that appear during the incident, on real guests: winpe-usb boots Microsoft's USB recovery
+// tool, published 2024-07-20T12:00Z (playbooks/runbooks/winpe-usb.yaml). Every crashed host waits
+// for it, holding nothing, and the stick repairs it only afterwards.
+TEST(ToolsOnRealGuests, WinpeUsbWaitsForTheUsbToolThenRepairs) {
+  LabHarness lab;
+  ASSERT_TRUE(lab.ImageBuilt()) << "guest image not built: run `make image`";
+  auto r = lab.Run({"run", lab.scenario("bitlocker-escrow"), "--runbook", "winpe-usb", "--json"},
+                   std::chrono::seconds(300));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->exit_code, 0) << r->err;
+  json run = json::parse(r->out);
+  ASSERT_EQ(run["status"], "finished") << r->err;
+  EXPECT_TRUE(LabHarness::LabQemus(run.value("run_id", "?")).empty());
+  // 2024-07-20 12:00 UTC, in seconds after the release (2024-07-19 04:09 UTC).
+  const double published = 86400 + 12 * 3600.0 - (4 * 3600 + 9 * 60);
+  int crashed = 0;
+  for (const auto& h : run["hosts"]) {
+    if (h["crashes"].get<int>() == 0) continue;
+    SCOPED_TRACE(h.dump());
+    crashed++;
+    EXPECT_TRUE(h["recovered"].get<bool>());
+    EXPECT_GT(h["recovered_at_s"].get<double>(), published);
+    EXPECT_EQ(h["waited_for"], "tool (not yet published)");
+  }
+  EXPECT_GE(crashed, 5);
 }
 
 }  // namespace
