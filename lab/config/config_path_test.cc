@@ -252,7 +252,7 @@ TEST_F(ConfigPathTest, ATimeThatPutsAToolBeforeTheReleaseIsRefused) {
   sc_.runbook.tools.push_back({"usb-recovery", *step.tool_available, {}});
   sc_.runbook.steps.push_back(step);
   Set("rollout.release", "04:30");
-  ExpectSetError("rollout.release", "05:00",
+  ExpectSetError("rollout.release", "05:10",
                  {"tool 'usb-recovery'", "before the scenario's release"});
 }
 
