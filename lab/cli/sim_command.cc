@@ -286,6 +286,43 @@ std::map<config::Network, sim::RaceFigures> Races(std::map<config::Network, sim:
 
 }  // namespace
 
+// What `calibrate` prints: each race's win probability per profile, the step rates.
+void PrintCalibration(const sim::Calibration& cal, std::ostream& out) {
+  for (const auto& [what, races] :
+       {std::pair{"race", &cal.race}, {"remediation", &cal.remediation}}) {
+    for (const auto& [net, f] : *races) {
+      out << fmt::format("{:<11} {:<6} {} hosts, {} boots, {} wins: p(win) = {:.3f}\n", what,
+                         config::NetworkName(net), f.hosts, f.boots, f.wins, f.WinProbability());
+    }
+  }
+  for (const auto& [kind, f] : cal.steps) {
+    out << fmt::format("step {:<16} {} of {} succeeded\n", config::StepKindName(kind), f.ok,
+                       f.attempts);
+  }
+}
+
+// The calibration file's leading comment: how it was measured.
+std::string CalibrationProvenance(int samples, const std::string& scenario_path,
+                                  const std::string& remediation_path, int64_t guests, double wall,
+                                  const std::string& image) {
+  return fmt::format(
+      "Calibration of the simulator (lab/sim), written by `chaoslab calibrate`: {} run(s) each of\n"
+      "{} and {} on real QEMU guests\n"
+      "({} guest observations, {:.0f} s wall), image {} (recipe hash below). race: per network\n"
+      "profile, the boots after the revert of hosts whose disk held the bad file and how many the\n"
+      "reverted file won (the simulator draws each boot with p = wins / boots);\n"
+      "recovered_after[k] = hosts back on their k-th such boot. remediation:\n"
+      "the same under the vendor's cloud quarantine (from the revert, every host opted in).\n"
+      "figures: mean, sd and samples of what the race runs measured. steps: per step kind, how\n"
+      "often its machine part succeeded on the guests (boot to a console, typed unlock, del on an\n"
+      "unlocked volume), when the runbook had such steps. Regenerate after changing images/{}\n"
+      "or agents/sensor.",
+      samples, fs::path(scenario_path).filename().string(),
+      remediation_path.empty() ? "no remediation scenario"
+                               : fs::path(remediation_path).filename().string(),
+      guests, wall, image, image);
+}
+
 int CalibrateCommand(const LabPaths& paths, const CalibrateRequest& request,
                      const std::atomic<bool>* cancel, std::ostream& out, std::ostream& err) {
   auto fail = [&](const Status& s, int code) {
@@ -361,36 +398,13 @@ int CalibrateCommand(const LabPaths& paths, const CalibrateRequest& request,
   const double wall =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
   cal.generated_by = fmt::format("chaoslab calibrate --samples {}", request.samples);
-  std::string provenance = fmt::format(
-      "Calibration of the simulator (lab/sim), written by `chaoslab calibrate`: {} run(s) each of\n"
-      "{} and {} on real QEMU guests\n"
-      "({} guest observations, {:.0f} s wall), image {} (recipe hash below). race: per network\n"
-      "profile, the boots after the revert of hosts whose disk held the bad file and how many the\n"
-      "reverted file won (the simulator draws each boot with p = wins / boots);\n"
-      "recovered_after[k] = hosts back on their k-th such boot. remediation:\n"
-      "the same under the vendor's cloud quarantine (from the revert, every host opted in).\n"
-      "figures: mean, sd and samples of what the race runs measured. steps: per step kind, how\n"
-      "often its machine part succeeded on the guests (boot to a console, typed unlock, del on an\n"
-      "unlocked volume), when the runbook had such steps. Regenerate after changing images/{}\n"
-      "or agents/sensor.",
-      request.samples, fs::path(scenario_path).filename().string(),
-      remediation_path.empty() ? "no remediation scenario"
-                               : fs::path(remediation_path).filename().string(),
-      race.guests + remediation.guests, wall, cal.image, cal.image);
+  const std::string provenance =
+      CalibrationProvenance(request.samples, scenario_path, remediation_path,
+                            race.guests + remediation.guests, wall, cal.image);
   fs::create_directories(fs::path(out_path).parent_path());
   Status s = sim::SaveCalibration(cal, provenance, out_path);
   if (!s.ok()) return fail(s, 1);
-  for (const auto& [what, races] :
-       {std::pair{"race", &cal.race}, {"remediation", &cal.remediation}}) {
-    for (const auto& [net, f] : *races) {
-      out << fmt::format("{:<11} {:<6} {} hosts, {} boots, {} wins: p(win) = {:.3f}\n", what,
-                         config::NetworkName(net), f.hosts, f.boots, f.wins, f.WinProbability());
-    }
-  }
-  for (const auto& [kind, f] : cal.steps) {
-    out << fmt::format("step {:<16} {} of {} succeeded\n", config::StepKindName(kind), f.ok,
-                       f.attempts);
-  }
+  PrintCalibration(cal, out);
   out << "calibration: " << out_path << "\n";
   return 0;
 }
