@@ -27,6 +27,8 @@ constexpr std::chrono::milliseconds kCloudTimeout{2000};
 // again this often until the first IPC notification. ASSUMPTION (range 10-1000 ms): the real
 // sensor's retry interval is not public; a short one lets the link's own delay decide the race.
 constexpr std::chrono::milliseconds kBootFetchRetry{50};
+// A quarantined channel file keeps its name with this suffix, which ParseChannelFileName refuses.
+constexpr char kQuarantinedSuffix[] = ".quarantined";
 
 void Say(std::string line) { platform::WriteLine(std::move(line)); }
 using platform::IsDirectory;
@@ -94,9 +96,14 @@ class Sensor {
       Say("csagent: ignoring manifest: " + entries.status().ToString());
       return true;
     }
+    // The cloud's remediation first: it needs no download, so it is the quicker way out.
+    for (const ManifestEntry& e : *entries) {
+      if (e.quarantine && e.channel == kChannel291) Quarantine(e);
+    }
     std::optional<ManifestEntry> newest;
     for (ManifestEntry& e : *entries) {
-      if (e.channel == kChannel291 && (!newest || e.content_version > newest->content_version)) {
+      if (!e.quarantine && e.channel == kChannel291 &&
+          (!newest || e.content_version > newest->content_version)) {
         newest = std::move(e);
       }
     }
@@ -130,6 +137,26 @@ class Sensor {
         " ms=" + std::to_string(ElapsedMs()));
     Consider(newest->content_version, std::move(content->body));
     return true;
+  }
+
+  // The vendor's cloud remediation: the file leaves the active content (so the next IPC
+  // notification does not read it) and is renamed aside in its folder (<name>.quarantined, which
+  // the sensor no longer loads). `e.file_name` is a canonical channel file name (ParseManifest),
+  // never a path.
+  void Quarantine(const ManifestEntry& e) {
+    {
+      std::lock_guard lock(mu_);
+      if (active_ && active_->content_version == e.content_version) active_.reset();
+    }
+    const std::string path = content_dir_ + "/" + e.file_name;
+    const Status moved = platform::RenameFile(path, path + kQuarantinedSuffix);
+    if (!moved.ok()) {
+      if (moved.code() != ErrorCode::kNotFound) Say("csagent: quarantine: " + moved.ToString());
+      return;  // not cached here (or already moved aside on an earlier boot)
+    }
+    platform::SyncVolume(content_dir_);  // FAT: make the rename durable before the next boot
+    Say("@@csagent quarantined channel=291 version=" + std::to_string(e.content_version) +
+        " ms=" + std::to_string(ElapsedMs()));
   }
 
   // Interprets the active content for one IPC notification. With the 7.11 interpreter and a

@@ -114,6 +114,18 @@ Result<std::vector<ManifestEntry>> ParseManifest(std::string_view body) {
       return bad("expected '<channel> <version> <file-name>'");
     }
     ManifestEntry e;
+    if (line.substr(0, s1) == "quarantine") {
+      e.quarantine = true;
+      auto id = ParseChannelFileName(line.substr(s2 + 1));
+      if (!ParseU32(line.substr(s1 + 1, s2 - s1 - 1), &e.channel) || !id.ok() ||
+          id->channel != e.channel) {
+        return bad("expected 'quarantine <channel> <file-name of that channel>'");
+      }
+      e.content_version = id->content_version;
+      e.file_name = ChannelFileName(e.content_version, e.channel);
+      entries.push_back(std::move(e));
+      continue;
+    }
     if (!ParseU32(line.substr(0, s1), &e.channel) ||
         !ParseU32(line.substr(s1 + 1, s2 - s1 - 1), &e.content_version)) {
       return bad("channel and version must be numbers");

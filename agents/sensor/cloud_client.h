@@ -37,9 +37,14 @@ struct ManifestEntry {
   uint32_t channel = 0;
   uint32_t content_version = 0;
   std::string file_name;  // always ChannelFileName(content_version, channel)
+  // "quarantine <channel> <file-name>": the vendor's cloud remediation asks the sensor to move
+  // that cached file aside (docs/GUEST-PROTOCOL.md); content_version is the file name's.
+  bool quarantine = false;
 };
-// One "<channel> <version> <file-name>" per line; blank lines are skipped. Corruption names the
-// line. The file name must be exactly the canonical one, so it is safe to use as a path component.
+// One "<channel> <version> <file-name>" or "quarantine <channel> <file-name>" per line; blank
+// lines are skipped. Corruption names the line. The file name must be exactly the canonical one
+// (of that channel), so it is safe to use as a path component: a quarantine can name no file
+// outside the sensor's content folder.
 Result<std::vector<ManifestEntry>> ParseManifest(std::string_view body);
 
 // Letters, digits, '-' and '_', 1..64 characters (the protocol's host id).

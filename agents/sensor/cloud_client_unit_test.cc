@@ -39,6 +39,33 @@ TEST(ManifestTest, ParsesLinesAndRejectsUnsafeNames) {
   EXPECT_FALSE(ParseManifest("291 4 C-00000291-00000000-00000003.sys").ok());
 }
 
+// The vendor's cloud remediation: a quarantine names a canonical file of its channel and nothing
+// else, so it cannot reach outside the sensor's content folder.
+TEST(ManifestTest, QuarantineLinesNameOnlyChannelFilesOfTheirChannel) {
+  auto m = ParseManifest("quarantine 291 " + ChannelFileName(1) + "\n291 2 " + ChannelFileName(2) +
+                         "\n");
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  ASSERT_EQ(m->size(), 2u);
+  EXPECT_TRUE((*m)[0].quarantine);
+  EXPECT_EQ((*m)[0].channel, 291u);
+  EXPECT_EQ((*m)[0].content_version, 1u);
+  EXPECT_EQ((*m)[0].file_name, ChannelFileName(1));
+  EXPECT_FALSE((*m)[1].quarantine);
+  for (const std::string& bad : std::vector<std::string>{
+           "quarantine 291 ../../Windows/System32/ntoskrnl.exe",
+           "quarantine 291 ../" + ChannelFileName(1),
+           "quarantine 291 " + ChannelFileName(1) + "/../../x",
+           "quarantine 291 " + ChannelFileName(1, 290), "quarantine x " + ChannelFileName(1),
+           "quarantine 291", "quarantine 291 " + ChannelFileName(1) + " extra",
+           "quarantine 291 C-00000291-00000000-0000000x.sys", "quarantine 291 /etc/passwd"}) {
+    auto r = ParseManifest(bad + "\n");
+    EXPECT_FALSE(r.ok()) << bad;
+    if (!r.ok()) {
+      EXPECT_NE(r.status().message().find("manifest line 1"), std::string::npos);
+    }
+  }
+}
+
 TEST(HostIdTest, Validates) {
   EXPECT_TRUE(IsValidHostId("ws-0001_a"));
   EXPECT_FALSE(IsValidHostId(""));

@@ -274,6 +274,49 @@ TEST_F(CsagentTest, NewerCloudContentArrivingFirstWinsTheRace) {
   EXPECT_EQ(std::string(std::istreambuf_iterator<char>(in), {}), good);
 }
 
+// The vendor's cloud remediation: the manifest's quarantine reaches the sensor before the first IPC
+// notification; the faulty cached file is moved aside and the host boots healthy, even though
+// the cloud has no newer content for it.
+TEST_F(CsagentTest, QuarantineArrivingFirstMovesTheFaultyFileAsideAndTheHostSurvives) {
+  SetSensor("7.11");
+  AddContent(ChannelFileKind::kChannel291, 2);
+  testing::TestHttpServer cloud;
+  cloud.Set("/v1/manifest?host=test-host",
+            {200, "quarantine 291 " + ChannelFileName(2) + "\n", ""});
+  std::vector<std::string> args = Args();
+  args.insert(args.end(), {"--cloud", cloud.endpoint(), "--ipc-ms=1500"});
+  AgentRun run = RunCsagent(args);
+  EXPECT_EQ(run.exit_code, kAgentExitOk) << run.output;
+  EXPECT_TRUE(run.Has("@@csagent quarantined channel=291 version=2 ms=")) << run.output;
+  EXPECT_FALSE(run.Has("@@bugcheck")) << run.output;
+  EXPECT_TRUE(run.Has("@@csagent heartbeat channel=291 version=0 cloud=ok\n")) << run.output;
+  EXPECT_FALSE(fs::exists(content_dir() / ChannelFileName(2)));
+  EXPECT_TRUE(fs::exists(content_dir() / (ChannelFileName(2) + ".quarantined")));
+  // The next boot finds nothing to load, and the cloud's repeated instruction changes nothing.
+  AgentRun again = RunCsagent(args);
+  EXPECT_EQ(again.exit_code, kAgentExitOk) << again.output;
+  EXPECT_FALSE(again.Has("@@csagent loaded")) << again.output;
+  EXPECT_FALSE(again.Has("@@csagent quarantined")) << again.output;
+}
+
+// A quarantine that names anything but a channel file of its channel is refused with the whole
+// manifest: nothing outside the content folder is touched, and the faulty file still crashes.
+TEST_F(CsagentTest, AQuarantineNamingAPathIsIgnored) {
+  SetSensor("7.11");
+  AddContent(ChannelFileKind::kChannel291, 2);
+  std::ofstream(root_ / "victim.txt") << "keep";
+  testing::TestHttpServer cloud;
+  cloud.Set("/v1/manifest?host=test-host", {200, "quarantine 291 ../../../victim.txt\n", ""});
+  std::vector<std::string> args = Args();
+  args.insert(args.end(), {"--cloud", cloud.endpoint(), "--ipc-ms=1500"});
+  AgentRun run = RunCsagent(args);
+  EXPECT_EQ(run.exit_code, kAgentExitBugcheck) << run.output;
+  EXPECT_TRUE(run.Has("ignoring manifest")) << run.output;
+  EXPECT_TRUE(fs::exists(root_ / "victim.txt"));
+  EXPECT_FALSE(fs::exists(root_ / "victim.txt.quarantined"));
+  EXPECT_TRUE(fs::exists(content_dir() / ChannelFileName(2)));
+}
+
 // 04:09: a running 7.11 host receives the 291 file from the cloud and crashes.
 TEST_F(CsagentTest, Channel291FromTheCloudCrashesARunningHost) {
   SetSensor("7.11");

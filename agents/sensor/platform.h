@@ -41,6 +41,9 @@ std::vector<std::string> ListDirectory(const std::string& dir);
 // makes file and folder durable before returning.
 Status WriteFileDurably(const std::string& dir, const std::string& name, std::string_view bytes);
 void RemoveFile(const std::string& path);
+// Renames `from` to `to` in the same folder (replacing `to`), durably (the folder is flushed).
+// NotFound when `from` does not exist.
+Status RenameFile(const std::string& from, const std::string& to);
 // Flushes every pending write of the volume holding `dir` (data, FAT and directories).
 void SyncVolume(const std::string& dir);
 // Creates (or truncates) an empty file.

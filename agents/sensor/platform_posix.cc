@@ -231,6 +231,14 @@ Status WriteFileDurably(const std::string& dir, const std::string& name, std::st
 
 void RemoveFile(const std::string& path) { unlink(path.c_str()); }
 
+Status RenameFile(const std::string& from, const std::string& to) {
+  if (rename(from.c_str(), to.c_str()) != 0) {
+    return Status::FromErrno("rename " + from + " to " + to, errno);
+  }
+  const size_t slash = to.rfind('/');
+  return FsyncPath(slash == std::string::npos ? "." : to.substr(0, slash), O_RDONLY | O_DIRECTORY);
+}
+
 void SyncVolume(const std::string& dir) {
   const int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0 || syncfs(fd) != 0) sync();

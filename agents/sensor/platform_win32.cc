@@ -300,6 +300,16 @@ Status WriteFileDurably(const std::string& dir, const std::string& name, std::st
 
 void RemoveFile(const std::string& path) { DeleteFileA(path.c_str()); }
 
+Status RenameFile(const std::string& from, const std::string& to) {
+  if (MoveFileExA(from.c_str(), to.c_str(), MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH) ==
+      0) {
+    const DWORD err = GetLastError();
+    const std::string what = "rename " + from + " to " + to + ": error " + std::to_string(err);
+    return err == ERROR_FILE_NOT_FOUND ? Status::NotFound(what) : Status::IoError(what);
+  }
+  return Status::Ok();
+}
+
 void SyncVolume(const std::string& dir) {
   // Flushing a whole volume needs its handle ("\\.\C:") and administrator rights; the service
   // has them. Best effort, as on Linux: the files themselves were already flushed.

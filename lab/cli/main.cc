@@ -167,6 +167,9 @@ int main(int argc, char** argv) {
   calibrate_cmd->add_option("--out", cal.out, "calibration file to write");
   calibrate_cmd->add_option("--scenario", cal.scenario,
                             "scenario to measure (default reboot-race)");
+  calibrate_cmd->add_option("--remediation-scenario", cal.remediation_scenario,
+                            "the same race under the vendor's cloud remediation (default "
+                            "reboot-race-remediation; none with --scenario)");
   calibrate_cmd->add_flag("--quiet,-q", cal.quiet, "no progress lines");
 
   GamedayRequest gd;

@@ -250,6 +250,9 @@ class ServerContent final : public ContentChannel {
   }
   void ReleaseRing(int ring) override { policy_->Release(ring); }
   void WithdrawFault() override { policy_->Withdraw(); }
+  Status Quarantine(const ContentVersion& c, const std::vector<std::string>& hosts) override {
+    return server_->Quarantine(c.channel, c.file_name, hosts);
+  }
 
  private:
   ContentServer* server_;

@@ -82,6 +82,9 @@ struct CalibrateRequest {
   int samples = 1;
   std::string out;       // default: playbooks/calibration/<image>.yaml
   std::string scenario;  // default: playbooks/scenarios/reboot-race.yaml
+  // The same race under the vendor's cloud remediation (calibration `remediation:`); default:
+  // playbooks/scenarios/reboot-race-remediation.yaml, but none when `scenario` is given.
+  std::string remediation_scenario;
   bool quiet = false;
 };
 int CalibrateCommand(const LabPaths& paths, const CalibrateRequest& request,

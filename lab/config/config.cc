@@ -275,15 +275,38 @@ std::optional<int> ParseWeekday(std::string_view name) {
 std::string_view WeekdayName(int day) { return kWeekdays[((day % 7) + 7) % 7]; }
 
 int ScenarioDate::Weekday() const {
-  // Days since 1970-01-01 (a Thursday) of the proleptic Gregorian date (Howard Hinnant's
-  // days_from_civil), then Monday = 0.
+  // 1970-01-01 was a Thursday; Monday = 0.
+  return static_cast<int>(((DaysSinceEpoch() + 3) % 7 + 7) % 7);
+}
+
+int64_t ScenarioDate::DaysSinceEpoch() const {
+  // The proleptic Gregorian date's days since 1970-01-01 (Howard Hinnant's days_from_civil).
   const int y = year - (month <= 2 ? 1 : 0);
   const int era = (y >= 0 ? y : y - 399) / 400;
   const int yoe = y - era * 400;
   const int doy = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1;
   const int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  const int64_t days = static_cast<int64_t>(era) * 146097 + doe - 719468;
-  return static_cast<int>(((days + 3) % 7 + 7) % 7);
+  return static_cast<int64_t>(era) * 146097 + doe - 719468;
+}
+
+std::string UtcInstant::ToString() const {
+  // Howard Hinnant's civil_from_days.
+  const int64_t days = (unix_s >= 0 ? unix_s : unix_s - 86399) / 86400;
+  const int64_t secs = unix_s - days * 86400;
+  const int64_t z = days + 719468;
+  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  const int64_t doe = z - era * 146097;
+  const int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const int64_t mp = (5 * doy + 2) / 153;
+  const int64_t d = doy - (153 * mp + 2) / 5 + 1;
+  const int64_t m = mp < 10 ? mp + 3 : mp - 9;
+  const int64_t y = yoe + era * 400 + (m <= 2);
+  char text[96];
+  std::snprintf(text, sizeof(text), "%04lld-%02lld-%02lldT%02lld:%02lldZ",
+                static_cast<long long>(y), static_cast<long long>(m), static_cast<long long>(d),
+                static_cast<long long>(secs / 3600), static_cast<long long>(secs % 3600 / 60));
+  return text;
 }
 
 std::string ScenarioDate::ToString() const {

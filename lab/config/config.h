@@ -424,6 +424,21 @@ struct Conditions {
 // facts of a whole group).
 bool ConditionsMatch(const Conditions& when, const GroupConfig& group);
 
+// A moment in UTC, written "2024-07-20T12:00Z": seconds since 1970-01-01T00:00Z.
+struct UtcInstant {
+  int64_t unix_s = 0;
+  SourceLocation where;
+  std::string ToString() const;  // "2024-07-20T12:00Z"
+};
+
+// A tool that appeared during the incident (a runbook's `tools:`), e.g. Microsoft's USB recovery
+// tool: no step can use it before it was published.
+struct ToolConfig {
+  std::string name;
+  UtcInstant available;
+  SourceLocation where;
+};
+
 struct StepConfig {
   StepKind kind = StepKind::kReboot;
   int times = 1;                            // reboot: attempts before the host counts as failed
@@ -432,6 +447,9 @@ struct StepConfig {
   Conditions when;                          // the step is skipped for hosts it does not match
   std::vector<Resource> needs;  // all held while the step's human part runs; no duplicates
   Distribution takes;           // the human part (default 0)
+  // `tool:`, one of the runbook's `tools:`; the step waits until it is published. Empty: none.
+  std::string tool;
+  std::optional<UtcInstant> tool_available;  // the tool's `available`, copied from `tools:`
   SourceLocation where;
 };
 
@@ -456,6 +474,7 @@ struct RunbookConfig {
   RunbookStart starts = RunbookStart::kAfterRevert;
   std::vector<StepConfig> steps;
   std::vector<PriorityRule> priorities;
+  std::vector<ToolConfig> tools;  // `tools:`, names unique; every step's `tool:` is one of them
   int parallelism = 0;  // hosts remediated at once, fleet-wide; 0 = as many as resources allow
   // Where a host goes when this runbook ends without recovering it: `on_failure:` of this runbook,
   // then of that one, and so on, flattened into one list in order (at most kMaxEscalations, no
@@ -470,6 +489,11 @@ struct ScenarioDate {
   SourceLocation where;
   // 0 Monday ... 6 Sunday.
   int Weekday() const;
+  int64_t DaysSinceEpoch() const;  // days since 1970-01-01
+  // Scenario seconds (since this day's 00:00 UTC) of a moment.
+  Seconds SecondsOf(const UtcInstant& t) const {
+    return static_cast<Seconds>(t.unix_s - DaysSinceEpoch() * 86400);
+  }
   std::string ToString() const;  // "2024-07-19"
 };
 
@@ -480,6 +504,21 @@ struct Escalation {
   RunbookConfig runbook;
   Distribution after;    // the decision delay
   SourceLocation where;  // the `on_failure:` that names it
+};
+
+// The vendor's automated cloud remediation (`vendor_remediation:`): from `available`, the content
+// server answers a booting host that opted in with a quarantine instruction for the faulty channel
+// file in the same manifest as the content; a sensor that hears it before its first IPC
+// notification moves the file aside and boots healthy (docs/GUEST-PROTOCOL.md).
+struct VendorRemediationConfig {
+  bool enabled = false;
+  Seconds available = 0;  // scenario time; never before the revert (the loader checks)
+  // `opted_in: 0.2`: the share of hosts whose organisation asked for it, drawn per host by seed;
+  // `opted_in: [group, ...]`: exactly the hosts of those groups (then `opted_in` is unused).
+  double opted_in = 1.0;
+  std::vector<std::string> opted_in_groups;
+  SourceLocation opted_in_where;
+  SourceLocation where;
 };
 
 struct StopConfig {
@@ -516,6 +555,7 @@ struct ScenarioConfig {
   // the weekday of every scenario time. Default 2024-07-19, a Friday (FACTS.md: released 04:09 UTC
   // on 19 July 2024).
   ScenarioDate date;
+  VendorRemediationConfig vendor_remediation;
   SourceLocation where;
   // The parameters changed after loading (config_path.h SetByPath), as (path, value) in the order
   // set: runs record them with their inputs, so a sweep's cell is known from its runs.

@@ -39,6 +39,15 @@ Status CheckRolloutFitsSetup(const RolloutConfig& rollout, const SetupConfig& se
 // rollout (the scenario's start); the simulator checks each archetype of a mix with it.
 Status CheckStaffingFitsRollout(const RolloutConfig& rollout, const SetupConfig& setup);
 
+// Whether every tool `runbook` (and each runbook it escalates to) uses was published no earlier
+// than the scenario's release: a tool made for the incident cannot exist before it. The error is
+// at the tool's `available:` (file:line:column). LoadScenario, Recombine and the mix check it.
+Status CheckToolsAfterRelease(const RunbookConfig& runbook, const ScenarioConfig& scenario);
+
+// Whether every group a scenario's vendor_remediation opts in is a group of `setup`.
+Status CheckRemediationFitsSetup(const VendorRemediationConfig& remediation,
+                                 const SetupConfig& setup);
+
 // Priority rank of every group of `setup` under `runbook`: 0 = fixed first; otherwise one more than
 // the highest rank of the groups a rule puts before it (the longest chain of "first" groups ahead).
 // A selector "others" in `then` means every group `first` does not match. Groups no rule names

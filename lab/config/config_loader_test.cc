@@ -444,7 +444,7 @@ TEST_F(ConfigLoaderTest, EmptyAndMultiDocumentFiles) {
   Status st = LoadRunbook(path).status();
   ASSERT_FALSE(st.ok());
   EXPECT_NE(st.message().find("expected a runbook (a map with keys name, description, starts, "
-                              "steps, priorities, parallelism, on_failure), got nothing"),
+                              "steps, priorities, parallelism, on_failure, tools), got nothing"),
             std::string::npos)
       << st.message();
 

@@ -545,7 +545,12 @@ const std::vector<PathInfo>& SettablePaths() {
 Status ValidateScenario(const ScenarioConfig& sc) {
   RETURN_IF_ERROR(ValidateRollout(sc.rollout));
   if (sc.stop.max_scenario <= 0) return Status::InvalidArgument("stop max_scenario must be > 0");
+  // A later release or revert must not leave a tool or the cloud's quarantine before them.
+  if (sc.vendor_remediation.enabled && sc.vendor_remediation.available < sc.rollout.revert) {
+    return Status::InvalidArgument("vendor_remediation available is before the revert");
+  }
   if (!sc.mix_file.empty()) return Status::Ok();  // the mix's archetypes are checked by lab/sim
+  RETURN_IF_ERROR(CheckToolsAfterRelease(sc.runbook, sc));
   RETURN_IF_ERROR(ValidateSetup(sc.setup));
   RETURN_IF_ERROR(CheckRunbookFitsImage(sc.runbook, sc.setup, sc.image));
   RETURN_IF_ERROR(CheckRunbookFitsSetup(sc.runbook, sc.setup));

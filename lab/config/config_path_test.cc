@@ -262,6 +262,21 @@ TEST_F(ConfigPathTest, ChangesTheLoadersWouldRefuseAreRefused) {
   ExpectSetError("rollout.release", "06:00", {"expected start <= release <= revert"});
   ExpectSetError("rollout.start", "05:00", {"expected start <= release <= revert"});
   ExpectSetError("rollout.policy", "rings", {"policy: rings needs the scenario's `rings` list"});
+  // A later revert would leave the cloud's quarantine before it (issue 18).
+  sc_.vendor_remediation = {.enabled = true, .available = 6 * 3600.0};
+  ExpectSetError("rollout.revert", "07:00", {"vendor_remediation available is before the revert"});
+}
+
+// Issue 18: a tool published before a release moved later is refused, at the tool's date.
+TEST_F(ConfigPathTest, ATimeThatPutsAToolBeforeTheReleaseIsRefused) {
+  StepConfig step = sc_.runbook.steps.front();
+  step.tool = "usb-recovery";
+  step.tool_available = UtcInstant{sc_.date.DaysSinceEpoch() * 86400 + 5 * 3600, {}};
+  sc_.runbook.tools.push_back({"usb-recovery", *step.tool_available, {}});
+  sc_.runbook.steps.push_back(step);
+  Set("rollout.release", "04:30");
+  ExpectSetError("rollout.release", "05:10",
+                 {"tool 'usb-recovery'", "before the scenario's release"});
 }
 
 TEST_F(ConfigPathTest, RolloutPolicyOnAScenarioWithRings) {

@@ -22,6 +22,16 @@ Result<SetupConfig> ReadSetupFile(const std::string& as_written, const std::stri
 Result<ImageConfig> ReadImageFile(const std::string& images_root, const std::string& name,
                                   const SourceLocation* named_at);  // image_loader.cc
 
+// incident_tools.cc: `date: 2024-07-19`; a runbook's `tools:`; each step's `tool:` checked
+// against them (the step gets the tool's date); a scenario's `vendor_remediation:` (its
+// `available` a time of day on day 0 or a UTC moment, never before the revert).
+Result<ScenarioDate> ReadDate(const YamlFile& file, const YAML::Node& node);
+Result<std::vector<ToolConfig>> ReadTools(const YamlFile& file, const YAML::Node& node);
+Status ResolveStepTools(const YamlFile& file, RunbookConfig* runbook);
+Result<VendorRemediationConfig> ReadVendorRemediation(const YamlFile& file, const YAML::Node& node,
+                                                      const ScenarioDate& date,
+                                                      const RolloutConfig& rollout);
+
 // For messages (setup_loader.cc): the names of sites and groups, and "setup 'x' (/path/x.yaml)".
 std::vector<std::string> SiteNames(const std::vector<SiteConfig>& sites);
 std::vector<std::string> GroupNames(const std::vector<GroupConfig>& groups);

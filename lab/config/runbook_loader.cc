@@ -142,7 +142,10 @@ Status CheckPattern(const YamlFile& file, const YAML::Node& node, const std::str
                               "or '.'), such as \"C-00000291*.sys\"");
 }
 
-// The keys a step body may have besides when, needs and takes.
+// Keys every step body may have.
+constexpr std::string_view kCommonStepKeys[] = {"when", "needs", "takes", "tool"};
+
+// The keys a step body may have: its kind's, then the common ones.
 std::vector<std::string_view> StepKeys(StepKind kind) {
   std::vector<std::string_view> keys;
   switch (kind) {
@@ -163,7 +166,7 @@ std::vector<std::string_view> StepKeys(StepKind kind) {
     case StepKind::kReimage:
       break;
   }
-  for (std::string_view common : {"when", "needs", "takes"}) keys.push_back(common);
+  for (std::string_view common : kCommonStepKeys) keys.push_back(common);
   return keys;
 }
 
@@ -246,7 +249,7 @@ Result<StepConfig> ReadStep(const YamlFile& file, const YAML::Node& node, size_t
     // "- reboot:" or "- restart": every default.
   } else if (body.IsScalar()) {
     // Short forms: "- reboot: 15", "- boot: safe-mode", "- delete: C-00000291*.sys".
-    if (keys.size() == 3) {
+    if (keys.size() == std::size(kCommonStepKeys)) {
       return file.Error(body, step_what + ": expected nothing or a map with keys " +
                                   Join(std::vector<std::string>(keys.begin(), keys.end())) +
                                   ", got " + Describe(body));
@@ -264,6 +267,8 @@ Result<StepConfig> ReadStep(const YamlFile& file, const YAML::Node& node, size_t
         ASSIGN_OR_RETURN(step.needs, ReadNeeds(file, value));
       } else if (name == "takes") {
         ASSIGN_OR_RETURN(step.takes, ReadDistribution(file, value, "takes"));
+      } else if (name == "tool") {
+        ASSIGN_OR_RETURN(step.tool, ReadIdentifier(file, value, "tool"));
       } else {
         RETURN_IF_ERROR(ReadStepValue(file, name, value, step));
       }
@@ -380,9 +385,10 @@ Result<RunbookConfig> ReadRunbookChain(const std::string& as_written, const std:
                                        std::vector<std::string>* chain) {
   ASSIGN_OR_RETURN(YAML::Node root, ParseFile("runbook", as_written, path, named_at));
   YamlFile file(path);
-  ASSIGN_OR_RETURN(Fields fields, Fields::Open(file, root, "a runbook",
-                                               {"name", "description", "starts", "steps",
-                                                "priorities", "parallelism", "on_failure"}));
+  ASSIGN_OR_RETURN(Fields fields,
+                   Fields::Open(file, root, "a runbook",
+                                {"name", "description", "starts", "steps", "priorities",
+                                 "parallelism", "on_failure", "tools"}));
   RunbookConfig runbook;
   runbook.file = AbsolutePath(path);
   runbook.where = fields.where();
@@ -397,12 +403,16 @@ Result<RunbookConfig> ReadRunbookChain(const std::string& as_written, const std:
                      ReadEnum(file, fields.Get("starts"), "starts", ParseRunbookStart,
                               AllRunbookStarts(), RunbookStartName));
   }
+  if (fields.Has("tools")) {
+    ASSIGN_OR_RETURN(runbook.tools, ReadTools(file, fields.Get("tools")));
+  }
   ASSIGN_OR_RETURN(YAML::Node steps, fields.Require("steps"));
   RETURN_IF_ERROR(ExpectNonEmptyList(file, steps, "steps"));
   for (size_t i = 0; i < steps.size(); ++i) {
     ASSIGN_OR_RETURN(StepConfig step, ReadStep(file, steps[i], i));
     runbook.steps.push_back(step);
   }
+  RETURN_IF_ERROR(ResolveStepTools(file, &runbook));
   if (fields.Has("priorities")) {
     const YAML::Node priorities = fields.Get("priorities");
     RETURN_IF_ERROR(ExpectNonEmptyList(file, priorities, "priorities"));

@@ -166,30 +166,6 @@ Result<RolloutConfig> ReadRollout(const YamlFile& file, const YAML::Node& node) 
   return rollout;
 }
 
-// `date: 2024-07-19` (scenario day 0).
-Result<ScenarioDate> ReadDate(const YamlFile& file, const YAML::Node& node) {
-  const std::string expected = "date: expected a date YYYY-MM-DD such as 2024-07-19, got ";
-  if (!node.IsScalar()) return file.Error(node, expected + Describe(node));
-  const std::string& text = node.Scalar();
-  ScenarioDate date;
-  date.where = file.At(node);
-  const bool shape = text.size() == 10 && text[4] == '-' && text[7] == '-' &&
-                     std::all_of(text.begin(), text.end(),
-                                 [](char c) { return c == '-' || (c >= '0' && c <= '9'); });
-  if (!shape) return file.Error(node, expected + "'" + text + "'");
-  date.year = std::stoi(text.substr(0, 4));
-  date.month = std::stoi(text.substr(5, 2));
-  date.day = std::stoi(text.substr(8, 2));
-  const bool leap = (date.year % 4 == 0 && date.year % 100 != 0) || date.year % 400 == 0;
-  constexpr int kDays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  const int days_in_month =
-      date.month >= 1 && date.month <= 12 ? kDays[date.month - 1] + (date.month == 2 && leap) : 0;
-  if (date.year < 1970 || date.day < 1 || date.day > days_in_month) {
-    return file.Error(node, "date '" + text + "' is not a calendar date from 1970 on");
-  }
-  return date;
-}
-
 Result<StopConfig> ReadStop(const YamlFile& file, const YAML::Node& node) {
   ASSIGN_OR_RETURN(Fields fields, Fields::Open(file, node, "stop", {"max_scenario", "max_wall"}));
   StopConfig stop;
@@ -255,6 +231,7 @@ Result<ScenarioConfig> ReadMixScenario(const YamlFile& file, const Fields& field
     const SourceLocation runbook_at = file.At(fields.Get("runbook"));
     ASSIGN_OR_RETURN(scenario.runbook,
                      ReadRunbookFile(runbook_path, file.Resolve(runbook_path), &runbook_at));
+    RETURN_IF_ERROR(CheckToolsAfterRelease(scenario.runbook, scenario));
   }
   ASSIGN_OR_RETURN(scenario.image,
                    ReadImageFile(images_root, scenario.setup.image, &scenario.setup.image_where));
@@ -265,10 +242,11 @@ Result<ScenarioConfig> ReadScenarioFile(const std::string& as_written, const std
                                         const std::string& images_root) {
   ASSIGN_OR_RETURN(YAML::Node root, ParseFile("scenario", as_written, path, nullptr));
   YamlFile file(path);
-  ASSIGN_OR_RETURN(Fields fields, Fields::Open(file, root, "a scenario",
-                                               {"name", "description", "setup", "fault", "rollout",
-                                                "runbook", "backend", "repetitions", "seed", "stop",
-                                                "race_window_ms", "mix", "calibration", "date"}));
+  ASSIGN_OR_RETURN(Fields fields,
+                   Fields::Open(file, root, "a scenario",
+                                {"name", "description", "setup", "fault", "rollout", "runbook",
+                                 "backend", "repetitions", "seed", "stop", "race_window_ms", "mix",
+                                 "calibration", "date", "vendor_remediation"}));
   ScenarioConfig scenario;
   scenario.file = AbsolutePath(path);
   scenario.where = fields.where();
@@ -307,6 +285,11 @@ Result<ScenarioConfig> ReadScenarioFile(const std::string& as_written, const std
   if (fields.Has("date")) {
     ASSIGN_OR_RETURN(scenario.date, ReadDate(file, fields.Get("date")));
   }
+  if (fields.Has("vendor_remediation")) {
+    ASSIGN_OR_RETURN(scenario.vendor_remediation,
+                     ReadVendorRemediation(file, fields.Get("vendor_remediation"), scenario.date,
+                                           scenario.rollout));
+  }
   if (fields.Has("stop")) {
     ASSIGN_OR_RETURN(scenario.stop, ReadStop(file, fields.Get("stop")));
   } else {
@@ -319,7 +302,14 @@ Result<ScenarioConfig> ReadScenarioFile(const std::string& as_written, const std
     scenario.calibration_file = AbsolutePath(file.Resolve(cal));
     scenario.calibration_where = file.At(fields.Get("calibration"));
   }
-  if (fields.Has("mix")) return ReadMixScenario(file, fields, images_root, std::move(scenario));
+  if (fields.Has("mix")) {
+    if (!scenario.vendor_remediation.opted_in_groups.empty()) {
+      return file.Error(scenario.vendor_remediation.opted_in_where,
+                        "vendor_remediation opted_in: a mix's organisations have groups of their "
+                        "own; give a share (0..1) instead of group names");
+    }
+    return ReadMixScenario(file, fields, images_root, std::move(scenario));
+  }
   ASSIGN_OR_RETURN(YAML::Node setup_node, fields.Require("setup"));
   ASSIGN_OR_RETURN(std::string setup_path, ReadName(file, setup_node, "setup"));
   const SourceLocation setup_at = file.At(setup_node);
@@ -336,6 +326,8 @@ Result<ScenarioConfig> ReadScenarioFile(const std::string& as_written, const std
   RETURN_IF_ERROR(CheckRunbookFitsImage(scenario.runbook, scenario.setup, scenario.image));
   RETURN_IF_ERROR(CheckRunbookFitsSetup(scenario.runbook, scenario.setup));
   RETURN_IF_ERROR(CheckRolloutFitsSetup(scenario.rollout, scenario.setup));
+  RETURN_IF_ERROR(CheckToolsAfterRelease(scenario.runbook, scenario));
+  RETURN_IF_ERROR(CheckRemediationFitsSetup(scenario.vendor_remediation, scenario.setup));
   return scenario;
 }
 
@@ -455,6 +447,8 @@ Result<ScenarioConfig> Recombine(ScenarioConfig base, const SetupConfig* setup,
   RETURN_IF_ERROR(CheckRunbookFitsImage(base.runbook, base.setup, base.image));
   RETURN_IF_ERROR(CheckRunbookFitsSetup(base.runbook, base.setup));
   RETURN_IF_ERROR(CheckRolloutFitsSetup(base.rollout, base.setup));
+  RETURN_IF_ERROR(CheckToolsAfterRelease(base.runbook, base));
+  RETURN_IF_ERROR(CheckRemediationFitsSetup(base.vendor_remediation, base.setup));
   return base;
 }
 

@@ -32,6 +32,41 @@ TEST(ContentAnswerTest, AnswersKeepAliveRequestsInOrderAndStopsAtAnIncompleteOne
   EXPECT_EQ(seen[2].status, 405);
 }
 
+// The vendor's cloud remediation: the quarantine line goes only to the hosts it was set for, in
+// their manifest before the content lines; a request without a host, or with a malformed one,
+// never gets it.
+TEST(ContentAnswerTest, QuarantineReachesOnlyItsHostsFirstInTheirManifest) {
+  auto server = MakeServer();
+  ASSERT_TRUE(server->Publish(291, 2, "C-00000291-00000000-00000002.sys", "good").ok());
+  const std::string bad = "C-00000291-00000000-00000001.sys";
+  ASSERT_TRUE(server->Quarantine(291, bad, {"h1", "h2"}).ok());
+  ASSERT_TRUE(server->Quarantine(291, bad, {"h1"}).ok());  // once per host
+  const std::string line = "quarantine 291 " + bad + "\n";
+  EXPECT_EQ(server->ManifestFor("h1"), line + "291 2 C-00000291-00000000-00000002.sys\n");
+  EXPECT_EQ(server->ManifestFor("h3"), "291 2 C-00000291-00000000-00000002.sys\n");
+  EXPECT_EQ(server->ManifestFor(""), "291 2 C-00000291-00000000-00000002.sys\n");
+  std::string out = server->AnswerBytes("GET /v1/manifest?host=h2 HTTP/1.1\r\n\r\n");
+  EXPECT_NE(out.find("\r\n\r\n" + line), std::string::npos) << out;
+  for (const char* request :
+       {"GET /v1/manifest HTTP/1.1\r\n\r\n", "GET /v1/manifest?host= HTTP/1.1\r\n\r\n",
+        "GET /v1/manifest?hst=h1 HTTP/1.1\r\n\r\n",
+        "GET /v1/manifest?host=h1/../h2 HTTP/1.1\r\n\r\n",
+        "GET /v1/manifest?host=h%31 HTTP/1.1\r\n\r\n", "GET /v1/manifest?host=h1 HTP/1.1\r\n\r\n",
+        "POST /v1/manifest?host=h1 HTTP/1.1\r\n\r\n"}) {
+    const std::string answer = server->AnswerBytes(request);
+    EXPECT_EQ(answer.find("quarantine"), std::string::npos) << request << " -> " << answer;
+  }
+  EXPECT_NE(server->AnswerBytes("GET /v1/manifest?host=h1/../h2 HTTP/1.1\r\n\r\n").find(" 400 "),
+            std::string::npos);
+  // Only files the cloud served, on their channel; only plain names and host ids.
+  EXPECT_EQ(server->Quarantine(291, "C-00000291-00000000-00000009.sys", {"h1"}).code(),
+            ErrorCode::kFailedPrecondition);
+  EXPECT_EQ(server->Quarantine(290, bad, {"h1"}).code(), ErrorCode::kFailedPrecondition);
+  EXPECT_EQ(server->Quarantine(291, "../" + bad, {"h1"}).code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(server->Quarantine(291, bad, {"h 1"}).code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(server->ManifestFor("h 1").find("quarantine"), std::string::npos);
+}
+
 TEST(ContentAnswerTest, MalformedRequestGets400AndEndsTheConnection) {
   auto server = MakeServer();
   std::string out = server->AnswerBytes("BLAH\r\n\r\nGET /v1/manifest HTTP/1.1\r\n\r\n");

@@ -84,10 +84,15 @@ struct Catalog {
   std::shared_ptr<const std::function<void(const ContentServer::Request&)>> observer;
   KeyEscrow* escrow = nullptr;  // not owned; see AttachEscrow
   std::string pxe_plan;         // empty: none
+  // Hosts under the cloud remediation: their quarantine lines (Quarantine).
+  std::map<std::string, std::string, std::less<>> quarantine;
 
   std::string Manifest(std::string_view host_id) const {
     std::lock_guard<std::mutex> lock(mu);
     std::string out;
+    if (auto q = quarantine.find(host_id); !host_id.empty() && q != quarantine.end()) {
+      out = q->second;
+    }
     for (const auto& [channel, versions] : channels) {
       const PublishedFile* file = policy->Select(host_id, versions);
       if (file == nullptr) continue;
@@ -593,6 +598,31 @@ void ContentServer::AttachEscrow(KeyEscrow* escrow) {
 void ContentServer::SetPxePlan(std::string plan) {
   std::lock_guard<std::mutex> lock(impl_->catalog->mu);
   impl_->catalog->pxe_plan = std::move(plan);
+}
+
+Status ContentServer::Quarantine(int channel, const std::string& file_name,
+                                 const std::vector<std::string>& hosts) {
+  if (!IsValidContentFileName(file_name)) {
+    return Status::InvalidArgument("quarantine: '" + file_name + "' is not a plain file name");
+  }
+  for (const std::string& host : hosts) {
+    if (!IsValidHostId(host))
+      return Status::InvalidArgument("quarantine: bad host id '" + host + "'");
+  }
+  Catalog& catalog = *impl_->catalog;
+  std::lock_guard<std::mutex> lock(catalog.mu);
+  auto file = catalog.by_name.find(file_name);
+  if (file == catalog.by_name.end() || file->second.channel != channel) {
+    return Status::FailedPrecondition("quarantine: '" + file_name +
+                                      "' is not a published file of channel " +
+                                      std::to_string(channel));
+  }
+  const std::string line = "quarantine " + std::to_string(channel) + " " + file_name + "\n";
+  for (const std::string& host : hosts) {
+    std::string& lines = catalog.quarantine[host];
+    if (lines.find(line) == std::string::npos) lines += line;
+  }
+  return Status::Ok();
 }
 
 std::string ContentServer::ManifestFor(std::string_view host_id) const {

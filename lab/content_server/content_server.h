@@ -3,7 +3,9 @@
 //
 // HTTP/1.0 and 1.1 on a loopback address, served by one io thread of its own (Boost.Beast).
 //   GET /v1/manifest?host=<id>              200 text/plain, "291 <version> <file-name>\n" per
-//   channel GET /v1/content/<file-name>?host=<id>   200 application/octet-stream with the bytes, or
+//                                          channel, after "quarantine 291 <file-name>\n" lines
+//                                          for a host under the cloud remediation (Quarantine)
+//   GET /v1/content/<file-name>?host=<id>   200 application/octet-stream with the bytes, or
 //   404
 //   GET /v1/escrow/key?host=<id>           200 the host's BitLocker recovery password (one line),
 //                                          only on a connection that host's relay opened
@@ -131,6 +133,14 @@ class ContentServer {
   // The plan /v1/pxe/boot serves to every host (docs/GUEST-PROTOCOL.md: lines such as
   // "unlock escrow" and "delete C-00000291*.sys"). Empty = no plan (404).
   void SetPxePlan(std::string plan);
+
+  // The vendor's cloud remediation: from now on the manifest of each of `hosts` begins with
+  // "quarantine <channel> <file_name>" (docs/GUEST-PROTOCOL.md), which its sensor acts on before
+  // anything else. Adds to earlier calls (a host named twice gets the line once). InvalidArgument
+  // for a bad host id or file name; FailedPrecondition when `file_name` is not a published file of
+  // `channel` (the cloud quarantines only what it once served).
+  Status Quarantine(int channel, const std::string& file_name,
+                    const std::vector<std::string>& hosts);
 
   // The manifest body `host_id` would receive now (what the policy shows it).
   std::string ManifestFor(std::string_view host_id) const;

@@ -12,6 +12,7 @@
 
 #include "lab/common/clock_text.h"
 #include "lab/engine/run.h"
+#include "lab/recovery/remediation.h"
 
 namespace chaoslab {
 
@@ -119,6 +120,9 @@ void Run::ProcessAgenda(double at, const AgendaItem& item) {
     case AgendaItem::Kind::kRevert:
       Revert(at);
       return;
+    case AgendaItem::Kind::kRemediation:
+      StartRemediation(at);
+      return;
     case AgendaItem::Kind::kDeadline:
       return;
     case AgendaItem::Kind::kModel:
@@ -195,6 +199,21 @@ void Run::Revert(double at) {
   // Pinned hosts hold at N-1: the revert is nothing new for them.
   AwaitContent(c.version, at, [](const HostRun& h) { return !h.plan.pinned; });
   model_.ActivateCrashed(at);
+}
+
+void Run::StartRemediation(double at) {
+  std::vector<std::string> hosts;
+  for (const auto& h : hosts_) {
+    if (h.plan.online &&
+        recovery::RemediationOptedIn(sc_.vendor_remediation, sc_.seed, h.index, h.plan.spec.group))
+      hosts.push_back(h.plan.spec.id);
+  }
+  const Status s = o_.content ? o_.content->Quarantine(o_.fault, hosts) : Status::Ok();
+  Note(at, "", "remediation",
+       fmt::format("cloud quarantine of {} for {} opted-in host(s){}", o_.fault.file_name,
+                   hosts.size(), s.ok() ? "" : ": " + s.ToString()));
+  Progress(at, fmt::format("vendor remediation: {} of {} hosts opted in ({})", hosts.size(),
+                           hosts_.size(), s.ok() ? o_.fault.file_name : s.ToString()));
 }
 
 Result<RunResult> Run::Execute() {
@@ -296,6 +315,8 @@ Status Run::Prepare(const RunResult& result) {
     agenda_.Push(sc_.rollout.release, {AgendaItem::Kind::kRelease, 0, {}});
   }
   agenda_.Push(sc_.rollout.revert, {AgendaItem::Kind::kRevert, 0, {}});
+  if (sc_.vendor_remediation.enabled)
+    agenda_.Push(sc_.vendor_remediation.available, {AgendaItem::Kind::kRemediation, 0, {}});
   agenda_.Push(deadline_, {AgendaItem::Kind::kDeadline, 0, {}});
   return Status::Ok();
 }

@@ -106,6 +106,12 @@ class ContentChannel {
   virtual void ReleaseRing(int /*ring*/) {}
   // At the revert the faulty version is withdrawn for everyone.
   virtual void WithdrawFault() {}
+  // The vendor's cloud remediation: from now on the cloud tells each of `hosts` to quarantine
+  // the faulty version `c` (ContentServer::Quarantine).
+  virtual Status Quarantine(const ContentVersion& /*c*/,
+                            const std::vector<std::string>& /*hosts*/) {
+    return Status::Ok();
+  }
 };
 
 // The lab's key escrow as runbooks use it.

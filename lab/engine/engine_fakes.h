@@ -27,8 +27,13 @@ class FakeContent final : public ContentChannel {
     if (on_release) on_release(ring);
   }
   void WithdrawFault() override { withdrawn = true; }
+  Status Quarantine(const ContentVersion& c, const std::vector<std::string>& hosts) override {
+    quarantined.push_back({static_cast<int>(c.version), hosts});
+    return Status::Ok();
+  }
   std::vector<int> published;
   bool withdrawn = false;
+  std::vector<std::pair<int, std::vector<std::string>>> quarantined;  // (version, hosts)
 };
 
 // An escrow of known passwords that is down when the engine says so; counts lookups per host.

@@ -230,6 +230,33 @@ TEST(EngineTest, BootLoopThenRecoveryAfterRevert) {
   EXPECT_DOUBLE_EQ(run.groups[2].crash_rate, 0.0);
 }
 
+// The vendor's cloud remediation reaches the content server at its scenario time, for the online
+// hosts that opted in (the draw of recovery::RemediationOptedIn), naming the faulty version.
+TEST(EngineTest, RemediationQuarantinesTheFaultForOptedInOnlineHostsAtItsTime) {
+  for (double share : {1.0, 0.0}) {
+    config::ScenarioConfig sc = DemoScenario(291);
+    sc.vendor_remediation = {.enabled = true, .available = 6 * 3600.0, .opted_in = share};
+    FakeBackend backend(/*auto_events=*/false);
+    Guests guests(&backend, {{"unlucky", "7.11", true, 0}, {"offline", "7.11", false, 0}});
+    EngineOptions o;
+    o.scenario = &sc;
+    o.run_id = "test";
+    o.backend = &backend;
+    o.hosts = {Plan("unlucky", "ws-711", true), Plan("offline", "ws-offline", false)};
+    o.fault = {291, 2, "C-00000291-00000000-00000002.sys", "bad"};
+    o.revert = {291, 3, "C-00000291-00000000-00000003.sys", "good"};
+    testing::FakeContent content;
+    content.on_publish = [&](int version) { guests.Publish(version); };
+    o.content = &content;
+    Result<RunResult> r = RunScenario(o);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    ASSERT_EQ(content.quarantined.size(), 1u) << "once, at its time";
+    EXPECT_EQ(content.quarantined[0].first, 2);
+    EXPECT_EQ(content.quarantined[0].second,
+              share > 0 ? std::vector<std::string>{"unlucky"} : std::vector<std::string>{});
+  }
+}
+
 // The live view (the dashboard) sees every state change as it is journaled, with the host's group,
 // its state after the change and its crash count so far.
 TEST(EngineTest, ObserverSeesStateChangesWithCrashCounts) {

@@ -59,6 +59,8 @@ std::optional<GuestSignal> ParseGuestSignal(std::string_view line) {
       sig.kind = K::kIpcOk;
     else if (verb == "fetched")
       sig.kind = K::kFetched;
+    else if (verb == "quarantined")
+      sig.kind = K::kQuarantined;
     else if (verb == "heartbeat")
       sig.kind = K::kHeartbeat;
     else

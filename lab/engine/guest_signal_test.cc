@@ -12,6 +12,11 @@ TEST(GuestSignalTest, ParsesProtocolLines) {
   EXPECT_EQ(s->Int("version"), 2);
   EXPECT_EQ(s->Int("missing", 7), 7);
 
+  s = ParseGuestSignal("@@csagent quarantined channel=291 version=2 ms=61");
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->kind, GuestSignal::Kind::kQuarantined);
+  EXPECT_EQ(s->Int("ms"), 61);
+
   s = ParseGuestSignal(
       "@@bugcheck code=0x00000050 name=PAGE_FAULT_IN_NONPAGED_AREA module=csagent.sys");
   ASSERT_TRUE(s);

@@ -42,7 +42,7 @@ enum class Phase {
 // the key escrow) are processed in (scenario time, sequence) order once no machine can precede
 // them.
 struct AgendaItem {
-  enum class Kind { kRelease, kRevert, kDeadline, kModel };
+  enum class Kind { kRelease, kRevert, kRemediation, kDeadline, kModel };
   Kind kind;
   size_t ring = 0;          // kRelease
   recovery::Signal signal;  // kModel: the recovery model's own follow-up
@@ -105,6 +105,7 @@ class Run final : public recovery::MachineDriver {
                 .ordered_events = false,
                 .narrate = true,
                 .weekday0 = sc_.date.Weekday(),
+                .day0 = sc_.date,
                 .seed = sc_.seed},
                HealthGroups(o)) {}
 
@@ -165,6 +166,9 @@ class Run final : public recovery::MachineDriver {
   void OnReady(HostRun& h, double at);
   void ProcessAgenda(double at, const AgendaItem& item);
   void Revert(double at);
+  // The vendor's cloud remediation becomes available: the opted-in online hosts' manifests carry
+  // the quarantine from now on.
+  void StartRemediation(double at);
   // Keeps at most max_booting machines booting at once (wall clock), pausing the rest in FIFO
   // order.
   void EnforceGate();

@@ -95,6 +95,7 @@ void Run::OnConsole(HostRun& h, const std::string& line, bool from_rescue) {
       break;
     case K::kLoaded:
     case K::kFetched:
+    case K::kQuarantined:
     case K::kHeartbeat:
     case K::kRejected:
       OnSensorLine(h, *sig, text);
@@ -140,6 +141,17 @@ void Run::OnSensorLine(HostRun& h, const GuestSignal& s, const std::string& text
         Progress(h.cursor, fmt::format("{:<14} fetched the faulty channel file (version {})",
                                        h.plan.spec.id, fault_version));
       }
+      break;
+    }
+    case K::kQuarantined: {
+      // At boot the sensor hears the cloud while its driver loads; the guest's ms= says when.
+      const double at = Stamp(h.phase != Phase::kRunning ? h.phase_start + h.timing.driver_load
+                                                         : std::max(h.cursor, now_));
+      h.cursor = std::max(h.cursor, at);
+      Note(h.cursor, h.plan.spec.id, "quarantined", text);
+      Progress(h.cursor, fmt::format("{:<14} quarantined the faulty channel file (version {}, "
+                                     "{} ms after the sensor started)",
+                                     h.plan.spec.id, s.Int("version"), s.Int("ms")));
       break;
     }
     case K::kHeartbeat: {

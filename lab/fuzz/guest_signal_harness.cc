@@ -41,6 +41,7 @@ std::string_view SourceOf(Kind kind) {
     case Kind::kRejected:
     case Kind::kIpcOk:
     case Kind::kFetched:
+    case Kind::kQuarantined:
     case Kind::kHeartbeat:
       return "csagent";
     case Kind::kBugcheck:
@@ -63,6 +64,8 @@ const char* KindName(Kind kind) {
       return "ipc";
     case Kind::kFetched:
       return "fetched";
+    case Kind::kQuarantined:
+      return "quarantined";
     case Kind::kHeartbeat:
       return "heartbeat";
     case Kind::kBugcheck:

@@ -10,11 +10,10 @@ namespace chaoslab::recovery {
 
 namespace {
 
-constexpr const char* kWaitNames[kWaitKinds] = {"its turn",          "a free slot (parallelism)",
-                                                "technician",        "technician (off shift)",
-                                                "remote-console",    "usb-stick",
-                                                "key-escrow",        "pxe-server",
-                                                "hypervisor script", "hypervisor repair slot"};
+constexpr const char* kWaitNames[kWaitKinds] = {
+    "its turn",   "a free slot (parallelism)", "technician",        "technician (off shift)",
+    "remote-console", "usb-stick",             "key-escrow",        "pxe-server",
+    "hypervisor script", "hypervisor repair slot", "tool (not yet published)"};
 
 }  // namespace
 
@@ -134,6 +133,9 @@ void Model::Handle(double at, const Signal& s) {
       return;
     case Signal::kShift:
       if (shift_wake_at_[s.host] == at) shift_wake_at_[s.host] = -1;
+      Wake(at);
+      return;
+    case Signal::kTool:
       Wake(at);
       return;
     case Signal::kActivate:
@@ -360,8 +362,8 @@ void Model::Advance(uint32_t i, double at) {
       h.waiting = true;
       h.waiting_for = Wait::kTurn;
       h.wait_since = h.queued_at = at;
-      if (!TakesShared(i, step)) continue;  // nothing to queue for: acquire now
-      Block(i, Wait::kTurn);
+      if (!TakesShared(i, step, at)) continue;  // nothing to queue for: acquire now
+      Block(i, Wait::kTurn, step);
       RequestWake(at);
       return;
     }
@@ -419,7 +421,7 @@ void Model::Acquire(uint32_t i, const config::StepConfig& step, double at) {
       h.wait_since = at;
       driver_->WaitsFor(i, step, *missing, at);
     }
-    Block(i, *missing);
+    Block(i, *missing, step);
     return;
   }
   if (at > h.wait_since)

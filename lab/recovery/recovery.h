@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <limits>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -55,8 +56,9 @@ enum class Wait : uint8_t {
   kPxeServer,
   kHypervisorScript,  // the organisation's hypervisor repair script is being written
   kHypervisor,        // a free hypervisor repair slot (repairs_at_once)
+  kTool,              // the step's tool is not published yet (config::ToolConfig)
 };
-inline constexpr int kWaitKinds = 10;
+inline constexpr int kWaitKinds = 11;
 const char* WaitName(Wait w);
 
 // Where a host's runbook is: wait for what the step needs (kAcquire), the human part (kHuman, a
@@ -150,8 +152,18 @@ struct HostRecord {
 
 // A follow-up the model puts on its driver's agenda.
 struct Signal {
-  // kBacklog: a service's backlog is worked off (if `token` is still its plan's).
-  enum Kind : uint8_t { kContinue, kWake, kShift, kActivate, kHealthUp, kHealthDown, kBacklog };
+  // kBacklog: a service's backlog is worked off (if `token` is still its plan's). kTool: a tool
+  // is published now; hosts waiting for it queue again.
+  enum Kind : uint8_t {
+    kContinue,
+    kWake,
+    kShift,
+    kActivate,
+    kHealthUp,
+    kHealthDown,
+    kBacklog,
+    kTool
+  };
   Kind kind = kWake;
   uint32_t host = 0;  // kShift: the site; kBacklog: the service
   uint32_t token = 0;
@@ -201,6 +213,9 @@ struct ModelOptions {
   // The weekday of scenario day 0 (0 Monday): shifts with days depend on it. 4: a Friday, as
   // 2024-07-19 (config::ScenarioDate's default).
   int weekday0 = 4;
+  // Scenario day 0: a step's tool (published at a UTC moment) becomes usable at
+  // day0.SecondsOf(its available).
+  config::ScenarioDate day0;
   // Seeds the draws of each site's crisis staffing (delays and sizes), once per site.
   uint64_t seed = 0;
 };
@@ -348,8 +363,12 @@ class Model {
   void Acquire(uint32_t i, const config::StepConfig& step, double at);
   // Empty when everything `step` needs is taken, else what is missing (resources.cc).
   std::optional<Wait> TryAcquire(uint32_t i, const config::StepConfig& step, double at);
-  bool TakesShared(uint32_t i, const config::StepConfig& step) const;
-  void Block(uint32_t i, Wait why);
+  bool TakesShared(uint32_t i, const config::StepConfig& step, double at) const;
+  // Scenario time the step's tool is published (-inf: it uses none).
+  double ToolReadyAt(const config::StepConfig& step) const {
+    return step.tool_available ? options_.day0.SecondsOf(*step.tool_available) : -kInf;
+  }
+  void Block(uint32_t i, Wait why, const config::StepConfig& step);
   void RequestWake(double at);
   void Wake(double at);
   void ScheduleShift(int site, double at);
@@ -428,6 +447,8 @@ class Model {
   // Hosts waiting, by what they wait for, in priority order (rank, queue time, index).
   WaitQueue turn_q_, slot_q_, escrow_q_, hypervisor_q_;
   std::vector<WaitQueue> technician_q_, usb_q_, console_q_;
+  // Hosts waiting for a tool, by the time it is published (one kTool signal each time).
+  std::map<double, WaitQueue> tool_q_;
 
   // Health.
   std::vector<int> group_up_;

@@ -88,6 +88,48 @@ TEST(RecoveryModelTest, OffShiftTechniciansWakeTheQueueWhenTheirShiftStarts) {
   EXPECT_DOUBLE_EQ(d.started[0].at, 8 * 3600.0 + 60);
 }
 
+// Issue 18: a step cannot use a tool before it is published. Hosts reaching it earlier wait for
+// it (explicitly: one signal at the moment it appears, no polling), take nothing meanwhile, and
+// the wait shows in their figures; a host reaching it later does not wait.
+TEST(RecoveryModelTest, AStepWaitsForItsToolAndTakesNothingMeanwhile) {
+  World w;
+  config::StepConfig usb = Step(config::StepKind::kBoot, 120, {config::Resource::kTechnician});
+  usb.tool = "usb-recovery";
+  config::ScenarioDate day0;  // 2024-07-19
+  usb.tool_available = config::UtcInstant{(day0.DaysSinceEpoch() + 1) * 86400 + 12 * 3600, {}};
+  w.runbook.steps.push_back(usb);
+  w.profiles = {w.Default()};
+  ScriptedDriver d;
+  Model m(w.setup, w.runbook, w.profiles, &d, {.automatic = true, .ordered_events = true});
+  const uint32_t a = m.AddHost(0), b = m.AddHost(0);
+  CrashTwice(&m, a, 4 * 3600.0);
+  CrashTwice(&m, b, 4 * 3600.0 + 5);
+  const double published = 86400 + 12 * 3600.0;  // 2024-07-20 12:00 UTC
+  d.RunUntil(&m, published - 1);
+  EXPECT_TRUE(d.started.empty());
+  EXPECT_EQ(m.host(a).waiting_for, Wait::kTool);
+  EXPECT_FALSE(m.host(a).holds_technician) << "nobody is held for a tool that does not exist";
+  EXPECT_EQ(d.waits[a], std::vector<Wait>{Wait::kTool});
+  int tool_signals = 0;
+  for (const auto& [key, s] : d.agenda) tool_signals += s.kind == Signal::kTool;
+  EXPECT_EQ(tool_signals, 1) << "one signal at the publication, for both hosts";
+  ASSERT_EQ(d.agenda.begin()->first.first, published);
+  d.RunUntil(&m, published + 1000);
+  // One technician: a first (earlier in the queue), then b, each 120 s of work.
+  ASSERT_EQ(d.started.size(), 1u);
+  EXPECT_EQ(d.started[0].host, a);
+  EXPECT_DOUBLE_EQ(d.started[0].at, published + 120);
+  const WaitFigures wa = m.Waits(a, published + 120);
+  EXPECT_DOUBLE_EQ(wa.waited_s, published - (4 * 3600.0 + 10));
+  EXPECT_EQ(WaitName(static_cast<Wait>(wa.longest)), std::string("tool (not yet published)"));
+  // A host that reaches the step after the publication goes straight on.
+  m.SettleNow(a, published + 200, Outcome::kHealthy);
+  d.RunUntil(&m, published + 2000);
+  ASSERT_EQ(d.started.size(), 2u);
+  EXPECT_EQ(d.started[1].host, b);
+  EXPECT_DOUBLE_EQ(d.started[1].at, published + 200 + 120);
+}
+
 TEST(RecoveryModelTest, ServicesAndTheEscrowFollowTheirGroupsHealth) {
   World w;
   w.setup.key_escrow.hosted_on = "ws";

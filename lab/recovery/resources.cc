@@ -176,6 +176,8 @@ std::optional<Wait> Model::TryAcquire(uint32_t i, const config::StepConfig& step
   const Profile& p = profile(i);
   const config::SiteConfig* site = Site(i);
   const size_t s = static_cast<size_t>(std::max(p.site, 0));
+  // Nobody takes anything for a step whose tool does not exist yet.
+  if (ToolReadyAt(step) > at) return Wait::kTool;
   const bool want_hypervisor = Needs(step, Resource::kHypervisor) && !h.holds_hypervisor;
   if (want_hypervisor) ScriptRequested(at);
   if (!h.admitted && runbook_.parallelism > 0 && remediating_ >= runbook_.parallelism)
@@ -261,9 +263,10 @@ void Model::ScriptRequested(double at) {
 // Whether acquiring `step` takes something other hosts may want (a slot, a technician, a stick):
 // only then does the order among hosts asking at the same time matter, and the host joins the
 // queue. A host that already holds what the step needs, or needs nothing, acquires at once.
-bool Model::TakesShared(uint32_t i, const config::StepConfig& step) const {
+bool Model::TakesShared(uint32_t i, const config::StepConfig& step, double at) const {
   const HostRecord& h = hosts_[i];
   const Profile& p = profile(i);
+  if (ToolReadyAt(step) > at) return true;
   if (!h.admitted && runbook_.parallelism > 0) return true;
   if (Needs(step, Resource::kTechnician) && !h.holds_technician) return true;
   if (WantsSession(i, step)) return true;
@@ -275,7 +278,7 @@ bool Model::TakesShared(uint32_t i, const config::StepConfig& step) const {
   return false;
 }
 
-void Model::Block(uint32_t i, Wait why) {
+void Model::Block(uint32_t i, Wait why, const config::StepConfig& step) {
   const WaitKey key = Key(i);
   const size_t s = static_cast<size_t>(std::max(profile(i).site, 0));
   const bool has_site = profile(i).site >= 0;
@@ -300,6 +303,14 @@ void Model::Block(uint32_t i, Wait why) {
     case Wait::kHypervisor:
       hypervisor_q_.insert(key);
       return;
+    case Wait::kTool: {
+      // One signal at the moment it is published, for every host that waits for it then.
+      const double ready = ToolReadyAt(step);
+      WaitQueue& q = tool_q_[ready];
+      if (q.empty()) driver_->Schedule(ready, Signal{Signal::kTool, 0, 0});
+      q.insert(key);
+      return;
+    }
     case Wait::kRemoteConsole:
       // A host with a console waits for a session; one without never gets one.
       if (has_site && profile(i).oob_console) console_q_[s].insert(key);
@@ -340,6 +351,10 @@ void Model::Wake(double at) {
     consider(slot_q_, runbook_.parallelism == 0 || remediating_ < runbook_.parallelism);
     consider(escrow_q_, escrow_up_);
     consider(hypervisor_q_, at >= script_ready_at_ && HypervisorFree());
+    for (auto& [ready, q] : tool_q_) {
+      if (ready > at) break;
+      consider(q, true);
+    }
     for (size_t s = 0; s < sites; ++s) {
       const int site = static_cast<int>(s);
       consider(technician_q_[s], technicians_busy_[s] < Technicians(site, at) && OnDuty(site, at));
@@ -351,6 +366,8 @@ void Model::Wake(double at) {
     best->pop_front();
     Advance(i, at);
   }
+  while (!tool_q_.empty() && tool_q_.begin()->first <= at && tool_q_.begin()->second.empty())
+    tool_q_.erase(tool_q_.begin());
   // Hosts waiting for a site that is off shift are woken when its next shift starts.
   // (More technicians arriving, or extended hours, wake them through SiteKnows' signals.)
   for (size_t s = 0; s < sites; ++s) {
@@ -416,6 +433,7 @@ void Model::ReleaseAll(uint32_t i, double at) {
     slot_q_.erase(key);
     escrow_q_.erase(key);
     hypervisor_q_.erase(key);
+    for (auto& [ready, q] : tool_q_) q.erase(key);
     if (site >= 0) {
       technician_q_[static_cast<size_t>(site)].erase(key);
       console_q_[static_cast<size_t>(site)].erase(key);

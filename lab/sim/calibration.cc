@@ -150,13 +150,28 @@ Status CheckMadeForImage(const YamlFile& file, const Calibration& cal, const Fie
   return Status::Ok();
 }
 
+// `race:` or `remediation:`: RaceFigures per network profile.
+Result<std::map<config::Network, RaceFigures>> ReadRacesPerNetwork(const YamlFile& file,
+                                                                   const YAML::Node& node,
+                                                                   const std::string& what) {
+  RETURN_IF_ERROR(
+      Fields::Open(file, node, what + " (per network profile)", {"wired", "wifi", "vpn"}).status());
+  std::map<config::Network, RaceFigures> races;
+  for (const auto& entry : node) {
+    const std::string net = entry.first.Scalar();
+    ASSIGN_OR_RETURN(races[*config::ParseNetwork(net)],
+                     ReadRaceFigures(file, entry.second, what + " " + net));
+  }
+  return races;
+}
+
 Result<Calibration> Parse(const std::string& path, const config::ImageConfig& image) {
   ASSIGN_OR_RETURN(YAML::Node root, config::ParseFile("calibration", path, path, nullptr));
   YamlFile file(path);
   ASSIGN_OR_RETURN(Fields fields,
                    Fields::Open(file, root, "a calibration",
                                 {"image", "image_hash", "generated_at", "generated_by", "method",
-                                 "race", "figures", "steps"}));
+                                 "race", "remediation", "figures", "steps"}));
   Calibration cal;
   cal.file = path;
   ASSIGN_OR_RETURN(YAML::Node img, fields.Require("image"));
@@ -181,12 +196,10 @@ Result<Calibration> Parse(const std::string& path, const config::ImageConfig& im
   }
   ASSIGN_OR_RETURN(cal.method, ReadMethod(file, fields.Get("method")));
   ASSIGN_OR_RETURN(YAML::Node race, fields.Require("race"));
-  RETURN_IF_ERROR(
-      Fields::Open(file, race, "race (per network profile)", {"wired", "wifi", "vpn"}).status());
-  for (const auto& entry : race) {
-    const std::string net = entry.first.Scalar();
-    ASSIGN_OR_RETURN(cal.race[*config::ParseNetwork(net)],
-                     ReadRaceFigures(file, entry.second, "race " + net));
+  ASSIGN_OR_RETURN(cal.race, ReadRacesPerNetwork(file, race, "race"));
+  if (fields.Has("remediation")) {
+    ASSIGN_OR_RETURN(cal.remediation,
+                     ReadRacesPerNetwork(file, fields.Get("remediation"), "remediation"));
   }
   if (fields.Has("figures")) {
     const YAML::Node figures = fields.Get("figures");
@@ -300,14 +313,18 @@ Status SaveCalibration(const Calibration& cal, const std::string& provenance,
       "method: {{guest_clock: {}, host_path: {}, race_window_ms: {}, load_average: {:.1f}}}\n",
       cal.method.guest_clock, cal.method.host_path, cal.method.race_window_ms,
       cal.method.load_average);
-  out << "race:\n";
-  for (const auto& [net, r] : cal.race) {
-    out << "  " << config::NetworkName(net) << ": {hosts: " << r.hosts << ", boots: " << r.boots
-        << ", wins: " << r.wins << ", recovered_after: [";
-    for (size_t i = 0; i < r.recovered_after.size(); ++i)
-      out << (i ? ", " : "") << r.recovered_after[i];
-    out << "], never: " << r.never << "}\n";
-  }
+  auto races = [&](const char* key, const std::map<config::Network, RaceFigures>& per_net) {
+    out << key << ":\n";
+    for (const auto& [net, r] : per_net) {
+      out << "  " << config::NetworkName(net) << ": {hosts: " << r.hosts << ", boots: " << r.boots
+          << ", wins: " << r.wins << ", recovered_after: [";
+      for (size_t i = 0; i < r.recovered_after.size(); ++i)
+        out << (i ? ", " : "") << r.recovered_after[i];
+      out << "], never: " << r.never << "}\n";
+    }
+  };
+  races("race", cal.race);
+  if (!cal.remediation.empty()) races("remediation", cal.remediation);
   if (!cal.figures.empty()) {
     out << "figures:\n";
     for (const auto& [name, f] : cal.figures)

@@ -62,6 +62,11 @@ struct Calibration {
   std::string generated_at, generated_by;
   Method method;
   std::map<config::Network, RaceFigures> race;
+  // `remediation:` the same boots of hosts under the vendor's cloud remediation (quarantine from
+  // the revert, reboot-race-remediation.yaml): a win is a boot that survived, by the quarantine or
+  // the reverted file. Its own figure: the quarantine comes with the first answer (the manifest),
+  // the reverted file needs a second request, so the two races differ. Empty: not measured.
+  std::map<config::Network, RaceFigures> remediation;
   // boot_wall_s (one crash cycle of a real guest, wall), crash_detection_s (release → first crash,
   // scenario), recovery_s (revert-phase reboot until healthy, scenario)...
   std::map<std::string, Figure> figures;

@@ -49,7 +49,9 @@ Status ReadArchetypeFleet(const YamlFile& file, const Fields& fields, const std:
                       what + ": no runbook (give the archetype or the scenario one)");
   }
   a->setup = ScaleSetupTo(*setup, a->size);
-  Status fits = config::CheckRunbookFitsSetup(a->runbook, a->setup);
+  Status fits = config::CheckToolsAfterRelease(a->runbook, scenario);
+  if (!fits.ok()) return fits.WithContext(fields.where().ToString() + ": archetype " + a->name);
+  fits = config::CheckRunbookFitsSetup(a->runbook, a->setup);
   if (!fits.ok()) return fits.WithContext(fields.where().ToString() + ": archetype " + a->name);
   fits = config::CheckStaffingFitsRollout(scenario.rollout, a->setup);
   if (!fits.ok()) return fits.WithContext(fields.where().ToString() + ": archetype " + a->name);

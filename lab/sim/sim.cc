@@ -58,6 +58,18 @@ Result<std::vector<GroupPlan>> PlanGroups(const config::ScenarioConfig& sc, cons
             cal.file, config::NetworkName(g.network), g.name, setup.name));
       }
       p.race_p = race->second.WinProbability();
+      if (sc.vendor_remediation.enabled) {
+        auto remediation = cal.remediation.find(g.network);
+        if (remediation == cal.remediation.end()) {
+          return Status::FailedPrecondition(fmt::format(
+              "the scenario has vendor_remediation ({}), but calibration {} has no remediation "
+              "figures for network profile '{}' (group {} of {}); run `chaoslab calibrate`, "
+              "which measures them on real guests",
+              sc.vendor_remediation.where.ToString(), cal.file, config::NetworkName(g.network),
+              g.name, setup.name));
+        }
+        p.remediation_p = remediation->second.WinProbability();
+      }
     }
     auto rank = ranks.find(g.name);
     if (rank != ranks.end()) profile.rank = rank->second;

@@ -13,6 +13,7 @@
 
 #include "lab/config/config.h"
 #include "lab/recovery/recovery.h"
+#include "lab/recovery/remediation.h"
 #include "lab/report/results.h"
 #include "lab/sim/calibration.h"
 #include "lab/sim/event_queue.h"
@@ -68,6 +69,7 @@ struct Host {
   uint8_t data_lost = 0;  // 0 none, 1 since-snapshot, 2 all
   bool exposed = false, disk_bad = false, locked = false, at_console = false;
   bool image_repaired = false, counted_crash = false;
+  bool remediation_opted_in = false;  // recovery::RemediationOptedIn
 };
 
 // A group as the machines see it (its recovery profile is the model's, at the same index).
@@ -77,6 +79,7 @@ struct GroupPlan {
   config::PhaseTiming timing;
   bool online = true, pinned = false, crashes_on_fault = false;
   double race_p = 0;
+  double remediation_p = 0;  // a boot's win under the cloud's quarantine (calibration remediation:)
 };
 
 // One organisation: a setup (scaled), a runbook, and its place in the world.
@@ -112,6 +115,7 @@ struct Ev {
     kConsoleUp,
     kPxeDone,
     kCommandDone,
+    kTool,  // the model's kTool: a step's tool is published
   };
   uint32_t host = 0;
   uint32_t token = 0;
@@ -195,6 +199,7 @@ class OrgSim final : public recovery::MachineDriver {
                 .ordered_events = true,
                 .narrate = false,
                 .weekday0 = sc.date.Weekday(),
+                .day0 = sc.date,
                 .seed = plan.seed}) {}
 
   void Run(bool per_host, Aggregator* agg, OrgOut* out);

@@ -61,12 +61,16 @@ void OrgSim::BootCheck(Host& h, double at) {
       offered = kGood;
     }
   }
+  // The vendor's cloud remediation: the quarantine comes with the manifest, its own race.
+  const bool quarantine =
+      g.online && recovery::RemediationOffered(sc_.vendor_remediation, h.remediation_opted_in, at);
   bool crash = false;
   if (h.disk_bad) {
     h.exposed = true;  // loaded the faulty content from disk
     if (g.crashes_on_fault) {
-      if (offered == kGood && Unit(&h.rng) < g.race_p) {
-        h.disk_bad = false;  // the reverted file won the race
+      if (quarantine ? Unit(&h.rng) < g.remediation_p
+                     : offered == kGood && Unit(&h.rng) < g.race_p) {
+        h.disk_bad = false;  // the quarantine or the reverted file won the race
       } else {
         crash = true;
       }
@@ -300,6 +304,8 @@ size_t OrgSim::PlaceHosts() {
         h.group = static_cast<uint16_t>(g);
         model_.AddHost(static_cast<uint16_t>(g));
         h.rng = Mix64(plan_.seed ^ Mix64(i + 1));
+        h.remediation_opted_in = recovery::RemediationOptedIn(sc_.vendor_remediation, plan_.seed, i,
+                                                              (*plan_.groups)[g].g->name);
         if ((*plan_.groups)[g].pinned) {
           h.ring = 255;
         } else if (staged) {
@@ -325,8 +331,10 @@ size_t OrgSim::PlaceHosts() {
 void OrgSim::Dispatch(const CalendarQueue<Ev>::Entry& e, std::string* ending) {
   const double at = e.time;
   now_ = std::max(now_, at);
-  Host* h = e.payload.kind >= Ev::kContinue && e.payload.kind != Ev::kWake &&
-                    e.payload.kind != Ev::kShift && e.payload.kind != Ev::kBacklog
+  const Ev::Kind k = e.payload.kind;
+  // Events of a host (the others name a site, a service or nothing).
+  Host* h = k >= Ev::kContinue && k != Ev::kWake && k != Ev::kShift && k != Ev::kBacklog &&
+                    k != Ev::kTool
                 ? &hosts_[e.payload.host]
                 : nullptr;
   switch (e.payload.kind) {
@@ -350,6 +358,9 @@ void OrgSim::Dispatch(const CalendarQueue<Ev>::Entry& e, std::string* ending) {
       break;
     case Ev::kWake:
       model_.Handle(at, {recovery::Signal::kWake, 0, 0});
+      break;
+    case Ev::kTool:
+      model_.Handle(at, {recovery::Signal::kTool, 0, 0});
       break;
     case Ev::kShift:
       model_.Handle(at, {recovery::Signal::kShift, e.payload.host, 0});

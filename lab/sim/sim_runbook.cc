@@ -31,6 +31,9 @@ void OrgSim::Schedule(double at, const recovery::Signal& s) {
     case S::kBacklog:
       kind = Ev::kBacklog;
       break;
+    case S::kTool:
+      kind = Ev::kTool;
+      break;
   }
   q_.Push(at, Ev{s.host, s.token, kind});
 }

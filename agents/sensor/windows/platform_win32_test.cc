@@ -48,6 +48,19 @@ TEST(Win32PlatformTest, WritesDurablyCreatingFoldersAndReadsBack) {
   EXPECT_TRUE(ListDirectory(dir).empty());
 }
 
+// The cloud's quarantine renames a cached file aside (agent.cc): replacing an older one, and
+// NotFound when there is nothing to move.
+TEST(Win32PlatformTest, RenameMovesAFileAsideAndSaysNotFoundForNothing) {
+  const std::string dir = NewDir("rename");
+  const std::string from = dir + "/" + ChannelFileName(2), to = from + ".quarantined";
+  ASSERT_TRUE(WriteFileDurably(dir, ChannelFileName(2), "bad").ok());
+  ASSERT_TRUE(WriteFileDurably(dir, ChannelFileName(2) + ".quarantined", "older").ok());
+  ASSERT_TRUE(RenameFile(from, to).ok());
+  EXPECT_EQ(ReadWholeFile(to).value(), "bad");
+  EXPECT_EQ(ListDirectory(dir), std::vector<std::string>{ChannelFileName(2) + ".quarantined"});
+  EXPECT_EQ(RenameFile(from, to).code(), ErrorCode::kNotFound);
+}
+
 TEST(Win32PlatformTest, MissingFilesAreIoErrorsThatNameThePath) {
   const std::string dir = NewDir("missing");
   auto missing = ReadWholeFile(dir + "/nothing.sys");
