@@ -162,16 +162,6 @@ int SimRunCommand(const LabPaths& paths, const RunRequest& request, config::Scen
   Result<RunResult> result =
       RunSimOnce(sc, NewSimRunId(), "", 0, journal->get(), options, progress);
   if (!result.ok()) return fail(result.status(), SimFailureExitCode(result.status()));
-  if (!request.stats_json.empty()) {
-    nlohmann::json j = {{"sim_wall_s", stats.wall_s},
-                        {"sim_events", stats.events},
-                        {"sim_events_per_s", stats.events / std::max(stats.wall_s, 1e-9)},
-                        {"sim_hosts", stats.hosts},
-                        {"sim_organisations", stats.organisations},
-                        {"sim_result_rows", result->hosts.size()}};
-    if (const double hwm = PeakRssMib(); hwm > 0) j["peak_rss_mib"] = hwm;
-    std::ofstream(request.stats_json) << j.dump(2) << "\n";
-  }
   if (request.json) {
     out << ToJsonText(*result) << "\n";
   } else {
@@ -183,6 +173,17 @@ int SimRunCommand(const LabPaths& paths, const RunRequest& request, config::Scen
     Status s = WriteHtmlReport({*result}, "chaoslab run " + result->run_id, request.html);
     if (!s.ok()) return fail(s, 1);
     if (!request.quiet) err << "HTML report: " << request.html << "\n";
+  }
+  // Last, so the peak memory it records includes printing the results.
+  if (!request.stats_json.empty()) {
+    nlohmann::json j = {{"sim_wall_s", stats.wall_s},
+                        {"sim_events", stats.events},
+                        {"sim_events_per_s", stats.events / std::max(stats.wall_s, 1e-9)},
+                        {"sim_hosts", stats.hosts},
+                        {"sim_organisations", stats.organisations},
+                        {"sim_result_rows", result->hosts.size()}};
+    if (const double hwm = PeakRssMib(); hwm > 0) j["peak_rss_mib"] = hwm;
+    std::ofstream(request.stats_json) << j.dump(2) << "\n";
   }
   if (!result->journal_error.empty()) {
     err << "chaoslab: run " << result->run_id

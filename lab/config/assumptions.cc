@@ -11,6 +11,7 @@ namespace chaoslab::config {
 
 namespace {
 thread_local Assumptions* g_current = nullptr;
+thread_local std::optional<AssumptionKind> g_counting;
 }  // namespace
 
 double ValueAt(const Assumption& a, double u) {
@@ -37,11 +38,17 @@ std::string FormatAssumed(const Assumption& a, double value) {
   return fmt::format("{:.3g}", value);
 }
 
-double Assumptions::Resolve(const Assumption& a) {
+double Assumptions::Resolve(const Assumption& assumed) {
+  Assumption a = assumed;
+  if (g_counting) a.kind = *g_counting;
   if (index_.emplace(a.id, list_.size()).second) list_.push_back(a);
   auto it = draw_.find(a.id);
   return it == draw_.end() ? a.nominal : ValueAt(a, it->second);
 }
+
+CountingScope::CountingScope() : previous_(g_counting) { g_counting = AssumptionKind::kInteger; }
+
+CountingScope::~CountingScope() { g_counting = previous_; }
 
 AssumptionScope::AssumptionScope(Assumptions* assumptions) : previous_(g_current) {
   g_current = assumptions;

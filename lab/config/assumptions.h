@@ -68,6 +68,20 @@ class AssumptionScope {
   Assumptions* previous_;
 };
 
+// While alive, what the reader resolves on this thread counts whole things (people in a
+// distribution of how many arrive), whatever the reader it goes through: recorded and drawn as
+// integers, shown without a unit.
+class CountingScope {
+ public:
+  CountingScope();
+  ~CountingScope();
+  CountingScope(const CountingScope&) = delete;
+  CountingScope& operator=(const CountingScope&) = delete;
+
+ private:
+  std::optional<AssumptionKind> previous_;
+};
+
 // The current thread's assumptions (null: none, nominal values).
 Assumptions* CurrentAssumptions();
 

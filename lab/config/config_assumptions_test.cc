@@ -2,6 +2,7 @@
 // what a load records, and the errors (file:line:column).
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <map>
 #include <string>
 
@@ -90,6 +91,36 @@ TEST_F(ConfigLoaderTest, ADrawGivesEachAssumptionItsValueAndCountsStayWhole) {
   EXPECT_EQ(setup->sites[0].technicians, 9);
   EXPECT_EQ(setup->sites[0].travel.b, 120) << "the mode at the low end of its range";
   EXPECT_EQ(setup->sites[0].usb_sticks, 2) << "not in the draw: nominal";
+}
+
+// Crisis staffing's people are read as a distribution (a count may vary); its ranged parts are
+// still whole people, not seconds: the uncertainty report showed "11s - 36s".
+TEST_F(ConfigLoaderTest, RangedPeopleInADistributionAreCounts) {
+  const std::string path =
+      Write("playbooks/setups/crisis.yaml",
+            "name: crisis\nimage: winsim\nsites:\n"
+            "  - name: hq\n"
+            "    technicians: 2\n"
+            "    crisis:\n"
+            "      call_in: {after: {assume: 30m, range: [15m, 45m]},\n"
+            "                technicians: {assume: 21, range: [11, 36]}}\n"
+            "groups:\n  - {name: ws, role: workstation, count: 4}\n");
+  Assumptions recorded;
+  {
+    AssumptionScope scope(&recorded);
+    Result<SetupConfig> setup = LoadSetup(path);
+    ASSERT_TRUE(setup.ok()) << setup.status().ToString();
+  }
+  ASSERT_EQ(recorded.list().size(), 2u);
+  EXPECT_EQ(recorded.list()[0].kind, AssumptionKind::kDuration);  // the delay
+  EXPECT_EQ(recorded.list()[1].kind, AssumptionKind::kInteger);   // the people
+  EXPECT_EQ(FormatAssumed(recorded.list()[1], 21), "21");
+  Assumptions draw(std::map<std::string, double>{{recorded.list()[1].id, 0.5}});
+  AssumptionScope scope(&draw);
+  Result<SetupConfig> drawn = LoadSetup(path);
+  ASSERT_TRUE(drawn.ok()) << drawn.status().ToString();
+  const double people = drawn->sites[0].crisis.call_in->technicians.a;
+  EXPECT_EQ(people, std::floor(people)) << "a whole number of people";
 }
 
 TEST_F(ConfigLoaderTest, RangeWithLowAboveHighIsAnErrorAtTheRange) {

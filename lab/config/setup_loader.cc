@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "lab/common/identifier.h"
+#include "lab/config/assumptions.h"
 #include "lab/config/config_loader.h"
 #include "lab/config/dependency_graph.h"
 #include "lab/config/loader_internal.h"
@@ -160,6 +161,7 @@ Result<Distribution> ReadPeople(const YamlFile& file, const YAML::Node& node,
     return file.Error(*n, what + ": expected a whole number of people (0 or more, no unit), got '" +
                               n->Scalar() + "'");
   }
+  const CountingScope people;  // ranged parts are counts of people, not seconds
   return ReadDistribution(file, node, what);
 }
 
