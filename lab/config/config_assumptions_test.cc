@@ -96,15 +96,14 @@ TEST_F(ConfigLoaderTest, ADrawGivesEachAssumptionItsValueAndCountsStayWhole) {
 // Crisis staffing's people are read as a distribution (a count may vary); its ranged parts are
 // still whole people, not seconds: the uncertainty report showed "11s - 36s".
 TEST_F(ConfigLoaderTest, RangedPeopleInADistributionAreCounts) {
-  const std::string path =
-      Write("playbooks/setups/crisis.yaml",
-            "name: crisis\nimage: winsim\nsites:\n"
-            "  - name: hq\n"
-            "    technicians: 2\n"
-            "    crisis:\n"
-            "      call_in: {after: {assume: 30m, range: [15m, 45m]},\n"
-            "                technicians: {assume: 21, range: [11, 36]}}\n"
-            "groups:\n  - {name: ws, role: workstation, count: 4}\n");
+  const std::string path = Write("playbooks/setups/crisis.yaml",
+                                 "name: crisis\nimage: winsim\nsites:\n"
+                                 "  - name: hq\n"
+                                 "    technicians: 2\n"
+                                 "    crisis:\n"
+                                 "      call_in: {after: {assume: 30m, range: [15m, 45m]},\n"
+                                 "                technicians: {assume: 21, range: [11, 36]}}\n"
+                                 "groups:\n  - {name: ws, role: workstation, count: 4}\n");
   Assumptions recorded;
   {
     AssumptionScope scope(&recorded);
