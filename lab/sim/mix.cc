@@ -58,6 +58,17 @@ Status ReadArchetypeFleet(const YamlFile& file, const Fields& fields, const std:
   return Status::Ok();
 }
 
+// `share:` of an archetype or a region: a fraction of the world in (0, 1].
+Result<double> ReadShare(const YamlFile& file, Fields& fields, const std::string& what) {
+  ASSIGN_OR_RETURN(YAML::Node share, fields.Require("share"));
+  ASSIGN_OR_RETURN(double value, ReadNumber(file, share, what + " share"));
+  if (value <= 0 || value > 1) {
+    return file.Error(share, fmt::format("{} share: expected a fraction in (0, 1], got {}", what,
+                                         share.Scalar()));
+  }
+  return value;
+}
+
 // archetypes[i] of the mix (its organisations are planned once the shares are known).
 Result<Archetype> ReadArchetype(const YamlFile& file, const YAML::Node& node,
                                 const std::string& what, const std::vector<Archetype>& earlier,
@@ -75,12 +86,7 @@ Result<Archetype> ReadArchetype(const YamlFile& file, const YAML::Node& node,
   if (fields.Has("sector")) {
     ASSIGN_OR_RETURN(a.sector, ReadString(file, fields.Get("sector"), what + " sector"));
   }
-  ASSIGN_OR_RETURN(YAML::Node share, fields.Require("share"));
-  ASSIGN_OR_RETURN(a.share, ReadNumber(file, share, what + " share"));
-  if (a.share <= 0 || a.share > 1) {
-    return file.Error(share, fmt::format("{} share: expected a fraction in (0, 1], got {}", what,
-                                         share.Scalar()));
-  }
+  ASSIGN_OR_RETURN(a.share, ReadShare(file, fields, what));
   ASSIGN_OR_RETURN(YAML::Node size, fields.Require("size"));
   ASSIGN_OR_RETURN(a.size,
                    ReadInt(file, size, what + " size (hosts per organisation)", 1, kNoLimit));
@@ -99,12 +105,7 @@ Result<Region> ReadRegion(const YamlFile& file, const YAML::Node& node, const st
   for (const Region& other : earlier) {
     if (other.name == r.name) return file.Error(name, "region '" + r.name + "' is listed twice");
   }
-  ASSIGN_OR_RETURN(YAML::Node share, fields.Require("share"));
-  ASSIGN_OR_RETURN(r.share, ReadNumber(file, share, what + " share"));
-  if (r.share <= 0 || r.share > 1) {
-    return file.Error(share, fmt::format("{} share: expected a fraction in (0, 1], got {}", what,
-                                         share.Scalar()));
-  }
+  ASSIGN_OR_RETURN(r.share, ReadShare(file, fields, what));
   ASSIGN_OR_RETURN(YAML::Node tz, fields.Require("timezone"));
   ASSIGN_OR_RETURN(r.utc_offset, config::ReadUtcOffset(file, tz));
   return r;
