@@ -28,6 +28,8 @@
 
 namespace {
 
+using namespace chaoslab;
+
 std::atomic<bool> g_cancel{false};
 
 void OnSignal(int) { g_cancel = true; }
@@ -64,21 +66,31 @@ void AddCellRunOptions(CLI::App* cmd, chaoslab::CellRunRequest* r, const std::st
   cmd->add_option("--calibration", r->calibration, "sim: calibration file");
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  using namespace chaoslab;
-  // `chaoslab channel ...` hands its arguments to the channel-file tool unchanged.
-  if (argc >= 2 && std::string(argv[1]) == "channel")
-    return content::ChannelToolMain(argc - 1, argv + 1);
-
+// The command line: every subcommand's options and what they were given.
+struct Cli {
   LabPaths paths = LabPaths::Discover();
   CLI::App app{"chaoslab: replay the Channel File 291 outage on a real VM fleet"};
-  app.require_subcommand(1);
-  app.add_option("--journal", paths.journal, "journal file (SQLite)")->capture_default_str();
-
   RunRequest run;
-  auto* run_cmd = app.add_subcommand("run", "run a scenario on real guests and print the results");
+  CompareRequest cmp;
+  SweepRequest sweep;
+  CalibrateRequest cal;
+  GamedayRequest gd;
+  std::string report_id, report_html, report_csv;
+  bool report_json = false;
+  std::vector<std::string> validate_files;
+  std::string gc_inventory;
+  std::string image_name = "winsim";
+  CLI::App *run_cmd = nullptr, *compare_cmd = nullptr, *sweep_cmd = nullptr,
+           *calibrate_cmd = nullptr, *gameday_cmd = nullptr, *runs_cmd = nullptr,
+           *report_cmd = nullptr, *validate_cmd = nullptr, *gc_cmd = nullptr, *image_cmd = nullptr,
+           *image_build = nullptr;
+};
+
+void AddRunCommand(Cli* c) {
+  CLI::App& app = c->app;
+  RunRequest& run = c->run;
+  auto* run_cmd = c->run_cmd =
+      app.add_subcommand("run", "run a scenario on real guests and print the results");
   run_cmd->add_option("scenario", run.scenario_path, "scenario YAML")->required();
   run_cmd->add_flag("--json", run.json, "print one JSON object instead of the table");
   run_cmd->add_flag("--quiet,-q", run.quiet, "no progress lines");
@@ -119,9 +131,12 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, 65535));
   run_cmd->add_flag("--dashboard-hold", run.dashboard_hold,
                     "after the run, keep serving the dashboard until Ctrl-C");
+}
 
-  CompareRequest cmp;
-  auto* compare_cmd = app.add_subcommand(
+void AddCompareCommand(Cli* c) {
+  CLI::App& app = c->app;
+  CompareRequest& cmp = c->cmp;
+  auto* compare_cmd = c->compare_cmd = app.add_subcommand(
       "compare", "run runbooks x setups repeatedly on real guests; table with 95% intervals");
   compare_cmd->add_option("scenario", cmp.scenario_path, "scenario YAML")->required();
   compare_cmd->add_option("--runbooks", cmp.runbooks, "runbook names or YAML files")
@@ -131,12 +146,15 @@ int main(int argc, char** argv) {
   compare_cmd->add_option("--csv", cmp.csv, "also write the table as CSV");
   compare_cmd->add_option("--html", cmp.html, "also write a self-contained HTML report");
   AddCellRunOptions(compare_cmd, &cmp.cells, "scale bigger setups down to about N VMs");
+}
 
-  SweepRequest sweep;
+void AddSweepCommand(Cli* c) {
+  CLI::App& app = c->app;
+  SweepRequest& sweep = c->sweep;
   std::string settable;
   for (const config::PathInfo& p : config::SettablePaths())
     settable += "\n    " + p.pattern + "  (" + p.takes + ")";
-  auto* sweep_cmd = app.add_subcommand(
+  auto* sweep_cmd = c->sweep_cmd = app.add_subcommand(
       "sweep",
       "what if? the scenario once per combination of --set values, N repetitions each; a table "
       "(and plot) of one figure against the values with 95% intervals");
@@ -158,9 +176,12 @@ int main(int argc, char** argv) {
                         "also write a self-contained HTML page with the plot");
   AddCellRunOptions(sweep_cmd, &sweep.cells,
                     "scale a bigger setup down to about N VMs (before --set)");
+}
 
-  CalibrateRequest cal;
-  auto* calibrate_cmd = app.add_subcommand(
+void AddCalibrateCommand(Cli* c) {
+  CLI::App& app = c->app;
+  CalibrateRequest& cal = c->cal;
+  auto* calibrate_cmd = c->calibrate_cmd = app.add_subcommand(
       "calibrate", "measure real guests (the reboot race) and write the simulator's calibration");
   calibrate_cmd->add_option("--samples", cal.samples, "VM runs of the race scenario")
       ->check(CLI::Range(1, 100));
@@ -171,9 +192,12 @@ int main(int argc, char** argv) {
                             "the same race under the vendor's cloud remediation (default "
                             "reboot-race-remediation; none with --scenario)");
   calibrate_cmd->add_flag("--quiet,-q", cal.quiet, "no progress lines");
+}
 
-  GamedayRequest gd;
-  auto* gameday_cmd = app.add_subcommand(
+void AddGamedayCommand(Cli* c) {
+  CLI::App& app = c->app;
+  GamedayRequest& gd = c->gd;
+  auto* gameday_cmd = c->gameday_cmd = app.add_subcommand(
       "gameday",
       "a training exercise: the scenario in real time on real guests, trainees fix hosts through "
       "the dashboard's consoles (prints the trainee and instructor URLs)");
@@ -201,142 +225,191 @@ int main(int argc, char** argv) {
                         "exit after the debrief instead of serving it");
   gameday_cmd->add_flag("--json", gd.json, "print the run's results as JSON");
   gameday_cmd->add_flag("--quiet,-q", gd.quiet, "no progress lines");
+}
 
-  auto* runs_cmd = app.add_subcommand("runs", "list the runs in the journal");
-  std::string report_id;
-  bool report_json = false;
-  auto* report_cmd = app.add_subcommand(
+void AddJournalCommands(Cli* c) {
+  CLI::App& app = c->app;
+  std::string& report_id = c->report_id;
+  bool& report_json = c->report_json;
+  std::string& report_html = c->report_html;
+  std::string& report_csv = c->report_csv;
+  c->runs_cmd = app.add_subcommand("runs", "list the runs in the journal");
+  auto* report_cmd = c->report_cmd = app.add_subcommand(
       "report", "print a run's (or a comparison's) results again from the journal");
   report_cmd
       ->add_option("run", report_id, "run or comparison id, a unique prefix of one, or 'last'")
       ->required();
   report_cmd->add_flag("--json", report_json, "print JSON");
-  std::string report_html, report_csv;
   report_cmd->add_option("--html", report_html, "write a self-contained HTML report to FILE");
   report_cmd->add_option("--csv", report_csv, "comparisons: write the table as CSV to FILE");
+}
 
-  std::vector<std::string> validate_files;
-  auto* validate_cmd = app.add_subcommand("validate", "check playbook files without running them");
+void AddHousekeepingCommands(Cli* c) {
+  CLI::App& app = c->app;
+  std::vector<std::string>& validate_files = c->validate_files;
+  std::string& gc_inventory = c->gc_inventory;
+  std::string& image_name = c->image_name;
+  auto* validate_cmd = c->validate_cmd =
+      app.add_subcommand("validate", "check playbook files without running them");
   validate_cmd->add_option("files", validate_files, "scenario, setup or runbook YAML")->required();
 
-  auto* gc_cmd = app.add_subcommand("gc", "remove VMs and files left behind by killed runs");
-  std::string gc_inventory;
+  auto* gc_cmd = c->gc_cmd =
+      app.add_subcommand("gc", "remove VMs and files left behind by killed runs");
   if (const char* env = std::getenv("CHAOSLAB_INVENTORY")) gc_inventory = env;
   gc_cmd->add_option("--inventory", gc_inventory,
                      "also clean the lab's libvirt domains on these hypervisors (default: "
                      "$CHAOSLAB_INVENTORY)");
 
-  std::string image_name = "winsim";
-  auto* image_cmd = app.add_subcommand("image", "guest images");
+  auto* image_cmd = c->image_cmd = app.add_subcommand("image", "guest images");
   image_cmd->require_subcommand(1);
-  auto* image_build = image_cmd->add_subcommand("build", "build a guest image (cached by hash)");
+  auto* image_build = c->image_build =
+      image_cmd->add_subcommand("build", "build a guest image (cached by hash)");
   image_build->add_option("name", image_name, "image name")->capture_default_str();
   app.add_subcommand("channel", "make and inspect channel files (see `chaoslab channel --help`)");
+}
 
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : 2;
-  }
-  InstallSignalHandlers();
-
-  if (*run_cmd) return RunCommand(paths, run, &g_cancel, std::cout, std::cerr);
-  if (*compare_cmd) return CompareCommand(paths, cmp, &g_cancel, std::cout, std::cerr);
-  if (*sweep_cmd) return SweepCommand(paths, sweep, &g_cancel, std::cout, std::cerr);
-  if (*calibrate_cmd) return CalibrateCommand(paths, cal, &g_cancel, std::cout, std::cerr);
-  if (*gameday_cmd) return GamedayCommand(paths, gd, &g_cancel, std::cout, std::cerr);
-
-  if (*validate_cmd) {
-    int bad = 0;
-    for (const auto& f : validate_files) {
-      std::string summary;
-      Status s = config::ValidateFile(f, paths.images_dir, &summary);
-      if (s.ok()) {
-        std::cout << f << ": ok" << (summary.empty() ? "" : ": " + summary) << "\n";
-      } else {
-        std::cerr << s.message() << "\n";
-        ++bad;
-      }
-    }
-    return bad ? 2 : 0;
-  }
-
-  if (*gc_cmd) {
-    // Nothing is removed below a runtime root the lab cannot trust (lab/backend/run_dir.h).
-    if (Status root = CheckRuntimeRoot(paths.runtime_root);
-        !root.ok() && root.code() != ErrorCode::kNotFound) {
-      return Fail(root.WithContext("gc"), 2);
-    }
-    Status lv;
-    if (!gc_inventory.empty()) {
-      // Domains first: they use files in the run folders that the QEMU gc then removes.
-      Result<libvirt::Inventory> inv = libvirt::LoadInventory(gc_inventory);
-      if (!inv.ok()) return Fail(inv.status(), 2);
-      lv = libvirt::CollectLibvirtGarbage(*inv, paths.runtime_root, std::cout);
-    }
-    Status s = vm::CollectGarbage(paths.runtime_root, std::cout);
-    if (s.ok()) s = lv;
-    return s.ok() ? 0 : Fail(s, 1);
-  }
-
-  if (*image_build) {
-    Result<GuestImage> img = BuildImage(paths, image_name, std::cerr);
-    if (!img.ok()) {
-      const bool bad_input = img.status().code() == ErrorCode::kInvalidArgument ||
-                             img.status().code() == ErrorCode::kNotFound;
-      return Fail(img.status(), bad_input ? 2 : 1);
-    }
-    std::cout << img->dir << "\n";
-    return 0;
-  }
-
-  Result<std::unique_ptr<Journal>> journal = Journal::Open(paths.journal);
-  if (!journal.ok()) return Fail(journal.status(), 2);
-  if (*runs_cmd) {
-    auto rows = (*journal)->ListRuns();
-    if (!rows.ok()) return Fail(rows.status(), 1);
-    std::printf("%-10s %-20s %-22s %-12s %-11s %6s %9s\n", "RUN", "STARTED", "SCENARIO", "RUNBOOK",
-                "STATUS", "HOSTS", "WALL");
-    for (const auto& r : *rows) {
-      std::printf("%-10s %-20s %-22s %-12s %-11s %6d %8.1fs\n", r.run_id.c_str(),
-                  r.started_at.c_str(), r.scenario.c_str(), r.runbook.c_str(), r.status.c_str(),
-                  r.hosts, r.wall_s);
-    }
-    return 0;
-  }
-  if (*report_cmd) {
-    // A comparison id first (they are few), then a run id.
-    auto comparison = (*journal)->LoadComparison(report_id);
-    if (comparison.ok()) {
-      if (report_json) {
-        std::cout << JsonText(ComparisonToJson(*comparison), 2) << "\n";
-      } else {
-        PrintComparison(*comparison, std::cout);
-      }
-      if (!report_csv.empty()) {
-        std::ofstream f(report_csv);
-        WriteComparisonCsv(*comparison, f);
-        if (!f) return Fail(Status::IoError("cannot write " + report_csv), 1);
-      }
-      if (!report_html.empty()) {
-        Status s =
-            WriteHtmlReport(comparison->runs, "chaoslab comparison " + comparison->id, report_html);
-        if (!s.ok()) return Fail(s, 1);
-      }
-      return 0;
-    }
-    auto result = (*journal)->LoadRun(report_id);
-    if (!result.ok()) return Fail(result.status(), 2);
-    if (report_json) {
-      std::cout << ToJsonText(*result) << "\n";
+// `chaoslab validate FILE...`: 2 if any is bad.
+int ValidateCommand(const Cli& c) {
+  const LabPaths& paths = c.paths;
+  const auto& validate_files = c.validate_files;
+  int bad = 0;
+  for (const auto& f : validate_files) {
+    std::string summary;
+    Status s = config::ValidateFile(f, paths.images_dir, &summary);
+    if (s.ok()) {
+      std::cout << f << ": ok" << (summary.empty() ? "" : ": " + summary) << "\n";
     } else {
-      PrintTable(*result, std::cout);
+      std::cerr << s.message() << "\n";
+      ++bad;
+    }
+  }
+  return bad ? 2 : 0;
+}
+
+// `chaoslab gc`: what killed runs left behind.
+int GcCommand(const Cli& c) {
+  const LabPaths& paths = c.paths;
+  const std::string& gc_inventory = c.gc_inventory;
+  // Nothing is removed below a runtime root the lab cannot trust (lab/backend/run_dir.h).
+  if (Status root = CheckRuntimeRoot(paths.runtime_root);
+      !root.ok() && root.code() != ErrorCode::kNotFound) {
+    return Fail(root.WithContext("gc"), 2);
+  }
+  Status lv;
+  if (!gc_inventory.empty()) {
+    // Domains first: they use files in the run folders that the QEMU gc then removes.
+    Result<libvirt::Inventory> inv = libvirt::LoadInventory(gc_inventory);
+    if (!inv.ok()) return Fail(inv.status(), 2);
+    lv = libvirt::CollectLibvirtGarbage(*inv, paths.runtime_root, std::cout);
+  }
+  Status s = vm::CollectGarbage(paths.runtime_root, std::cout);
+  if (s.ok()) s = lv;
+  return s.ok() ? 0 : Fail(s, 1);
+}
+
+int ImageBuildCommand(const Cli& c) {
+  const LabPaths& paths = c.paths;
+  const std::string& image_name = c.image_name;
+  Result<GuestImage> img = BuildImage(paths, image_name, std::cerr);
+  if (!img.ok()) {
+    const bool bad_input = img.status().code() == ErrorCode::kInvalidArgument ||
+                           img.status().code() == ErrorCode::kNotFound;
+    return Fail(img.status(), bad_input ? 2 : 1);
+  }
+  std::cout << img->dir << "\n";
+  return 0;
+}
+
+int RunsCommand(Journal& journal) {
+  auto rows = journal.ListRuns();
+  if (!rows.ok()) return Fail(rows.status(), 1);
+  std::printf("%-10s %-20s %-22s %-12s %-11s %6s %9s\n", "RUN", "STARTED", "SCENARIO", "RUNBOOK",
+              "STATUS", "HOSTS", "WALL");
+  for (const auto& r : *rows) {
+    std::printf("%-10s %-20s %-22s %-12s %-11s %6d %8.1fs\n", r.run_id.c_str(),
+                r.started_at.c_str(), r.scenario.c_str(), r.runbook.c_str(), r.status.c_str(),
+                r.hosts, r.wall_s);
+  }
+  return 0;
+}
+
+// `chaoslab report ID`: a comparison's id first (they are few), then a run's.
+int ReportCommand(const Cli& c, Journal& journal) {
+  const std::string& report_id = c.report_id;
+  const bool report_json = c.report_json;
+  const std::string& report_html = c.report_html;
+  const std::string& report_csv = c.report_csv;
+  // A comparison id first (they are few), then a run id.
+  auto comparison = journal.LoadComparison(report_id);
+  if (comparison.ok()) {
+    if (report_json) {
+      std::cout << JsonText(ComparisonToJson(*comparison), 2) << "\n";
+    } else {
+      PrintComparison(*comparison, std::cout);
+    }
+    if (!report_csv.empty()) {
+      std::ofstream f(report_csv);
+      WriteComparisonCsv(*comparison, f);
+      if (!f) return Fail(Status::IoError("cannot write " + report_csv), 1);
     }
     if (!report_html.empty()) {
-      Status s = WriteHtmlReport({*result}, "chaoslab run " + result->run_id, report_html);
+      Status s =
+          WriteHtmlReport(comparison->runs, "chaoslab comparison " + comparison->id, report_html);
       if (!s.ok()) return Fail(s, 1);
     }
     return 0;
   }
+  auto result = journal.LoadRun(report_id);
+  if (!result.ok()) return Fail(result.status(), 2);
+  if (report_json) {
+    std::cout << ToJsonText(*result) << "\n";
+  } else {
+    PrintTable(*result, std::cout);
+  }
+  if (!report_html.empty()) {
+    Status s = WriteHtmlReport({*result}, "chaoslab run " + result->run_id, report_html);
+    if (!s.ok()) return Fail(s, 1);
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // `chaoslab channel ...` hands its arguments to the channel-file tool unchanged.
+  if (argc >= 2 && std::string(argv[1]) == "channel")
+    return content::ChannelToolMain(argc - 1, argv + 1);
+
+  Cli c;
+  c.app.require_subcommand(1);
+  c.app.add_option("--journal", c.paths.journal, "journal file (SQLite)")->capture_default_str();
+  AddRunCommand(&c);
+  AddCompareCommand(&c);
+  AddSweepCommand(&c);
+  AddCalibrateCommand(&c);
+  AddGamedayCommand(&c);
+  AddJournalCommands(&c);
+  AddHousekeepingCommands(&c);
+  try {
+    c.app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return c.app.exit(e) == 0 ? 0 : 2;
+  }
+  InstallSignalHandlers();
+
+  const LabPaths& paths = c.paths;
+  if (*c.run_cmd) return RunCommand(paths, c.run, &g_cancel, std::cout, std::cerr);
+  if (*c.compare_cmd) return CompareCommand(paths, c.cmp, &g_cancel, std::cout, std::cerr);
+  if (*c.sweep_cmd) return SweepCommand(paths, c.sweep, &g_cancel, std::cout, std::cerr);
+  if (*c.calibrate_cmd) return CalibrateCommand(paths, c.cal, &g_cancel, std::cout, std::cerr);
+  if (*c.gameday_cmd) return GamedayCommand(paths, c.gd, &g_cancel, std::cout, std::cerr);
+  if (*c.validate_cmd) return ValidateCommand(c);
+  if (*c.gc_cmd) return GcCommand(c);
+  if (*c.image_build) return ImageBuildCommand(c);
+
+  Result<std::unique_ptr<Journal>> journal = Journal::Open(paths.journal);
+  if (!journal.ok()) return Fail(journal.status(), 2);
+  if (*c.runs_cmd) return RunsCommand(**journal);
+  if (*c.report_cmd) return ReportCommand(c, **journal);
   return 0;
 }
