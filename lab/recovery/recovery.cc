@@ -10,10 +10,17 @@ namespace chaoslab::recovery {
 
 namespace {
 
-constexpr const char* kWaitNames[kWaitKinds] = {
-    "its turn",   "a free slot (parallelism)", "technician",        "technician (off shift)",
-    "remote-console", "usb-stick",             "key-escrow",        "pxe-server",
-    "hypervisor script", "hypervisor repair slot", "tool (not yet published)"};
+constexpr const char* kWaitNames[kWaitKinds] = {"its turn",
+                                                "a free slot (parallelism)",
+                                                "technician",
+                                                "technician (off shift)",
+                                                "remote-console",
+                                                "usb-stick",
+                                                "key-escrow",
+                                                "pxe-server",
+                                                "hypervisor script",
+                                                "hypervisor repair slot",
+                                                "tool (not yet published)"};
 
 }  // namespace
 

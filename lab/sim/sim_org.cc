@@ -333,10 +333,10 @@ void OrgSim::Dispatch(const CalendarQueue<Ev>::Entry& e, std::string* ending) {
   now_ = std::max(now_, at);
   const Ev::Kind k = e.payload.kind;
   // Events of a host (the others name a site, a service or nothing).
-  Host* h = k >= Ev::kContinue && k != Ev::kWake && k != Ev::kShift && k != Ev::kBacklog &&
-                    k != Ev::kTool
-                ? &hosts_[e.payload.host]
-                : nullptr;
+  Host* h =
+      k >= Ev::kContinue && k != Ev::kWake && k != Ev::kShift && k != Ev::kBacklog && k != Ev::kTool
+          ? &hosts_[e.payload.host]
+          : nullptr;
   switch (e.payload.kind) {
     case Ev::kRelease:
       ReleaseRing(at, static_cast<int>(e.payload.host));
